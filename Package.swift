@@ -1,0 +1,51 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+// Library targets carry no unsafeFlags: SwiftPM refuses them in packages used as a dependency.
+let package = Package(
+    name: "swift-datapath",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Datapath", targets: ["Datapath"]),
+        .library(name: "DatapathCore", targets: ["DatapathCore"]),
+        .library(name: "DatapathWire", targets: ["DatapathWire"]),
+        .executable(name: "datapath", targets: ["DatapathCLI"]),
+        .executable(name: "protocol-counter", targets: ["ProtocolCounter"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CDatapath"),
+        .systemLibrary(name: "CNUMA", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+        .target(name: "DatapathWire"),
+        .target(
+            name: "DatapathCore",
+            dependencies: [
+                "DatapathWire", "CDatapath", "CNUMA",
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .target(name: "Datapath", dependencies: ["DatapathCore", "DatapathWire"]),
+        .executableTarget(
+            name: "DatapathCLI",
+            dependencies: [
+                "Datapath", "DatapathCore", "DatapathWire",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "ProtocolCounter",
+            dependencies: ["DatapathCore", "DatapathWire"],
+            path: "Examples/ProtocolCounter"
+        ),
+        .testTarget(name: "DatapathWireTests", dependencies: ["DatapathWire"]),
+        .testTarget(name: "DatapathCoreTests", dependencies: ["DatapathCore", "DatapathWire"]),
+        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "DatapathCore", "DatapathWire"]),
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["DatapathCore", "DatapathWire", "DatapathCLI", "ProtocolCounter"]
+        ),
+    ]
+)

@@ -1,0 +1,50 @@
+# A three-namespace lab joined by veth pairs, for the demo and the veth benchmarks:
+#
+#   [ns gen] g0 ──── x0 [ns dut] x1 ──── s0 [ns sink]
+#   198.18.0.1/24                        198.18.0.2/24  (xconnect: one L2 segment)
+#
+# The DUT's interfaces carry no kernel address and no IPv6, so the kernel never answers for
+# the datapath. Only 198.18.0.0/15 (RFC 2544) is used. Names carry the PID; `lab_down` (run it
+# from a trap) deletes everything.
+LAB_ID="${LAB_ID:-dp$$}"
+NS_GEN="${LAB_ID}-gen"
+NS_DUT="${LAB_ID}-dut"
+NS_SINK="${LAB_ID}-sink"
+
+lab_down() {
+    for ns in "$NS_GEN" "$NS_DUT" "$NS_SINK"; do
+        ip netns del "$ns" 2>/dev/null || true
+    done
+}
+
+lab_quiet_link() {  # ns dev: up, no IPv6, no offloads that veth would otherwise fake
+    ip -n "$1" link set "$2" up
+    ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+}
+
+# lab_up: the L2 lab (gen and sink on one segment through the DUT).
+lab_up() {
+    ip netns add "$NS_GEN"
+    ip netns add "$NS_DUT"
+    ip netns add "$NS_SINK"
+    ip link add g0 netns "$NS_GEN" type veth peer name x0 netns "$NS_DUT"
+    ip link add s0 netns "$NS_SINK" type veth peer name x1 netns "$NS_DUT"
+    for pair in "$NS_GEN g0" "$NS_DUT x0" "$NS_DUT x1" "$NS_SINK s0"; do
+        set -- $pair
+        ip -n "$1" link set "$2" address "$(lab_mac "$2")"
+        lab_quiet_link "$1" "$2"
+    done
+    ip -n "$NS_GEN" addr add 198.18.0.1/24 dev g0
+    ip -n "$NS_SINK" addr add 198.18.0.2/24 dev s0
+    ip -n "$NS_GEN" link set lo up
+    ip -n "$NS_SINK" link set lo up
+}
+
+lab_mac() {  # fixed, locally administered MACs so scripts can name them
+    case "$1" in
+        g0) echo 02:00:00:00:00:01 ;;
+        s0) echo 02:00:00:00:00:02 ;;
+        x0) echo 02:00:00:00:01:00 ;;
+        x1) echo 02:00:00:00:01:01 ;;
+    esac
+}

@@ -1,0 +1,173 @@
+// C shim for swift-datapath: AF_PACKET TPACKET_V3 rings, poll, interface facts, CPU affinity.
+// Logic lives in Swift; this file only wraps syscalls and the kernel's ring layout.
+#ifndef CDATAPATH_H
+#define CDATAPATH_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <linux/if_packet.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// What one AF_PACKET socket with its rings should look like.
+struct CDatapath_ring_config {
+    const char *ifname;
+    uint32_t rx_block_size;      ///< power of two, multiple of the page size; 0 = no RX ring
+    uint32_t rx_block_count;
+    uint32_t rx_frame_size;      ///< a hint for tpacket_req3's frame fields
+    uint32_t rx_retire_ms;       ///< block retire timeout
+    uint32_t tx_frame_size;      ///< 0 = no TX ring
+    uint32_t tx_frame_count;
+    uint32_t reserve;            ///< PACKET_RESERVE: headroom before each received frame
+    uint32_t fanout_group;       ///< 0 = no fanout
+    uint32_t fanout_mode;        ///< PACKET_FANOUT_HASH, PACKET_FANOUT_CPU, ...
+    int32_t promiscuous;
+    int32_t qdisc_bypass;
+    int32_t ignore_outgoing;
+    int32_t fill_rxhash;         ///< TP_FT_REQ_FILL_RXHASH
+};
+
+/// An open socket and its single mapping (RX ring first, then TX ring).
+struct CDatapath_ring {
+    int32_t fd;
+    int32_t ifindex;
+    void *map;
+    size_t map_size;
+    uint8_t *rx_base;
+    uint32_t rx_block_size;
+    uint32_t rx_block_count;
+    uint8_t *tx_base;
+    uint32_t tx_frame_size;
+    uint32_t tx_frame_count;
+    uint32_t tx_data_offset;     ///< TPACKET_ALIGN(sizeof(struct tpacket3_hdr))
+};
+
+/// Opens and maps. Returns 0, or -errno with *failed_call naming the call that failed.
+int CDatapath_ring_open(const struct CDatapath_ring_config *config, struct CDatapath_ring *ring,
+                        const char **failed_call);
+void CDatapath_ring_close(struct CDatapath_ring *ring);
+
+/// Flushes the TX ring: sendto(fd, NULL, 0, MSG_DONTWAIT). Returns 0 or -errno.
+int CDatapath_tx_kick(int fd);
+/// poll(2) for POLLIN on up to 64 fds; ready[i] is set to 1 for readable ones.
+/// Returns the count ready, 0 on timeout, or -errno.
+int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uint8_t *ready);
+/// Interface facts by name. Returns 0 or -errno.
+int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6], int32_t *mtu,
+                             uint32_t *flags);
+/// PACKET_STATISTICS (tpacket_stats_v3): resets the kernel's counters on read.
+int CDatapath_ring_stats(int fd, uint32_t *packets, uint32_t *drops, uint32_t *freezes);
+
+int CDatapath_pin_current_thread(int32_t cpu);
+int CDatapath_current_cpu(void);
+int CDatapath_cpu_count(void);
+uint64_t CDatapath_monotonic_ns(void);
+uint64_t CDatapath_realtime_ns(void);
+uint64_t CDatapath_thread_cpu_ns(void);
+uint64_t CDatapath_process_cpu_ns(void);
+
+/// A cheap cycle counter for per-stage cost (TSC on x86-64, the virtual counter on arm64).
+static inline uint64_t CDatapath_cycles(void) {
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return 0;
+#endif
+}
+
+// ---- reference counts shared between workers (skb data, ring blocks) ----
+
+static inline uint32_t CDatapath_atomic_load_u32(const uint32_t *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline void CDatapath_atomic_store_u32(uint32_t *p, uint32_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+/// Adds and returns the new value.
+static inline uint32_t CDatapath_atomic_add_u32(uint32_t *p, uint32_t v) {
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+}
+/// Subtracts and returns the new value.
+static inline uint32_t CDatapath_atomic_sub_u32(uint32_t *p, uint32_t v) {
+    return __atomic_sub_fetch(p, v, __ATOMIC_ACQ_REL);
+}
+
+// ---- ring layout accessors (inline, so Swift calls cost nothing) ----
+
+static inline uint32_t CDatapath_block_status(const void *block) {
+    const struct tpacket_block_desc *b = (const struct tpacket_block_desc *)block;
+    return __atomic_load_n(&b->hdr.bh1.block_status, __ATOMIC_ACQUIRE);
+}
+static inline void CDatapath_block_release(void *block) {
+    struct tpacket_block_desc *b = (struct tpacket_block_desc *)block;
+    __atomic_store_n(&b->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+}
+static inline uint32_t CDatapath_block_packet_count(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.num_pkts;
+}
+static inline uint32_t CDatapath_block_first_offset(const void *block) {
+    return ((const struct tpacket_block_desc *)block)->hdr.bh1.offset_to_first_pkt;
+}
+static inline uint32_t CDatapath_packet_next_offset(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_next_offset;
+}
+static inline uint32_t CDatapath_packet_snaplen(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_snaplen;
+}
+static inline uint32_t CDatapath_packet_wire_length(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_len;
+}
+static inline uint32_t CDatapath_packet_mac_offset(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_mac;
+}
+static inline uint32_t CDatapath_packet_status(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_status;
+}
+static inline uint32_t CDatapath_packet_rxhash(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->hv1.tp_rxhash;
+}
+static inline uint32_t CDatapath_packet_sec(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_sec;
+}
+static inline uint32_t CDatapath_packet_nsec(const void *p) {
+    return ((const struct tpacket3_hdr *)p)->tp_nsec;
+}
+/// The sockaddr_ll packet type (PACKET_HOST, PACKET_OUTGOING, ...) that follows the header.
+static inline uint8_t CDatapath_packet_pkttype(const void *p) {
+    const uint8_t *sll = (const uint8_t *)p + TPACKET_ALIGN(sizeof(struct tpacket3_hdr));
+    return ((const struct sockaddr_ll *)sll)->sll_pkttype;
+}
+static inline uint32_t CDatapath_tx_frame_status(const void *frame) {
+    return __atomic_load_n(&((const struct tpacket3_hdr *)frame)->tp_status, __ATOMIC_ACQUIRE);
+}
+static inline void CDatapath_tx_frame_submit(void *frame, uint32_t length) {
+    struct tpacket3_hdr *h = (struct tpacket3_hdr *)frame;
+    h->tp_len = length;
+    h->tp_snaplen = length;
+    h->tp_next_offset = 0;
+    __atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
+}
+
+enum {
+    CDatapath_TP_STATUS_KERNEL = TP_STATUS_KERNEL,
+    CDatapath_TP_STATUS_USER = TP_STATUS_USER,
+    CDatapath_TP_STATUS_AVAILABLE = TP_STATUS_AVAILABLE,
+    CDatapath_TP_STATUS_SEND_REQUEST = TP_STATUS_SEND_REQUEST,
+    CDatapath_TP_STATUS_SENDING = TP_STATUS_SENDING,
+    CDatapath_TP_STATUS_WRONG_FORMAT = TP_STATUS_WRONG_FORMAT,
+    CDatapath_TP_STATUS_CSUM_VALID = TP_STATUS_CSUM_VALID,
+    CDatapath_FANOUT_HASH = PACKET_FANOUT_HASH,
+    CDatapath_FANOUT_CPU = PACKET_FANOUT_CPU,
+    CDatapath_PACKET_OUTGOING = PACKET_OUTGOING,
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif

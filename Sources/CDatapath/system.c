@@ -1,0 +1,78 @@
+// poll, interface facts, CPU affinity and clocks for swift-datapath.
+#define _GNU_SOURCE
+#include "CDatapath.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uint8_t *ready) {
+    struct pollfd p[64];
+    if (count > 64) count = 64;
+    for (int i = 0; i < count; i++) {
+        p[i].fd = fds[i];
+        p[i].events = POLLIN | POLLERR;
+        p[i].revents = 0;
+    }
+    int n;
+    do {
+        n = poll(p, (nfds_t)count, timeout_ms);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    for (int i = 0; i < count; i++) ready[i] = p[i].revents ? 1 : 0;
+    return n;
+}
+
+int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6], int32_t *mtu,
+                             uint32_t *flags) {
+    if (strlen(ifname) >= IFNAMSIZ) return -ENAMETOOLONG;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    int rc = 0;
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) { rc = -errno; goto out; }
+    *ifindex = ifr.ifr_ifindex;
+    if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) { rc = -errno; goto out; }
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) { rc = -errno; goto out; }
+    *mtu = ifr.ifr_mtu;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) { rc = -errno; goto out; }
+    *flags = (uint32_t)(uint16_t)ifr.ifr_flags;
+out:
+    close(fd);
+    return rc;
+}
+
+int CDatapath_pin_current_thread(int32_t cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return -pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+int CDatapath_current_cpu(void) { return sched_getcpu(); }
+
+int CDatapath_cpu_count(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static uint64_t clock_ns(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t CDatapath_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+uint64_t CDatapath_realtime_ns(void) { return clock_ns(CLOCK_REALTIME); }
+uint64_t CDatapath_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
+uint64_t CDatapath_process_cpu_ns(void) { return clock_ns(CLOCK_PROCESS_CPUTIME_ID); }

@@ -1,0 +1,46 @@
+import CDatapath
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT/SIGTERM; long-running commands poll it.
+let stopRequested = Atomic<Bool>(false)
+
+/// Installs handlers so that SIGINT and SIGTERM end a command cleanly (rings unmapped, files
+/// flushed, summary printed).
+func installStopSignals() {
+    signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
+    signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+}
+
+func monotonicSeconds() -> Double { Double(CDatapath_monotonic_ns()) / 1e9 }
+
+/// Prints and flushes at once, so that a reader on a pipe sees each line as it happens.
+func say(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
+/// Calls `tick` about once a second until the duration passes, a signal arrives, or `done`
+/// says so; sleeps in 10 ms steps.
+func runUntilStopped(duration: Double?, done: () -> Bool = { false }, tick: (Double) -> Void) {
+    let start = monotonicSeconds()
+    var nextTick = start + 1
+    while !stopRequested.load(ordering: .relaxed) && !done() {
+        let now = monotonicSeconds()
+        if let duration, now - start >= duration { break }
+        if now >= nextTick {
+            tick(now - start)
+            nextTick += 1
+        }
+        usleep(10_000)
+    }
+}
+
+/// Writes one line to standard error.
+func printError(_ line: String) {
+    let text = line + "\n"
+    _ = text.withCString { write(2, $0, strlen($0)) }
+}

@@ -1,0 +1,159 @@
+import CNUMA
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fixed pool of packet buffers in one NUMA node's memory (Linux's role: the skb slab caches
+/// plus page-frag allocators). Each element is an `SKBHead` (128 bytes) followed by its data
+/// buffer. Workers allocate through a `PoolCache`, which refills from and drains to the pool's
+/// shared free stack in batches; the shared stack takes a lock once per batch, never per packet.
+public final class PacketPool: @unchecked Sendable {
+    /// Registry for freeing an skb into the pool it came from: index = `SKBHead.poolID`.
+    /// Unretained: a pool leaves it in `deinit` (its skbs must all be freed by then).
+    @usableFromInline nonisolated(unsafe) static let registry: UnsafeMutablePointer<Unmanaged<PacketPool>?> = {
+        let table = UnsafeMutablePointer<Unmanaged<PacketPool>?>.allocate(capacity: 256)
+        table.initialize(repeating: nil, count: 256)
+        return table
+    }()
+    /// Which registry slots are taken (reserved in `init` before the pool can register itself).
+    static let registryLock = Mutex<[Bool]>(Array(repeating: false, count: 256))
+
+    public let id: UInt16
+    public let node: Int
+    public let capacity: Int
+    /// Data bytes per element, headroom included.
+    public let bufferSize: Int
+    /// Headroom reserved on allocation: room to push L2, tunnel and ESP headers in place.
+    public let headroom: Int
+    @usableFromInline let memory: UnsafeMutableRawPointer
+    @usableFromInline let memorySize: Int
+    @usableFromInline let stride: Int
+    let usesNUMA: Bool
+    let shared: Mutex<Int>
+    let sharedSlots: UnsafeMutablePointer<UnsafeMutablePointer<SKBHead>>
+    let caches: Mutex<[PoolCache]>
+
+    public static let headSize = 128
+    public static let defaultBufferSize = 2176
+    public static let defaultHeadroom = 128
+
+    /// Creates `capacity` elements on `node` (libnuma), or in ordinary memory when libnuma
+    /// reports no NUMA support.
+    public init(capacity: Int, bufferSize: Int = PacketPool.defaultBufferSize,
+                headroom: Int = PacketPool.defaultHeadroom, node: Int = 0) throws(PoolError) {
+        precondition(MemoryLayout<SKBHead>.size <= PacketPool.headSize)
+        guard capacity > 0, bufferSize > headroom, headroom >= 0 else {
+            throw .invalidSize(capacity: capacity, bufferSize: bufferSize)
+        }
+        self.capacity = capacity
+        self.bufferSize = bufferSize
+        self.headroom = headroom
+        self.stride = (PacketPool.headSize + bufferSize + 63) & ~63
+        self.memorySize = stride * capacity
+        var numa = numa_available() >= 0 && node <= numa_max_node()
+        var base: UnsafeMutableRawPointer? = nil
+        if numa { base = numa_alloc_onnode(memorySize, Int32(node)) }
+        if base == nil {
+            numa = false
+            var p: UnsafeMutableRawPointer? = nil
+            if posix_memalign(&p, 4096, memorySize) == 0 { base = p }
+        }
+        guard let base else { throw .outOfMemory(bytes: memorySize) }
+        self.memory = base
+        self.usesNUMA = numa
+        self.node = numa ? node : 0
+
+        var assigned: UInt16? = nil
+        PacketPool.registryLock.withLock { taken in
+            for i in 1..<256 where !taken[i] {
+                taken[i] = true
+                assigned = UInt16(i)
+                break
+            }
+        }
+        guard let assigned else {
+            if numa { numa_free(base, memorySize) } else { free(base) }
+            throw .tooManyPools
+        }
+        self.id = assigned
+
+        sharedSlots = .allocate(capacity: capacity)
+        for i in 0..<capacity {
+            let element = base + i * stride
+            let head = element.bindMemory(to: SKBHead.self, capacity: 1)
+            let buffer = element + PacketPool.headSize
+            head.initialize(to: SKBHead.free(buffer: buffer, size: UInt32(bufferSize), poolID: assigned))
+            sharedSlots[capacity - 1 - i] = head
+        }
+        shared = Mutex(capacity)
+        caches = Mutex([])
+        PacketPool.registryLock.withLock { _ in PacketPool.registry[Int(assigned)] = Unmanaged.passUnretained(self) }
+    }
+
+    deinit {
+        PacketPool.registryLock.withLock { taken in
+            PacketPool.registry[Int(id)] = nil
+            taken[Int(id)] = false
+        }
+        sharedSlots.deallocate()
+        if usesNUMA { numa_free(memory, memorySize) } else { free(memory) }
+    }
+
+    /// A per-worker cache of this pool's free elements (Linux: the per-CPU slab caches).
+    public func makeCache(capacity: Int = 512, batch: Int = 64) -> PoolCache {
+        let cache = PoolCache(pool: self, capacity: capacity, batch: min(batch, capacity))
+        caches.withLock { $0.append(cache) }
+        return cache
+    }
+
+    /// Elements in no free list: allocated skbs (and clones). Exact when workers are idle.
+    public var inUseCount: Int { capacity - freeCount }
+
+    /// Elements free in the shared stack and every cache.
+    public var freeCount: Int {
+        let cached = caches.withLock { $0.reduce(0) { $0 + $1.count } }
+        return shared.withLock { $0 } + cached
+    }
+
+    /// Moves up to `max` free elements to `destination`; returns how many.
+    func takeShared(_ destination: UnsafeMutablePointer<UnsafeMutablePointer<SKBHead>>, max: Int) -> Int {
+        shared.withLock { count in
+            let n = Swift.min(max, count)
+            count -= n
+            destination.update(from: sharedSlots + count, count: n)
+            return n
+        }
+    }
+
+    /// Returns `count` free elements to the shared stack.
+    func giveShared(_ source: UnsafePointer<UnsafeMutablePointer<SKBHead>>, count: Int) {
+        shared.withLock { total in
+            precondition(total + count <= capacity, "PacketPool \(id): more frees than elements")
+            (sharedSlots + total).update(from: source, count: count)
+            total += count
+        }
+    }
+
+    /// The pool an skb belongs to.
+    @usableFromInline static func owning(_ head: UnsafeMutablePointer<SKBHead>) -> PacketPool {
+        registry[Int(head.pointee.poolID)]!.takeUnretainedValue()
+    }
+}
+
+/// Why a pool could not be made.
+public enum PoolError: Error, CustomStringConvertible, Equatable {
+    case invalidSize(capacity: Int, bufferSize: Int)
+    case outOfMemory(bytes: Int)
+    case tooManyPools
+
+    public var description: String {
+        switch self {
+        case let .invalidSize(capacity, size):
+            "invalid pool size: \(capacity) elements of \(size) bytes (both must be positive, buffer larger than headroom)"
+        case let .outOfMemory(bytes): "cannot allocate \(bytes) bytes of packet memory"
+        case .tooManyPools: "too many packet pools (255 at most at once)"
+        }
+    }
+}

@@ -1,0 +1,296 @@
+import CDatapath
+
+/// One worker's cache of free pool elements (Linux: a per-CPU slab cache). Single-threaded:
+/// only its worker calls it. Refills from and drains to the pool's shared stack `batch`
+/// elements at a time, so the shared lock is taken once per batch.
+///
+/// Only `let` stored properties: a `var` on a class pays a dynamic exclusivity check per access.
+public final class PoolCache: @unchecked Sendable {
+    public unowned(unsafe) let pool: PacketPool
+    @usableFromInline let slots: UnsafeMutablePointer<UnsafeMutablePointer<SKBHead>>
+    @usableFromInline let countStorage: UnsafeMutablePointer<Int>
+    public let capacity: Int
+    @usableFromInline let batch: Int
+    @usableFromInline let poolID: UInt16
+    @usableFromInline let headroom: Int
+
+    init(pool: PacketPool, capacity: Int, batch: Int) {
+        self.pool = pool
+        self.capacity = max(capacity, 2 * batch)
+        self.batch = batch
+        self.poolID = pool.id
+        self.headroom = pool.headroom
+        slots = .allocate(capacity: self.capacity)
+        countStorage = .allocate(capacity: 1)
+        countStorage.initialize(to: 0)
+    }
+
+    /// The pool keeps its caches (and counts their elements as free), so nothing drains here:
+    /// the pool may already be going away.
+    deinit {
+        slots.deallocate()
+        countStorage.deallocate()
+    }
+
+    /// Free elements held here.
+    public var count: Int { countStorage.pointee }
+
+    // MARK: allocation
+
+    /// One skb with the pool's headroom reserved and no data (Linux: `alloc_skb` +
+    /// `skb_reserve`), or nil when the pool is exhausted.
+    @inlinable
+    public func allocate() -> SKB? {
+        var n = countStorage.pointee
+        if n == 0 {
+            n = refill()
+            if n == 0 { return nil }
+        }
+        n &-= 1
+        countStorage.pointee = n
+        let head = slots[n]
+        initialize(head)
+        return SKB(head)
+    }
+
+    /// Exactly `count` skbs into `destination`, or none at all (DPDK's bulk: all or nothing).
+    @inlinable
+    public func allocateBulk(_ destination: UnsafeMutablePointer<SKB>, count: Int) -> Bool {
+        var n = countStorage.pointee
+        while n < count {
+            let before = n
+            n = refill()
+            if n == before || n == 0 { return false }
+        }
+        if n < count { return false }
+        n &-= count
+        var i = 0
+        while i < count {
+            let head = slots[n &+ i]
+            initialize(head)
+            destination[i] = SKB(head)
+            i &+= 1
+        }
+        countStorage.pointee = n
+        return true
+    }
+
+    @inlinable @inline(__always)
+    func initialize(_ head: UnsafeMutablePointer<SKBHead>) {
+        let buffer = head.pointee.ownBuffer
+        head.pointee.next = nil
+        head.pointee.data = buffer + headroom
+        head.pointee.bufferStart = buffer
+        head.pointee.length = 0
+        head.pointee.bufferSize = head.pointee.ownBufferSize
+        let offset = UInt16(truncatingIfNeeded: headroom)
+        head.pointee.macOffset = offset
+        head.pointee.networkOffset = offset
+        head.pointee.transportOffset = offset
+        head.pointee.protocolType = 0
+        head.pointee.inputIfindex = 0
+        head.pointee.outputIfindex = 0
+        head.pointee.hash = 0
+        head.pointee.mark = 0
+        head.pointee.dst = 0
+        head.pointee.gsoSize = 0
+        head.pointee.gsoType = 0
+        head.pointee.checksumState = .none
+        head.pointee.checksumStart = 0
+        head.pointee.checksumOffset = 0
+        head.pointee.dataRefs = 1
+        head.pointee.packetType = .host
+        head.pointee.owner = .allocated
+        head.pointee.dataOwner = nil
+        head.pointee.ringReference = nil
+        head.pointee.timestamp = 0
+    }
+
+    /// Pulls a batch from the shared stack; returns the new count.
+    @usableFromInline @inline(never)
+    func refill() -> Int {
+        let n = countStorage.pointee
+        let got = pool.takeShared(slots + n, max: min(batch, capacity - n))
+        countStorage.pointee = n + got
+        return n + got
+    }
+
+    @usableFromInline @inline(never)
+    func drain() {
+        let n = countStorage.pointee
+        let give = min(batch, n)
+        pool.giveShared(slots + (n - give), count: give)
+        countStorage.pointee = n - give
+    }
+
+    /// Returns every cached element to the shared stack (a worker stopping).
+    public func drainAll() {
+        let n = countStorage.pointee
+        if n > 0 { pool.giveShared(slots, count: n) }
+        countStorage.pointee = 0
+    }
+
+    // MARK: freeing
+
+    /// Frees an skb (Linux: `kfree_skb` / `consume_skb`). A clone releases its share of the
+    /// data; the data (and its ring block) goes back when the last reference does.
+    @inlinable
+    public func free(_ skb: SKB) {
+        let head = skb.head
+        if head.pointee.poolID == poolID, head.pointee.dataOwner == nil, head.pointee.ringReference == nil,
+           CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1 {
+            recycle(head)
+        } else {
+            freeSlow(head)
+        }
+    }
+
+    /// Frees every skb in `batch` and empties it. Consecutive skbs from one ring block release
+    /// the block's reference with a single atomic operation.
+    @inlinable
+    public func free(_ batch: inout PacketBatch) {
+        var i = 0
+        let n = batch.count
+        while i < n {
+            let head = batch[i].head
+            if let reference = head.pointee.ringReference, head.pointee.dataOwner == nil,
+               CDatapath_atomic_load_u32(batch[i].dataRefsPointer) == 1 {
+                var run: UInt32 = 1
+                recycleHead(head)
+                i &+= 1
+                while i < n, batch[i].head.pointee.ringReference == reference,
+                      batch[i].head.pointee.dataOwner == nil,
+                      CDatapath_atomic_load_u32(batch[i].dataRefsPointer) == 1 {
+                    recycleHead(batch[i].head)
+                    run &+= 1
+                    i &+= 1
+                }
+                PoolCache.releaseRingReference(reference, count: run)
+            } else {
+                free(batch[i])
+                i &+= 1
+            }
+        }
+        batch.count = 0
+    }
+
+    @inlinable @inline(__always)
+    func recycle(_ head: UnsafeMutablePointer<SKBHead>) {
+        head.pointee.owner = .free
+        var n = countStorage.pointee
+        if n == capacity {
+            drain()
+            n = countStorage.pointee
+        }
+        slots[n] = head
+        countStorage.pointee = n &+ 1
+    }
+
+    /// Returns a head to its pool: here when it is ours, else to its pool's shared stack.
+    @inlinable @inline(__always)
+    func recycleHead(_ head: UnsafeMutablePointer<SKBHead>) {
+        head.pointee.ringReference = nil
+        if head.pointee.poolID == poolID {
+            recycle(head)
+        } else {
+            recycleForeign(head)
+        }
+    }
+
+    @usableFromInline @inline(never)
+    func recycleForeign(_ head: UnsafeMutablePointer<SKBHead>) {
+        head.pointee.owner = .free
+        var h = head
+        PacketPool.owning(head).giveShared(&h, count: 1)
+    }
+
+    @usableFromInline @inline(never)
+    func freeSlow(_ head: UnsafeMutablePointer<SKBHead>) {
+        assert(head.pointee.owner != .free, "double free of an skb")
+        if let owner = head.pointee.dataOwner {
+            head.pointee.dataOwner = nil
+            recycleHead(head)
+            releaseData(owner)
+        } else {
+            releaseData(head)
+        }
+    }
+
+    /// Drops one reference to `owner`'s data; the last one frees the data and its head.
+    @usableFromInline
+    func releaseData(_ owner: UnsafeMutablePointer<SKBHead>) {
+        let remaining = CDatapath_atomic_sub_u32(SKB(owner).dataRefsPointer, 1)
+        guard remaining == 0 else { return }
+        if let reference = owner.pointee.ringReference {
+            PoolCache.releaseRingReference(reference, count: 1)
+        }
+        recycleHead(owner)
+    }
+
+    /// Drops `count` references to a ring block; the last hands the block back to the kernel.
+    @inlinable
+    static func releaseRingReference(_ reference: UnsafeMutablePointer<RingBlockReference>, count: UInt32) {
+        let counter = UnsafeMutableRawPointer(reference).assumingMemoryBound(to: UInt32.self)
+        if CDatapath_atomic_sub_u32(counter, count) == 0, let block = reference.pointee.block {
+            CDatapath_block_release(block)
+        }
+    }
+
+    // MARK: clone and copy
+
+    /// A second skb sharing this one's data (Linux: `skb_clone`); nil when the pool is empty.
+    /// Writers must not touch shared data: check `isShared` and `copy` first.
+    public func clone(_ skb: SKB) -> SKB? {
+        guard let clone = allocate() else { return nil }
+        let owner = skb.head.pointee.dataOwner ?? skb.head
+        _ = CDatapath_atomic_add_u32(SKB(owner).dataRefsPointer, 1)
+        let ownBuffer = clone.head.pointee.ownBuffer
+        let ownSize = clone.head.pointee.ownBufferSize
+        let poolID = clone.head.pointee.poolID
+        clone.head.pointee = skb.head.pointee
+        clone.head.pointee.next = nil
+        clone.head.pointee.ownBuffer = ownBuffer
+        clone.head.pointee.ownBufferSize = ownSize
+        clone.head.pointee.poolID = poolID
+        clone.head.pointee.owner = .allocated
+        clone.head.pointee.dataRefs = 1
+        clone.head.pointee.dataOwner = owner
+        clone.head.pointee.ringReference = nil
+        return clone
+    }
+
+    /// A private copy in pool memory, headroom and header offsets kept (Linux: `skb_copy`);
+    /// nil when the pool is empty or the packet does not fit one buffer.
+    public func copy(_ skb: SKB) -> SKB? {
+        let used = skb.headroom + skb.length
+        guard used <= pool.bufferSize, let copy = allocate() else { return nil }
+        let ownBuffer = copy.head.pointee.ownBuffer
+        let ownSize = copy.head.pointee.ownBufferSize
+        let poolID = copy.head.pointee.poolID
+        copy.head.pointee = skb.head.pointee
+        copy.head.pointee.next = nil
+        copy.head.pointee.ownBuffer = ownBuffer
+        copy.head.pointee.ownBufferSize = ownSize
+        copy.head.pointee.poolID = poolID
+        copy.head.pointee.owner = .allocated
+        copy.head.pointee.dataRefs = 1
+        copy.head.pointee.dataOwner = nil
+        copy.head.pointee.ringReference = nil
+        copy.head.pointee.bufferStart = ownBuffer
+        copy.head.pointee.bufferSize = ownSize
+        copy.head.pointee.data = ownBuffer + skb.headroom
+        ownBuffer.copyMemory(from: skb.head.pointee.bufferStart, byteCount: used)
+        return copy
+    }
+
+    /// An skb whose data is in pool memory: `skb` itself when it already is and is not shared,
+    /// else a copy (and `skb` is freed). For packets that outlive their receive batch
+    /// (socket queues, reassembly, neighbour pending queues). Nil when no copy could be made;
+    /// `skb` is freed then too.
+    public func detachFromRing(_ skb: SKB) -> SKB? {
+        if !skb.isRingBacked && !skb.isShared { return skb }
+        let copy = copy(skb)
+        free(skb)
+        return copy
+    }
+}

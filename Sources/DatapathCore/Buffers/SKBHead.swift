@@ -1,0 +1,110 @@
+/// How the checksum of an skb stands (Linux: `skb->ip_summed`).
+public struct ChecksumState: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    /// Nothing is known: software must verify (`CHECKSUM_NONE`).
+    public static let none = ChecksumState(rawValue: 0)
+    /// The device verified it (`CHECKSUM_UNNECESSARY`, `TP_STATUS_CSUM_VALID`).
+    public static let unnecessary = ChecksumState(rawValue: 1)
+    /// Still to be filled from `checksumStart` into `checksumOffset` (`CHECKSUM_PARTIAL`).
+    public static let partial = ChecksumState(rawValue: 2)
+}
+
+/// Where a frame was addressed, relative to the receiving device (Linux: `skb->pkt_type`).
+public struct PacketType: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let host = PacketType(rawValue: 0)
+    public static let broadcast = PacketType(rawValue: 1)
+    public static let multicast = PacketType(rawValue: 2)
+    public static let otherHost = PacketType(rawValue: 3)
+    public static let outgoing = PacketType(rawValue: 4)
+}
+
+/// The fixed per-packet header in pool memory (Linux: `struct sk_buff`, trimmed to what the
+/// IPv4 datapath uses). Two cache lines: the first holds what every stage reads, the second
+/// ownership. Offsets are from `bufferStart` so that `push`/`pull` never invalidate them.
+public struct SKBHead {
+    /// Intrusive link for queues (backlog, socket, neighbour pending).
+    public var next: UnsafeMutablePointer<SKBHead>?
+    /// First byte of the packet (Linux: `skb->data`).
+    public var data: UnsafeMutableRawPointer
+    /// First byte of the buffer (Linux: `skb->head`).
+    public var bufferStart: UnsafeMutableRawPointer
+    /// Bytes from `data` (Linux: `skb->len`).
+    public var length: UInt32
+    /// Bytes from `bufferStart` to the buffer's end (Linux: `skb->end - skb->head`).
+    public var bufferSize: UInt32
+    public var macOffset: UInt16
+    public var networkOffset: UInt16
+    public var transportOffset: UInt16
+    /// EtherType in host order (Linux: `skb->protocol`).
+    public var protocolType: UInt16
+    public var inputIfindex: UInt16
+    public var outputIfindex: UInt16
+    /// Flow hash (Linux: `skb->hash`), from the ring when the kernel filled it.
+    public var hash: UInt32
+    public var mark: UInt32
+    /// Route handle (Linux: `skb->_skb_refdst`); 0 = none.
+    public var dst: UInt32
+    public var gsoSize: UInt16
+    public var gsoType: UInt8
+    public var checksumState: ChecksumState
+    public var checksumStart: UInt16
+    public var checksumOffset: UInt16
+
+    // --- second cache line: ownership ---
+
+    /// References to this head's data: 1, plus one per live clone (Linux: `dataref`).
+    /// Changed only with the atomic helpers once a clone exists.
+    public var dataRefs: UInt32
+    public var packetType: PacketType
+    public var owner: SKBOwner
+    public var poolID: UInt16
+    /// For a clone, the head whose buffer it shares; nil when the buffer is this head's own.
+    public var dataOwner: UnsafeMutablePointer<SKBHead>?
+    /// For a zero-copy RX skb, the reference count of its ring block; nil otherwise.
+    public var ringReference: UnsafeMutablePointer<RingBlockReference>?
+    /// Receive time in nanoseconds (ring time for AF_PACKET).
+    public var timestamp: UInt64
+    /// The pool element's own buffer; `bufferStart` points here unless the data lives elsewhere.
+    public var ownBuffer: UnsafeMutableRawPointer
+    public var ownBufferSize: UInt32
+    /// Scratch space for the stage that owns the skb (Linux: `skb->cb`).
+    public var controlBuffer: (UInt64, UInt64)
+}
+
+extension SKBHead {
+    /// A free element's header: no data, its own buffer, owned by pool `poolID`.
+    static func free(buffer: UnsafeMutableRawPointer, size: UInt32, poolID: UInt16) -> SKBHead {
+        var head = SKBHead(
+            next: nil, data: buffer, bufferStart: buffer, length: 0, bufferSize: size,
+            macOffset: 0, networkOffset: 0, transportOffset: 0, protocolType: 0,
+            inputIfindex: 0, outputIfindex: 0, hash: 0, mark: 0, dst: 0, gsoSize: 0, gsoType: 0,
+            checksumState: .none, checksumStart: 0, checksumOffset: 0, dataRefs: 0,
+            packetType: .host, owner: .free, poolID: poolID, dataOwner: nil, ringReference: nil,
+            timestamp: 0, ownBuffer: buffer, ownBufferSize: size, controlBuffer: (0, 0))
+        head.owner = .free
+        return head
+    }
+}
+
+/// Where an skb's head came from.
+public struct SKBOwner: RawRepresentable, Hashable, Sendable {
+    public var rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    public static let free = SKBOwner(rawValue: 0)
+    public static let allocated = SKBOwner(rawValue: 1)
+}
+
+/// Reference count of one TPACKET_V3 ring block: the block goes back to the kernel when the
+/// walker has left it and every skb pointing into it has been freed.
+public struct RingBlockReference {
+    /// Changed only atomically: skbs of one block may be freed on several workers.
+    public var references: UInt32
+    public var block: UnsafeMutableRawPointer?
+    @inlinable init() {
+        references = 0
+        block = nil
+    }
+}

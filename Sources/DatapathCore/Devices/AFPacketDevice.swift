@@ -1,0 +1,166 @@
+import CDatapath
+import DatapathWire
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real kernel interface driven through AF_PACKET TPACKET_V3 rings: one socket per queue, the
+/// sockets of one device joined in a PACKET_FANOUT group so the kernel spreads flows over the
+/// queues (Linux's RSS/RPS role). Outgoing frames of the host are ignored
+/// (PACKET_IGNORE_OUTGOING) and transmit bypasses the kernel's qdisc (PACKET_QDISC_BYPASS).
+public final class AFPacketDevice: NetDevice, @unchecked Sendable {
+    /// Ring and socket settings.
+    public struct Configuration: Sendable {
+        public var queues = 1
+        public var rxBlockSize: UInt32 = 1 << 18
+        public var rxBlockCount: UInt32 = 32
+        public var rxFrameSize: UInt32 = 2048
+        /// How long the kernel holds a part-filled block before handing it over.
+        public var rxRetireMilliseconds: UInt32 = 1
+        public var txFrameSize: UInt32 = 2048
+        public var txFrameCount: UInt32 = 1024
+        /// Headroom before each received frame, so headers can be pushed in place.
+        public var reserve: UInt32 = 128
+        public var fanout: FanoutMode = .hash
+        public var promiscuous = true
+        public var qdiscBypass = true
+        public var receive = true
+        public var transmit = true
+
+        public init() {}
+    }
+
+    /// How PACKET_FANOUT spreads packets over the queues.
+    public enum FanoutMode: Sendable {
+        /// By the kernel's flow hash (PACKET_FANOUT_HASH): a flow stays on one queue.
+        case hash
+        /// By the receiving CPU (PACKET_FANOUT_CPU).
+        case cpu
+    }
+
+    public let name: String
+    public var ifindex: Int = 0
+    /// The kernel's index for the interface.
+    public let kernelIndex: Int
+    public let macAddress: MACAddress
+    public let mtu: Int
+    public let queueCount: Int
+    public let stats: DeviceStats
+    let queues: [AFPacketQueue]
+    let kernelFlags: UInt32
+
+    static let nextFanoutGroup = Atomic<UInt32>(1)
+
+    /// Opens `interface`'s queues. Throws an `AFPacketError` naming the interface, the failing
+    /// call and the fix.
+    public init(interface: String, configuration: Configuration = Configuration()) throws(AFPacketError) {
+        var index: Int32 = 0
+        var mac: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        var mtu: Int32 = 0
+        var flags: UInt32 = 0
+        let rc = interface.withCString { name in
+            withUnsafeMutableBytes(of: &mac) { bytes in
+                CDatapath_interface_info(name, &index, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), &mtu, &flags)
+            }
+        }
+        if rc < 0 { throw AFPacketError(interface: interface, call: "ioctl(SIOCGIFINDEX)", errno: -rc) }
+        self.name = interface
+        self.kernelIndex = Int(index)
+        self.macAddress = MACAddress(mac.0, mac.1, mac.2, mac.3, mac.4, mac.5)
+        self.mtu = Int(mtu)
+        self.kernelFlags = flags
+        let queueCount = max(1, configuration.queues)
+        self.queueCount = queueCount
+        self.stats = DeviceStats(queues: queueCount)
+
+        var ringConfig = CDatapath_ring_config()
+        if configuration.receive {
+            ringConfig.rx_block_size = configuration.rxBlockSize
+            ringConfig.rx_block_count = configuration.rxBlockCount
+            ringConfig.rx_frame_size = configuration.rxFrameSize
+            ringConfig.rx_retire_ms = configuration.rxRetireMilliseconds
+        }
+        if configuration.transmit {
+            ringConfig.tx_frame_size = configuration.txFrameSize
+            ringConfig.tx_frame_count = configuration.txFrameCount
+        }
+        ringConfig.reserve = configuration.reserve
+        ringConfig.promiscuous = configuration.promiscuous ? 1 : 0
+        ringConfig.qdisc_bypass = configuration.qdiscBypass ? 1 : 0
+        ringConfig.ignore_outgoing = 1
+        ringConfig.fill_rxhash = 1
+        if queueCount > 1 && configuration.receive {
+            // Group ids are per network namespace; mix in the pid so two processes never collide.
+            let group = (UInt32(getpid()) &* 31 &+ AFPacketDevice.nextFanoutGroup.add(1, ordering: .relaxed).oldValue) & 0xffff
+            ringConfig.fanout_group = group == 0 ? 1 : group
+            ringConfig.fanout_mode = configuration.fanout == .hash
+                ? UInt32(CDatapath_FANOUT_HASH) : UInt32(CDatapath_FANOUT_CPU)
+        }
+        var opened: [AFPacketQueue] = []
+        for _ in 0..<queueCount {
+            opened.append(try AFPacketQueue(config: ringConfig, interface: interface))
+        }
+        self.queues = opened
+    }
+
+    /// IFF_UP as the kernel last reported it at open.
+    public var isUp: Bool { kernelFlags & UInt32(IFF_UP) != 0 }
+
+    public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {
+        let (count, bytes) = queues[queue].receive(into: &batch, max: max, ifindex: ifindex, worker: worker)
+        if count > 0 {
+            stats.add(queue: queue, .rxPackets, UInt64(count))
+            stats.add(queue: queue, .rxBytes, UInt64(bytes))
+        }
+        return count
+    }
+
+    public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let (sent, bytes, dropped) = queues[queue].transmit(&batch, worker: worker)
+        stats.add(queue: queue, .txPackets, UInt64(sent))
+        stats.add(queue: queue, .txBytes, UInt64(bytes))
+        if dropped > 0 { stats.add(queue: queue, .txDropped, UInt64(dropped)) }
+    }
+
+    public func pollDescriptor(queue: Int) -> Int32? { queues[queue].fd }
+
+    /// Free TX frames on `queue`, counted up to `limit`: a sender that must not drop (a traffic
+    /// generator) waits for room instead of letting `transmit` count ring-full drops.
+    public func transmitSpace(queue: Int, limit: Int) -> Int {
+        queues[queue].freeTransmitFrames(limit: limit)
+    }
+
+    /// Kicks the kernel until every submitted TX frame on every queue is sent, or `timeout`
+    /// seconds pass; returns whether all were sent.
+    @discardableResult
+    public func flushTransmit(timeout: Double = 2) -> Bool {
+        let deadline = CDatapath_monotonic_ns() + UInt64(timeout * 1e9)
+        while true {
+            var pending = 0
+            for queue in queues {
+                let n = queue.pendingTransmitFrames()
+                if n > 0 { queue.kick() }
+                pending += n
+            }
+            if pending == 0 { return true }
+            if CDatapath_monotonic_ns() > deadline { return false }
+            usleep(200)
+        }
+    }
+
+    /// Frames the kernel dropped because the RX ring was full, since the last call, summed
+    /// over queues (PACKET_STATISTICS); also added to `stats` as rx_dropped.
+    @discardableResult
+    public func collectKernelDrops() -> UInt64 {
+        var total: UInt64 = 0
+        for (i, queue) in queues.enumerated() {
+            let drops = UInt64(queue.kernelStatistics().drops)
+            stats.add(queue: i, .rxDropped, drops)
+            total += drops
+        }
+        return total
+    }
+}

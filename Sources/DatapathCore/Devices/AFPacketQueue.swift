@@ -1,0 +1,214 @@
+import CDatapath
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One AF_PACKET socket with a TPACKET_V3 RX ring and a TX ring in one mapping: one queue of an
+/// `AFPacketDevice`, driven by one worker. Receive is zero-copy: each skb points into its ring
+/// block, and the block goes back to the kernel when the walker has passed it and every skb in
+/// it is freed. Transmit copies once into a TX frame and kicks the kernel once per batch.
+///
+/// Only `let` stored properties; the walker's cursor lives in raw memory.
+final class AFPacketQueue: @unchecked Sendable {
+    let ring: CDatapath_ring
+    let references: UnsafeMutablePointer<RingBlockReference>
+    /// [0] block index, [1] packets left in the block, [2] next packet address, [3] TX frame index.
+    let cursor: UnsafeMutablePointer<Int>
+    let headerBytes: Int
+
+    init(config: CDatapath_ring_config, interface: String) throws(AFPacketError) {
+        var ring = CDatapath_ring()
+        var failedCall: UnsafePointer<CChar>? = nil
+        var config = config
+        let rc = interface.withCString { name in
+            config.ifname = name
+            return CDatapath_ring_open(&config, &ring, &failedCall)
+        }
+        if rc < 0 {
+            throw AFPacketError(interface: interface, call: failedCall.map { String(cString: $0) } ?? "open", errno: -rc)
+        }
+        self.ring = ring
+        let blocks = Int(ring.rx_block_count)
+        references = .allocate(capacity: max(1, blocks))
+        for i in 0..<max(1, blocks) {
+            references[i] = RingBlockReference()
+            references[i].block = blocks > 0 ? UnsafeMutableRawPointer(ring.rx_base + i * Int(ring.rx_block_size)) : nil
+        }
+        cursor = .allocate(capacity: 4)
+        cursor.initialize(repeating: 0, count: 4)
+        // The tpacket3_hdr (aligned) and the sockaddr_ll after it; the rest up to tp_mac is headroom.
+        headerBytes = 48 + MemoryLayout<sockaddr_ll>.size
+    }
+
+    deinit {
+        var ring = ring
+        CDatapath_ring_close(&ring)
+        references.deallocate()
+        cursor.deallocate()
+    }
+
+    var fd: Int32 { ring.fd }
+
+    /// Walks ready blocks, turning up to `max` frames into skbs appended to `batch`.
+    /// Returns (received, bytes, truncated).
+    @inline(__always)
+    func receive(into batch: inout PacketBatch, max: Int, ifindex: Int, worker: Worker) -> (Int, Int) {
+        guard ring.rx_block_count > 0 else { return (0, 0) }
+        let limit = Swift.min(max, batch.capacity - batch.count)
+        var received = 0
+        var bytes = 0
+        var blockIndex = cursor[0]
+        var remaining = cursor[1]
+        var packet = UnsafeMutableRawPointer(bitPattern: cursor[2])
+        let blockSize = Int(ring.rx_block_size)
+        let ifindex16 = UInt16(truncatingIfNeeded: ifindex)
+        while received < limit {
+            if remaining == 0 {
+                let block = UnsafeMutableRawPointer(ring.rx_base + blockIndex &* blockSize)
+                guard CDatapath_block_status(block) & UInt32(CDatapath_TP_STATUS_USER) != 0 else { break }
+                let count = Int(CDatapath_block_packet_count(block))
+                if count == 0 {
+                    CDatapath_block_release(block)
+                    blockIndex = blockIndex &+ 1 == Int(ring.rx_block_count) ? 0 : blockIndex &+ 1
+                    continue
+                }
+                // One reference per packet plus the walker's, dropped when it leaves the block.
+                CDatapath_atomic_store_u32(referenceCounter(blockIndex), UInt32(count) &+ 1)
+                remaining = count
+                packet = block + Int(CDatapath_block_first_offset(block))
+            }
+            guard let frame = packet, let skb = worker.cache.allocate() else { break }
+            let snap = Int(CDatapath_packet_snaplen(frame))
+            let mac = Int(CDatapath_packet_mac_offset(frame))
+            let next = Int(CDatapath_packet_next_offset(frame))
+            let head = skb.head
+            head.pointee.bufferStart = frame + headerBytes
+            head.pointee.data = frame + mac
+            head.pointee.length = UInt32(truncatingIfNeeded: snap)
+            let end = next != 0 ? next : mac &+ snap
+            head.pointee.bufferSize = UInt32(truncatingIfNeeded: end &- headerBytes)
+            let headroom = UInt16(truncatingIfNeeded: mac &- headerBytes)
+            head.pointee.macOffset = headroom
+            head.pointee.networkOffset = headroom
+            head.pointee.transportOffset = headroom
+            head.pointee.hash = CDatapath_packet_rxhash(frame)
+            head.pointee.inputIfindex = ifindex16
+            head.pointee.timestamp = UInt64(CDatapath_packet_sec(frame)) &* 1_000_000_000 &+ UInt64(CDatapath_packet_nsec(frame))
+            if CDatapath_packet_status(frame) & UInt32(CDatapath_TP_STATUS_CSUM_VALID) != 0 {
+                head.pointee.checksumState = .unnecessary
+            }
+            head.pointee.ringReference = references + blockIndex
+            remaining &-= 1
+            packet = frame + next
+            if remaining == 0 {
+                PoolCache.releaseRingReference(references + blockIndex, count: 1)
+                blockIndex = blockIndex &+ 1 == Int(ring.rx_block_count) ? 0 : blockIndex &+ 1
+                packet = nil
+            }
+            if snap < Int(CDatapath_packet_wire_length(frame)) {
+                worker.drop(skb, .truncatedFrame)
+                continue
+            }
+            batch.slots[batch.count] = skb
+            batch.count &+= 1
+            received &+= 1
+            bytes &+= snap
+        }
+        cursor[0] = blockIndex
+        cursor[1] = remaining
+        cursor[2] = Int(bitPattern: packet)
+        return (received, bytes)
+    }
+
+    @inline(__always)
+    func referenceCounter(_ block: Int) -> UnsafeMutablePointer<UInt32> {
+        UnsafeMutableRawPointer(references + block).assumingMemoryBound(to: UInt32.self)
+    }
+
+    /// Copies each skb into a free TX frame, frees it, and kicks the kernel once.
+    /// Returns (sent, bytes, dropped).
+    @inline(__always)
+    func transmit(_ batch: inout PacketBatch, worker: Worker) -> (Int, Int, Int) {
+        guard ring.tx_frame_count > 0 else {
+            let n = batch.count
+            worker.drop(&batch, .deviceDown)
+            return (0, 0, n)
+        }
+        var index = cursor[3]
+        var sent = 0
+        var bytes = 0
+        var dropped = 0
+        let frameSize = Int(ring.tx_frame_size)
+        let dataOffset = Int(ring.tx_data_offset)
+        let room = frameSize &- dataOffset
+        let frameCount = Int(ring.tx_frame_count)
+        for i in batch.indices {
+            let skb = batch[i]
+            let length = skb.length
+            if length > room {
+                dropped &+= 1
+                worker.drops.count(.packetTooBig)
+                continue
+            }
+            let frame = UnsafeMutableRawPointer(ring.tx_base + index &* frameSize)
+            let status = CDatapath_tx_frame_status(frame)
+            if status != UInt32(CDatapath_TP_STATUS_AVAILABLE) {
+                if status & UInt32(CDatapath_TP_STATUS_WRONG_FORMAT) != 0 {
+                    worker.drops.count(.transmitWrongFormat)
+                } else {
+                    dropped &+= 1
+                    worker.drops.count(.transmitRingFull)
+                    continue
+                }
+            }
+            (frame + dataOffset).copyMemory(from: skb.data, byteCount: length)
+            CDatapath_tx_frame_submit(frame, UInt32(truncatingIfNeeded: length))
+            index = index &+ 1 == frameCount ? 0 : index &+ 1
+            sent &+= 1
+            bytes &+= length
+        }
+        cursor[3] = index
+        worker.cache.free(&batch)
+        if sent > 0 { _ = CDatapath_tx_kick(ring.fd) }
+        return (sent, bytes, dropped)
+    }
+
+    /// Consecutive free TX frames from the next one to fill, counting up to `limit`.
+    func freeTransmitFrames(limit: Int) -> Int {
+        guard ring.tx_frame_count > 0 else { return 0 }
+        let frameCount = Int(ring.tx_frame_count)
+        var index = cursor[3]
+        var free = 0
+        while free < min(limit, frameCount) {
+            let frame = UnsafeMutableRawPointer(ring.tx_base + index * Int(ring.tx_frame_size))
+            guard CDatapath_tx_frame_status(frame) == UInt32(CDatapath_TP_STATUS_AVAILABLE) else { break }
+            free += 1
+            index = index + 1 == frameCount ? 0 : index + 1
+        }
+        return free
+    }
+
+    /// Frames still waiting for the kernel (status not back to available).
+    func pendingTransmitFrames() -> Int {
+        guard ring.tx_frame_count > 0 else { return 0 }
+        var pending = 0
+        for i in 0..<Int(ring.tx_frame_count) {
+            let frame = UnsafeMutableRawPointer(ring.tx_base + i * Int(ring.tx_frame_size))
+            let status = CDatapath_tx_frame_status(frame)
+            if status & UInt32(CDatapath_TP_STATUS_SEND_REQUEST | CDatapath_TP_STATUS_SENDING) != 0 {
+                pending += 1
+            }
+        }
+        return pending
+    }
+
+    func kick() { _ = CDatapath_tx_kick(ring.fd) }
+
+    /// Kernel-side counters since the last call (PACKET_STATISTICS resets on read).
+    func kernelStatistics() -> (packets: UInt32, drops: UInt32, freezes: UInt32) {
+        var packets: UInt32 = 0, drops: UInt32 = 0, freezes: UInt32 = 0
+        _ = CDatapath_ring_stats(ring.fd, &packets, &drops, &freezes)
+        return (packets, drops, freezes)
+    }
+}

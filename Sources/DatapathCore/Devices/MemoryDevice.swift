@@ -1,0 +1,128 @@
+import DatapathWire
+
+/// An in-memory device for unit tests and benchmarks: packets transmitted on it arrive, without
+/// a copy, on its peer's receive queue (a veth pair without the kernel). Frames can also be
+/// injected straight into its receive queue. Each queue is an SPSC ring: one transmitting
+/// worker, one receiving worker.
+public final class MemoryDevice: NetDevice, @unchecked Sendable {
+    public let name: String
+    public var ifindex: Int = 0
+    public let macAddress: MACAddress
+    public let mtu: Int
+    public let queueCount: Int
+    public let stats: DeviceStats
+    let receiveRings: [SPSCRing]
+    /// The device this one transmits to; nil drops what it transmits (counted).
+    public weak var peer: MemoryDevice?
+
+    public init(name: String, macAddress: MACAddress, mtu: Int = 1500, queues: Int = 1, ringSize: Int = 1024) {
+        self.name = name
+        self.macAddress = macAddress
+        self.mtu = mtu
+        self.queueCount = queues
+        self.stats = DeviceStats(queues: queues)
+        self.receiveRings = (0..<queues).map { _ in SPSCRing(capacity: ringSize) }
+    }
+
+    /// Two devices joined back to back.
+    public static func pair(_ a: String, _ macA: MACAddress, _ b: String, _ macB: MACAddress,
+                            queues: Int = 1, ringSize: Int = 1024) -> (MemoryDevice, MemoryDevice) {
+        let first = MemoryDevice(name: a, macAddress: macA, queues: queues, ringSize: ringSize)
+        let second = MemoryDevice(name: b, macAddress: macB, queues: queues, ringSize: ringSize)
+        first.peer = second
+        second.peer = first
+        return (first, second)
+    }
+
+    /// Puts an skb on receive queue `queue` as if the wire delivered it; false when full
+    /// (the skb is then still the caller's).
+    @discardableResult
+    public func inject(_ skb: SKB, queue: Int = 0) -> Bool {
+        receiveRings[queue].enqueue(UnsafeMutableRawPointer(skb.head))
+    }
+
+    /// Packets waiting on a receive queue.
+    public func pending(queue: Int = 0) -> Int { receiveRings[queue].count }
+
+    public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {
+        let room = Swift.min(max, batch.capacity - batch.count)
+        guard room > 0 else { return 0 }
+        let got = (batch.slots + batch.count).withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: room) {
+            receiveRings[queue].dequeueBurst(into: $0, max: room)
+        }
+        var bytes = 0
+        for i in batch.count..<(batch.count + got) {
+            batch[i].inputIfindex = ifindex
+            bytes &+= batch[i].length
+        }
+        batch.count += got
+        stats.add(queue: queue, .rxPackets, UInt64(got))
+        stats.add(queue: queue, .rxBytes, UInt64(bytes))
+        return got
+    }
+
+    public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
+        guard let peer else {
+            stats.add(queue: queue, .txDropped, UInt64(batch.count))
+            worker.drop(&batch, .deviceDown)
+            return
+        }
+        let ring = peer.receiveRings[queue % peer.queueCount]
+        var bytes = 0
+        for i in batch.indices { bytes &+= batch[i].length }
+        let sent = batch.slots.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: batch.count) {
+            ring.enqueueBurst($0, count: batch.count)
+        }
+        var unsentBytes = 0
+        for i in sent..<batch.count {
+            unsentBytes &+= batch[i].length
+            worker.drop(batch[i], .transmitRingFull)
+        }
+        stats.add(queue: queue, .txPackets, UInt64(sent))
+        stats.add(queue: queue, .txBytes, UInt64(bytes - unsentBytes))
+        stats.add(queue: queue, .txDropped, UInt64(batch.count - sent))
+        batch.removeAll()
+    }
+}
+
+/// The loopback device (Linux: `lo`): what it transmits it receives.
+public final class LoopbackDevice: NetDevice, @unchecked Sendable {
+    public let name = "lo"
+    public var ifindex: Int = 0
+    public let macAddress = MACAddress.zero
+    public let mtu: Int
+    public let queueCount = 1
+    public let stats = DeviceStats(queues: 1)
+    let ring: SPSCRing
+
+    public init(mtu: Int = 65536, ringSize: Int = 1024) {
+        self.mtu = mtu
+        self.ring = SPSCRing(capacity: ringSize)
+    }
+
+    public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {
+        let room = Swift.min(max, batch.capacity - batch.count)
+        guard room > 0 else { return 0 }
+        let got = (batch.slots + batch.count).withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: room) {
+            ring.dequeueBurst(into: $0, max: room)
+        }
+        for i in batch.count..<(batch.count + got) { batch[i].inputIfindex = ifindex }
+        batch.count += got
+        stats.add(queue: 0, .rxPackets, UInt64(got))
+        return got
+    }
+
+    public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
+        var sent = 0
+        for i in batch.indices {
+            if ring.enqueue(UnsafeMutableRawPointer(batch[i].head)) {
+                sent += 1
+            } else {
+                worker.drop(batch[i], .transmitRingFull)
+                stats.add(queue: 0, .txDropped)
+            }
+        }
+        stats.add(queue: 0, .txPackets, UInt64(sent))
+        batch.removeAll()
+    }
+}

@@ -1,0 +1,72 @@
+import DatapathWire
+
+/// A network device (Linux: `struct net_device` with its `ndo_*` operations), with one or more
+/// queues. Each queue is driven by exactly one worker, so a queue's methods are single-threaded.
+/// Called once per batch, never per packet, so an existential here costs nothing measurable.
+public protocol NetDevice: AnyObject, Sendable {
+    var name: String { get }
+    /// Index in the owning device table; 0 until registered.
+    var ifindex: Int { get set }
+    var macAddress: MACAddress { get }
+    var mtu: Int { get }
+    var queueCount: Int { get }
+    var stats: DeviceStats { get }
+    /// Whether the device carries traffic (Linux: `IFF_UP` and carrier).
+    var isUp: Bool { get }
+
+    /// Receives up to `max` skbs on `queue` into `batch` (appending); returns how many.
+    /// Frames that cannot become skbs are counted in `worker.drops` with a reason.
+    func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int
+
+    /// Transmits every skb in `batch` on `queue` and empties it: each skb is sent or dropped
+    /// with a counted reason, and freed either way (Linux: `ndo_start_xmit`, once per batch).
+    func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker)
+
+    /// A file descriptor that polls readable when `queue` has packets; nil if it has none
+    /// (in-memory devices), in which case event-mode workers poll it on a short timer.
+    func pollDescriptor(queue: Int) -> Int32?
+}
+
+extension NetDevice {
+    public var isUp: Bool { true }
+    public func pollDescriptor(queue: Int) -> Int32? { nil }
+}
+
+/// ip-style device counters, per queue so that workers never share a cache line
+/// (Linux: `struct rtnl_link_stats64`, summed over CPUs on read).
+public final class DeviceStats: @unchecked Sendable {
+    public enum Counter: Int, CaseIterable, Sendable {
+        case rxPackets, rxBytes, rxDropped, rxErrors, txPackets, txBytes, txDropped, txErrors
+    }
+
+    let queues: [CounterBlock]
+
+    public init(queues: Int) {
+        self.queues = (0..<max(1, queues)).map { _ in CounterBlock(count: Counter.allCases.count) }
+    }
+
+    @inlinable @inline(__always)
+    public func add(queue: Int, _ counter: Counter, _ amount: UInt64 = 1) {
+        block(queue).add(counter.rawValue, amount)
+    }
+
+    @usableFromInline func block(_ queue: Int) -> CounterBlock { queues[queue] }
+
+    /// The sum over queues.
+    public subscript(counter: Counter) -> UInt64 {
+        queues.reduce(0) { $0 &+ $1[counter.rawValue] }
+    }
+
+    public func snapshot() -> DeviceCounters {
+        DeviceCounters(
+            rxPackets: self[.rxPackets], rxBytes: self[.rxBytes], rxDropped: self[.rxDropped],
+            rxErrors: self[.rxErrors], txPackets: self[.txPackets], txBytes: self[.txBytes],
+            txDropped: self[.txDropped], txErrors: self[.txErrors])
+    }
+}
+
+/// A device's counters at one moment, as `ip -s link` shows them.
+public struct DeviceCounters: Sendable, Equatable {
+    public var rxPackets, rxBytes, rxDropped, rxErrors: UInt64
+    public var txPackets, txBytes, txDropped, txErrors: UInt64
+}

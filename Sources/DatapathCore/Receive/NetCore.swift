@@ -1,0 +1,88 @@
+import DatapathWire
+import Synchronization
+
+/// The devices and receive registries of one datapath instance (Linux: the parts of
+/// `struct net` and `net/core/dev.c`'s globals that the receive path reads): the device
+/// table, `ptype_base` (protocol handlers by EtherType), `ptype_all` (taps) and each device's
+/// rx_handler. Upper layers — IPv4, ARP, bonding, bridging — plug in here at start-up, as
+/// Linux's `dev_add_pack` and `netdev_rx_handler_register` do; Core never imports them.
+///
+/// Registration is control-plane work done before workers start; workers only read.
+public final class NetCore: @unchecked Sendable {
+    public static let maximumDevices = 256
+    public static let maximumPacketTypes = 15
+
+    /// Devices by `ifindex` (slot 0 unused, as in Linux).
+    public private(set) var devices: [(any NetDevice)?] = Array(repeating: nil, count: NetCore.maximumDevices)
+    var rxHandlers: [(any RxHandler)?] = Array(repeating: nil, count: NetCore.maximumDevices)
+    var deviceTaps: [[any PacketTap]] = Array(repeating: [], count: NetCore.maximumDevices)
+    var globalTaps: [any PacketTap] = []
+    /// Protocol handlers; slot k is `packetTypeIndex` value k + 1.
+    var packetTypes: [any PacketTypeHandler] = []
+    /// EtherType → handler slot + 1 (0 = none): one load per packet, 64 KiB.
+    let packetTypeIndex: UnsafeMutablePointer<UInt8>
+    /// Device MACs as UInt64 (low 48 bits, wire order) for the per-packet host check.
+    let deviceMACs: UnsafeMutablePointer<UInt64>
+
+    public let receiveStage = StageID.named("netif-receive-skb")
+
+    public init() {
+        packetTypeIndex = .allocate(capacity: 65536)
+        packetTypeIndex.initialize(repeating: 0, count: 65536)
+        deviceMACs = .allocate(capacity: NetCore.maximumDevices)
+        deviceMACs.initialize(repeating: 0, count: NetCore.maximumDevices)
+    }
+
+    deinit {
+        packetTypeIndex.deallocate()
+        deviceMACs.deallocate()
+    }
+
+    // MARK: registration (control plane)
+
+    /// Adds a device and gives it the next free ifindex (Linux: `register_netdevice`).
+    @discardableResult
+    public func register(_ device: any NetDevice) -> Int {
+        guard let slot = (1..<NetCore.maximumDevices).first(where: { devices[$0] == nil }) else {
+            preconditionFailure("more than \(NetCore.maximumDevices - 1) devices")
+        }
+        device.ifindex = slot
+        devices[slot] = device
+        deviceMACs[slot] = NetCore.macBits(device.macAddress)
+        return slot
+    }
+
+    public func device(named name: String) -> (any NetDevice)? {
+        devices.first { $0?.name == name } ?? nil
+    }
+
+    /// Registers `handler` for `etherType` (Linux: `dev_add_pack`).
+    public func addPacketType(_ etherType: EtherType, _ handler: any PacketTypeHandler) {
+        if let existing = packetTypes.firstIndex(where: { $0 === handler }) {
+            packetTypeIndex[Int(etherType.rawValue)] = UInt8(existing + 1)
+            return
+        }
+        precondition(packetTypes.count < NetCore.maximumPacketTypes, "too many packet types")
+        packetTypes.append(handler)
+        packetTypeIndex[Int(etherType.rawValue)] = UInt8(packetTypes.count)
+    }
+
+    /// Installs `device`'s rx_handler (Linux: `netdev_rx_handler_register`); one per device.
+    public func setRxHandler(_ handler: (any RxHandler)?, on device: any NetDevice) {
+        rxHandlers[device.ifindex] = handler
+    }
+
+    public func rxHandler(of device: any NetDevice) -> (any RxHandler)? { rxHandlers[device.ifindex] }
+
+    /// Adds a tap for one device, or for every device when `device` is nil.
+    public func addTap(_ tap: any PacketTap, device: (any NetDevice)? = nil) {
+        if let device { deviceTaps[device.ifindex].append(tap) } else { globalTaps.append(tap) }
+    }
+
+    @inlinable
+    static func macBits(_ mac: MACAddress) -> UInt64 {
+        var value: UInt64 = 0
+        withUnsafeMutableBytes(of: &value) { mac.store(to: $0.baseAddress!) }
+        return value
+    }
+}

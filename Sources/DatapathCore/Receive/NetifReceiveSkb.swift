@@ -1,0 +1,141 @@
+import DatapathWire
+
+extension NetCore {
+    /// Delivers a batch received on one device up the stack (Linux: `netif_receive_skb` →
+    /// `__netif_receive_skb_core`, after the driver's `eth_type_trans`).
+    ///
+    /// Reads: the Ethernet header, `inputIfindex` (the same for the whole batch).
+    /// Writes: `protocolType`, `packetType`, MAC and network offsets; pulls the Ethernet header.
+    /// Next: taps (`ptype_all`) → the device's rx_handler (again for the device it hands frames
+    /// to, up to 8 deep) → the `PacketTypeHandler` for each EtherType.
+    /// Drops: `.packetTooSmall`, `.unhandledProtocol`.
+    ///
+    /// Handlers must not call this re-entrantly; re-injected packets go through a backlog.
+    public func netifReceiveSkb(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let first = batch[0].head.pointee.inputIfindex
+        var uniform = true
+        for i in 1..<batch.count where batch[i].head.pointee.inputIfindex != first {
+            uniform = false
+            break
+        }
+        if uniform {
+            receiveFromOneDevice(&batch, worker: worker)
+            return
+        }
+        // A backlog batch can mix devices: deliver one device's run at a time.
+        while !batch.isEmpty {
+            let ifindex = batch[0].head.pointee.inputIfindex
+            var part = worker.scratch[Worker.deviceSplitScratch]
+            var rest = 0
+            for i in batch.indices {
+                if batch[i].head.pointee.inputIfindex == ifindex {
+                    part.append(batch[i])
+                } else {
+                    batch[rest] = batch[i]
+                    rest &+= 1
+                }
+            }
+            batch.count = rest
+            receiveFromOneDevice(&part, worker: worker)
+            worker.scratch[Worker.deviceSplitScratch].removeAll()
+        }
+    }
+
+    func receiveFromOneDevice(_ batch: inout PacketBatch, worker: Worker) {
+        let start = cycleCount()
+        let packets = batch.count
+        var ifindex = batch[0].inputIfindex
+        ethTypeTrans(&batch, ifindex: ifindex, worker: worker)
+        deliverTaps(batch, ifindex: ifindex, worker: worker)
+        var depth = 0
+        while !batch.isEmpty, let handler = rxHandlers[ifindex], depth < 8 {
+            handler.handleFrames(&batch, worker: worker)
+            guard !batch.isEmpty, batch[0].inputIfindex != ifindex else { break }
+            ifindex = batch[0].inputIfindex
+            deliverTaps(batch, ifindex: ifindex, worker: worker)
+            depth += 1
+        }
+        if !batch.isEmpty { deliverByType(&batch, worker: worker) }
+        worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
+    }
+
+    /// Sets protocol and packet type and pulls the Ethernet header (Linux: `eth_type_trans`).
+    @inline(__always)
+    func ethTypeTrans(_ batch: inout PacketBatch, ifindex: Int, worker: Worker) {
+        let ownMAC = deviceMACs[ifindex]
+        var kept = 0
+        for i in batch.indices {
+            let skb = batch[i]
+            guard skb.length >= EthernetHeader.length else {
+                worker.drop(skb, .packetTooSmall)
+                continue
+            }
+            let frame = skb.data
+            let destination = UInt64(frame.loadUnaligned(as: UInt32.self))
+                | UInt64(frame.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+            let head = skb.head
+            if destination & 1 != 0 {
+                head.pointee.packetType = destination == 0xFFFF_FFFF_FFFF ? .broadcast : .multicast
+            } else {
+                head.pointee.packetType = destination == ownMAC ? .host : .otherHost
+            }
+            head.pointee.protocolType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            let macOffset = UInt16(truncatingIfNeeded: skb.headroom)
+            head.pointee.macOffset = macOffset
+            head.pointee.networkOffset = macOffset &+ 14
+            head.pointee.data = frame + 14
+            head.pointee.length &-= 14
+            batch[kept] = skb
+            kept &+= 1
+        }
+        batch.count = kept
+    }
+
+    @inline(__always)
+    func deliverTaps(_ batch: PacketBatch, ifindex: Int, worker: Worker) {
+        if globalTaps.isEmpty && deviceTaps[ifindex].isEmpty { return }
+        guard let device = devices[ifindex] else { return }
+        for tap in globalTaps { tap.tap(batch, device: device, worker: worker) }
+        for tap in deviceTaps[ifindex] { tap.tap(batch, device: device, worker: worker) }
+    }
+
+    /// Splits by EtherType and hands each part to its handler (Linux: `deliver_ptype_list_skb`).
+    @inline(__always)
+    func deliverByType(_ batch: inout PacketBatch, worker: Worker) {
+        let index = packetTypeIndex
+        // Common case: one protocol in the whole batch, handed on without splitting.
+        let first = index[Int(batch[0].head.pointee.protocolType)]
+        var uniform = first != 0
+        if uniform {
+            for i in 1..<batch.count where index[Int(batch[i].head.pointee.protocolType)] != first {
+                uniform = false
+                break
+            }
+        }
+        if uniform {
+            packetTypes[Int(first) &- 1].receive(&batch, worker: worker)
+            return
+        }
+        var used: UInt32 = 0
+        for i in batch.indices {
+            let skb = batch[i]
+            let slot = Int(index[Int(skb.head.pointee.protocolType)])
+            if slot == 0 {
+                worker.drop(skb, .unhandledProtocol)
+                continue
+            }
+            used |= 1 << UInt32(slot)
+            worker.scratch[slot].append(skb)
+        }
+        batch.removeAll()
+        while used != 0 {
+            let slot = used.trailingZeroBitCount
+            used &= used &- 1
+            var part = worker.scratch[slot]
+            packetTypes[slot &- 1].receive(&part, worker: worker)
+            if !part.isEmpty { worker.drop(&part, .notSpecified) }
+            worker.scratch[slot].removeAll()
+        }
+    }
+}

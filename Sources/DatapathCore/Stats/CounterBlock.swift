@@ -1,0 +1,41 @@
+/// A fixed array of 64-bit counters written by one worker and read, without stopping it, by the
+/// control plane (Linux: per-CPU MIB counters summed on read). Aligned to a cache line so two
+/// workers' blocks never share one.
+public final class CounterBlock: @unchecked Sendable {
+    @usableFromInline let values: UnsafeMutablePointer<UInt64>
+    public let count: Int
+
+    public init(count: Int) {
+        self.count = count
+        let bytes = max(64, (count * 8 + 63) & ~63)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        values = raw.bindMemory(to: UInt64.self, capacity: bytes / 8)
+        values.initialize(repeating: 0, count: bytes / 8)
+    }
+
+    deinit { UnsafeMutableRawPointer(values).deallocate() }
+
+    @inlinable @inline(__always)
+    public func add(_ index: Int, _ amount: UInt64 = 1) {
+        values[index] &+= amount
+    }
+
+    /// A racy but tear-free read (aligned 64-bit loads), for reporting.
+    @inlinable
+    public subscript(index: Int) -> UInt64 { values[index] }
+
+    public func reset() { values.update(repeating: 0, count: count) }
+}
+
+/// Per-worker drop counters, one per `DropReason`.
+public final class DropCounters: @unchecked Sendable {
+    public let block = CounterBlock(count: 64)
+    public init() {}
+
+    @inlinable @inline(__always)
+    public func count(_ reason: DropReason, _ amount: UInt64 = 1) {
+        block.add(Int(reason.rawValue), amount)
+    }
+
+    @inlinable public subscript(reason: DropReason) -> UInt64 { block[Int(reason.rawValue)] }
+}

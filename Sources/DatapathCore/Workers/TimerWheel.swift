@@ -1,0 +1,362 @@
+/// Identifies a scheduled timer. Carries a generation number, so cancelling a timer that has
+/// already fired or been cancelled — even after its storage was reused — does nothing.
+public struct TimerID: Hashable, Sendable {
+    let index: Int32
+    let generation: UInt32
+}
+
+/// One worker's timers (Linux: the per-CPU timer wheel, `kernel/time/timer.c`, which drives
+/// neighbour, reassembly and FDB-ageing timers). Single-threaded: only the owning worker's
+/// thread touches it.
+///
+/// A hashed timing wheel: `slots` buckets (a power of two) of `tick` nanoseconds each. A timer
+/// due at `deadline` belongs to tick `deadline / tick` and hangs, in an intrusive doubly linked
+/// list, off bucket `tick % slots`. Each timer records its absolute tick, so a bucket may hold
+/// timers of several revolutions and a timer further out than one revolution needs no rounds
+/// counter: it is skipped until the wheel reaches its tick. Schedule and cancel are O(1).
+///
+/// `run` walks the ticks from where it stopped to `now`, and in each tick fires, in deadline
+/// order (ties in scheduling order), the timers whose deadline is ≤ `now`: a timer never fires
+/// early, and fires on the first `run` at or after its deadline. When a whole revolution
+/// passes without anything due (the clock jumped), the walk skips straight to the earliest
+/// occupied tick, so a jump of any size costs O(slots + timers) and loses nothing.
+///
+/// A timer an action schedules during `run` fires in that same run when its deadline lies in a
+/// later tick than the one being fired and is ≤ `now` (a periodic timer catching up after a
+/// jump). One due in the tick being fired or earlier — delay 0, a past deadline — waits for
+/// the next `run`, so an action that re-arms itself with delay 0 cannot loop.
+///
+/// Storage is two arrays indexed by `Int32` with a free list, so steady state allocates only
+/// the closures themselves.
+public final class TimerWheel {
+    struct Entry {
+        var deadline: UInt64
+        /// Absolute tick whose bucket the timer hangs off (≥ `deadline / tick`).
+        var tick: UInt64
+        /// Scheduling order, to break deadline ties.
+        var sequence: UInt64
+        var previous: Int32
+        var next: Int32
+        /// The list it is linked on: a bucket, or `deferredList`.
+        var list: Int32
+        var generation: UInt32
+        var state: State
+    }
+
+    enum State: UInt8 {
+        case free
+        /// Linked on a bucket of the wheel.
+        case wheel
+        /// Scheduled by an action for a tick already being fired; rejoins the wheel when
+        /// `run` ends.
+        case deferred
+        /// Taken off the wheel by `run`, about to fire.
+        case firing
+    }
+
+    public let clock: any DatapathClock
+    /// Nanoseconds per tick.
+    public let tick: UInt64
+    /// Buckets per revolution.
+    public let slotCount: Int
+    let mask: Int
+
+    /// List heads: one per bucket, then the deferred list.
+    var heads: [Int32]
+    var deferredList: Int32 { Int32(truncatingIfNeeded: slotCount) }
+    var entries: [Entry] = []
+    var actions: [(() -> Void)?] = []
+    var freeHead: Int32 = -1
+    /// Every timer on the wheel has `tick ≥ cursor`; `run` resumes here.
+    var cursor: UInt64
+    var sequence: UInt64 = 0
+    /// Timers linked on buckets (not deferred, not firing).
+    var wheelCount = 0
+    var running = false
+    var firingTick: UInt64 = 0
+    /// Timers taken off the wheel for the tick being fired, with their generation.
+    var due: [TimerID] = []
+    var cachedNextDeadline: UInt64?
+    var nextDeadlineIsCached = true
+
+    /// Timers scheduled and not yet fired or cancelled.
+    public private(set) var pending = 0
+
+    /// A wheel of `slots` buckets of `tick` nanoseconds each (defaults: 1 ms × 4096, one
+    /// revolution ≈ 4.1 s), starting at `clock`'s current time.
+    public init(clock: any DatapathClock, tick: UInt64 = 1_000_000, slots: Int = 4096) {
+        precondition(tick > 0, "TimerWheel tick must be positive")
+        precondition(slots >= 1 && slots & (slots - 1) == 0 && slots < Int(Int32.max),
+                     "TimerWheel slot count must be a power of two, got \(slots)")
+        self.clock = clock
+        self.tick = tick
+        self.slotCount = slots
+        self.mask = slots - 1
+        self.heads = Array(repeating: -1, count: slots + 1)
+        self.cursor = clock.now() / tick
+    }
+
+    // MARK: Scheduling
+
+    /// Runs `action` once, `delay` nanoseconds from the clock's current time.
+    @discardableResult
+    public func schedule(after delay: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        let (deadline, overflow) = clock.now().addingReportingOverflow(delay)
+        return schedule(at: overflow ? .max : deadline, action)
+    }
+
+    /// Runs `action` once, at the first `run` whose time is ≥ `deadline` (nanoseconds on the
+    /// wheel's clock). A deadline in the past fires on the next `run`.
+    @discardableResult
+    public func schedule(at deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        let index = allocate()
+        let i = Int(index)
+        sequence &+= 1
+        entries[i].deadline = deadline
+        entries[i].sequence = sequence
+        actions[i] = action
+        let ownTick = deadline / tick
+        if running && ownTick <= firingTick {
+            entries[i].tick = ownTick
+            entries[i].state = .deferred
+            link(index, on: deferredList)
+        } else {
+            insertOnWheel(index, tick: max(ownTick, cursor))
+        }
+        pending += 1
+        if nextDeadlineIsCached {
+            cachedNextDeadline = min(cachedNextDeadline ?? .max, deadline)
+        }
+        return TimerID(index: index, generation: entries[i].generation)
+    }
+
+    /// Cancels a timer that has not fired yet; true if it was pending. Cancelling a timer
+    /// that already fired or was cancelled returns false and changes nothing. O(1).
+    @discardableResult
+    public func cancel(_ id: TimerID) -> Bool {
+        let i = Int(id.index)
+        guard i >= 0 && i < entries.count, entries[i].generation == id.generation else { return false }
+        switch entries[i].state {
+        case .free:
+            return false
+        case .wheel:
+            unlink(id.index)
+            wheelCount -= 1
+        case .deferred:
+            unlink(id.index)
+        case .firing:
+            break  // listed in `due`; the generation check there skips it once it is freed
+        }
+        if nextDeadlineIsCached && cachedNextDeadline == entries[i].deadline {
+            nextDeadlineIsCached = false
+        }
+        release(id.index)
+        pending -= 1
+        return true
+    }
+
+    /// The earliest deadline among pending timers (possibly already past), nil when none:
+    /// how long an event loop may sleep before the next `run`.
+    public var nextDeadline: UInt64? {
+        if !nextDeadlineIsCached {
+            cachedNextDeadline = computeNextDeadline()
+            nextDeadlineIsCached = true
+        }
+        return cachedNextDeadline
+    }
+
+    // MARK: Firing
+
+    /// Fires every timer whose deadline is ≤ `now` (default: the clock's current time), in
+    /// deadline order, and returns how many fired. Cheap when nothing is due: one comparison
+    /// against the cached next deadline. Calling `run` from inside an action does nothing.
+    @discardableResult
+    public func run(now explicitNow: UInt64? = nil) -> Int {
+        guard !running else { return 0 }
+        let now = explicitNow ?? clock.now()
+        let nowTick = now / tick
+        if pending == 0 || (nextDeadline ?? .max) > now {
+            // Nothing is due, so every timer's tick is ≥ nowTick and the cursor may move up.
+            if nowTick > cursor { cursor = nowTick }
+            return 0
+        }
+
+        running = true
+        nextDeadlineIsCached = false
+        var fired = 0
+        var t = cursor
+        var idleTicks = 0
+        while t <= nowTick && wheelCount > 0 {
+            if idleTicks >= slotCount {
+                // A whole revolution with nothing due: jump to the earliest occupied tick.
+                let earliest = earliestWheelTick()
+                if earliest > nowTick { break }
+                t = max(t, earliest)
+                idleTicks = 0
+            }
+            cursor = t
+            firingTick = t
+            collectDue(tick: t, now: now)
+            if due.isEmpty {
+                idleTicks += 1
+            } else {
+                idleTicks = 0
+                fired += fireDue()
+            }
+            if t == nowTick { break }
+            t &+= 1
+        }
+        if nowTick > cursor { cursor = nowTick }
+        rejoinDeferred()
+        running = false
+        nextDeadlineIsCached = false
+        return fired
+    }
+
+    /// Unlinks the timers of bucket `t` that are due by `now` into `due`, sorted by deadline
+    /// then scheduling order.
+    func collectDue(tick t: UInt64, now: UInt64) {
+        let bucket = Int32(truncatingIfNeeded: Int(truncatingIfNeeded: t) & mask)
+        var index = heads[Int(bucket)]
+        while index >= 0 {
+            let i = Int(index)
+            let next = entries[i].next
+            if entries[i].tick <= t && entries[i].deadline <= now {
+                unlink(index)
+                wheelCount -= 1
+                entries[i].state = .firing
+                due.append(TimerID(index: index, generation: entries[i].generation))
+            }
+            index = next
+        }
+        if due.count > 1 {
+            due.sort { a, b in
+                let x = entries[Int(a.index)], y = entries[Int(b.index)]
+                return x.deadline != y.deadline ? x.deadline < y.deadline : x.sequence < y.sequence
+            }
+        }
+    }
+
+    /// Fires `due` in order, skipping timers an earlier action cancelled, and empties it.
+    func fireDue() -> Int {
+        var fired = 0
+        var k = 0
+        while k < due.count {
+            let id = due[k]
+            k += 1
+            let i = Int(id.index)
+            guard entries[i].generation == id.generation && entries[i].state == .firing,
+                  let action = actions[i] else { continue }
+            // Free first: the action may schedule (reusing this entry) or cancel itself.
+            release(id.index)
+            pending -= 1
+            fired += 1
+            action()
+        }
+        due.removeAll(keepingCapacity: true)
+        return fired
+    }
+
+    /// Puts timers scheduled for already-fired ticks back on the wheel at the cursor.
+    func rejoinDeferred() {
+        var index = heads[Int(deferredList)]
+        while index >= 0 {
+            let i = Int(index)
+            let next = entries[i].next
+            unlink(index)
+            insertOnWheel(index, tick: max(entries[i].tick, cursor))
+            index = next
+        }
+    }
+
+    // MARK: Storage
+
+    func allocate() -> Int32 {
+        if freeHead >= 0 {
+            let index = freeHead
+            freeHead = entries[Int(index)].next
+            return index
+        }
+        precondition(entries.count < Int(Int32.max), "TimerWheel: too many timers")
+        entries.append(Entry(deadline: 0, tick: 0, sequence: 0, previous: -1, next: -1, list: -1,
+                             generation: 0, state: .free))
+        actions.append(nil)
+        return Int32(truncatingIfNeeded: entries.count - 1)
+    }
+
+    func release(_ index: Int32) {
+        let i = Int(index)
+        entries[i].state = .free
+        entries[i].generation &+= 1
+        entries[i].list = -1
+        entries[i].previous = -1
+        entries[i].next = freeHead
+        actions[i] = nil
+        freeHead = index
+    }
+
+    func insertOnWheel(_ index: Int32, tick: UInt64) {
+        let i = Int(index)
+        entries[i].tick = tick
+        entries[i].state = .wheel
+        link(index, on: Int32(truncatingIfNeeded: Int(truncatingIfNeeded: tick) & mask))
+        wheelCount += 1
+    }
+
+    func link(_ index: Int32, on list: Int32) {
+        let i = Int(index)
+        let first = heads[Int(list)]
+        entries[i].list = list
+        entries[i].previous = -1
+        entries[i].next = first
+        if first >= 0 { entries[Int(first)].previous = index }
+        heads[Int(list)] = index
+    }
+
+    func unlink(_ index: Int32) {
+        let i = Int(index)
+        let previous = entries[i].previous, next = entries[i].next
+        if previous >= 0 { entries[Int(previous)].next = next } else { heads[Int(entries[i].list)] = next }
+        if next >= 0 { entries[Int(next)].previous = previous }
+        entries[i].previous = -1
+        entries[i].next = -1
+        entries[i].list = -1
+    }
+
+    /// The smallest tick of any timer on the wheel (`UInt64.max` when none). O(storage).
+    func earliestWheelTick() -> UInt64 {
+        var earliest = UInt64.max
+        for entry in entries where entry.state == .wheel && entry.tick < earliest { earliest = entry.tick }
+        return earliest
+    }
+
+    /// The earliest deadline among timers on the wheel or deferred. Timers of one tick all
+    /// precede those of later ticks, so the first occupied tick within a revolution of the
+    /// cursor holds the answer; failing that, every timer is looked at.
+    func computeNextDeadline() -> UInt64? {
+        var best: UInt64?
+        var index = heads[Int(deferredList)]
+        while index >= 0 {
+            best = min(best ?? .max, entries[Int(index)].deadline)
+            index = entries[Int(index)].next
+        }
+        guard wheelCount > 0 else { return best }
+        var t = cursor
+        for _ in 0..<slotCount {
+            var found: UInt64?
+            index = heads[Int(truncatingIfNeeded: t) & mask]
+            while index >= 0 {
+                let entry = entries[Int(index)]
+                if entry.tick <= t { found = min(found ?? .max, entry.deadline) }
+                index = entry.next
+            }
+            if let found { return min(best ?? .max, found) }
+            t &+= 1
+        }
+        for entry in entries where entry.state == .wheel { best = min(best ?? .max, entry.deadline) }
+        return best
+    }
+}
+
+@available(*, unavailable, message: "a TimerWheel belongs to one worker thread")
+extension TimerWheel: Sendable {}

@@ -1,0 +1,129 @@
+import CDatapath
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The per-CPU workers (Linux: one NAPI/softirq context per CPU). Each worker is a serial
+/// DispatchQueue whose loop pins its thread to a CPU, polls the device queues assigned to it,
+/// steers by flow to the owning worker (RPS) when asked, drains its backlog, delivers batches
+/// and runs its timers.
+///
+/// Event mode (the default) sleeps in poll(2) on the rings' descriptors when idle; busy-poll
+/// mode never sleeps, and belongs only on a core nothing else needs.
+public final class WorkerGroup: @unchecked Sendable {
+    public enum Mode: Sendable { case event, busyPoll }
+
+    /// What a worker does with a received batch; it must consume every skb.
+    public typealias ReceiveAction = @Sendable (inout PacketBatch, Worker) -> Void
+
+    public let workers: [Worker]
+    public let core: NetCore
+    public let mode: Mode
+    public let backlog: Backlog?
+    let pin: Bool
+    let queues: [DispatchQueue]
+    let assignments: Mutex<[[(device: any NetDevice, queue: Int)]]>
+    let running = Atomic<Bool>(false)
+    let finished = DispatchGroup()
+    let action: Mutex<ReceiveAction?>
+
+    /// Creates `count` workers over `pool`. CPUs are assigned round-robin over the online CPUs
+    /// when `pin` is true. `rps` steers each received packet to the worker that owns its flow.
+    public init(core: NetCore, pool: PacketPool, count: Int, pin: Bool = true, mode: Mode = .event,
+                rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
+        let cpus = Int(CDatapath_cpu_count())
+        self.core = core
+        self.mode = mode
+        self.pin = pin
+        self.workers = (0..<count).map { Worker(index: $0, cpu: pin ? $0 % cpus : nil, pool: pool, clock: clock) }
+        self.queues = (0..<count).map { DispatchQueue(label: "datapath.worker.\($0)", qos: .userInteractive) }
+        self.assignments = Mutex(Array(repeating: [], count: count))
+        self.backlog = rps && count > 1 ? Backlog(workers: count) : nil
+        self.action = Mutex(nil)
+    }
+
+    /// Has worker `index` poll `device`'s `queue` (before `start`).
+    public func poll(_ device: any NetDevice, queue: Int, on index: Int) {
+        assignments.withLock { $0[index].append((device, queue)) }
+    }
+
+    /// Spreads every queue of `devices` over the workers: queue q goes to worker q % count.
+    public func pollAllQueues(of devices: [any NetDevice]) {
+        for device in devices {
+            for queue in 0..<device.queueCount { poll(device, queue: queue, on: queue % workers.count) }
+        }
+    }
+
+    /// Starts the loops. `action` defaults to `core.netifReceiveSkb`.
+    public func start(_ action: ReceiveAction? = nil) {
+        let core = self.core
+        self.action.withLock { $0 = action ?? { batch, worker in core.netifReceiveSkb(&batch, worker: worker) } }
+        running.store(true, ordering: .releasing)
+        for (i, queue) in queues.enumerated() {
+            finished.enter()
+            queue.async { [self] in
+                loop(workers[i])
+                finished.leave()
+            }
+        }
+    }
+
+    /// Stops the loops and waits for them to finish their current batch.
+    public func stop() {
+        running.store(false, ordering: .releasing)
+        finished.wait()
+    }
+
+    public var isRunning: Bool { running.load(ordering: .acquiring) }
+
+    func loop(_ worker: Worker) {
+        if pin, let cpu = worker.cpu { _ = CDatapath_pin_current_thread(Int32(cpu)) }
+        let polls = assignments.withLock { $0[worker.index] }
+        guard let deliver = action.withLock({ $0 }) else { return }
+        let descriptors = polls.compactMap { $0.device.pollDescriptor(queue: $0.queue) }
+        var ready = [UInt8](repeating: 0, count: max(1, descriptors.count))
+        var batch = PacketBatch()
+        defer { batch.deallocate() }
+        while running.load(ordering: .relaxed) {
+            var work = 0
+            for (device, queue) in polls {
+                let n = device.receive(queue: queue, into: &batch, max: PacketBatch.maximumCount, worker: worker)
+                guard n > 0 else { continue }
+                work &+= n
+                backlog?.steer(&batch, from: worker)
+                if !batch.isEmpty { deliver(&batch, worker) }
+                if !batch.isEmpty { worker.drop(&batch, .notSpecified) }
+            }
+            if let backlog, backlog.drain(for: worker, into: &batch) > 0 {
+                work &+= batch.count
+                deliver(&batch, worker)
+                if !batch.isEmpty { worker.drop(&batch, .notSpecified) }
+            }
+            worker.timers.run()
+            if work == 0 && mode == .event {
+                idle(worker, descriptors: descriptors, ready: &ready)
+            }
+        }
+        worker.cache.drainAll()
+    }
+
+    /// Sleeps until a ring is readable, the next timer is due, or 10 ms pass; in-memory devices
+    /// (no descriptor) and RPS backlogs are re-polled every 50 µs.
+    func idle(_ worker: Worker, descriptors: [Int32], ready: inout [UInt8]) {
+        var timeout: Int32 = 10
+        if let deadline = worker.timers.nextDeadline {
+            let now = worker.clock.now()
+            timeout = deadline <= now ? 0 : Int32(min(10, (deadline - now) / 1_000_000))
+        }
+        if descriptors.isEmpty || backlog != nil {
+            usleep(50)
+            return
+        }
+        _ = descriptors.withUnsafeBufferPointer { fds in
+            CDatapath_poll_in(fds.baseAddress, Int32(fds.count), timeout, &ready)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// Ethernet II header (IEEE 802.3 §3.1.1; RFC 894 for IPv4 over Ethernet).
+
+/// A view of the 14-byte Ethernet II header at `base`: destination MAC, source MAC, EtherType.
+/// The FCS is not part of the view (devices strip it).
+///
+/// Layout: 0 destination (6) · 6 source (6) · 12 EtherType (2).
+public struct EthernetHeader {
+    /// The first byte of the header (the destination MAC).
+    public let base: UnsafeMutableRawPointer
+
+    /// Header length in bytes.
+    public static let length = 14
+
+    /// A view of `length` bytes at `base`; nil when they cannot hold the header: the only bounds
+    /// check.
+    @inlinable
+    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
+        guard length >= 14 else { return nil }
+        self.base = base
+    }
+
+    /// A view the caller has already bounds-checked.
+    @inlinable
+    public init(unchecked base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    /// The destination MAC address.
+    @inlinable
+    public var destination: MACAddress {
+        get { MACAddress(loadingFrom: base) }
+        nonmutating set { newValue.store(to: base) }
+    }
+
+    /// The source MAC address.
+    @inlinable
+    public var source: MACAddress {
+        get { MACAddress(loadingFrom: base + 6) }
+        nonmutating set { newValue.store(to: base + 6) }
+    }
+
+    /// The EtherType (or a VLAN TPID when the frame is tagged).
+    @inlinable
+    public var etherType: EtherType {
+        get { EtherType(rawValue: UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self))) }
+        nonmutating set { base.storeBytes(of: newValue.rawValue.bigEndian, toByteOffset: 12, as: UInt16.self) }
+    }
+
+    /// The byte after the header.
+    @inlinable public var payload: UnsafeMutableRawPointer { base + 14 }
+
+    /// Swaps source and destination MACs in place (reflecting a frame back out).
+    @inlinable
+    public func swapAddresses() {
+        let destination = self.destination
+        self.destination = source
+        source = destination
+    }
+}

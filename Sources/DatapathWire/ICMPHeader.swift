@@ -1,0 +1,229 @@
+/// ICMP for IPv4 (RFC 792; fragmentation-needed MTU from RFC 1191 §4; codes from RFC 1122
+/// §3.2.2 and RFC 1812 §5.2.7.1).
+
+/// The ICMP message type. An open type: unknown types are representable.
+public struct ICMPType: RawRepresentable, Hashable, Sendable {
+    /// The type octet.
+    public var rawValue: UInt8
+
+    @inlinable
+    public init(rawValue: UInt8) {
+        self.rawValue = rawValue
+    }
+
+    /// 0, echo reply.
+    @inlinable public static var echoReply: ICMPType { ICMPType(rawValue: 0) }
+    /// 3, destination unreachable (codes in `ICMPCode.DestinationUnreachable`).
+    @inlinable public static var destinationUnreachable: ICMPType { ICMPType(rawValue: 3) }
+    /// 4, source quench (deprecated by RFC 6633; still an error type).
+    @inlinable public static var sourceQuench: ICMPType { ICMPType(rawValue: 4) }
+    /// 5, redirect (codes in `ICMPCode.Redirect`).
+    @inlinable public static var redirect: ICMPType { ICMPType(rawValue: 5) }
+    /// 8, echo request.
+    @inlinable public static var echoRequest: ICMPType { ICMPType(rawValue: 8) }
+    /// 11, time exceeded (codes in `ICMPCode.TimeExceeded`).
+    @inlinable public static var timeExceeded: ICMPType { ICMPType(rawValue: 11) }
+    /// 12, parameter problem (codes in `ICMPCode.ParameterProblem`).
+    @inlinable public static var parameterProblem: ICMPType { ICMPType(rawValue: 12) }
+    /// 13, timestamp request.
+    @inlinable public static var timestampRequest: ICMPType { ICMPType(rawValue: 13) }
+    /// 14, timestamp reply.
+    @inlinable public static var timestampReply: ICMPType { ICMPType(rawValue: 14) }
+
+    /// An error message (types 3, 4, 5, 11, 12): never sent in response to another error
+    /// (RFC 1122 §3.2.2).
+    @inlinable
+    public var isError: Bool {
+        switch rawValue {
+        case 3, 4, 5, 11, 12: true
+        default: false
+        }
+    }
+}
+
+extension ICMPType: CustomStringConvertible {
+    /// The type's name, or its number.
+    public var description: String {
+        switch rawValue {
+        case 0: "echo reply"
+        case 3: "destination unreachable"
+        case 4: "source quench"
+        case 5: "redirect"
+        case 8: "echo request"
+        case 11: "time exceeded"
+        case 12: "parameter problem"
+        case 13: "timestamp request"
+        case 14: "timestamp reply"
+        default: "type \(rawValue)"
+        }
+    }
+}
+
+/// ICMP code values, grouped by the type they belong to.
+public enum ICMPCode {
+    /// Codes for `ICMPType.destinationUnreachable` (RFC 792, RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1).
+    public enum DestinationUnreachable {
+        /// 0, network unreachable.
+        @inlinable public static var net: UInt8 { 0 }
+        /// 1, host unreachable.
+        @inlinable public static var host: UInt8 { 1 }
+        /// 2, protocol unreachable.
+        @inlinable public static var `protocol`: UInt8 { 2 }
+        /// 3, port unreachable.
+        @inlinable public static var port: UInt8 { 3 }
+        /// 4, fragmentation needed and DF set; `nextHopMTU` carries the MTU (RFC 1191).
+        @inlinable public static var fragmentationNeeded: UInt8 { 4 }
+        /// 5, source route failed.
+        @inlinable public static var sourceRouteFailed: UInt8 { 5 }
+        /// 6, destination network unknown.
+        @inlinable public static var networkUnknown: UInt8 { 6 }
+        /// 7, destination host unknown.
+        @inlinable public static var hostUnknown: UInt8 { 7 }
+        /// 9, network administratively prohibited.
+        @inlinable public static var networkProhibited: UInt8 { 9 }
+        /// 10, host administratively prohibited.
+        @inlinable public static var hostProhibited: UInt8 { 10 }
+        /// 13, communication administratively prohibited (RFC 1812).
+        @inlinable public static var administrativelyProhibited: UInt8 { 13 }
+    }
+
+    /// Codes for `ICMPType.timeExceeded`.
+    public enum TimeExceeded {
+        /// 0, TTL exceeded in transit.
+        @inlinable public static var ttl: UInt8 { 0 }
+        /// 1, fragment reassembly time exceeded.
+        @inlinable public static var reassembly: UInt8 { 1 }
+    }
+
+    /// Codes for `ICMPType.redirect`.
+    public enum Redirect {
+        /// 0, redirect for the network.
+        @inlinable public static var network: UInt8 { 0 }
+        /// 1, redirect for the host.
+        @inlinable public static var host: UInt8 { 1 }
+    }
+
+    /// Codes for `ICMPType.parameterProblem`.
+    public enum ParameterProblem {
+        /// 0, `pointer` identifies the offending octet.
+        @inlinable public static var pointer: UInt8 { 0 }
+        /// 1, a required option is missing.
+        @inlinable public static var missingOption: UInt8 { 1 }
+        /// 2, bad length.
+        @inlinable public static var badLength: UInt8 { 2 }
+    }
+}
+
+/// A view of the 8-byte ICMP header at `base`: type, code, checksum and the 4-byte "rest of
+/// header" whose meaning depends on the type.
+///
+/// Layout: 0 type · 1 code · 2 checksum (2) · 4 rest of header (4): identifier (2) and sequence
+/// (2) for echo; unused (2) and next-hop MTU (2) for fragmentation needed; pointer (1) for
+/// parameter problem; gateway (4) for redirect. Errors then quote the offending IP header.
+public struct ICMPHeader {
+    /// The first byte of the header (the type).
+    public let base: UnsafeMutableRawPointer
+
+    /// Header length in bytes.
+    public static let length = 8
+
+    /// A view of `length` bytes at `base`; nil when they cannot hold the 8-byte header.
+    @inlinable
+    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
+        guard length >= 8 else { return nil }
+        self.base = base
+    }
+
+    /// A view the caller has already bounds-checked.
+    @inlinable
+    public init(unchecked base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    /// Message type.
+    @inlinable
+    public var type: ICMPType {
+        get { ICMPType(rawValue: base.load(as: UInt8.self)) }
+        nonmutating set { base.storeBytes(of: newValue.rawValue, as: UInt8.self) }
+    }
+
+    /// Message code (meaning depends on `type`; see `ICMPCode`).
+    @inlinable
+    public var code: UInt8 {
+        get { base.load(fromByteOffset: 1, as: UInt8.self) }
+        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 1, as: UInt8.self) }
+    }
+
+    /// Checksum field, host-order value (see `InternetChecksum`).
+    @inlinable
+    public var checksum: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+    }
+
+    /// Bytes 4–7 as one host-order word.
+    @inlinable
+    public var restOfHeader: UInt32 {
+        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt32.self) }
+    }
+
+    /// Echo identifier (bytes 4–5).
+    @inlinable
+    public var identifier: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt16.self) }
+    }
+
+    /// Echo sequence number (bytes 6–7).
+    @inlinable
+    public var sequenceNumber: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 6, as: UInt16.self) }
+    }
+
+    /// Next-hop MTU of a fragmentation-needed message (bytes 6–7, RFC 1191 §4).
+    @inlinable
+    public var nextHopMTU: UInt16 {
+        get { sequenceNumber }
+        nonmutating set { sequenceNumber = newValue }
+    }
+
+    /// Offending octet of a parameter problem (byte 4).
+    @inlinable
+    public var pointer: UInt8 {
+        get { base.load(fromByteOffset: 4, as: UInt8.self) }
+        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 4, as: UInt8.self) }
+    }
+
+    /// Gateway address of a redirect (bytes 4–7).
+    @inlinable
+    public var gatewayAddress: IPv4Address {
+        get { IPv4Address(hostOrder: restOfHeader) }
+        nonmutating set { restOfHeader = newValue.hostOrder }
+    }
+
+    /// The byte after the header: echo data, or the quoted IP header of an error.
+    @inlinable public var payload: UnsafeMutableRawPointer { base + 8 }
+
+    /// The checksum over the whole message of `messageLength` bytes (header and data), with the
+    /// checksum field counted as zero. `messageLength` must lie within the buffer (the caller
+    /// takes it from the IP total length it validated).
+    @inlinable
+    public func computeChecksum(messageLength: Int) -> UInt16 {
+        let all = InternetChecksum.sum(base, count: messageLength)
+        return ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+    }
+
+    /// Stores `computeChecksum(messageLength:)` in the checksum field.
+    @inlinable
+    public func fillChecksum(messageLength: Int) {
+        checksum = computeChecksum(messageLength: messageLength)
+    }
+
+    /// Whether the message of `messageLength` bytes sums to 0xFFFF.
+    @inlinable
+    public func isChecksumValid(messageLength: Int) -> Bool {
+        InternetChecksum.fold(InternetChecksum.sum(base, count: messageLength)) == 0xFFFF
+    }
+}

@@ -1,0 +1,81 @@
+/// An IPv4 header as plain values (RFC 791 §3.1), for building and inspecting packets.
+
+/// The fields of an option-less IPv4 header that a sender chooses. `emit` writes a 20-byte
+/// header with the checksum filled; parsing reads any valid header and drops its options.
+public struct IPv4Repr: Hashable, Sendable {
+    /// Source address.
+    public var source: IPv4Address
+    /// Destination address.
+    public var destination: IPv4Address
+    /// Payload protocol.
+    public var `protocol`: IPProtocol
+    /// Time to live.
+    public var ttl: UInt8
+    /// Bytes after the header (total length − header length).
+    public var payloadLength: Int
+    /// Identification.
+    public var identification: UInt16
+    /// The DF flag.
+    public var dontFragment: Bool
+    /// Differentiated services code point, 0...63.
+    public var dscp: UInt8
+    /// ECN codepoint, 0...3.
+    public var ecn: UInt8
+
+    /// A header with these fields; `payloadLength` must be at most 65515.
+    @inlinable
+    public init(source: IPv4Address, destination: IPv4Address, protocol: IPProtocol, ttl: UInt8,
+                payloadLength: Int, identification: UInt16 = 0, dontFragment: Bool = true,
+                dscp: UInt8 = 0, ecn: UInt8 = 0) {
+        self.source = source
+        self.destination = destination
+        self.protocol = `protocol`
+        self.ttl = ttl
+        self.payloadLength = payloadLength
+        self.identification = identification
+        self.dontFragment = dontFragment
+        self.dscp = dscp
+        self.ecn = ecn
+    }
+
+    /// The fields of `header`; nil when its total length is shorter than its header. Neither
+    /// the checksum nor the total length against the buffer is checked here (the view has
+    /// `isChecksumValid` and `isTotalLengthValid(bufferLength:)`); options and fragment fields
+    /// other than DF are not represented.
+    @inlinable
+    public init?(parsing header: IPv4Header) {
+        let total = Int(header.totalLength)
+        let headerLength = header.headerLength
+        guard total >= headerLength else { return nil }
+        self.init(source: header.source, destination: header.destination, protocol: header.protocol,
+                  ttl: header.ttl, payloadLength: total &- headerLength,
+                  identification: header.identification, dontFragment: header.dontFragment,
+                  dscp: header.dscp, ecn: header.ecn)
+    }
+
+    /// Total length of the datagram `emit` describes.
+    @inlinable public var totalLength: Int { 20 &+ payloadLength }
+
+    /// Writes a 20-byte header at `base` (which must have room for it) with a valid checksum.
+    @inlinable
+    public func emit(to base: UnsafeMutableRawPointer) {
+        let versionTOS: UInt16 = 0x4500 | UInt16(dscp & 0x3F) << 2 | UInt16(ecn & 0x03)
+        let total = UInt16(truncatingIfNeeded: 20 &+ payloadLength)
+        let flags: UInt16 = dontFragment ? 0x4000 : 0
+        let ttlProtocol = UInt16(ttl) << 8 | UInt16(`protocol`.rawValue)
+        let s = source.hostOrder
+        let d = destination.hostOrder
+        // The checksum from the field values directly: no second pass over the bytes.
+        var sum = UInt64(versionTOS) &+ UInt64(total) &+ UInt64(identification) &+ UInt64(flags)
+        sum &+= UInt64(ttlProtocol) &+ UInt64(s >> 16) &+ UInt64(s & 0xFFFF) &+ UInt64(d >> 16) &+ UInt64(d & 0xFFFF)
+        let checksum = ~InternetChecksum.fold(sum)
+        base.storeBytes(of: versionTOS.bigEndian, as: UInt16.self)
+        base.storeBytes(of: total.bigEndian, toByteOffset: 2, as: UInt16.self)
+        base.storeBytes(of: identification.bigEndian, toByteOffset: 4, as: UInt16.self)
+        base.storeBytes(of: flags.bigEndian, toByteOffset: 6, as: UInt16.self)
+        base.storeBytes(of: ttlProtocol.bigEndian, toByteOffset: 8, as: UInt16.self)
+        base.storeBytes(of: checksum.bigEndian, toByteOffset: 10, as: UInt16.self)
+        base.storeBytes(of: s.bigEndian, toByteOffset: 12, as: UInt32.self)
+        base.storeBytes(of: d.bigEndian, toByteOffset: 16, as: UInt32.self)
+    }
+}

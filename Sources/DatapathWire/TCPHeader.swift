@@ -1,0 +1,166 @@
+/// The TCP header (RFC 9293 §3.1; ECE/CWR from RFC 3168 §6.1).
+
+/// The TCP control bits (the low 8 bits of bytes 12–13; the other reserved bits are kept in
+/// `rawValue` when present).
+public struct TCPFlags: OptionSet, Hashable, Sendable {
+    /// Host-order control bits.
+    public var rawValue: UInt16
+
+    @inlinable
+    public init(rawValue: UInt16) {
+        self.rawValue = rawValue
+    }
+
+    /// No more data from sender.
+    @inlinable public static var fin: TCPFlags { TCPFlags(rawValue: 0x01) }
+    /// Synchronize sequence numbers.
+    @inlinable public static var syn: TCPFlags { TCPFlags(rawValue: 0x02) }
+    /// Reset the connection.
+    @inlinable public static var rst: TCPFlags { TCPFlags(rawValue: 0x04) }
+    /// Push function.
+    @inlinable public static var psh: TCPFlags { TCPFlags(rawValue: 0x08) }
+    /// Acknowledgment field is significant.
+    @inlinable public static var ack: TCPFlags { TCPFlags(rawValue: 0x10) }
+    /// Urgent pointer field is significant.
+    @inlinable public static var urg: TCPFlags { TCPFlags(rawValue: 0x20) }
+    /// ECN-echo (RFC 3168).
+    @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x40) }
+    /// Congestion window reduced (RFC 3168).
+    @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
+}
+
+/// A view of a TCP header at `base`.
+///
+/// Layout: 0 source port (2) · 2 destination port (2) · 4 sequence (4) · 8 acknowledgment (4) ·
+/// 12 data offset (4 bits) | reserved (4 bits) · 13 flags · 14 window (2) · 16 checksum (2) ·
+/// 18 urgent pointer (2) · 20 options (data offset − 20).
+public struct TCPHeader {
+    /// The first byte of the header.
+    public let base: UnsafeMutableRawPointer
+
+    /// Length of a header without options, in bytes.
+    public static let minimumLength = 20
+
+    /// A view of `length` bytes at `base`; nil unless they hold 20 bytes and the data offset is
+    /// at least 20 and within `length`.
+    @inlinable
+    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
+        guard length >= 20 else { return nil }
+        let dataOffset = Int(base.load(fromByteOffset: 12, as: UInt8.self) >> 4) &* 4
+        guard dataOffset >= 20, dataOffset <= length else { return nil }
+        self.base = base
+    }
+
+    /// A view the caller has already checked.
+    @inlinable
+    public init(unchecked base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    /// Source port.
+    @inlinable
+    public var sourcePort: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, as: UInt16.self) }
+    }
+
+    /// Destination port.
+    @inlinable
+    public var destinationPort: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+    }
+
+    /// Sequence number.
+    @inlinable
+    public var sequenceNumber: UInt32 {
+        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt32.self) }
+    }
+
+    /// Acknowledgment number.
+    @inlinable
+    public var acknowledgmentNumber: UInt32 {
+        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 8, as: UInt32.self) }
+    }
+
+    /// Header length including options, in bytes (data offset × 4), 20...60. Setting it rounds
+    /// down to a multiple of 4 and keeps the reserved bits.
+    @inlinable
+    public var dataOffset: Int {
+        get { Int(base.load(fromByteOffset: 12, as: UInt8.self) >> 4) &* 4 }
+        nonmutating set {
+            let reserved = base.load(fromByteOffset: 12, as: UInt8.self) & 0x0F
+            base.storeBytes(of: UInt8(truncatingIfNeeded: newValue >> 2) << 4 | reserved, toByteOffset: 12, as: UInt8.self)
+        }
+    }
+
+    /// Control bits (the 12 bits after the data offset).
+    @inlinable
+    public var flags: TCPFlags {
+        get { TCPFlags(rawValue: UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) & 0x0FFF) }
+        nonmutating set {
+            let word = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            let updated = word & 0xF000 | newValue.rawValue & 0x0FFF
+            base.storeBytes(of: updated.bigEndian, toByteOffset: 12, as: UInt16.self)
+        }
+    }
+
+    /// Receive window (unscaled).
+    @inlinable
+    public var window: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 14, as: UInt16.self) }
+    }
+
+    /// Checksum field, host-order value (see `InternetChecksum`).
+    @inlinable
+    public var checksum: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 16, as: UInt16.self) }
+    }
+
+    /// Urgent pointer.
+    @inlinable
+    public var urgentPointer: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 18, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 18, as: UInt16.self) }
+    }
+
+    /// The first payload byte (data offset in).
+    @inlinable public var payload: UnsafeMutableRawPointer { base + dataOffset }
+
+    /// The options area, 0...40 bytes.
+    @inlinable
+    public var optionBytes: UnsafeMutableRawBufferPointer {
+        UnsafeMutableRawBufferPointer(start: base + 20, count: dataOffset &- 20)
+    }
+
+    /// The options, one at a time, without allocating.
+    @inlinable
+    public var options: TCPOptionIterator { TCPOptionIterator(header: base, end: dataOffset) }
+
+    /// The checksum for a segment of `segmentLength` bytes (header and payload, within the
+    /// buffer) with the pseudo-header of `source` and `destination`, the checksum field counted
+    /// as zero.
+    @inlinable
+    public func computeChecksum(source: IPv4Address, destination: IPv4Address, segmentLength: Int) -> UInt16 {
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: segmentLength)
+        let all = InternetChecksum.sum(base, count: segmentLength, initial: pseudo)
+        return ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+    }
+
+    /// Stores `computeChecksum(source:destination:segmentLength:)` in the checksum field.
+    @inlinable
+    public func fillChecksum(source: IPv4Address, destination: IPv4Address, segmentLength: Int) {
+        checksum = computeChecksum(source: source, destination: destination, segmentLength: segmentLength)
+    }
+
+    /// Whether the segment with its pseudo-header sums to 0xFFFF (TCP's checksum is mandatory).
+    @inlinable
+    public func isChecksumValid(source: IPv4Address, destination: IPv4Address, segmentLength: Int) -> Bool {
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: segmentLength)
+        return InternetChecksum.fold(InternetChecksum.sum(base, count: segmentLength, initial: pseudo)) == 0xFFFF
+    }
+}

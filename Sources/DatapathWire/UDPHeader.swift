@@ -1,0 +1,139 @@
+/// UDP (RFC 768; checksum rules also from RFC 1122 §4.1.3.4).
+
+/// A view of the 8-byte UDP header at `base`.
+///
+/// Layout: 0 source port (2) · 2 destination port (2) · 4 length (2) · 6 checksum (2).
+public struct UDPHeader {
+    /// The first byte of the header.
+    public let base: UnsafeMutableRawPointer
+
+    /// Header length in bytes.
+    public static let length = 8
+
+    /// A view of `length` bytes at `base`; nil when they cannot hold the header. The length
+    /// field is not checked here: see `isLengthValid(bufferLength:)`.
+    @inlinable
+    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
+        guard length >= 8 else { return nil }
+        self.base = base
+    }
+
+    /// A view the caller has already bounds-checked.
+    @inlinable
+    public init(unchecked base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    /// Source port.
+    @inlinable
+    public var sourcePort: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, as: UInt16.self) }
+    }
+
+    /// Destination port.
+    @inlinable
+    public var destinationPort: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+    }
+
+    /// Length of header and payload in bytes, as the sender claims it.
+    @inlinable
+    public var length: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt16.self) }
+    }
+
+    /// Checksum field, host-order value (see `InternetChecksum`); 0 means "not computed".
+    @inlinable
+    public var checksum: UInt16 {
+        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) }
+        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 6, as: UInt16.self) }
+    }
+
+    /// The first payload byte.
+    @inlinable public var payload: UnsafeMutableRawPointer { base + 8 }
+
+    /// Whether the length field covers at least the header and no more than `bufferLength`
+    /// bytes (Linux `__udp4_lib_rcv`: `ulen < sizeof(*uh) || ulen > len` drops).
+    @inlinable
+    public func isLengthValid(bufferLength: Int) -> Bool {
+        let claimed = Int(length)
+        return claimed >= 8 && claimed <= bufferLength
+    }
+
+    /// The checksum for the datagram's `length` bytes with the pseudo-header of `source` and
+    /// `destination`, checksum field counted as zero, a result of 0 sent as 0xFFFF (RFC 768).
+    /// Call only once `isLengthValid` holds.
+    @inlinable
+    public func computeChecksum(source: IPv4Address, destination: IPv4Address) -> UInt16 {
+        let count = Int(length)
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: count)
+        let all = InternetChecksum.sum(base, count: count, initial: pseudo)
+        let value = ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+        return value == 0 ? 0xFFFF : value
+    }
+
+    /// Stores `computeChecksum(source:destination:)` in the checksum field.
+    @inlinable
+    public func fillChecksum(source: IPv4Address, destination: IPv4Address) {
+        checksum = computeChecksum(source: source, destination: destination)
+    }
+
+    /// True when the checksum field is 0 (the sender computed none, RFC 768) or the datagram
+    /// with its pseudo-header sums to 0xFFFF. Call only once `isLengthValid` holds.
+    @inlinable
+    public func isChecksumValid(source: IPv4Address, destination: IPv4Address) -> Bool {
+        if checksum == 0 { return true }
+        let count = Int(length)
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: count)
+        return InternetChecksum.fold(InternetChecksum.sum(base, count: count, initial: pseudo)) == 0xFFFF
+    }
+}
+
+/// A UDP header as plain values. `emit` writes the header and the checksum over the payload
+/// already in place after it.
+public struct UDPRepr: Hashable, Sendable {
+    /// Source port.
+    public var sourcePort: UInt16
+    /// Destination port.
+    public var destinationPort: UInt16
+    /// Payload bytes after the 8-byte header.
+    public var payloadLength: Int
+
+    /// A header with these fields; `payloadLength` must be at most 65527.
+    @inlinable
+    public init(sourcePort: UInt16, destinationPort: UInt16, payloadLength: Int) {
+        self.sourcePort = sourcePort
+        self.destinationPort = destinationPort
+        self.payloadLength = payloadLength
+    }
+
+    /// The fields of `header` in a buffer of `bufferLength` bytes; nil when its length field is
+    /// below 8 or beyond the buffer. The checksum is not verified (see the view).
+    @inlinable
+    public init?(parsing header: UDPHeader, bufferLength: Int) {
+        guard header.isLengthValid(bufferLength: bufferLength) else { return nil }
+        self.init(sourcePort: header.sourcePort, destinationPort: header.destinationPort,
+                  payloadLength: Int(header.length) &- 8)
+    }
+
+    /// Header and payload length.
+    @inlinable public var length: Int { 8 &+ payloadLength }
+
+    /// Writes the header at `base` and fills its checksum over the header and the
+    /// `payloadLength` bytes already at `base + 8`, with the pseudo-header of `source` and
+    /// `destination` (a computed 0 is sent as 0xFFFF, RFC 768).
+    @inlinable
+    public func emit(to base: UnsafeMutableRawPointer, source: IPv4Address, destination: IPv4Address) {
+        let header = UDPHeader(unchecked: base)
+        header.sourcePort = sourcePort
+        header.destinationPort = destinationPort
+        header.length = UInt16(truncatingIfNeeded: length)
+        header.checksum = 0
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
+        let value = ~InternetChecksum.fold(InternetChecksum.sum(base, count: length, initial: pseudo))
+        header.checksum = value == 0 ? 0xFFFF : value
+    }
+}
