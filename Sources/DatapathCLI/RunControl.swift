@@ -13,6 +13,12 @@ let stopRequested = Atomic<Bool>(false)
 func installStopSignals() {
     signal(SIGINT) { _ in stopRequested.store(true, ordering: .relaxed) }
     signal(SIGTERM) { _ in stopRequested.store(true, ordering: .relaxed) }
+    // A parent may have started us with these blocked; we rely on them to stop cleanly.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }
 
 func monotonicSeconds() -> Double { Double(CDatapath_monotonic_ns()) / 1e9 }

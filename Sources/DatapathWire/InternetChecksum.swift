@@ -22,8 +22,10 @@ public enum InternetChecksum {
     /// byte-order convention). An odd final byte is summed as if followed by a zero byte.
     @inlinable
     public static func sum(_ p: UnsafeRawPointer, count: Int, initial: UInt64 = 0) -> UInt64 {
-        // Two accumulators of 8-byte words with end-around carry: each add is add+adc, and the
-        // two chains run in parallel. 2^64 ≡ 1 (mod 0xFFFF), so the carry goes back in at bit 0.
+        // Each 8-byte word is added as its two 32-bit halves into 64-bit accumulators, so no
+        // carry is lost until 2^31 words (16 GiB) and the loop has no carry chain: the compiler
+        // vectorizes it. Summing 32-bit units is exact because 2^32 ≡ 1 (mod 0xFFFF) (RFC 1071
+        // §2(C)); `fold` removes the excess.
         var a: UInt64 = 0
         var b: UInt64 = 0
         var i = 0
@@ -32,33 +34,31 @@ public enum InternetChecksum {
             let w1 = p.loadUnaligned(fromByteOffset: i &+ 8, as: UInt64.self)
             let w2 = p.loadUnaligned(fromByteOffset: i &+ 16, as: UInt64.self)
             let w3 = p.loadUnaligned(fromByteOffset: i &+ 24, as: UInt64.self)
-            a = addWithCarry(a, w0)
-            b = addWithCarry(b, w1)
-            a = addWithCarry(a, w2)
-            b = addWithCarry(b, w3)
+            a &+= (w0 & 0xFFFF_FFFF) &+ (w0 >> 32)
+            b &+= (w1 & 0xFFFF_FFFF) &+ (w1 >> 32)
+            a &+= (w2 & 0xFFFF_FFFF) &+ (w2 >> 32)
+            b &+= (w3 & 0xFFFF_FFFF) &+ (w3 >> 32)
             i &+= 32
         }
         while i &+ 8 <= count {
-            a = addWithCarry(a, p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+            let w = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            a &+= (w & 0xFFFF_FFFF) &+ (w >> 32)
             i &+= 8
         }
-        a = addWithCarry(a, b)
-        // The tail (< 8 bytes) goes into a fresh 32-bit-wide sum that cannot overflow.
-        var tail: UInt64 = 0
+        a &+= b
         if i &+ 4 <= count {
-            tail &+= UInt64(p.loadUnaligned(fromByteOffset: i, as: UInt32.self))
+            a &+= UInt64(p.loadUnaligned(fromByteOffset: i, as: UInt32.self))
             i &+= 4
         }
         if i &+ 2 <= count {
-            tail &+= UInt64(p.loadUnaligned(fromByteOffset: i, as: UInt16.self))
+            a &+= UInt64(p.loadUnaligned(fromByteOffset: i, as: UInt16.self))
             i &+= 2
         }
         if i < count {
             // The odd byte is the high byte of a big-endian word: native value of bytes [x, 0].
             let byte = UInt16(p.load(fromByteOffset: i, as: UInt8.self))
-            tail &+= UInt64(UInt16(bigEndian: byte << 8))
+            a &+= UInt64(UInt16(bigEndian: byte << 8))
         }
-        a = addWithCarry(a, tail)
         // Native-order words summed → byte-swap the folded result once (RFC 1071 §2(B)).
         let hostOrder = UInt16(bigEndian: fold(a))
         return addWithCarry(initial, UInt64(hostOrder))

@@ -1,7 +1,7 @@
 /// The TCP header (RFC 9293 §3.1; ECE/CWR from RFC 3168 §6.1).
 
-/// The TCP control bits (the low 8 bits of bytes 12–13; the other reserved bits are kept in
-/// `rawValue` when present).
+/// The TCP control bits: the low 12 bits of bytes 12–13 (FIN … CWR, then AE and the reserved
+/// bits, which `rawValue` keeps so that writing flags back never clears them).
 public struct TCPFlags: OptionSet, Hashable, Sendable {
     /// Host-order control bits.
     public var rawValue: UInt16
@@ -27,6 +27,11 @@ public struct TCPFlags: OptionSet, Hashable, Sendable {
     @inlinable public static var ece: TCPFlags { TCPFlags(rawValue: 0x40) }
     /// Congestion window reduced (RFC 3168).
     @inlinable public static var cwr: TCPFlags { TCPFlags(rawValue: 0x80) }
+    /// The bit above CWR: NS in RFC 3540 (historic), AE in Accurate ECN. Compare flags with
+    /// `contains` or mask with `.known` when a peer may set it.
+    @inlinable public static var ae: TCPFlags { TCPFlags(rawValue: 0x100) }
+    /// The eight classic control bits, FIN through CWR: `flags.intersection(.known) == .syn`.
+    @inlinable public static var known: TCPFlags { TCPFlags(rawValue: 0xFF) }
 }
 
 /// A view of a TCP header at `base`.

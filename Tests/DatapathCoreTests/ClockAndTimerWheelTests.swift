@@ -136,7 +136,7 @@ private final class FiringLog {
         wheel.schedule(at: 5 * ms, log.callback("near"))
         wheel.schedule(at: 37 * ms, log.callback("middle"))
         var firedAt: [UInt64] = []
-        for t in stride(from: 0, through: 120 * ms, by: ms / 2) {
+        for t in stride(from: 0, through: 120 * ms, by: Int(ms / 2)) {
             clock.set(t)
             if wheel.run() > 0 { firedAt.append(t) }
         }

@@ -48,6 +48,10 @@ import Testing
             #expect(tcp.flags.contains(.ack) && !tcp.flags.contains(.fin) && tcp.dataOffset == 20)
             tcp.flags = [.fin, .rst, .psh, .urg]
             #expect(tcp.flags.rawValue == 0x2D)
+            base.storeBytes(of: 0x53, toByteOffset: 12, as: UInt8.self)  // AE and two reserved bits
+            #expect(tcp.flags.contains(.ae) && tcp.flags.intersection(.known) == [.fin, .rst, .psh, .urg])
+            tcp.flags.insert(.ack)
+            #expect(bytes(base + 12, count: 2) == hex("53 3d") && tcp.dataOffset == 20)
         }
     }
 

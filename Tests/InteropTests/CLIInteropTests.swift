@@ -45,7 +45,7 @@ struct CLIInteropTests {
             #expect(row[1] == "02:00:00:00:00:01")
             #expect(row[2] == "198.18.0.1" && row[3] == "198.18.1.9")
             #expect(row[5] == "9")
-            #expect(row[6] == "2")  // tshark: checksum good
+            #expect(row[6] == "1")  // tshark: 1 = checksum good (0 bad, 2 unverified)
             ports.insert(row[4])
         }
         #expect(ports == ["5000", "5001", "5002", "5003"])
@@ -95,13 +95,9 @@ struct CLIInteropTests {
         xconnect.interrupt()
         #expect(xconnect.wait(timeout: 10) == 0)
         // Summary: at least the 2000 UDP + 5000 gen frames went each way that carried them.
-        let summary = try #require(xconnect.stdout.split(separator: "\n").last { $0.hasPrefix("xconnect: x0->x1") })
-        let numbers = summary.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-        #expect(numbers.count == 4, "\(summary)")  // x0, x1 digits, then the two counts
-        if numbers.count == 4 {
-            #expect(numbers[2] >= 7000, "\(summary)")
-            #expect(numbers[3] >= 5000, "\(summary)")
-        }
+        let counts = try #require(xconnectSummary(xconnect.stdout, "x0", "x1"), "\(xconnect.stdout)")
+        #expect(counts.forward >= 7000, "\(xconnect.stdout)")
+        #expect(counts.backward >= 5000, "\(xconnect.stdout)")
     }
 
     @Test func missingInterfaceIsOneLineAndExitCode2() throws {
@@ -140,6 +136,16 @@ struct CLIInteropTests {
         }
         #expect(try run(datapath, ["--help"]).status == 0)
     }
+}
+
+/// The counts of `datapath xconnect`'s final line `xconnect: A->B N pkts, B->A M pkts`.
+func xconnectSummary(_ output: String, _ a: String, _ b: String) -> (forward: Int, backward: Int)? {
+    let prefix = "xconnect: \(a)->\(b) "
+    guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix(prefix) && $0.hasSuffix(" pkts") }) else { return nil }
+    let parts = line.dropFirst(prefix.count).split(separator: " ")
+    // N pkts, B->A M pkts
+    guard parts.count == 5, let forward = Int(parts[0]), let backward = Int(parts[3]) else { return nil }
+    return (forward, backward)
 }
 
 func udpReceiver(port: Int, expect: Int) -> String {

@@ -95,7 +95,10 @@ final class AFPacketQueue: @unchecked Sendable {
             head.pointee.hash = CDatapath_packet_rxhash(frame)
             head.pointee.inputIfindex = ifindex16
             head.pointee.timestamp = UInt64(CDatapath_packet_sec(frame)) &* 1_000_000_000 &+ UInt64(CDatapath_packet_nsec(frame))
-            if CDatapath_packet_status(frame) & UInt32(CDatapath_TP_STATUS_CSUM_VALID) != 0 {
+            let status = CDatapath_packet_status(frame)
+            if status & UInt32(CDatapath_TP_STATUS_CSUMNOTREADY) != 0 {
+                head.pointee.checksumState = .partial
+            } else if status & UInt32(CDatapath_TP_STATUS_CSUM_VALID) != 0 {
                 head.pointee.checksumState = .unnecessary
             }
             head.pointee.ringReference = references + blockIndex
@@ -162,6 +165,8 @@ final class AFPacketQueue: @unchecked Sendable {
                     continue
                 }
             }
+            // The ring has no checksum offload: finish what the sender left to the device.
+            if skb.head.pointee.checksumState == .partial { _ = skbChecksumHelp(skb) }
             (frame + dataOffset).copyMemory(from: skb.data, byteCount: length)
             CDatapath_tx_frame_submit(frame, UInt32(truncatingIfNeeded: length))
             index = index &+ 1 == frameCount ? 0 : index &+ 1

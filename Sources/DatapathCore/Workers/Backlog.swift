@@ -22,7 +22,7 @@ public final class Backlog: @unchecked Sendable {
             hash = hasher.hash(frame: skb.data, length: skb.length)
             skb.hash = hash
         }
-        return Int(UInt64(hash) &* UInt64(workerCount) >> 32)
+        return Int((UInt64(hash) &* UInt64(workerCount)) >> 32)
     }
 
     /// Keeps in `batch` the skbs that belong to `worker` and queues the rest to their owners'

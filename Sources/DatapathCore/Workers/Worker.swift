@@ -7,6 +7,8 @@ public final class Worker: @unchecked Sendable {
     public let index: Int
     /// The CPU its thread is pinned to, if any.
     public let cpu: Int?
+    /// The pool the worker allocates from, kept alive as long as the worker is.
+    public let pool: PacketPool
     public let cache: PoolCache
     public let drops: DropCounters
     public let stages: StageCounters
@@ -23,6 +25,7 @@ public final class Worker: @unchecked Sendable {
     public init(index: Int = 0, cpu: Int? = nil, pool: PacketPool, clock: any DatapathClock = MonotonicClock()) {
         self.index = index
         self.cpu = cpu
+        self.pool = pool
         self.cache = pool.makeCache()
         self.drops = DropCounters()
         self.stages = StageCounters()
