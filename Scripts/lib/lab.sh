@@ -30,9 +30,9 @@ lab_up() {
     ip link add g0 netns "$NS_GEN" type veth peer name x0 netns "$NS_DUT"
     ip link add s0 netns "$NS_SINK" type veth peer name x1 netns "$NS_DUT"
     for pair in "$NS_GEN g0" "$NS_DUT x0" "$NS_DUT x1" "$NS_SINK s0"; do
-        set -- $pair
-        ip -n "$1" link set "$2" address "$(lab_mac "$2")"
-        lab_quiet_link "$1" "$2"
+        read -r ns dev <<<"$pair"
+        ip -n "$ns" link set "$dev" address "$(lab_mac "$dev")"
+        lab_quiet_link "$ns" "$dev"
     done
     ip -n "$NS_GEN" addr add 198.18.0.1/24 dev g0
     ip -n "$NS_SINK" addr add 198.18.0.2/24 dev s0

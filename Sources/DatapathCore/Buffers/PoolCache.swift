@@ -145,16 +145,30 @@ public final class PoolCache: @unchecked Sendable {
         }
     }
 
-    /// Frees every skb in `batch` and empties it. Consecutive skbs from one ring block release
-    /// the block's reference with a single atomic operation.
+    /// Frees every skb in `batch` and empties it. The common case — a private pool skb of this
+    /// cache's pool — costs a few instructions with the cache count held in a register;
+    /// consecutive skbs from one ring block release the block with a single atomic operation.
     @inlinable
     public func free(_ batch: inout PacketBatch) {
+        let slots = self.slots
+        let capacity = self.capacity
+        let poolID = self.poolID
+        var cached = countStorage.pointee
         var i = 0
         let n = batch.count
         while i < n {
-            let head = batch[i].head
-            if let reference = head.pointee.ringReference, head.pointee.dataOwner == nil,
-               CDatapath_atomic_load_u32(batch[i].dataRefsPointer) == 1 {
+            let skb = batch[i]
+            let head = skb.head
+            let plain = head.pointee.dataOwner == nil && CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1
+            if plain && head.pointee.ringReference == nil && head.pointee.poolID == poolID && cached < capacity {
+                head.pointee.owner = .free
+                slots[cached] = head
+                cached &+= 1
+                i &+= 1
+                continue
+            }
+            countStorage.pointee = cached
+            if plain, let reference = head.pointee.ringReference {
                 var run: UInt32 = 1
                 recycleHead(head)
                 i &+= 1
@@ -167,10 +181,12 @@ public final class PoolCache: @unchecked Sendable {
                 }
                 PoolCache.releaseRingReference(reference, count: run)
             } else {
-                free(batch[i])
+                free(skb)
                 i &+= 1
             }
+            cached = countStorage.pointee
         }
+        countStorage.pointee = cached
         batch.count = 0
     }
 

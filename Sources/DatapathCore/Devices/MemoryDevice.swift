@@ -41,6 +41,19 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
         receiveRings[queue].enqueue(UnsafeMutableRawPointer(skb.head))
     }
 
+    /// Puts every skb of `batch` on receive queue `queue` and empties the batch; returns how
+    /// many fitted. Those that did not stay at the front of `batch`, still the caller's.
+    @discardableResult
+    public func inject(_ batch: inout PacketBatch, queue: Int = 0) -> Int {
+        let count = batch.count
+        let taken = batch.slots.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: count) {
+            receiveRings[queue].enqueueBurst($0, count: count)
+        }
+        if taken < count { (batch.slots).update(from: batch.slots + taken, count: count - taken) }
+        batch.count = count - taken
+        return taken
+    }
+
     /// Packets waiting on a receive queue.
     public func pending(queue: Int = 0) -> Int { receiveRings[queue].count }
 
