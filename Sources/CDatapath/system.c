@@ -3,6 +3,7 @@
 #include "CDatapath.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -50,6 +51,15 @@ int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6
 out:
     close(fd);
     return rc;
+}
+
+int CDatapath_enter_netns(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = setns(fd, CLONE_NEWNET);
+    int e = errno;
+    close(fd);
+    return rc < 0 ? -e : 0;
 }
 
 int CDatapath_pin_current_thread(int32_t cpu) {

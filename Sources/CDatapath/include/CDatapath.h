@@ -60,6 +60,10 @@ int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6
 /// PACKET_STATISTICS (tpacket_stats_v3): resets the kernel's counters on read.
 int CDatapath_ring_stats(int fd, uint32_t *packets, uint32_t *drops, uint32_t *freezes);
 
+/// Moves the calling thread into the network namespace at `path` (setns(2), CLONE_NEWNET).
+/// Returns 0 or -errno.
+int CDatapath_enter_netns(const char *path);
+
 int CDatapath_pin_current_thread(int32_t cpu);
 int CDatapath_current_cpu(void);
 int CDatapath_cpu_count(void);

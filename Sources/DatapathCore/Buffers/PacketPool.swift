@@ -36,6 +36,10 @@ public final class PacketPool: @unchecked Sendable {
     let caches: Mutex<[PoolCache]>
 
     public static let headSize = 128
+    /// The header bytes reset on allocation: everything before `ownBuffer`.
+    public static let templateBytes = 96
+    /// A fresh skb's header bytes for this pool, `data` and `bufferStart` aside.
+    let template: UnsafeMutableRawPointer
     public static let defaultBufferSize = 2176
     public static let defaultHeadroom = 128
 
@@ -44,6 +48,7 @@ public final class PacketPool: @unchecked Sendable {
     public init(capacity: Int, bufferSize: Int = PacketPool.defaultBufferSize,
                 headroom: Int = PacketPool.defaultHeadroom, node: Int = 0) throws(PoolError) {
         precondition(MemoryLayout<SKBHead>.size <= PacketPool.headSize)
+        precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.ownBuffer) == PacketPool.templateBytes)
         guard capacity > 0, bufferSize > headroom, headroom >= 0 else {
             throw .invalidSize(capacity: capacity, bufferSize: bufferSize)
         }
@@ -79,6 +84,15 @@ public final class PacketPool: @unchecked Sendable {
         }
         self.id = assigned
 
+        template = .allocate(byteCount: PacketPool.headSize, alignment: 64)
+        var fresh = SKBHead.free(buffer: template, size: UInt32(bufferSize), poolID: assigned)
+        let offset = UInt16(headroom)
+        fresh.macOffset = offset
+        fresh.networkOffset = offset
+        fresh.transportOffset = offset
+        fresh.dataRefs = 1
+        fresh.owner = .allocated
+        template.bindMemory(to: SKBHead.self, capacity: 1).initialize(to: fresh)
         sharedSlots = .allocate(capacity: capacity)
         for i in 0..<capacity {
             let element = base + i * stride
@@ -98,6 +112,7 @@ public final class PacketPool: @unchecked Sendable {
             taken[Int(id)] = false
         }
         sharedSlots.deallocate()
+        template.deallocate()
         if usesNUMA { numa_free(memory, memorySize) } else { free(memory) }
     }
 

@@ -65,6 +65,10 @@ final class AFPacketQueue: @unchecked Sendable {
         let ifindex16 = UInt16(truncatingIfNeeded: ifindex)
         while received < limit {
             if remaining == 0 {
+                // A block whose skbs are still held keeps TP_STATUS_USER from its last lap: it
+                // is not new. The kernel stops at it too (the queue freezes and drops) until
+                // the last skb is freed and the block handed back.
+                guard CDatapath_atomic_load_u32(referenceCounter(blockIndex)) == 0 else { break }
                 let block = UnsafeMutableRawPointer(ring.rx_base + blockIndex &* blockSize)
                 guard CDatapath_block_status(block) & UInt32(CDatapath_TP_STATUS_USER) != 0 else { break }
                 let count = Int(CDatapath_block_packet_count(block))
