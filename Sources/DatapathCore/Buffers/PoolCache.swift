@@ -241,18 +241,8 @@ public final class PoolCache: @unchecked Sendable {
         guard let clone = allocate() else { return nil }
         let owner = skb.head.pointee.dataOwner ?? skb.head
         _ = CDatapath_atomic_add_u32(SKB(owner).dataRefsPointer, 1)
-        let ownBuffer = clone.head.pointee.ownBuffer
-        let ownSize = clone.head.pointee.ownBufferSize
-        let poolID = clone.head.pointee.poolID
-        clone.head.pointee = skb.head.pointee
-        clone.head.pointee.next = nil
-        clone.head.pointee.ownBuffer = ownBuffer
-        clone.head.pointee.ownBufferSize = ownSize
-        clone.head.pointee.poolID = poolID
-        clone.head.pointee.owner = .allocated
-        clone.head.pointee.dataRefs = 1
+        adoptHeader(of: skb, into: clone)
         clone.head.pointee.dataOwner = owner
-        clone.head.pointee.ringReference = nil
         return clone
     }
 
@@ -261,23 +251,31 @@ public final class PoolCache: @unchecked Sendable {
     public func copy(_ skb: SKB) -> SKB? {
         let used = skb.headroom + skb.length
         guard used <= pool.bufferSize, let copy = allocate() else { return nil }
+        adoptHeader(of: skb, into: copy)
         let ownBuffer = copy.head.pointee.ownBuffer
         let ownSize = copy.head.pointee.ownBufferSize
-        let poolID = copy.head.pointee.poolID
-        copy.head.pointee = skb.head.pointee
-        copy.head.pointee.next = nil
-        copy.head.pointee.ownBuffer = ownBuffer
-        copy.head.pointee.ownBufferSize = ownSize
-        copy.head.pointee.poolID = poolID
-        copy.head.pointee.owner = .allocated
-        copy.head.pointee.dataRefs = 1
-        copy.head.pointee.dataOwner = nil
-        copy.head.pointee.ringReference = nil
         copy.head.pointee.bufferStart = ownBuffer
         copy.head.pointee.bufferSize = ownSize
         copy.head.pointee.data = ownBuffer + skb.headroom
         ownBuffer.copyMemory(from: skb.head.pointee.bufferStart, byteCount: used)
         return copy
+    }
+
+    /// Gives `target` (freshly allocated) all of `source`'s header — data pointers, offsets,
+    /// metadata — while it keeps its own element: buffer, pool, a single private reference.
+    func adoptHeader(of source: SKB, into target: SKB) {
+        let ownBuffer = target.head.pointee.ownBuffer
+        let ownSize = target.head.pointee.ownBufferSize
+        let poolID = target.head.pointee.poolID
+        target.head.pointee = source.head.pointee
+        target.head.pointee.next = nil
+        target.head.pointee.ownBuffer = ownBuffer
+        target.head.pointee.ownBufferSize = ownSize
+        target.head.pointee.poolID = poolID
+        target.head.pointee.owner = .allocated
+        target.head.pointee.dataRefs = 1
+        target.head.pointee.dataOwner = nil
+        target.head.pointee.ringReference = nil
     }
 
     /// An skb whose data is in pool memory: `skb` itself when it already is and is not shared,

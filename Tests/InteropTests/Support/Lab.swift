@@ -12,6 +12,7 @@ final class Lab {
 
     init() throws {
         try NetnsEnvironment.check()
+        Lab.removeNamespacesOfDeadRuns()
         Lab.counterLock.lock()
         Lab.counter += 1
         prefix = "dpt\(getpid())x\(Lab.counter)"
@@ -19,6 +20,19 @@ final class Lab {
     }
 
     deinit { destroy() }
+
+    /// Deletes `dpt<pid>x…` namespaces whose test process is gone (a crashed run cannot clean
+    /// up after itself).
+    static func removeNamespacesOfDeadRuns() {
+        guard let list = try? run("/usr/sbin/ip", ["netns", "list"]) else { return }
+        for line in list.stdout.split(separator: "\n") {
+            let name = String(line.split(separator: " ").first ?? "")
+            guard name.hasPrefix("dpt"), let x = name.firstIndex(of: "x"),
+                  let pid = Int32(name[name.index(name.startIndex, offsetBy: 3)..<x]),
+                  pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            _ = try? run("/usr/sbin/ip", ["netns", "del", name])
+        }
+    }
 
     /// Creates a namespace `<prefix>-<name>` with lo up; returns its full name.
     @discardableResult
