@@ -49,6 +49,11 @@ public final class PacketPool: @unchecked Sendable {
                 headroom: Int = PacketPool.defaultHeadroom, node: Int = 0) throws(PoolError) {
         precondition(MemoryLayout<SKBHead>.size <= PacketPool.headSize)
         precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.ownBuffer) == PacketPool.templateBytes)
+        // PoolCache.isPrivate reads these as one word and one 16-byte pair.
+        precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.dataRefs) == 0x40
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.poolID) == 0x46
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.dataOwner) == 0x48
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.ringReference) == 0x50)
         guard capacity > 0, bufferSize > headroom, headroom >= 0 else {
             throw .invalidSize(capacity: capacity, bufferSize: bufferSize)
         }

@@ -66,10 +66,27 @@ public final class PoolCache: @unchecked Sendable {
         }
         if n < count { return false }
         n &-= count
+        // The template stays in registers for the whole batch.
+        let t0 = template.loadUnaligned(as: SIMD16<UInt8>.self)
+        let t1 = template.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+        let t2 = template.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
+        let t3 = template.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt8>.self)
+        let t4 = template.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt8>.self)
+        let t5 = template.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt8>.self)
+        let headroom = self.headroom
         var i = 0
         while i < count {
             let head = slots[n &+ i]
-            initialize(head)
+            let raw = UnsafeMutableRawPointer(head)
+            let buffer = head.pointee.ownBuffer
+            raw.storeBytes(of: t0, as: SIMD16<UInt8>.self)
+            raw.storeBytes(of: t1, toByteOffset: 16, as: SIMD16<UInt8>.self)
+            raw.storeBytes(of: t2, toByteOffset: 32, as: SIMD16<UInt8>.self)
+            raw.storeBytes(of: t3, toByteOffset: 48, as: SIMD16<UInt8>.self)
+            raw.storeBytes(of: t4, toByteOffset: 64, as: SIMD16<UInt8>.self)
+            raw.storeBytes(of: t5, toByteOffset: 80, as: SIMD16<UInt8>.self)
+            head.pointee.data = buffer + headroom
+            head.pointee.bufferStart = buffer
             destination[i] = SKB(head)
             i &+= 1
         }
@@ -118,8 +135,7 @@ public final class PoolCache: @unchecked Sendable {
     @inlinable
     public func free(_ skb: SKB) {
         let head = skb.head
-        if head.pointee.poolID == poolID, head.pointee.dataOwner == nil, head.pointee.ringReference == nil,
-           CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1 {
+        if PoolCache.isPrivate(head, ownWord: PoolCache.ownershipWord(poolID: poolID)) {
             recycle(head)
         } else {
             freeSlow(head)
@@ -127,21 +143,20 @@ public final class PoolCache: @unchecked Sendable {
     }
 
     /// Frees every skb in `batch` and empties it. The common case — a private pool skb of this
-    /// cache's pool — costs a few instructions with the cache count held in a register;
+    /// cache's pool — is two wide loads and a store, with the cache count held in a register;
     /// consecutive skbs from one ring block release the block with a single atomic operation.
     @inlinable
     public func free(_ batch: inout PacketBatch) {
         let slots = self.slots
         let capacity = self.capacity
-        let poolID = self.poolID
+        let ownWord = PoolCache.ownershipWord(poolID: poolID)
         var cached = countStorage.pointee
         var i = 0
         let n = batch.count
         while i < n {
             let skb = batch[i]
             let head = skb.head
-            let plain = head.pointee.dataOwner == nil && CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1
-            if plain && head.pointee.ringReference == nil && head.pointee.poolID == poolID && cached < capacity {
+            if PoolCache.isPrivate(head, ownWord: ownWord) && cached < capacity {
                 head.pointee.owner = .free
                 slots[cached] = head
                 cached &+= 1
@@ -149,6 +164,7 @@ public final class PoolCache: @unchecked Sendable {
                 continue
             }
             countStorage.pointee = cached
+            let plain = head.pointee.dataOwner == nil && CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1
             if plain, let reference = head.pointee.ringReference {
                 var run: UInt32 = 1
                 recycleHead(head)
@@ -169,6 +185,21 @@ public final class PoolCache: @unchecked Sendable {
         }
         countStorage.pointee = cached
         batch.count = 0
+    }
+
+    /// `dataRefs` (== 1) and `poolID` as they sit together in the header's word at 0x40.
+    @inlinable @inline(__always)
+    static func ownershipWord(poolID: UInt16) -> UInt64 { UInt64(poolID) << 48 | 1 }
+
+    /// True for an skb with a private buffer of the pool `ownWord` names: one reference, no
+    /// data owner, not ring-backed. Reads the refcount/pool word and the two ownership
+    /// pointers as two wide loads (layout checked in `PacketPool.init`).
+    @inlinable @inline(__always)
+    static func isPrivate(_ head: UnsafeMutablePointer<SKBHead>, ownWord: UInt64) -> Bool {
+        let raw = UnsafeRawPointer(head)
+        let word = raw.load(fromByteOffset: 0x40, as: UInt64.self)
+        let pointers = raw.loadUnaligned(fromByteOffset: 0x48, as: SIMD2<UInt64>.self)
+        return word & 0xFFFF_0000_FFFF_FFFF == ownWord && pointers == .zero
     }
 
     @inlinable @inline(__always)
