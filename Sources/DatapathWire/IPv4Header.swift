@@ -188,12 +188,14 @@ public struct IPv4Header {
     @inlinable
     public var isChecksumValid: Bool {
         if base.load(as: UInt8.self) == 0x45 {
-            let a = UInt64(base.loadUnaligned(as: UInt32.self)) &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            let b = UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) &+ UInt64(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-            let s = (a &+ b) &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            // Two 64-bit words and one 32-bit word, carries added back in (2^64 ≡ 1 mod 0xFFFF).
+            let (ab, carry1) = base.loadUnaligned(as: UInt64.self)
+                .addingReportingOverflow(base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            let (abc, carry2) = ab.addingReportingOverflow(UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
+            let s = abc &+ (carry1 ? 1 : 0) &+ (carry2 ? 1 : 0)
             // The folded one's complement sum is 0xFFFF exactly when the plain sum is a non-zero
-            // multiple of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, so 32-bit words and either byte order
-            // give the same residue): one multiply instead of a chain of folds.
+            // multiple of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, so word size and byte order do not
+            // change the residue): one multiply instead of a chain of folds.
             return s % 0xFFFF == 0 && s != 0
         }
         return InternetChecksum.fold(InternetChecksum.sum(base, count: headerLength)) == 0xFFFF
