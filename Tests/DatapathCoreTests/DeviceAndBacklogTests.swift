@@ -149,3 +149,27 @@ import DatapathWire
         #expect(pool.inUseCount == 0)
     }
 }
+
+@Suite struct BusyPollTests {
+    @Test func busyPollWorkerDeliversEverythingAndStops() throws {
+        let pool = try PacketPool(capacity: 4096)
+        let core = NetCore()
+        let device = MemoryDevice(name: "mem0", macAddress: MACAddress(2, 0, 0, 0, 0, 2), ringSize: 4096)
+        core.register(device)
+        let handler = RecordingHandler()
+        core.addPacketType(.ipv4, handler)
+        let group = WorkerGroup(core: core, pool: pool, count: 1, pin: false, mode: .busyPoll)
+        group.poll(device, queue: 0, on: 0)
+        let injector = Worker(index: 5, pool: pool)
+        for i in 0..<1000 { device.inject(injector.cache.skb(frameBytes(payload: [UInt8(i & 0xFF)]), ifindex: device.ifindex)) }
+        group.start()
+        let deadline = Date().addingTimeInterval(10)
+        while group.workers[0].stages.packets(core.receiveStage) < 1000 && Date() < deadline { usleep(1000) }
+        group.stop()
+        #expect(!group.isRunning)
+        #expect(handler.received.count == 1000)
+        #expect(handler.received.prefix(3).map { $0[0] } == [0, 1, 2])
+        injector.cache.drainAll()
+        #expect(pool.inUseCount == 0)
+    }
+}

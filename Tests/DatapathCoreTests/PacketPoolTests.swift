@@ -144,3 +144,16 @@ import Testing
         #expect(throws: PoolError.self) { _ = try PacketPool(capacity: 8, bufferSize: 64, headroom: 128) }
     }
 }
+
+@Suite struct NUMAPoolTests {
+    @Test func oneNodeLocalPoolPerNodeAndWorkersUseTheirCPUsNode() throws {
+        let pools = try PacketPool.perNode(capacity: 256)
+        #expect(!pools.isEmpty)
+        #expect(pools.map(\.node) == Array(0..<pools.count))
+        let group = WorkerGroup(core: NetCore(), pools: pools, count: 4)
+        for worker in group.workers {
+            let cpu = try #require(worker.cpu)
+            #expect(worker.pool.node == PacketPool.node(ofCPU: cpu))
+        }
+    }
+}

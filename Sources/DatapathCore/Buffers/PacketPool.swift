@@ -121,6 +121,24 @@ public final class PacketPool: @unchecked Sendable {
         if usesNUMA { numa_free(memory, memorySize) } else { free(memory) }
     }
 
+    /// One pool per NUMA node (one pool when libnuma reports no NUMA support), each of
+    /// `capacity` elements in that node's memory.
+    public static func perNode(capacity: Int, bufferSize: Int = PacketPool.defaultBufferSize,
+                               headroom: Int = PacketPool.defaultHeadroom) throws(PoolError) -> [PacketPool] {
+        let nodes = numa_available() >= 0 ? Int(numa_max_node()) + 1 : 1
+        var pools: [PacketPool] = []
+        for node in 0..<nodes {
+            pools.append(try PacketPool(capacity: capacity, bufferSize: bufferSize, headroom: headroom, node: node))
+        }
+        return pools
+    }
+
+    /// The NUMA node a CPU belongs to (0 without NUMA support).
+    public static func node(ofCPU cpu: Int) -> Int {
+        guard numa_available() >= 0 else { return 0 }
+        return max(0, Int(numa_node_of_cpu(Int32(cpu))))
+    }
+
     /// A per-worker cache of this pool's free elements (Linux: the per-CPU slab caches).
     public func makeCache(capacity: Int = 512, batch: Int = 64) -> PoolCache {
         let cache = PoolCache(pool: self, capacity: capacity, batch: min(batch, capacity))

@@ -32,13 +32,26 @@ public final class WorkerGroup: @unchecked Sendable {
 
     /// Creates `count` workers over `pool`. CPUs are assigned round-robin over the online CPUs
     /// when `pin` is true. `rps` steers each received packet to the worker that owns its flow.
-    public init(core: NetCore, pool: PacketPool, count: Int, pin: Bool = true, mode: Mode = .event,
+    public convenience init(core: NetCore, pool: PacketPool, count: Int, pin: Bool = true, mode: Mode = .event,
+                            rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
+        self.init(core: core, pools: [pool], count: count, pin: pin, mode: mode, rps: rps, clock: clock)
+    }
+
+    /// Creates `count` workers, each allocating from the pool of its CPU's NUMA node
+    /// (`pools` as `PacketPool.perNode` makes them; the first pool when none matches).
+    public init(core: NetCore, pools: [PacketPool], count: Int, pin: Bool = true, mode: Mode = .event,
                 rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
+        precondition(!pools.isEmpty, "a worker group needs at least one pool")
         let cpus = Int(CDatapath_cpu_count())
         self.core = core
         self.mode = mode
         self.pin = pin
-        self.workers = (0..<count).map { Worker(index: $0, cpu: pin ? $0 % cpus : nil, pool: pool, clock: clock) }
+        self.workers = (0..<count).map { index in
+            let cpu = index % cpus
+            let node = PacketPool.node(ofCPU: cpu)
+            let pool = pools.first { $0.node == node } ?? pools[0]
+            return Worker(index: index, cpu: pin ? cpu : nil, pool: pool, clock: clock)
+        }
         self.queues = (0..<count).map { DispatchQueue(label: "datapath.worker.\($0)", qos: .userInteractive) }
         self.assignments = Mutex(Array(repeating: [], count: count))
         self.backlog = rps && count > 1 ? Backlog(workers: count) : nil
