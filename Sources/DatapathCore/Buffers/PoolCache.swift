@@ -66,27 +66,11 @@ public final class PoolCache: @unchecked Sendable {
         }
         if n < count { return false }
         n &-= count
-        // The template stays in registers for the whole batch.
-        let t0 = template.loadUnaligned(as: SIMD16<UInt8>.self)
-        let t1 = template.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
-        let t2 = template.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
-        let t3 = template.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt8>.self)
-        let t4 = template.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt8>.self)
-        let t5 = template.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt8>.self)
-        let headroom = self.headroom
+        let fresh = HeaderTemplate(loading: template)  // in registers for the whole batch
         var i = 0
         while i < count {
             let head = slots[n &+ i]
-            let raw = UnsafeMutableRawPointer(head)
-            let buffer = head.pointee.ownBuffer
-            raw.storeBytes(of: t0, as: SIMD16<UInt8>.self)
-            raw.storeBytes(of: t1, toByteOffset: 16, as: SIMD16<UInt8>.self)
-            raw.storeBytes(of: t2, toByteOffset: 32, as: SIMD16<UInt8>.self)
-            raw.storeBytes(of: t3, toByteOffset: 48, as: SIMD16<UInt8>.self)
-            raw.storeBytes(of: t4, toByteOffset: 64, as: SIMD16<UInt8>.self)
-            raw.storeBytes(of: t5, toByteOffset: 80, as: SIMD16<UInt8>.self)
-            head.pointee.data = buffer + headroom
-            head.pointee.bufferStart = buffer
+            fresh.stamp(head, headroom: headroom)
             destination[i] = SKB(head)
             i &+= 1
         }
@@ -94,14 +78,10 @@ public final class PoolCache: @unchecked Sendable {
         return true
     }
 
-    /// Resets a free element to a fresh skb: the pool's template for everything before
-    /// `ownBuffer` (a few wide stores), then the two pointers that differ per element.
+    /// Resets a free element to a fresh skb from the pool's template.
     @inlinable @inline(__always)
     func initialize(_ head: UnsafeMutablePointer<SKBHead>) {
-        let buffer = head.pointee.ownBuffer
-        UnsafeMutableRawPointer(head).copyMemory(from: template, byteCount: PacketPool.templateBytes)
-        head.pointee.data = buffer + headroom
-        head.pointee.bufferStart = buffer
+        HeaderTemplate(loading: template).stamp(head, headroom: headroom)
     }
 
     /// Pulls a batch from the shared stack; returns the new count.
@@ -164,14 +144,11 @@ public final class PoolCache: @unchecked Sendable {
                 continue
             }
             countStorage.pointee = cached
-            let plain = head.pointee.dataOwner == nil && CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1
-            if plain, let reference = head.pointee.ringReference {
+            if PoolCache.hasSoleReference(skb), let reference = head.pointee.ringReference {
                 var run: UInt32 = 1
                 recycleHead(head)
                 i &+= 1
-                while i < n, batch[i].head.pointee.ringReference == reference,
-                      batch[i].head.pointee.dataOwner == nil,
-                      CDatapath_atomic_load_u32(batch[i].dataRefsPointer) == 1 {
+                while i < n, batch[i].head.pointee.ringReference == reference, PoolCache.hasSoleReference(batch[i]) {
                     recycleHead(batch[i].head)
                     run &+= 1
                     i &+= 1
@@ -185,6 +162,12 @@ public final class PoolCache: @unchecked Sendable {
         }
         countStorage.pointee = cached
         batch.count = 0
+    }
+
+    /// True when `skb` is neither a clone nor cloned: freeing it frees its data.
+    @inlinable @inline(__always)
+    static func hasSoleReference(_ skb: SKB) -> Bool {
+        skb.head.pointee.dataOwner == nil && CDatapath_atomic_load_u32(skb.dataRefsPointer) == 1
     }
 
     /// `dataRefs` (== 1) and `poolID` as they sit together in the header's word at 0x40.
@@ -318,5 +301,37 @@ public final class PoolCache: @unchecked Sendable {
         let copy = copy(skb)
         free(skb)
         return copy
+    }
+}
+
+/// A fresh skb's header bytes before `ownBuffer` (the pool's template), held as six 16-byte
+/// values so that a batch of allocations stamps them from registers.
+@usableFromInline
+struct HeaderTemplate {
+    @usableFromInline let t0, t1, t2, t3, t4, t5: SIMD16<UInt8>
+
+    @inlinable @inline(__always)
+    init(loading template: UnsafeRawPointer) {
+        t0 = template.loadUnaligned(as: SIMD16<UInt8>.self)
+        t1 = template.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+        t2 = template.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
+        t3 = template.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt8>.self)
+        t4 = template.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt8>.self)
+        t5 = template.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt8>.self)
+    }
+
+    /// Writes the template over `head`, then the two pointers that differ per element.
+    @inlinable @inline(__always)
+    func stamp(_ head: UnsafeMutablePointer<SKBHead>, headroom: Int) {
+        let raw = UnsafeMutableRawPointer(head)
+        let buffer = head.pointee.ownBuffer
+        raw.storeBytes(of: t0, as: SIMD16<UInt8>.self)
+        raw.storeBytes(of: t1, toByteOffset: 16, as: SIMD16<UInt8>.self)
+        raw.storeBytes(of: t2, toByteOffset: 32, as: SIMD16<UInt8>.self)
+        raw.storeBytes(of: t3, toByteOffset: 48, as: SIMD16<UInt8>.self)
+        raw.storeBytes(of: t4, toByteOffset: 64, as: SIMD16<UInt8>.self)
+        raw.storeBytes(of: t5, toByteOffset: 80, as: SIMD16<UInt8>.self)
+        head.pointee.data = buffer + headroom
+        head.pointee.bufferStart = buffer
     }
 }

@@ -80,20 +80,17 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
             worker.drop(&batch, .deviceDown)
             return
         }
-        let ring = peer.receiveRings[queue % peer.queueCount]
         var bytes = 0
         for i in batch.indices { bytes &+= batch[i].length }
-        let sent = batch.slots.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: batch.count) {
-            ring.enqueueBurst($0, count: batch.count)
-        }
-        var unsentBytes = 0
-        for i in sent..<batch.count {
-            unsentBytes &+= batch[i].length
+        let sent = peer.inject(&batch, queue: queue % peer.queueCount)
+        // What did not fit is left at the front of `batch`.
+        for i in batch.indices {
+            bytes &-= batch[i].length
             worker.drop(batch[i], .transmitRingFull)
         }
         stats.add(queue: queue, .txPackets, UInt64(sent))
-        stats.add(queue: queue, .txBytes, UInt64(bytes - unsentBytes))
-        stats.add(queue: queue, .txDropped, UInt64(batch.count - sent))
+        stats.add(queue: queue, .txBytes, UInt64(bytes))
+        stats.add(queue: queue, .txDropped, UInt64(batch.count))
         batch.removeAll()
     }
 }
