@@ -53,6 +53,15 @@ out:
     return rc;
 }
 
+int64_t CDatapath_link_flags(int fd, const char *ifname) {
+    if (strlen(ifname) >= IFNAMSIZ) return -ENAMETOOLONG;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return -errno;
+    return (int64_t)(uint16_t)ifr.ifr_flags;
+}
+
 int CDatapath_enter_netns(const char *path) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;

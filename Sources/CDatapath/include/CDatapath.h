@@ -102,6 +102,27 @@ static inline uint32_t CDatapath_atomic_sub_u32(uint32_t *p, uint32_t v) {
     return __atomic_sub_fetch(p, v, __ATOMIC_ACQ_REL);
 }
 
+// ---- words shared between workers and the control plane (neighbours, FDB, link state) ----
+
+static inline uint64_t CDatapath_atomic_load_u64(const uint64_t *p) {
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static inline uint64_t CDatapath_atomic_load_relaxed_u64(const uint64_t *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void CDatapath_atomic_store_u64(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+static inline void CDatapath_atomic_store_relaxed_u64(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+static inline void CDatapath_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+static inline void CDatapath_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+
+/// The interface flags (IFF_*) of `ifname` as seen from the network namespace of socket `fd`
+/// (SIOCGIFFLAGS), or -errno.
+int64_t CDatapath_link_flags(int fd, const char *ifname);
+
 // ---- ring layout accessors (inline, so Swift calls cost nothing) ----
 
 static inline uint32_t CDatapath_block_status(const void *block) {

@@ -105,8 +105,15 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         self.queues = opened
     }
 
-    /// IFF_UP as the kernel last reported it at open.
-    public var isUp: Bool { kernelFlags & UInt32(IFF_UP) != 0 }
+    /// Whether the kernel interface is up with carrier (IFF_UP and IFF_RUNNING, i.e. operstate
+    /// UP), asked now through the queue's own socket so the answer comes from the interface's
+    /// network namespace. One ioctl: for link monitors (the bond's miimon), not per packet.
+    public var isUp: Bool {
+        let flags = name.withCString { CDatapath_link_flags(queues[0].fd, $0) }
+        guard flags >= 0 else { return false }
+        let wanted = Int64(IFF_UP) | Int64(IFF_RUNNING)
+        return flags & wanted == wanted
+    }
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {
         let (count, bytes) = queues[queue].receive(into: &batch, max: max, ifindex: ifindex, worker: worker)

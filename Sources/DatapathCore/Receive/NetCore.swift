@@ -23,6 +23,9 @@ public final class NetCore: @unchecked Sendable {
     let packetTypeIndex: UnsafeMutablePointer<UInt8>
     /// Device MACs as UInt64 (low 48 bits, wire order) for the per-packet host check.
     let deviceMACs: UnsafeMutablePointer<UInt64>
+    /// Administrative state per ifindex (Linux: `IFF_UP`, set by `dev_open`/`dev_close`):
+    /// 1 up, 0 down. Written by the control plane at any time, read by workers once per batch.
+    let adminFlags: UnsafeMutablePointer<UInt32>
 
     public let receiveStage = StageID.named("netif-receive-skb")
 
@@ -31,11 +34,14 @@ public final class NetCore: @unchecked Sendable {
         packetTypeIndex.initialize(repeating: 0, count: 65536)
         deviceMACs = .allocate(capacity: NetCore.maximumDevices)
         deviceMACs.initialize(repeating: 0, count: NetCore.maximumDevices)
+        adminFlags = .allocate(capacity: NetCore.maximumDevices)
+        adminFlags.initialize(repeating: 0, count: NetCore.maximumDevices)
     }
 
     deinit {
         packetTypeIndex.deallocate()
         deviceMACs.deallocate()
+        adminFlags.deallocate()
     }
 
     // MARK: registration (control plane)
@@ -49,8 +55,24 @@ public final class NetCore: @unchecked Sendable {
         device.ifindex = slot
         devices[slot] = device
         deviceMACs[slot] = NetCore.macBits(device.macAddress)
+        SharedWord.store(adminFlags + slot, 1)
         return slot
     }
+
+    /// Sets a device administratively up or down (Linux: `dev_open` / `dev_close`); may be
+    /// called while workers run. Frames received on a down device are dropped (`.deviceDown`).
+    public func setAdminUp(_ up: Bool, ifindex: Int) {
+        precondition(ifindex > 0 && ifindex < NetCore.maximumDevices, "no device \(ifindex)")
+        SharedWord.store(adminFlags + ifindex, up ? 1 : 0)
+    }
+
+    /// Whether the device is administratively up (registered devices start up).
+    @inlinable
+    public func isAdminUp(ifindex: Int) -> Bool {
+        ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(adminFlagsPointer + ifindex) != 0
+    }
+
+    @usableFromInline var adminFlagsPointer: UnsafeMutablePointer<UInt32> { adminFlags }
 
     public func device(named name: String) -> (any NetDevice)? {
         devices.first { $0?.name == name } ?? nil

@@ -8,7 +8,7 @@ extension NetCore {
     /// Writes: `protocolType`, `packetType`, MAC and network offsets; pulls the Ethernet header.
     /// Next: taps (`ptype_all`) → the device's rx_handler (again for the device it hands frames
     /// to, up to 8 deep) → the `PacketTypeHandler` for each EtherType.
-    /// Drops: `.packetTooSmall`, `.unhandledProtocol`.
+    /// Drops: `.deviceDown` (administratively down), `.packetTooSmall`, `.unhandledProtocol`.
     ///
     /// Handlers must not call this re-entrantly; re-injected packets go through a backlog.
     public func netifReceiveSkb(_ batch: inout PacketBatch, worker: Worker) {
@@ -46,6 +46,11 @@ extension NetCore {
         let start = cycleCount()
         let packets = batch.count
         var ifindex = batch[0].inputIfindex
+        guard isAdminUp(ifindex: ifindex) else {
+            worker.drop(&batch, .deviceDown)
+            worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
+            return
+        }
         ethTypeTrans(&batch, ifindex: ifindex, worker: worker)
         deliverTaps(batch, ifindex: ifindex, worker: worker)
         var depth = 0

@@ -25,6 +25,26 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case truncatedFrame
     /// The kernel rejected a TX frame (`TP_STATUS_WRONG_FORMAT`).
     case transmitWrongFormat
+    /// Received on a bond slave that is not active (Linux: `RX_HANDLER_EXACT` with no taker).
+    case bondInactiveSlave
+    /// A bond had no slave with link to transmit on.
+    case bondNoSlave
+    /// A bridge port received a frame with a multicast or zero source MAC
+    /// (`SKB_DROP_REASON_MAC_INVALID_SOURCE`).
+    case macInvalidSource
+    /// The bridge would send the frame back out of the port it came in on (no hairpin).
+    case bridgeSamePort
+    /// The bridge port is down, or not forwarding.
+    case bridgePortState
+    /// A malformed or unsupported ARP packet (`SKB_DROP_REASON_ARP_*` in spirit).
+    case arpInvalid
+    /// A neighbour's pending queue was full while resolving: the oldest packet goes
+    /// (`SKB_DROP_REASON_NEIGH_QUEUEFULL`).
+    case neighQueueFull
+    /// Resolution failed, or the entry is FAILED (`SKB_DROP_REASON_NEIGH_FAILED`).
+    case neighFailed
+    /// The neighbour table was full (`SKB_DROP_REASON_NEIGH_CREATEFAIL`).
+    case neighCreateFailed
 
     public var description: String {
         switch self {
@@ -40,6 +60,15 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .otherHost: "OTHERHOST"
         case .truncatedFrame: "TRUNCATED_FRAME"
         case .transmitWrongFormat: "TX_WRONG_FORMAT"
+        case .bondInactiveSlave: "BOND_INACTIVE_SLAVE"
+        case .bondNoSlave: "BOND_NO_SLAVE"
+        case .macInvalidSource: "MAC_INVALID_SOURCE"
+        case .bridgeSamePort: "BRIDGE_SAME_PORT"
+        case .bridgePortState: "BRIDGE_PORT_STATE"
+        case .arpInvalid: "ARP_INVALID"
+        case .neighQueueFull: "NEIGH_QUEUEFULL"
+        case .neighFailed: "NEIGH_FAILED"
+        case .neighCreateFailed: "NEIGH_CREATEFAIL"
         }
     }
 }

@@ -15,12 +15,17 @@ public final class Worker: @unchecked Sendable {
     public let clock: any DatapathClock
     public let timers: TimerWheel
     /// Scratch batches for stages that split a batch, allocated once so that no stage allocates
-    /// per batch: 1...15 belong to ptype dispatch (by handler slot), 16 to the device split.
+    /// per batch: 1...15 belong to ptype dispatch (by handler slot), 16 to the device split,
+    /// 17 to single-frame transmits, 18 and 19 to the stack above Core (see its users).
     public let scratch: UnsafeMutablePointer<PacketBatch>
 
     public static let scratchCount = 20
     /// The scratch batch `netifReceiveSkb` splits mixed-device backlog batches into.
     public static let deviceSplitScratch = 16
+    /// The scratch batch `devQueueXmit(_ skb:…)` sends single frames through.
+    public static let transmitScratch = 17
+    /// Scratch batches the stack above Core may use, one user each (documented at the user).
+    public static let stackScratch = 18
 
     public init(index: Int = 0, cpu: Int? = nil, pool: PacketPool, clock: any DatapathClock = MonotonicClock()) {
         self.index = index

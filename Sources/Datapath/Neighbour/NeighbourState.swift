@@ -1,0 +1,78 @@
+/// A neighbour entry's state (Linux: `NUD_*` in `include/uapi/linux/neighbour.h`, same bits).
+public struct NeighbourState: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Resolving: broadcast probes are out, packets wait in the pending queue.
+    public static let incomplete = NeighbourState(rawValue: 0x01)
+    /// Confirmed within the reachable time.
+    public static let reachable = NeighbourState(rawValue: 0x02)
+    /// Valid address, not recently confirmed; the next packet out starts verification.
+    public static let stale = NeighbourState(rawValue: 0x04)
+    /// Used while stale: waits `delayFirstProbeTime` for upper-layer confirmation.
+    public static let delay = NeighbourState(rawValue: 0x08)
+    /// Sending unicast probes to the known address.
+    public static let probe = NeighbourState(rawValue: 0x10)
+    /// Resolution failed; packets are dropped until the next attempt.
+    public static let failed = NeighbourState(rawValue: 0x20)
+    /// No resolution needed (point-to-point, loopback).
+    public static let noARP = NeighbourState(rawValue: 0x40)
+    /// Static: set by the administrator, never changed by ARP.
+    public static let permanent = NeighbourState(rawValue: 0x80)
+    public static let none = NeighbourState([])
+
+    /// Whether any of `other`'s bits are set (Linux: `nud_state & NUD_…`).
+    @inlinable public func intersects(_ other: NeighbourState) -> Bool { rawValue & other.rawValue != 0 }
+
+    /// The address can be used without asking (Linux: `NUD_CONNECTED`).
+    public static let connected: NeighbourState = [.permanent, .noARP, .reachable]
+    /// The address is known (Linux: `NUD_VALID`).
+    public static let valid: NeighbourState = [.permanent, .noARP, .reachable, .probe, .stale, .delay]
+    /// States whose entry runs a timer (Linux: `NUD_IN_TIMER`).
+    public static let inTimer: NeighbourState = [.incomplete, .reachable, .delay, .probe]
+
+    /// As `ip neigh` prints it.
+    public var description: String {
+        switch self {
+        case .incomplete: "INCOMPLETE"
+        case .reachable: "REACHABLE"
+        case .stale: "STALE"
+        case .delay: "DELAY"
+        case .probe: "PROBE"
+        case .failed: "FAILED"
+        case .noARP: "NOARP"
+        case .permanent: "PERMANENT"
+        case .none: "NONE"
+        default: "0x" + String(rawValue, radix: 16)
+        }
+    }
+}
+
+/// The neighbour table's tunables, with Linux's defaults (`arp_tbl.parms`,
+/// `/proc/sys/net/ipv4/neigh/default/*`). Times in nanoseconds.
+public struct NeighbourParameters: Sendable, Equatable {
+    /// Mean time an entry stays REACHABLE after confirmation; the actual time is random in
+    /// [½, 1½) of it, as RFC 4861 §6.3.2 prescribes (`base_reachable_time_ms`, 30 s).
+    public var baseReachableTime: UInt64 = 30_000_000_000
+    /// Between probes (`retrans_time_ms`, 1 s).
+    public var retransmitTime: UInt64 = 1_000_000_000
+    /// In DELAY before the first unicast probe (`delay_first_probe_time`, 5 s).
+    public var delayFirstProbeTime: UInt64 = 5_000_000_000
+    /// Broadcast probes while INCOMPLETE (`mcast_solicit`, 3).
+    public var multicastProbes = 3
+    /// Unicast probes while in PROBE (`ucast_solicit`, 3).
+    public var unicastProbes = 3
+    /// Packets held per entry while resolving (`unres_qlen`, 3).
+    public var pendingQueueLength = 3
+    /// An ARP reply within this time of the last update does not replace the address
+    /// (`locktime`, 1 s): the first answer wins when several hosts reply.
+    public var lockTime: UInt64 = 1_000_000_000
+    /// Entries the table holds at most (`gc_thresh3`, 1024).
+    public var maximumEntries = 1024
+    /// FAILED and unused STALE entries older than this are collected (`gc_stale_time`, 60 s).
+    public var staleTime: UInt64 = 60_000_000_000
+
+    public init() {}
+
+    public static let linuxDefaults = NeighbourParameters()
+}

@@ -1,0 +1,174 @@
+import DatapathCore
+import DatapathWire
+import Synchronization
+
+/// The IPv4 neighbour table (Linux: `arp_tbl`, a `struct neigh_table`): entries keyed by
+/// (address, device), the NUD state machine with Linux's timers, bounded pending queues while
+/// resolving, and each entry's cached Ethernet header.
+///
+/// Workers output through an entry without the lock while it is REACHABLE, PERMANENT or NOARP
+/// (`Neighbour.writeCachedHeaders`); everything else — creation, `neighUpdate`, the slow
+/// output path, timers — takes the table's lock, as Linux takes `neigh->lock`.
+/// `runTimers` is driven by one worker (the stack schedules it every 100 ms on worker 0).
+public final class NeighbourTable: @unchecked Sendable {
+    public let parameters: NeighbourParameters
+    public let clock: any DatapathClock
+    public let core: NetCore
+    public let addresses: InterfaceAddresses
+    let state: Mutex<TableState>
+    public let resolveStage = StageID.named("neigh-resolve-output")
+
+    struct Key: Hashable {
+        let address: UInt32
+        let ifindex: Int
+    }
+
+    struct TableState {
+        var entries: [Key: Neighbour] = [:]
+        var reachableTime: UInt64
+        var nextRandomization: UInt64
+        var random: SplitMix64
+        var statistics = NeighbourStatistics()
+        /// Removed entries whose pending packets a worker still has to free.
+        var dead: [Neighbour] = []
+    }
+
+    /// `seed` fixes the random reachable time (tests); by default it is random per table.
+    public init(core: NetCore, addresses: InterfaceAddresses, clock: any DatapathClock,
+                parameters: NeighbourParameters = .linuxDefaults, seed: UInt64? = nil) {
+        self.core = core
+        self.addresses = addresses
+        self.clock = clock
+        self.parameters = parameters
+        var random = SplitMix64(seed: seed ?? UInt64.random(in: 0 ... .max))
+        let reachable = NeighbourTable.randomReachableTime(parameters.baseReachableTime, &random)
+        self.state = Mutex(TableState(reachableTime: reachable, nextRandomization: clock.now() &+ 300_000_000_000,
+                                      random: random))
+    }
+
+    /// Uniform in [base/2, 3·base/2) (Linux: `neigh_rand_reach_time`, RFC 4861 §6.3.2).
+    static func randomReachableTime(_ base: UInt64, _ random: inout SplitMix64) -> UInt64 {
+        base == 0 ? 0 : base / 2 &+ random.next() % base
+    }
+
+    /// The current reachable time (re-drawn every 300 s, as Linux does).
+    public var reachableTime: UInt64 { state.withLock { $0.reachableTime } }
+
+    public var statistics: NeighbourStatistics { state.withLock { $0.statistics } }
+
+    // MARK: lookup and creation
+
+    /// The entry for `address` on `ifindex`, if any (Linux: `neigh_lookup`).
+    public func lookup(_ address: IPv4Address, ifindex: Int) -> Neighbour? {
+        state.withLock { $0.entries[Key(address: address.hostOrder, ifindex: ifindex)] }
+    }
+
+    /// The entry for `address` on `device`, created in state NONE if missing (Linux:
+    /// `__neigh_lookup_errno` → `neigh_create`). Nil when the table is full even after
+    /// collecting FAILED entries.
+    public func lookupOrCreate(_ address: IPv4Address, device: any NetDevice) -> Neighbour? {
+        state.withLock { table in create(address, device: device, in: &table) }
+    }
+
+    func create(_ address: IPv4Address, device: any NetDevice, in table: inout TableState) -> Neighbour? {
+        let key = Key(address: address.hostOrder, ifindex: device.ifindex)
+        if let existing = table.entries[key] { return existing }
+        if table.entries.count >= parameters.maximumEntries {
+            collectGarbage(in: &table, now: clock.now(), force: true)
+            guard table.entries.count < parameters.maximumEntries else {
+                table.statistics.tableFulls += 1
+                return nil
+            }
+        }
+        let neighbour = Neighbour(address: address, device: device)
+        table.entries[key] = neighbour
+        table.statistics.allocations += 1
+        return neighbour
+    }
+
+    /// Adds or replaces a static entry (Linux: `ip neigh replace … nud permanent`, which is
+    /// what `neigh add` means here): PERMANENT, never changed by ARP.
+    @discardableResult
+    public func addStatic(_ address: IPv4Address, linkAddress: MACAddress, device: any NetDevice) -> Neighbour? {
+        state.withLock { table -> Neighbour? in
+            guard let neighbour = create(address, device: device, in: &table) else { return nil }
+            neighUpdate(neighbour, linkAddress: linkAddress, to: .permanent, flags: [.override, .admin],
+                        now: clock.now(), worker: nil, table: &table)
+            return neighbour
+        }
+    }
+
+    /// Removes an entry (Linux: `ip neigh del`); its pending packets are dropped by the next
+    /// `runTimers` worker. Holders of the entry see it dead and drop what they send through it.
+    @discardableResult
+    public func remove(_ address: IPv4Address, ifindex: Int) -> Bool {
+        state.withLock { table in
+            guard let neighbour = table.entries.removeValue(forKey: Key(address: address.hostOrder, ifindex: ifindex))
+            else { return false }
+            neighbour.isDead = true
+            neighbour.deadline = 0
+            neighbour.publish(.none)
+            table.statistics.destroys += 1
+            table.dead.append(neighbour)
+            return true
+        }
+    }
+
+    // MARK: show
+
+    /// Every entry as `ip neigh` lists it, sorted by device then address.
+    public func snapshot() -> [NeighbourSnapshot] {
+        state.withLock { table in
+            table.entries.values.map {
+                NeighbourSnapshot(address: $0.address, device: $0.device.name, ifindex: $0.ifindex,
+                                  linkAddress: $0.linkAddress, state: $0.state, pending: $0.pendingCount)
+            }
+        }.sorted { ($0.ifindex, $0.address) < ($1.ifindex, $1.address) }
+    }
+
+    /// The state of one entry, if it exists.
+    public func state(of address: IPv4Address, ifindex: Int) -> NeighbourState? {
+        state.withLock { $0.entries[Key(address: address.hostOrder, ifindex: ifindex)]?.state }
+    }
+}
+
+/// Counters of the table (Linux: `ip -s ntable show`'s `allocs destroys res_failed …`).
+public struct NeighbourStatistics: Sendable, Equatable {
+    public var allocations: UInt64 = 0
+    public var destroys: UInt64 = 0
+    public var resolutionsFailed: UInt64 = 0
+    public var probesSent: UInt64 = 0
+    public var tableFulls: UInt64 = 0
+    public var garbageCollected: UInt64 = 0
+}
+
+/// One entry as `ip neigh` shows it.
+public struct NeighbourSnapshot: Sendable, Equatable, CustomStringConvertible {
+    public let address: IPv4Address
+    public let device: String
+    public let ifindex: Int
+    public let linkAddress: MACAddress?
+    public let state: NeighbourState
+    /// Packets waiting in the pending queue.
+    public let pending: Int
+
+    /// `198.18.0.2 dev eth0 lladdr 02:00:00:00:00:02 REACHABLE`, as `ip neigh` prints it.
+    public var description: String {
+        var line = "\(address) dev \(device)"
+        if let linkAddress, state.intersects(.valid) { line += " lladdr \(linkAddress)" }
+        return line + " \(state)"
+    }
+}
+
+/// A small, fast, seedable generator (SplitMix64): reachable-time draws, not cryptography.
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

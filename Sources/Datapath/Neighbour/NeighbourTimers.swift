@@ -1,0 +1,116 @@
+import DatapathCore
+import DatapathWire
+
+extension NeighbourTable {
+    /// Runs every due entry's timer, frees what removed entries still held, re-draws the
+    /// reachable time every 300 s and collects old FAILED and unused STALE entries (Linux:
+    /// `neigh_timer_handler` per entry and `neigh_periodic_work`). Returns how many timers ran.
+    /// Called by one worker, whose device queues send the probes.
+    @discardableResult
+    public func runTimers(worker: Worker) -> Int {
+        state.withLock { table in
+            let now = clock.now()
+            for neighbour in table.dead { dropPending(neighbour, reason: .neighFailed, worker: worker) }
+            table.dead.removeAll()
+            if now >= table.nextRandomization {
+                table.reachableTime = NeighbourTable.randomReachableTime(parameters.baseReachableTime, &table.random)
+                table.nextRandomization = now &+ 300_000_000_000
+            }
+            var fired = 0
+            for neighbour in table.entries.values {
+                guard let deadline = neighbour.deadline, deadline <= now else { continue }
+                timerExpired(neighbour, now: now, worker: worker, table: &table)
+                fired += 1
+            }
+            collectGarbage(in: &table, now: now, force: false)
+            return fired
+        }
+    }
+
+    /// One entry's timer (Linux: `neigh_timer_handler`).
+    ///
+    /// REACHABLE past its reachable time goes to DELAY if it was used within
+    /// `delayFirstProbeTime`, else to STALE. DELAY goes back to REACHABLE if confirmed
+    /// meanwhile, else to PROBE. INCOMPLETE and PROBE send their next probe every
+    /// `retransmitTime` and become FAILED after `multicastProbes` / `unicastProbes` of them,
+    /// dropping what waited.
+    func timerExpired(_ neighbour: Neighbour, now: UInt64, worker: Worker, table: inout TableState) {
+        var state = neighbour.state
+        var next: UInt64? = now &+ parameters.retransmitTime
+        if state.contains(.reachable) {
+            if now < neighbour.confirmed &+ table.reachableTime {
+                next = neighbour.confirmed &+ table.reachableTime
+            } else if now < neighbour.used &+ parameters.delayFirstProbeTime {
+                state = .delay
+                neighbour.updated = now
+                next = now &+ parameters.delayFirstProbeTime
+            } else {
+                state = .stale
+                neighbour.updated = now
+                next = nil
+            }
+        } else if state.contains(.delay) {
+            if now < neighbour.confirmed &+ parameters.delayFirstProbeTime {
+                state = .reachable
+                neighbour.updated = now
+                next = neighbour.confirmed &+ table.reachableTime
+            } else {
+                state = .probe
+                neighbour.updated = now
+                neighbour.probes = 0
+            }
+        } else if !state.intersects([.incomplete, .probe]) {
+            next = nil
+        }
+        if state.intersects([.incomplete, .probe]) {
+            let limit = state == .incomplete ? parameters.multicastProbes : parameters.unicastProbes
+            if neighbour.probes >= limit {
+                neighbour.deadline = nil
+                neighbour.updated = now
+                neighbour.publish(.failed)
+                table.statistics.resolutionsFailed += 1
+                dropPending(neighbour, reason: .neighFailed, worker: worker)
+                return
+            }
+        }
+        neighbour.deadline = next
+        neighbour.publish(state)
+        if state.intersects([.incomplete, .probe]) { solicit(neighbour, worker: worker, table: &table) }
+    }
+
+    /// Sends one ARP request for the entry (Linux: `arp_solicit`): broadcast while
+    /// INCOMPLETE, unicast to the known address while PROBE.
+    func solicit(_ neighbour: Neighbour, worker: Worker, table: inout TableState) {
+        let unicast = neighbour.state == .probe ? neighbour.linkAddress : nil
+        let source = addresses.sourceAddress(for: neighbour.address, ifindex: neighbour.ifindex)
+        neighbour.probes += 1
+        table.statistics.probesSent += 1
+        guard let frame = ARP.makeFrame(operation: .request, device: neighbour.device, senderAddress: source,
+                                        targetHardwareAddress: unicast ?? .zero,
+                                        targetAddress: neighbour.address,
+                                        destination: unicast ?? .broadcast, worker: worker)
+        else { return }
+        core.devQueueXmit(frame, device: neighbour.device, worker: worker)
+    }
+
+    /// Removes FAILED entries and STALE ones unused for `staleTime` — all of them when the
+    /// table is full (`force`, Linux: `neigh_forced_gc`), else only those older than
+    /// `staleTime` (Linux: `neigh_periodic_work`). PERMANENT entries and entries with a timer
+    /// or pending packets stay. Removed entries are marked dead for their holders.
+    func collectGarbage(in table: inout TableState, now: UInt64, force: Bool) {
+        var doomed: [Key] = []
+        for (key, neighbour) in table.entries {
+            let state = neighbour.state
+            guard state == .failed || state == .stale || state == .none,
+                  neighbour.deadline == nil, neighbour.pendingCount == 0 else { continue }
+            if force || now &- max(neighbour.used, neighbour.updated) >= parameters.staleTime { doomed.append(key) }
+        }
+        for key in doomed {
+            guard let neighbour = table.entries.removeValue(forKey: key) else { continue }
+            neighbour.isDead = true
+            neighbour.publish(.none)
+            table.statistics.garbageCollected += 1
+            table.statistics.destroys += 1
+        }
+    }
+}
