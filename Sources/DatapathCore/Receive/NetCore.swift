@@ -74,6 +74,12 @@ public final class NetCore: @unchecked Sendable {
 
     @usableFromInline var adminFlagsPointer: UnsafeMutablePointer<UInt32> { adminFlags }
 
+    /// Re-reads `device.macAddress` for the receive path's host check, after a device's address
+    /// changed (Linux: `dev_set_mac_address`; a bond takes its first slave's address).
+    public func addressChanged(_ device: any NetDevice) {
+        deviceMACs[device.ifindex] = NetCore.macBits(device.macAddress)
+    }
+
     public func device(named name: String) -> (any NetDevice)? {
         devices.first { $0?.name == name } ?? nil
     }
