@@ -111,6 +111,9 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int { 0 }
 
+    /// Carrier: some slave has link (Linux: `bond_set_carrier`).
+    public var isUp: Bool { slaves.contains { $0.hasLink } }
+
     /// Link monitoring (Linux: `bond_mii_monitor`): re-reads each slave's link, and in
     /// active-backup mode moves traffic off a slave that lost it — to the first slave with link
     /// — then announces the bond's addresses through the new slave (`NETDEV_NOTIFY_PEERS`).

@@ -86,7 +86,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
             outputs[w * BridgeDevice.maximumPorts + port.index] = PacketBatch()
         }
         core.setRxHandler(port, on: device)
-        fdb.addLocal(macAddress, port: port.index, now: now)
+        if fdb.port(of: macAddress) == nil { fdb.addLocal(macAddress, port: port.index, now: now) }
         fdb.addLocal(device.macAddress, port: port.index, now: now)
         return port
     }
@@ -98,6 +98,9 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     func portForwards(_ index: Int) -> Bool { ports[index].isForwarding }
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int { 0 }
+
+    /// Carrier: some port forwards (Linux: a bridge has carrier while a port is forwarding).
+    public var isUp: Bool { ports.contains { $0.isForwarding } }
 
     /// Frames the bridge's own stack sends (Linux: `br_dev_xmit`): known unicast to its port,
     /// everything else flooded to every forwarding port.

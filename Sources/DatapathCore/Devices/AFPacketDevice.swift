@@ -40,7 +40,10 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         case cpu
     }
 
+    /// The device's name in the datapath (`link add NAME type afpacket dev INTERFACE`).
     public let name: String
+    /// The kernel interface it drives.
+    public let interface: String
     public var ifindex: Int = 0
     /// The kernel's index for the interface.
     public let kernelIndex: Int
@@ -55,7 +58,8 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
 
     /// Opens `interface`'s queues. Throws an `AFPacketError` naming the interface, the failing
     /// call and the fix.
-    public init(interface: String, configuration: Configuration = Configuration()) throws(AFPacketError) {
+    public init(interface: String, name: String? = nil,
+                configuration: Configuration = Configuration()) throws(AFPacketError) {
         var index: Int32 = 0
         var mac: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
         var mtu: Int32 = 0
@@ -66,7 +70,8 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
             }
         }
         if rc < 0 { throw AFPacketError(interface: interface, call: "ioctl(SIOCGIFINDEX)", errno: -rc) }
-        self.name = interface
+        self.name = name ?? interface
+        self.interface = interface
         self.kernelIndex = Int(index)
         self.macAddress = MACAddress(mac.0, mac.1, mac.2, mac.3, mac.4, mac.5)
         self.mtu = Int(mtu)
@@ -109,7 +114,7 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     /// UP), asked now through the queue's own socket so the answer comes from the interface's
     /// network namespace. One ioctl: for link monitors (the bond's miimon), not per packet.
     public var isUp: Bool {
-        let flags = name.withCString { CDatapath_link_flags(queues[0].fd, $0) }
+        let flags = interface.withCString { CDatapath_link_flags(queues[0].fd, $0) }
         guard flags >= 0 else { return false }
         let wanted = Int64(IFF_UP) | Int64(IFF_RUNNING)
         return flags & wanted == wanted

@@ -1,0 +1,103 @@
+import DatapathCore
+import DatapathWire
+
+extension Stack {
+    /// Parses and applies a configuration, all or nothing (DESIGN.md §7): every line is checked
+    /// against the devices that exist and those the configuration creates, and AF_PACKET devices
+    /// are opened, before anything changes. Throws `ConfigError` (syntax) or `ConfigApplyError`
+    /// (meaning: unknown device, wrong kind, interface that cannot be opened).
+    public func apply(_ text: String) throws {
+        let lines = try ConfigParser.parse(text)
+        try validate(lines)
+        var opened: [Int: AFPacketDevice] = [:]
+        for line in lines {
+            guard case .addAFPacket(let name, let interface) = line.command else { continue }
+            do {
+                opened[line.line] = try AFPacketDevice(interface: interface, name: name, configuration: afpacketConfiguration)
+            } catch {
+                throw ConfigApplyError(line: line.line, word: interface, reason: "\(error)")
+            }
+        }
+        for line in lines {
+            do {
+                try execute(line.command, afpacket: opened[line.line])
+            } catch {
+                throw ConfigApplyError(line: line.line, word: line.words.first ?? "", reason: error.description)
+            }
+        }
+    }
+
+    func execute(_ command: ConfigCommand, afpacket: AFPacketDevice?) throws(StackError) {
+        switch command {
+        case .addAFPacket:
+            if let afpacket { try add(afpacket, kind: .afpacket(interface: afpacket.interface)) }
+        case .addBond(let name, let mode, let policy): try addBond(name, mode: mode, hashPolicy: policy)
+        case .addBridge(let name): try addBridge(name)
+        case .setMaster(let device, let master): try setMaster(device, master: master)
+        case .setState(let device, let up): try setUp(device, up)
+        case .addAddress(let address, let length, let device): try addAddress(address, prefixLength: length, device: device)
+        case .addNeighbour(let address, let linkAddress, let device):
+            try addNeighbour(address, linkAddress: linkAddress, device: device)
+        case .addFDBEntry(let address, let device): try addFDBEntry(address, port: device)
+        }
+    }
+
+    /// Checks every line against a model of the links, changing nothing.
+    func validate(_ lines: [ConfigLine]) throws(ConfigApplyError) {
+        enum Role { case plain, bond, bridge }
+        var roles: [String: Role] = [:]
+        var masters: [String: String] = [:]
+        for link in links {
+            switch link.kind {
+            case .bond: roles[link.name] = .bond
+            case .bridge: roles[link.name] = .bridge
+            default: roles[link.name] = .plain
+            }
+            masters[link.name] = link.master
+        }
+        func fail(_ line: ConfigLine, _ word: String, _ reason: String) -> ConfigApplyError {
+            ConfigApplyError(line: line.line, word: word, reason: reason)
+        }
+        func existing(_ name: String, _ line: ConfigLine) throws(ConfigApplyError) -> Role {
+            guard let role = roles[name] else { throw fail(line, name, "no such device (add it with 'link add' first)") }
+            return role
+        }
+        for line in lines {
+            switch line.command {
+            case .addAFPacket(let name, _), .addBond(let name, _, _), .addBridge(let name):
+                guard roles[name] == nil else { throw fail(line, name, "device already exists") }
+                if case .addBond = line.command { roles[name] = .bond }
+                else if case .addBridge = line.command { roles[name] = .bridge }
+                else { roles[name] = .plain }
+            case .setMaster(let device, let master):
+                let role = try existing(device, line)
+                let masterRole = try existing(master, line)
+                guard device != master else { throw fail(line, master, "a device cannot be its own master") }
+                if let current = masters[device] { throw fail(line, device, "already has master \(current)") }
+                switch masterRole {
+                case .plain: throw fail(line, master, "not a bond or a bridge")
+                case .bond where role != .plain: throw fail(line, device, "only plain devices can be bond slaves")
+                case .bridge where role == .bridge: throw fail(line, device, "a bridge cannot be a bridge port")
+                default: masters[device] = master
+                }
+            case .setState(let device, _):
+                _ = try existing(device, line)
+            case .addAddress(let address, _, let device):
+                _ = try existing(device, line)
+                if address.isZero || address.isMulticast || address.isBroadcast {
+                    throw fail(line, "\(address)", "not a unicast address")
+                }
+            case .addNeighbour(let address, let linkAddress, let device):
+                _ = try existing(device, line)
+                if address.isZero || address.isMulticast { throw fail(line, "\(address)", "not a unicast address") }
+                if !linkAddress.isUnicast || linkAddress.isZero { throw fail(line, "\(linkAddress)", "not a unicast MAC") }
+            case .addFDBEntry(let address, let device):
+                _ = try existing(device, line)
+                guard let master = masters[device], roles[master] == .bridge else {
+                    throw fail(line, device, "not a bridge port (use 'link set \(device) master BRIDGE' first)")
+                }
+                if !address.isUnicast || address.isZero { throw fail(line, "\(address)", "not a unicast MAC") }
+            }
+        }
+    }
+}

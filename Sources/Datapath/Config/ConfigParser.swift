@@ -1,0 +1,143 @@
+import DatapathWire
+
+/// Parses the command language (DESIGN.md §7) into commands, all or nothing: the first bad
+/// line throws a `ConfigError` with its number, the word it stopped at and what was expected.
+public enum ConfigParser {
+    public static func parse(_ text: String) throws(ConfigError) -> [ConfigLine] {
+        try ConfigTokenizer.lines(text).map { line throws(ConfigError) in
+            var cursor = Cursor(words: line.words, line: line.number)
+            let command = try parseCommand(&cursor)
+            try cursor.expectEnd()
+            return ConfigLine(line: line.number, command: command, words: line.words)
+        }
+    }
+
+    static func parseCommand(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
+        switch try c.keyword(["link", "addr", "neigh", "bridge"]) {
+        case "link":
+            switch try c.keyword(["add", "set"]) {
+            case "add": return try parseLinkAdd(&c)
+            default: return try parseLinkSet(&c)
+            }
+        case "addr":
+            try c.expect("add")
+            let (address, length) = try c.prefix()
+            try c.expect("dev")
+            return .addAddress(address: address, prefixLength: length, device: try c.name("a device name"))
+        case "neigh":
+            try c.expect("add")
+            let address = try c.address()
+            try c.expect("lladdr")
+            let linkAddress = try c.mac()
+            try c.expect("dev")
+            let device = try c.name("a device name")
+            if c.peek == "nud" {
+                c.advance()
+                try c.expect("permanent")
+            }
+            return .addNeighbour(address: address, linkAddress: linkAddress, device: device)
+        default:
+            try c.expect("fdb")
+            try c.expect("add")
+            let address = try c.mac()
+            try c.expect("dev")
+            let device = try c.name("a device name")
+            while let word = c.peek, word == "master" || word == "static" { c.advance() }
+            return .addFDBEntry(address: address, device: device)
+        }
+    }
+
+    static func parseLinkAdd(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
+        let name = try c.name("a new device name")
+        try c.expect("type")
+        switch try c.keyword(["afpacket", "bond", "bridge"]) {
+        case "afpacket":
+            try c.expect("dev")
+            return .addAFPacket(name: name, interface: try c.name("a kernel interface name"))
+        case "bond":
+            try c.expect("mode")
+            let modeWord = try c.keyword(BondMode.allCases.map(\.rawValue))
+            var policy = XmitHashPolicy.layer2
+            if c.peek == "xmit_hash_policy" {
+                c.advance()
+                policy = XmitHashPolicy(rawValue: try c.keyword(XmitHashPolicy.allCases.map(\.rawValue)))!
+            }
+            return .addBond(name: name, mode: BondMode(rawValue: modeWord)!, hashPolicy: policy)
+        default:
+            return .addBridge(name: name)
+        }
+    }
+
+    static func parseLinkSet(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
+        let device = try c.name("a device name")
+        switch try c.keyword(["master", "up", "down"]) {
+        case "master": return .setMaster(device: device, master: try c.name("a bond or bridge name"))
+        case "up": return .setState(device: device, up: true)
+        default: return .setState(device: device, up: false)
+        }
+    }
+
+    /// Reads words left to right, throwing at the first one that is not what the grammar wants.
+    struct Cursor {
+        let words: [String]
+        let line: Int
+        var index = 0
+
+        var peek: String? { index < words.count ? words[index] : nil }
+        mutating func advance() { index += 1 }
+
+        func error(_ expected: String) -> ConfigError { ConfigError(line: line, word: peek, expected: expected) }
+
+        mutating func expect(_ word: String) throws(ConfigError) {
+            guard peek == word else { throw error("'\(word)'") }
+            advance()
+        }
+
+        mutating func keyword(_ choices: [String]) throws(ConfigError) -> String {
+            guard let word = peek, choices.contains(word) else {
+                throw error(choices.count == 1 ? "'\(choices[0])'" : "one of " + choices.map { "'\($0)'" }.joined(separator: ", "))
+            }
+            advance()
+            return word
+        }
+
+        /// A device name: 1–15 characters (IFNAMSIZ), letters, digits, `-`, `_`, `.`.
+        mutating func name(_ what: String) throws(ConfigError) -> String {
+            guard let word = peek, (1...15).contains(word.utf8.count),
+                  word.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || ("a"..."z").contains($0)
+                      || ("A"..."Z").contains($0) || "-_.".unicodeScalars.contains($0) }),
+                  !["type", "dev", "master", "up", "down", "lladdr"].contains(word) else {
+                throw error("\(what) (1-15 letters, digits, '-', '_', '.')")
+            }
+            advance()
+            return word
+        }
+
+        mutating func address() throws(ConfigError) -> IPv4Address {
+            guard let word = peek, let address = IPv4Address(word) else { throw error("an IPv4 address") }
+            advance()
+            return address
+        }
+
+        mutating func prefix() throws(ConfigError) -> (IPv4Address, Int) {
+            guard let word = peek else { throw error("an IPv4 address with prefix length (A.B.C.D/LEN)") }
+            let parts = word.split(separator: "/", omittingEmptySubsequences: false)
+            guard parts.count == 2, let address = IPv4Address(String(parts[0])), let length = Int(parts[1]),
+                  (0...32).contains(length) else {
+                throw error("an IPv4 address with prefix length (A.B.C.D/LEN)")
+            }
+            advance()
+            return (address, length)
+        }
+
+        mutating func mac() throws(ConfigError) -> MACAddress {
+            guard let word = peek, let address = MACAddress(word) else { throw error("a MAC address (xx:xx:xx:xx:xx:xx)") }
+            advance()
+            return address
+        }
+
+        func expectEnd() throws(ConfigError) {
+            if peek != nil { throw error("end of line") }
+        }
+    }
+}

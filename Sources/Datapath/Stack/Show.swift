@@ -1,0 +1,64 @@
+import DatapathCore
+import DatapathWire
+
+extension Stack {
+    /// The links as `ip link show` prints them.
+    public func showLinks() -> String {
+        links.sorted { $0.device.ifindex < $1.device.ifindex }.map { link in
+            let device = link.device
+            let adminUp = core.isAdminUp(ifindex: device.ifindex)
+            let lowerUp = adminUp && device.isUp
+            var flags = ["BROADCAST", "MULTICAST"]
+            if case .bond = link.kind { flags.insert("MASTER", at: 0) }
+            if link.master != nil, link.master.flatMap({ self.link(named: $0)?.device as? BondDevice }) != nil {
+                flags.insert("SLAVE", at: 0)
+            }
+            if adminUp { flags.append("UP") }
+            if lowerUp { flags.append("LOWER_UP") }
+            var line = "\(device.ifindex): \(device.name): <\(flags.joined(separator: ","))> mtu \(device.mtu)"
+            if let master = link.master { line += " master \(master)" }
+            line += " state \(lowerUp ? "UP" : "DOWN")"
+            line += "\n    link/ether \(device.macAddress) brd ff:ff:ff:ff:ff:ff"
+            switch link.kind {
+            case .afpacket(let interface): line += "\n    afpacket dev \(interface)"
+            case .bond(let mode, let policy):
+                line += "\n    bond mode \(mode.rawValue)"
+                if mode == .balanceXOR { line += " xmit_hash_policy \(policy.rawValue)" }
+                if let bond = device as? BondDevice, mode == .activeBackup {
+                    line += " active_slave \(bond.activeSlave?.device.name ?? "none") failovers \(bond.failovers)"
+                }
+            case .bridge: line += "\n    bridge ageing_time \((device as? BridgeDevice).map { $0.fdb.ageingTime / 1_000_000_000 } ?? 0)s"
+            case .device: break
+            }
+            return line
+        }.joined(separator: "\n")
+    }
+
+    /// Every bridge's FDB as `bridge fdb show` prints it: learned entries, then static and the
+    /// bridge's own (permanent) addresses.
+    public func showFDB() -> String {
+        let now = clock.now()
+        return bridges.flatMap { bridge in
+            bridge.fdb.entries(now: now).sorted { ($0.port, $0.address.description) < ($1.port, $1.address.description) }
+                .map { entry in
+                    let port = entry.port < bridge.ports.count ? bridge.ports[entry.port].device.name : "?"
+                    var line = "\(entry.address) dev \(port) master \(bridge.name)"
+                    if entry.isLocal { line += " permanent" } else if entry.isStatic { line += " static" }
+                    else { line += " used \(entry.age / 1_000_000_000)s" }
+                    return line
+                }
+        }.joined(separator: "\n")
+    }
+
+    /// The neighbour table as `ip neigh show` prints it.
+    public func showNeighbours() -> String {
+        neighbours.snapshot().map(\.description).joined(separator: "\n")
+    }
+
+    /// Addresses as `ip -brief addr` would group them: `198.18.0.1/24 dev eth0`.
+    public func showAddresses() -> String {
+        addresses.all.map { address in
+            "\(address) dev \(core.devices[address.ifindex]?.name ?? "?")"
+        }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,152 @@
+import DatapathCore
+import DatapathWire
+import Synchronization
+
+/// One datapath instance above Core (Linux: a `struct net`): its devices with their kinds and
+/// masters, addresses, the neighbour table with ARP, bonds and bridges, and the periodic work
+/// they need. Configured by the command language (`apply`) or this API, before workers start;
+/// `start(on:)` schedules its housekeeping on worker 0.
+public final class Stack: @unchecked Sendable {
+    public let core: NetCore
+    public let clock: any DatapathClock
+    public let workerCount: Int
+    public let addresses = InterfaceAddresses()
+    public let neighbours: NeighbourTable
+    public let arp: ARPHandler
+    /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
+    public var afpacketConfiguration: AFPacketDevice.Configuration
+    public private(set) var links: [Link] = []
+    let control = Mutex<[@Sendable (Worker) -> Void]>([])
+
+    /// A device as the stack knows it.
+    public struct Link: Sendable {
+        public let device: any NetDevice
+        public let kind: Kind
+        public internal(set) var master: String?
+        public var name: String { device.name }
+    }
+
+    public enum Kind: Sendable, Equatable {
+        /// A device given through the API (in-memory devices in tests and benchmarks).
+        case device
+        case afpacket(interface: String)
+        case bond(BondMode, XmitHashPolicy)
+        case bridge
+    }
+
+    public init(core: NetCore = NetCore(), workers: Int = 1, clock: any DatapathClock = MonotonicClock(),
+                neighbourParameters: NeighbourParameters = .linuxDefaults) {
+        self.core = core
+        self.clock = clock
+        self.workerCount = max(1, workers)
+        self.neighbours = NeighbourTable(core: core, addresses: addresses, clock: clock, parameters: neighbourParameters)
+        self.arp = ARPHandler(neighbours: neighbours, workers: workerCount)
+        var configuration = AFPacketDevice.Configuration()
+        configuration.queues = workerCount
+        self.afpacketConfiguration = configuration
+        arp.register()
+    }
+
+    // MARK: links
+
+    public func link(named name: String) -> Link? { links.first { $0.name == name } }
+
+    /// The devices with receive queues of their own, for `WorkerGroup.pollAllQueues`.
+    public var receivingDevices: [any NetDevice] {
+        links.filter { if case .bond = $0.kind { false } else if case .bridge = $0.kind { false } else { true } }
+            .map(\.device)
+    }
+
+    /// Registers a device (Linux: `register_netdevice`).
+    @discardableResult
+    public func addDevice(_ device: any NetDevice) throws(StackError) -> Int {
+        try add(device, kind: .device)
+    }
+
+    @discardableResult
+    func add(_ device: any NetDevice, kind: Kind) throws(StackError) -> Int {
+        guard link(named: device.name) == nil else { throw StackError("device \(device.name) already exists") }
+        let ifindex = core.register(device)
+        links.append(Link(device: device, kind: kind, master: nil))
+        return ifindex
+    }
+
+    /// Opens a kernel interface through AF_PACKET as device `name`.
+    @discardableResult
+    public func addAFPacket(_ name: String, interface: String) throws -> AFPacketDevice {
+        let device = try AFPacketDevice(interface: interface, name: name, configuration: afpacketConfiguration)
+        try add(device, kind: .afpacket(interface: interface))
+        return device
+    }
+
+    @discardableResult
+    public func addBond(_ name: String, mode: BondMode, hashPolicy: XmitHashPolicy = .layer2) throws(StackError) -> BondDevice {
+        let bond = BondDevice(name: name, mode: mode, hashPolicy: hashPolicy, core: core, workers: workerCount,
+                              addresses: addresses)
+        try add(bond, kind: .bond(mode, hashPolicy))
+        return bond
+    }
+
+    @discardableResult
+    public func addBridge(_ name: String) throws(StackError) -> BridgeDevice {
+        let bridge = BridgeDevice(name: name, core: core, workers: workerCount)
+        try add(bridge, kind: .bridge)
+        return bridge
+    }
+
+    /// Makes `name` a slave of a bond or a port of a bridge (Linux: `ip link set DEV master M`).
+    public func setMaster(_ name: String, master: String) throws(StackError) {
+        guard let index = links.firstIndex(where: { $0.name == name }) else { throw StackError("no such device: \(name)") }
+        guard let upper = link(named: master) else { throw StackError("no such device: \(master)") }
+        if let current = links[index].master { throw StackError("\(name) already has master \(current)") }
+        guard name != master else { throw StackError("\(name) cannot be its own master") }
+        let device = links[index].device
+        switch upper.device {
+        case let bond as BondDevice: bond.addSlave(device)
+        case let bridge as BridgeDevice: bridge.addPort(device, now: clock.now())
+        default: throw StackError("\(master) is not a bond or a bridge")
+        }
+        links[index].master = master
+    }
+
+    /// Sets a device administratively up or down (Linux: `ip link set DEV up|down`).
+    public func setUp(_ name: String, _ up: Bool) throws(StackError) {
+        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        core.setAdminUp(up, ifindex: link.device.ifindex)
+    }
+
+    /// Adds an IPv4 address to a device (Linux: `ip addr add`).
+    public func addAddress(_ address: IPv4Address, prefixLength: Int, device name: String) throws(StackError) {
+        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        addresses.add(InterfaceAddress(address: address, prefixLength: prefixLength, ifindex: link.device.ifindex))
+    }
+
+    /// Adds a permanent neighbour (Linux: `ip neigh add … lladdr … dev … nud permanent`).
+    public func addNeighbour(_ address: IPv4Address, linkAddress: MACAddress, device name: String) throws(StackError) {
+        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard neighbours.addStatic(address, linkAddress: linkAddress, device: link.device) != nil else {
+            throw StackError("neighbour table full")
+        }
+    }
+
+    /// Adds a static FDB entry on a bridge port (Linux: `bridge fdb add MAC dev PORT master static`).
+    public func addFDBEntry(_ address: MACAddress, port name: String) throws(StackError) {
+        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard let masterName = link.master, let bridge = self.link(named: masterName)?.device as? BridgeDevice,
+              let port = bridge.port(of: link.device) else {
+            throw StackError("\(name) is not a bridge port")
+        }
+        guard bridge.fdb.addStatic(address, port: port.index, now: clock.now()) else {
+            throw StackError("FDB of \(bridge.name) is full")
+        }
+    }
+
+    public var bonds: [BondDevice] { links.compactMap { $0.device as? BondDevice } }
+    public var bridges: [BridgeDevice] { links.compactMap { $0.device as? BridgeDevice } }
+}
+
+/// A configuration request the stack cannot carry out.
+public struct StackError: Error, CustomStringConvertible, Sendable, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,175 @@
+import Testing
+import Datapath
+import DatapathCore
+import DatapathWire
+
+@Suite struct ConfigParserTests {
+    @Test func everyCommandParses() throws {
+        let lines = try ConfigParser.parse("""
+            # an L2 lab
+            link add eth0 type afpacket dev veth-dut0
+            link add bond0 type bond mode balance-xor xmit_hash_policy layer3+4
+            link add br0 type bridge      # no STP
+            link set eth1 master bond0
+
+            link set eth2 down
+            addr add 198.18.1.1/24 dev br0
+            neigh add 198.18.2.2 lladdr 02:00:00:00:02:02 dev eth1 nud permanent
+            bridge fdb add 02:00:00:00:00:07 dev eth3 master static
+            link set eth3 \\
+                master br0
+            """)
+        #expect(lines.map(\.command) == [
+            .addAFPacket(name: "eth0", interface: "veth-dut0"),
+            .addBond(name: "bond0", mode: .balanceXOR, hashPolicy: .layer34),
+            .addBridge(name: "br0"),
+            .setMaster(device: "eth1", master: "bond0"),
+            .setState(device: "eth2", up: false),
+            .addAddress(address: ip("198.18.1.1"), prefixLength: 24, device: "br0"),
+            .addNeighbour(address: ip("198.18.2.2"), linkAddress: MACAddress("02:00:00:00:02:02")!, device: "eth1"),
+            .addFDBEntry(address: MACAddress("02:00:00:00:00:07")!, device: "eth3"),
+            .setMaster(device: "eth3", master: "br0"),
+        ])
+        #expect(lines.map(\.line) == [2, 3, 4, 5, 7, 8, 9, 10, 11])
+    }
+
+    @Test(arguments: [
+        ("link add eth0 typ bond", "line 1: expected 'type', got 'typ'"),
+        ("link add bond0 type bond mode active", "line 1: expected one of 'active-backup', 'balance-rr', 'balance-xor', got 'active'"),
+        ("link add bond0 type bond", "line 1: expected 'mode', got end of line"),
+        ("link add bond0 type bond mode balance-xor xmit_hash_policy layer3",
+         "line 1: expected one of 'layer2', 'layer3+4', got 'layer3'"),
+        ("link set eth0", "line 1: expected one of 'master', 'up', 'down', got end of line"),
+        ("link set eth0 up now", "line 1: expected end of line, got 'now'"),
+        ("addr add 198.18.0.1 dev eth0", "line 1: expected an IPv4 address with prefix length (A.B.C.D/LEN), got '198.18.0.1'"),
+        ("addr add 198.18.0.1/33 dev eth0", "line 1: expected an IPv4 address with prefix length (A.B.C.D/LEN), got '198.18.0.1/33'"),
+        ("neigh add 198.18.0.2 lladdr 02:00:00:00:00 dev eth0", "line 1: expected a MAC address (xx:xx:xx:xx:xx:xx), got '02:00:00:00:00'"),
+        ("neigh add 198.18.0.300 lladdr 02:00:00:00:00:01 dev eth0", "line 1: expected an IPv4 address, got '198.18.0.300'"),
+        ("route add 198.19.0.0/16 via 198.18.2.2", "line 1: expected one of 'link', 'addr', 'neigh', 'bridge', got 'route'"),
+        ("link add averyveryverylongname type bridge",
+         "line 1: expected a new device name (1-15 letters, digits, '-', '_', '.'), got 'averyveryverylongname'"),
+        ("bridge fdb add 02:00:00:00:00:01 port eth0", "line 1: expected 'dev', got 'port'"),
+        ("\n# comment\n\nlink add br0 type bridge extra", "line 4: expected end of line, got 'extra'"),
+        ("link add x type afpacket dev 'veth0", "line 1: expected a closing quote, got 'veth0'"),
+    ])
+    func badLinesNameTheLineTheWordAndWhatWasExpected(text: String, message: String) {
+        #expect(throws: ConfigError.self) { try ConfigParser.parse(text) }
+        do {
+            _ = try ConfigParser.parse(text)
+        } catch {
+            #expect(error.description == message)
+        }
+    }
+}
+
+@Suite struct ConfigApplyTests {
+    /// A stack with four in-memory devices eth0…eth3 registered through the API.
+    func makeStack() throws -> (Stack, [MemoryDevice]) {
+        let stack = Stack(workers: 1, clock: VirtualClock())
+        var devices: [MemoryDevice] = []
+        for i in 0..<4 {
+            let device = MemoryDevice(name: "eth\(i)", macAddress: mac(UInt8(i + 1)))
+            try stack.addDevice(device)
+            devices.append(device)
+        }
+        return (stack, devices)
+    }
+
+    @Test func aConfigurationBuildsBondsBridgesAddressesNeighboursAndShowsThem() throws {
+        let (stack, _) = try makeStack()
+        try stack.apply("""
+            link add bond0 type bond mode active-backup
+            link set eth0 master bond0
+            link set eth1 master bond0
+            link add br0 type bridge
+            link set eth2 master br0
+            link set eth3 master br0
+            link set eth3 down
+            addr add 198.18.1.1/24 dev bond0
+            neigh add 198.18.1.2 lladdr 02:00:00:00:01:02 dev bond0
+            bridge fdb add 02:00:00:00:00:77 dev eth2
+            """)
+        let bond = try #require(stack.link(named: "bond0")?.device as? BondDevice)
+        #expect(bond.slaves.map(\.device.name) == ["eth0", "eth1"])
+        #expect(bond.activeSlave?.device.name == "eth0")
+        #expect(stack.showLinks() == """
+            1: eth0: <SLAVE,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master bond0 state UP
+                link/ether 02:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff
+            2: eth1: <SLAVE,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master bond0 state UP
+                link/ether 02:00:00:00:00:02 brd ff:ff:ff:ff:ff:ff
+            3: eth2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master br0 state UP
+                link/ether 02:00:00:00:00:03 brd ff:ff:ff:ff:ff:ff
+            4: eth3: <BROADCAST,MULTICAST> mtu 1500 master br0 state DOWN
+                link/ether 02:00:00:00:00:04 brd ff:ff:ff:ff:ff:ff
+            5: bond0: <MASTER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP
+                link/ether 02:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff
+                bond mode active-backup active_slave eth0 failovers 0
+            6: br0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP
+                link/ether \(stack.link(named: "br0")!.device.macAddress) brd ff:ff:ff:ff:ff:ff
+                bridge ageing_time 300s
+            """)
+        let bridgeMAC = stack.link(named: "br0")!.device.macAddress
+        #expect(stack.showFDB().split(separator: "\n").sorted() == [
+            "02:00:00:00:00:03 dev eth2 master br0 permanent",
+            "02:00:00:00:00:04 dev eth3 master br0 permanent",
+            "02:00:00:00:00:77 dev eth2 master br0 static",
+            "\(bridgeMAC) dev eth2 master br0 permanent",
+        ])
+        #expect(stack.showNeighbours() == "198.18.1.2 dev bond0 lladdr 02:00:00:00:01:02 PERMANENT")
+        #expect(stack.showAddresses() == "198.18.1.1/24 dev bond0")
+    }
+
+    @Test func aConfigurationWithAnErrorAppliesNothing() throws {
+        let (stack, _) = try makeStack()
+        let before = stack.links.count
+        #expect {
+            try stack.apply("""
+                link add br0 type bridge
+                link set eth0 master br0
+                addr add 198.18.1.1/24 dev br0
+                link set eth9 master br0
+                """)
+        } throws: { error in
+            (error as? ConfigApplyError)?.description
+                == "line 4: 'eth9': no such device (add it with 'link add' first)"
+        }
+        #expect(stack.links.count == before)
+        #expect(stack.link(named: "eth0")?.master == nil)
+        #expect(stack.addresses.all.isEmpty)
+        #expect(stack.core.rxHandler(of: stack.link(named: "eth0")!.device) == nil)
+    }
+
+    @Test(arguments: [
+        ("link add eth0 type bridge", "line 1: 'eth0': device already exists"),
+        ("link set eth0 master eth1", "line 1: 'eth1': not a bond or a bridge"),
+        ("link add b type bond mode balance-rr\nlink set eth0 master b\nlink set eth0 master b",
+         "line 3: 'eth0': already has master b"),
+        ("bridge fdb add 02:00:00:00:00:07 dev eth1",
+         "line 1: 'eth1': not a bridge port (use 'link set eth1 master BRIDGE' first)"),
+        ("link add br0 type bridge\nlink add br1 type bridge\nlink set br1 master br0",
+         "line 3: 'br1': a bridge cannot be a bridge port"),
+        ("neigh add 198.18.0.2 lladdr 01:00:5e:00:00:01 dev eth0", "line 1: '01:00:5e:00:00:01': not a unicast MAC"),
+        ("addr add 224.0.0.1/4 dev eth0", "line 1: '224.0.0.1': not a unicast address"),
+    ])
+    func meaningErrorsNameTheLineAndTheWord(text: String, message: String) throws {
+        let (stack, _) = try makeStack()
+        do {
+            try stack.apply(text)
+            Issue.record("applied: \(text)")
+        } catch {
+            #expect("\(error)" == message)
+        }
+    }
+
+    @Test func anInterfaceThatCannotBeOpenedFailsTheWholeConfiguration() throws {
+        let (stack, _) = try makeStack()
+        do {
+            try stack.apply("link add br0 type bridge\nlink add wan0 type afpacket dev veth9nosuch")
+            Issue.record("applied")
+        } catch let error as ConfigApplyError {
+            #expect(error.line == 2)
+            #expect(error.word == "veth9nosuch")
+        }
+        #expect(stack.link(named: "br0") == nil)
+    }
+}
