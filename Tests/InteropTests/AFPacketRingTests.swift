@@ -13,22 +13,6 @@ import Glibc
 /// skb in it is freed; the pool returns to its baseline.
 @Suite(.serialized, .enabled(if: NetnsEnvironment.canRunOrRequired, Comment(rawValue: NetnsEnvironment.skipComment)))
 struct AFPacketRingTests {
-    /// Runs `body` on a thread that has joined namespace `ns` (setns is per thread).
-    func inNamespace<T: Sendable>(_ ns: String, _ body: @escaping @Sendable () throws -> T) throws -> T {
-        let result = LockedResult<T>()
-        let thread = Thread {
-            do {
-                try NetworkNamespace.enterOnCurrentThread(named: ns)
-            } catch {
-                result.set(.failure(error))
-                return
-            }
-            result.set(Result { try body() })
-        }
-        thread.start()
-        return try result.wait(timeout: 60).get()
-    }
-
     @Test func ringBlocksReturnOnlyWhenTheirLastSkbIsFreed() throws {
         let lab = try Lab()
         defer { lab.destroy() }
@@ -121,25 +105,5 @@ struct AFPacketRingTests {
             return "ok"
         }
         #expect(outcome == "ok")
-    }
-}
-
-final class LockedResult<T: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var value: Result<T, any Error>?
-    func set(_ result: Result<T, any Error>) {
-        condition.lock()
-        value = result
-        condition.broadcast()
-        condition.unlock()
-    }
-    func wait(timeout: Double) throws -> Result<T, any Error> {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while value == nil {
-            if !condition.wait(until: deadline) { throw LabError("timed out after \(timeout) s") }
-        }
-        return value!
     }
 }

@@ -102,7 +102,8 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         return word == 0 ? nil : slaves[word - 1]
     }
 
-    /// Failovers so far (Linux: the active slave changes in /proc/net/bonding).
+    /// Failovers so far: changes from one active slave to another (Linux: the active slave
+    /// changes in /proc/net/bonding); a first activation is not one.
     public var failovers: UInt64 { SharedWord.load(failoverCount) }
 
     public func slaveCounters(_ slave: BondSlave) -> (rxPackets: UInt64, txPackets: UInt64) {
@@ -129,7 +130,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         let previous = activeSlave
         SharedWord.store(activeWord, next.map { UInt32($0.index + 1) } ?? 0)
         guard let next, next !== previous else { return false }
-        SharedWord.store(failoverCount, SharedWord.load(failoverCount) &+ 1)
+        if previous != nil { SharedWord.store(failoverCount, SharedWord.load(failoverCount) &+ 1) }
         announce(through: next, worker: worker)
         return true
     }

@@ -52,6 +52,18 @@ final class Lab {
             _ = try exec(ns, "/usr/sbin/sysctl", ["-qw", "net.ipv6.conf.\(dev).disable_ipv6=1"])
             try ip(["-n", ns, "link", "set", dev, "up"])
         }
+        // The kernel sets operstate (IFF_RUNNING) asynchronously, through linkwatch, up to a
+        // second after carrier: wait for it, or link monitors would see a flapping link.
+        for (dev, ns) in [(a, nsA), (b, nsB)] { try waitForOperstateUp(dev, in: ns) }
+    }
+
+    func waitForOperstateUp(_ dev: String, in ns: String) throws {
+        for _ in 0..<100 {
+            let show = try run("/usr/sbin/ip", ["-n", ns, "link", "show", "dev", dev]).stdout
+            if show.contains("state UP") { return }
+            usleep(20_000)
+        }
+        throw LabError("\(dev) in \(ns) did not come up within 2 s")
     }
 
     func address(_ cidr: String, dev: String, in ns: String) throws {
