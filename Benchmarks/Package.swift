@@ -33,4 +33,5 @@ package.targets += [
     benchmark("WireBenchmarks", ["DatapathWire"]),
     benchmark("CoreBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
     benchmark("AFPacketBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
+    benchmark("L2Benchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
 ]

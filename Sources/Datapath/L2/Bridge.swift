@@ -94,8 +94,13 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     /// The port on `device`, if it is one.
     public func port(of device: any NetDevice) -> BridgePort? { ports.first { $0.device === device } }
 
-    @inlinable @inline(__always)
-    func portForwards(_ index: Int) -> Bool { ports[index].isForwarding }
+    /// The forwarding ports as a bit set (bit i: port i), read once per batch so that the
+    /// per-packet checks are one AND.
+    func forwardingPorts() -> UInt64 {
+        var mask: UInt64 = 0
+        for port in ports where port.isForwarding { mask |= 1 << UInt64(port.index) }
+        return mask
+    }
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int { 0 }
 
@@ -106,6 +111,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     /// everything else flooded to every forwarding port.
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         let outputs = self.outputs + (worker.index % workerCount) * BridgeDevice.maximumPorts
+        let forwarding = forwardingPorts()
         var used: UInt64 = 0
         var bytes = 0
         for i in batch.indices {
@@ -116,11 +122,11 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
                 | UInt64(frame.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
             let word = destination & 1 == 0 ? fdb.lookup(destination) : 0
             if word == 0 {
-                used |= flood(skb, except: -1, outputs: outputs, worker: worker)
+                used |= flood(skb, except: -1, forwarding: forwarding, outputs: outputs, worker: worker)
                 continue
             }
             let out = BridgeFDB.port(word)
-            guard word & BridgeFDB.localFlag == 0, out < ports.count, portForwards(out) else {
+            guard word & BridgeFDB.localFlag == 0, forwarding & (1 << UInt64(out)) != 0 else {
                 worker.drop(skb, .bridgePortState)
                 continue
             }
@@ -137,10 +143,14 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     /// clones for all but the last, which gets the original (Linux: `br_flood`). Returns the
     /// ports that got one, as a bit set; with none, the skb is dropped (`.bridgePortState`).
     @inline(__always)
-    func flood(_ skb: SKB, except: Int, outputs: UnsafeMutablePointer<PacketBatch>, worker: Worker) -> UInt64 {
+    func flood(_ skb: SKB, except: Int, forwarding: UInt64, outputs: UnsafeMutablePointer<PacketBatch>,
+               worker: Worker) -> UInt64 {
         var last = -1
         var used: UInt64 = 0
-        for index in ports.indices where index != except && portForwards(index) {
+        var targets = except >= 0 ? forwarding & ~(1 << UInt64(except)) : forwarding
+        while targets != 0 {
+            let index = targets.trailingZeroBitCount
+            targets &= targets &- 1
             if last >= 0 {
                 guard let copy = worker.cache.clone(skb) else {
                     worker.drops.count(.noMemory)

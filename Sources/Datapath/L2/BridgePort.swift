@@ -48,7 +48,8 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
         let start = cycleCount()
         let packets = batch.count
         let bridge = self.bridge
-        guard isForwarding else {
+        let forwarding = bridge.forwardingPorts()
+        guard forwarding & (1 << UInt64(index)) != 0 else {
             worker.drop(&batch, .bridgePortState)
             return
         }
@@ -80,7 +81,7 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
                 }
                 if let copy = worker.cache.clone(skb) {
                     _ = copy.push(EthernetHeader.length)
-                    used |= bridge.flood(copy, except: inPort, outputs: outputs, worker: worker)
+                    used |= bridge.flood(copy, except: inPort, forwarding: forwarding, outputs: outputs, worker: worker)
                 } else {
                     worker.drops.count(.noMemory)
                 }
@@ -92,7 +93,7 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
             let word = fdb.lookup(destination)
             if word == 0 {
                 _ = skb.push(EthernetHeader.length)
-                used |= bridge.flood(skb, except: inPort, outputs: outputs, worker: worker)
+                used |= bridge.flood(skb, except: inPort, forwarding: forwarding, outputs: outputs, worker: worker)
                 continue
             }
             if word & BridgeFDB.localFlag != 0 {
@@ -107,7 +108,7 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
                 worker.drop(skb, .bridgeSamePort)
                 continue
             }
-            guard out < bridge.ports.count, bridge.portForwards(out) else {
+            guard forwarding & (1 << UInt64(out)) != 0 else {
                 worker.drop(skb, .bridgePortState)
                 continue
             }
