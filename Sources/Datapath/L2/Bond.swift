@@ -38,7 +38,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
     let activeWord = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
     /// Per worker: the round-robin counter, then per slave its rx and tx packet counts.
     let counters: [CounterBlock]
-    let outputs: UnsafeMutablePointer<PacketBatch>
+    let outputs: PortBatches
     let workerCount: Int
     let failoverCount = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
     public let stage = StageID.named("bond-xmit")
@@ -58,16 +58,10 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         self.counters = (0..<workerCount).map { _ in CounterBlock(count: 1 + 2 * BondDevice.maximumSlaves) }
         activeWord.initialize(to: 0)
         failoverCount.initialize(to: 0)
-        let total = workerCount * BondDevice.maximumSlaves
-        outputs = .allocate(capacity: total)
-        for i in 0..<total { (outputs + i).initialize(to: PacketBatch(capacity: 1)) }
+        outputs = PortBatches(workers: workerCount, ports: BondDevice.maximumSlaves)
     }
 
     deinit {
-        let total = workerCount * BondDevice.maximumSlaves
-        for i in 0..<total { outputs[i].deallocate() }
-        outputs.deinitialize(count: total)
-        outputs.deallocate()
         activeWord.deallocate()
         failoverCount.deallocate()
     }
@@ -80,10 +74,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         precondition(slaves.count < BondDevice.maximumSlaves, "a bond has at most \(BondDevice.maximumSlaves) slaves")
         let slave = BondSlave(bond: self, device: device, index: slaves.count)
         slaves.append(slave)
-        for w in 0..<workerCount {
-            outputs[w * BondDevice.maximumSlaves + slave.index].deallocate()
-            outputs[w * BondDevice.maximumSlaves + slave.index] = PacketBatch()
-        }
+        outputs.activate(port: slave.index)
         if macAddress.isZero {
             macAddress = device.macAddress
             core.addressChanged(self)
@@ -180,7 +171,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
                 worker.drop(&batch, .bondNoSlave)
                 return
             }
-            let outputs = self.outputs + w * BondDevice.maximumSlaves
+            let outputs = self.outputs.forWorker(worker)
             var used: UInt32 = 0
             if mode == .balanceRR {
                 var next = Int(truncatingIfNeeded: counters[0])
@@ -219,21 +210,18 @@ public final class BondSlave: RxHandler, @unchecked Sendable {
     public unowned let bond: BondDevice
     public let device: any NetDevice
     public let index: Int
-    let linkWord = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    let link = SharedFlag(false)
 
     init(bond: BondDevice, device: any NetDevice, index: Int) {
         self.bond = bond
         self.device = device
         self.index = index
-        linkWord.initialize(to: 0)
     }
-
-    deinit { linkWord.deallocate() }
 
     /// Link as the monitor last saw it.
     public internal(set) var hasLink: Bool {
-        get { SharedWord.load(linkWord) != 0 }
-        set { SharedWord.store(linkWord, newValue ? 1 : 0) }
+        get { link.value }
+        set { link.value = newValue }
     }
 
     /// Whether frames received on this slave go up as the bond's: always in the balance modes,

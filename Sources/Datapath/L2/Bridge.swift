@@ -23,8 +23,8 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     public let fdb: BridgeFDB
     public let core: NetCore
     public private(set) var ports: [BridgePort] = []
-    /// Per worker, per port: frames to send, `maximumPorts` batches for each worker.
-    let outputs: UnsafeMutablePointer<PacketBatch>
+    /// Per worker, per port: frames to send.
+    let outputs: PortBatches
     let workerCount: Int
     let counters: [CounterBlock]
     public let stage = StageID.named("br-handle-frame")
@@ -49,17 +49,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
         self.queueCount = workerCount
         self.stats = DeviceStats(queues: workerCount)
         self.counters = (0..<workerCount).map { _ in CounterBlock(count: Counter.allCases.count) }
-        let total = workerCount * BridgeDevice.maximumPorts
-        outputs = .allocate(capacity: total)
-        // One-slot placeholders until a port takes the position (`addPort`).
-        for i in 0..<total { (outputs + i).initialize(to: PacketBatch(capacity: 1)) }
-    }
-
-    deinit {
-        let total = workerCount * BridgeDevice.maximumPorts
-        for i in 0..<total { outputs[i].deallocate() }
-        outputs.deinitialize(count: total)
-        outputs.deallocate()
+        self.outputs = PortBatches(workers: workerCount, ports: BridgeDevice.maximumPorts)
     }
 
     /// A stable, locally administered unicast MAC from the device name (FNV-1a).
@@ -81,10 +71,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
         precondition(ports.count < BridgeDevice.maximumPorts, "a bridge has at most \(BridgeDevice.maximumPorts) ports")
         let port = BridgePort(bridge: self, device: device, index: ports.count)
         ports.append(port)
-        for w in 0..<workerCount {
-            outputs[w * BridgeDevice.maximumPorts + port.index].deallocate()
-            outputs[w * BridgeDevice.maximumPorts + port.index] = PacketBatch()
-        }
+        outputs.activate(port: port.index)
         core.setRxHandler(port, on: device)
         if fdb.port(of: macAddress) == nil { fdb.addLocal(macAddress, port: port.index, now: now) }
         fdb.addLocal(device.macAddress, port: port.index, now: now)
@@ -110,7 +97,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     /// Frames the bridge's own stack sends (Linux: `br_dev_xmit`): known unicast to its port,
     /// everything else flooded to every forwarding port.
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
-        let outputs = self.outputs + (worker.index % workerCount) * BridgeDevice.maximumPorts
+        let outputs = self.outputs.forWorker(worker)
         let forwarding = forwardingPorts()
         var used: UInt64 = 0
         var bytes = 0

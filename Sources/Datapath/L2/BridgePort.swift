@@ -7,31 +7,28 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
     public unowned let bridge: BridgeDevice
     public let device: any NetDevice
     public let index: Int
-    @usableFromInline let carrierWord = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    @usableFromInline let carrier = SharedFlag(true)
 
     init(bridge: BridgeDevice, device: any NetDevice, index: Int) {
         self.bridge = bridge
         self.device = device
         self.index = index
-        carrierWord.initialize(to: 1)
     }
-
-    deinit { carrierWord.deallocate() }
 
     /// Carrier as the link monitor last saw it; a port without carrier does not forward and
     /// loses its learned entries (Linux: `br_port_carrier_check` → `br_stp_disable_port`).
     public var hasCarrier: Bool {
-        get { SharedWord.load(carrierWord) != 0 }
+        get { carrier.value }
         set {
-            let was = hasCarrier
-            SharedWord.store(carrierWord, newValue ? 1 : 0)
+            let was = carrier.value
+            carrier.value = newValue
             if was && !newValue { bridge.fdb.flush(port: index) }
         }
     }
 
     /// Whether the port forwards: its device is up and has carrier (Linux: `BR_STATE_FORWARDING`).
     @inlinable public var isForwarding: Bool {
-        SharedWord.load(carrierWord) != 0 && bridge.core.isAdminUp(ifindex: device.ifindex)
+        carrier.value && bridge.core.isAdminUp(ifindex: device.ifindex)
     }
 
     /// Linux: `br_handle_frame` → `br_handle_frame_finish`, for a batch from this port.
@@ -57,7 +54,7 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
         let fdb = bridge.fdb
         let inPort = index
         let bridgeIndex = bridge.ifindex
-        let outputs = bridge.outputs + (worker.index % bridge.workerCount) * BridgeDevice.maximumPorts
+        let outputs = bridge.outputs.forWorker(worker)
         var used: UInt64 = 0
         var kept = 0
         var forwarded = 0

@@ -122,19 +122,15 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
         }
         let arp = ARPPacket(unchecked: skb.data)
         let asker = arp.senderHardwareAddress
-        let askerAddress = arp.senderProtocolAddress
-        let ours = arp.targetProtocolAddress
-        ARPRepr(operation: .reply, senderHardwareAddress: device.macAddress, senderProtocolAddress: ours,
-                targetHardwareAddress: asker, targetProtocolAddress: askerAddress).emit(to: skb.data)
+        let reply = ARPRepr(operation: .reply, senderHardwareAddress: device.macAddress,
+                            senderProtocolAddress: arp.targetProtocolAddress,
+                            targetHardwareAddress: asker, targetProtocolAddress: arp.senderProtocolAddress)
         skb.trim(to: ARPPacket.length)
         guard let frame = skb.push(EthernetHeader.length) else {
             worker.drop(skb, .noMemory)
             return nil
         }
-        let ethernet = EthernetHeader(unchecked: frame)
-        ethernet.destination = asker
-        ethernet.source = device.macAddress
-        ethernet.etherType = .arp
+        ARP.write(reply, to: frame, destination: asker)
         return skb
     }
 }
@@ -170,15 +166,22 @@ public enum ARP {
             worker.drop(skb, .noMemory)
             return nil
         }
-        let ethernet = EthernetHeader(unchecked: frame)
-        ethernet.destination = destination
-        ethernet.source = device.macAddress
-        ethernet.etherType = .arp
-        ARPRepr(operation: operation, senderHardwareAddress: device.macAddress, senderProtocolAddress: senderAddress,
-                targetHardwareAddress: targetHardwareAddress, targetProtocolAddress: targetAddress)
-            .emit(to: frame + EthernetHeader.length)
+        write(ARPRepr(operation: operation, senderHardwareAddress: device.macAddress, senderProtocolAddress: senderAddress,
+                      targetHardwareAddress: targetHardwareAddress, targetProtocolAddress: targetAddress),
+              to: frame, destination: destination)
         skb.protocolType = EtherType.arp.rawValue
         return skb
+    }
+
+    /// Writes an Ethernet header (source: the ARP sender) and `packet` behind it at `frame`, which
+    /// has room for 42 bytes. The ARP body goes first: in a reply made in place it overlaps
+    /// nothing, and the header is written last.
+    static func write(_ packet: ARPRepr, to frame: UnsafeMutableRawPointer, destination: MACAddress) {
+        packet.emit(to: frame + EthernetHeader.length)
+        let ethernet = EthernetHeader(unchecked: frame)
+        ethernet.destination = destination
+        ethernet.source = packet.senderHardwareAddress
+        ethernet.etherType = .arp
     }
 
     /// A gratuitous ARP request announcing `address` on `device` (Linux:

@@ -51,13 +51,7 @@ extension NeighbourTable {
                 }
             }
             batch.removeAll()
-            if current != .incomplete {
-                neighbour.probes = 0
-                neighbour.updated = now
-                neighbour.deadline = now &+ parameters.retransmitTime
-                neighbour.publish(.incomplete)
-                solicit(neighbour, worker: worker, table: &table)
-            }
+            if current != .incomplete { startResolving(neighbour, now: now, worker: worker, table: &table) }
             return false
         }
         if send {
@@ -78,13 +72,19 @@ extension NeighbourTable {
             if current == .none || current == .failed {
                 let now = clock.now()
                 neighbour.used = now
-                neighbour.probes = 0
-                neighbour.updated = now
-                neighbour.deadline = now &+ parameters.retransmitTime
-                neighbour.publish(.incomplete)
-                solicit(neighbour, worker: worker, table: &table)
+                startResolving(neighbour, now: now, worker: worker, table: &table)
             }
             return neighbour
         }
+    }
+
+    /// NONE or FAILED → INCOMPLETE, first broadcast probe now, the next after `retransmitTime`
+    /// (Linux: the `!(nud_state & (NUD_STALE | NUD_INCOMPLETE))` branch of `__neigh_event_send`).
+    func startResolving(_ neighbour: Neighbour, now: UInt64, worker: Worker, table: inout TableState) {
+        neighbour.probes = 0
+        neighbour.updated = now
+        neighbour.deadline = now &+ parameters.retransmitTime
+        neighbour.publish(.incomplete)
+        solicit(neighbour, worker: worker, table: &table)
     }
 }

@@ -14,12 +14,12 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
     let receiveRings: [SPSCRing]
     /// The device this one transmits to; nil drops what it transmits (counted).
     public weak var peer: MemoryDevice?
-    let carrierWord = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+    let carrierFlag = SharedFlag(true)
 
     /// Carrier, as a link monitor sees it: tests pull the cable by setting it false.
     public var carrier: Bool {
-        get { SharedWord.load(carrierWord) != 0 }
-        set { SharedWord.store(carrierWord, newValue ? 1 : 0) }
+        get { carrierFlag.value }
+        set { carrierFlag.value = newValue }
     }
 
     public var isUp: Bool { carrier }
@@ -31,10 +31,7 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
         self.queueCount = queues
         self.stats = DeviceStats(queues: queues)
         self.receiveRings = (0..<queues).map { _ in SPSCRing(capacity: ringSize) }
-        carrierWord.initialize(to: 1)
     }
-
-    deinit { carrierWord.deallocate() }
 
     /// Two devices joined back to back.
     public static func pair(_ a: String, _ macA: MACAddress, _ b: String, _ macB: MACAddress,

@@ -42,3 +42,18 @@ public enum SharedWord {
     @inlinable @inline(__always)
     public static func releaseFence() { CDatapath_fence_release() }
 }
+
+/// A boolean the control plane sets and workers read at any time, without a lock: a device's
+/// carrier, a bridge port's or bond slave's link.
+public final class SharedFlag: @unchecked Sendable {
+    @usableFromInline let word = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+
+    public init(_ value: Bool) { word.initialize(to: value ? 1 : 0) }
+
+    deinit { word.deallocate() }
+
+    @inlinable public var value: Bool {
+        get { SharedWord.load(word) != 0 }
+        set { SharedWord.store(word, newValue ? 1 : 0) }
+    }
+}
