@@ -172,4 +172,32 @@ import DatapathWire
         }
         #expect(stack.link(named: "br0") == nil)
     }
+
+    @Test func aBondTakingItsFirstSlavesAddressRebuildsItsNeighboursHeaders() throws {
+        let stack = Stack(workers: 1, clock: VirtualClock())
+        let (eth0, wire) = MemoryDevice.pair("eth0", mac(1), "wire", mac(2))
+        try stack.addDevice(eth0)
+        try stack.addDevice(wire)
+        try stack.apply("""
+            link add bond0 type bond mode active-backup
+            neigh add 198.18.1.2 lladdr 02:00:00:00:01:02 dev bond0
+            link set eth0 master bond0
+            """)
+        let bond = try #require(stack.bonds.first)
+        let neighbour = try #require(stack.neighbours.lookup(ip("198.18.1.2"), ifindex: bond.ifindex))
+        let pool = try PacketPool(capacity: 64)
+        let worker = Worker(pool: pool, clock: stack.clock)
+        var batch = PacketBatch()
+        defer { batch.deallocate() }
+        let skb = worker.cache.allocate()!
+        skb.reserve(64)
+        _ = skb.put(28)
+        batch.append(skb)
+        stack.neighbours.output(&batch, via: neighbour, worker: worker)
+        _ = wire.receive(queue: 0, into: &batch, max: 8, worker: worker)
+        #expect(batch.count == 1)
+        #expect(batch.indices.map { Array(batch[$0].bytes[0..<12]) } == [[2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1]])
+        worker.cache.free(&batch)
+        #expect(pool.inUseCount == 0)
+    }
 }

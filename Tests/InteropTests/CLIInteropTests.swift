@@ -120,8 +120,14 @@ struct CLIInteropTests {
         try FileManager.default.copyItem(atPath: datapath, toPath: copy)
         defer { try? FileManager.default.removeItem(atPath: copy) }
         chmod(copy, 0o755)
-        let result = try lab.exec(ns, "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
-                                                          copy, "capture", "--dev", "lo", "--write", "/tmp/dp-never.pcap"])
+        // Another suite's process spawned while the copy was open for writing holds that
+        // descriptor until it execs: exec then fails with ETXTBSY for a moment. Retry briefly.
+        var result = CommandResult(status: 126, stdout: "", stderr: "Text file busy")
+        for _ in 0..<50 where result.status == 126 && result.stderr.contains("Text file busy") {
+            result = try lab.exec(ns, "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                           copy, "capture", "--dev", "lo", "--write", "/tmp/dp-never.pcap"])
+            if result.status == 126 { usleep(100_000) }
+        }
         #expect(result.status == 2, "\(result.stderr)")
         #expect(result.stderr == "datapath: error: cannot open lo: needs CAP_NET_RAW: run as root (socket)\n")
     }

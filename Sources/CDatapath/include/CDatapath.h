@@ -4,6 +4,7 @@
 #define CDATAPATH_H
 
 #include <stdint.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <linux/if_packet.h>
 
@@ -115,6 +116,10 @@ static inline void CDatapath_atomic_store_u64(uint64_t *p, uint64_t v) {
 }
 static inline void CDatapath_atomic_store_relaxed_u64(uint64_t *p, uint64_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+/// Stores `desired` if `*p` still holds `expected`; returns whether it did.
+static inline bool CDatapath_atomic_cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+    return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 static inline void CDatapath_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 static inline void CDatapath_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }

@@ -105,7 +105,10 @@ public final class BridgeFDB: @unchecked Sendable {
             if word & BridgeFDB.macMask == key {
                 if word & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 {
                     if BridgeFDB.port(word) != port {
-                        SharedWord.store(slots + 2 &* index, key | UInt64(port) << BridgeFDB.portShift)
+                        // The station moved. Compare-and-swap, so that an entry aged out
+                        // meanwhile stays removed (and the count stays true).
+                        _ = SharedWord.compareExchange(slots + 2 &* index, expected: word,
+                                                       desired: key | UInt64(port) << BridgeFDB.portShift)
                     }
                     let seen = slots + (2 &* index &+ 1)
                     if now &- SharedWord.loadRelaxed(seen) > 1_000_000 { SharedWord.storeRelaxed(seen, now) }
@@ -188,8 +191,8 @@ public final class BridgeFDB: @unchecked Sendable {
             for index in 0..<capacity {
                 let word = slots[2 * index]
                 guard word != 0, word != BridgeFDB.tombstone else { continue }
-                if doomed(word, SharedWord.loadRelaxed(slots + 2 * index + 1)) {
-                    SharedWord.store(slots + 2 * index, BridgeFDB.tombstone)
+                if doomed(word, SharedWord.loadRelaxed(slots + 2 * index + 1)),
+                   SharedWord.compareExchange(slots + 2 * index, expected: word, desired: BridgeFDB.tombstone) {
                     removed += 1
                 }
             }

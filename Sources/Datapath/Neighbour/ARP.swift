@@ -79,10 +79,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
             }
             if forUs {
                 // Linux: `neigh_event_ns` — learn the asker, then answer.
-                if let neighbour = neighbours.lookupOrCreate(sender, device: device) {
-                    neighbours.update(neighbour, linkAddress: senderMAC, to: .stale,
-                                      flags: [.weakOverride, .override], worker: worker)
-                }
+                neighbours.learnFromRequest(sender, linkAddress: senderMAC, device: device, worker: worker)
                 if let reply = makeReply(skb, device: device, worker: worker) { replies.append(reply) }
                 continue
             }

@@ -114,6 +114,27 @@ public final class NeighbourTable: @unchecked Sendable {
         }
     }
 
+    /// Rebuilds the cached headers of every entry on `device` after its MAC changed (Linux:
+    /// `neigh_changeaddr` on `NETDEV_CHANGEADDR`; a bond takes its first slave's address).
+    public func deviceAddressChanged(_ device: any NetDevice) {
+        state.withLock { table in
+            for neighbour in table.entries.values where neighbour.ifindex == device.ifindex {
+                if let address = neighbour.linkAddress { neighbour.publishHeader(destination: address) }
+            }
+        }
+    }
+
+    /// Learns the sender of a request addressed to us (Linux: `neigh_event_ns`): creates its
+    /// entry if needed and says STALE with its address, in one pass under the lock.
+    public func learnFromRequest(_ address: IPv4Address, linkAddress: MACAddress, device: any NetDevice,
+                                 worker: Worker) {
+        state.withLock { table in
+            guard let neighbour = create(address, device: device, in: &table) else { return }
+            _ = neighUpdate(neighbour, linkAddress: linkAddress, to: .stale, flags: [.weakOverride, .override],
+                        now: clock.now(), worker: worker, table: &table)
+        }
+    }
+
     // MARK: show
 
     /// Every entry as `ip neigh` lists it, sorted by device then address.

@@ -102,7 +102,10 @@ public final class Stack: @unchecked Sendable {
         guard name != master else { throw StackError("\(name) cannot be its own master") }
         let device = links[index].device
         switch upper.device {
-        case let bond as BondDevice: bond.addSlave(device)
+        case let bond as BondDevice:
+            let before = bond.macAddress
+            bond.addSlave(device)
+            if bond.macAddress != before { neighbours.deviceAddressChanged(bond) }
         case let bridge as BridgeDevice: bridge.addPort(device, now: clock.now())
         default: throw StackError("\(master) is not a bond or a bridge")
         }

@@ -24,6 +24,12 @@ public enum SharedWord {
         CDatapath_atomic_store_relaxed_u64(word, value)
     }
 
+    /// Replaces `expected` with `desired` only if the word still holds `expected`.
+    @inlinable @inline(__always)
+    public static func compareExchange(_ word: UnsafeMutablePointer<UInt64>, expected: UInt64, desired: UInt64) -> Bool {
+        CDatapath_atomic_cas_u64(word, expected, desired)
+    }
+
     @inlinable @inline(__always)
     public static func load(_ word: UnsafeMutablePointer<UInt32>) -> UInt32 {
         CDatapath_atomic_load_u32(word)
