@@ -184,19 +184,22 @@ public struct IPv4Header {
     }
 
     /// Whether the header (including options) sums to 0xFFFF. The 20-byte header, nearly every
-    /// packet, takes five 32-bit loads.
+    /// packet, takes five 32-bit loads and no carry handling.
     @inlinable
     public var isChecksumValid: Bool {
         if base.load(as: UInt8.self) == 0x45 {
-            // Two 64-bit words and one 32-bit word, carries added back in (2^64 ≡ 1 mod 0xFFFF).
-            let (ab, carry1) = base.loadUnaligned(as: UInt64.self)
-                .addingReportingOverflow(base.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-            let (abc, carry2) = ab.addingReportingOverflow(UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self)))
-            let s = abc &+ (carry1 ? 1 : 0) &+ (carry2 ? 1 : 0)
-            // The folded one's complement sum is 0xFFFF exactly when the plain sum is a non-zero
-            // multiple of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, so word size and byte order do not
-            // change the residue): one multiply instead of a chain of folds.
-            return s % 0xFFFF == 0 && s != 0
+            // Five 32-bit words summed in 64 bits cannot overflow (5 · 2^32 < 2^35).
+            let s = UInt64(base.loadUnaligned(as: UInt32.self))
+                &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+                &+ UInt64(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+                &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            // The folded one's complement sum is 0xFFFF exactly when s is a non-zero multiple
+            // of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, so word size and byte order keep the residue).
+            // Its 16-bit digits sum to t ≡ s, with 0 < t ≤ 2·0xFFFF + 4 unless s = 0: so the
+            // multiples are exactly t = 0xFFFF and t = 0x1FFFE.
+            let t = (s & 0xFFFF) &+ ((s >> 16) & 0xFFFF) &+ (s >> 32)
+            return t == 0xFFFF || t == 0x1FFFE
         }
         return InternetChecksum.fold(InternetChecksum.sum(base, count: headerLength)) == 0xFFFF
     }
