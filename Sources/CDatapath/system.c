@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uint8_t *ready) {
@@ -51,6 +52,28 @@ int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6
 out:
     close(fd);
     return rc;
+}
+
+#define CDATAPATH_HUGE (2u << 20)
+
+void *CDatapath_alloc_large(size_t bytes) {
+    size_t rounded = (bytes + CDATAPATH_HUGE - 1) & ~(size_t)(CDATAPATH_HUGE - 1);
+    // Over-map by one huge page so the start can be aligned, then trim both ends.
+    size_t mapped = rounded + CDATAPATH_HUGE;
+    uint8_t *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    uint8_t *aligned = (uint8_t *)(((uintptr_t)raw + CDATAPATH_HUGE - 1) & ~(uintptr_t)(CDATAPATH_HUGE - 1));
+    if (aligned > raw) munmap(raw, (size_t)(aligned - raw));
+    size_t tail = (size_t)((raw + mapped) - (aligned + rounded));
+    if (tail > 0) munmap(aligned + rounded, tail);
+    madvise(aligned, rounded, MADV_HUGEPAGE);
+    return aligned;
+}
+
+void CDatapath_free_large(void *p, size_t bytes) {
+    if (p == NULL) return;
+    size_t rounded = (bytes + CDATAPATH_HUGE - 1) & ~(size_t)(CDATAPATH_HUGE - 1);
+    munmap(p, rounded);
 }
 
 int64_t CDatapath_link_flags(int fd, const char *ifname) {

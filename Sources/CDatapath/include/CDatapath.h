@@ -124,6 +124,11 @@ static inline bool CDatapath_atomic_cas_u64(uint64_t *p, uint64_t expected, uint
 static inline void CDatapath_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
 static inline void CDatapath_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
 
+/// `bytes` of zeroed anonymous memory, aligned to 2 MiB and advised for transparent huge pages
+/// (fewer TLB misses for large lookup tables); NULL on failure. Free with CDatapath_free_large.
+void *CDatapath_alloc_large(size_t bytes);
+void CDatapath_free_large(void *p, size_t bytes);
+
 /// The interface flags (IFF_*) of `ifname` as seen from the network namespace of socket `fd`
 /// (SIOCGIFFLAGS), or -errno.
 int64_t CDatapath_link_flags(int fd, const char *ifname);
