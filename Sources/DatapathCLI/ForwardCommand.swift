@@ -8,7 +8,7 @@ import Foundation
 struct ForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Run the datapath a configuration describes (link/addr/neigh/bridge commands).",
+        abstract: "Run the datapath a configuration describes (link/addr/route/neigh/bridge commands).",
         discussion: """
             Configuration is iproute2 syntax, one command per line, from --config files and -e \
             arguments, applied all or nothing. Example:
@@ -67,6 +67,8 @@ struct ForwardCommand: ParsableCommand {
         group.stop()
         for case let device as AFPacketDevice in stack.receivingDevices { device.collectKernelDrops() }
         say("links:\n\(stack.showLinks())")
+        let routes = stack.showRoutes()
+        if !routes.isEmpty { say("routes:\n\(routes)") }
         let fdb = stack.showFDB()
         if !fdb.isEmpty { say("fdb:\n\(fdb)") }
         let neighbours = stack.showNeighbours()

@@ -18,6 +18,10 @@ import DatapathWire
             bridge fdb add 02:00:00:00:00:07 dev eth3 master static
             link set eth3 \\
                 master br0
+            route add 198.19.0.0/16 via 198.18.2.2 dev eth1 metric 10 mtu 1400
+            route add default via 198.18.1.254
+            route add unreachable 198.19.99.0/24
+            route del 198.19.0.0/16 metric 10
             """)
         #expect(lines.map(\.command) == [
             .addAFPacket(name: "eth0", interface: "veth-dut0"),
@@ -29,8 +33,13 @@ import DatapathWire
             .addNeighbour(address: ip("198.18.2.2"), linkAddress: MACAddress("02:00:00:00:02:02")!, device: "eth1"),
             .addFDBEntry(address: MACAddress("02:00:00:00:00:07")!, device: "eth3"),
             .setMaster(device: "eth3", master: "br0"),
+            .addRoute(RouteSpec(prefix: IPv4Prefix("198.19.0.0/16")!, gateway: ip("198.18.2.2"), device: "eth1",
+                                metric: 10, mtu: 1400)),
+            .addRoute(RouteSpec(prefix: IPv4Prefix("0.0.0.0/0")!, gateway: ip("198.18.1.254"))),
+            .addRoute(RouteSpec(prefix: IPv4Prefix("198.19.99.0/24")!, type: .unreachable)),
+            .deleteRoute(prefix: IPv4Prefix("198.19.0.0/16")!, metric: 10),
         ])
-        #expect(lines.map(\.line) == [2, 3, 4, 5, 7, 8, 9, 10, 11])
+        #expect(lines.map(\.line) == [2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 16])
     }
 
     @Test(arguments: [
@@ -45,7 +54,13 @@ import DatapathWire
         ("addr add 198.18.0.1/33 dev eth0", "line 1: expected an IPv4 address with prefix length (A.B.C.D/LEN), got '198.18.0.1/33'"),
         ("neigh add 198.18.0.2 lladdr 02:00:00:00:00 dev eth0", "line 1: expected a MAC address (xx:xx:xx:xx:xx:xx), got '02:00:00:00:00'"),
         ("neigh add 198.18.0.300 lladdr 02:00:00:00:00:01 dev eth0", "line 1: expected an IPv4 address, got '198.18.0.300'"),
-        ("route add 198.19.0.0/16 via 198.18.2.2", "line 1: expected one of 'link', 'addr', 'neigh', 'bridge', got 'route'"),
+        ("xfrm state add src 198.18.2.1", "line 1: expected one of 'link', 'addr', 'route', 'neigh', 'bridge', got 'xfrm'"),
+        ("route add 198.19.0.0/16", "line 1: expected 'via GATEWAY' or 'dev DEVICE', got end of line"),
+        ("route add 198.19.0.0/16 via 198.18.2.2 dev eth1 metric -1", "line 1: expected a metric (0-4294967295), got '-1'"),
+        ("route add 198.19.0.0/16 dev eth1 mtu 40", "line 1: expected an MTU (68-65535), got '40'"),
+        ("route add blackhole 198.19.0.0/16 via 198.18.2.2", "line 1: expected 'metric' or end of line, got 'via'"),
+        ("route add 198.19.0/16 dev eth1", "line 1: expected a destination prefix (A.B.C.D/LEN or 'default'), got '198.19.0/16'"),
+        ("route del", "line 1: expected a destination prefix (A.B.C.D/LEN or 'default'), got end of line"),
         ("link add averyveryverylongname type bridge",
          "line 1: expected a new device name (1-15 letters, digits, '-', '_', '.'), got 'averyveryverylongname'"),
         ("bridge fdb add 02:00:00:00:00:01 port eth0", "line 1: expected 'dev', got 'port'"),
@@ -199,5 +214,53 @@ import DatapathWire
         #expect(batch.indices.map { Array(batch[$0].bytes[0..<12]) } == [[2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 0, 1]])
         worker.cache.free(&batch)
         #expect(pool.inUseCount == 0)
+    }
+
+    @Test func addressesBringTheirRoutesAndRoutesResolveTheirGateways() throws {
+        let (stack, _) = try makeStack()
+        try stack.apply("""
+            addr add 198.18.1.1/24 dev eth0
+            addr add 198.18.2.1/30 dev eth1
+            route add 198.19.0.0/16 via 198.18.2.2 metric 10 mtu 1400
+            route add default via 198.18.1.254
+            route add blackhole 198.19.99.0/24
+            route add 198.20.0.0/15 dev eth2
+            """)
+        #expect(stack.showRoutes() == """
+            default via 198.18.1.254 dev eth0
+            198.18.1.0/24 dev eth0
+            local 198.18.1.1 dev eth0
+            broadcast 198.18.1.255 dev eth0
+            198.18.2.0/30 dev eth1
+            local 198.18.2.1 dev eth1
+            broadcast 198.18.2.3 dev eth1
+            198.19.0.0/16 via 198.18.2.2 dev eth1 metric 10 mtu 1400
+            blackhole 198.19.99.0/24
+            198.20.0.0/15 dev eth2
+            """)
+        let snapshot = stack.fib.snapshot
+        #expect(snapshot.lookup(ip("198.19.7.7"))?.gateway == ip("198.18.2.2"))
+        #expect(snapshot.lookup(ip("203.0.113.1"))?.ifindex == stack.link(named: "eth0")!.device.ifindex)
+        #expect(snapshot.lookup(ip("198.18.1.1"))?.type == .local)
+    }
+
+    @Test(arguments: [
+        ("route add 198.19.0.0/16 via 198.18.9.9",
+         "line 1: '198.18.9.9': gateway not in a connected subnet (add the address first)"),
+        ("addr add 198.18.1.1/24 dev eth0\nroute add 198.19.0.0/16 via 198.18.1.2 dev eth1",
+         "line 2: '198.18.1.2': gateway not in a connected subnet of eth1 (add the address first)"),
+        ("route add 198.19.0.0/16 dev eth9", "line 1: 'eth9': no such device (add it with 'link add' first)"),
+        ("route add 198.19.0.0/16 dev eth1\nroute add 198.19.0.0/16 dev eth2", "line 2: '198.19.0.0/16': route exists (metric 0)"),
+        ("route del 198.19.0.0/16", "line 1: '198.19.0.0/16': no such route"),
+    ])
+    func badRoutesNameTheLineAndTheWord(text: String, message: String) throws {
+        let (stack, _) = try makeStack()
+        do {
+            try stack.apply(text)
+            Issue.record("applied: \(text)")
+        } catch {
+            #expect("\(error)" == message)
+        }
+        #expect(stack.fib.routes.isEmpty)
     }
 }

@@ -39,6 +39,8 @@ extension Stack {
         case .addNeighbour(let address, let linkAddress, let device):
             try addNeighbour(address, linkAddress: linkAddress, device: device)
         case .addFDBEntry(let address, let device): try addFDBEntry(address, port: device)
+        case .addRoute(let spec): try addRoute(spec)
+        case .deleteRoute(let prefix, let metric): try removeRoute(prefix, metric: metric)
         }
     }
 
@@ -47,6 +49,11 @@ extension Stack {
         enum Role { case plain, bond, bridge }
         var roles: [String: Role] = [:]
         var masters: [String: String] = [:]
+        // Subnets (device name, subnet) and routes (prefix, metric) as the lines leave them.
+        var subnets: [(String, IPv4Prefix)] = addresses.all.compactMap { address in
+            core.devices[address.ifindex].map { ($0.name, address.subnet) }
+        }
+        var routes: [(IPv4Prefix, UInt32)] = fib.routes.map { ($0.prefix, $0.metric) }
         for link in links {
             switch link.kind {
             case .bond: roles[link.name] = .bond
@@ -82,11 +89,33 @@ extension Stack {
                 }
             case .setState(let device, _):
                 _ = try existing(device, line)
-            case .addAddress(let address, _, let device):
+            case .addAddress(let address, let length, let device):
                 _ = try existing(device, line)
                 if address.isZero || address.isMulticast || address.isBroadcast {
                     throw fail(line, "\(address)", "not a unicast address")
                 }
+                let subnet = IPv4Prefix(address: address, length: length)!
+                subnets.append((device, subnet))
+                routes.append((IPv4Prefix(address: address, length: 32)!, 0))
+                if length < 32 { routes.append((subnet, 0)) }
+                if length < 31 { routes.append((IPv4Prefix(address: subnet.lastAddress, length: 32)!, 0)) }
+            case .addRoute(let spec):
+                if let device = spec.device { _ = try existing(device, line) }
+                if let gateway = spec.gateway {
+                    guard subnets.contains(where: { $0.1.contains(gateway) && $0.1.length < 32
+                                                    && (spec.device == nil || $0.0 == spec.device) }) else {
+                        throw fail(line, "\(gateway)", "gateway not in a connected subnet\(spec.device.map { " of \($0)" } ?? "") (add the address first)")
+                    }
+                }
+                if routes.contains(where: { $0.0 == spec.prefix && $0.1 == spec.metric }) {
+                    throw fail(line, "\(spec.prefix)", "route exists (metric \(spec.metric))")
+                }
+                routes.append((spec.prefix, spec.metric))
+            case .deleteRoute(let prefix, let metric):
+                guard let index = routes.firstIndex(where: { $0.0 == prefix && (metric == nil || $0.1 == metric) }) else {
+                    throw fail(line, "\(prefix)", "no such route")
+                }
+                routes.remove(at: index)
             case .addNeighbour(let address, let linkAddress, let device):
                 _ = try existing(device, line)
                 if address.isZero || address.isMulticast { throw fail(line, "\(address)", "not a unicast address") }

@@ -18,6 +18,30 @@ public enum ConfigCommand: Equatable, Sendable {
     case addNeighbour(address: IPv4Address, linkAddress: MACAddress, device: String)
     /// `bridge fdb add MAC dev PORT [master] [static]`
     case addFDBEntry(address: MACAddress, device: String)
+    /// `route add [TYPE] PREFIX [via GW] [dev DEV] [metric N] [mtu N]`
+    case addRoute(RouteSpec)
+    /// `route del PREFIX [metric N]`
+    case deleteRoute(prefix: IPv4Prefix, metric: UInt32?)
+}
+
+/// A route as the command language gives it: devices by name.
+public struct RouteSpec: Equatable, Sendable {
+    public var prefix: IPv4Prefix
+    public var type: RouteType = .unicast
+    public var gateway: IPv4Address?
+    public var device: String?
+    public var metric: UInt32 = 0
+    public var mtu: Int = 0
+
+    public init(prefix: IPv4Prefix, type: RouteType = .unicast, gateway: IPv4Address? = nil, device: String? = nil,
+                metric: UInt32 = 0, mtu: Int = 0) {
+        self.prefix = prefix
+        self.type = type
+        self.gateway = gateway
+        self.device = device
+        self.metric = metric
+        self.mtu = mtu
+    }
 }
 
 /// A command and the line it came from.

@@ -13,7 +13,7 @@ public enum ConfigParser {
     }
 
     static func parseCommand(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
-        switch try c.keyword(["link", "addr", "neigh", "bridge"]) {
+        switch try c.keyword(["link", "addr", "route", "neigh", "bridge"]) {
         case "link":
             switch try c.keyword(["add", "set"]) {
             case "add": return try parseLinkAdd(&c)
@@ -24,6 +24,8 @@ public enum ConfigParser {
             let (address, length) = try c.prefix()
             try c.expect("dev")
             return .addAddress(address: address, prefixLength: length, device: try c.name("a device name"))
+        case "route":
+            return try parseRoute(&c)
         case "neigh":
             try c.expect("add")
             let address = try c.address()
@@ -66,6 +68,47 @@ public enum ConfigParser {
         default:
             return .addBridge(name: name)
         }
+    }
+
+    static func parseRoute(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
+        if try c.keyword(["add", "del"]) == "del" {
+            let prefix = try c.routePrefix()
+            var metric: UInt32?
+            if c.peek == "metric" {
+                c.advance()
+                metric = UInt32(try c.number("a metric (0-4294967295)", in: 0...Int(UInt32.max)))
+            }
+            return .deleteRoute(prefix: prefix, metric: metric)
+        }
+        var spec = RouteSpec(prefix: IPv4Prefix(address: .zero, length: 0)!)
+        if let word = c.peek, let type = ["blackhole": RouteType.blackhole, "unreachable": .unreachable,
+                                          "prohibit": .prohibit][word] {
+            c.advance()
+            spec.type = type
+        }
+        spec.prefix = try c.routePrefix()
+        while let word = c.peek {
+            switch word {
+            case "via" where spec.type == .unicast && spec.gateway == nil:
+                c.advance()
+                spec.gateway = try c.address()
+            case "dev" where spec.type == .unicast && spec.device == nil:
+                c.advance()
+                spec.device = try c.name("a device name")
+            case "metric":
+                c.advance()
+                spec.metric = UInt32(try c.number("a metric (0-4294967295)", in: 0...Int(UInt32.max)))
+            case "mtu" where spec.type == .unicast:
+                c.advance()
+                spec.mtu = try c.number("an MTU (68-65535)", in: 68...65535)
+            default:
+                throw c.error(spec.type == .unicast ? "one of 'via', 'dev', 'metric', 'mtu'" : "'metric' or end of line")
+            }
+        }
+        if spec.type == .unicast && spec.gateway == nil && spec.device == nil {
+            throw c.error("'via GATEWAY' or 'dev DEVICE'")
+        }
+        return .addRoute(spec)
     }
 
     static func parseLinkSet(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
@@ -128,6 +171,23 @@ public enum ConfigParser {
             }
             advance()
             return (address, length)
+        }
+
+        /// A prefix, `default` (0.0.0.0/0), or a bare address (/32), as `ip route` takes them.
+        mutating func routePrefix() throws(ConfigError) -> IPv4Prefix {
+            guard let word = peek else { throw error("a destination prefix (A.B.C.D/LEN or 'default')") }
+            let prefix = word == "default" ? IPv4Prefix(address: .zero, length: 0) : IPv4Prefix(word)
+            guard let prefix, word == "default" || word.contains("/") || IPv4Address(word) != nil else {
+                throw error("a destination prefix (A.B.C.D/LEN or 'default')")
+            }
+            advance()
+            return prefix
+        }
+
+        mutating func number(_ what: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int {
+            guard let word = peek, let value = Int(word), range.contains(value) else { throw error(what) }
+            advance()
+            return value
         }
 
         mutating func mac() throws(ConfigError) -> MACAddress {

@@ -50,6 +50,21 @@ extension Stack {
         }.joined(separator: "\n")
     }
 
+    /// The routes as `ip route show table all` would list them, devices by name:
+    /// `198.19.0.0/16 via 198.18.2.2 dev eth1 metric 10`, `local 198.18.1.1 dev eth0`.
+    public func showRoutes() -> String {
+        fib.routes.map { route in
+            var line = route.type == .unicast ? "" : "\(route.type) "
+            line += route.prefix.length == 0 ? "default" : route.prefix.length == 32 && route.type != .unicast
+                ? "\(route.prefix.address)" : "\(route.prefix)"
+            if let gateway = route.gateway { line += " via \(gateway)" }
+            if route.ifindex != 0 { line += " dev \(core.devices[route.ifindex]?.name ?? "?")" }
+            if route.metric != 0 { line += " metric \(route.metric)" }
+            if route.mtu != 0 { line += " mtu \(route.mtu)" }
+            return line
+        }.joined(separator: "\n")
+    }
+
     /// The neighbour table as `ip neigh show` prints it.
     public func showNeighbours() -> String {
         neighbours.snapshot().map(\.description).joined(separator: "\n")

@@ -11,6 +11,7 @@ public final class Stack: @unchecked Sendable {
     public let clock: any DatapathClock
     public let workerCount: Int
     public let addresses = InterfaceAddresses()
+    public let fib = FIB()
     public let neighbours: NeighbourTable
     public let arp: ARPHandler
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
@@ -118,10 +119,55 @@ public final class Stack: @unchecked Sendable {
         core.setAdminUp(up, ifindex: link.device.ifindex)
     }
 
-    /// Adds an IPv4 address to a device (Linux: `ip addr add`).
+    /// Adds an IPv4 address to a device (Linux: `ip addr add` → `fib_add_ifaddr`): with it a
+    /// local route for the address, the connected route for its subnet, and the subnet's
+    /// broadcast route (below /31), each unless already there.
     public func addAddress(_ address: IPv4Address, prefixLength: Int, device name: String) throws(StackError) {
         guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
-        addresses.add(InterfaceAddress(address: address, prefixLength: prefixLength, ifindex: link.device.ifindex))
+        let ifindex = link.device.ifindex
+        let entry = InterfaceAddress(address: address, prefixLength: prefixLength, ifindex: ifindex)
+        addresses.add(entry)
+        var routes = [Route(prefix: IPv4Prefix(address: address, length: 32)!, type: .local, ifindex: ifindex)]
+        if prefixLength < 32 { routes.append(Route(prefix: entry.subnet, ifindex: ifindex)) }
+        if prefixLength < 31 {
+            routes.append(Route(prefix: IPv4Prefix(address: entry.subnet.lastAddress, length: 32)!, type: .broadcast,
+                                ifindex: ifindex))
+        }
+        for route in routes { try? fib.add(route) }
+    }
+
+    /// Adds a route (Linux: `ip route add`). A gateway must lie in a connected subnet — of the
+    /// named device, when one is named — which also gives the device when none is named.
+    public func addRoute(_ spec: RouteSpec) throws(StackError) {
+        try fibAdd(resolve(spec))
+    }
+
+    /// Removes a route (Linux: `ip route del PREFIX [metric N]`).
+    public func removeRoute(_ prefix: IPv4Prefix, metric: UInt32? = nil) throws(StackError) {
+        do { try fib.remove(prefix, metric: metric) } catch { throw StackError(error.description) }
+    }
+
+    func fibAdd(_ route: Route) throws(StackError) {
+        do { try fib.add(route) } catch { throw StackError(error.description) }
+    }
+
+    /// The route a spec names, with device and gateway checked against the links and subnets.
+    func resolve(_ spec: RouteSpec) throws(StackError) -> Route {
+        guard spec.type == .unicast else { return Route(prefix: spec.prefix, type: spec.type, metric: spec.metric) }
+        var ifindex: Int?
+        if let name = spec.device {
+            guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+            ifindex = link.device.ifindex
+        }
+        if let gateway = spec.gateway {
+            guard let subnet = addresses.all.first(where: {
+                $0.subnet.contains(gateway) && $0.prefixLength < 32 && (ifindex == nil || $0.ifindex == ifindex)
+            }) else {
+                throw StackError("gateway \(gateway) is not in a connected subnet\(spec.device.map { " of \($0)" } ?? "")")
+            }
+            ifindex = subnet.ifindex
+        }
+        return Route(prefix: spec.prefix, gateway: spec.gateway, ifindex: ifindex ?? 0, metric: spec.metric, mtu: spec.mtu)
     }
 
     /// Adds a permanent neighbour (Linux: `ip neigh add … lladdr … dev … nud permanent`).
