@@ -5,17 +5,6 @@ import DatapathWire
 /// Random and malformed frames through the receive path: every frame is delivered or dropped
 /// with a counted reason, nothing crashes, and the pool returns to its baseline.
 @Suite struct HostileInputTests {
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// Parses a frame the way a packet app would, with every view's checked constructor.
     final class ParsingHandler: PacketTypeHandler, @unchecked Sendable {
         var parsed = 0
@@ -50,7 +39,7 @@ import DatapathWire
         let handler = ParsingHandler()
         core.addPacketType(.ipv4, handler)
         core.addPacketType(.arp, handler)
-        var rng = SplitMix(state: 2026)
+        var rng = SplitMix64(seed: 2026)
         var batch = PacketBatch()
         defer { batch.deallocate() }
         var sent = 0

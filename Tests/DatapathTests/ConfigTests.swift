@@ -168,6 +168,11 @@ import DatapathWire
     ])
     func meaningErrorsNameTheLineAndTheWord(text: String, message: String) throws {
         let (stack, _) = try makeStack()
+        expectFailure(stack, text, message)
+    }
+
+    /// Applies `text` expecting exactly `message`.
+    func expectFailure(_ stack: Stack, _ text: String, _ message: String) {
         do {
             try stack.apply(text)
             Issue.record("applied: \(text)")
@@ -255,12 +260,7 @@ import DatapathWire
     ])
     func badRoutesNameTheLineAndTheWord(text: String, message: String) throws {
         let (stack, _) = try makeStack()
-        do {
-            try stack.apply(text)
-            Issue.record("applied: \(text)")
-        } catch {
-            #expect("\(error)" == message)
-        }
+        expectFailure(stack, text, message)
         #expect(stack.fib.routes.isEmpty)
     }
 }

@@ -1,18 +1,7 @@
 import Testing
 import Datapath
+import DatapathCore
 import DatapathWire
-
-/// A small seedable generator for reproducible random tables.
-struct TableRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The obvious answer: the longest prefix holding the address, then the lowest metric.
 func oracle(_ routes: [Route], _ destination: IPv4Address) -> Route? {
@@ -23,7 +12,7 @@ func oracle(_ routes: [Route], _ destination: IPv4Address) -> Route? {
 @Suite struct FIBTests {
     @Test(arguments: [1, 2, 3, 4])
     func longestPrefixMatchAgreesWithABruteForceOracle(seed: UInt64) throws {
-        var random = TableRandom(state: seed)
+        var random = SplitMix64(seed: seed)
         let fib = FIB()
         var routes: [Route] = []
         var seen = Set<IPv4Prefix>()

@@ -1,5 +1,6 @@
 import Benchmark
 import Datapath
+import DatapathCore
 import DatapathWire
 
 // One scaled iteration is one lookup, so `throughput` reads as lookups/s.
@@ -31,7 +32,7 @@ let benchmarks: @Sendable () -> Void = {
 /// A table shaped like an Internet routing table — mostly /24, then /22–/23, /16–/21, a few
 /// longer and shorter — and destinations drawn inside its routes.
 func randomTable(routes count: Int, destinations: Int) -> (FIB, [UInt32]) {
-    var random = SplitMix(state: 42)
+    var random = SplitMix64(seed: 42)
     var prefixes = Set<IPv4Prefix>()
     while prefixes.count < count {
         let roll = random.next() % 100
@@ -48,15 +49,4 @@ func randomTable(routes count: Int, destinations: Int) -> (FIB, [UInt32]) {
         return prefix.address.hostOrder | host
     }
     return (fib, targets)
-}
-
-struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
