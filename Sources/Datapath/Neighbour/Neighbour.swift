@@ -8,7 +8,7 @@ import DatapathWire
 /// cached Ethernet header behind a sequence lock (Linux: `nud_state` and `struct hh_cache`
 /// with its `hh_lock` seqlock), one cache line. Everything else — timers, probes, the pending
 /// queue — is changed only under the table's lock, by `NeighbourTable`.
-public final class Neighbour: @unchecked Sendable {
+public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     public let address: IPv4Address
     public let device: any NetDevice
     public let ifindex: Int
@@ -90,9 +90,8 @@ public final class Neighbour: @unchecked Sendable {
     }
 
     /// Prepends the cached Ethernet header to every skb of `batch` (Linux: `neigh_hh_output`):
-    /// one consistent read of the header per batch, two 8-byte stores per packet. Skbs without
-    /// 14 bytes of headroom are dropped (`.packetTooSmall` would be wrong: `.noMemory`, as
-    /// Linux's failed `skb_cow_head`).
+    /// one consistent read of the header per batch, two 8-byte stores per packet. An skb without
+    /// 14 bytes of headroom is dropped as `.noMemory` (Linux: a failed `skb_cow_head`).
     @inlinable
     public func writeCachedHeaders(_ batch: inout PacketBatch, worker: Worker) {
         let (low, high) = cachedHeader()
@@ -111,6 +110,6 @@ public final class Neighbour: @unchecked Sendable {
         batch.count = kept
     }
 
-    /// The link-layer address, if known (read under the table's lock by `NeighbourTable`).
+    /// `198.18.0.2 dev eth0`.
     public var description: String { "\(address) dev \(device.name)" }
 }
