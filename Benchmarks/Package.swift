@@ -34,5 +34,5 @@ package.targets += [
     benchmark("CoreBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
     benchmark("AFPacketBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
     benchmark("L2Benchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
-    benchmark("RouteBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
+    benchmark("IPv4Benchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
 ]

@@ -37,7 +37,7 @@ public struct ARPPacket {
     public let base: UnsafeMutableRawPointer
 
     /// Packet length in bytes for Ethernet/IPv4.
-    public static let length = 28
+    @inlinable public static var length: Int { 28 }
 
     /// A view of `length` bytes at `base`; nil when they are too few or the packet is not
     /// Ethernet (htype 1, hlen 6) / IPv4 (ptype 0x0800, plen 4).

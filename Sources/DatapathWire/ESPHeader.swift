@@ -9,7 +9,7 @@ public struct ESPHeader {
     public let base: UnsafeMutableRawPointer
 
     /// Header length in bytes.
-    public static let length = 8
+    @inlinable public static var length: Int { 8 }
 
     /// A view of `length` bytes at `base`; nil when they cannot hold the header.
     @inlinable

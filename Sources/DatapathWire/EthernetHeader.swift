@@ -9,7 +9,7 @@ public struct EthernetHeader {
     public let base: UnsafeMutableRawPointer
 
     /// Header length in bytes.
-    public static let length = 14
+    @inlinable public static var length: Int { 14 }
 
     /// A view of `length` bytes at `base`; nil when they cannot hold the header: the only bounds
     /// check.

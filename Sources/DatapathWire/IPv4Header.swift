@@ -11,7 +11,7 @@ public struct IPv4Header {
     public let base: UnsafeMutableRawPointer
 
     /// Length of a header without options, in bytes.
-    public static let minimumLength = 20
+    @inlinable public static var minimumLength: Int { 20 }
 
     /// A view of `length` bytes at `base`; nil unless they hold at least 20 bytes, version is 4,
     /// IHL ≥ 5 and the IHL-sized header fits in `length`. The total length field is *not*

@@ -44,7 +44,7 @@ public struct TCPHeader {
     public let base: UnsafeMutableRawPointer
 
     /// Length of a header without options, in bytes.
-    public static let minimumLength = 20
+    @inlinable public static var minimumLength: Int { 20 }
 
     /// A view of `length` bytes at `base`; nil unless they hold 20 bytes and the data offset is
     /// at least 20 and within `length`.

@@ -19,7 +19,7 @@ public struct TCPSACKBlock: Hashable, Sendable {
 /// parsing a SACK option allocates nothing.
 public struct TCPSACKBlocks: RandomAccessCollection, Hashable, Sendable {
     /// The most blocks one option can hold.
-    public static let capacity = 4
+    @inlinable public static var capacity: Int { 4 }
 
     @usableFromInline var b0 = TCPSACKBlock(left: 0, right: 0)
     @usableFromInline var b1 = TCPSACKBlock(left: 0, right: 0)

@@ -8,7 +8,7 @@ public struct UDPHeader {
     public let base: UnsafeMutableRawPointer
 
     /// Header length in bytes.
-    public static let length = 8
+    @inlinable public static var length: Int { 8 }
 
     /// A view of `length` bytes at `base`; nil when they cannot hold the header. The length
     /// field is not checked here: see `isLengthValid(bufferLength:)`.

@@ -9,7 +9,7 @@ public struct VLANTag {
     public let base: UnsafeMutableRawPointer
 
     /// TCI plus inner EtherType, in bytes.
-    public static let length = 4
+    @inlinable public static var length: Int { 4 }
 
     /// A view of `length` bytes at `base`; nil when they cannot hold a tag.
     @inlinable

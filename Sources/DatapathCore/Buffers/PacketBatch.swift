@@ -6,7 +6,7 @@
 @frozen
 public struct PacketBatch {
     /// The largest batch a stage is handed.
-    public static let maximumCount = 256
+    @inlinable public static var maximumCount: Int { 256 }
 
     public let slots: UnsafeMutablePointer<SKB>
     public let capacity: Int

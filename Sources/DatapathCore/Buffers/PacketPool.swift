@@ -35,13 +35,13 @@ public final class PacketPool: @unchecked Sendable {
     let sharedSlots: UnsafeMutablePointer<UnsafeMutablePointer<SKBHead>>
     let caches: Mutex<[PoolCache]>
 
-    public static let headSize = 128
+    @inlinable public static var headSize: Int { 128 }
     /// The header bytes reset on allocation: everything before `ownBuffer`.
-    public static let templateBytes = 96
+    @inlinable public static var templateBytes: Int { 96 }
     /// A fresh skb's header bytes for this pool, `data` and `bufferStart` aside.
     let template: UnsafeMutableRawPointer
-    public static let defaultBufferSize = 2176
-    public static let defaultHeadroom = 128
+    @inlinable public static var defaultBufferSize: Int { 2176 }
+    @inlinable public static var defaultHeadroom: Int { 128 }
 
     /// Creates `capacity` elements on `node` (libnuma), or in ordinary memory when libnuma
     /// reports no NUMA support.

@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// Registration is control-plane work done before workers start; workers only read.
 public final class NetCore: @unchecked Sendable {
-    public static let maximumDevices = 256
-    public static let maximumPacketTypes = 15
+    @inlinable public static var maximumDevices: Int { 256 }
+    @inlinable public static var maximumPacketTypes: Int { 15 }
 
     /// Devices by `ifindex` (slot 0 unused, as in Linux).
     public private(set) var devices: [(any NetDevice)?] = Array(repeating: nil, count: NetCore.maximumDevices)

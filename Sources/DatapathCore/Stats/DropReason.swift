@@ -45,6 +45,19 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case neighFailed
     /// The neighbour table was full (`SKB_DROP_REASON_NEIGH_CREATEFAIL`).
     case neighCreateFailed
+    /// Bad IPv4 header: version, IHL, total length below the header, malformed options
+    /// (`SKB_DROP_REASON_IP_INHDR`).
+    case ipHeaderInvalid
+    /// IPv4 header checksum wrong (`SKB_DROP_REASON_IP_CSUM`).
+    case ipChecksum
+    /// Martian source: multicast, limited broadcast, 0.0.0.0 or loopback
+    /// (`SKB_DROP_REASON_IP_INVALID_SOURCE`).
+    case ipInvalidSource
+    /// Martian destination: 0.0.0.0 or loopback (`SKB_DROP_REASON_IP_INVALID_DEST`).
+    case ipInvalidDestination
+    /// Source-routed (LSRR/SSRR) while source routing is off, as Linux's default
+    /// `accept_source_route=0`.
+    case ipSourceRouted
 
     public var description: String {
         switch self {
@@ -69,6 +82,11 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .neighQueueFull: "NEIGH_QUEUEFULL"
         case .neighFailed: "NEIGH_FAILED"
         case .neighCreateFailed: "NEIGH_CREATEFAIL"
+        case .ipHeaderInvalid: "IP_INHDR"
+        case .ipChecksum: "IP_CSUM"
+        case .ipInvalidSource: "IP_INVALID_SOURCE"
+        case .ipInvalidDestination: "IP_INVALID_DEST"
+        case .ipSourceRouted: "IP_SOURCE_ROUTED"
         }
     }
 }

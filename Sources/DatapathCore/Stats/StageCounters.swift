@@ -7,7 +7,7 @@ public struct StageID: Hashable, Sendable {
 
     /// Stage names, registered once at start-up; the index is the stage's counter slot.
     static let names = Mutex<[String]>([])
-    public static let maximumCount = 64
+    @inlinable public static var maximumCount: Int { 64 }
 
     /// Registers (or finds) a stage by name.
     public static func named(_ name: String) -> StageID {

@@ -19,13 +19,13 @@ public final class Worker: @unchecked Sendable {
     /// 17 to single-frame transmits, 18 and 19 to the stack above Core (see its users).
     public let scratch: UnsafeMutablePointer<PacketBatch>
 
-    public static let scratchCount = 20
+    @inlinable public static var scratchCount: Int { 20 }
     /// The scratch batch `netifReceiveSkb` splits mixed-device backlog batches into.
-    public static let deviceSplitScratch = 16
+    @inlinable public static var deviceSplitScratch: Int { 16 }
     /// The scratch batch `devQueueXmit(_ skb:…)` sends single frames through.
-    public static let transmitScratch = 17
+    @inlinable public static var transmitScratch: Int { 17 }
     /// Scratch batches the stack above Core may use, one user each (documented at the user).
-    public static let stackScratch = 18
+    @inlinable public static var stackScratch: Int { 18 }
 
     public init(index: Int = 0, cpu: Int? = nil, pool: PacketPool, clock: any DatapathClock = MonotonicClock()) {
         self.index = index

@@ -1,0 +1,63 @@
+import DatapathCore
+
+/// The IP MIB counters with the names /proc/net/snmp (`Ip:`) and /proc/net/netstat (`IpExt:`)
+/// show (Linux: `IPSTATS_MIB_*`), per worker and summed on read.
+public final class IPStatistics: @unchecked Sendable {
+    public enum Counter: Int, CaseIterable, Sendable, CustomStringConvertible {
+        case inReceives, inHdrErrors, inAddrErrors, forwDatagrams, inUnknownProtos, inDiscards, inDelivers
+        case outRequests, outDiscards, outNoRoutes, reasmTimeout, reasmReqds, reasmOKs, reasmFails
+        case fragOKs, fragFails, fragCreates, inNoRoutes, inTruncatedPkts, inCsumErrors
+
+        /// The SNMP name: `InReceives`, `ForwDatagrams`, …
+        public var description: String {
+            switch self {
+            case .inReceives: "InReceives"
+            case .inHdrErrors: "InHdrErrors"
+            case .inAddrErrors: "InAddrErrors"
+            case .forwDatagrams: "ForwDatagrams"
+            case .inUnknownProtos: "InUnknownProtos"
+            case .inDiscards: "InDiscards"
+            case .inDelivers: "InDelivers"
+            case .outRequests: "OutRequests"
+            case .outDiscards: "OutDiscards"
+            case .outNoRoutes: "OutNoRoutes"
+            case .reasmTimeout: "ReasmTimeout"
+            case .reasmReqds: "ReasmReqds"
+            case .reasmOKs: "ReasmOKs"
+            case .reasmFails: "ReasmFails"
+            case .fragOKs: "FragOKs"
+            case .fragFails: "FragFails"
+            case .fragCreates: "FragCreates"
+            case .inNoRoutes: "InNoRoutes"
+            case .inTruncatedPkts: "InTruncatedPkts"
+            case .inCsumErrors: "InCsumErrors"
+            }
+        }
+    }
+
+    @usableFromInline let blocks: [CounterBlock]
+
+    public init(workers: Int) {
+        blocks = (0..<max(1, workers)).map { _ in CounterBlock(count: Counter.allCases.count) }
+    }
+
+    /// The block worker `index` counts into.
+    @inlinable @inline(__always)
+    public func block(_ worker: Worker) -> CounterBlock { blocks[worker.index % blocks.count] }
+
+    public subscript(counter: Counter) -> UInt64 { blocks.reduce(0) { $0 &+ $1[counter.rawValue] } }
+
+    /// `Ip: InReceives … \nIp: 12 …`, the two lines /proc/net/snmp prints (the IpExt counters
+    /// follow on their own pair of lines).
+    public func snmpLines() -> String {
+        let ip: [Counter] = [.inReceives, .inHdrErrors, .inAddrErrors, .forwDatagrams, .inUnknownProtos, .inDiscards,
+                             .inDelivers, .outRequests, .outDiscards, .outNoRoutes, .reasmTimeout, .reasmReqds,
+                             .reasmOKs, .reasmFails, .fragOKs, .fragFails, .fragCreates]
+        let ext: [Counter] = [.inNoRoutes, .inTruncatedPkts, .inCsumErrors]
+        func lines(_ prefix: String, _ list: [Counter]) -> String {
+            "\(prefix): " + list.map(\.description).joined(separator: " ") + "\n\(prefix): "
+                + list.map { String(self[$0]) }.joined(separator: " ")
+        }
+        return lines("Ip", ip) + "\n" + lines("IpExt", ext)
+    }
+}

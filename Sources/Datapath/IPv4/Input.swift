@@ -1,0 +1,121 @@
+import DatapathCore
+import DatapathWire
+
+/// The IPv4 protocol of one stack (Linux: `ip_packet_type` and the per-namespace IPv4 state):
+/// its MIB counters and stages. This first slice holds input validation (`ipRcv`);
+/// routing input, local delivery and forwarding plug in after it.
+public final class IPv4: @unchecked Sendable {
+    public let statistics: IPStatistics
+    public let rcvStage = StageID.named("ip-rcv")
+
+    public init(workers: Int) {
+        statistics = IPStatistics(workers: workers)
+    }
+
+    /// Validates a batch of IPv4 packets from the link layer (Linux: `ip_rcv` → `ip_rcv_core`,
+    /// with the martian checks of `ip_route_input_slow` and the options pass of
+    /// `ip_rcv_options`).
+    ///
+    /// Reads: the IPv4 header, `packetType`, `checksumState`. Writes: trims link-layer padding to
+    /// the total length, sets the network and transport header offsets.
+    /// Next: the survivors stay in `batch`, for `NF_INET_PRE_ROUTING` and `ip_rcv_finish`.
+    /// Drops: `.otherHost` (not counted as received, as in Linux), `.packetTooSmall` (shorter
+    /// than 20 bytes: InHdrErrors; shorter than its total length: InTruncatedPkts),
+    /// `.ipHeaderInvalid` (version, IHL, total length below the header, malformed options:
+    /// InHdrErrors), `.ipChecksum` (InCsumErrors and InHdrErrors), `.ipInvalidSource`,
+    /// `.ipInvalidDestination` (InAddrErrors), `.ipSourceRouted`.
+    public func ipRcv(_ batch: inout PacketBatch, worker: Worker) {
+        let start = cycleCount()
+        let packets = batch.count
+        let counters = statistics.block(worker)
+        var kept = 0
+        var received = 0
+        for i in batch.indices {
+            let skb = batch[i]
+            if skb.packetType == .otherHost {
+                worker.drop(skb, .otherHost)
+                continue
+            }
+            received &+= 1
+            if let reason = IPv4.validate(skb, counters: counters) {
+                worker.drop(skb, reason)
+                continue
+            }
+            batch[kept] = skb
+            kept &+= 1
+        }
+        batch.count = kept
+        counters.add(IPStatistics.Counter.inReceives.rawValue, UInt64(received))
+        worker.stages.record(rcvStage, packets: packets, cycles: cycleCount() &- start)
+    }
+
+    /// One packet's checks, in Linux's order; nil when it passes (and is trimmed and marked).
+    @inline(__always)
+    static func validate(_ skb: SKB, counters: CounterBlock) -> DropReason? {
+        let length = skb.length
+        guard length >= 20 else {
+            counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
+            return .packetTooSmall
+        }
+        let base = skb.data
+        let versionIHL = base.load(as: UInt8.self)
+        let headerLength = Int(versionIHL & 0x0F) &* 4
+        guard versionIHL >> 4 == 4, headerLength >= 20, headerLength <= length else {
+            counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
+            return .ipHeaderInvalid
+        }
+        let ip = IPv4Header(unchecked: base)
+        if skb.checksumState != .unnecessary && !ip.isChecksumValid {
+            counters.add(IPStatistics.Counter.inCsumErrors.rawValue)
+            counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
+            return .ipChecksum
+        }
+        let total = Int(ip.totalLength)
+        guard total <= length else {
+            counters.add(IPStatistics.Counter.inTruncatedPkts.rawValue)
+            return .packetTooSmall
+        }
+        guard total >= headerLength else {
+            counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
+            return .ipHeaderInvalid
+        }
+        // Martians (RFC 1812 §5.3.7): checked on two words.
+        let source = ip.source.hostOrder, destination = ip.destination.hostOrder
+        if source & 0xF000_0000 == 0xE000_0000 || source == 0xFFFF_FFFF || source == 0
+            || source & 0xFF00_0000 == 0x7F00_0000 {
+            return .ipInvalidSource
+        }
+        if destination == 0 || destination & 0xFF00_0000 == 0x7F00_0000 {
+            counters.add(IPStatistics.Counter.inAddrErrors.rawValue)
+            return .ipInvalidDestination
+        }
+        if headerLength > 20, let reason = checkOptions(ip, headerLength: headerLength) {
+            // Malformed options are header errors; a refused source route is not (Linux counts
+            // it nowhere but the drop).
+            if reason == .ipHeaderInvalid { counters.add(IPStatistics.Counter.inHdrErrors.rawValue) }
+            return reason
+        }
+        // Link-layer padding goes (Linux: `pskb_trim_rcsum`).
+        skb.trim(to: total)
+        skb.resetNetworkHeader()
+        skb.setTransportHeader(afterNetworkBytes: headerLength)
+        return nil
+    }
+
+    /// Linux: `ip_options_compile` as far as input needs it: every option well-formed, and no
+    /// source route (LSRR, SSRR) while source routing is off.
+    static func checkOptions(_ ip: IPv4Header, headerLength: Int) -> DropReason? {
+        var options = IPv4OptionIterator(header: ip.base, end: headerLength)
+        while let option = options.next() {
+            switch option {
+            case .malformed:
+                return .ipHeaderInvalid
+            case .option(let type, _, _, _) where type == .lsrr || type == .ssrr:
+                return .ipSourceRouted
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+}
