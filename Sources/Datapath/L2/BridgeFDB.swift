@@ -12,7 +12,7 @@ import Synchronization
 /// an unlearned address (flooded, as Linux does past `max_learned`) — never a longer chain.
 public final class BridgeFDB: @unchecked Sendable {
     public static let defaultAgeingTime: UInt64 = 300_000_000_000
-    @inlinable public static var maximumProbes: Int { 32 }
+    public static let maximumProbes = 32
     public let capacity: Int
     /// Entries kept at most (Linux: `max_learned`): half the slots, so chains stay short.
     public let maximumEntries: Int
@@ -28,12 +28,12 @@ public final class BridgeFDB: @unchecked Sendable {
         var refused: UInt64 = 0
     }
 
-    @inlinable static var macMask: UInt64 { 0xFFFF_FFFF_FFFF }
-    @inlinable static var portShift: UInt64 { 48 }
-    @inlinable static var staticFlag: UInt64 { 1 << 58 }
-    @inlinable static var localFlag: UInt64 { 1 << 59 }
+    @usableFromInline static let macMask: UInt64 = 0xFFFF_FFFF_FFFF
+    @usableFromInline static let portShift: UInt64 = 48
+    @usableFromInline static let staticFlag: UInt64 = 1 << 58
+    @usableFromInline static let localFlag: UInt64 = 1 << 59
     /// A removed entry; its MAC bits (broadcast) match no key ever looked up or learned.
-    @inlinable static var tombstone: UInt64 { 1 << 62 | 0xFFFF_FFFF_FFFF }
+    @usableFromInline static let tombstone: UInt64 = 1 << 62 | 0xFFFF_FFFF_FFFF
 
     public init(capacity: Int = 16384, ageingTime: UInt64 = BridgeFDB.defaultAgeingTime, seed: UInt64? = nil) {
         var size = 64

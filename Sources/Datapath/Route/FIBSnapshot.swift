@@ -17,7 +17,7 @@ public final class FIBSnapshot: @unchecked Sendable {
     let level1Memory: LargeMemory
     let groupMemory: LargeMemory
 
-    @inlinable static var groupFlag: UInt32 { 1 << 31 }
+    @usableFromInline static let groupFlag: UInt32 = 1 << 31
 
     /// Builds the trie for `routes` (already reduced to one route per prefix).
     init(routes best: [Route], generation: UInt64) {
