@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkSupport
 import Datapath
 import DatapathCore
 import DatapathWire
@@ -10,12 +11,7 @@ import Foundation
 // benchmark is registered, and the reason is printed.
 // One scaled iteration is one packet: `throughput` reads as packets/s.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .mallocCountTotal],
-        timeUnits: .nanoseconds,
-        scalingFactor: .kilo,
-        maxDuration: .seconds(3),
-        maxIterations: 200)
+    usePacketBenchmarkDefaults(scalingFactor: .kilo, maxIterations: 200)
 
     guard let names = ProcessInfo.processInfo.environment["DATAPATH_BENCH_VETH"]?.split(separator: ","),
           names.count == 4 else {

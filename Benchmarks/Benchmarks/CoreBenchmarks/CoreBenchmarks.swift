@@ -1,4 +1,5 @@
 import Benchmark
+import BenchmarkSupport
 import CDatapath
 import DatapathCore
 import DatapathWire
@@ -8,12 +9,7 @@ import Foundation
 let packetsPerIteration = 1_000_000
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .mallocCountTotal],
-        timeUnits: .nanoseconds,
-        scalingFactor: .mega,
-        maxDuration: .seconds(3),
-        maxIterations: 20)
+    usePacketBenchmarkDefaults()
 
     Benchmark("Pool alloc+free, single") { benchmark in
         let pool = try! PacketPool(capacity: 4096)

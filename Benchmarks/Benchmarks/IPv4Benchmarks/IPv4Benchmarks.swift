@@ -1,16 +1,12 @@
 import Benchmark
+import BenchmarkSupport
 import Datapath
 import DatapathCore
 import DatapathWire
 
 // One scaled iteration is one packet or one lookup, so `throughput` reads as packets/s or lookups/s.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .mallocCountTotal],
-        timeUnits: .nanoseconds,
-        scalingFactor: .mega,
-        maxDuration: .seconds(3),
-        maxIterations: 20)
+    usePacketBenchmarkDefaults()
 
     // ip_rcv over a batch of valid 64-byte UDP frames' IPv4 packets; the checks leave the packets
     // as they were, so the same batch is validated again each round.

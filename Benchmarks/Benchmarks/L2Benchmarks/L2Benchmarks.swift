@@ -1,16 +1,12 @@
 import Benchmark
+import BenchmarkSupport
 import Datapath
 import DatapathCore
 import DatapathWire
 
 // One scaled iteration is one packet, so `throughput` reads directly as packets/s.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .mallocCountTotal],
-        timeUnits: .nanoseconds,
-        scalingFactor: .mega,
-        maxDuration: .seconds(3),
-        maxIterations: 20)
+    usePacketBenchmarkDefaults()
 
     // Two ports; p1's wire leads straight back into p0, so frames circulate: each pass is
     // p0 receive → eth_type_trans → br_handle_frame (learn source, FDB hit) → p1 transmit.

@@ -1,14 +1,10 @@
 import Benchmark
+import BenchmarkSupport
 import DatapathWire
 
 // One scaled iteration is one packet, so `throughput` reads directly as packets/s.
 let benchmarks: @Sendable () -> Void = {
-    Benchmark.defaultConfiguration = .init(
-        metrics: [.throughput, .wallClock, .mallocCountTotal],
-        timeUnits: .nanoseconds,
-        scalingFactor: .mega,
-        maxDuration: .seconds(3),
-        maxIterations: 20)
+    usePacketBenchmarkDefaults()
 
     Benchmark("Ethernet+IPv4+UDP parse") { benchmark in
         let frames = Frames(count: 32, length: 64)
