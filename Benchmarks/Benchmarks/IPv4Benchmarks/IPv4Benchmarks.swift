@@ -33,6 +33,27 @@ let benchmarks: @Sendable () -> Void = {
         worker.cache.free(&batch)
     }
 
+    // NF_HOOK on a batch of 256: with no functions (one load and branch per batch), and with one
+    // function that accepts everything (its call, verdict reset and the sorting pass).
+    for functions in [0, 1] {
+        Benchmark("NF_HOOK FORWARD, \(functions) function(s), batches of 256") { benchmark in
+            let pool = try! PacketPool(capacity: 512)
+            let worker = Worker(pool: pool)
+            let netfilter = Netfilter(workers: 1)
+            if functions == 1 { netfilter.register(AcceptAll(), on: .forward, priority: 0) }
+            var batch = PacketBatch()
+            defer { batch.deallocate() }
+            for _ in 0..<256 { batch.append(worker.cache.allocate()!) }
+            benchmark.startMeasurement()
+            for _ in 0..<(benchmark.scaledIterations.count / 256) {
+                netfilter.run(.forward, &batch, worker: worker)
+            }
+            benchmark.stopMeasurement()
+            precondition(batch.count == 256)
+            worker.cache.free(&batch)
+        }
+    }
+
     for count in [1, 1_000, 500_000] {
         Benchmark("FIB lookup, \(count) random routes, destinations inside them") { benchmark in
             let (fib, destinations) = randomTable(routes: count, destinations: 1 << 16)
@@ -70,4 +91,9 @@ func randomTable(routes count: Int, destinations: Int) -> (FIB, [UInt32]) {
         return prefix.address.hostOrder | host
     }
     return (fib, targets)
+}
+
+final class AcceptAll: NetfilterHookFunction, @unchecked Sendable {
+    func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch, verdicts: UnsafeMutablePointer<NetfilterVerdict>,
+              worker: Worker) {}
 }

@@ -58,6 +58,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     /// Source-routed (LSRR/SSRR) while source routing is off, as Linux's default
     /// `accept_source_route=0`.
     case ipSourceRouted
+    /// A netfilter hook said NF_DROP (`SKB_DROP_REASON_NETFILTER_DROP`).
+    case netfilterDrop
 
     public var description: String {
         switch self {
@@ -87,6 +89,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .ipInvalidSource: "IP_INVALID_SOURCE"
         case .ipInvalidDestination: "IP_INVALID_DEST"
         case .ipSourceRouted: "IP_SOURCE_ROUTED"
+        case .netfilterDrop: "NETFILTER_DROP"
         }
     }
 }

@@ -1,0 +1,160 @@
+import DatapathCore
+import Synchronization
+
+/// The five IPv4 netfilter hooks (Linux: `enum nf_inet_hooks`).
+public enum NetfilterHook: Int, CaseIterable, Sendable, CustomStringConvertible {
+    case preRouting, localIn, forward, localOut, postRouting
+
+    public var description: String {
+        switch self {
+        case .preRouting: "PREROUTING"
+        case .localIn: "INPUT"
+        case .forward: "FORWARD"
+        case .localOut: "OUTPUT"
+        case .postRouting: "POSTROUTING"
+        }
+    }
+}
+
+/// What a hook function decides for one packet (Linux: `NF_ACCEPT`, `NF_DROP`, `NF_STOLEN`,
+/// `NF_REPEAT`; userspace `NF_QUEUE` is not offered).
+public enum NetfilterVerdict: UInt8, Sendable {
+    /// On to the next hook function, then the stage after the hook.
+    case accept
+    /// Freed and counted as `.netfilterDrop`.
+    case drop
+    /// The hook function took the skb: it is out of the batch and not freed.
+    case stolen
+    /// Run the same hook function again on this skb.
+    case `repeat`
+}
+
+/// A function registered on a hook (Linux: `struct nf_hook_ops`). It sees the whole batch and
+/// writes one verdict per skb (all start as `.accept`); it may change packets but not the batch.
+public protocol NetfilterHookFunction: AnyObject, Sendable {
+    func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch,
+              verdicts: UnsafeMutablePointer<NetfilterVerdict>, worker: Worker)
+}
+
+/// The hook registry and `NF_HOOK` (Linux: `nf_register_net_hook`, `nf_hook_slow`). Functions
+/// run in ascending priority (Linux's `NF_IP_PRI_*` numbers: filter is 0, conntrack −200 …).
+/// A hook with no functions costs one load and one branch per batch. Registration may happen
+/// while workers run: they take the list once per batch.
+public final class Netfilter: @unchecked Sendable {
+    struct Registration {
+        let function: any NetfilterHookFunction
+        let priority: Int
+    }
+
+    let registrations = Mutex<[[Registration]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
+    /// Per hook: 1 when it has functions. Read without a lock.
+    let populated = UnsafeMutablePointer<UInt32>.allocate(capacity: NetfilterHook.allCases.count)
+    /// Per worker: verdicts for one batch, and two batches that take turns holding the skbs a
+    /// function asked to see again and the ones it is seeing again.
+    let verdicts: [UnsafeMutablePointer<NetfilterVerdict>]
+    let repeats: UnsafeMutablePointer<PacketBatch>
+    let workerCount: Int
+    /// How often one function may say REPEAT for a batch before the rest are dropped (Linux
+    /// loops without bound; a buggy function must not hang a worker here).
+    public static let maximumRepeats = 16
+
+    public init(workers: Int) {
+        workerCount = max(1, workers)
+        populated.initialize(repeating: 0, count: NetfilterHook.allCases.count)
+        verdicts = (0..<workerCount).map { _ in
+            let buffer = UnsafeMutablePointer<NetfilterVerdict>.allocate(capacity: PacketBatch.maximumCount)
+            buffer.initialize(repeating: .accept, count: PacketBatch.maximumCount)
+            return buffer
+        }
+        repeats = .allocate(capacity: 2 * workerCount)
+        for i in 0..<(2 * workerCount) { (repeats + i).initialize(to: PacketBatch()) }
+    }
+
+    deinit {
+        populated.deallocate()
+        for buffer in verdicts { buffer.deallocate() }
+        for i in 0..<(2 * workerCount) { repeats[i].deallocate() }
+        repeats.deinitialize(count: 2 * workerCount)
+        repeats.deallocate()
+    }
+
+    /// Adds `function` to `hook` at `priority` (Linux: `nf_register_net_hook`).
+    public func register(_ function: any NetfilterHookFunction, on hook: NetfilterHook, priority: Int) {
+        registrations.withLock { lists in
+            lists[hook.rawValue].append(Registration(function: function, priority: priority))
+            // Stable: equal priorities keep registration order.
+            lists[hook.rawValue] = lists[hook.rawValue].enumerated()
+                .sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
+            SharedWord.store(populated + hook.rawValue, 1)
+        }
+    }
+
+    /// Removes `function` from `hook` (Linux: `nf_unregister_net_hook`).
+    public func unregister(_ function: any NetfilterHookFunction, from hook: NetfilterHook) {
+        registrations.withLock { lists in
+            lists[hook.rawValue].removeAll { $0.function === function }
+            SharedWord.store(populated + hook.rawValue, lists[hook.rawValue].isEmpty ? 0 : 1)
+        }
+    }
+
+    /// Runs `hook`'s functions over `batch` (Linux: `NF_HOOK` → `nf_hook_slow`); the skbs left
+    /// in `batch` were accepted by every function, in their original order (repeated ones last).
+    /// Drops: `.netfilterDrop`.
+    @inline(__always)
+    public func run(_ hook: NetfilterHook, _ batch: inout PacketBatch, worker: Worker) {
+        if SharedWord.load(populated + hook.rawValue) == 0 || batch.isEmpty { return }
+        runSlow(hook, &batch, worker: worker)
+    }
+
+    func runSlow(_ hook: NetfilterHook, _ batch: inout PacketBatch, worker: Worker) {
+        let functions = registrations.withLock { $0[hook.rawValue] }
+        let w = worker.index % workerCount
+        let verdicts = self.verdicts[w]
+        for registration in functions {
+            var asked = repeats[2 * w]
+            var retry = repeats[2 * w + 1]
+            asked.removeAll()
+            apply(registration.function, hook, &batch, verdicts: verdicts, repeats: &asked, worker: worker)
+            var rounds = 0
+            while !asked.isEmpty {
+                rounds += 1
+                if rounds > Netfilter.maximumRepeats {
+                    worker.drop(&asked, .netfilterDrop)
+                    break
+                }
+                swap(&asked, &retry)
+                asked.removeAll()
+                apply(registration.function, hook, &retry, verdicts: verdicts, repeats: &asked, worker: worker)
+                // Accepted on a later round: they join the batch after the others.
+                for i in retry.indices { batch.append(retry[i]) }
+                retry.removeAll()
+            }
+            if batch.isEmpty { return }
+        }
+    }
+
+    /// One function over one batch: sorts skbs by verdict, keeping the accepted in `batch`.
+    @inline(__always)
+    func apply(_ function: any NetfilterHookFunction, _ hook: NetfilterHook, _ batch: inout PacketBatch,
+               verdicts: UnsafeMutablePointer<NetfilterVerdict>, repeats: inout PacketBatch, worker: Worker) {
+        let count = batch.count
+        verdicts.update(repeating: .accept, count: count)
+        function.hook(hook, batch: batch, verdicts: verdicts, worker: worker)
+        var kept = 0
+        for i in 0..<count {
+            let skb = batch[i]
+            switch verdicts[i] {
+            case .accept:
+                batch[kept] = skb
+                kept &+= 1
+            case .drop:
+                worker.drop(skb, .netfilterDrop)
+            case .stolen:
+                break
+            case .repeat:
+                repeats.append(skb)
+            }
+        }
+        batch.count = kept
+    }
+}
