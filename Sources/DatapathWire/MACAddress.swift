@@ -34,6 +34,24 @@ public struct MACAddress: Hashable, Sendable {
         p.storeBytes(of: UInt16(truncatingIfNeeded: bits).bigEndian, toByteOffset: 4, as: UInt16.self)
     }
 
+    /// The six octets at `p`, as they lie in memory, loaded as one host-order word (a 4-byte and
+    /// a 2-byte load, no byte swap): the form per-packet code compares and hashes addresses in.
+    /// On little-endian hosts bit 0 is the first octet's group (multicast) bit.
+    @inlinable @inline(__always)
+    public static func wireWord(at p: UnsafeRawPointer) -> UInt64 {
+        UInt64(p.loadUnaligned(as: UInt32.self)) | UInt64(p.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+    }
+
+    /// This address in the form of `wireWord(at:)`.
+    @inlinable
+    public var wireWord: UInt64 {
+        var octets: UInt64 = 0
+        return withUnsafeMutableBytes(of: &octets) { raw in
+            store(to: raw.baseAddress!)
+            return MACAddress.wireWord(at: raw.baseAddress!)
+        }
+    }
+
     /// ff:ff:ff:ff:ff:ff.
     @inlinable public static var broadcast: MACAddress { MACAddress(bits: 0xFFFF_FFFF_FFFF) }
     /// 00:00:00:00:00:00.

@@ -237,12 +237,11 @@ public final class BondSlave: RxHandler, @unchecked Sendable {
             return
         }
         let bondIndex = bond.ifindex
-        let bondMAC = BridgeFDB.key(bond.macAddress)
+        let bondMAC = bond.macAddress.wireWord
         for i in batch.indices {
             let skb = batch[i]
             let frame = skb.data - EthernetHeader.length
-            let destination = UInt64(frame.loadUnaligned(as: UInt32.self))
-                | UInt64(frame.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+            let destination = MACAddress.wireWord(at: frame)
             if destination == bondMAC { skb.packetType = .host }
             skb.inputIfindex = bondIndex
         }

@@ -105,8 +105,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
             let skb = batch[i]
             bytes &+= skb.length
             let frame = skb.data
-            let destination = UInt64(frame.loadUnaligned(as: UInt32.self))
-                | UInt64(frame.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+            let destination = MACAddress.wireWord(at: frame)
             let word = destination & 1 == 0 ? fdb.lookup(destination) : 0
             if word == 0 {
                 used |= flood(skb, except: -1, forwarding: forwarding, outputs: outputs, worker: worker)

@@ -59,15 +59,6 @@ public final class BridgeFDB: @unchecked Sendable {
         set { SharedWord.store(ageing, newValue) }
     }
 
-    /// A MAC address as the key: its six bytes in wire order as a little-endian integer, which is
-    /// what one 4-byte and one 2-byte load from a frame give.
-    @inlinable @inline(__always)
-    public static func key(_ mac: MACAddress) -> UInt64 {
-        var value: UInt64 = 0
-        withUnsafeMutableBytes(of: &value) { mac.store(to: $0.baseAddress!) }
-        return value
-    }
-
     @inlinable @inline(__always)
     static func address(_ key: UInt64) -> MACAddress {
         var value = key & macMask
@@ -77,7 +68,7 @@ public final class BridgeFDB: @unchecked Sendable {
     @inlinable @inline(__always)
     func home(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* multiplier) >> 40) & mask }
 
-    /// The entry word for `key` (0 when unknown): port in bits 48–57, flags above.
+    /// The entry word for `key` — a MAC in `MACAddress.wireWord` form — (0 when unknown): port in bits 48–57, flags above.
     @inlinable @inline(__always)
     public func lookup(_ key: UInt64) -> UInt64 {
         var index = home(key)
@@ -155,7 +146,7 @@ public final class BridgeFDB: @unchecked Sendable {
     /// never moves.
     @discardableResult
     public func addStatic(_ mac: MACAddress, port: Int, now: UInt64) -> Bool {
-        let key = BridgeFDB.key(mac)
+        let key = mac.wireWord
         return insert(key, word: key | UInt64(port) << BridgeFDB.portShift | BridgeFDB.staticFlag, now: now, replace: true)
     }
 
@@ -163,7 +154,7 @@ public final class BridgeFDB: @unchecked Sendable {
     /// permanent entries for the bridge's and its ports' addresses).
     @discardableResult
     public func addLocal(_ mac: MACAddress, port: Int, now: UInt64) -> Bool {
-        let key = BridgeFDB.key(mac)
+        let key = mac.wireWord
         return insert(key, word: key | UInt64(port) << BridgeFDB.portShift | BridgeFDB.localFlag, now: now, replace: true)
     }
 
@@ -230,7 +221,7 @@ public final class BridgeFDB: @unchecked Sendable {
 
     /// The port `mac` is known on, if any.
     public func port(of mac: MACAddress) -> Int? {
-        let word = lookup(BridgeFDB.key(mac))
+        let word = lookup(mac.wireWord)
         return word == 0 ? nil : BridgeFDB.port(word)
     }
 }

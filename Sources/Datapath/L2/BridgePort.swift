@@ -61,10 +61,8 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
         for i in batch.indices {
             let skb = batch[i]
             let frame = skb.data - EthernetHeader.length
-            let destination = UInt64(frame.loadUnaligned(as: UInt32.self))
-                | UInt64(frame.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
-            let source = UInt64(frame.loadUnaligned(fromByteOffset: 6, as: UInt32.self))
-                | UInt64(frame.loadUnaligned(fromByteOffset: 10, as: UInt16.self)) << 32
+            let destination = MACAddress.wireWord(at: frame)
+            let source = MACAddress.wireWord(at: frame + 6)
             if source & 1 != 0 || source == 0 {
                 worker.drop(skb, .macInvalidSource)
                 continue

@@ -54,8 +54,12 @@ public final class Stack: @unchecked Sendable {
 
     /// The devices with receive queues of their own, for `WorkerGroup.pollAllQueues`.
     public var receivingDevices: [any NetDevice] {
-        links.filter { if case .bond = $0.kind { false } else if case .bridge = $0.kind { false } else { true } }
-            .map(\.device)
+        links.compactMap { link in
+            switch link.kind {
+            case .bond, .bridge: nil
+            case .device, .afpacket: link.device
+            }
+        }
     }
 
     /// Registers a device (Linux: `register_netdevice`).

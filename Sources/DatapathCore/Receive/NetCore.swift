@@ -25,7 +25,7 @@ public final class NetCore: @unchecked Sendable {
     let deviceMACs: UnsafeMutablePointer<UInt64>
     /// Administrative state per ifindex (Linux: `IFF_UP`, set by `dev_open`/`dev_close`):
     /// 1 up, 0 down. Written by the control plane at any time, read by workers once per batch.
-    let adminFlags: UnsafeMutablePointer<UInt32>
+    @usableFromInline let adminFlags: UnsafeMutablePointer<UInt32>
 
     public let receiveStage = StageID.named("netif-receive-skb")
 
@@ -54,7 +54,7 @@ public final class NetCore: @unchecked Sendable {
         }
         device.ifindex = slot
         devices[slot] = device
-        deviceMACs[slot] = NetCore.macBits(device.macAddress)
+        deviceMACs[slot] = device.macAddress.wireWord
         SharedWord.store(adminFlags + slot, 1)
         return slot
     }
@@ -69,15 +69,13 @@ public final class NetCore: @unchecked Sendable {
     /// Whether the device is administratively up (registered devices start up).
     @inlinable
     public func isAdminUp(ifindex: Int) -> Bool {
-        ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(adminFlagsPointer + ifindex) != 0
+        ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(adminFlags + ifindex) != 0
     }
-
-    @usableFromInline var adminFlagsPointer: UnsafeMutablePointer<UInt32> { adminFlags }
 
     /// Re-reads `device.macAddress` for the receive path's host check, after a device's address
     /// changed (Linux: `dev_set_mac_address`; a bond takes its first slave's address).
     public func addressChanged(_ device: any NetDevice) {
-        deviceMACs[device.ifindex] = NetCore.macBits(device.macAddress)
+        deviceMACs[device.ifindex] = device.macAddress.wireWord
     }
 
     public func device(named name: String) -> (any NetDevice)? {
@@ -105,12 +103,5 @@ public final class NetCore: @unchecked Sendable {
     /// Adds a tap for one device, or for every device when `device` is nil.
     public func addTap(_ tap: any PacketTap, device: (any NetDevice)? = nil) {
         if let device { deviceTaps[device.ifindex].append(tap) } else { globalTaps.append(tap) }
-    }
-
-    @inlinable
-    static func macBits(_ mac: MACAddress) -> UInt64 {
-        var value: UInt64 = 0
-        withUnsafeMutableBytes(of: &value) { mac.store(to: $0.baseAddress!) }
-        return value
     }
 }

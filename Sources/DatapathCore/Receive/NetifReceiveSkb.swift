@@ -77,8 +77,7 @@ extension NetCore {
                 continue
             }
             let frame = skb.data
-            let destination = UInt64(frame.loadUnaligned(as: UInt32.self))
-                | UInt64(frame.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) << 32
+            let destination = MACAddress.wireWord(at: frame)
             let head = skb.head
             if destination & 1 != 0 {
                 head.pointee.packetType = destination == 0xFFFF_FFFF_FFFF ? .broadcast : .multicast
