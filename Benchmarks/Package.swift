@@ -19,7 +19,11 @@ let package = Package(
     targets: [
         .target(
             name: "BenchmarkSupport",
-            dependencies: [.product(name: "Benchmark", package: "benchmark")],
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "DatapathCore", package: rootIdentity),
+                .product(name: "DatapathWire", package: rootIdentity),
+            ],
             path: "Support/BenchmarkSupport"
         ),
     ]

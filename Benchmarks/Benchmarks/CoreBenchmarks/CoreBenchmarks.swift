@@ -44,26 +44,13 @@ let benchmarks: @Sendable () -> Void = {
         core.register(device)
         let recycler = Recycler(device: device)
         core.addPacketType(.ipv4, recycler)
-        for _ in 0..<512 {
-            let skb = worker.cache.allocate()!
-            let data = skb.put(60)!
-            data.initializeMemory(as: UInt8.self, repeating: 0, count: 60)
-            EthernetHeader(data, length: 60)!.destination = device.macAddress
-            EthernetHeader(data, length: 60)!.etherType = .ipv4
-            device.inject(skb)
-        }
+        fill(device, count: 512, worker: worker, destination: device.macAddress)
         var batch = PacketBatch()
         defer { batch.deallocate() }
         benchmark.startMeasurement()
-        var done = 0
-        let total = benchmark.scaledIterations.count
-        while done < total {
-            let n = device.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            core.netifReceiveSkb(&batch, worker: worker)
-            done &+= n
-        }
+        receiveLoop(device, core: core, worker: worker, total: benchmark.scaledIterations.count, batch: &batch)
         benchmark.stopMeasurement()
-        while device.receive(queue: 0, into: &batch, max: 256, worker: worker) > 0 { worker.cache.free(&batch) }
+        drain(device, worker: worker)
     }
 
     Benchmark("SPSC handoff, two pinned threads, bursts of 32") { benchmark in

@@ -26,16 +26,11 @@ let benchmarks: @Sendable () -> Void = {
         let destination = MACAddress(2, 0, 0, 0, 0, 0xB)
         bridge.fdb.addStatic(destination, port: 1, now: 0)
         fill(p0, count: 512, worker: worker, destination: destination, source: MACAddress(2, 0, 0, 0, 0, 0xA))
+        let total = benchmark.scaledIterations.count
         var batch = PacketBatch()
         defer { batch.deallocate() }
         benchmark.startMeasurement()
-        var done = 0
-        let total = benchmark.scaledIterations.count
-        while done < total {
-            let n = p0.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            core.netifReceiveSkb(&batch, worker: worker)
-            done &+= n
-        }
+        receiveLoop(p0, core: core, worker: worker, total: total, batch: &batch)
         benchmark.stopMeasurement()
         drain(p0, worker: worker)
         precondition(bridge[.forwarded] >= UInt64(total))
@@ -198,26 +193,6 @@ struct NeighbourSetup {
         }
         return batch
     }
-}
-
-/// Puts `count` frames on `device`'s receive ring.
-func fill(_ device: MemoryDevice, count: Int, worker: Worker, destination: MACAddress, source: MACAddress) {
-    for _ in 0..<count {
-        let skb = worker.cache.allocate()!
-        let data = skb.put(60)!
-        data.initializeMemory(as: UInt8.self, repeating: 0, count: 60)
-        let ethernet = EthernetHeader(unchecked: data)
-        ethernet.destination = destination
-        ethernet.source = source
-        ethernet.etherType = .ipv4
-        device.inject(skb)
-    }
-}
-
-func drain(_ device: MemoryDevice, worker: Worker) {
-    var batch = PacketBatch()
-    defer { batch.deallocate() }
-    while device.receive(queue: 0, into: &batch, max: 256, worker: worker) > 0 { worker.cache.free(&batch) }
 }
 
 /// `count` 60-byte UDP frames, 64 bytes apart, one flow (source port) each.
