@@ -7,7 +7,7 @@ import DatapathWire
 @Suite struct IPv4InputTests {
     let pool: PacketPool
     let worker: Worker
-    let ipv4 = IPv4(workers: 1)
+    let ipv4 = Stack().ipv4
 
     init() throws {
         pool = try PacketPool(capacity: 256)

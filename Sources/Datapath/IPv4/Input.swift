@@ -1,17 +1,7 @@
 import DatapathCore
 import DatapathWire
 
-/// The IPv4 protocol of one stack (Linux: `ip_packet_type` and the per-namespace IPv4 state):
-/// its MIB counters and stages. This first slice holds input validation (`ipRcv`);
-/// routing input, local delivery and forwarding plug in after it.
-public final class IPv4: @unchecked Sendable {
-    public let statistics: IPStatistics
-    public let rcvStage = StageID.named("ip-rcv")
-
-    public init(workers: Int) {
-        statistics = IPStatistics(workers: workers)
-    }
-
+extension IPv4 {
     /// Validates a batch of IPv4 packets from the link layer (Linux: `ip_rcv` → `ip_rcv_core`,
     /// with the martian checks of `ip_route_input_slow` and the options pass of
     /// `ip_rcv_options`).

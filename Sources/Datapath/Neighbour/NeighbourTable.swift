@@ -17,6 +17,9 @@ public final class NeighbourTable: @unchecked Sendable {
     public let addresses: InterfaceAddresses
     let state: Mutex<TableState>
     public let resolveStage = StageID.named("neigh-resolve-output")
+    /// Called (under the table's lock) when entries leave the table, so that route caches
+    /// holding them let go (the stack invalidates them). Set before workers start.
+    public var onRemoval: (@Sendable () -> Void)?
 
     struct Key: Hashable {
         let address: UInt32
@@ -110,6 +113,7 @@ public final class NeighbourTable: @unchecked Sendable {
             neighbour.publish(.none)
             table.statistics.destroys += 1
             table.dead.append(neighbour)
+            onRemoval?()
             return true
         }
     }

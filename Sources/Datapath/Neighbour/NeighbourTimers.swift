@@ -112,5 +112,6 @@ extension NeighbourTable {
             table.statistics.garbageCollected += 1
             table.statistics.destroys += 1
         }
+        if !doomed.isEmpty { onRemoval?() }
     }
 }

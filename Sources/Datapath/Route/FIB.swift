@@ -1,3 +1,4 @@
+import DatapathCore
 import DatapathWire
 import Synchronization
 
@@ -5,7 +6,7 @@ import Synchronization
 /// `fib_table_lookup`). The control plane changes routes; each change publishes a new immutable
 /// `FIBSnapshot` with the next generation number. Workers take the current snapshot once per
 /// batch (`snapshot`) and look up in it without a lock.
-public final class FIB: Sendable {
+public final class FIB: @unchecked Sendable {
     struct State {
         /// Per prefix, its routes by ascending metric; the first is the one the snapshot uses.
         var routes: [IPv4Prefix: [Route]] = [:]
@@ -13,9 +14,26 @@ public final class FIB: Sendable {
     }
 
     let state: Mutex<State>
+    /// The route-cache epoch (DESIGN.md §6): moves on with every rebuild and every
+    /// `invalidateCaches`, after the new snapshot is in place. Read without a lock.
+    let epochWord: UnsafeMutablePointer<UInt64>
 
     public init() {
         state = Mutex(State(snapshot: FIBSnapshot(routes: [], generation: 1)))
+        epochWord = .allocate(capacity: 1)
+        epochWord.initialize(to: 1)
+    }
+
+    deinit { epochWord.deallocate() }
+
+    /// The epoch route caches are valid for now; a worker reads it once per batch.
+    @inline(__always)
+    public var epoch: UInt64 { SharedWord.load(epochWord) }
+
+    /// Invalidates every route cache without changing a route: something a cached decision
+    /// depends on changed (an address, a link's state or MTU, a neighbour entry went away).
+    public func invalidateCaches() {
+        state.withLock { _ in SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
     }
 
     /// The table workers read now: one lock, once per batch.
@@ -80,6 +98,7 @@ public final class FIB: Sendable {
     func publish(_ state: inout State) {
         let best = state.routes.values.map { $0[0] }
         state.snapshot = FIBSnapshot(routes: best, generation: state.snapshot.generation &+ 1)
+        SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
     }
 }
 

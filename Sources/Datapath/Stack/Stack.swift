@@ -14,6 +14,8 @@ public final class Stack: @unchecked Sendable {
     public let fib = FIB()
     public let neighbours: NeighbourTable
     public let arp: ARPHandler
+    public let netfilter: Netfilter
+    public let ipv4: IPv4
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []
@@ -36,16 +38,23 @@ public final class Stack: @unchecked Sendable {
     }
 
     public init(core: NetCore = NetCore(), workers: Int = 1, clock: any DatapathClock = MonotonicClock(),
-                neighbourParameters: NeighbourParameters = .linuxDefaults) {
+                neighbourParameters: NeighbourParameters = .linuxDefaults,
+                icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096) {
         self.core = core
         self.clock = clock
         self.workerCount = max(1, workers)
         self.neighbours = NeighbourTable(core: core, addresses: addresses, clock: clock, parameters: neighbourParameters)
         self.arp = ARPHandler(neighbours: neighbours, workers: workerCount)
+        self.netfilter = Netfilter(workers: workerCount)
+        self.ipv4 = IPv4(core: core, fib: fib, neighbours: neighbours, addresses: addresses, netfilter: netfilter,
+                         workers: workerCount, clock: clock, icmpRateLimits: icmpRateLimits,
+                         routeCacheCapacity: routeCacheCapacity)
         var configuration = AFPacketDevice.Configuration()
         configuration.queues = workerCount
         self.afpacketConfiguration = configuration
         arp.register()
+        ipv4.register()
+        neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
     }
 
     // MARK: links
@@ -121,6 +130,17 @@ public final class Stack: @unchecked Sendable {
     public func setUp(_ name: String, _ up: Bool) throws(StackError) {
         guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
         core.setAdminUp(up, ifindex: link.device.ifindex)
+        fib.invalidateCaches()
+    }
+
+    /// Sets a device's MTU (Linux: `ip link set DEV mtu N`), at most what the device carries.
+    public func setMTU(_ name: String, _ mtu: Int) throws(StackError) {
+        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard mtu >= 68 && mtu <= link.device.mtu else {
+            throw StackError("mtu \(mtu) out of range for \(name) (68...\(link.device.mtu))")
+        }
+        core.setMTU(mtu, ifindex: link.device.ifindex)
+        fib.invalidateCaches()
     }
 
     /// Adds an IPv4 address to a device (Linux: `ip addr add` → `fib_add_ifaddr`): with it a

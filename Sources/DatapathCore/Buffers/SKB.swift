@@ -119,6 +119,21 @@ public struct SKB: Hashable, @unchecked Sendable {
         get { head.pointee.mark }
         nonmutating set { head.pointee.mark = newValue }
     }
+    /// The routing decision for this packet (Linux: `skb->_skb_refdst`), encoded by the layer
+    /// that routes; 0 = not routed.
+    @inlinable public var dst: UInt32 {
+        get { head.pointee.dst }
+        nonmutating set { head.pointee.dst = newValue }
+    }
+    /// The two scratch words of the stage that owns the skb (Linux: `skb->cb`).
+    @inlinable public var control0: UInt64 {
+        get { head.pointee.controlBuffer.0 }
+        nonmutating set { head.pointee.controlBuffer.0 = newValue }
+    }
+    @inlinable public var control1: UInt64 {
+        get { head.pointee.controlBuffer.1 }
+        nonmutating set { head.pointee.controlBuffer.1 = newValue }
+    }
     @inlinable public var packetType: PacketType {
         get { head.pointee.packetType }
         nonmutating set { head.pointee.packetType = newValue }

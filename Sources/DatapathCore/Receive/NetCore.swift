@@ -26,6 +26,8 @@ public final class NetCore: @unchecked Sendable {
     /// Administrative state per ifindex (Linux: `IFF_UP`, set by `dev_open`/`dev_close`):
     /// 1 up, 0 down. Written by the control plane at any time, read by workers once per batch.
     @usableFromInline let adminFlags: UnsafeMutablePointer<UInt32>
+    /// MTU per ifindex (Linux: `dev->mtu`), the device's own until `setMTU` changes it.
+    @usableFromInline let deviceMTUs: UnsafeMutablePointer<UInt32>
 
     public let receiveStage = StageID.named("netif-receive-skb")
 
@@ -36,12 +38,15 @@ public final class NetCore: @unchecked Sendable {
         deviceMACs.initialize(repeating: 0, count: NetCore.maximumDevices)
         adminFlags = .allocate(capacity: NetCore.maximumDevices)
         adminFlags.initialize(repeating: 0, count: NetCore.maximumDevices)
+        deviceMTUs = .allocate(capacity: NetCore.maximumDevices)
+        deviceMTUs.initialize(repeating: 0, count: NetCore.maximumDevices)
     }
 
     deinit {
         packetTypeIndex.deallocate()
         deviceMACs.deallocate()
         adminFlags.deallocate()
+        deviceMTUs.deallocate()
     }
 
     // MARK: registration (control plane)
@@ -56,6 +61,7 @@ public final class NetCore: @unchecked Sendable {
         devices[slot] = device
         deviceMACs[slot] = device.macAddress.wireWord
         SharedWord.store(adminFlags + slot, 1)
+        SharedWord.store(deviceMTUs + slot, UInt32(clamping: device.mtu))
         return slot
     }
 
@@ -70,6 +76,21 @@ public final class NetCore: @unchecked Sendable {
     @inlinable
     public func isAdminUp(ifindex: Int) -> Bool {
         ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(adminFlags + ifindex) != 0
+    }
+
+    /// The device's MTU (Linux: `dev->mtu`): layer-3 bytes a frame may carry.
+    @inlinable
+    public func mtu(ifindex: Int) -> Int {
+        guard ifindex > 0 && ifindex < NetCore.maximumDevices else { return 0 }
+        return Int(SharedWord.load(deviceMTUs + ifindex))
+    }
+
+    /// Sets a device's MTU (Linux: `ip link set DEV mtu N` → `dev_set_mtu`). It may not exceed
+    /// what the device can carry (`device.mtu`, its MTU when registered). Workers see the new
+    /// value on their next route lookup; the caller invalidates route caches.
+    public func setMTU(_ mtu: Int, ifindex: Int) {
+        precondition(ifindex > 0 && ifindex < NetCore.maximumDevices, "no device \(ifindex)")
+        SharedWord.store(deviceMTUs + ifindex, UInt32(clamping: mtu))
     }
 
     /// Re-reads `device.macAddress` for the receive path's host check, after a device's address

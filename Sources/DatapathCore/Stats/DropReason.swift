@@ -60,6 +60,27 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case ipSourceRouted
     /// A netfilter hook said NF_DROP (`SKB_DROP_REASON_NETFILTER_DROP`).
     case netfilterDrop
+    /// No route to the destination, an unreachable route, or a multicast group not joined
+    /// (`SKB_DROP_REASON_IP_INNOROUTES`).
+    case ipNoRoute
+    /// A locally generated packet had no route (`SKB_DROP_REASON_IP_OUTNOROUTES`).
+    case ipOutNoRoute
+    /// A prohibit route (Linux: `ip_error` with `EACCES`).
+    case ipProhibited
+    /// A blackhole route (Linux: `dst_discard`).
+    case ipBlackhole
+    /// TTL ran out while forwarding (Linux counts it as `SKB_DROP_REASON_IP_INHDR`).
+    case ipTTLExpired
+    /// No handler for the IP protocol (`SKB_DROP_REASON_IP_NOPROTO`).
+    case ipNoProtocol
+    /// Larger than the path MTU with DF set, or a fragment could not be made
+    /// (`SKB_DROP_REASON_PKT_TOO_BIG` on the forward path).
+    case fragmentationNeeded
+    /// ICMP checksum wrong (`SKB_DROP_REASON_ICMP_CSUM`).
+    case icmpChecksum
+    /// An ICMP message we do not act on: too short, or an echo request to a broadcast address
+    /// (`icmp_echo_ignore_broadcasts`).
+    case icmpIgnored
 
     public var description: String {
         switch self {
@@ -90,6 +111,15 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .ipInvalidDestination: "IP_INVALID_DEST"
         case .ipSourceRouted: "IP_SOURCE_ROUTED"
         case .netfilterDrop: "NETFILTER_DROP"
+        case .ipNoRoute: "IP_INNOROUTES"
+        case .ipOutNoRoute: "IP_OUTNOROUTES"
+        case .ipProhibited: "IP_PROHIBITED"
+        case .ipBlackhole: "IP_BLACKHOLE"
+        case .ipTTLExpired: "IP_TTL_EXPIRED"
+        case .ipNoProtocol: "IP_NOPROTO"
+        case .fragmentationNeeded: "FRAG_NEEDED"
+        case .icmpChecksum: "ICMP_CSUM"
+        case .icmpIgnored: "ICMP_IGNORED"
         }
     }
 }

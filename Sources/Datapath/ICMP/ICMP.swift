@@ -1,0 +1,146 @@
+import DatapathCore
+import DatapathWire
+
+/// ICMP for IPv4 (Linux: `net/ipv4/icmp.c`): `icmp_rcv` as the handler of IP protocol 1 —
+/// echo requests answered (`icmp_echo` → `icmp_reply`), everything else counted and consumed
+/// (error messages reach transport protocols when those land) — and `icmp_send` for the
+/// errors the IPv4 stages raise (`sendError`), with Linux's rate limits.
+public final class ICMP: IPProtocolHandler, @unchecked Sendable {
+    unowned let ipv4: IPv4
+    public let statistics: ICMPStatistics
+    let limiters: [ICMPRateLimiter]
+    /// Linux: `icmp_echo_ignore_broadcasts` (default on: no smurf amplifier).
+    public var echoIgnoreBroadcasts = true
+    /// Linux: `icmp_echo_ignore_all`.
+    public var echoIgnoreAll = false
+    public let rcvStage = StageID.named("icmp-rcv")
+
+    init(ipv4: IPv4, workers: Int, rateLimits: ICMPRateLimitParameters = .linuxDefaults,
+         clock: any DatapathClock = MonotonicClock()) {
+        self.ipv4 = ipv4
+        statistics = ICMPStatistics(workers: workers)
+        let now = clock.now()
+        limiters = (0..<max(1, workers)).map { _ in ICMPRateLimiter(parameters: rateLimits, now: now) }
+    }
+
+    /// Linux: `icmp_rcv`, for a batch with `data` at the ICMP header.
+    ///
+    /// Reads: the ICMP header and checksum (unless `checksumState` says verified), the route's
+    /// broadcast flag. Writes: an echo request becomes its reply in place (copied first when
+    /// shared), queued for `ipLocalOut`.
+    /// Drops: `.packetTooSmall` (under 8 bytes: InErrors), `.icmpChecksum` (InCsumErrors,
+    /// InErrors), `.icmpIgnored` (an echo to a broadcast address, or echo ignored),
+    /// `.ipOutNoRoute` (no route back), `.noMemory`. Other messages are consumed.
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
+        let start = cycleCount()
+        let counters = statistics.block(worker)
+        for i in batch.indices {
+            let skb = batch[i]
+            let length = skb.length
+            guard length >= ICMPHeader.length else {
+                counters.add(ICMPStatistics.Counter.inErrors.rawValue)
+                worker.drop(skb, .packetTooSmall)
+                continue
+            }
+            if skb.checksumState != .unnecessary && InternetChecksum.checksum(skb.data, count: length) != 0 {
+                counters.add(ICMPStatistics.Counter.inCsumErrors.rawValue)
+                counters.add(ICMPStatistics.Counter.inErrors.rawValue)
+                worker.drop(skb, .icmpChecksum)
+                continue
+            }
+            counters.add(ICMPStatistics.Counter.inMsgs.rawValue)
+            let type = ICMPType(rawValue: skb.data.load(as: UInt8.self))
+            if let counter = ICMPStatistics.input(type) { counters.add(counter.rawValue) }
+            guard type == .echoRequest else {
+                worker.cache.free(skb)
+                continue
+            }
+            if echoIgnoreAll || (echoIgnoreBroadcasts && skb.dstFlags & RouteResult.broadcast != 0) {
+                worker.drop(skb, .icmpIgnored)
+                continue
+            }
+            echoReply(skb, worker: worker)
+        }
+        worker.stages.record(rcvStage, packets: batch.count, cycles: cycleCount() &- start)
+        batch.removeAll()
+    }
+
+    /// Turns an echo request into its reply (Linux: `icmp_echo` → `icmp_reply`): type 0, the
+    /// checksum patched, a fresh 20-byte IPv4 header (options are not echoed) from the
+    /// request's destination — or, for a broadcast, the address of the route back — to its
+    /// source, TTL `defaultTTL`, TOS kept.
+    func echoReply(_ request: SKB, worker: Worker) {
+        var skb = request
+        if skb.isShared {
+            guard let copy = worker.cache.copy(skb) else {
+                worker.drop(skb, .noMemory)
+                return
+            }
+            worker.cache.free(skb)
+            skb = copy
+        }
+        let original = skb.networkHeader
+        let tos = original.load(fromByteOffset: 1, as: UInt8.self)
+        let requester = IPv4Address(loadingFrom: original + 12)
+        let requested = IPv4Address(loadingFrom: original + 16)
+        let icmp = skb.data
+        let checksum = UInt16(bigEndian: icmp.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+        let typeCode = UInt16(bigEndian: icmp.loadUnaligned(as: UInt16.self))
+        icmp.storeBytes(of: UInt16(0), as: UInt16.self)
+        icmp.storeBytes(of: InternetChecksum.update(checksum, old: typeCode, new: 0).bigEndian, toByteOffset: 2,
+                        as: UInt16.self)
+        let route = ipv4.routeOutput(to: requester, tos: tos, mark: skb.mark, worker: worker)
+        guard route.input == .forward else {
+            ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
+            worker.drop(skb, .ipOutNoRoute)
+            return
+        }
+        let source = skb.dstFlags & RouteResult.local != 0
+            ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex))
+        guard let ip = skb.push(IPv4Header.minimumLength) else {
+            worker.drop(skb, .noMemory)
+            return
+        }
+        ipv4.writeHeader(ip, tos: tos, totalLength: skb.length, protocol: .icmp, source: source,
+                         destination: requester, worker: worker)
+        route.apply(to: skb)
+        skb.resetNetworkHeader()
+        skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
+        skb.checksumState = .none
+        let counters = statistics.block(worker)
+        counters.add(ICMPStatistics.Counter.outMsgs.rawValue)
+        counters.add(ICMPStatistics.Counter.outEchoReps.rawValue)
+        ipv4.queueLocalOut(skb, worker: worker)
+    }
+}
+
+extension IPv4 {
+    /// Writes a 20-byte IPv4 header for a packet the stack originates; the checksum is filled
+    /// by `ipLocalOut`. DF is clear and the identification is the worker's next (Linux's ICMP
+    /// socket uses `IP_PMTUDISC_DONT`).
+    func writeHeader(_ ip: UnsafeMutableRawPointer, tos: UInt8, totalLength: Int, protocol number: IPProtocol,
+                     source: IPv4Address, destination: IPv4Address, worker: Worker) {
+        ip.storeBytes(of: UInt8(0x45), as: UInt8.self)
+        ip.storeBytes(of: tos, toByteOffset: 1, as: UInt8.self)
+        ip.storeBytes(of: UInt16(totalLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+        ip.storeBytes(of: state(worker).nextIdentification().bigEndian, toByteOffset: 4, as: UInt16.self)
+        ip.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        ip.storeBytes(of: defaultTTL, toByteOffset: 8, as: UInt8.self)
+        ip.storeBytes(of: number.rawValue, toByteOffset: 9, as: UInt8.self)
+        ip.storeBytes(of: UInt16(0), toByteOffset: 10, as: UInt16.self)
+        source.store(to: ip + 12)
+        destination.store(to: ip + 16)
+    }
+
+    /// Queues a routed packet the stack originated; it leaves through `ipLocalOut` when the
+    /// current batch finishes (or now, when the queue is full).
+    func queueLocalOut(_ skb: SKB, worker: Worker) {
+        let state = self.state(worker)
+        if state.output.isFull {
+            var output = state.output
+            state.output.removeAll()
+            ipLocalOut(&output, worker: worker)
+        }
+        state.output.append(skb)
+    }
+}

@@ -1,0 +1,90 @@
+import DatapathCore
+import DatapathWire
+
+extension IPv4 {
+    /// Forwards a batch routed to `.forward` (Linux: `ip_forward`).
+    ///
+    /// Reads: TTL, DF and total length, `packetType`, the route's MTU. Writes: TTL − 1 with the
+    /// header checksum patched incrementally (`ip_decrease_ttl`); a shared skb is copied first
+    /// (`skb_cow`).
+    /// Next: `NF_INET_FORWARD` → `ipForwardFinish`. The IPsec points of Linux's path —
+    /// `xfrm4_policy_check(FWD)` and `xfrm4_route_forward` — are `xfrmForwardPolicy` and
+    /// `xfrmRouteForward` here, empty until IPsec lands.
+    /// Drops: `.otherHost` (a frame not sent to our MAC), `.ipTTLExpired` (TTL ≤ 1: ICMP time
+    /// exceeded, InHdrErrors), `.fragmentationNeeded` (longer than the path MTU with DF: ICMP
+    /// fragmentation needed with the MTU, FragFails), `.noMemory`.
+    public func ipForward(_ batch: inout PacketBatch, worker: Worker) {
+        let start = cycleCount()
+        let packets = batch.count
+        let counters = statistics.block(worker)
+        var kept = 0
+        for i in batch.indices {
+            var skb = batch[i]
+            if skb.packetType != .host {
+                worker.drop(skb, .otherHost)
+                continue
+            }
+            if !xfrmForwardPolicy(skb) { continue }
+            let ip = skb.data
+            if ip.load(fromByteOffset: 8, as: UInt8.self) <= 1 {
+                counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
+                icmp.sendError(for: skb, type: .timeExceeded, code: ICMPCode.TimeExceeded.ttl, worker: worker)
+                worker.drop(skb, .ipTTLExpired)
+                continue
+            }
+            let mtu = skb.dstMTU
+            if skb.length > mtu && ip.load(fromByteOffset: 6, as: UInt8.self) & 0x40 != 0 {
+                counters.add(IPStatistics.Counter.fragFails.rawValue)
+                icmp.sendError(for: skb, type: .destinationUnreachable,
+                               code: ICMPCode.DestinationUnreachable.fragmentationNeeded, info: UInt32(mtu),
+                               worker: worker)
+                worker.drop(skb, .fragmentationNeeded)
+                continue
+            }
+            if skb.isShared {
+                guard let copy = worker.cache.copy(skb) else {
+                    worker.drop(skb, .noMemory)
+                    continue
+                }
+                worker.cache.free(skb)
+                skb = copy
+            }
+            IPv4.decreaseTTL(skb.data)
+            batch[kept] = skb
+            kept &+= 1
+        }
+        batch.count = kept
+        worker.stages.record(forwardStage, packets: packets, cycles: cycleCount() &- start)
+        xfrmRouteForward(&batch, worker: worker)
+        netfilter.run(.forward, &batch, worker: worker)
+        ipForwardFinish(&batch, worker: worker)
+    }
+
+    /// IPsec extension point (Linux: `xfrm4_policy_check(NULL, XFRM_POLICY_FWD, skb)`): whether
+    /// forwarding policy lets the packet pass; it consumes what it refuses. Passes everything
+    /// until IPsec lands.
+    @inline(__always)
+    func xfrmForwardPolicy(_ skb: SKB) -> Bool { true }
+
+    /// IPsec extension point (Linux: `xfrm4_route_forward` → `xfrm_lookup`): may replace a
+    /// packet's route with the head of an xfrm bundle. Changes nothing until IPsec lands.
+    @inline(__always)
+    func xfrmRouteForward(_ batch: inout PacketBatch, worker: Worker) {}
+
+    /// Linux: `ip_decrease_ttl` — TTL − 1 and the checksum + 0x0100 with end-around carry
+    /// (RFC 1624), two loads and two stores.
+    @inline(__always)
+    static func decreaseTTL(_ ip: UnsafeMutableRawPointer) {
+        ip.storeBytes(of: ip.load(fromByteOffset: 8, as: UInt8.self) &- 1, toByteOffset: 8, as: UInt8.self)
+        var check = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0x0100
+        check = (check & 0xFFFF) &+ (check >> 16)
+        ip.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: 10, as: UInt16.self)
+    }
+
+    /// Linux: `ip_forward_finish` — counts ForwDatagrams and hands on to `dst_output`.
+    public func ipForwardFinish(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        statistics.block(worker).add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(batch.count))
+        ipOutput(&batch, worker: worker)
+    }
+}

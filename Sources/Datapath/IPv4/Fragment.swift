@@ -1,0 +1,98 @@
+import DatapathCore
+import DatapathWire
+
+extension IPv4 {
+    /// Splits a packet longer than its route's MTU into fragments and appends them to `out`,
+    /// flushing `out` to `ipFinishOutput2` when it fills (Linux: `ip_fragment` →
+    /// `ip_do_fragment`, its slow path: each fragment is a new skb).
+    ///
+    /// Fragments carry 8-byte-aligned payload offsets relative to the original's own offset,
+    /// MF on all but the last (and on the last too when the original had it), the header
+    /// length of the original; the first keeps every option, later ones only those with the
+    /// copied flag — the others become NOOPs, as `ip_options_fragment` does (RFC 791).
+    /// Counts FragOKs per packet and FragCreates per fragment; a packet with DF, an MTU
+    /// below header + 8, or a failed allocation counts FragFails and is dropped
+    /// (`.fragmentationNeeded`, `.noMemory`). Consumes `skb`.
+    func ipFragment(_ skb: SKB, into out: inout PacketBatch, worker: Worker) {
+        let counters = statistics.block(worker)
+        let ip = skb.data
+        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
+        let flags = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        let room = (skb.dstMTU - headerLength) & ~7
+        guard flags & 0x4000 == 0, room >= 8 else {
+            counters.add(IPStatistics.Counter.fragFails.rawValue)
+            worker.drop(skb, .fragmentationNeeded)
+            return
+        }
+        let payload = skb.length - headerLength
+        let baseOffset = Int(flags & 0x1FFF) &* 8
+        let keepsMore = flags & 0x2000 != 0
+        var position = 0
+        var made: UInt64 = 0
+        while position < payload {
+            let length = min(room, payload - position)
+            let isLast = position + length == payload
+            guard let fragment = worker.cache.allocate() else {
+                counters.add(IPStatistics.Counter.fragFails.rawValue)
+                worker.drop(skb, .noMemory)
+                return
+            }
+            guard let data = fragment.put(headerLength + length) else {
+                worker.cache.free(fragment)
+                counters.add(IPStatistics.Counter.fragFails.rawValue)
+                worker.drop(skb, .noMemory)
+                return
+            }
+            data.copyMemory(from: ip, byteCount: headerLength)
+            (data + headerLength).copyMemory(from: ip + headerLength + position, byteCount: length)
+            let offsetField = UInt16((baseOffset + position) >> 3) | (isLast && !keepsMore ? 0 : 0x2000)
+            data.storeBytes(of: UInt16(headerLength + length).bigEndian, toByteOffset: 2, as: UInt16.self)
+            data.storeBytes(of: offsetField.bigEndian, toByteOffset: 6, as: UInt16.self)
+            IPv4Header(unchecked: data).fillChecksum()
+            IPv4.copyRouting(from: skb, to: fragment)
+            if out.isFull { ipFinishOutput2(&out, worker: worker) }
+            out.append(fragment)
+            if position == 0 && headerLength > 20 { IPv4.keepOnlyCopiedOptions(ip, headerLength: headerLength) }
+            made &+= 1
+            position &+= length
+        }
+        counters.add(IPStatistics.Counter.fragOKs.rawValue)
+        counters.add(IPStatistics.Counter.fragCreates.rawValue, made)
+        worker.cache.free(skb)
+    }
+
+    /// A new skb made from `source` (a fragment, a reply) takes its routing and metadata.
+    static func copyRouting(from source: SKB, to target: SKB) {
+        target.dst = source.dst
+        target.outputIfindex = source.outputIfindex
+        target.control0 = source.control0
+        target.control1 = source.control1
+        target.mark = source.mark
+        target.hash = source.hash
+        target.inputIfindex = source.inputIfindex
+        target.protocolType = source.protocolType
+        target.packetType = source.packetType
+        target.resetNetworkHeader()
+        target.setTransportHeader(afterNetworkBytes: Int(target.data.load(as: UInt8.self) & 0x0F) &* 4)
+    }
+
+    /// Replaces every option without the copied flag by NOOPs (Linux: `ip_options_fragment`).
+    static func keepOnlyCopiedOptions(_ ip: UnsafeMutableRawPointer, headerLength: Int) {
+        var offset = 20
+        while offset < headerLength {
+            let type = ip.load(fromByteOffset: offset, as: UInt8.self)
+            if type == 0 { return }
+            if type == 1 {
+                offset &+= 1
+                continue
+            }
+            guard offset + 1 < headerLength else { return }
+            let length = Int(ip.load(fromByteOffset: offset + 1, as: UInt8.self))
+            guard length >= 2, offset + length <= headerLength else { return }
+            if type & 0x80 == 0 {
+                (ip + offset).initializeMemory(as: UInt8.self, repeating: 1, count: length)
+            }
+            offset &+= length
+        }
+    }
+}

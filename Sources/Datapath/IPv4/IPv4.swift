@@ -1,0 +1,177 @@
+import DatapathCore
+import DatapathWire
+
+/// The IPv4 protocol of one stack (Linux: `ip_packet_type` and the per-namespace IPv4 state):
+/// the receive pipeline registered for EtherType 0x0800, its MIB counters, stages, sysctls and
+/// per-worker state (route cache, split batches).
+///
+/// One received batch runs, as DESIGN.md §1 draws it: `ipRcv` → `NF_INET_PRE_ROUTING` →
+/// `ipRcvFinish` (route input, splitting the batch by `dst.input`) → `ipForward` →
+/// `NF_INET_FORWARD` → `ipOutput` → `NF_INET_POST_ROUTING` → `ipFinishOutput` →
+/// `ipFinishOutput2` → neighbour → `devQueueXmit`; and `ipLocalDeliver` → `NF_INET_LOCAL_IN`
+/// → the protocol handlers. What the stack sends itself (ICMP) leaves through `ipLocalOut`.
+public final class IPv4: PacketTypeHandler, @unchecked Sendable {
+    public let core: NetCore
+    public let fib: FIB
+    public let neighbours: NeighbourTable
+    public let addresses: InterfaceAddresses
+    public let netfilter: Netfilter
+    public let statistics: IPStatistics
+    public private(set) var icmp: ICMP!
+    let perWorker: [IPv4WorkerState]
+
+    /// Forward packets not addressed to us (Linux: `net.ipv4.ip_forward`; on here, as the
+    /// library exists to forward).
+    public var forwarding = true
+    /// TTL of packets the stack originates (Linux: `net.ipv4.ip_default_ttl`).
+    public var defaultTTL: UInt8 = 64
+
+    public let rcvStage = StageID.named("ip-rcv")
+    public let routeStage = StageID.named("ip-route-input")
+    public let forwardStage = StageID.named("ip-forward")
+    public let outputStage = StageID.named("ip-output")
+    public let finishOutputStage = StageID.named("ip-finish-output2")
+    public let localDeliverStage = StageID.named("ip-local-deliver")
+
+    /// Protocol handlers by IP protocol number (Linux: `inet_protos`); slot k of
+    /// `protocolIndex` is handler k − 1.
+    var protocolHandlers: [any IPProtocolHandler] = []
+    let protocolIndex: UnsafeMutablePointer<UInt8>
+    @inlinable static var maximumProtocolHandlers: Int { 8 }
+
+    public init(core: NetCore, fib: FIB, neighbours: NeighbourTable, addresses: InterfaceAddresses,
+                netfilter: Netfilter, workers: Int, clock: any DatapathClock = MonotonicClock(),
+                icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096) {
+        self.core = core
+        self.fib = fib
+        self.neighbours = neighbours
+        self.addresses = addresses
+        self.netfilter = netfilter
+        statistics = IPStatistics(workers: workers)
+        protocolIndex = .allocate(capacity: 256)
+        protocolIndex.initialize(repeating: 0, count: 256)
+        perWorker = (0..<max(1, workers)).map { _ in
+            IPv4WorkerState(cacheCapacity: routeCacheCapacity, snapshot: fib.snapshot, epoch: fib.epoch)
+        }
+        icmp = ICMP(ipv4: self, workers: workers, rateLimits: icmpRateLimits, clock: clock)
+    }
+
+    deinit { protocolIndex.deallocate() }
+
+    /// Registers for EtherType IPv4 on the core (Linux: `dev_add_pack(&ip_packet_type)`) and
+    /// ICMP as protocol 1 (Linux: `inet_add_protocol(&icmp_protocol, IPPROTO_ICMP)`).
+    public func register() {
+        core.addPacketType(.ipv4, self)
+        addProtocol(.icmp, icmp)
+    }
+
+    /// Adds a transport protocol handler (Linux: `inet_add_protocol`); control plane only.
+    public func addProtocol(_ number: IPProtocol, _ handler: any IPProtocolHandler) {
+        if let existing = protocolHandlers.firstIndex(where: { $0 === handler }) {
+            protocolIndex[Int(number.rawValue)] = UInt8(existing + 1)
+            return
+        }
+        precondition(protocolHandlers.count < IPv4.maximumProtocolHandlers, "too many IP protocol handlers")
+        protocolHandlers.append(handler)
+        protocolIndex[Int(number.rawValue)] = UInt8(protocolHandlers.count)
+    }
+
+    /// The route cache of worker `index` (counters, size, on/off).
+    public func routeCache(worker index: Int) -> RouteCache { perWorker[index % perWorker.count].routeCache }
+
+    /// Turns every worker's route cache on or off (control plane, before workers start).
+    public func setRouteCacheEnabled(_ enabled: Bool) {
+        for state in perWorker { state.routeCache.isEnabled = enabled }
+    }
+
+    /// Route cache hits, misses and evictions summed over workers.
+    public var routeCacheCounters: (hits: UInt64, misses: UInt64, evictions: UInt64) {
+        perWorker.reduce((0, 0, 0)) { ($0.0 &+ $1.routeCache.hits, $0.1 &+ $1.routeCache.misses,
+                                       $0.2 &+ $1.routeCache.evictions) }
+    }
+
+    @inline(__always)
+    func state(_ worker: Worker) -> IPv4WorkerState { perWorker[worker.index % perWorker.count] }
+
+    /// A batch of IPv4 packets from `netif_receive_skb`, all from one device (Linux:
+    /// `ip_rcv` → `NF_HOOK(PRE_ROUTING)` → `ip_rcv_finish`, and on from there).
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
+        ipRcv(&batch, worker: worker)
+        netfilter.run(.preRouting, &batch, worker: worker)
+        ipRcvFinish(&batch, worker: worker)
+    }
+}
+
+/// A transport protocol's receive function (Linux: `struct net_protocol`'s `handler`:
+/// `icmp_rcv`, `udp_rcv`, `tcp_v4_rcv`). Gets a batch of one protocol's packets, `data` at the
+/// transport header, the network header still set, `dst` filled; owns them from then on.
+public protocol IPProtocolHandler: AnyObject, Sendable {
+    func receive(_ batch: inout PacketBatch, worker: Worker)
+}
+
+/// One worker's IPv4 state: its route cache with the FIB snapshot and epoch it is valid for,
+/// the batches stages split into, and the IP identification counter.
+final class IPv4WorkerState: @unchecked Sendable {
+    let routeCache: RouteCache
+    var snapshot: FIBSnapshot
+    var epoch: UInt64
+    /// Per route of `snapshot`, the retained neighbour of its gateway, made on first use.
+    var gatewayNeighbours: [UnsafeMutableRawPointer?]
+    var forward = PacketBatch()
+    var local = PacketBatch()
+    /// Packets the stack originates during a batch (ICMP errors and replies), sent at its end.
+    var output = PacketBatch()
+    /// Fragments and the packets around them, on their way to `ipFinishOutput2`.
+    var fragments = PacketBatch()
+    /// Per protocol handler slot, the packets `ipLocalDeliverFinish` hands it.
+    let protocolBatches: UnsafeMutablePointer<PacketBatch>
+    let neighbourBatches = NeighbourBatches()
+    var identification: UInt16
+
+    init(cacheCapacity: Int, snapshot: FIBSnapshot, epoch: UInt64) {
+        routeCache = RouteCache(capacity: cacheCapacity)
+        self.snapshot = snapshot
+        self.epoch = epoch
+        gatewayNeighbours = Array(repeating: nil, count: snapshot.routes.count)
+        identification = UInt16.random(in: 0 ... .max)
+        protocolBatches = .allocate(capacity: IPv4.maximumProtocolHandlers)
+        for i in 0..<IPv4.maximumProtocolHandlers { (protocolBatches + i).initialize(to: PacketBatch()) }
+    }
+
+    deinit {
+        forgetGatewayNeighbours()
+        routeCache.endBatch()
+        forward.deallocate()
+        local.deallocate()
+        output.deallocate()
+        fragments.deallocate()
+        for i in 0..<IPv4.maximumProtocolHandlers { protocolBatches[i].deallocate() }
+        protocolBatches.deinitialize(count: IPv4.maximumProtocolHandlers)
+        protocolBatches.deallocate()
+    }
+
+    /// Takes the FIB's current snapshot when the epoch moved on (once per batch).
+    @inline(__always)
+    func refresh(_ fib: FIB) {
+        let current = fib.epoch
+        if current != epoch { adopt(fib, epoch: current) }
+    }
+
+    func adopt(_ fib: FIB, epoch current: UInt64) {
+        forgetGatewayNeighbours()
+        epoch = current
+        snapshot = fib.snapshot
+        gatewayNeighbours = Array(repeating: nil, count: snapshot.routes.count)
+    }
+
+    func forgetGatewayNeighbours() {
+        for case let neighbour? in gatewayNeighbours { routeCache.retire(neighbour) }
+    }
+
+    /// The next IP identification (Linux: `ip_select_ident`, here one counter per worker).
+    @inline(__always)
+    func nextIdentification() -> UInt16 {
+        identification &+= 1
+        return identification
+    }
+}

@@ -1,0 +1,53 @@
+import DatapathCore
+import DatapathWire
+
+extension IPv4 {
+    /// Delivers a batch routed to `.localDeliver` (Linux: `ip_local_deliver`): fragments go to
+    /// reassembly (`ip_defrag`) and come back whole or not at all, then `NF_INET_LOCAL_IN`,
+    /// then `ipLocalDeliverFinish`.
+    public func ipLocalDeliver(_ batch: inout PacketBatch, worker: Worker) {
+        let start = cycleCount()
+        let packets = batch.count
+        ipDefragment(&batch, worker: worker)
+        worker.stages.record(localDeliverStage, packets: packets, cycles: cycleCount() &- start)
+        netfilter.run(.localIn, &batch, worker: worker)
+        ipLocalDeliverFinish(&batch, worker: worker)
+    }
+
+    /// Hands each packet to its protocol's handler (Linux: `ip_local_deliver_finish` →
+    /// `ip_protocol_deliver_rcu`), `data` moved to the transport header; counts InDelivers.
+    /// Drops: `.ipNoProtocol` for a protocol nobody registered (InUnknownProtos, and ICMP
+    /// protocol unreachable unless it came as a broadcast).
+    public func ipLocalDeliverFinish(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let counters = statistics.block(worker)
+        let batches = state(worker).protocolBatches
+        var used: UInt32 = 0
+        for i in batch.indices {
+            let skb = batch[i]
+            let ip = skb.data
+            let slot = Int(protocolIndex[Int(ip.load(fromByteOffset: 9, as: UInt8.self))])
+            guard slot != 0 else {
+                counters.add(IPStatistics.Counter.inUnknownProtos.rawValue)
+                icmp.sendError(for: skb, type: .destinationUnreachable, code: ICMPCode.DestinationUnreachable.protocol,
+                               worker: worker)
+                worker.drop(skb, .ipNoProtocol)
+                continue
+            }
+            _ = skb.pull(Int(ip.load(as: UInt8.self) & 0x0F) &* 4)
+            batches[slot &- 1].append(skb)
+            used |= 1 << UInt32(slot &- 1)
+        }
+        batch.removeAll()
+        var slot = 0
+        while used != 0 {
+            if used & 1 != 0, !batches[slot].isEmpty {
+                counters.add(IPStatistics.Counter.inDelivers.rawValue, UInt64(batches[slot].count))
+                protocolHandlers[slot].receive(&batches[slot], worker: worker)
+                batches[slot].removeAll()
+            }
+            used >>= 1
+            slot &+= 1
+        }
+    }
+}

@@ -1,0 +1,136 @@
+import DatapathCore
+import DatapathWire
+
+extension IPv4 {
+    /// Sends packets the stack originates, routed already (`RouteResult.apply`), `data` at a
+    /// complete IPv4 header (Linux: `ip_local_out` → `__ip_local_out`: fills the header
+    /// checksum, counts OutRequests, runs `NF_INET_LOCAL_OUT`, then `dst_output`).
+    public func ipLocalOut(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        for i in batch.indices { IPv4Header(unchecked: batch[i].data).fillChecksum() }
+        statistics.block(worker).add(IPStatistics.Counter.outRequests.rawValue, UInt64(batch.count))
+        netfilter.run(.localOut, &batch, worker: worker)
+        ipOutput(&batch, worker: worker)
+    }
+
+    /// Linux: `ip_output` → `NF_HOOK(POST_ROUTING)` → `ip_finish_output`.
+    public func ipOutput(_ batch: inout PacketBatch, worker: Worker) {
+        netfilter.run(.postRouting, &batch, worker: worker)
+        ipFinishOutput(&batch, worker: worker)
+    }
+
+    /// Fragments what is longer than its route's MTU and hands on (Linux: `ip_finish_output`
+    /// → `ip_fragment` / `ip_finish_output2`). A batch with nothing to fragment — the usual
+    /// case — costs one length compare per packet.
+    public func ipFinishOutput(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        var fits = true
+        for i in batch.indices where batch[i].length > batch[i].dstMTU {
+            fits = false
+            break
+        }
+        if fits {
+            ipFinishOutput2(&batch, worker: worker)
+            return
+        }
+        var out = state(worker).fragments
+        out.removeAll()
+        for i in batch.indices {
+            let skb = batch[i]
+            if skb.length <= skb.dstMTU {
+                if out.isFull { ipFinishOutput2(&out, worker: worker) }
+                out.append(skb)
+            } else {
+                ipFragment(skb, into: &out, worker: worker)
+            }
+        }
+        batch.removeAll()
+        ipFinishOutput2(&out, worker: worker)
+    }
+
+    /// Hands each packet to its next hop's neighbour (Linux: `ip_finish_output2` →
+    /// `neigh_output`), a batch per neighbour: a batch with one next hop — the usual case —
+    /// goes on whole; a mixed one is split, in order, over up to eight neighbours at a time.
+    ///
+    /// Reads: the neighbour routing chose (control word 0). Next: `NeighbourTable.output`
+    /// (hh cache → `devQueueXmit`, or resolution). Empties `batch`.
+    public func ipFinishOutput2(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let start = cycleCount()
+        let packets = batch.count
+        let first = batch[0].dstNeighbour
+        var single = true
+        for i in 1..<batch.count where batch[i].dstNeighbour != first {
+            single = false
+            break
+        }
+        if single, let first {
+            Unmanaged<Neighbour>.fromOpaque(first)._withUnsafeGuaranteedRef { neighbour in
+                neighbours.output(&batch, via: neighbour, worker: worker)
+            }
+        } else {
+            splitByNeighbour(&batch, worker: worker)
+        }
+        worker.stages.record(finishOutputStage, packets: packets, cycles: cycleCount() &- start)
+    }
+
+    func splitByNeighbour(_ batch: inout PacketBatch, worker: Worker) {
+        let groups = state(worker).neighbourBatches
+        var used = 0
+        var last: UnsafeMutableRawPointer?
+        var slot = 0
+        for i in batch.indices {
+            let skb = batch[i]
+            guard let neighbour = skb.dstNeighbour else {
+                worker.drop(skb, .ipOutNoRoute)
+                continue
+            }
+            if neighbour != last {
+                slot = (0..<used).first { groups.neighbours[$0] == neighbour } ?? -1
+                if slot < 0 {
+                    if used == NeighbourBatches.count {
+                        flush(groups, used, worker: worker)
+                        used = 0
+                    }
+                    slot = used
+                    groups.neighbours[used] = neighbour
+                    used &+= 1
+                }
+                last = neighbour
+            }
+            groups.batches[slot].append(skb)
+        }
+        batch.removeAll()
+        flush(groups, used, worker: worker)
+    }
+
+    func flush(_ groups: NeighbourBatches, _ used: Int, worker: Worker) {
+        for slot in 0..<used {
+            Unmanaged<Neighbour>.fromOpaque(groups.neighbours[slot]!)._withUnsafeGuaranteedRef { neighbour in
+                neighbours.output(&groups.batches[slot], via: neighbour, worker: worker)
+            }
+            groups.batches[slot].removeAll()
+        }
+    }
+}
+
+/// One worker's per-neighbour output batches for `ipFinishOutput2`.
+final class NeighbourBatches: @unchecked Sendable {
+    static let count = 8
+    let neighbours: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    let batches: UnsafeMutablePointer<PacketBatch>
+
+    init() {
+        neighbours = .allocate(capacity: NeighbourBatches.count)
+        neighbours.initialize(repeating: nil, count: NeighbourBatches.count)
+        batches = .allocate(capacity: NeighbourBatches.count)
+        for i in 0..<NeighbourBatches.count { (batches + i).initialize(to: PacketBatch()) }
+    }
+
+    deinit {
+        for i in 0..<NeighbourBatches.count { batches[i].deallocate() }
+        batches.deinitialize(count: NeighbourBatches.count)
+        batches.deallocate()
+        neighbours.deallocate()
+    }
+}

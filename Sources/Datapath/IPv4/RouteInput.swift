@@ -1,0 +1,171 @@
+import DatapathCore
+import DatapathWire
+
+extension IPv4 {
+    /// Routes a batch of validated packets from one device and runs each on to its `dst.input`
+    /// (Linux: `ip_rcv_finish` → `ip_route_input_noref` → `dst_input`).
+    ///
+    /// Reads: destination, source and TOS of the IPv4 header, `mark`, `inputIfindex`.
+    /// Writes: the routing decision (`RouteResult.apply`: `dst`, `outputIfindex`, control words).
+    /// Next: `ipForward` for `.forward`, `ipLocalDeliver` for `.localDeliver`; then the packets
+    /// the stack originated meanwhile (ICMP) through `ipLocalOut`.
+    /// Drops: `.ipNoRoute` (no route: ICMP net unreachable, InNoRoutes; an unreachable route:
+    /// host unreachable; a multicast group not joined: nothing), `.ipProhibited` (ICMP
+    /// administratively prohibited), `.ipBlackhole`, `.ipInvalidSource` (one of our own
+    /// addresses as source: InAddrErrors), `.neighCreateFailed`.
+    public func ipRcvFinish(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let start = cycleCount()
+        let packets = batch.count
+        let state = self.state(worker)
+        state.refresh(fib)
+        let cache = state.routeCache
+        let epoch = state.epoch
+        let iif = UInt64(truncatingIfNeeded: batch[0].inputIfindex)
+        var forward = state.forward
+        var local = state.local
+        forward.removeAll()
+        local.removeAll()
+        for i in batch.indices {
+            let skb = batch[i]
+            let ip = skb.data
+            let destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            let source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+            let tos = UInt64(ip.load(fromByteOffset: 1, as: UInt8.self) & 0x1E)
+            let k0 = UInt64(destination) << 32 | UInt64(source)
+            let k1 = UInt64(skb.mark) << 32 | tos << 16 | iif
+            let result: RouteResult
+            if let hit = cache.lookup(k0, k1, epoch: epoch) {
+                result = hit
+            } else {
+                result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
+                                        state: state, worker: worker)
+                if result.input != .none { cache.insert(k0, k1, epoch: epoch, result) }
+            }
+            result.apply(to: skb)
+            switch result.input {
+            case .forward: forward.append(skb)
+            case .localDeliver: local.append(skb)
+            default: routeError(skb, result.input, worker: worker)
+            }
+        }
+        batch.removeAll()
+        worker.stages.record(routeStage, packets: packets, cycles: cycleCount() &- start)
+        if !forward.isEmpty { ipForward(&forward, worker: worker) }
+        if !local.isEmpty { ipLocalDeliver(&local, worker: worker) }
+        finishBatch(state, worker: worker)
+    }
+
+    /// Sends what the stack originated during the batch and releases the route references the
+    /// batch gave up. Every path that routes ends here.
+    func finishBatch(_ state: IPv4WorkerState, worker: Worker) {
+        if !state.output.isEmpty {
+            var output = state.output
+            state.output.removeAll()
+            ipLocalOut(&output, worker: worker)
+        }
+        state.routeCache.endBatch()
+    }
+
+    /// What `dst.input` does for the error routes (Linux: `ip_error`, `dst_discard`).
+    func routeError(_ skb: SKB, _ input: DstInput, worker: Worker) {
+        let counters = statistics.block(worker)
+        switch input {
+        case .netUnreachable:
+            counters.add(IPStatistics.Counter.inNoRoutes.rawValue)
+            icmp.sendError(for: skb, type: .destinationUnreachable, code: ICMPCode.DestinationUnreachable.net,
+                           worker: worker)
+            worker.drop(skb, .ipNoRoute)
+        case .hostUnreachable:
+            icmp.sendError(for: skb, type: .destinationUnreachable, code: ICMPCode.DestinationUnreachable.host,
+                           worker: worker)
+            worker.drop(skb, .ipNoRoute)
+        case .prohibited:
+            icmp.sendError(for: skb, type: .destinationUnreachable,
+                           code: ICMPCode.DestinationUnreachable.administrativelyProhibited, worker: worker)
+            worker.drop(skb, .ipProhibited)
+        case .blackhole:
+            worker.drop(skb, .ipBlackhole)
+        case .martianSource:
+            counters.add(IPStatistics.Counter.inAddrErrors.rawValue)
+            worker.drop(skb, .ipInvalidSource)
+        case .multicast:
+            worker.drop(skb, .ipNoRoute)
+        case .none:
+            worker.drop(skb, .neighCreateFailed)
+        case .forward, .localDeliver:
+            preconditionFailure("not an error route")
+        }
+    }
+
+    /// A route cache miss (Linux: `ip_route_input_slow` → `fib_lookup`, `fib_validate_source`,
+    /// `ip_mkroute_input`). The result holds one reference on its neighbour for the caller;
+    /// `.none` means the neighbour table was full (nothing to cache).
+    func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
+                        worker: Worker) -> RouteResult {
+        if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: RouteResult.broadcast) }
+        if destination & 0xF000_0000 == 0xE000_0000 { return RouteResult(input: .multicast) }
+        let snapshot = state.snapshot
+        let index = snapshot.lookupIndex(destination)
+        guard index != 0 else { return RouteResult(input: forwarding ? .netUnreachable : .hostUnreachable) }
+        let route = snapshot.routes[index]
+        // fib_validate_source: a packet from one of our own addresses is a martian.
+        if inputIfindex != 0, snapshot.routes[snapshot.lookupIndex(source)].type == .local {
+            return RouteResult(input: .martianSource)
+        }
+        switch route.type {
+        case .local: return RouteResult(input: .localDeliver, flags: RouteResult.local)
+        case .broadcast: return RouteResult(input: .localDeliver, flags: RouteResult.broadcast)
+        case .blackhole: return RouteResult(input: .blackhole)
+        case .unreachable: return RouteResult(input: .hostUnreachable)
+        case .prohibit: return RouteResult(input: .prohibited)
+        case .unicast: break
+        }
+        if inputIfindex != 0 && !forwarding { return RouteResult(input: .hostUnreachable) }
+        return nexthopResult(route, index: index, destination: destination, state: state)
+    }
+
+    /// The forwarding half of a route (Linux: `ip_mkroute_input` / `__mkroute_output` with the
+    /// next hop's neighbour from `ip_neigh_for_gw`): gateway routes share one neighbour per
+    /// route and worker; connected routes take the destination's.
+    func nexthopResult(_ route: Route, index: Int, destination: UInt32, state: IPv4WorkerState) -> RouteResult {
+        guard let device = core.devices[route.ifindex], core.isAdminUp(ifindex: route.ifindex) else {
+            return RouteResult(input: .netUnreachable)
+        }
+        let deviceMTU = core.mtu(ifindex: route.ifindex)
+        let mtu = route.mtu != 0 ? route.mtu : deviceMTU
+        let neighbour: Neighbour
+        if let gateway = route.gateway {
+            if let cached = state.gatewayNeighbours[index] {
+                neighbour = Unmanaged<Neighbour>.fromOpaque(cached).takeUnretainedValue()
+            } else {
+                guard let made = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
+                state.gatewayNeighbours[index] = Unmanaged.passRetained(made).toOpaque()
+                neighbour = made
+            }
+        } else {
+            guard let made = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
+                return RouteResult(input: .none)
+            }
+            neighbour = made
+        }
+        return RouteResult(forwardTo: neighbour, nexthop: neighbour.address.hostOrder, outputIfindex: route.ifindex,
+                           mtu: mtu)
+    }
+
+    /// The route for a packet the stack originates to `destination` (Linux:
+    /// `ip_route_output_key` → `ip_route_output_key_hash_rcu`), through the worker's route
+    /// cache with input device 0. `.forward` means "send to the neighbour"; anything else has
+    /// no way out (a destination of our own: no loopback device yet).
+    func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
+        let state = self.state(worker)
+        state.refresh(fib)
+        let k0 = UInt64(destination.hostOrder) << 32
+        let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
+        if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) { return hit }
+        let result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
+                                    worker: worker)
+        if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
+        return result
+    }
+}

@@ -1,0 +1,134 @@
+import DatapathCore
+import DatapathWire
+
+/// One worker's flow-hashed route cache (DESIGN.md §6; Linux had one until 3.6 — `rt_hash_table`
+/// — and keeps the idea per next hop in `nh_rth_input`): set-associative, fixed size, keyed on
+/// (destination, source, TOS, input device, mark) with a hash keyed by a random per-process
+/// secret. It never grows: a miss takes a way of the set (an empty or stale one first, else
+/// round-robin). Every entry carries the epoch it was made in; `FIB.epoch` moving on — a route,
+/// address, link or neighbour change — invalidates them all in O(1).
+///
+/// Single-threaded: only its worker touches it. An entry holds a +1 reference on its neighbour;
+/// references given up while a batch is in flight wait in `retired` until `endBatch`, so a
+/// packet routed earlier in the batch never points at a freed neighbour.
+public final class RouteCache: @unchecked Sendable {
+    /// Entries (64 bytes each): key0 @0 (destination << 32 | source), key1 @8 (mark << 32 |
+    /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 16 bytes).
+    let entries: UnsafeMutableRawPointer
+    let memory: LargeMemory
+    public let capacity: Int
+    let setMask: Int
+    static let ways = 4
+    let key0: UInt64
+    let key1: UInt64
+    var victim = 0
+    /// Whether lookups use the cache (off: every packet is a miss that stores nothing).
+    public var isEnabled = true
+    public private(set) var hits: UInt64 = 0
+    public private(set) var misses: UInt64 = 0
+    public private(set) var evictions: UInt64 = 0
+    /// Neighbour references dropped during the current batch, released by `endBatch`.
+    var retired: [Unmanaged<Neighbour>] = []
+
+    /// `capacity` entries, rounded up to a power of two and at least one set.
+    public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
+        var sets = 1
+        while sets * RouteCache.ways < capacity { sets <<= 1 }
+        self.capacity = sets * RouteCache.ways
+        setMask = sets - 1
+        memory = LargeMemory(bytes: self.capacity * 64)
+        entries = memory.base
+        entries.initializeMemory(as: UInt8.self, repeating: 0, count: self.capacity * 64)
+        var random = SplitMix64(seed: seed)
+        key0 = random.next()
+        key1 = random.next() | 1
+        retired.reserveCapacity(2 * PacketBatch.maximumCount)
+    }
+
+    deinit {
+        flush()
+        endBatch()
+    }
+
+    /// The set index of a key (a keyed multiply-xorshift mix; the secret keeps senders from
+    /// aiming at one set).
+    @inline(__always)
+    func set(_ k0: UInt64, _ k1: UInt64) -> Int {
+        var h = (k0 ^ key0) &* 0x9E37_79B9_7F4A_7C15
+        h ^= (k1 &+ key1)
+        h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: h >> 32) & setMask
+    }
+
+    /// The cached result for a key made in `epoch`, or nil (counted as hit or miss).
+    @inline(__always)
+    func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
+        let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
+        for way in 0..<RouteCache.ways {
+            let entry = base + way &* 64
+            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
+               entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
+                hits &+= 1
+                return entry.load(fromByteOffset: 24, as: RouteResult.self)
+            }
+        }
+        misses &+= 1
+        return nil
+    }
+
+    /// Stores `result` for the key, taking over one neighbour reference from the caller.
+    func insert(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, _ result: RouteResult) {
+        guard isEnabled else {
+            retire(result.neighbour)
+            return
+        }
+        let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
+        var chosen = -1
+        for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) != epoch {
+            chosen = way
+            break
+        }
+        if chosen < 0 {
+            chosen = victim & (RouteCache.ways - 1)
+            victim &+= 1
+            evictions &+= 1
+        }
+        let entry = base + chosen &* 64
+        if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 {
+            retire(entry.load(fromByteOffset: 24, as: RouteResult.self).neighbour)
+        }
+        entry.storeBytes(of: k0, as: UInt64.self)
+        entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
+        entry.storeBytes(of: epoch, toByteOffset: 16, as: UInt64.self)
+        entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
+    }
+
+    func retire(_ neighbour: UnsafeMutableRawPointer?) {
+        guard let neighbour else { return }
+        retired.append(Unmanaged<Neighbour>.fromOpaque(neighbour))
+    }
+
+    /// Releases the references given up during the batch (call once no skb of it is in flight).
+    @inline(__always)
+    func endBatch() {
+        if retired.isEmpty { return }
+        for reference in retired { reference.release() }
+        retired.removeAll(keepingCapacity: true)
+    }
+
+    /// Empties every entry (their references wait for `endBatch`).
+    public func flush() {
+        for index in 0..<capacity {
+            let entry = entries + index &* 64
+            if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 {
+                retire(entry.load(fromByteOffset: 24, as: RouteResult.self).neighbour)
+            }
+            entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
+        }
+    }
+
+    /// Entries made in `epoch` (for tests: the cache stays bounded).
+    public func liveEntries(epoch: UInt64) -> Int {
+        (0..<capacity).reduce(0) { $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) == epoch ? 1 : 0) }
+    }
+}

@@ -1,0 +1,84 @@
+import DatapathCore
+import DatapathWire
+
+/// What routing does with a packet that arrives (Linux: the `dst.input` function a route
+/// lookup installs: `ip_local_deliver`, `ip_forward`, `ip_error`, `dst_discard`).
+public enum DstInput: UInt8, Sendable {
+    case none = 0
+    /// `ip_local_deliver`: one of our addresses, or a broadcast we take.
+    case localDeliver = 1
+    /// `ip_forward`.
+    case forward = 2
+    /// `dst_discard`: a blackhole route, dropped silently.
+    case blackhole = 3
+    /// `ip_error` with `ENETUNREACH`: no route (ICMP net unreachable).
+    case netUnreachable = 4
+    /// `ip_error` with `EHOSTUNREACH`: an unreachable route (ICMP host unreachable).
+    case hostUnreachable = 5
+    /// `ip_error` with `EACCES`: a prohibit route (ICMP administratively prohibited).
+    case prohibited = 6
+    /// A martian the route lookup found: one of our own addresses as source (dropped).
+    case martianSource = 7
+    /// A multicast group we have not joined (dropped; no multicast routing).
+    case multicast = 8
+}
+
+/// One routing decision (Linux: the parts of `struct rtable` the datapath reads): the input
+/// action, the output device and MTU, the next hop and its neighbour. 24 bytes; a route cache
+/// entry holds one, and routing copies it into the skb (`apply`).
+public struct RouteResult: @unchecked Sendable {
+    /// The next hop's neighbour entry, retained once by whoever stores this result; nil unless
+    /// `input` is `.forward` (or the result is for output).
+    var neighbour: UnsafeMutableRawPointer?
+    /// The next hop: the gateway, or the destination itself on a connected route.
+    public var nexthop: UInt32
+    public var outputIfindex: UInt16
+    /// Path MTU: the route's, else the output device's.
+    public var mtu: UInt16
+    public var input: DstInput
+    /// `RouteResult.broadcast` when delivered as a broadcast (Linux: `RTCF_BROADCAST`);
+    /// `RouteResult.local` when the destination is one of our addresses (`RTCF_LOCAL`).
+    public var flags: UInt8
+
+    public static let broadcast: UInt8 = 1
+    public static let local: UInt8 = 2
+
+    init(input: DstInput, flags: UInt8 = 0) {
+        neighbour = nil
+        nexthop = 0
+        outputIfindex = 0
+        mtu = 0
+        self.input = input
+        self.flags = flags
+    }
+
+    init(forwardTo neighbour: Neighbour, nexthop: UInt32, outputIfindex: Int, mtu: Int) {
+        self.neighbour = Unmanaged.passRetained(neighbour).toOpaque()
+        self.nexthop = nexthop
+        self.outputIfindex = UInt16(truncatingIfNeeded: outputIfindex)
+        self.mtu = UInt16(clamping: mtu)
+        self.input = .forward
+        self.flags = 0
+    }
+
+    /// Writes the decision into the skb: `dst` = input | flags << 8 | mtu << 16, the output
+    /// device, the neighbour pointer (not retained: valid while the batch is in flight) in
+    /// control word 0 and the next hop in control word 1.
+    @inline(__always)
+    func apply(to skb: SKB) {
+        skb.dst = UInt32(input.rawValue) | UInt32(flags) << 8 | UInt32(mtu) << 16
+        skb.outputIfindex = Int(outputIfindex)
+        skb.control0 = UInt64(UInt(bitPattern: neighbour))
+        skb.control1 = UInt64(nexthop)
+    }
+}
+
+/// Reading back what `RouteResult.apply` wrote.
+extension SKB {
+    @inline(__always) var dstInput: DstInput { DstInput(rawValue: UInt8(truncatingIfNeeded: dst)) ?? .none }
+    @inline(__always) var dstFlags: UInt8 { UInt8(truncatingIfNeeded: dst >> 8) }
+    @inline(__always) var dstMTU: Int { Int(dst >> 16) }
+    /// The neighbour routing chose; only for skbs routed in the batch now in flight.
+    @inline(__always) var dstNeighbour: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(control0)) }
+    @inline(__always) var dstNexthop: UInt32 { UInt32(truncatingIfNeeded: control1) }
+}

@@ -1,0 +1,129 @@
+import Datapath
+import DatapathCore
+import DatapathWire
+
+/// A router on in-memory devices: `eth0` 198.18.1.1/24 wired to host A (198.18.1.2, played by
+/// the test on `wire0`), `eth1` 198.18.2.1/24 wired to host B (198.18.2.2 on `wire1`), both hosts
+/// permanent neighbours, 198.19.0.0/16 via host B. One worker on a virtual clock.
+final class ForwardLab {
+    let pool: PacketPool
+    let clock = VirtualClock(start: 1_000_000_000_000)
+    let worker: Worker
+    let stack: Stack
+    let eth0: MemoryDevice, wire0: MemoryDevice
+    let eth1: MemoryDevice, wire1: MemoryDevice
+    var batch = PacketBatch()
+    let baseline: Int
+
+    static let hostA = IPv4Address(198, 18, 1, 2)
+    static let hostB = IPv4Address(198, 18, 2, 2)
+    static let routerA = IPv4Address(198, 18, 1, 1)
+    static let routerB = IPv4Address(198, 18, 2, 1)
+    static let hostAMAC = mac(0xA2)
+    static let hostBMAC = mac(0xB2)
+
+    init(rateLimits: ICMPRateLimitParameters = .linuxDefaults, cacheCapacity: Int = 4096) throws {
+        pool = try PacketPool(capacity: 4096)
+        worker = Worker(pool: pool, clock: clock)
+        stack = Stack(workers: 1, clock: clock, icmpRateLimits: rateLimits, routeCacheCapacity: cacheCapacity)
+        (eth0, wire0) = MemoryDevice.pair("eth0", mac(0x01), "wire0", ForwardLab.hostAMAC, ringSize: 4096)
+        (eth1, wire1) = MemoryDevice.pair("eth1", mac(0x11), "wire1", ForwardLab.hostBMAC, ringSize: 4096)
+        try stack.addDevice(eth0)
+        try stack.addDevice(eth1)
+        try stack.apply("""
+            addr add 198.18.1.1/24 dev eth0
+            addr add 198.18.2.1/24 dev eth1
+            neigh add 198.18.1.2 lladdr \(ForwardLab.hostAMAC) dev eth0
+            neigh add 198.18.2.2 lladdr \(ForwardLab.hostBMAC) dev eth1
+            route add 198.19.0.0/16 via 198.18.2.2
+            """)
+        baseline = pool.inUseCount
+    }
+
+    deinit { batch.deallocate() }
+
+    /// An Ethernet frame carrying IPv4 `payload` (its first bytes are whatever the transport
+    /// header is), addressed to `eth0` unless told otherwise.
+    static func frame(source: IPv4Address = hostA, destination: IPv4Address, protocol number: IPProtocol = .udp,
+                      ttl: UInt8 = 64, payload: [UInt8] = Array(0..<32), dontFragment: Bool = true,
+                      identification: UInt16 = 0x1234, tos: UInt8 = 0,
+                      toMAC: MACAddress = mac(0x01), fromMAC: MACAddress = hostAMAC) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 14 + 20 + payload.count)
+        bytes.withUnsafeMutableBytes { raw in
+            let base = raw.baseAddress!
+            toMAC.store(to: base)
+            fromMAC.store(to: base + 6)
+            base.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
+            IPv4Repr(source: source, destination: destination, protocol: number, ttl: ttl, payloadLength: payload.count,
+                     identification: identification, dontFragment: dontFragment, dscp: tos >> 2).emit(to: base + 14)
+        }
+        bytes.replaceSubrange(34..., with: payload)
+        return bytes
+    }
+
+    /// An ICMP echo request frame with a valid checksum.
+    static func echoRequest(to destination: IPv4Address, identifier: UInt16 = 0x4242, sequence: UInt16 = 1,
+                            data: [UInt8] = Array(repeating: 0x5A, count: 24)) -> [UInt8] {
+        var message: [UInt8] = [8, 0, 0, 0, UInt8(identifier >> 8), UInt8(identifier & 0xFF),
+                                UInt8(sequence >> 8), UInt8(sequence & 0xFF)] + data
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: message.count))
+        message[2] = UInt8(sum >> 8)
+        message[3] = UInt8(sum & 0xFF)
+        return frame(destination: destination, protocol: .icmp, payload: message, dontFragment: false)
+    }
+
+    /// Delivers frames as if eth0 (or `device`) received them, and runs the receive path.
+    func deliver(_ frames: [[UInt8]], on device: MemoryDevice? = nil) {
+        let device = device ?? eth0
+        for frame in frames {
+            let skb = worker.cache.allocate()!
+            skb.reserve(64)
+            skb.put(frame.count)!.copyMemory(from: frame, byteCount: frame.count)
+            device.inject(skb)
+        }
+        while device.pending() > 0 {
+            _ = device.receive(queue: 0, into: &batch, max: 256, worker: worker)
+            stack.core.netifReceiveSkb(&batch, worker: worker)
+        }
+    }
+
+    func deliver(_ frame: [UInt8], on device: MemoryDevice? = nil) { deliver([frame], on: device) }
+
+    /// Frames that left through the device wired to `wire`, copied and freed.
+    func sent(on wire: MemoryDevice) -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        while wire.pending() > 0 {
+            _ = wire.receive(queue: 0, into: &batch, max: 256, worker: worker)
+            frames += batch.indices.map { batch[$0].bytes }
+            worker.cache.free(&batch)
+        }
+        return frames
+    }
+
+    func drops(_ reason: DropReason) -> UInt64 { worker.drops[reason] }
+
+    /// Whether every skb went back to the pool.
+    var poolIsAtBaseline: Bool {
+        worker.cache.drainAll()
+        return pool.inUseCount == baseline
+    }
+}
+
+/// The IPv4 fields of a sent frame (after the Ethernet header).
+struct SentIPv4 {
+    let frame: [UInt8]
+    var ip: ArraySlice<UInt8> { frame[14...] }
+    var destinationMAC: MACAddress { MACAddress(frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]) }
+    var sourceMAC: MACAddress { MACAddress(frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]) }
+    var ttl: UInt8 { frame[22] }
+    var protocolNumber: UInt8 { frame[23] }
+    var source: IPv4Address { IPv4Address(frame[26], frame[27], frame[28], frame[29]) }
+    var destination: IPv4Address { IPv4Address(frame[30], frame[31], frame[32], frame[33]) }
+    var headerLength: Int { Int(frame[14] & 0x0F) * 4 }
+    var totalLength: Int { Int(frame[16]) << 8 | Int(frame[17]) }
+    var flagsAndOffset: UInt16 { UInt16(frame[20]) << 8 | UInt16(frame[21]) }
+    var payload: ArraySlice<UInt8> { frame[(14 + headerLength)..<(14 + totalLength)] }
+    var headerChecksumIsValid: Bool {
+        InternetChecksum.fold(InternetChecksum.sum(Array(frame[14..<(14 + headerLength)]), count: headerLength)) == 0xFFFF
+    }
+}

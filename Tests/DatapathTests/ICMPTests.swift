@@ -1,0 +1,179 @@
+import Testing
+import Datapath
+import DatapathCore
+import DatapathWire
+
+/// ICMP: echo replies, each error's exact bytes, the never-send rules and rate limiting on the
+/// virtual clock.
+@Suite struct ICMPTests {
+    /// The exact error message the router should send host A about `offending` (an Ethernet
+    /// frame): IPv4 header from `source`, then type, code, `info`, the quoted header + 8 bytes.
+    func expectedError(about offending: [UInt8], type: UInt8, code: UInt8, info: UInt32 = 0,
+                       source: IPv4Address = ForwardLab.routerA, identification: (UInt8, UInt8)) -> [UInt8] {
+        let quoted = Array(offending[14..<(14 + 20 + 8)])
+        var icmp: [UInt8] = [type, code, 0, 0, UInt8(info >> 24), UInt8(info >> 16 & 0xFF), UInt8(info >> 8 & 0xFF),
+                             UInt8(info & 0xFF)] + quoted
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(icmp, count: icmp.count))
+        icmp[2] = UInt8(sum >> 8)
+        icmp[3] = UInt8(sum & 0xFF)
+        let total = 20 + icmp.count
+        var header: [UInt8] = [0x45, (offending[15] & 0x1E) | 0xC0, UInt8(total >> 8), UInt8(total & 0xFF),
+                               identification.0, identification.1, 0, 0, 64, 1, 0, 0]
+        header += source.bytes + ForwardLab.hostA.bytes
+        let headerSum = ~InternetChecksum.fold(InternetChecksum.sum(header, count: 20))
+        header[10] = UInt8(headerSum >> 8)
+        header[11] = UInt8(headerSum & 0xFF)
+        return Array(ForwardLab.hostAMAC.bytes + mac(0x01).bytes + [0x08, 0x00]) + header + icmp
+    }
+
+    @Test func timeExceededQuotesTheHeaderAndEightBytes() throws {
+        let lab = try ForwardLab()
+        let offending = ForwardLab.frame(destination: ip("198.19.3.3"), ttl: 1, tos: 0x2C)
+        lab.deliver(offending)
+        let sent = try #require(lab.sent(on: lab.wire0).first)
+        #expect(sent == expectedError(about: offending, type: 11, code: 0, identification: (sent[18], sent[19])))
+        #expect(lab.drops(.ipTTLExpired) == 1)
+        #expect(lab.stack.ipv4.icmp.statistics[.outTimeExcds] == 1)
+        #expect(lab.stack.ipv4.statistics[.inHdrErrors] == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    @Test func fragmentationNeededCarriesTheNextHopMTU() throws {
+        let lab = try ForwardLab()
+        try lab.stack.setMTU("eth1", 1280)
+        let offending = ForwardLab.frame(destination: ip("198.19.3.3"), payload: Array(repeating: 1, count: 1400))
+        lab.deliver(offending)
+        let sent = try #require(lab.sent(on: lab.wire0).first)
+        #expect(sent == expectedError(about: offending, type: 3, code: 4, info: 1280, identification: (sent[18], sent[19])))
+        #expect(lab.drops(.fragmentationNeeded) == 1)
+        #expect(lab.stack.ipv4.statistics[.fragFails] == 1)
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+    }
+
+    @Test func unreachablesAndAnUnknownProtocolHaveTheirCodes() throws {
+        let lab = try ForwardLab()
+        let noRoute = ForwardLab.frame(destination: ip("198.20.1.1"))
+        let unknown = ForwardLab.frame(destination: ForwardLab.routerA, protocol: IPProtocol(rawValue: 253))
+        lab.deliver([noRoute, unknown])
+        let sent = lab.sent(on: lab.wire0)
+        #expect(sent.count == 2)
+        #expect(sent.first == expectedError(about: noRoute, type: 3, code: 0, identification: (sent[0][18], sent[0][19])))
+        // About a packet to us, the error comes from the address it was sent to.
+        #expect(sent.last == expectedError(about: unknown, type: 3, code: 2, identification: (sent[1][18], sent[1][19])))
+        #expect(lab.drops(.ipNoProtocol) == 1)
+        #expect(lab.stack.ipv4.statistics[.inUnknownProtos] == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    @Test func anEchoRequestGetsItsReplyFromTheAddressItWasSentTo() throws {
+        let lab = try ForwardLab()
+        let request = ForwardLab.echoRequest(to: ForwardLab.routerB, identifier: 0x0102, sequence: 9)
+        lab.deliver(request)
+        let reply = try #require(lab.sent(on: lab.wire0).first.map(SentIPv4.init))
+        #expect(reply.destinationMAC == ForwardLab.hostAMAC)
+        #expect(reply.source == ForwardLab.routerB && reply.destination == ForwardLab.hostA)
+        #expect(reply.headerChecksumIsValid && reply.ttl == 64 && reply.protocolNumber == 1)
+        var expected = Array(request[34...])
+        expected[0] = 0
+        expected[2] = 0
+        expected[3] = 0
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(expected, count: expected.count))
+        expected[2] = UInt8(sum >> 8)
+        expected[3] = UInt8(sum & 0xFF)
+        #expect(Array(reply.payload) == expected)
+        #expect(lab.stack.ipv4.icmp.statistics[.inEchos] == 1 && lab.stack.ipv4.icmp.statistics[.outEchoReps] == 1)
+        #expect(lab.stack.ipv4.statistics[.inDelivers] == 1 && lab.stack.ipv4.statistics[.outRequests] == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    @Test func aBadChecksumOrABroadcastEchoGetsNoReply() throws {
+        let lab = try ForwardLab()
+        var corrupt = ForwardLab.echoRequest(to: ForwardLab.routerA)
+        corrupt[40] ^= 0xFF
+        lab.deliver(corrupt)
+        lab.deliver(ForwardLab.echoRequest(to: ip("198.18.1.255")))
+        #expect(lab.sent(on: lab.wire0).isEmpty)
+        #expect(lab.drops(.icmpChecksum) == 1 && lab.drops(.icmpIgnored) == 1)
+        #expect(lab.stack.ipv4.icmp.statistics[.inCsumErrors] == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    @Test func noErrorAboutAnErrorAFragmentABroadcastOrABadSource() throws {
+        let lab = try ForwardLab()
+        var laterFragment = ForwardLab.frame(destination: ip("198.19.3.3"), ttl: 1, dontFragment: false)
+        laterFragment[20] = 0x00
+        laterFragment[21] = 0x10
+        fixChecksum(&laterFragment)
+        let unreachable = ForwardLab.frame(destination: ip("198.19.3.3"), protocol: .icmp, ttl: 1,
+                                           payload: [3, 1, 0, 0, 0, 0, 0, 0])
+        let broadcastFrame = ForwardLab.frame(destination: ip("198.19.3.3"), ttl: 1, toMAC: .broadcast)
+        let broadcastSource = ForwardLab.frame(source: ip("198.18.1.255"), destination: ip("198.19.3.3"), ttl: 1)
+        lab.deliver([unreachable, laterFragment, broadcastFrame, broadcastSource])
+        #expect(lab.sent(on: lab.wire0).isEmpty)
+        #expect(lab.stack.ipv4.icmp.statistics[.outMsgs] == 0)
+        // An echo request is not an error: time exceeded about it is sent.
+        lab.deliver(ForwardLab.frame(destination: ip("198.19.3.3"), protocol: .icmp, ttl: 1, payload: [8, 0, 0, 0, 0, 0, 0, 0]))
+        #expect(lab.sent(on: lab.wire0).count == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    func fixChecksum(_ frame: inout [UInt8]) {
+        frame[24] = 0
+        frame[25] = 0
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(Array(frame[14..<34]), count: 20))
+        frame[24] = UInt8(sum >> 8)
+        frame[25] = UInt8(sum & 0xFF)
+    }
+
+    @Test func errorsToOneHostAreLimitedToABurstOfSixThenOnePerSecond() throws {
+        let lab = try ForwardLab()
+        let expired = (0..<10).map { ForwardLab.frame(destination: ip("198.19.3.\($0 + 1)"), ttl: 1) }
+        lab.deliver(expired)
+        #expect(lab.sent(on: lab.wire0).count == 6)
+        #expect(lab.stack.ipv4.icmp.statistics[.outRateLimitHost] == 4)
+        lab.clock.advance(by: 500_000_000)
+        lab.deliver(expired[0])
+        #expect(lab.sent(on: lab.wire0).isEmpty)
+        lab.clock.advance(by: 500_000_000)
+        lab.deliver(expired[0])
+        #expect(lab.sent(on: lab.wire0).count == 1)
+        // Fragmentation needed is never limited; echo replies are not in the mask.
+        try lab.stack.setMTU("eth1", 1280)
+        lab.deliver((0..<8).map { _ in ForwardLab.frame(destination: ip("198.19.3.3"), payload: Array(repeating: 1, count: 1300)) })
+        lab.deliver((0..<8).map { ForwardLab.echoRequest(to: ForwardLab.routerA, sequence: UInt16($0)) })
+        #expect(lab.sent(on: lab.wire0).count == 16)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    @Test func theGlobalLimitCapsAllDestinations() throws {
+        var limits = ICMPRateLimitParameters()
+        limits.burst = 5
+        limits.messagesPerSecond = 10
+        let lab = try ForwardLab(rateLimits: limits)
+        // Sources spread over host A's subnet, one error each: only the global bucket bites.
+        var frames: [[UInt8]] = []
+        for i in 0..<20 {
+            let source = ip("198.18.1.\(i + 10)")
+            try lab.stack.addNeighbour(source, linkAddress: mac(UInt8(i + 10), 1), device: "eth0")
+            frames.append(ForwardLab.frame(source: source, destination: ip("198.19.3.3"), ttl: 1))
+        }
+        lab.deliver(frames)
+        #expect(lab.sent(on: lab.wire0).count == 5)
+        #expect(lab.stack.ipv4.icmp.statistics[.outRateLimitGlobal] == 15)
+        lab.clock.advance(by: 300_000_000)
+        lab.deliver(frames.suffix(10))
+        #expect(lab.sent(on: lab.wire0).count == 3)
+    }
+}
+
+extension IPv4Address {
+    var bytes: [UInt8] { [self[0], self[1], self[2], self[3]] }
+}
+
+extension MACAddress {
+    var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 6)
+        out.withUnsafeMutableBytes { store(to: $0.baseAddress!) }
+        return out
+    }
+}
