@@ -112,6 +112,7 @@ final class ForwardLab {
 /// The IPv4 fields of a sent frame (after the Ethernet header).
 struct SentIPv4 {
     let frame: [UInt8]
+    init(_ frame: [UInt8]) { self.frame = frame }
     var ip: ArraySlice<UInt8> { frame[14...] }
     var destinationMAC: MACAddress { MACAddress(frame[0], frame[1], frame[2], frame[3], frame[4], frame[5]) }
     var sourceMAC: MACAddress { MACAddress(frame[6], frame[7], frame[8], frame[9], frame[10], frame[11]) }
