@@ -7,13 +7,14 @@ import DatapathWire
 // One scaled iteration is one packet or one lookup, so `throughput` reads as packets/s or lookups/s.
 let benchmarks: @Sendable () -> Void = {
     usePacketBenchmarkDefaults()
+    forwardPathBenchmarks()
 
     // ip_rcv over a batch of valid 64-byte UDP frames' IPv4 packets; the checks leave the packets
     // as they were, so the same batch is validated again each round.
     Benchmark("ip_rcv, valid 46-byte IPv4 packets, batches of 256") { benchmark in
         let pool = try! PacketPool(capacity: 512)
         let worker = Worker(pool: pool)
-        let ipv4 = IPv4(workers: 1)
+        let ipv4 = Stack().ipv4
         var batch = PacketBatch()
         defer { batch.deallocate() }
         for i in 0..<256 {

@@ -115,8 +115,11 @@ final class IPv4WorkerState: @unchecked Sendable {
     let routeCache: RouteCache
     var snapshot: FIBSnapshot
     var epoch: UInt64
-    /// Per route of `snapshot`, the retained neighbour of its gateway, made on first use.
-    var gatewayNeighbours: [UnsafeMutableRawPointer?]
+    /// Per route of `snapshot`, its decision as far as it does not depend on the destination
+    /// (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use; `.none` =
+    /// not made yet. A gateway's neighbour is retained here.
+    var routeTable: UnsafeMutablePointer<RouteResult>
+    var routeTableCount: Int
     var forward = PacketBatch()
     var local = PacketBatch()
     /// Packets the stack originates during a batch (ICMP errors and replies), sent at its end.
@@ -132,14 +135,17 @@ final class IPv4WorkerState: @unchecked Sendable {
         routeCache = RouteCache(capacity: cacheCapacity)
         self.snapshot = snapshot
         self.epoch = epoch
-        gatewayNeighbours = Array(repeating: nil, count: snapshot.routes.count)
+        routeTableCount = snapshot.routes.count
+        routeTable = .allocate(capacity: routeTableCount)
+        routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
         identification = UInt16.random(in: 0 ... .max)
         protocolBatches = .allocate(capacity: IPv4.maximumProtocolHandlers)
         for i in 0..<IPv4.maximumProtocolHandlers { (protocolBatches + i).initialize(to: PacketBatch()) }
     }
 
     deinit {
-        forgetGatewayNeighbours()
+        forgetRouteTable()
+        routeTable.deallocate()
         routeCache.endBatch()
         forward.deallocate()
         local.deallocate()
@@ -158,14 +164,25 @@ final class IPv4WorkerState: @unchecked Sendable {
     }
 
     func adopt(_ fib: FIB, epoch current: UInt64) {
-        forgetGatewayNeighbours()
+        forgetRouteTable()
         epoch = current
         snapshot = fib.snapshot
-        gatewayNeighbours = Array(repeating: nil, count: snapshot.routes.count)
+        if snapshot.routes.count != routeTableCount {
+            routeTable.deallocate()
+            routeTableCount = snapshot.routes.count
+            routeTable = .allocate(capacity: routeTableCount)
+        }
+        routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
     }
 
-    func forgetGatewayNeighbours() {
-        for case let neighbour? in gatewayNeighbours { routeCache.retire(neighbour) }
+    /// Gives up the gateway neighbours the route table holds (at the end of the batch).
+    func forgetRouteTable() {
+        for i in 0..<routeTableCount {
+            let entry = routeTable[i]
+            if entry.input == .forward, entry.flags & RouteResult.ownsNeighbour == 0, let neighbour = entry.neighbour {
+                routeCache.retire(neighbour)
+            }
+        }
     }
 
     /// The next IP identification (Linux: `ip_select_ident`, here one counter per worker).

@@ -21,6 +21,7 @@ extension IPv4 {
         state.refresh(fib)
         let cache = state.routeCache
         let epoch = state.epoch
+        let snapshot = state.snapshot
         let iif = UInt64(truncatingIfNeeded: batch[0].inputIfindex)
         var forward = state.forward
         var local = state.local
@@ -39,7 +40,7 @@ extension IPv4 {
                 result = hit
             } else {
                 result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
-                                        state: state, worker: worker)
+                                        state: state, snapshot: snapshot)
                 if result.input != .none { cache.insert(k0, k1, epoch: epoch, result) }
             }
             result.apply(to: skb)
@@ -99,20 +100,43 @@ extension IPv4 {
     }
 
     /// A route cache miss (Linux: `ip_route_input_slow` → `fib_lookup`, `fib_validate_source`,
-    /// `ip_mkroute_input`). The result holds one reference on its neighbour for the caller;
-    /// `.none` means the neighbour table was full (nothing to cache).
+    /// `ip_mkroute_input`). A connected route's result holds its own reference on the
+    /// destination's neighbour (`ownsNeighbour`); `.none` means the neighbour table was full
+    /// (nothing to cache).
+    @inline(__always)
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
-                        worker: Worker) -> RouteResult {
+                        snapshot: FIBSnapshot) -> RouteResult {
         if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: RouteResult.broadcast) }
         if destination & 0xF000_0000 == 0xE000_0000 { return RouteResult(input: .multicast) }
-        let snapshot = state.snapshot
         let index = snapshot.lookupIndex(destination)
         guard index != 0 else { return RouteResult(input: forwarding ? .netUnreachable : .hostUnreachable) }
-        let route = snapshot.routes[index]
         // fib_validate_source: a packet from one of our own addresses is a martian.
         if inputIfindex != 0, snapshot.routes[snapshot.lookupIndex(source)].type == .local {
             return RouteResult(input: .martianSource)
         }
+        var entry = state.routeTable[index]
+        if entry.input == .none {
+            entry = makeRouteEntry(snapshot.routes[index])
+            if entry.input == .none { return entry }
+            state.routeTable[index] = entry
+        }
+        guard entry.input == .forward else { return entry }
+        if inputIfindex != 0 && !forwarding { return RouteResult(input: .hostUnreachable) }
+        guard entry.flags & RouteResult.connected != 0 else { return entry }
+        guard let device = core.devices[Int(entry.outputIfindex)],
+              let neighbour = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
+            return RouteResult(input: .none)
+        }
+        return RouteResult(forwardTo: Unmanaged.passRetained(neighbour).toOpaque(), nexthop: destination,
+                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu),
+                           flags: RouteResult.ownsNeighbour)
+    }
+
+    /// What a route decides for every destination it covers (Linux: `fib_info` → the dst of
+    /// `rt_dst_alloc`): the input action of its type; for unicast the output device and MTU and,
+    /// behind a gateway, the gateway's neighbour (retained by the route table). A route through
+    /// a device that is down is no route.
+    func makeRouteEntry(_ route: Route) -> RouteResult {
         switch route.type {
         case .local: return RouteResult(input: .localDeliver, flags: RouteResult.local)
         case .broadcast: return RouteResult(input: .localDeliver, flags: RouteResult.broadcast)
@@ -121,50 +145,31 @@ extension IPv4 {
         case .prohibit: return RouteResult(input: .prohibited)
         case .unicast: break
         }
-        if inputIfindex != 0 && !forwarding { return RouteResult(input: .hostUnreachable) }
-        return nexthopResult(route, index: index, destination: destination, state: state)
-    }
-
-    /// The forwarding half of a route (Linux: `ip_mkroute_input` / `__mkroute_output` with the
-    /// next hop's neighbour from `ip_neigh_for_gw`): gateway routes share one neighbour per
-    /// route and worker; connected routes take the destination's.
-    func nexthopResult(_ route: Route, index: Int, destination: UInt32, state: IPv4WorkerState) -> RouteResult {
         guard let device = core.devices[route.ifindex], core.isAdminUp(ifindex: route.ifindex) else {
             return RouteResult(input: .netUnreachable)
         }
-        let deviceMTU = core.mtu(ifindex: route.ifindex)
-        let mtu = route.mtu != 0 ? route.mtu : deviceMTU
-        let neighbour: Neighbour
-        if let gateway = route.gateway {
-            if let cached = state.gatewayNeighbours[index] {
-                neighbour = Unmanaged<Neighbour>.fromOpaque(cached).takeUnretainedValue()
-            } else {
-                guard let made = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
-                state.gatewayNeighbours[index] = Unmanaged.passRetained(made).toOpaque()
-                neighbour = made
-            }
-        } else {
-            guard let made = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
-                return RouteResult(input: .none)
-            }
-            neighbour = made
+        let mtu = route.mtu != 0 ? route.mtu : core.mtu(ifindex: route.ifindex)
+        guard let gateway = route.gateway else {
+            return RouteResult(forwardTo: nil, nexthop: 0, outputIfindex: route.ifindex, mtu: mtu,
+                               flags: RouteResult.connected)
         }
-        return RouteResult(forwardTo: neighbour, nexthop: neighbour.address.hostOrder, outputIfindex: route.ifindex,
-                           mtu: mtu)
+        guard let neighbour = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
+        return RouteResult(forwardTo: Unmanaged.passRetained(neighbour).toOpaque(), nexthop: gateway.hostOrder,
+                           outputIfindex: route.ifindex, mtu: mtu, flags: 0)
     }
 
     /// The route for a packet the stack originates to `destination` (Linux:
     /// `ip_route_output_key` → `ip_route_output_key_hash_rcu`), through the worker's route
     /// cache with input device 0. `.forward` means "send to the neighbour"; anything else has
     /// no way out (a destination of our own: no loopback device yet).
-    func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
+    public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
         let state = self.state(worker)
         state.refresh(fib)
         let k0 = UInt64(destination.hostOrder) << 32
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) { return hit }
         let result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
-                                    worker: worker)
+                                    snapshot: state.snapshot)
         if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
         return result
     }

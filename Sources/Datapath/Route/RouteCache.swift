@@ -8,9 +8,11 @@ import DatapathWire
 /// round-robin). Every entry carries the epoch it was made in; `FIB.epoch` moving on — a route,
 /// address, link or neighbour change — invalidates them all in O(1).
 ///
-/// Single-threaded: only its worker touches it. An entry holds a +1 reference on its neighbour;
-/// references given up while a batch is in flight wait in `retired` until `endBatch`, so a
-/// packet routed earlier in the batch never points at a freed neighbour.
+/// Single-threaded: only its worker touches it. An entry for a connected route holds a +1
+/// reference on its destination's neighbour (`RouteResult.ownsNeighbour`); gateway routes'
+/// neighbours are held by the worker's route table. References given up while a batch is in
+/// flight wait in `retired` until `endBatch`, so a packet routed earlier in the batch never
+/// points at a freed neighbour.
 public final class RouteCache: @unchecked Sendable {
     /// Entries (64 bytes each): key0 @0 (destination << 32 | source), key1 @8 (mark << 32 |
     /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 16 bytes).
@@ -21,14 +23,20 @@ public final class RouteCache: @unchecked Sendable {
     static let ways = 4
     let key0: UInt64
     let key1: UInt64
-    var victim = 0
-    /// Whether lookups use the cache (off: every packet is a miss that stores nothing).
-    public var isEnabled = true
-    public private(set) var hits: UInt64 = 0
-    public private(set) var misses: UInt64 = 0
-    public private(set) var evictions: UInt64 = 0
+    /// hits @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
+    /// of a class pays a dynamic exclusivity check per access.
+    let words: UnsafeMutablePointer<UInt64>
     /// Neighbour references dropped during the current batch, released by `endBatch`.
     var retired: [Unmanaged<Neighbour>] = []
+
+    /// Whether lookups use the cache (off: every packet is a miss that stores nothing).
+    public var isEnabled: Bool {
+        get { words[4] != 0 }
+        set { words[4] = newValue ? 1 : 0 }
+    }
+    public var hits: UInt64 { words[0] }
+    public var misses: UInt64 { words[1] }
+    public var evictions: UInt64 { words[2] }
 
     /// `capacity` entries, rounded up to a power of two and at least one set.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
@@ -42,12 +50,16 @@ public final class RouteCache: @unchecked Sendable {
         var random = SplitMix64(seed: seed)
         key0 = random.next()
         key1 = random.next() | 1
+        words = .allocate(capacity: 5)
+        words.initialize(repeating: 0, count: 5)
+        words[4] = 1
         retired.reserveCapacity(2 * PacketBatch.maximumCount)
     }
 
     deinit {
         flush()
         endBatch()
+        words.deallocate()
     }
 
     /// The set index of a key (a keyed multiply-xorshift mix; the secret keeps senders from
@@ -60,26 +72,28 @@ public final class RouteCache: @unchecked Sendable {
         return Int(truncatingIfNeeded: h >> 32) & setMask
     }
 
-    /// The cached result for a key made in `epoch`, or nil (counted as hit or miss).
+    /// The cached result for a key made in `epoch`, or nil (counted as hit or miss). Key words:
+    /// `k0` = destination << 32 | source, `k1` = mark << 32 | TOS << 16 | input ifindex.
     @inline(__always)
-    func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
+    public func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
         let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
         for way in 0..<RouteCache.ways {
             let entry = base + way &* 64
             if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
                entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
-                hits &+= 1
+                words[0] &+= 1
                 return entry.load(fromByteOffset: 24, as: RouteResult.self)
             }
         }
-        misses &+= 1
+        words[1] &+= 1
         return nil
     }
 
-    /// Stores `result` for the key, taking over one neighbour reference from the caller.
-    func insert(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, _ result: RouteResult) {
-        guard isEnabled else {
-            retire(result.neighbour)
+    /// Stores `result` for the key. When the result owns a neighbour reference
+    /// (`RouteResult.ownsNeighbour`), the entry takes it over.
+    public func insert(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, _ result: RouteResult) {
+        guard words[4] != 0 else {
+            retire(result)
             return
         }
         let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
@@ -89,13 +103,13 @@ public final class RouteCache: @unchecked Sendable {
             break
         }
         if chosen < 0 {
-            chosen = victim & (RouteCache.ways - 1)
-            victim &+= 1
-            evictions &+= 1
+            chosen = Int(truncatingIfNeeded: words[3]) & (RouteCache.ways - 1)
+            words[3] &+= 1
+            words[2] &+= 1
         }
         let entry = base + chosen &* 64
         if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 {
-            retire(entry.load(fromByteOffset: 24, as: RouteResult.self).neighbour)
+            retire(entry.load(fromByteOffset: 24, as: RouteResult.self))
         }
         entry.storeBytes(of: k0, as: UInt64.self)
         entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
@@ -103,14 +117,19 @@ public final class RouteCache: @unchecked Sendable {
         entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
     }
 
-    func retire(_ neighbour: UnsafeMutableRawPointer?) {
-        guard let neighbour else { return }
+    /// Gives up the neighbour reference `result` owns, if any, at the end of the batch.
+    func retire(_ result: RouteResult) {
+        guard result.flags & RouteResult.ownsNeighbour != 0, let neighbour = result.neighbour else { return }
+        retire(neighbour)
+    }
+
+    func retire(_ neighbour: UnsafeMutableRawPointer) {
         retired.append(Unmanaged<Neighbour>.fromOpaque(neighbour))
     }
 
     /// Releases the references given up during the batch (call once no skb of it is in flight).
     @inline(__always)
-    func endBatch() {
+    public func endBatch() {
         if retired.isEmpty { return }
         for reference in retired { reference.release() }
         retired.removeAll(keepingCapacity: true)
@@ -121,7 +140,7 @@ public final class RouteCache: @unchecked Sendable {
         for index in 0..<capacity {
             let entry = entries + index &* 64
             if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 {
-                retire(entry.load(fromByteOffset: 24, as: RouteResult.self).neighbour)
+                retire(entry.load(fromByteOffset: 24, as: RouteResult.self))
             }
             entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
         }

@@ -42,8 +42,14 @@ public struct RouteResult: @unchecked Sendable {
 
     public static let broadcast: UInt8 = 1
     public static let local: UInt8 = 2
+    /// The result holds its own reference on `neighbour` (a connected route's destination);
+    /// without it, the worker's route table holds the reference (a gateway).
+    public static let ownsNeighbour: UInt8 = 4
+    /// Connected route: the next hop is the destination (the table entry has no neighbour).
+    static let connected: UInt8 = 8
 
-    init(input: DstInput, flags: UInt8 = 0) {
+    /// A decision without a next hop (local delivery, the error routes).
+    public init(input: DstInput, flags: UInt8 = 0) {
         neighbour = nil
         nexthop = 0
         outputIfindex = 0
@@ -52,20 +58,22 @@ public struct RouteResult: @unchecked Sendable {
         self.flags = flags
     }
 
-    init(forwardTo neighbour: Neighbour, nexthop: UInt32, outputIfindex: Int, mtu: Int) {
-        self.neighbour = Unmanaged.passRetained(neighbour).toOpaque()
+    /// A forwarding decision; `neighbour` is retained by whoever stores the result (the flags
+    /// say who: `ownsNeighbour`).
+    init(forwardTo neighbour: UnsafeMutableRawPointer?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: UInt8) {
+        self.neighbour = neighbour
         self.nexthop = nexthop
         self.outputIfindex = UInt16(truncatingIfNeeded: outputIfindex)
         self.mtu = UInt16(clamping: mtu)
         self.input = .forward
-        self.flags = 0
+        self.flags = flags
     }
 
     /// Writes the decision into the skb: `dst` = input | flags << 8 | mtu << 16, the output
     /// device, the neighbour pointer (not retained: valid while the batch is in flight) in
     /// control word 0 and the next hop in control word 1.
     @inline(__always)
-    func apply(to skb: SKB) {
+    public func apply(to skb: SKB) {
         skb.dst = UInt32(input.rawValue) | UInt32(flags) << 8 | UInt32(mtu) << 16
         skb.outputIfindex = Int(outputIfindex)
         skb.control0 = UInt64(UInt(bitPattern: neighbour))
