@@ -4,11 +4,13 @@ import DatapathCore
 import Foundation
 
 /// `datapath forward`: runs a datapath built from the command language between real interfaces,
-/// printing packets/s per stage every second and the links, FDB and neighbours at exit.
+/// printing a VPP `show runtime`-style table every second (per stage packets, packets/s,
+/// cycles/packet; drops by reason) and at exit the links, routes, FDB, neighbours, the SNMP
+/// counters and, with `--stats-json`, the same as JSON.
 struct ForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Run the datapath a configuration describes (link/addr/route/neigh/bridge commands).",
+        abstract: "Forward between interfaces as a configuration describes (link/addr/route/neigh/bridge commands).",
         discussion: """
             Configuration is iproute2 syntax, one command per line, from --config files and -e \
             arguments, applied all or nothing. Example:
@@ -17,6 +19,12 @@ struct ForwardCommand: ParsableCommand {
               link add br0 type bridge
               link set p1 master br0
               link set p2 master br0
+            A router:
+              link add eth0 type afpacket dev veth-a
+              link add eth1 type afpacket dev veth-b
+              addr add 198.18.1.1/24 dev eth0
+              addr add 198.18.2.1/24 dev eth1
+              route add 198.19.0.0/16 via 198.18.2.2
             """)
 
     @Option(name: [.short, .customLong("config")], help: "A configuration file (may repeat).")
@@ -26,7 +34,9 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Stop after this many seconds.") var duration: Double?
     @Option(help: "Worker threads (one RX queue per interface each).") var workers: Int = 1
     @Flag(help: "Busy-poll instead of sleeping in poll(2) when idle.") var busyPoll = false
-    @Flag(help: "Print only the summary at exit, not the per-second stage rates.") var quiet = false
+    @Flag(help: "Print only the summary at exit, not the per-second stage table.") var quiet = false
+    @Option(help: "Write the end-of-run statistics as JSON to this file.") var statsJSON: String?
+    @Flag(help: "Turn the per-worker route cache off (every packet looks up the FIB).") var noRouteCache = false
 
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
@@ -46,25 +56,27 @@ struct ForwardCommand: ParsableCommand {
         text += e.joined(separator: "\n")
         let stack = Stack(workers: workers)
         do { try stack.apply(text) } catch { throw CLIError(error) }
+        if noRouteCache { stack.ipv4.setRouteCacheEnabled(false) }
         let pools = try PacketPool.perNode(capacity: 8192 * workers)
         let group = WorkerGroup(core: stack.core, pools: pools, count: workers, mode: busyPoll ? .busyPoll : .event)
         group.pollAllQueues(of: stack.receivingDevices)
         stack.start(on: group)
         group.start()
         say("forward: running \(stack.links.count) link(s) with \(workers) worker(s)")
-        var last: [StageID: UInt64] = [:]
-        runUntilStopped(duration: duration) { _ in
-            let now = stagePackets(group)
-            if !quiet {
-                let rates = now.keys.sorted { $0.rawValue < $1.rawValue }.compactMap { stage -> String? in
-                    let delta = now[stage]! - (last[stage] ?? 0)
-                    return delta == 0 ? nil : "\(stage.name) \(delta)"
-                }
-                say("forward: pps " + (rates.isEmpty ? "idle" : rates.joined(separator: ", ")))
-            }
+        let start = monotonicSeconds()
+        var last = RuntimeSample(group, time: 0)
+        runUntilStopped(duration: duration) { elapsed in
+            let now = RuntimeSample(group, time: elapsed)
+            if !quiet { say("forward: t=\(Int(elapsed.rounded()))s\n" + now.table(since: last)) }
             last = now
         }
         group.stop()
+        let final = RuntimeSample(group, time: monotonicSeconds() - start)
+        var zero = final
+        zero.time = 0
+        zero.stages = [:]
+        zero.drops = [:]
+        say("runtime (whole run, \(String(format: "%.1f", final.time)) s):\n" + final.table(since: zero))
         for case let device as AFPacketDevice in stack.receivingDevices { device.collectKernelDrops() }
         say("links:\n\(stack.showLinks())")
         let routes = stack.showRoutes()
@@ -78,15 +90,13 @@ struct ForwardCommand: ParsableCommand {
             return n == 0 ? nil : "\(reason) \(n)"
         }
         say("drops: " + (drops.isEmpty ? "none" : drops.joined(separator: ", ")))
-    }
-
-    /// Packets per stage so far, summed over workers.
-    func stagePackets(_ group: WorkerGroup) -> [StageID: UInt64] {
-        var totals: [StageID: UInt64] = [:]
-        for stage in StageID.all {
-            let packets = group.workers.reduce(0) { $0 + $1.stages.packets(stage) }
-            if packets > 0 { totals[stage] = packets }
+        say(stack.ipv4.statistics.snmpLines())
+        say(stack.ipv4.icmp.statistics.snmpLines())
+        let cache = stack.ipv4.routeCacheCounters
+        say("route cache: hits \(cache.hits) misses \(cache.misses) evictions \(cache.evictions)")
+        if let statsJSON {
+            do { try makeStatsJSON(final, stack: stack).write(to: URL(fileURLWithPath: statsJSON)) }
+            catch { throw CLIError("cannot write \(statsJSON): \(error)") }
         }
-        return totals
     }
 }

@@ -22,6 +22,7 @@ import DatapathWire
             route add default via 198.18.1.254
             route add unreachable 198.19.99.0/24
             route del 198.19.0.0/16 metric 10
+            link set eth1 mtu 1400
             """)
         #expect(lines.map(\.command) == [
             .addAFPacket(name: "eth0", interface: "veth-dut0"),
@@ -38,8 +39,9 @@ import DatapathWire
             .addRoute(RouteSpec(prefix: IPv4Prefix("0.0.0.0/0")!, gateway: ip("198.18.1.254"))),
             .addRoute(RouteSpec(prefix: IPv4Prefix("198.19.99.0/24")!, type: .unreachable)),
             .deleteRoute(prefix: IPv4Prefix("198.19.0.0/16")!, metric: 10),
+            .setMTU(device: "eth1", mtu: 1400),
         ])
-        #expect(lines.map(\.line) == [2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 16])
+        #expect(lines.map(\.line) == [2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17])
     }
 
     @Test(arguments: [
@@ -48,7 +50,8 @@ import DatapathWire
         ("link add bond0 type bond", "line 1: expected 'mode', got end of line"),
         ("link add bond0 type bond mode balance-xor xmit_hash_policy layer3",
          "line 1: expected one of 'layer2', 'layer3+4', got 'layer3'"),
-        ("link set eth0", "line 1: expected one of 'master', 'up', 'down', got end of line"),
+        ("link set eth0", "line 1: expected one of 'master', 'up', 'down', 'mtu', got end of line"),
+        ("link set eth0 mtu 67", "line 1: expected an MTU, got '67'"),
         ("link set eth0 up now", "line 1: expected end of line, got 'now'"),
         ("addr add 198.18.0.1 dev eth0", "line 1: expected an IPv4 address with prefix length (A.B.C.D/LEN), got '198.18.0.1'"),
         ("addr add 198.18.0.1/33 dev eth0", "line 1: expected an IPv4 address with prefix length (A.B.C.D/LEN), got '198.18.0.1/33'"),

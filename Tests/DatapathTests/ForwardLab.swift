@@ -73,12 +73,13 @@ final class ForwardLab {
     }
 
     /// Delivers frames as if eth0 (or `device`) received them, and runs the receive path.
-    func deliver(_ frames: [[UInt8]], on device: MemoryDevice? = nil) {
+    func deliver(_ frames: [[UInt8]], on device: MemoryDevice? = nil, checksum: ChecksumState = .none) {
         let device = device ?? eth0
         for frame in frames {
             let skb = worker.cache.allocate()!
             skb.reserve(64)
             skb.put(frame.count)!.copyMemory(from: frame, byteCount: frame.count)
+            skb.checksumState = checksum
             device.inject(skb)
         }
         while device.pending() > 0 {

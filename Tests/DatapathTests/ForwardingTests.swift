@@ -117,6 +117,27 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    @Test func aChecksumLeftToTheDeviceIsCompletedBeforeFragmenting() throws {
+        let lab = try ForwardLab()
+        try lab.stack.setMTU("eth1", 576)
+        let destination = ip("198.19.1.1")
+        var udp = [UInt8](repeating: 0, count: 8) + (0..<1200).map { UInt8(truncatingIfNeeded: $0 &* 13) }
+        udp[0] = 0x30; udp[1] = 0x39; udp[2] = 0x00; udp[3] = 0x09
+        udp[4] = UInt8(udp.count >> 8); udp[5] = UInt8(udp.count & 0xFF)
+        // As the sender's stack leaves it for the device (CHECKSUM_PARTIAL): the folded
+        // pseudo-header sum, not complemented.
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: ForwardLab.hostA, destination: destination,
+                                                      protocol: .udp, length: udp.count)
+        let partial = InternetChecksum.fold(pseudo)
+        udp[6] = UInt8(partial >> 8); udp[7] = UInt8(partial & 0xFF)
+        lab.deliver([ForwardLab.frame(destination: destination, protocol: .udp, payload: udp, dontFragment: false)],
+                    checksum: .partial)
+        let reassembled = Array(lab.sent(on: lab.wire1).map { SentIPv4($0).payload }.joined())
+        #expect(reassembled.count == udp.count)
+        #expect(InternetChecksum.fold(InternetChecksum.sum(reassembled, count: reassembled.count, initial: pseudo)) == 0xFFFF)
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func aDownOutputDeviceMeansNoRoute() throws {
         let lab = try ForwardLab()
         lab.deliver(ForwardLab.frame(destination: ip("198.19.1.1")))

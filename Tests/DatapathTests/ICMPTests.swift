@@ -177,3 +177,13 @@ extension MACAddress {
         return out
     }
 }
+
+@Suite struct ICMPStatisticsTests {
+    @Test func theSNMPLinesNameEveryCounterAsProcNetSnmpDoes() {
+        let lines = ICMPStatistics(workers: 1).snmpLines().split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[0].hasPrefix("Icmp: InMsgs InErrors InCsumErrors InDestUnreachs InTimeExcds"))
+        #expect(lines[0].hasSuffix("OutEchos OutEchoReps OutTimestamps OutTimestampReps OutAddrMasks OutAddrMaskReps"))
+        #expect(lines[1].split(separator: " ").count == ICMPStatistics.Counter.allCases.count + 1)
+    }
+}

@@ -32,7 +32,7 @@ struct ForwardCLIInteropTests {
         #expect(ping.stdout.contains("3 received"), "\(ping.stdout)")
         #expect(forward.wait(timeout: 20) == 0, "\(forward.stderr)")
         let out = forward.stdout
-        #expect(out.contains("forward: pps "), "\(out)")
+        #expect(out.contains("Packets/s"), "\(out)")
         #expect(out.contains("br-handle-frame"), "\(out)")
         #expect(out.contains("02:00:00:00:06:01 dev pa master br0 used"), "\(out)")
         #expect(out.contains("02:00:00:00:06:02 dev pb master br0 used"), "\(out)")

@@ -35,6 +35,7 @@ extension Stack {
         case .addBridge(let name): try addBridge(name)
         case .setMaster(let device, let master): try setMaster(device, master: master)
         case .setState(let device, let up): try setUp(device, up)
+        case .setMTU(let device, let mtu): try setMTU(device, mtu)
         case .addAddress(let address, let length, let device): try addAddress(address, prefixLength: length, device: device)
         case .addNeighbour(let address, let linkAddress, let device):
             try addNeighbour(address, linkAddress: linkAddress, device: device)
@@ -89,6 +90,11 @@ extension Stack {
                 }
             case .setState(let device, _):
                 _ = try existing(device, line)
+            case .setMTU(let device, let mtu):
+                _ = try existing(device, line)
+                if let limit = link(named: device)?.device.mtu, mtu > limit {
+                    throw fail(line, "\(mtu)", "larger than \(device) can carry (\(limit))")
+                }
             case .addAddress(let address, let length, let device):
                 _ = try existing(device, line)
                 if address.isZero || address.isMulticast || address.isBroadcast {

@@ -12,6 +12,8 @@ public enum ConfigCommand: Equatable, Sendable {
     case setMaster(device: String, master: String)
     /// `link set DEV up|down`
     case setState(device: String, up: Bool)
+    /// `link set DEV mtu N`
+    case setMTU(device: String, mtu: Int)
     /// `addr add A.B.C.D/LEN dev DEV`
     case addAddress(address: IPv4Address, prefixLength: Int, device: String)
     /// `neigh add A.B.C.D lladdr MAC dev DEV [nud permanent]`

@@ -113,9 +113,10 @@ public enum ConfigParser {
 
     static func parseLinkSet(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
         let device = try c.name("a device name")
-        switch try c.keyword(["master", "up", "down"]) {
+        switch try c.keyword(["master", "up", "down", "mtu"]) {
         case "master": return .setMaster(device: device, master: try c.name("a bond or bridge name"))
         case "up": return .setState(device: device, up: true)
+        case "mtu": return .setMTU(device: device, mtu: try c.number("an MTU", in: 68...65535))
         default: return .setState(device: device, up: false)
         }
     }

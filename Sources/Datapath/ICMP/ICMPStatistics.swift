@@ -12,10 +12,15 @@ public final class ICMPStatistics: @unchecked Sendable {
         case outAddrMaskReps
 
         /// The SNMP name: `InMsgs`, `OutDestUnreachs`, …
-        public var description: String {
-            let name = String(describing: self)
-            return name.prefix(1).uppercased() + name.dropFirst()
-        }
+        public var description: String { Counter.names[rawValue] }
+
+        static let names = [
+            "InMsgs", "InErrors", "InCsumErrors", "InDestUnreachs", "InTimeExcds", "InParmProbs", "InSrcQuenchs",
+            "InRedirects", "InEchos", "InEchoReps", "InTimestamps", "InTimestampReps", "InAddrMasks", "InAddrMaskReps",
+            "OutMsgs", "OutErrors", "OutRateLimitGlobal", "OutRateLimitHost", "OutDestUnreachs", "OutTimeExcds",
+            "OutParmProbs", "OutSrcQuenchs", "OutRedirects", "OutEchos", "OutEchoReps", "OutTimestamps",
+            "OutTimestampReps", "OutAddrMasks", "OutAddrMaskReps",
+        ]
     }
 
     @usableFromInline let blocks: [CounterBlock]

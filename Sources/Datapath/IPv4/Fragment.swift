@@ -8,7 +8,8 @@ extension IPv4 {
     ///
     /// Fragments carry 8-byte-aligned payload offsets relative to the original's own offset,
     /// MF on all but the last (and on the last too when the original had it), the header
-    /// length of the original; the first keeps every option, later ones only those with the
+    /// length of the original; a transport checksum left partial by the sender is completed
+    /// first (`skb_checksum_help`); the first keeps every option, later ones only those with the
     /// copied flag — the others become NOOPs, as `ip_options_fragment` does (RFC 791).
     /// Counts FragOKs per packet and FragCreates per fragment; a packet with DF, an MTU
     /// below header + 8, or a failed allocation counts FragFails and is dropped
@@ -24,6 +25,8 @@ extension IPv4 {
             worker.drop(skb, .fragmentationNeeded)
             return
         }
+        // A checksum the sender left to the device cannot be finished once split.
+        if skb.checksumState == .partial { _ = skbChecksumHelp(skb, ipOffset: 0) }
         let payload = skb.length - headerLength
         let baseOffset = Int(flags & 0x1FFF) &* 8
         let keepsMore = flags & 0x2000 != 0

@@ -15,7 +15,7 @@ extension Stack {
             }
             if adminUp { flags.append("UP") }
             if lowerUp { flags.append("LOWER_UP") }
-            var line = "\(device.ifindex): \(device.name): <\(flags.joined(separator: ","))> mtu \(device.mtu)"
+            var line = "\(device.ifindex): \(device.name): <\(flags.joined(separator: ","))> mtu \(core.mtu(ifindex: device.ifindex))"
             if let master = link.master { line += " master \(master)" }
             line += " state \(lowerUp ? "UP" : "DOWN")"
             line += "\n    link/ether \(device.macAddress) brd ff:ff:ff:ff:ff:ff"

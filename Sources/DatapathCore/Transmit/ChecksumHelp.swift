@@ -11,10 +11,16 @@ import DatapathWire
 /// Returns false, changing nothing, for frames it cannot complete (not IPv4 TCP/UDP, a
 /// fragment, or lengths that do not fit the buffer): the caller sends those as they are.
 public func skbChecksumHelp(_ skb: SKB) -> Bool {
+    guard let parsed = EthernetFrame.parse(skb.data, length: skb.length), parsed.etherType == .ipv4 else { return false }
+    return skbChecksumHelp(skb, ipOffset: parsed.payloadOffset)
+}
+
+/// `skbChecksumHelp` for an skb whose IPv4 header is `ipOffset` bytes after `data` (0 on the
+/// IP layer: Linux calls it from `ip_do_fragment` before splitting a packet).
+public func skbChecksumHelp(_ skb: SKB, ipOffset: Int) -> Bool {
     let length = skb.length
     let frame = skb.data
-    guard let parsed = EthernetFrame.parse(frame, length: length), parsed.etherType == .ipv4,
-          let ip = IPv4Header(frame + parsed.payloadOffset, length: length - parsed.payloadOffset),
+    guard ipOffset < length, let ip = IPv4Header(frame + ipOffset, length: length - ipOffset),
           !ip.isFragment || (ip.fragmentOffset == 0 && ip.moreFragments)
     else { return false }
     let fieldOffset: Int
@@ -23,7 +29,7 @@ public func skbChecksumHelp(_ skb: SKB) -> Bool {
     case .udp: fieldOffset = 6
     default: return false
     }
-    let start = parsed.payloadOffset + ip.headerLength
+    let start = ipOffset + ip.headerLength
     let transportLength = Int(ip.totalLength) - ip.headerLength
     guard transportLength >= fieldOffset + 2, start + transportLength <= length else { return false }
     let field = frame + (start + fieldOffset)
