@@ -22,10 +22,12 @@ final class ForwardLab {
     static let hostAMAC = mac(0xA2)
     static let hostBMAC = mac(0xB2)
 
-    init(rateLimits: ICMPRateLimitParameters = .linuxDefaults, cacheCapacity: Int = 4096) throws {
+    init(rateLimits: ICMPRateLimitParameters = .linuxDefaults, cacheCapacity: Int = 4096,
+         reassembly: ReassemblyParameters = .linuxDefaults) throws {
         pool = try PacketPool(capacity: 4096)
         worker = Worker(pool: pool, clock: clock)
-        stack = Stack(workers: 1, clock: clock, icmpRateLimits: rateLimits, routeCacheCapacity: cacheCapacity)
+        stack = Stack(workers: 1, clock: clock, icmpRateLimits: rateLimits, routeCacheCapacity: cacheCapacity,
+                      reassembly: reassembly)
         (eth0, wire0) = MemoryDevice.pair("eth0", mac(0x01), "wire0", ForwardLab.hostAMAC, ringSize: 4096)
         (eth1, wire1) = MemoryDevice.pair("eth1", mac(0x11), "wire1", ForwardLab.hostBMAC, ringSize: 4096)
         try stack.addDevice(eth0)

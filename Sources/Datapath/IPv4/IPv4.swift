@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import Synchronization
 
 /// The IPv4 protocol of one stack (Linux: `ip_packet_type` and the per-namespace IPv4 state):
 /// the receive pipeline registered for EtherType 0x0800, its MIB counters, stages, sysctls and
@@ -25,6 +26,9 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public var forwarding = true
     /// TTL of packets the stack originates (Linux: `net.ipv4.ip_default_ttl`).
     public var defaultTTL: UInt8 = 64
+    public let reassembly: ReassemblyParameters
+    /// 64 KiB buffers for reassembled datagrams, made on first need.
+    let largePool = Mutex<PacketPool?>(nil)
 
     public let rcvStage = StageID.named("ip-rcv")
     public let routeStage = StageID.named("ip-route-input")
@@ -41,17 +45,20 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
 
     public init(core: NetCore, fib: FIB, neighbours: NeighbourTable, addresses: InterfaceAddresses,
                 netfilter: Netfilter, workers: Int, clock: any DatapathClock = MonotonicClock(),
-                icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096) {
+                icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096,
+                reassembly: ReassemblyParameters = .linuxDefaults) {
         self.core = core
         self.fib = fib
         self.neighbours = neighbours
         self.addresses = addresses
         self.netfilter = netfilter
         statistics = IPStatistics(workers: workers)
+        self.reassembly = reassembly
         protocolIndex = .allocate(capacity: 256)
         protocolIndex.initialize(repeating: 0, count: 256)
         perWorker = (0..<max(1, workers)).map { _ in
-            IPv4WorkerState(cacheCapacity: routeCacheCapacity, snapshot: fib.snapshot, epoch: fib.epoch)
+            IPv4WorkerState(cacheCapacity: routeCacheCapacity, snapshot: fib.snapshot, epoch: fib.epoch,
+                            reassembly: reassembly)
         }
         icmp = ICMP(ipv4: self, workers: workers, rateLimits: icmpRateLimits, clock: clock)
     }
@@ -130,8 +137,11 @@ final class IPv4WorkerState: @unchecked Sendable {
     let protocolBatches: UnsafeMutablePointer<PacketBatch>
     let neighbourBatches = NeighbourBatches()
     var identification: UInt16
+    let fragmentQueues: FragmentQueues
+    var largeCacheStorage: PoolCache?
 
-    init(cacheCapacity: Int, snapshot: FIBSnapshot, epoch: UInt64) {
+    init(cacheCapacity: Int, snapshot: FIBSnapshot, epoch: UInt64, reassembly: ReassemblyParameters) {
+        fragmentQueues = FragmentQueues(parameters: reassembly)
         routeCache = RouteCache(capacity: cacheCapacity)
         self.snapshot = snapshot
         self.epoch = epoch
@@ -183,6 +193,20 @@ final class IPv4WorkerState: @unchecked Sendable {
                 routeCache.retire(neighbour)
             }
         }
+    }
+
+    /// This worker's cache of the stack's 64 KiB pool (made on first use).
+    func largeCache(of ipv4: IPv4) -> PoolCache {
+        if let cache = largeCacheStorage { return cache }
+        let pool = ipv4.largePool.withLock { pool -> PacketPool in
+            if let pool { return pool }
+            let made = try! PacketPool(capacity: 32 * ipv4.perWorker.count, bufferSize: 65536 + 256)
+            pool = made
+            return made
+        }
+        let cache = pool.makeCache(capacity: 8, batch: 4)
+        largeCacheStorage = cache
+        return cache
     }
 
     /// The next IP identification (Linux: `ip_select_ident`, here one counter per worker).

@@ -1,19 +1,303 @@
 import DatapathCore
 import DatapathWire
 
+/// Reassembly limits (Linux sysctls `ipfrag_high_thresh`, `ipfrag_time`), per worker here.
+public struct ReassemblyParameters: Sendable {
+    /// Bytes of fragments held at most (buffer sizes, as Linux counts truesize); a fragment that
+    /// would start a new datagram above it is dropped.
+    public var highThreshold = 4 << 20
+    /// Nanoseconds a datagram may take to complete (Linux: 30 s).
+    public var timeout: UInt64 = 30_000_000_000
+    /// Datagrams in reassembly at once.
+    public var maximumQueues = 1024
+
+    public init() {}
+
+    public static let linuxDefaults = ReassemblyParameters()
+}
+
+/// One worker's datagrams in reassembly (Linux: the `ipq` queues of `ip_fragment.c` under
+/// `inet_frag`): a fixed, open-addressed table keyed on (source, destination, identification,
+/// protocol), each queue a list of fragment skbs sorted by offset through their `next` links.
+/// Fragments of one datagram reach one worker (AF_PACKET fanout and RPS hash fragments on
+/// their addresses only), so the table is the worker's alone and takes no lock.
+final class FragmentQueues: @unchecked Sendable {
+    struct Queue {
+        var source: UInt32 = 0
+        var destination: UInt32 = 0
+        var identification: UInt16 = 0
+        var protocolNumber: UInt8 = 0
+        var inUse = false
+        var hasFirst = false
+        var hasLast = false
+        /// Payload bytes of the whole datagram, known once the last fragment is in.
+        var totalLength = 0
+        var received = 0
+        var highestEnd = 0
+        var memory = 0
+        var deadline: UInt64 = 0
+        var fragments: UnsafeMutablePointer<SKBHead>?
+    }
+
+    let parameters: ReassemblyParameters
+    let queues: UnsafeMutablePointer<Queue>
+    let mask: Int
+    var memory = 0
+    var live = 0
+    static let probes = 8
+
+    init(parameters: ReassemblyParameters) {
+        self.parameters = parameters
+        var slots = 8
+        while slots < parameters.maximumQueues { slots <<= 1 }
+        mask = slots - 1
+        queues = .allocate(capacity: slots)
+        queues.initialize(repeating: Queue(), count: slots)
+    }
+
+    deinit {
+        queues.deinitialize(count: mask + 1)
+        queues.deallocate()
+    }
+
+    func slot(source: UInt32, destination: UInt32, identification: UInt16, protocolNumber: UInt8) -> Int {
+        var h = (UInt64(source) << 32 | UInt64(destination)) &* 0x9E37_79B9_7F4A_7C15
+        h ^= UInt64(identification) << 8 | UInt64(protocolNumber)
+        h = (h ^ (h >> 31)) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: h >> 40) & mask
+    }
+
+    /// The queue for a key, or nil.
+    func find(source: UInt32, destination: UInt32, identification: UInt16, protocolNumber: UInt8) -> Int? {
+        let start = slot(source: source, destination: destination, identification: identification,
+                         protocolNumber: protocolNumber)
+        for probe in 0..<FragmentQueues.probes {
+            let index = (start + probe) & mask
+            let q = queues[index]
+            if q.inUse && q.source == source && q.destination == destination && q.identification == identification
+                && q.protocolNumber == protocolNumber { return index }
+        }
+        return nil
+    }
+
+    /// A free slot for a key, or nil when its probe window is full.
+    func freeSlot(source: UInt32, destination: UInt32, identification: UInt16, protocolNumber: UInt8) -> Int? {
+        let start = slot(source: source, destination: destination, identification: identification,
+                         protocolNumber: protocolNumber)
+        for probe in 0..<FragmentQueues.probes where !queues[(start + probe) & mask].inUse {
+            return (start + probe) & mask
+        }
+        return nil
+    }
+}
+
 extension IPv4 {
-    /// Placeholder until reassembly lands: fragments are dropped.
+    /// Takes the fragments out of a batch for local delivery and puts back each datagram they
+    /// complete (Linux: `ip_local_deliver` → `ip_defrag` → `ip_frag_queue` / `ip_frag_reasm`).
+    /// RFC 791 reassembly with Linux's rules: a fragment past 65535 bytes, a last fragment that
+    /// contradicts what is known, or any partial overlap (RFC 5722's rule, which Linux applies
+    /// to IPv4 too) discards the whole datagram; an exact duplicate is dropped alone; a
+    /// non-last fragment whose length is not a multiple of 8 is trimmed to one.
+    /// Counts ReasmReqds per fragment, ReasmOKs per datagram, ReasmFails per datagram given up.
+    /// Drops: `.fragOverlap`, `.fragDuplicate`, `.fragTooBig`, `.fragInvalid`, `.fragMemoryLimit`,
+    /// `.noMemory`. Fragments waiting are moved out of their ring into pool memory.
     func ipDefragment(_ batch: inout PacketBatch, worker: Worker) {
         var kept = 0
         for i in batch.indices {
             let skb = batch[i]
-            if IPv4Header(unchecked: skb.data).isFragment {
-                worker.drop(skb, .notSpecified)
+            let flags = UInt16(bigEndian: skb.data.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+            if flags & 0x3FFF == 0 {
+                batch[kept] = skb
+                kept &+= 1
                 continue
             }
-            batch[kept] = skb
-            kept &+= 1
+            if let whole = queueFragment(skb, worker: worker) {
+                batch[kept] = whole
+                kept &+= 1
+            }
         }
         batch.count = kept
+    }
+
+    /// Linux: `ip_frag_queue`; returns the reassembled datagram when this fragment completes it.
+    func queueFragment(_ incoming: SKB, worker: Worker) -> SKB? {
+        let counters = statistics.block(worker)
+        counters.add(IPStatistics.Counter.reasmReqds.rawValue)
+        let table = state(worker).fragmentQueues
+        let ip = incoming.data
+        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
+        let flags = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        let offset = Int(flags & 0x1FFF) &* 8
+        let more = flags & 0x2000 != 0
+        var end = offset + incoming.length - headerLength
+        let source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        let destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        let identification = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
+        let protocolNumber = ip.load(fromByteOffset: 9, as: UInt8.self)
+        var index = table.find(source: source, destination: destination, identification: identification,
+                               protocolNumber: protocolNumber)
+        if more { end &= ~7 }
+        guard headerLength + end <= 65535 else {
+            if let index { discard(index, table, worker: worker) }
+            worker.drop(incoming, .fragTooBig)
+            return nil
+        }
+        guard end > offset else {
+            worker.drop(incoming, .fragInvalid)
+            return nil
+        }
+        if index == nil {
+            guard table.memory + Int(incoming.head.pointee.bufferSize) <= table.parameters.highThreshold,
+                  let free = table.freeSlot(source: source, destination: destination, identification: identification,
+                                            protocolNumber: protocolNumber) else {
+                counters.add(IPStatistics.Counter.reasmFails.rawValue)
+                worker.drop(incoming, .fragMemoryLimit)
+                return nil
+            }
+            table.queues[free] = FragmentQueues.Queue(
+                source: source, destination: destination, identification: identification,
+                protocolNumber: protocolNumber, inUse: true, deadline: worker.clock.now() &+ table.parameters.timeout)
+            table.live &+= 1
+            index = free
+        }
+        let q = table.queues + index!
+        if !more {
+            if end < q.pointee.highestEnd || (q.pointee.hasLast && end != q.pointee.totalLength) {
+                discard(index!, table, worker: worker)
+                worker.drop(incoming, .fragInvalid)
+                return nil
+            }
+            q.pointee.hasLast = true
+            q.pointee.totalLength = end
+        } else if q.pointee.hasLast && end > q.pointee.totalLength {
+            discard(index!, table, worker: worker)
+            worker.drop(incoming, .fragInvalid)
+            return nil
+        }
+        // Where it goes in the offset-sorted list; an overlap kills the datagram.
+        var previous: UnsafeMutablePointer<SKBHead>?
+        var next = q.pointee.fragments
+        while let fragment = next {
+            let (start, stop) = IPv4.fragmentSpan(SKB(fragment))
+            if start == offset && stop == end {
+                worker.drop(incoming, .fragDuplicate)
+                return nil
+            }
+            if offset < stop && end > start {
+                discard(index!, table, worker: worker)
+                worker.drop(incoming, .fragOverlap)
+                return nil
+            }
+            if start >= end { break }
+            previous = fragment
+            next = fragment.pointee.next
+        }
+        guard let skb = worker.cache.detachFromRing(incoming) else {
+            worker.drops.count(.noMemory)
+            return nil
+        }
+        skb.trim(to: headerLength + end - offset)
+        skb.control1 = UInt64(offset) << 32 | UInt64(end)
+        skb.head.pointee.next = next
+        if let previous { previous.pointee.next = skb.head } else { q.pointee.fragments = skb.head }
+        let size = Int(skb.head.pointee.bufferSize)
+        q.pointee.memory &+= size
+        table.memory &+= size
+        q.pointee.received &+= end - offset
+        q.pointee.highestEnd = max(q.pointee.highestEnd, end)
+        if offset == 0 { q.pointee.hasFirst = true }
+        guard q.pointee.hasFirst && q.pointee.hasLast && q.pointee.received == q.pointee.totalLength else { return nil }
+        return reassemble(index!, table, worker: worker)
+    }
+
+    /// The payload span [offset, end) a queued fragment covers (kept in its control word 1).
+    static func fragmentSpan(_ skb: SKB) -> (Int, Int) {
+        (Int(skb.control1 >> 32), Int(skb.control1 & 0xFFFF_FFFF))
+    }
+
+    /// Linux: `ip_frag_reasm` — one skb with the first fragment's header (options included), the
+    /// payloads in order, total length set, MF and offset cleared, the checksum redone.
+    func reassemble(_ index: Int, _ table: FragmentQueues, worker: Worker) -> SKB? {
+        let q = table.queues[index]
+        let counters = statistics.block(worker)
+        let first = SKB(q.fragments!)
+        let headerLength = Int(first.data.load(as: UInt8.self) & 0x0F) &* 4
+        let total = headerLength + q.totalLength
+        guard let whole = allocateLarge(bytes: total, worker: worker), let out = whole.put(total) else {
+            discard(index, table, worker: worker)
+            return nil
+        }
+        out.copyMemory(from: first.data, byteCount: headerLength)
+        var next = q.fragments
+        while let fragment = next {
+            let skb = SKB(fragment)
+            let (start, stop) = IPv4.fragmentSpan(skb)
+            (out + headerLength + start).copyMemory(from: skb.data + headerLength, byteCount: stop - start)
+            next = fragment.pointee.next
+        }
+        out.storeBytes(of: UInt16(total).bigEndian, toByteOffset: 2, as: UInt16.self)
+        out.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        IPv4Header(unchecked: out).fillChecksum()
+        IPv4.copyRouting(from: first, to: whole)
+        whole.checksumState = first.checksumState == .unnecessary ? .unnecessary : .none
+        release(index, table, worker: worker)
+        counters.add(IPStatistics.Counter.reasmOKs.rawValue)
+        return whole
+    }
+
+    /// An empty skb able to hold `bytes`: from the worker's pool when it fits, else from the
+    /// stack's pool of 64 KiB buffers for reassembled datagrams.
+    func allocateLarge(bytes: Int, worker: Worker) -> SKB? {
+        if let skb = worker.cache.allocate() {
+            if skb.tailroom >= bytes { return skb }
+            worker.cache.free(skb)
+        }
+        return state(worker).largeCache(of: self).allocate()
+    }
+
+    /// Gives the datagram up (ReasmFails) and frees its fragments.
+    func discard(_ index: Int, _ table: FragmentQueues, worker: Worker) {
+        statistics.block(worker).add(IPStatistics.Counter.reasmFails.rawValue)
+        release(index, table, worker: worker)
+    }
+
+    /// Frees a queue's fragments and its slot.
+    func release(_ index: Int, _ table: FragmentQueues, worker: Worker) {
+        var next = table.queues[index].fragments
+        while let fragment = next {
+            next = fragment.pointee.next
+            fragment.pointee.next = nil
+            worker.cache.free(SKB(fragment))
+        }
+        table.memory &-= table.queues[index].memory
+        table.queues[index] = FragmentQueues.Queue()
+        table.live &-= 1
+    }
+
+    /// Gives up every datagram past its deadline (Linux: `ip_expire`): ReasmTimeout and
+    /// ReasmFails, and ICMP time exceeded (fragment reassembly) about the first fragment when it
+    /// came. Runs on each worker's timers once a second.
+    public func expireFragments(worker: Worker) {
+        let state = self.state(worker)
+        let table = state.fragmentQueues
+        guard table.live > 0 else { return }
+        let now = worker.clock.now()
+        let counters = statistics.block(worker)
+        for index in 0...table.mask where table.queues[index].inUse && table.queues[index].deadline <= now {
+            counters.add(IPStatistics.Counter.reasmTimeout.rawValue)
+            if table.queues[index].hasFirst, let first = table.queues[index].fragments {
+                icmp.sendError(for: SKB(first), type: .timeExceeded, code: ICMPCode.TimeExceeded.reassembly,
+                               worker: worker)
+            }
+            worker.drops.count(.fragReassemblyTimeout, 1)
+            discard(index, table, worker: worker)
+        }
+        finishBatch(state, worker: worker)
+    }
+
+    /// Datagrams in reassembly on worker `index` and the bytes they hold (tests, statistics).
+    public func reassemblyQueues(worker index: Int) -> (datagrams: Int, bytes: Int) {
+        let table = perWorker[index % perWorker.count].fragmentQueues
+        return (table.live, table.memory)
     }
 }

@@ -6,10 +6,20 @@ extension Stack {
     /// `miimon` for a bond configured with one), bridge port carrier.
     public static let housekeepingInterval: UInt64 = 100_000_000
 
-    /// Schedules `housekeeping` every 100 ms on the group's worker 0, before `group.start()`.
+    /// Schedules `housekeeping` every 100 ms on the group's worker 0, and fragment expiry once
+    /// a second on every worker, before `group.start()`.
     public func start(on group: WorkerGroup) {
         let worker = group.workers[0]
         schedule(on: worker)
+        for worker in group.workers { scheduleFragmentExpiry(on: worker) }
+    }
+
+    func scheduleFragmentExpiry(on worker: Worker) {
+        _ = worker.timers.schedule(after: 1_000_000_000) { [weak self] in
+            guard let self else { return }
+            self.ipv4.expireFragments(worker: worker)
+            self.scheduleFragmentExpiry(on: worker)
+        }
     }
 
     func schedule(on worker: Worker) {

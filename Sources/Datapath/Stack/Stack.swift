@@ -39,7 +39,8 @@ public final class Stack: @unchecked Sendable {
 
     public init(core: NetCore = NetCore(), workers: Int = 1, clock: any DatapathClock = MonotonicClock(),
                 neighbourParameters: NeighbourParameters = .linuxDefaults,
-                icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096) {
+                icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096,
+                reassembly: ReassemblyParameters = .linuxDefaults) {
         self.core = core
         self.clock = clock
         self.workerCount = max(1, workers)
@@ -48,7 +49,7 @@ public final class Stack: @unchecked Sendable {
         self.netfilter = Netfilter(workers: workerCount)
         self.ipv4 = IPv4(core: core, fib: fib, neighbours: neighbours, addresses: addresses, netfilter: netfilter,
                          workers: workerCount, clock: clock, icmpRateLimits: icmpRateLimits,
-                         routeCacheCapacity: routeCacheCapacity)
+                         routeCacheCapacity: routeCacheCapacity, reassembly: reassembly)
         var configuration = AFPacketDevice.Configuration()
         configuration.queues = workerCount
         self.afpacketConfiguration = configuration

@@ -81,6 +81,19 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     /// An ICMP message we do not act on: too short, or an echo request to a broadcast address
     /// (`icmp_echo_ignore_broadcasts`).
     case icmpIgnored
+    /// A fragment overlapping part of another: the whole datagram goes (RFC 5722's rule).
+    case fragOverlap
+    /// An exact duplicate of a fragment already queued (`SKB_DROP_REASON_DUP_FRAG`).
+    case fragDuplicate
+    /// A fragment reaching past 65535 bytes (`SKB_DROP_REASON_FRAG_TOO_FAR` in spirit).
+    case fragTooBig
+    /// A fragment contradicting what is known of its datagram, or empty.
+    case fragInvalid
+    /// Reassembly memory was at its limit (`ipfrag_high_thresh`).
+    case fragMemoryLimit
+    /// A datagram did not complete in time (`SKB_DROP_REASON_FRAG_REASM_TIMEOUT`), counted once
+    /// per datagram.
+    case fragReassemblyTimeout
 
     public var description: String {
         switch self {
@@ -120,6 +133,12 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .fragmentationNeeded: "FRAG_NEEDED"
         case .icmpChecksum: "ICMP_CSUM"
         case .icmpIgnored: "ICMP_IGNORED"
+        case .fragOverlap: "FRAG_OVERLAP"
+        case .fragDuplicate: "DUP_FRAG"
+        case .fragTooBig: "FRAG_TOO_FAR"
+        case .fragInvalid: "FRAG_INVALID"
+        case .fragMemoryLimit: "FRAG_MEMORY_LIMIT"
+        case .fragReassemblyTimeout: "FRAG_REASM_TIMEOUT"
         }
     }
 }
