@@ -67,7 +67,11 @@ struct ForwardCommand: ParsableCommand {
         var last = RuntimeSample(group, time: 0)
         runUntilStopped(duration: duration) { elapsed in
             let now = RuntimeSample(group, time: elapsed)
-            if !quiet { say("forward: t=\(Int(elapsed.rounded()))s\n" + now.table(since: last)) }
+            if !quiet {
+                var text = "forward: t=\(Int(elapsed.rounded()))s\n" + now.table(since: last)
+                if stack.listsFilter { text += "\nfilter:\n" + stack.showFilter() }
+                say(text)
+            }
             last = now
         }
         group.stop()
@@ -83,6 +87,8 @@ struct ForwardCommand: ParsableCommand {
         if !routes.isEmpty { say("routes:\n\(routes)") }
         let fdb = stack.showFDB()
         if !fdb.isEmpty { say("fdb:\n\(fdb)") }
+        let filter = stack.showFilter()
+        if !filter.isEmpty { say("filter:\n\(filter)") }
         let neighbours = stack.showNeighbours()
         if !neighbours.isEmpty { say("neighbours:\n\(neighbours)") }
         let drops = DropReason.allCases.compactMap { reason -> String? in

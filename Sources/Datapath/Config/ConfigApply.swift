@@ -42,6 +42,8 @@ extension Stack {
         case .addFDBEntry(let address, let device): try addFDBEntry(address, port: device)
         case .addRoute(let spec): try addRoute(spec)
         case .deleteRoute(let prefix, let metric): try removeRoute(prefix, metric: metric)
+        case .addFilterRule(let spec): try addFilterRule(spec)
+        case .listFilter: listsFilter = true
         }
     }
 
@@ -126,6 +128,10 @@ extension Stack {
                 _ = try existing(device, line)
                 if address.isZero || address.isMulticast { throw fail(line, "\(address)", "not a unicast address") }
                 if !linkAddress.isUnicast || linkAddress.isZero { throw fail(line, "\(linkAddress)", "not a unicast MAC") }
+            case .addFilterRule(let spec):
+                for device in [spec.inputDevice, spec.outputDevice].compactMap({ $0 }) { _ = try existing(device, line) }
+            case .listFilter:
+                break
             case .addFDBEntry(let address, let device):
                 _ = try existing(device, line)
                 guard let master = masters[device], roles[master] == .bridge else {

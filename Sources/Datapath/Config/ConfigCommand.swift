@@ -24,6 +24,11 @@ public enum ConfigCommand: Equatable, Sendable {
     case addRoute(RouteSpec)
     /// `route del PREFIX [metric N]`
     case deleteRoute(prefix: IPv4Prefix, metric: UInt32?)
+    /// `filter add HOOK [iif DEV] [oif DEV] [src PREFIX] [dst PREFIX] [proto P] [sport N[-M]]
+    /// [dport N[-M]] [icmp-type T] [fragment] accept|drop|reject [with CODE]`
+    case addFilterRule(FilterRuleSpec)
+    /// `filter list`: show the filter table with its counters as the datapath runs.
+    case listFilter
 }
 
 /// A route as the command language gives it: devices by name.

@@ -13,7 +13,7 @@ public enum ConfigParser {
     }
 
     static func parseCommand(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
-        switch try c.keyword(["link", "addr", "route", "neigh", "bridge"]) {
+        switch try c.keyword(["link", "addr", "route", "neigh", "bridge", "filter"]) {
         case "link":
             switch try c.keyword(["add", "set"]) {
             case "add": return try parseLinkAdd(&c)
@@ -26,6 +26,9 @@ public enum ConfigParser {
             return .addAddress(address: address, prefixLength: length, device: try c.name("a device name"))
         case "route":
             return try parseRoute(&c)
+        case "filter":
+            if try c.keyword(["add", "list"]) == "list" { return .listFilter }
+            return try parseFilterRule(&c)
         case "neigh":
             try c.expect("add")
             let address = try c.address()
@@ -111,6 +114,65 @@ public enum ConfigParser {
         return .addRoute(spec)
     }
 
+    static func parseFilterRule(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
+        let hooks: [String: NetfilterHook] = ["input": .localIn, "forward": .forward, "output": .localOut]
+        let hook = hooks[try c.keyword(["input", "forward", "output"])]!
+        var spec = FilterRuleSpec(hook: hook, verdict: .accept)
+        var seen: Set<String> = []
+        let matches = ["iif", "oif", "src", "dst", "proto", "sport", "dport", "icmp-type", "fragment"]
+        let verdicts = ["accept", "drop", "reject"]
+        while true {
+            let word = try c.keyword(matches.filter { !seen.contains($0) } + verdicts)
+            seen.insert(word)
+            switch word {
+            case "iif":
+                guard hook != .localOut else { throw c.error("a match other than 'iif' on the output hook", back: 1) }
+                spec.inputDevice = try c.name("a device name")
+            case "oif":
+                guard hook != .localIn else { throw c.error("a match other than 'oif' on the input hook", back: 1) }
+                spec.outputDevice = try c.name("a device name")
+            case "src": spec.source = try c.routePrefix()
+            case "dst": spec.destination = try c.routePrefix()
+            case "proto":
+                let names: [String: UInt8] = ["icmp": 1, "tcp": 6, "udp": 17, "sctp": 132]
+                if let word = c.peek, let number = names[word] {
+                    c.advance()
+                    spec.protocolNumber = number
+                } else {
+                    spec.protocolNumber = UInt8(try c.number("a protocol (tcp, udp, icmp, sctp or 0-255)", in: 0...255))
+                }
+            case "sport", "dport":
+                guard let number = spec.protocolNumber, [6, 17, 132].contains(number) else {
+                    throw c.error("'proto tcp', 'proto udp' or 'proto sctp' before '\(word)'", back: 1)
+                }
+                let range = try c.portRange()
+                if word == "sport" { spec.sourcePorts = range } else { spec.destinationPorts = range }
+            case "icmp-type":
+                guard spec.protocolNumber == 1 else { throw c.error("'proto icmp' before 'icmp-type'", back: 1) }
+                let names: [String: UInt8] = ["echo-reply": 0, "destination-unreachable": 3, "echo-request": 8,
+                                              "time-exceeded": 11, "parameter-problem": 12]
+                if let word = c.peek, let type = names[word] {
+                    c.advance()
+                    spec.icmpType = type
+                } else {
+                    spec.icmpType = UInt8(try c.number("an ICMP type (echo-request, echo-reply, destination-unreachable, time-exceeded, parameter-problem or 0-255)", in: 0...255))
+                }
+            case "fragment": spec.laterFragment = true
+            case "accept": spec.verdict = .accept; return .addFilterRule(spec)
+            case "drop": spec.verdict = .drop; return .addFilterRule(spec)
+            default:
+                var code = ICMPCode.DestinationUnreachable.port
+                if c.peek == "with" {
+                    c.advance()
+                    let name = try c.keyword(FilterVerdict.rejectNames.map(\.0))
+                    code = FilterVerdict.rejectNames.first { $0.0 == name }!.1
+                }
+                spec.verdict = .reject(code: code)
+                return .addFilterRule(spec)
+            }
+        }
+    }
+
     static func parseLinkSet(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
         let device = try c.name("a device name")
         switch try c.keyword(["master", "up", "down", "mtu"]) {
@@ -131,6 +193,22 @@ public enum ConfigParser {
         mutating func advance() { index += 1 }
 
         func error(_ expected: String) -> ConfigError { ConfigError(line: line, word: peek, expected: expected) }
+
+        /// An error about the word `back` words before the current one.
+        func error(_ expected: String, back: Int) -> ConfigError {
+            ConfigError(line: line, word: index - back < words.count ? words[index - back] : nil, expected: expected)
+        }
+
+        /// `N` or `N-M`, ports 0-65535.
+        mutating func portRange() throws(ConfigError) -> ClosedRange<UInt16> {
+            guard let word = peek else { throw error("a port or port range (N or N-M)") }
+            let parts = word.split(separator: "-", omittingEmptySubsequences: false).map { UInt16($0) }
+            guard (1...2).contains(parts.count), let low = parts.first!, let high = parts.last!, low <= high else {
+                throw error("a port or port range (N or N-M)")
+            }
+            advance()
+            return low...high
+        }
 
         mutating func expect(_ word: String) throws(ConfigError) {
             guard peek == word else { throw error("'\(word)'") }

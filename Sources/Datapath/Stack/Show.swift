@@ -76,4 +76,13 @@ extension Stack {
             "\(address) dev \(core.devices[address.ifindex]?.name ?? "?")"
         }.joined(separator: "\n")
     }
+
+    /// The filter table as `iptables -L -v` would count it: packets, bytes, the rule.
+    public func showFilter() -> String {
+        filter.allRules.map { rule in
+            let packets = String(rule.packets), bytes = String(rule.bytes)
+            return String(repeating: " ", count: max(0, 10 - packets.count)) + packets
+                + String(repeating: " ", count: max(0, 12 - bytes.count)) + bytes + "  " + rule.description
+        }.joined(separator: "\n")
+    }
 }

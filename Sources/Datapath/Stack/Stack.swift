@@ -16,6 +16,10 @@ public final class Stack: @unchecked Sendable {
     public let arp: ARPHandler
     public let netfilter: Netfilter
     public let ipv4: IPv4
+    /// The built-in filter table (iptables' `filter`).
+    public let filter: FilterTable
+    /// Set by `filter list`: the forwarder shows the filter table as it runs.
+    public var listsFilter = false
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []
@@ -53,6 +57,7 @@ public final class Stack: @unchecked Sendable {
         var configuration = AFPacketDevice.Configuration()
         configuration.queues = workerCount
         self.afpacketConfiguration = configuration
+        self.filter = FilterTable(ipv4: ipv4, netfilter: netfilter, workers: workerCount)
         arp.register()
         ipv4.register()
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
@@ -193,6 +198,16 @@ public final class Stack: @unchecked Sendable {
             ifindex = subnet.ifindex
         }
         return Route(prefix: spec.prefix, gateway: spec.gateway, ifindex: ifindex ?? 0, metric: spec.metric, mtu: spec.mtu)
+    }
+
+    /// Appends a filter rule (Linux: `iptables -A CHAIN …`), its devices resolved by name.
+    public func addFilterRule(_ spec: FilterRuleSpec) throws(StackError) {
+        func ifindex(_ name: String?) throws(StackError) -> Int {
+            guard let name else { return 0 }
+            guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+            return link.device.ifindex
+        }
+        filter.append(spec, inputIfindex: try ifindex(spec.inputDevice), outputIfindex: try ifindex(spec.outputDevice))
     }
 
     /// Adds a permanent neighbour (Linux: `ip neigh add … lladdr … dev … nud permanent`).

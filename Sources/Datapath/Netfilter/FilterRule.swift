@@ -1,0 +1,147 @@
+import DatapathCore
+import DatapathWire
+
+/// What a filter rule does with a packet it matches (iptables targets).
+public enum FilterVerdict: Equatable, Sendable, CustomStringConvertible {
+    case accept
+    case drop
+    /// Drop and answer with an ICMP destination unreachable of this code (iptables `REJECT
+    /// --reject-with`; default port unreachable). From the output hook it only drops.
+    case reject(code: UInt8)
+
+    public var description: String {
+        switch self {
+        case .accept: "accept"
+        case .drop: "drop"
+        case .reject(let code): code == ICMPCode.DestinationUnreachable.port ? "reject" : "reject with \(FilterVerdict.rejectNames.first { $0.1 == code }?.0 ?? String(code))"
+        }
+    }
+
+    /// `reject with NAME` codes, as iptables names them.
+    public static let rejectNames: [(String, UInt8)] = [
+        ("icmp-net-unreachable", 0), ("icmp-host-unreachable", 1), ("icmp-proto-unreachable", 2),
+        ("icmp-port-unreachable", 3), ("icmp-net-prohibited", 9), ("icmp-host-prohibited", 10),
+        ("icmp-admin-prohibited", 13),
+    ]
+}
+
+/// A rule as the command language gives it: devices by name (`filter add forward iif eth0
+/// proto udp dport 9 drop`).
+public struct FilterRuleSpec: Equatable, Sendable {
+    public var hook: NetfilterHook
+    public var inputDevice: String?
+    public var outputDevice: String?
+    public var source: IPv4Prefix?
+    public var destination: IPv4Prefix?
+    public var protocolNumber: UInt8?
+    public var sourcePorts: ClosedRange<UInt16>?
+    public var destinationPorts: ClosedRange<UInt16>?
+    public var icmpType: UInt8?
+    /// Matches fragments other than the first (iptables `-f`).
+    public var laterFragment = false
+    public var verdict: FilterVerdict
+
+    public init(hook: NetfilterHook, verdict: FilterVerdict) {
+        self.hook = hook
+        self.verdict = verdict
+    }
+
+    /// The filter table's hooks (iptables' filter table has these three).
+    public static let hooks: [NetfilterHook] = [.localIn, .forward, .localOut]
+}
+
+/// A rule ready to match: devices as ifindexes, prefixes as masks; with its packet and byte
+/// counters per worker (iptables `-v` counters).
+public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
+    public let spec: FilterRuleSpec
+    let inputIfindex: Int
+    let outputIfindex: Int
+    let sourceMask: UInt32, sourceValue: UInt32
+    let destinationMask: UInt32, destinationValue: UInt32
+    let counters: [CounterBlock]
+
+    init(spec: FilterRuleSpec, inputIfindex: Int, outputIfindex: Int, workers: Int) {
+        self.spec = spec
+        self.inputIfindex = inputIfindex
+        self.outputIfindex = outputIfindex
+        sourceMask = spec.source.map { IPv4Prefix.maskBits($0.length) } ?? 0
+        sourceValue = spec.source?.address.hostOrder ?? 0
+        destinationMask = spec.destination.map { IPv4Prefix.maskBits($0.length) } ?? 0
+        destinationValue = spec.destination?.address.hostOrder ?? 0
+        counters = (0..<max(1, workers)).map { _ in CounterBlock(count: 2) }
+    }
+
+    /// Packets and bytes matched, summed over workers.
+    public var packets: UInt64 { counters.reduce(0) { $0 &+ $1[0] } }
+    public var bytes: UInt64 { counters.reduce(0) { $0 &+ $1[1] } }
+
+    @inline(__always)
+    func matches(_ p: FilterFields) -> Bool {
+        if inputIfindex != 0 && p.inputIfindex != inputIfindex { return false }
+        if outputIfindex != 0 && p.outputIfindex != outputIfindex { return false }
+        if p.source & sourceMask != sourceValue || p.destination & destinationMask != destinationValue { return false }
+        if let number = spec.protocolNumber, number != p.protocolNumber { return false }
+        if spec.laterFragment && !p.isLaterFragment { return false }
+        if let ports = spec.sourcePorts { guard let port = p.sourcePort, ports.contains(port) else { return false } }
+        if let ports = spec.destinationPorts { guard let port = p.destinationPort, ports.contains(port) else { return false } }
+        if let type = spec.icmpType { guard p.icmpType == type else { return false } }
+        return true
+    }
+
+    /// `filter add forward iif eth0 proto udp dport 9 drop`, as it was written (devices by name).
+    public var description: String {
+        var words = ["filter add", spec.hook.description.lowercased()]
+        if let device = spec.inputDevice { words += ["iif", device] }
+        if let device = spec.outputDevice { words += ["oif", device] }
+        if let prefix = spec.source { words += ["src", "\(prefix)"] }
+        if let prefix = spec.destination { words += ["dst", "\(prefix)"] }
+        if let number = spec.protocolNumber {
+            words += ["proto", [1: "icmp", 6: "tcp", 17: "udp"][number] ?? String(number)]
+        }
+        func ports(_ range: ClosedRange<UInt16>) -> String {
+            range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
+        }
+        if let range = spec.sourcePorts { words += ["sport", ports(range)] }
+        if let range = spec.destinationPorts { words += ["dport", ports(range)] }
+        if let type = spec.icmpType { words += ["icmp-type", String(type)] }
+        if spec.laterFragment { words.append("fragment") }
+        words.append(spec.verdict.description)
+        return words.joined(separator: " ")
+    }
+}
+
+/// The fields of one packet rules look at, read once per packet from its IPv4 header (and
+/// the transport header of a first or only fragment).
+struct FilterFields {
+    var inputIfindex: Int
+    var outputIfindex: Int
+    var source: UInt32
+    var destination: UInt32
+    var protocolNumber: UInt8
+    var isLaterFragment: Bool
+    var sourcePort: UInt16?
+    var destinationPort: UInt16?
+    var icmpType: UInt8?
+
+    init(_ skb: SKB, hook: NetfilterHook) {
+        let ip = skb.data
+        inputIfindex = hook == .localOut ? 0 : skb.inputIfindex
+        outputIfindex = hook == .localIn ? 0 : skb.outputIfindex
+        source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+        destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        protocolNumber = ip.load(fromByteOffset: 9, as: UInt8.self)
+        isLaterFragment = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x1FFF != 0
+        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
+        let available = skb.length - headerLength
+        guard !isLaterFragment else { return }
+        switch protocolNumber {
+        case 6, 17, 132 where available >= 4:
+            sourcePort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength, as: UInt16.self))
+            destinationPort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength + 2, as: UInt16.self))
+        case 1 where available >= 1:
+            icmpType = ip.load(fromByteOffset: headerLength, as: UInt8.self)
+        default:
+            break
+        }
+    }
+}

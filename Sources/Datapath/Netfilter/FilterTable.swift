@@ -1,0 +1,63 @@
+import DatapathCore
+import DatapathWire
+import Synchronization
+
+/// The built-in `filter` table (Linux: iptables' `filter` table, `iptable_filter` at priority
+/// `NF_IP_PRI_FILTER` = 0 on INPUT, FORWARD and OUTPUT): per hook an ordered rule list, first
+/// match wins, no match accepts (policy ACCEPT). It registers on a hook only once that hook
+/// has a rule, so a hook without rules keeps costing one branch.
+public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
+    unowned let ipv4: IPv4
+    let netfilter: Netfilter
+    let workers: Int
+    /// Rule lists per hook; workers copy a hook's list (one retain) once per batch.
+    let rules = Mutex<[[FilterRule]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
+    /// The filter table's priority (Linux: `NF_IP_PRI_FILTER`).
+    public static let priority = 0
+
+    init(ipv4: IPv4, netfilter: Netfilter, workers: Int) {
+        self.ipv4 = ipv4
+        self.netfilter = netfilter
+        self.workers = max(1, workers)
+    }
+
+    /// Appends a rule to its hook (iptables `-A`), with devices already resolved.
+    public func append(_ spec: FilterRuleSpec, inputIfindex: Int = 0, outputIfindex: Int = 0) {
+        let rule = FilterRule(spec: spec, inputIfindex: inputIfindex, outputIfindex: outputIfindex, workers: workers)
+        let first = rules.withLock { lists -> Bool in
+            lists[spec.hook.rawValue].append(rule)
+            return lists[spec.hook.rawValue].count == 1
+        }
+        if first { netfilter.register(self, on: spec.hook, priority: FilterTable.priority) }
+    }
+
+    /// Every rule, hook by hook in path order, then rule order.
+    public var allRules: [FilterRule] { rules.withLock { $0.flatMap { $0 } } }
+
+    /// Linux: `ipt_do_table` for one batch.
+    public func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch, verdicts: UnsafeMutablePointer<NetfilterVerdict>,
+                     worker: Worker) {
+        let list = rules.withLock { $0[hook.rawValue] }
+        guard !list.isEmpty else { return }
+        let slot = worker.index % workers
+        for i in batch.indices {
+            let skb = batch[i]
+            let fields = FilterFields(skb, hook: hook)
+            for rule in list where rule.matches(fields) {
+                let counters = rule.counters[slot]
+                counters.add(0)
+                counters.add(1, UInt64(skb.length))
+                switch rule.spec.verdict {
+                case .accept: break
+                case .drop: verdicts[i] = .drop
+                case .reject(let code):
+                    if hook != .localOut {
+                        ipv4.icmp.sendError(for: skb, type: .destinationUnreachable, code: code, worker: worker)
+                    }
+                    verdicts[i] = .drop
+                }
+                break
+            }
+        }
+    }
+}
