@@ -40,6 +40,22 @@ lab_up() {
     ip -n "$NS_SINK" link set lo up
 }
 
+# lab_up_router: the routed lab. The DUT routes between two subnets; the hosts send through it.
+#   [gen] g0 198.18.1.2/24 ── x0 [dut: 198.18.1.1 | 198.18.2.1] x1 ── s0 198.18.2.2/24 [sink]
+# Both hosts route 198.18.0.0/15 via the DUT. Their TCP segmentation offload is off: AF_PACKET
+# without a virtio header cannot tell a TSO super-frame from a packet.
+lab_up_router() {
+    lab_up
+    ip -n "$NS_GEN" addr flush dev g0
+    ip -n "$NS_SINK" addr flush dev s0
+    ip -n "$NS_GEN" addr add 198.18.1.2/24 dev g0
+    ip -n "$NS_SINK" addr add 198.18.2.2/24 dev s0
+    ip -n "$NS_GEN" route add 198.18.0.0/15 via 198.18.1.1
+    ip -n "$NS_SINK" route add 198.18.0.0/15 via 198.18.2.1
+    ip netns exec "$NS_GEN" ethtool -K g0 tso off >/dev/null
+    ip netns exec "$NS_SINK" ethtool -K s0 tso off >/dev/null
+}
+
 lab_mac() {  # fixed, locally administered MACs so scripts can name them
     case "$1" in
         g0) echo 02:00:00:00:00:01 ;;
