@@ -103,6 +103,17 @@ int CDatapath_pin_current_thread(int32_t cpu) {
 
 int CDatapath_current_cpu(void) { return sched_getcpu(); }
 
+int CDatapath_allowed_cpus(int32_t *out, int32_t max) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
+    int n = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && n < max; cpu++) {
+        if (CPU_ISSET(cpu, &set)) out[n++] = cpu;
+    }
+    return n;
+}
+
 int CDatapath_cpu_count(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;

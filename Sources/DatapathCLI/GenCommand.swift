@@ -24,7 +24,10 @@ struct GenCommand: ParsableCommand {
     @Option(help: "Frame size in bytes including the 4-byte FCS, as RFC 2544 counts (64...9018).") var size: Int = 64
     @Option(help: "Frames to send.") var count: Int = 1000
     @Option(help: "Frames per second (0: as fast as the ring takes them).") var pps: Double = 0
-    @Option(help: "Vary the UDP source port over this many flows.") var flows: Int = 1
+    @Option(help: "Vary the UDP source port (or, with --vary-dst, the destination address) over this many flows.")
+    var flows: Int = 1
+    @Flag(help: "Flows differ in destination address (--dst, --dst + 1, ...) instead of source port.")
+    var varyDst = false
     @Option(help: "Stop after this many seconds even if --count is not reached.") var duration: Double?
 
     func validate() throws {
@@ -44,6 +47,7 @@ struct GenCommand: ParsableCommand {
         spec.destinationPort = dport
         spec.frameSize = size
         spec.flows = flows
+        spec.varyDestination = varyDst
         return spec
     }
 

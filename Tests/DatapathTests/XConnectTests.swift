@@ -83,6 +83,29 @@ import DatapathWire
         #expect(pool.inUseCount == 0)
     }
 
+    @Test func flowsCanDifferInDestinationWithBothChecksumsValid() throws {
+        var specification = spec(size: 64, flows: 100_000)
+        specification.varyDestination = true
+        let generator = try UDPFlowGenerator(specification)
+        let pool = try PacketPool(capacity: 64)
+        let worker = Worker(pool: pool)
+        for flow in [0, 1, 255, 256, 65535, 99_999] {
+            let skb = try #require(worker.cache.allocate())
+            #expect(generator.fill(skb, flow: flow))
+            let ip = try #require(IPv4Header(skb.data + 14, length: skb.length - 14))
+            #expect(ip.isChecksumValid)
+            #expect(ip.destination == IPv4Address(hostOrder: IPv4Address(198, 19, 0, 7).hostOrder + UInt32(flow)))
+            let udp = try #require(UDPHeader(skb.data + 34, length: skb.length - 34))
+            #expect(udp.sourcePort == 4000)
+            let length = Int(udp.length)
+            let sum = InternetChecksum.sum(skb.data + 34, count: length,
+                                           initial: InternetChecksum.pseudoHeaderSum(
+                                               source: ip.source, destination: ip.destination, protocol: .udp, length: length))
+            #expect(InternetChecksum.fold(sum) == 0xFFFF)
+            worker.cache.free(skb)
+        }
+    }
+
     @Test func sizesOutsideTheEthernetRangeAreErrors() {
         #expect(throws: GeneratorError.self) { try UDPFlowGenerator(spec(size: 63)) }
         #expect(throws: GeneratorError.self) { try UDPFlowGenerator(spec(size: 9019)) }

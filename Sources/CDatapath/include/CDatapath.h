@@ -68,6 +68,9 @@ int CDatapath_enter_netns(const char *path);
 int CDatapath_pin_current_thread(int32_t cpu);
 int CDatapath_current_cpu(void);
 int CDatapath_cpu_count(void);
+/// The CPUs this process may run on (its affinity mask, as `taskset` sets it), ascending, at
+/// most `max` of them; returns how many (0 if the mask cannot be read).
+int CDatapath_allowed_cpus(int32_t *out, int32_t max);
 uint64_t CDatapath_monotonic_ns(void);
 uint64_t CDatapath_realtime_ns(void);
 uint64_t CDatapath_thread_cpu_ns(void);

@@ -3,7 +3,9 @@ import DatapathWire
 
 /// Builds Ethernet/IPv4/UDP frames for traffic generation (the role of Linux's `pktgen`):
 /// one template frame built once, then per packet a copy and an RFC 1624 checksum update
-/// for the flow's source port. Flows vary the UDP source port over `flows` values.
+/// for the flow's source port. Flows vary the UDP source port over `flows` values, or, with
+/// `varyDestination`, the destination address (`destination`, `destination` + 1, …: distinct
+/// routes and route-cache keys for a router under test).
 public struct UDPFlowGenerator: Sendable {
     public struct Specification: Sendable {
         public var sourceMAC: MACAddress
@@ -17,6 +19,8 @@ public struct UDPFlowGenerator: Sendable {
         public var frameSize = 64
         public var flows = 1
         public var ttl: UInt8 = 64
+        /// Flows differ in destination address rather than source port.
+        public var varyDestination = false
 
         public init(sourceMAC: MACAddress, destinationMAC: MACAddress, source: IPv4Address, destination: IPv4Address) {
             self.sourceMAC = sourceMAC
@@ -32,14 +36,16 @@ public struct UDPFlowGenerator: Sendable {
     /// The frame for flow 0.
     public let template: [UInt8]
     @usableFromInline let baseChecksum: UInt16
+    @usableFromInline let baseIPChecksum: UInt16
 
     /// Fails with a message when the size does not fit a frame.
     public init(_ specification: Specification) throws(GeneratorError) {
         guard specification.frameSize >= 64, specification.frameSize <= 9018 else {
             throw GeneratorError("frame size \(specification.frameSize) is outside 64...9018 (bytes including the 4-byte FCS)")
         }
-        guard specification.flows >= 1, specification.flows <= 65536 else {
-            throw GeneratorError("flows must be 1...65536")
+        let maximumFlows = specification.varyDestination ? 1 << 20 : 65536
+        guard specification.flows >= 1, specification.flows <= maximumFlows else {
+            throw GeneratorError("flows must be 1...\(maximumFlows)")
         }
         self.specification = specification
         let length = specification.frameSize - 4
@@ -66,6 +72,7 @@ public struct UDPFlowGenerator: Sendable {
         }
         template = frame
         baseChecksum = checksum
+        baseIPChecksum = UInt16(frame[24]) << 8 | UInt16(frame[25])
     }
 
     /// Bytes each frame occupies in memory (frame size less the FCS).
@@ -76,7 +83,17 @@ public struct UDPFlowGenerator: Sendable {
     public func fill(_ skb: SKB, flow: Int) -> Bool {
         guard let data = skb.put(template.count) else { return false }
         template.withUnsafeBytes { data.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-        if flow != 0 {
+        if flow != 0 && specification.varyDestination {
+            let ip = IPv4Header(unchecked: data + EthernetHeader.length)
+            let old = specification.destination
+            let new = IPv4Address(hostOrder: old.hostOrder &+ UInt32(truncatingIfNeeded: flow))
+            ip.destination = new
+            ip.checksum = InternetChecksum.update(baseIPChecksum, old: old, new: new)
+            let udp = UDPHeader(data + (EthernetHeader.length + IPv4Header.minimumLength), length: UDPHeader.length)!
+            var checksum = InternetChecksum.update(baseChecksum, old: old, new: new)
+            if checksum == 0 { checksum = 0xFFFF }
+            udp.checksum = checksum
+        } else if flow != 0 {
             let udp = UDPHeader(data + (EthernetHeader.length + IPv4Header.minimumLength), length: UDPHeader.length)!
             let port = specification.sourcePort &+ UInt16(truncatingIfNeeded: flow)
             udp.sourcePort = port

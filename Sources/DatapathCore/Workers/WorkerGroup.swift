@@ -30,8 +30,9 @@ public final class WorkerGroup: @unchecked Sendable {
     let finished = DispatchGroup()
     let action: Mutex<ReceiveAction?>
 
-    /// Creates `count` workers over `pool`. CPUs are assigned round-robin over the online CPUs
-    /// when `pin` is true. `rps` steers each received packet to the worker that owns its flow.
+    /// Creates `count` workers over `pool`. CPUs are assigned round-robin over the CPUs the
+    /// process may run on (its affinity mask: `taskset -c 2,3 datapath …` puts worker 0 on
+    /// CPU 2) when `pin` is true. `rps` steers each received packet to the worker that owns its flow.
     public convenience init(core: NetCore, pool: PacketPool, count: Int, pin: Bool = true, mode: Mode = .event,
                             rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
         self.init(core: core, pools: [pool], count: count, pin: pin, mode: mode, rps: rps, clock: clock)
@@ -42,12 +43,14 @@ public final class WorkerGroup: @unchecked Sendable {
     public init(core: NetCore, pools: [PacketPool], count: Int, pin: Bool = true, mode: Mode = .event,
                 rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
         precondition(!pools.isEmpty, "a worker group needs at least one pool")
-        let cpus = Int(CDatapath_cpu_count())
+        var allowed = [Int32](repeating: 0, count: 1024)
+        let found = Int(CDatapath_allowed_cpus(&allowed, 1024))
+        let cpus = found > 0 ? allowed.prefix(found).map(Int.init) : Array(0..<Int(CDatapath_cpu_count()))
         self.core = core
         self.mode = mode
         self.pin = pin
         self.workers = (0..<count).map { index in
-            let cpu = index % cpus
+            let cpu = cpus[index % cpus.count]
             let node = PacketPool.node(ofCPU: cpu)
             let pool = pools.first { $0.node == node } ?? pools[0]
             return Worker(index: index, cpu: pin ? cpu : nil, pool: pool, clock: clock)
