@@ -23,8 +23,16 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "DatapathCore", package: rootIdentity),
                 .product(name: "DatapathWire", package: rootIdentity),
+                .product(name: "Datapath", package: rootIdentity),
             ],
             path: "Support/BenchmarkSupport"
+        ),
+        // The whole in-memory forward path as a plain program, for callgrind's instruction
+        // counts: `forward-profile PACKETS [random]` (see the README).
+        .executableTarget(
+            name: "forward-profile",
+            dependencies: ["BenchmarkSupport"],
+            path: "Support/ForwardProfile"
         ),
     ]
 )

@@ -4,108 +4,17 @@ import Datapath
 import DatapathCore
 import DatapathWire
 
-/// A router on two in-memory devices whose output is wired back to its input: eth1 transmits
-/// into `Reflector`, which restores the TTL (+1, checksum −0x0100), optionally draws a new
-/// random destination in 198.19.0.0/16 (checksum patched), and puts the frame back on eth0's
-/// receive ring addressed to eth0. So every packet circulates through the whole path:
-/// MemoryDevice RX → netif_receive_skb → ip_rcv (checksum verified) → NF PREROUTING (empty)
-/// → ip_rcv_finish + route cache → ip_forward → NF FORWARD → ip_output → NF POSTROUTING →
-/// ip_finish_output → ip_finish_output2 → neigh_output (hh cache) → dev_queue_xmit → TX.
-/// The reflector's few stores per packet are inside the measurement.
-final class ForwardRig {
-    let pool: PacketPool
-    let worker: Worker
-    let stack: Stack
-    let eth0: MemoryDevice
-    let eth1: Reflector
-    var batch = PacketBatch()
-
-    init(randomDestinations: Bool, cacheEnabled: Bool = true) throws {
-        pool = try PacketPool(capacity: 8192)
-        worker = Worker(pool: pool)
-        stack = Stack(workers: 1)
-        eth0 = MemoryDevice(name: "eth0", macAddress: MACAddress(2, 0, 0, 0, 0, 1), ringSize: 4096)
-        eth1 = Reflector(into: eth0, randomDestinations: randomDestinations)
-        try stack.addDevice(eth0)
-        try stack.addDevice(eth1)
-        try stack.apply("""
-            addr add 198.18.1.1/24 dev eth0
-            addr add 198.18.2.1/24 dev eth1
-            neigh add 198.18.2.2 lladdr 02:00:00:00:00:01 dev eth1
-            route add 198.19.0.0/16 via 198.18.2.2
-            """)
-        stack.ipv4.setRouteCacheEnabled(cacheEnabled)
-        for i in 0..<1024 {
-            let skb = worker.cache.allocate()!
-            let data = skb.put(60)!
-            data.initializeMemory(as: UInt8.self, repeating: 0, count: 60)
-            eth0.macAddress.store(to: data)
-            MACAddress(2, 0, 0, 0, 0, 0xA).store(to: data + 6)
-            data.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
-            IPv4Repr(source: IPv4Address(198, 18, 1, 2), destination: IPv4Address(198, 19, UInt8(i >> 8), UInt8(i & 0xFF)),
-                     protocol: .udp, ttl: 64, payloadLength: 26, identification: 0, dontFragment: true, dscp: 0)
-                .emit(to: data + 14)
-            eth0.inject(skb)
-        }
-    }
-
-    deinit { batch.deallocate() }
-
-    func run(packets total: Int) {
-        receiveLoop(eth0, core: stack.core, worker: worker, total: total, batch: &batch)
-    }
-
+extension ForwardRig {
     func finish(_ benchmark: Benchmark) {
-        drain(eth0, worker: worker)
+        drainRing()
         precondition(stack.ipv4.statistics[.forwDatagrams] >= UInt64(benchmark.scaledIterations.count),
                      "forwarded \(stack.ipv4.statistics[.forwDatagrams])")
-        for stage in [stack.core.receiveStage, stack.ipv4.rcvStage, stack.ipv4.routeStage, stack.ipv4.forwardStage,
-                      stack.ipv4.finishOutputStage] {
+        for stage in stages {
             let packets = worker.stages.packets(stage)
             guard packets > 0 else { continue }
             benchmark.measurement(.custom(stage.name + " cycles/pkt", useScalingFactor: false),
                                   Int(worker.stages.cycles(stage) / packets))
         }
-    }
-}
-
-/// eth1 of the rig: transmit = restore TTL (and maybe change the destination), readdress to
-/// eth0, and inject into eth0's receive ring.
-final class Reflector: NetDevice, @unchecked Sendable {
-    let name = "eth1"
-    var ifindex = 0
-    let macAddress = MACAddress(2, 0, 0, 0, 0, 2)
-    let mtu = 1500
-    let queueCount = 1
-    let stats = DeviceStats(queues: 1)
-    let target: MemoryDevice
-    let randomDestinations: Bool
-    var random = SplitMix64(seed: 7)
-
-    init(into target: MemoryDevice, randomDestinations: Bool) {
-        self.target = target
-        self.randomDestinations = randomDestinations
-    }
-
-    func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int { 0 }
-
-    func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
-        for i in batch.indices {
-            let ip = batch[i].data + 14
-            ip.storeBytes(of: ip.load(fromByteOffset: 8, as: UInt8.self) &+ 1, toByteOffset: 8, as: UInt8.self)
-            var check = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0xFEFF
-            if randomDestinations {
-                let old = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 18, as: UInt16.self)))
-                let new = UInt32(truncatingIfNeeded: random.next() & 0xFFFF)
-                ip.storeBytes(of: UInt16(new).bigEndian, toByteOffset: 18, as: UInt16.self)
-                check = check &+ old &+ (0xFFFF &- new)
-            }
-            check = (check & 0xFFFF) &+ (check >> 16)
-            check = (check & 0xFFFF) &+ (check >> 16)
-            ip.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: 10, as: UInt16.self)
-        }
-        _ = target.inject(&batch)
-        worker.drop(&batch, .transmitRingFull)
     }
 }
 
@@ -134,6 +43,7 @@ func forwardPathBenchmarks() {
         for key in keys { cache.insert(key, 1, epoch: 1, result) }
         var found = 0
         benchmark.startMeasurement()
+        cache.countLookups(benchmark.scaledIterations.count)
         keys.withUnsafeBufferPointer { list in
             for i in benchmark.scaledIterations {
                 if cache.lookup(list[i & 255], 1, epoch: 1) != nil { found &+= 1 }

@@ -3,8 +3,9 @@ import DatapathWire
 
 extension IPv4 {
     /// Validates a batch of IPv4 packets from the link layer (Linux: `ip_rcv` → `ip_rcv_core`,
-    /// with the martian checks of `ip_route_input_slow` and the options pass of
-    /// `ip_rcv_options`).
+    /// with the options pass of `ip_rcv_options`). Martian addresses are routing's to refuse,
+    /// as in Linux (`ip_route_input_slow`): on a route cache miss only, since a hit means the
+    /// same source and destination passed before.
     ///
     /// Reads: the IPv4 header, `packetType`, `checksumState`. Writes: trims link-layer padding to
     /// the total length, sets the network and transport header offsets.
@@ -12,8 +13,7 @@ extension IPv4 {
     /// Drops: `.otherHost` (not counted as received, as in Linux), `.packetTooSmall` (shorter
     /// than 20 bytes: InHdrErrors; shorter than its total length: InTruncatedPkts),
     /// `.ipHeaderInvalid` (version, IHL, total length below the header, malformed options:
-    /// InHdrErrors), `.ipChecksum` (InCsumErrors and InHdrErrors), `.ipInvalidSource`,
-    /// `.ipInvalidDestination` (InAddrErrors), `.ipSourceRouted`.
+    /// InHdrErrors), `.ipChecksum` (InCsumErrors and InHdrErrors), `.ipSourceRouted`.
     public func ipRcv(_ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
@@ -68,16 +68,6 @@ extension IPv4 {
         guard total >= headerLength else {
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
             return .ipHeaderInvalid
-        }
-        // Martians (RFC 1812 §5.3.7): checked on two words.
-        let source = ip.source.hostOrder, destination = ip.destination.hostOrder
-        if source & 0xF000_0000 == 0xE000_0000 || source == 0xFFFF_FFFF || source == 0
-            || source & 0xFF00_0000 == 0x7F00_0000 {
-            return .ipInvalidSource
-        }
-        if destination == 0 || destination & 0xFF00_0000 == 0x7F00_0000 {
-            counters.add(IPStatistics.Counter.inAddrErrors.rawValue)
-            return .ipInvalidDestination
         }
         if headerLength > 20, let reason = checkOptions(ip, headerLength: headerLength) {
             // Malformed options are header errors; a refused source route is not (Linux counts

@@ -11,8 +11,9 @@ extension IPv4 {
     /// the stack originated meanwhile (ICMP) through `ipLocalOut`.
     /// Drops: `.ipNoRoute` (no route: ICMP net unreachable, InNoRoutes; an unreachable route:
     /// host unreachable; a multicast group not joined: nothing), `.ipProhibited` (ICMP
-    /// administratively prohibited), `.ipBlackhole`, `.ipInvalidSource` (one of our own
-    /// addresses as source: InAddrErrors), `.neighCreateFailed`.
+    /// administratively prohibited), `.ipBlackhole`, `.ipInvalidSource` (a martian source, or
+    /// one of our own addresses: InAddrErrors), `.ipInvalidDestination` (zero or loopback:
+    /// InAddrErrors), `.neighCreateFailed`.
     public func ipRcvFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let start = cycleCount()
@@ -27,6 +28,7 @@ extension IPv4 {
         var local = state.local
         forward.removeAll()
         local.removeAll()
+        cache.countLookups(batch.count)
         for i in batch.indices {
             let skb = batch[i]
             let ip = skb.data
@@ -88,8 +90,13 @@ extension IPv4 {
         case .blackhole:
             worker.drop(skb, .ipBlackhole)
         case .martianSource:
+            worker.drop(skb, .ipInvalidSource)
+        case .localSource:
             counters.add(IPStatistics.Counter.inAddrErrors.rawValue)
             worker.drop(skb, .ipInvalidSource)
+        case .martianDestination:
+            counters.add(IPStatistics.Counter.inAddrErrors.rawValue)
+            worker.drop(skb, .ipInvalidDestination)
         case .multicast:
             worker.drop(skb, .ipNoRoute)
         case .none:
@@ -106,13 +113,24 @@ extension IPv4 {
     @inline(__always)
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                         snapshot: FIBSnapshot) -> RouteResult {
+        // Martians (RFC 1812 §5.3.7): a multicast, limited-broadcast, zero or loopback source;
+        // a zero or loopback destination.
+        if inputIfindex != 0 {
+            if source & 0xF000_0000 == 0xE000_0000 || source == 0xFFFF_FFFF || source == 0
+                || source & 0xFF00_0000 == 0x7F00_0000 {
+                return RouteResult(input: .martianSource)
+            }
+            if destination == 0 || destination & 0xFF00_0000 == 0x7F00_0000 {
+                return RouteResult(input: .martianDestination)
+            }
+        }
         if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: RouteResult.broadcast) }
         if destination & 0xF000_0000 == 0xE000_0000 { return RouteResult(input: .multicast) }
         let index = snapshot.lookupIndex(destination)
         guard index != 0 else { return RouteResult(input: forwarding ? .netUnreachable : .hostUnreachable) }
         // fib_validate_source: a packet from one of our own addresses is a martian.
         if inputIfindex != 0, snapshot.routes[snapshot.lookupIndex(source)].type == .local {
-            return RouteResult(input: .martianSource)
+            return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
         if entry.input == .none {
@@ -167,6 +185,7 @@ extension IPv4 {
         state.refresh(fib)
         let k0 = UInt64(destination.hostOrder) << 32
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
+        state.routeCache.countLookups(1)
         if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) { return hit }
         let result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
                                     snapshot: state.snapshot)

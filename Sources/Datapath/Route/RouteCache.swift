@@ -23,7 +23,7 @@ public final class RouteCache: @unchecked Sendable {
     static let ways = 4
     let key0: UInt64
     let key1: UInt64
-    /// hits @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
+    /// lookups @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
     /// of a class pays a dynamic exclusivity check per access.
     let words: UnsafeMutablePointer<UInt64>
     /// Neighbour references dropped during the current batch, released by `endBatch`.
@@ -34,7 +34,8 @@ public final class RouteCache: @unchecked Sendable {
         get { words[4] != 0 }
         set { words[4] = newValue ? 1 : 0 }
     }
-    public var hits: UInt64 { words[0] }
+    /// Lookups that found their entry: lookups (counted per batch) less misses.
+    public var hits: UInt64 { words[0] &- words[1] }
     public var misses: UInt64 { words[1] }
     public var evictions: UInt64 { words[2] }
 
@@ -72,7 +73,11 @@ public final class RouteCache: @unchecked Sendable {
         return Int(truncatingIfNeeded: h >> 32) & setMask
     }
 
-    /// The cached result for a key made in `epoch`, or nil (counted as hit or miss). Key words:
+    /// Counts `count` lookups (callers count per batch, not per packet).
+    @inline(__always)
+    public func countLookups(_ count: Int) { words[0] &+= UInt64(count) }
+
+    /// The cached result for a key made in `epoch`, or nil (a miss is counted). Key words:
     /// `k0` = destination << 32 | source, `k1` = mark << 32 | TOS << 16 | input ifindex.
     @inline(__always)
     public func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
@@ -81,7 +86,6 @@ public final class RouteCache: @unchecked Sendable {
             let entry = base + way &* 64
             if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
                entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
-                words[0] &+= 1
                 return entry.load(fromByteOffset: 24, as: RouteResult.self)
             }
         }

@@ -17,10 +17,14 @@ public enum DstInput: UInt8, Sendable {
     case hostUnreachable = 5
     /// `ip_error` with `EACCES`: a prohibit route (ICMP administratively prohibited).
     case prohibited = 6
-    /// A martian the route lookup found: one of our own addresses as source (dropped).
+    /// A martian source: multicast, limited broadcast, zero or loopback (dropped).
     case martianSource = 7
     /// A multicast group we have not joined (dropped; no multicast routing).
     case multicast = 8
+    /// One of our own addresses as source (dropped, InAddrErrors).
+    case localSource = 9
+    /// A martian destination: zero or loopback (dropped, InAddrErrors).
+    case martianDestination = 10
 }
 
 /// One routing decision (Linux: the parts of `struct rtable` the datapath reads): the input

@@ -3,22 +3,22 @@ public struct ChecksumState: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// Nothing is known: software must verify (`CHECKSUM_NONE`).
-    public static let none = ChecksumState(rawValue: 0)
+    @inlinable public static var none: ChecksumState { ChecksumState(rawValue: 0) }
     /// The device verified it (`CHECKSUM_UNNECESSARY`, `TP_STATUS_CSUM_VALID`).
-    public static let unnecessary = ChecksumState(rawValue: 1)
+    @inlinable public static var unnecessary: ChecksumState { ChecksumState(rawValue: 1) }
     /// Still to be filled from `checksumStart` into `checksumOffset` (`CHECKSUM_PARTIAL`).
-    public static let partial = ChecksumState(rawValue: 2)
+    @inlinable public static var partial: ChecksumState { ChecksumState(rawValue: 2) }
 }
 
 /// Where a frame was addressed, relative to the receiving device (Linux: `skb->pkt_type`).
 public struct PacketType: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let host = PacketType(rawValue: 0)
-    public static let broadcast = PacketType(rawValue: 1)
-    public static let multicast = PacketType(rawValue: 2)
-    public static let otherHost = PacketType(rawValue: 3)
-    public static let outgoing = PacketType(rawValue: 4)
+    @inlinable public static var host: PacketType { PacketType(rawValue: 0) }
+    @inlinable public static var broadcast: PacketType { PacketType(rawValue: 1) }
+    @inlinable public static var multicast: PacketType { PacketType(rawValue: 2) }
+    @inlinable public static var otherHost: PacketType { PacketType(rawValue: 3) }
+    @inlinable public static var outgoing: PacketType { PacketType(rawValue: 4) }
 }
 
 /// The fixed per-packet header in pool memory (Linux: `struct sk_buff`, trimmed to what the
@@ -93,8 +93,8 @@ extension SKBHead {
 public struct SKBOwner: RawRepresentable, Hashable, Sendable {
     public var rawValue: UInt8
     @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let free = SKBOwner(rawValue: 0)
-    public static let allocated = SKBOwner(rawValue: 1)
+    @inlinable public static var free: SKBOwner { SKBOwner(rawValue: 0) }
+    @inlinable public static var allocated: SKBOwner { SKBOwner(rawValue: 1) }
 }
 
 /// Reference count of one TPACKET_V3 ring block: the block goes back to the kernel when the
