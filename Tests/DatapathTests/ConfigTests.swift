@@ -57,7 +57,7 @@ import DatapathWire
         ("addr add 198.18.0.1/33 dev eth0", "line 1: expected an IPv4 address with prefix length (A.B.C.D/LEN), got '198.18.0.1/33'"),
         ("neigh add 198.18.0.2 lladdr 02:00:00:00:00 dev eth0", "line 1: expected a MAC address (xx:xx:xx:xx:xx:xx), got '02:00:00:00:00'"),
         ("neigh add 198.18.0.300 lladdr 02:00:00:00:00:01 dev eth0", "line 1: expected an IPv4 address, got '198.18.0.300'"),
-        ("xfrm state add src 198.18.2.1", "line 1: expected one of 'link', 'addr', 'route', 'neigh', 'bridge', got 'xfrm'"),
+        ("xfrm state add src 198.18.2.1", "line 1: expected one of 'link', 'addr', 'route', 'neigh', 'bridge', 'filter', got 'xfrm'"),
         ("route add 198.19.0.0/16", "line 1: expected 'via GATEWAY' or 'dev DEVICE', got end of line"),
         ("route add 198.19.0.0/16 via 198.18.2.2 dev eth1 metric -1", "line 1: expected a metric (0-4294967295), got '-1'"),
         ("route add 198.19.0.0/16 dev eth1 mtu 40", "line 1: expected an MTU (68-65535), got '40'"),
