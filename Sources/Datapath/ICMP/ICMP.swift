@@ -70,15 +70,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
     /// request's destination — or, for a broadcast, the address of the route back — to its
     /// source, TTL `defaultTTL`, TOS kept.
     func echoReply(_ request: SKB, worker: Worker) {
-        var skb = request
-        if skb.isShared {
-            guard let copy = worker.cache.copy(skb) else {
-                worker.drop(skb, .noMemory)
-                return
-            }
-            worker.cache.free(skb)
-            skb = copy
-        }
+        guard let skb = worker.unshare(request) else { return }
         let original = skb.networkHeader
         let tos = original.load(fromByteOffset: 1, as: UInt8.self)
         let requester = IPv4Address(loadingFrom: original + 12)

@@ -41,15 +41,9 @@ extension IPv4 {
                 worker.drop(skb, .fragmentationNeeded)
                 continue
             }
-            if skb.isShared {
-                guard let copy = worker.cache.copy(skb) else {
-                    worker.drop(skb, .noMemory)
-                    continue
-                }
-                worker.cache.free(skb)
-                skb = copy
-            }
-            IPv4.decreaseTTL(skb.data)
+            guard let writable = worker.unshare(skb) else { continue }
+            IPv4.decreaseTTL(writable.data)
+            skb = writable
             batch[kept] = skb
             kept &+= 1
         }

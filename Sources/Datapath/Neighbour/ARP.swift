@@ -108,15 +108,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
     /// bytes are the same): we answer with our MAC, to the asker's MAC. Nil (and the skb freed
     /// with `.noMemory`) when shared data could not be copied.
     func makeReply(_ request: SKB, device: any NetDevice, worker: Worker) -> SKB? {
-        var skb = request
-        if skb.isShared {
-            guard let copy = worker.cache.copy(skb) else {
-                worker.drop(skb, .noMemory)
-                return nil
-            }
-            worker.cache.free(skb)
-            skb = copy
-        }
+        guard let skb = worker.unshare(request) else { return nil }
         let arp = ARPPacket(unchecked: skb.data)
         let asker = arp.senderHardwareAddress
         let reply = ARPRepr(operation: .reply, senderHardwareAddress: device.macAddress,

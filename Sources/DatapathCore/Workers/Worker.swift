@@ -53,6 +53,24 @@ public final class Worker: @unchecked Sendable {
         cache.free(skb)
     }
 
+    /// An skb whose data may be written (Linux: `skb_unshare`): `skb` itself when no clone
+    /// shares its data, else a private copy (the original freed); nil — the skb dropped as
+    /// `.noMemory` — when no copy could be made.
+    @inlinable @inline(__always)
+    public func unshare(_ skb: SKB) -> SKB? {
+        skb.isShared ? unshareSlow(skb) : skb
+    }
+
+    @usableFromInline
+    func unshareSlow(_ skb: SKB) -> SKB? {
+        guard let copy = cache.copy(skb) else {
+            drop(skb, .noMemory)
+            return nil
+        }
+        cache.free(skb)
+        return copy
+    }
+
     /// Frees every skb in `batch` counting each under `reason`, and empties it.
     @inlinable
     public func drop(_ batch: inout PacketBatch, _ reason: DropReason) {
