@@ -54,39 +54,19 @@ public struct FilterRuleSpec: Equatable, Sendable {
 /// counters per worker (iptables `-v` counters).
 public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
     public let spec: FilterRuleSpec
-    let inputIfindex: Int
-    let outputIfindex: Int
-    let sourceMask: UInt32, sourceValue: UInt32
-    let destinationMask: UInt32, destinationValue: UInt32
+    /// The rule as plain values, for the per-packet scan.
+    let match: FilterMatch
     let counters: [CounterBlock]
 
     init(spec: FilterRuleSpec, inputIfindex: Int, outputIfindex: Int, workers: Int) {
         self.spec = spec
-        self.inputIfindex = inputIfindex
-        self.outputIfindex = outputIfindex
-        sourceMask = spec.source.map { IPv4Prefix.maskBits($0.length) } ?? 0
-        sourceValue = spec.source?.address.hostOrder ?? 0
-        destinationMask = spec.destination.map { IPv4Prefix.maskBits($0.length) } ?? 0
-        destinationValue = spec.destination?.address.hostOrder ?? 0
+        match = FilterMatch(spec, inputIfindex: inputIfindex, outputIfindex: outputIfindex)
         counters = (0..<max(1, workers)).map { _ in CounterBlock(count: 2) }
     }
 
     /// Packets and bytes matched, summed over workers.
     public var packets: UInt64 { counters.reduce(0) { $0 &+ $1[0] } }
     public var bytes: UInt64 { counters.reduce(0) { $0 &+ $1[1] } }
-
-    @inline(__always)
-    func matches(_ p: FilterFields) -> Bool {
-        if inputIfindex != 0 && p.inputIfindex != inputIfindex { return false }
-        if outputIfindex != 0 && p.outputIfindex != outputIfindex { return false }
-        if p.source & sourceMask != sourceValue || p.destination & destinationMask != destinationValue { return false }
-        if let number = spec.protocolNumber, number != p.protocolNumber { return false }
-        if spec.laterFragment && !p.isLaterFragment { return false }
-        if let ports = spec.sourcePorts { guard let port = p.sourcePort, ports.contains(port) else { return false } }
-        if let ports = spec.destinationPorts { guard let port = p.destinationPort, ports.contains(port) else { return false } }
-        if let type = spec.icmpType { guard p.icmpType == type else { return false } }
-        return true
-    }
 
     /// `filter add forward iif eth0 proto udp dport 9 drop`, as it was written (devices by name).
     public var description: String {
@@ -110,23 +90,71 @@ public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
     }
 }
 
+/// A rule's match as plain values (no references): a rule list scans an array of these without
+/// retaining anything. "Any" is the full range, a zero mask, or −1.
+struct FilterMatch {
+    var inputIfindex: Int32
+    var outputIfindex: Int32
+    var sourceMask: UInt32, sourceValue: UInt32
+    var destinationMask: UInt32, destinationValue: UInt32
+    var protocolNumber: Int16
+    var icmpType: Int16
+    var sourcePorts: (UInt16, UInt16)
+    var destinationPorts: (UInt16, UInt16)
+    var needsPorts: Bool
+    var laterFragment: Bool
+
+    init(_ spec: FilterRuleSpec, inputIfindex: Int, outputIfindex: Int) {
+        self.inputIfindex = Int32(inputIfindex)
+        self.outputIfindex = Int32(outputIfindex)
+        sourceMask = spec.source.map { IPv4Prefix.maskBits($0.length) } ?? 0
+        sourceValue = spec.source?.address.hostOrder ?? 0
+        destinationMask = spec.destination.map { IPv4Prefix.maskBits($0.length) } ?? 0
+        destinationValue = spec.destination?.address.hostOrder ?? 0
+        protocolNumber = spec.protocolNumber.map(Int16.init) ?? -1
+        icmpType = spec.icmpType.map(Int16.init) ?? -1
+        sourcePorts = spec.sourcePorts.map { ($0.lowerBound, $0.upperBound) } ?? (0, 0xFFFF)
+        destinationPorts = spec.destinationPorts.map { ($0.lowerBound, $0.upperBound) } ?? (0, 0xFFFF)
+        needsPorts = spec.sourcePorts != nil || spec.destinationPorts != nil
+        laterFragment = spec.laterFragment
+    }
+
+    @inline(__always)
+    func matches(_ p: FilterFields) -> Bool {
+        if inputIfindex != 0 && p.inputIfindex != inputIfindex { return false }
+        if outputIfindex != 0 && p.outputIfindex != outputIfindex { return false }
+        if p.source & sourceMask != sourceValue || p.destination & destinationMask != destinationValue { return false }
+        if protocolNumber >= 0 && Int16(p.protocolNumber) != protocolNumber { return false }
+        if laterFragment && !p.isLaterFragment { return false }
+        if needsPorts {
+            guard p.hasPorts, p.sourcePort >= sourcePorts.0, p.sourcePort <= sourcePorts.1,
+                  p.destinationPort >= destinationPorts.0, p.destinationPort <= destinationPorts.1 else { return false }
+        }
+        if icmpType >= 0 && (!p.hasICMPType || Int16(p.icmpType) != icmpType) { return false }
+        return true
+    }
+}
+
 /// The fields of one packet rules look at, read once per packet from its IPv4 header (and
 /// the transport header of a first or only fragment).
 struct FilterFields {
-    var inputIfindex: Int
-    var outputIfindex: Int
+    var inputIfindex: Int32
+    var outputIfindex: Int32
     var source: UInt32
     var destination: UInt32
     var protocolNumber: UInt8
     var isLaterFragment: Bool
-    var sourcePort: UInt16?
-    var destinationPort: UInt16?
-    var icmpType: UInt8?
+    var hasPorts = false
+    var hasICMPType = false
+    var sourcePort: UInt16 = 0
+    var destinationPort: UInt16 = 0
+    var icmpType: UInt8 = 0
 
+    @inline(__always)
     init(_ skb: SKB, hook: NetfilterHook) {
         let ip = skb.data
-        inputIfindex = hook == .localOut ? 0 : skb.inputIfindex
-        outputIfindex = hook == .localIn ? 0 : skb.outputIfindex
+        inputIfindex = hook == .localOut ? 0 : Int32(truncatingIfNeeded: skb.inputIfindex)
+        outputIfindex = hook == .localIn ? 0 : Int32(truncatingIfNeeded: skb.outputIfindex)
         source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         protocolNumber = ip.load(fromByteOffset: 9, as: UInt8.self)
@@ -136,9 +164,11 @@ struct FilterFields {
         guard !isLaterFragment else { return }
         switch protocolNumber {
         case 6, 17, 132 where available >= 4:
+            hasPorts = true
             sourcePort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength, as: UInt16.self))
             destinationPort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength + 2, as: UInt16.self))
         case 1 where available >= 1:
+            hasICMPType = true
             icmpType = ip.load(fromByteOffset: headerLength, as: UInt8.self)
         default:
             break

@@ -10,8 +10,10 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     unowned let ipv4: IPv4
     let netfilter: Netfilter
     let workers: Int
-    /// Rule lists per hook; workers copy a hook's list (one retain) once per batch.
+    /// Rule lists per hook, with their matches as plain values; workers copy a hook's lists (two
+    /// retains) once per batch.
     let rules = Mutex<[[FilterRule]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
+    let matches = Mutex<[[FilterMatch]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
     /// The filter table's priority (Linux: `NF_IP_PRI_FILTER`).
     public static let priority = 0
 
@@ -26,6 +28,7 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
         let rule = FilterRule(spec: spec, inputIfindex: inputIfindex, outputIfindex: outputIfindex, workers: workers)
         let first = rules.withLock { lists -> Bool in
             lists[spec.hook.rawValue].append(rule)
+            matches.withLock { $0[spec.hook.rawValue].append(rule.match) }
             return lists[spec.hook.rawValue].count == 1
         }
         if first { netfilter.register(self, on: spec.hook, priority: FilterTable.priority) }
@@ -37,27 +40,35 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     /// Linux: `ipt_do_table` for one batch.
     public func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch, verdicts: UnsafeMutablePointer<NetfilterVerdict>,
                      worker: Worker) {
-        let list = rules.withLock { $0[hook.rawValue] }
-        guard !list.isEmpty else { return }
+        let (list, scan) = rules.withLock { lists in (lists[hook.rawValue], matches.withLock { $0[hook.rawValue] }) }
+        guard !list.isEmpty, list.count == scan.count else { return }
         let slot = worker.index % workers
-        for i in batch.indices {
-            let skb = batch[i]
-            let fields = FilterFields(skb, hook: hook)
-            for rule in list where rule.matches(fields) {
-                let counters = rule.counters[slot]
-                counters.add(0)
-                counters.add(1, UInt64(skb.length))
-                switch rule.spec.verdict {
-                case .accept: break
-                case .drop: verdicts[i] = .drop
-                case .reject(let code):
-                    if hook != .localOut {
-                        ipv4.icmp.sendError(for: skb, type: .destinationUnreachable, code: code, worker: worker)
-                    }
-                    verdicts[i] = .drop
-                }
-                break
+        let skbs = batch.slots, count = batch.count
+        scan.withUnsafeBufferPointer { scan in
+            for i in 0..<count {
+                let skb = skbs[i]
+                let fields = FilterFields(skb, hook: hook)
+                guard let index = scan.firstIndex(where: { $0.matches(fields) }) else { continue }
+                verdicts[i] = apply(list[index], to: skb, hook: hook, slot: slot, worker: worker)
             }
+        }
+    }
+
+    /// Counts a match and carries out its rule's verdict (a reject answers from here).
+    func apply(_ rule: FilterRule, to skb: SKB, hook: NetfilterHook, slot: Int, worker: Worker) -> NetfilterVerdict {
+        let counters = rule.counters[slot]
+        counters.add(0)
+        counters.add(1, UInt64(skb.length))
+        switch rule.spec.verdict {
+        case .accept:
+            return .accept
+        case .drop:
+            return .drop
+        case .reject(let code):
+            if hook != .localOut {
+                ipv4.icmp.sendError(for: skb, type: .destinationUnreachable, code: code, worker: worker)
+            }
+            return .drop
         }
     }
 }
