@@ -36,7 +36,7 @@ struct ForwardCLIInteropTests {
         #expect(out.contains("br-handle-frame"), "\(out)")
         #expect(out.contains("02:00:00:00:06:01 dev pa master br0 used"), "\(out)")
         #expect(out.contains("02:00:00:00:06:02 dev pb master br0 used"), "\(out)")
-        #expect(out.contains(": pa: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 master br0 state UP"), "\(out)")
+        #expect(out.contains(": pa: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master br0 state UP"), "\(out)")
     }
 
     @Test func aBadConfigurationLineFailsWithItsNumberAndAppliesNothing() throws {

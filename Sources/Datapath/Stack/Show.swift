@@ -16,6 +16,10 @@ extension Stack {
             if adminUp { flags.append("UP") }
             if lowerUp { flags.append("LOWER_UP") }
             var line = "\(device.ifindex): \(device.name): <\(flags.joined(separator: ","))> mtu \(core.mtu(ifindex: device.ifindex))"
+            switch link.kind {
+            case .bond, .bridge: line += " qdisc noqueue"
+            case .device, .afpacket: line += " qdisc pfifo"
+            }
             if let master = link.master { line += " master \(master)" }
             line += " state \(lowerUp ? "UP" : "DOWN")"
             line += "\n    link/ether \(device.macAddress) brd ff:ff:ff:ff:ff:ff"

@@ -131,7 +131,16 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
 
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
-        let (sent, bytes, dropped) = queues[queue].transmit(&batch, worker: worker)
+        let (sent, bytes, dropped) = queues[queue].transmit(&batch, keepUnsent: false, worker: worker)
+        stats.add(queue: queue, .txPackets, UInt64(sent))
+        stats.add(queue: queue, .txBytes, UInt64(bytes))
+        if dropped > 0 { stats.add(queue: queue, .txDropped, UInt64(dropped)) }
+    }
+
+    /// Fills free TX frames and kicks; packets for which the ring has no frame stay in `batch`.
+    public func transmitSome(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let (sent, bytes, dropped) = queues[queue].transmit(&batch, keepUnsent: true, worker: worker)
         stats.add(queue: queue, .txPackets, UInt64(sent))
         stats.add(queue: queue, .txBytes, UInt64(bytes))
         if dropped > 0 { stats.add(queue: queue, .txDropped, UInt64(dropped)) }

@@ -133,10 +133,11 @@ final class AFPacketQueue: @unchecked Sendable {
         UnsafeMutableRawPointer(references + block).assumingMemoryBound(to: UInt32.self)
     }
 
-    /// Copies each skb into a free TX frame, frees it, and kicks the kernel once.
-    /// Returns (sent, bytes, dropped).
+    /// Copies each skb into a free TX frame, frees it, and kicks the kernel once. With
+    /// `keepUnsent`, the first packet without a free frame and all after it stay in `batch`
+    /// (in order) instead of being dropped. Returns (sent, bytes, dropped).
     @inline(__always)
-    func transmit(_ batch: inout PacketBatch, worker: Worker) -> (Int, Int, Int) {
+    func transmit(_ batch: inout PacketBatch, keepUnsent: Bool, worker: Worker) -> (Int, Int, Int) {
         guard ring.tx_frame_count > 0 else {
             let n = batch.count
             worker.drop(&batch, .deviceDown)
@@ -150,6 +151,7 @@ final class AFPacketQueue: @unchecked Sendable {
         let dataOffset = Int(ring.tx_data_offset)
         let room = frameSize &- dataOffset
         let frameCount = Int(ring.tx_frame_count)
+        var consumed = batch.count
         for i in batch.indices {
             let skb = batch[i]
             let length = skb.length
@@ -163,6 +165,9 @@ final class AFPacketQueue: @unchecked Sendable {
             if status != UInt32(CDatapath_TP_STATUS_AVAILABLE) {
                 if status & UInt32(CDatapath_TP_STATUS_WRONG_FORMAT) != 0 {
                     worker.drops.count(.transmitWrongFormat)
+                } else if keepUnsent {
+                    consumed = i
+                    break
                 } else {
                     dropped &+= 1
                     worker.drops.count(.transmitRingFull)
@@ -178,7 +183,12 @@ final class AFPacketQueue: @unchecked Sendable {
             bytes &+= length
         }
         cursor[3] = index
+        let unsent = batch.count &- consumed
+        batch.count = consumed
         worker.cache.free(&batch)
+        // The unsent tail moves to the front (forward copy: the regions never overlap badly).
+        for i in 0..<unsent { batch.slots[i] = batch.slots[consumed &+ i] }
+        batch.count = unsent
         if sent > 0 { _ = CDatapath_tx_kick(ring.fd) }
         return (sent, bytes, dropped)
     }

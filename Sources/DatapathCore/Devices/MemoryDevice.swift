@@ -84,6 +84,13 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
     }
 
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
+        transmitSome(queue: queue, &batch, worker: worker)
+        stats.add(queue: queue, .txDropped, UInt64(batch.count))
+        worker.drop(&batch, .transmitRingFull)
+    }
+
+    /// Puts what fits on the peer's receive ring; the rest stays in `batch`.
+    public func transmitSome(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         guard let peer else {
             stats.add(queue: queue, .txDropped, UInt64(batch.count))
             worker.drop(&batch, .deviceDown)
@@ -93,14 +100,9 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
         for i in batch.indices { bytes &+= batch[i].length }
         let sent = peer.inject(&batch, queue: queue % peer.queueCount)
         // What did not fit is left at the front of `batch`.
-        for i in batch.indices {
-            bytes &-= batch[i].length
-            worker.drop(batch[i], .transmitRingFull)
-        }
+        for i in batch.indices { bytes &-= batch[i].length }
         stats.add(queue: queue, .txPackets, UInt64(sent))
         stats.add(queue: queue, .txBytes, UInt64(bytes))
-        stats.add(queue: queue, .txDropped, UInt64(batch.count))
-        batch.removeAll()
     }
 }
 

@@ -22,6 +22,11 @@ public protocol NetDevice: AnyObject, Sendable {
     /// with a counted reason, and freed either way (Linux: `ndo_start_xmit`, once per batch).
     func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker)
 
+    /// Transmits what the device has room for now and leaves the rest at the front of `batch`,
+    /// in order, for the queueing discipline (Linux: `ndo_start_xmit` returning
+    /// `NETDEV_TX_BUSY`). Every skb it takes is sent or dropped with a reason.
+    func transmitSome(queue: Int, _ batch: inout PacketBatch, worker: Worker)
+
     /// A file descriptor that polls readable when `queue` has packets; nil if it has none
     /// (in-memory devices), in which case event-mode workers poll it on a short timer.
     func pollDescriptor(queue: Int) -> Int32?
@@ -29,6 +34,10 @@ public protocol NetDevice: AnyObject, Sendable {
 
 extension NetDevice {
     public var isUp: Bool { true }
+    /// A device without flow control takes everything: `transmit`.
+    public func transmitSome(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
+        transmit(queue: queue, &batch, worker: worker)
+    }
     public func pollDescriptor(queue: Int) -> Int32? { nil }
 }
 

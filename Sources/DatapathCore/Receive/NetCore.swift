@@ -28,6 +28,13 @@ public final class NetCore: @unchecked Sendable {
     @usableFromInline let adminFlags: UnsafeMutablePointer<UInt32>
     /// MTU per ifindex (Linux: `dev->mtu`), the device's own until `setMTU` changes it.
     @usableFromInline let deviceMTUs: UnsafeMutablePointer<UInt32>
+    /// Each device's queueing disciplines, one per transmit queue (Linux: the root qdisc of
+    /// each `netdev_queue`).
+    var qdiscs: [[PfifoQdisc]] = Array(repeating: [], count: NetCore.maximumDevices)
+    /// Per worker: how many of its qdiscs hold packets (0: `runQdiscs` has nothing to do).
+    let backloggedQdiscs: UnsafeMutablePointer<Int>
+    /// Packets a transmit queue's qdisc holds at most (Linux: `txqueuelen`, default 1000).
+    public var transmitQueueLength = 1000
 
     public let receiveStage = StageID.named("netif-receive-skb")
 
@@ -40,6 +47,8 @@ public final class NetCore: @unchecked Sendable {
         adminFlags.initialize(repeating: 0, count: NetCore.maximumDevices)
         deviceMTUs = .allocate(capacity: NetCore.maximumDevices)
         deviceMTUs.initialize(repeating: 0, count: NetCore.maximumDevices)
+        backloggedQdiscs = .allocate(capacity: NetCore.maximumWorkers)
+        backloggedQdiscs.initialize(repeating: 0, count: NetCore.maximumWorkers)
     }
 
     deinit {
@@ -47,7 +56,11 @@ public final class NetCore: @unchecked Sendable {
         deviceMACs.deallocate()
         adminFlags.deallocate()
         deviceMTUs.deallocate()
+        backloggedQdiscs.deallocate()
     }
+
+    /// Workers a core serves at most (qdisc bookkeeping is per worker).
+    @inlinable public static var maximumWorkers: Int { 256 }
 
     // MARK: registration (control plane)
 
@@ -62,6 +75,7 @@ public final class NetCore: @unchecked Sendable {
         deviceMACs[slot] = device.macAddress.wireWord
         SharedWord.store(adminFlags + slot, 1)
         SharedWord.store(deviceMTUs + slot, UInt32(clamping: device.mtu))
+        qdiscs[slot] = (0..<max(1, device.queueCount)).map { _ in PfifoQdisc(limit: transmitQueueLength) }
         return slot
     }
 

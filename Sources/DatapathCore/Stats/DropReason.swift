@@ -17,6 +17,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case packetTooBig
     /// The device is down or not transmitting (`SKB_DROP_REASON_DEV_READY`).
     case deviceDown
+    /// The device's queueing discipline was full (`SKB_DROP_REASON_QDISC_DROP`).
+    case qdiscDrop
     /// An rx_handler consumed and discarded the frame (e.g. a bond's inactive slave).
     case rxHandlerDrop
     /// Addressed to another host on a non-promiscuous path (`SKB_DROP_REASON_OTHERHOST`).
@@ -105,6 +107,7 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .transmitRingFull: "TX_RING_FULL"
         case .packetTooBig: "PKT_TOO_BIG"
         case .deviceDown: "DEV_READY"
+        case .qdiscDrop: "QDISC_DROP"
         case .rxHandlerDrop: "RX_HANDLER_DROP"
         case .otherHost: "OTHERHOST"
         case .truncatedFrame: "TRUNCATED_FRAME"

@@ -4,10 +4,13 @@ extension NetCore {
     /// with `dev_queue_xmit_nit` before `ndo_start_xmit`).
     ///
     /// Reads: nothing per packet. Writes: the MAC header offset and `packetType = .outgoing`,
-    /// only when the device has taps. Next: `device.transmit` on the worker's own queue
-    /// (queue = worker index modulo the device's queues). Drops: `.deviceDown` when the
-    /// device is administratively down, else whatever the device's transmit counts.
-    /// Empties `batch` either way.
+    /// only when the device has taps. Next: the device on the worker's own queue (queue =
+    /// worker index modulo the device's queues) through its qdisc: with nothing waiting, the
+    /// batch goes straight to `device.transmitSome`, and what the device has no room for
+    /// waits in the qdisc (`__dev_xmit_skb` → `qdisc_run`); with packets waiting, the batch
+    /// queues behind them and the qdisc runs. Drops: `.deviceDown` when the device is
+    /// administratively down, `.qdiscDrop` past the qdisc's limit, and whatever the device's
+    /// transmit counts. Empties `batch` either way.
     public func devQueueXmit(_ batch: inout PacketBatch, device: any NetDevice, worker: Worker) {
         guard !batch.isEmpty else { return }
         let ifindex = device.ifindex
@@ -23,7 +26,57 @@ extension NetCore {
             }
             deliverTaps(batch, ifindex: ifindex, worker: worker)
         }
-        device.transmit(queue: worker.index % device.queueCount, &batch, worker: worker)
+        let queue = worker.index % device.queueCount
+        let qdisc = qdiscs[ifindex][queue]
+        if qdisc.backlog == 0 {
+            device.transmitSome(queue: queue, &batch, worker: worker)
+            if batch.isEmpty { return }
+        }
+        let wasIdle = qdisc.backlog == 0
+        let dropped = qdisc.enqueue(&batch, worker: worker)
+        if dropped > 0 { device.stats.add(queue: queue, .txDropped, UInt64(dropped)) }
+        if wasIdle && qdisc.backlog > 0 { backloggedQdiscs[worker.index % NetCore.maximumWorkers] &+= 1 }
+        if !wasIdle { run(qdisc, device: device, queue: queue, worker: worker) }
+    }
+
+    /// Sends what a qdisc holds while the device takes it (Linux: `qdisc_restart`), in
+    /// batches through the worker's transmit scratch batch.
+    func run(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
+        var batch = worker.scratch[Worker.transmitScratch]
+        while qdisc.backlog > 0 {
+            qdisc.dequeue(into: &batch)
+            device.transmitSome(queue: queue, &batch, worker: worker)
+            if !batch.isEmpty {
+                qdisc.requeue(&batch)
+                break
+            }
+        }
+        worker.scratch[Worker.transmitScratch].removeAll()
+        if qdisc.backlog == 0 { backloggedQdiscs[worker.index % NetCore.maximumWorkers] &-= 1 }
+    }
+
+    /// Runs every qdisc of this worker that holds packets (Linux: `net_tx_action`); the worker
+    /// loop calls it each round, and it costs one load when nothing waits.
+    @inline(__always)
+    public func runQdiscs(worker: Worker) {
+        guard backloggedQdiscs[worker.index % NetCore.maximumWorkers] > 0 else { return }
+        for ifindex in 1..<NetCore.maximumDevices {
+            guard let device = devices[ifindex], !qdiscs[ifindex].isEmpty else { continue }
+            let queue = worker.index % device.queueCount
+            let qdisc = qdiscs[ifindex][queue]
+            if qdisc.backlog > 0 { run(qdisc, device: device, queue: queue, worker: worker) }
+        }
+    }
+
+    /// Whether this worker's qdiscs hold packets (an idle worker then sleeps only briefly).
+    public func hasQdiscBacklog(worker: Worker) -> Bool {
+        backloggedQdiscs[worker.index % NetCore.maximumWorkers] > 0
+    }
+
+    /// The qdisc of a device's transmit queue (statistics, tests).
+    public func qdisc(ifindex: Int, queue: Int = 0) -> PfifoQdisc? {
+        guard ifindex > 0, ifindex < NetCore.maximumDevices, queue < qdiscs[ifindex].count else { return nil }
+        return qdiscs[ifindex][queue]
     }
 
     /// Sends one frame (`data` at the Ethernet header): `devQueueXmit` for control traffic

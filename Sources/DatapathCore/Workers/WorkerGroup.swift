@@ -119,6 +119,7 @@ public final class WorkerGroup: @unchecked Sendable {
                 if !batch.isEmpty { worker.drop(&batch, .notSpecified) }
             }
             worker.timers.run()
+            core.runQdiscs(worker: worker)
             if work == 0 && mode == .event {
                 idle(worker, descriptors: descriptors, ready: &ready)
             }
@@ -129,10 +130,10 @@ public final class WorkerGroup: @unchecked Sendable {
     /// Sleeps until a ring is readable, the next timer is due, or 10 ms pass; in-memory devices
     /// (no descriptor) and RPS backlogs are re-polled every 50 µs.
     func idle(_ worker: Worker, descriptors: [Int32], ready: inout [UInt8]) {
-        var timeout: Int32 = 10
+        var timeout: Int32 = core.hasQdiscBacklog(worker: worker) ? 1 : 10
         if let deadline = worker.timers.nextDeadline {
             let now = worker.clock.now()
-            timeout = deadline <= now ? 0 : Int32(min(10, (deadline - now) / 1_000_000))
+            timeout = deadline <= now ? 0 : min(timeout, Int32(min(10, (deadline - now) / 1_000_000)))
         }
         if descriptors.isEmpty || backlog != nil {
             usleep(50)
