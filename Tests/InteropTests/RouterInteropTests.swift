@@ -24,7 +24,7 @@ struct RouterInteropTests {
         }
     }
 
-    func router(_ extra: [String] = [], duration: Int = 60) throws -> Router {
+    func router(_ extra: [String] = [], duration: Int = 60, options: [String] = []) throws -> Router {
         let lab = try Lab()
         let dut = try lab.namespace("dut"), a = try lab.namespace("a"), b = try lab.namespace("b")
         try lab.veth("a0", in: a, mac: "02:00:00:00:08:01", "pa", in: dut, mac: "02:00:00:00:09:01")
@@ -41,6 +41,7 @@ struct RouterInteropTests {
                          "-e", "link add eth1 type afpacket dev pb", "-e", "addr add 198.18.1.1/24 dev eth0",
                          "-e", "addr add 198.18.2.1/24 dev eth1"]
         for line in extra { arguments += ["-e", line] }
+        arguments += options
         let forward = try lab.spawn(dut, datapath, arguments)
         try forward.waitFor("forward: running")
         return Router(lab: lab, a: a, b: b, dut: dut, forward: forward)
@@ -75,12 +76,25 @@ struct RouterInteropTests {
         #expect((snmpValues(out.stdout, "Ip")["ReasmOKs"] ?? 0) == 2, "\(out.stdout)")
     }
 
-    @Test func aTCPTransferBetweenTheHostsIsByteExact() throws {
-        let r = try router()
+    @Test(arguments: [1, 2])
+    func aTCPTransferBetweenTheHostsIsByteExactAndTheStatisticsAreWrittenAsJSON(workers: Int) throws {
+        let json = FileManager.default.temporaryDirectory.appendingPathComponent("dp-stats-\(getpid())-\(workers).json")
+        defer { try? FileManager.default.removeItem(at: json) }
+        let r = try router(options: ["--workers", String(workers), "--stats-json", json.path])
         defer { r.lab.destroy() }
         try expectTCPTransfer(r, bytes: 4 << 20)
         let out = r.stop()
         #expect(out.status == 0, "\(out.stderr)")
+        let stats = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [String: Any]
+        let snmp = stats?["snmp"] as? [String: [String: Int]]
+        let forwarded = snmp?["Ip"]?["ForwDatagrams"] ?? 0
+        #expect(forwarded > 2000, "\(String(describing: stats))")
+        let stages = (stats?["stages"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        #expect(stages.contains("ip-forward") && stages.contains("ip-finish-output2"), "\(stages)")
+        let cache = stats?["route_cache"] as? [String: Int]
+        #expect((cache?["hits"] ?? 0) > 0, "\(String(describing: cache))")
+        let links = (stats?["links"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
+        #expect(links == ["eth0", "eth1"])
     }
 
     @Test func pathMTUDiscoveryAcrossASmallerLinkAndTheHostAdapts() throws {
