@@ -164,3 +164,32 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 }
+
+@Suite struct ReassemblyOptionTests {
+    @Test func laterFragmentsWithShorterHeadersReassembleUnderTheFirstOnesHeader() throws {
+        let lab = try ForwardLab()
+        let data = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 5) }
+        let request = ForwardLab.echoRequest(to: ForwardLab.routerA, data: data)
+        let payload = Array(request[34...])
+        // First fragment: a 24-byte header (a record-route-free NOP/EOL option word).
+        var first = Array(request[14..<34])
+        first[0] = 0x46
+        first += [1, 1, 1, 0]
+        func finish(_ header: [UInt8], _ body: [UInt8], offset: Int, more: Bool) -> [UInt8] {
+            var ip = header
+            let total = ip.count + body.count
+            ip[2] = UInt8(total >> 8); ip[3] = UInt8(total & 0xFF)
+            let field = UInt16(offset / 8) | (more ? 0x2000 : 0)
+            ip[6] = UInt8(field >> 8); ip[7] = UInt8(field & 0xFF)
+            ip[10] = 0; ip[11] = 0
+            let sum = ~InternetChecksum.fold(InternetChecksum.sum(ip, count: ip.count))
+            ip[10] = UInt8(sum >> 8); ip[11] = UInt8(sum & 0xFF)
+            return Array(request[0..<14]) + ip + body
+        }
+        let frames = [finish(first, Array(payload[0..<512]), offset: 0, more: true),
+                      finish(Array(request[14..<34]), Array(payload[512...]), offset: 512, more: false)]
+        lab.deliver(frames.reversed())
+        #expect(ReassemblyTests.replyData(lab) == data)
+        #expect(lab.poolIsAtBaseline)
+    }
+}

@@ -232,7 +232,9 @@ extension IPv4 {
         while let fragment = next {
             let skb = SKB(fragment)
             let (start, stop) = IPv4.fragmentSpan(skb)
-            (out + headerLength + start).copyMemory(from: skb.data + headerLength, byteCount: stop - start)
+            // Later fragments may carry fewer options than the first (RFC 791).
+            let ownHeader = Int(skb.data.load(as: UInt8.self) & 0x0F) &* 4
+            (out + headerLength + start).copyMemory(from: skb.data + ownHeader, byteCount: stop - start)
             next = fragment.pointee.next
         }
         out.storeBytes(of: UInt16(total).bigEndian, toByteOffset: 2, as: UInt16.self)
