@@ -41,6 +41,7 @@ public final class RouteCache: @unchecked Sendable {
 
     /// `capacity` entries, rounded up to a power of two and at least one set.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
+        precondition(MemoryLayout<RouteResult>.size <= 40, "a route cache entry is one 64-byte line")
         var sets = 1
         while sets * RouteCache.ways < capacity { sets <<= 1 }
         self.capacity = sets * RouteCache.ways

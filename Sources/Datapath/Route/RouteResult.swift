@@ -33,16 +33,18 @@ public enum DstInput: UInt8, Sendable {
 public struct RouteResult: @unchecked Sendable {
     /// The next hop's neighbour entry, retained once by whoever stores this result; nil unless
     /// `input` is `.forward` (or the result is for output).
-    var neighbour: UnsafeMutableRawPointer?
+    let neighbour: UnsafeMutableRawPointer?
     /// The next hop: the gateway, or the destination itself on a connected route.
-    public var nexthop: UInt32
-    public var outputIfindex: UInt16
+    public let nexthop: UInt32
+    public let outputIfindex: UInt16
     /// Path MTU: the route's, else the output device's.
-    public var mtu: UInt16
-    public var input: DstInput
+    public let mtu: UInt16
+    public let input: DstInput
     /// `RouteResult.broadcast` when delivered as a broadcast (Linux: `RTCF_BROADCAST`);
     /// `RouteResult.local` when the destination is one of our addresses (`RTCF_LOCAL`).
-    public var flags: UInt8
+    public let flags: UInt8
+    /// `dst` as `apply` writes it, encoded once when the result is made.
+    let dstWord: UInt32
 
     public static let broadcast: UInt8 = 1
     public static let local: UInt8 = 2
@@ -60,6 +62,7 @@ public struct RouteResult: @unchecked Sendable {
         mtu = 0
         self.input = input
         self.flags = flags
+        dstWord = RouteResult.encode(input, flags, 0)
     }
 
     /// A forwarding decision; `neighbour` is retained by whoever stores the result (the flags
@@ -71,6 +74,11 @@ public struct RouteResult: @unchecked Sendable {
         self.mtu = UInt16(clamping: mtu)
         self.input = .forward
         self.flags = flags
+        dstWord = RouteResult.encode(.forward, flags, self.mtu)
+    }
+
+    static func encode(_ input: DstInput, _ flags: UInt8, _ mtu: UInt16) -> UInt32 {
+        UInt32(input.rawValue) | UInt32(flags) << 8 | UInt32(mtu) << 16
     }
 
     /// Writes the decision into the skb: `dst` = input | flags << 8 | mtu << 16, the output
@@ -78,7 +86,7 @@ public struct RouteResult: @unchecked Sendable {
     /// control word 0 and the next hop in control word 1.
     @inline(__always)
     public func apply(to skb: SKB) {
-        skb.dst = UInt32(input.rawValue) | UInt32(flags) << 8 | UInt32(mtu) << 16
+        skb.dst = dstWord
         skb.outputIfindex = Int(outputIfindex)
         skb.control0 = UInt64(UInt(bitPattern: neighbour))
         skb.control1 = UInt64(nexthop)
