@@ -117,6 +117,32 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    @Test func laterFragmentsKeepOnlyTheOptionsMarkedCopied() throws {
+        let lab = try ForwardLab()
+        try lab.stack.setMTU("eth1", 576)
+        let security: [UInt8] = [130, 11, 1, 2, 3, 4, 5, 6, 7, 8, 9]       // copied flag set
+        let recordRoute: [UInt8] = [7, 7, 4, 0, 0, 0, 0]                  // not copied
+        let options = security + recordRoute + [0, 0]
+        var frame = ForwardLab.frame(destination: ip("198.19.1.1"), payload: Array(repeating: 0xAB, count: 1200),
+                                     dontFragment: false)
+        frame.insert(contentsOf: options, at: 34)
+        frame[14] = 0x40 | UInt8((20 + options.count) / 4)
+        let total = 20 + options.count + 1200
+        frame[16] = UInt8(total >> 8); frame[17] = UInt8(total & 0xFF)
+        frame[24] = 0; frame[25] = 0
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(Array(frame[14..<54]), count: 40))
+        frame[24] = UInt8(sum >> 8); frame[25] = UInt8(sum & 0xFF)
+        lab.deliver(frame)
+        let fragments = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        #expect(fragments.count == 3)
+        #expect(fragments.allSatisfy { $0.headerLength == 40 && $0.headerChecksumIsValid })
+        #expect(Array(fragments[0].frame[34..<54]) == options)
+        let nooped = security + [1, 1, 1, 1, 1, 1, 1] + [0, 0]
+        #expect(fragments.dropFirst().allSatisfy { Array($0.frame[34..<54]) == nooped })
+        #expect(Array(fragments.map(\.payload).joined()) == Array(repeating: 0xAB, count: 1200))
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func aChecksumLeftToTheDeviceIsCompletedBeforeFragmenting() throws {
         let lab = try ForwardLab()
         try lab.stack.setMTU("eth1", 576)

@@ -19,7 +19,7 @@ extension IPv4 {
         let counters = statistics.block(worker)
         var kept = 0
         for i in batch.indices {
-            var skb = batch[i]
+            let skb = batch[i]
             if skb.packetType != .host {
                 worker.drop(skb, .otherHost)
                 continue
@@ -42,9 +42,8 @@ extension IPv4 {
                 continue
             }
             guard let writable = worker.unshare(skb) else { continue }
-            IPv4.decreaseTTL(writable.data)
-            skb = writable
-            batch[kept] = skb
+            IPv4Header(unchecked: writable.data).decrementTTL()
+            batch[kept] = writable
             kept &+= 1
         }
         batch.count = kept
@@ -64,16 +63,6 @@ extension IPv4 {
     /// packet's route with the head of an xfrm bundle. Changes nothing until IPsec lands.
     @inline(__always)
     func xfrmRouteForward(_ batch: inout PacketBatch, worker: Worker) {}
-
-    /// Linux: `ip_decrease_ttl` — TTL − 1 and the checksum + 0x0100 with end-around carry
-    /// (RFC 1624), two loads and two stores.
-    @inline(__always)
-    static func decreaseTTL(_ ip: UnsafeMutableRawPointer) {
-        ip.storeBytes(of: ip.load(fromByteOffset: 8, as: UInt8.self) &- 1, toByteOffset: 8, as: UInt8.self)
-        var check = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0x0100
-        check = (check & 0xFFFF) &+ (check >> 16)
-        ip.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: 10, as: UInt16.self)
-    }
 
     /// Linux: `ip_forward_finish` — counts ForwDatagrams and hands on to `dst_output`.
     public func ipForwardFinish(_ batch: inout PacketBatch, worker: Worker) {

@@ -81,21 +81,9 @@ extension IPv4 {
 
     /// Replaces every option without the copied flag by NOOPs (Linux: `ip_options_fragment`).
     static func keepOnlyCopiedOptions(_ ip: UnsafeMutableRawPointer, headerLength: Int) {
-        var offset = 20
-        while offset < headerLength {
-            let type = ip.load(fromByteOffset: offset, as: UInt8.self)
-            if type == 0 { return }
-            if type == 1 {
-                offset &+= 1
-                continue
-            }
-            guard offset + 1 < headerLength else { return }
-            let length = Int(ip.load(fromByteOffset: offset + 1, as: UInt8.self))
-            guard length >= 2, offset + length <= headerLength else { return }
-            if type & 0x80 == 0 {
-                (ip + offset).initializeMemory(as: UInt8.self, repeating: 1, count: length)
-            }
-            offset &+= length
+        for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: ip, end: headerLength)
+        where !type.isCopied {
+            (ip + offset).initializeMemory(as: UInt8.self, repeating: 1, count: valueLength + 2)
         }
     }
 }

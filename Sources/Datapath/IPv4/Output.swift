@@ -114,6 +114,37 @@ extension IPv4 {
     }
 }
 
+extension IPv4 {
+    /// Writes a 20-byte IPv4 header for a packet the stack originates; the checksum is filled
+    /// by `ipLocalOut`. DF is clear and the identification is the worker's next (Linux's ICMP
+    /// socket uses `IP_PMTUDISC_DONT`).
+    func writeHeader(_ ip: UnsafeMutableRawPointer, tos: UInt8, totalLength: Int, protocol number: IPProtocol,
+                     source: IPv4Address, destination: IPv4Address, worker: Worker) {
+        ip.storeBytes(of: UInt8(0x45), as: UInt8.self)
+        ip.storeBytes(of: tos, toByteOffset: 1, as: UInt8.self)
+        ip.storeBytes(of: UInt16(totalLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+        ip.storeBytes(of: state(worker).nextIdentification().bigEndian, toByteOffset: 4, as: UInt16.self)
+        ip.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
+        ip.storeBytes(of: defaultTTL, toByteOffset: 8, as: UInt8.self)
+        ip.storeBytes(of: number.rawValue, toByteOffset: 9, as: UInt8.self)
+        ip.storeBytes(of: UInt16(0), toByteOffset: 10, as: UInt16.self)
+        source.store(to: ip + 12)
+        destination.store(to: ip + 16)
+    }
+
+    /// Queues a routed packet the stack originated; it leaves through `ipLocalOut` when the
+    /// current batch finishes (or now, when the queue is full).
+    func queueLocalOut(_ skb: SKB, worker: Worker) {
+        let state = self.state(worker)
+        if state.output.isFull {
+            var output = state.output
+            state.output.removeAll()
+            ipLocalOut(&output, worker: worker)
+        }
+        state.output.append(skb)
+    }
+}
+
 /// One worker's per-neighbour output batches for `ipFinishOutput2`.
 final class NeighbourBatches: @unchecked Sendable {
     static let count = 8
