@@ -204,17 +204,18 @@ public struct IPv4Header {
         return InternetChecksum.fold(InternetChecksum.sum(base, count: headerLength)) == 0xFFFF
     }
 
-    /// Decrements TTL by one and patches the checksum incrementally (RFC 1624 eqn. 3 with
-    /// m = TTL|protocol, m' = m − 0x0100; Linux `ip_decrease_ttl`). The caller checks TTL > 1
-    /// first (RFC 1812 §5.3.1); a TTL of 0 is left alone rather than wrapped.
+    /// Decrements TTL by one and patches the checksum incrementally (Linux `ip_decrease_ttl`:
+    /// the TTL|protocol word drops by 0x0100, so the checksum rises by 0x0100 with the carry
+    /// folded back in; RFC 1624's eqn. 3 gives the same bits, including 0x0000 rather than
+    /// 0xFFFF). The caller checks TTL > 1 first (RFC 1812 §5.3.1); a TTL of 0 is left alone
+    /// rather than wrapped.
     @inlinable
     public func decrementTTL() {
-        let ttl = self.ttl
+        let ttl = base.load(fromByteOffset: 8, as: UInt8.self)
         guard ttl != 0 else { return }
-        self.ttl = ttl &- 1
-        // ~m + m' = ~m + m − 0x100 = 0xFFFF − 0x100 = 0xFEFF in one's complement.
-        let s = UInt32(~checksum) &+ 0xFEFF
-        let folded = (s & 0xFFFF) &+ (s >> 16)
-        checksum = ~UInt16(truncatingIfNeeded: folded)
+        base.storeBytes(of: ttl &- 1, toByteOffset: 8, as: UInt8.self)
+        let check = UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0x0100
+        let patched = UInt16(truncatingIfNeeded: check &+ (check >= 0xFFFF ? 1 : 0))
+        base.storeBytes(of: patched.bigEndian, toByteOffset: 10, as: UInt16.self)
     }
 }
