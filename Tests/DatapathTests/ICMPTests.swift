@@ -65,6 +65,28 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    @Test func malformedOptionsGetAParameterProblemPointingAtThem() throws {
+        let lab = try ForwardLab()
+        var frame = ForwardLab.frame(destination: ip("198.19.3.3"))
+        // A 4-byte option area: NOP, then a timestamp option claiming 12 bytes.
+        frame.insert(contentsOf: [1, 68, 12, 5], at: 34)
+        frame[14] = 0x46
+        let total = frame.count - 14
+        frame[16] = UInt8(total >> 8); frame[17] = UInt8(total & 0xFF)
+        frame[24] = 0; frame[25] = 0
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(Array(frame[14..<38]), count: 24))
+        frame[24] = UInt8(sum >> 8); frame[25] = UInt8(sum & 0xFF)
+        lab.deliver(frame)
+        let sent = lab.sent(on: lab.wire0).map(SentIPv4.init)
+        #expect(sent.count == 1)
+        // Type 12, code 0, pointer 21 (the timestamp option's type octet: 20 + the NOP).
+        #expect(sent.first.map { [$0.payload.first!, $0.payload.dropFirst().first!, $0.payload.dropFirst(4).first!] }
+                == [12, 0, 21])
+        #expect(lab.drops(.ipHeaderInvalid) == 1)
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func anEchoRequestGetsItsReplyFromTheAddressItWasSentTo() throws {
         let lab = try ForwardLab()
         let request = ForwardLab.echoRequest(to: ForwardLab.routerB, identifier: 0x0102, sequence: 9)

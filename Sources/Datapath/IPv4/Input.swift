@@ -13,7 +13,8 @@ extension IPv4 {
     /// Drops: `.otherHost` (not counted as received, as in Linux), `.packetTooSmall` (shorter
     /// than 20 bytes: InHdrErrors; shorter than its total length: InTruncatedPkts),
     /// `.ipHeaderInvalid` (version, IHL, total length below the header, malformed options:
-    /// InHdrErrors), `.ipChecksum` (InCsumErrors and InHdrErrors), `.ipSourceRouted`.
+    /// InHdrErrors; malformed options also get ICMP parameter problem pointing at the option),
+    /// `.ipChecksum` (InCsumErrors and InHdrErrors), `.ipSourceRouted`.
     public func ipRcv(_ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
@@ -28,6 +29,7 @@ extension IPv4 {
             }
             received &+= 1
             if let reason = IPv4.validate(skb, counters: counters) {
+                if reason == .ipHeaderInvalid { reportBadOptions(skb, worker: worker) }
                 worker.drop(skb, reason)
                 continue
             }
@@ -80,6 +82,21 @@ extension IPv4 {
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: headerLength)
         return nil
+    }
+
+    /// ICMP parameter problem for a header whose options are malformed (Linux: the `error:`
+    /// exit of `ip_options_compile`, pointer = the offending option's octet). Other header
+    /// errors get no answer.
+    func reportBadOptions(_ skb: SKB, worker: Worker) {
+        let base = skb.data
+        guard skb.length >= 20 else { return }
+        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
+        guard headerLength > 20, headerLength <= skb.length else { return }
+        for case .malformed(let offset) in IPv4OptionIterator(header: base, end: headerLength) {
+            skb.resetNetworkHeader()
+            icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
+                           info: UInt32(offset) << 24, worker: worker)
+        }
     }
 
     /// Linux: `ip_options_compile` as far as input needs it: every option well-formed, and no

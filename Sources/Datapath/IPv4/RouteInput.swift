@@ -15,7 +15,11 @@ extension IPv4 {
     /// one of our own addresses: InAddrErrors), `.ipInvalidDestination` (zero or loopback:
     /// InAddrErrors), `.neighCreateFailed`.
     public func ipRcvFinish(_ batch: inout PacketBatch, worker: Worker) {
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty else {
+            // What ip_rcv answered (parameter problems) still goes out.
+            finishBatch(state(worker), worker: worker)
+            return
+        }
         let start = cycleCount()
         let packets = batch.count
         let state = self.state(worker)
