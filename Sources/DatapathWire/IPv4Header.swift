@@ -196,10 +196,9 @@ public struct IPv4Header {
                 &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             // The folded one's complement sum is 0xFFFF exactly when s is a non-zero multiple
             // of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, so word size and byte order keep the residue).
-            // Its 16-bit digits sum to t ≡ s, with 0 < t ≤ 2·0xFFFF + 4 unless s = 0: so the
-            // multiples are exactly t = 0xFFFF and t = 0x1FFFE.
-            let t = (s & 0xFFFF) &+ ((s >> 16) & 0xFFFF) &+ (s >> 32)
-            return t == 0xFFFF || t == 0x1FFFE
+            // s is non-zero (the first byte is 0x45), and the compiler turns the remainder
+            // test into one multiply and compare (divisibility by an odd constant).
+            return s % 0xFFFF == 0
         }
         return InternetChecksum.fold(InternetChecksum.sum(base, count: headerLength)) == 0xFFFF
     }

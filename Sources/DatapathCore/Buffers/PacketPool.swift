@@ -49,7 +49,12 @@ public final class PacketPool: @unchecked Sendable {
                 headroom: Int = PacketPool.defaultHeadroom, node: Int = 0) throws(PoolError) {
         precondition(MemoryLayout<SKBHead>.size <= PacketPool.headSize)
         precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.ownBuffer) == PacketPool.templateBytes)
-        // PoolCache.isPrivate reads these as one word and one 16-byte pair.
+        // PoolCache.isPrivate reads these as three words; HeaderTemplate.stamp builds the
+        // first 32 bytes as next, data, bufferStart, then length and bufferSize.
+        precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.data) == 0x08
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.bufferStart) == 0x10
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.length) == 0x18
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.bufferSize) == 0x1C)
         precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.dataRefs) == 0x40
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.poolID) == 0x46
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.dataOwner) == 0x48

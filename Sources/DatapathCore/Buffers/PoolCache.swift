@@ -122,28 +122,41 @@ public final class PoolCache: @unchecked Sendable {
         }
     }
 
-    /// Frees every skb in `batch` and empties it. The common case — a private pool skb of this
-    /// cache's pool — is two wide loads and a store, with the cache count held in a register;
-    /// consecutive skbs from one ring block release the block with a single atomic operation.
+    /// Frees every skb in `batch` and empties it. The common case — private pool skbs of this
+    /// cache's pool, with room for all of them here — is three loads and two stores per skb;
+    /// the rest goes through `freeRest`.
     @inlinable
     public func free(_ batch: inout PacketBatch) {
-        let slots = self.slots
-        let capacity = self.capacity
-        let ownWord = PoolCache.ownershipWord(poolID: poolID)
-        var cached = countStorage.pointee
+        let n = batch.count
+        let cached = countStorage.pointee
         var i = 0
+        if n <= capacity &- cached {
+            let skbs = batch.slots
+            let slots = self.slots + cached
+            let ownWord = PoolCache.ownershipWord(poolID: poolID)
+            while i < n {
+                let head = skbs[i].head
+                guard PoolCache.isPrivate(head, ownWord: ownWord) else { break }
+                head.pointee.owner = .free
+                slots[i] = head
+                i &+= 1
+            }
+            countStorage.pointee = cached &+ i
+        }
+        if i < n { freeRest(&batch, from: i) }
+        batch.count = 0
+    }
+
+    /// `free(_:)` from `start` on, one skb at a time: draining to the shared stack when the
+    /// cache is full; consecutive skbs from one ring block release the block with a single
+    /// atomic operation.
+    @usableFromInline @inline(never)
+    func freeRest(_ batch: inout PacketBatch, from start: Int) {
+        var i = start
         let n = batch.count
         while i < n {
             let skb = batch[i]
             let head = skb.head
-            if PoolCache.isPrivate(head, ownWord: ownWord) && cached < capacity {
-                head.pointee.owner = .free
-                slots[cached] = head
-                cached &+= 1
-                i &+= 1
-                continue
-            }
-            countStorage.pointee = cached
             if PoolCache.hasSoleReference(skb), let reference = head.pointee.ringReference {
                 var run: UInt32 = 1
                 recycleHead(head)
@@ -158,10 +171,7 @@ public final class PoolCache: @unchecked Sendable {
                 free(skb)
                 i &+= 1
             }
-            cached = countStorage.pointee
         }
-        countStorage.pointee = cached
-        batch.count = 0
     }
 
     /// True when `skb` is neither a clone nor cloned: freeing it frees its data.
@@ -176,13 +186,14 @@ public final class PoolCache: @unchecked Sendable {
 
     /// True for an skb with a private buffer of the pool `ownWord` names: one reference, no
     /// data owner, not ring-backed. Reads the refcount/pool word and the two ownership
-    /// pointers as two wide loads (layout checked in `PacketPool.init`).
+    /// pointers as three loads and one test (layout checked in `PacketPool.init`).
     @inlinable @inline(__always)
     static func isPrivate(_ head: UnsafeMutablePointer<SKBHead>, ownWord: UInt64) -> Bool {
         let raw = UnsafeRawPointer(head)
         let word = raw.load(fromByteOffset: 0x40, as: UInt64.self)
-        let pointers = raw.loadUnaligned(fromByteOffset: 0x48, as: SIMD2<UInt64>.self)
-        return word & 0xFFFF_0000_FFFF_FFFF == ownWord && pointers == .zero
+        let dataOwner = raw.load(fromByteOffset: 0x48, as: UInt64.self)
+        let ringReference = raw.load(fromByteOffset: 0x50, as: UInt64.self)
+        return (word & 0xFFFF_0000_FFFF_FFFF ^ ownWord) | dataOwner | ringReference == 0
     }
 
     @inlinable @inline(__always)
@@ -304,34 +315,34 @@ public final class PoolCache: @unchecked Sendable {
     }
 }
 
-/// A fresh skb's header bytes before `ownBuffer` (the pool's template), held as six 16-byte
-/// values so that a batch of allocations stamps them from registers.
+/// A fresh skb's header bytes before `ownBuffer` (the pool's template), held in registers so
+/// that a batch of allocations stamps them without reloading: the first 32 bytes are built
+/// per element (`next` = nil, `data`, `bufferStart`, then length 0 and the buffer size), the
+/// other 64 are the template's.
 @usableFromInline
 struct HeaderTemplate {
-    @usableFromInline let t0, t1, t2, t3, t4, t5: SIMD16<UInt8>
+    @usableFromInline let sizes: UInt64
+    @usableFromInline let t2, t3, t4, t5: SIMD16<UInt8>
 
     @inlinable @inline(__always)
     init(loading template: UnsafeRawPointer) {
-        t0 = template.loadUnaligned(as: SIMD16<UInt8>.self)
-        t1 = template.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+        sizes = template.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
         t2 = template.loadUnaligned(fromByteOffset: 32, as: SIMD16<UInt8>.self)
         t3 = template.loadUnaligned(fromByteOffset: 48, as: SIMD16<UInt8>.self)
         t4 = template.loadUnaligned(fromByteOffset: 64, as: SIMD16<UInt8>.self)
         t5 = template.loadUnaligned(fromByteOffset: 80, as: SIMD16<UInt8>.self)
     }
 
-    /// Writes the template over `head`, then the two pointers that differ per element.
+    /// Writes a fresh header over `head`: six 16-byte stores.
     @inlinable @inline(__always)
     func stamp(_ head: UnsafeMutablePointer<SKBHead>, headroom: Int) {
         let raw = UnsafeMutableRawPointer(head)
-        let buffer = head.pointee.ownBuffer
-        raw.storeBytes(of: t0, as: SIMD16<UInt8>.self)
-        raw.storeBytes(of: t1, toByteOffset: 16, as: SIMD16<UInt8>.self)
+        let buffer = UInt64(UInt(bitPattern: head.pointee.ownBuffer))
+        raw.storeBytes(of: SIMD2<UInt64>(0, buffer &+ UInt64(headroom)), as: SIMD2<UInt64>.self)
+        raw.storeBytes(of: SIMD2<UInt64>(buffer, sizes), toByteOffset: 16, as: SIMD2<UInt64>.self)
         raw.storeBytes(of: t2, toByteOffset: 32, as: SIMD16<UInt8>.self)
         raw.storeBytes(of: t3, toByteOffset: 48, as: SIMD16<UInt8>.self)
         raw.storeBytes(of: t4, toByteOffset: 64, as: SIMD16<UInt8>.self)
         raw.storeBytes(of: t5, toByteOffset: 80, as: SIMD16<UInt8>.self)
-        head.pointee.data = buffer + headroom
-        head.pointee.bufferStart = buffer
     }
 }
