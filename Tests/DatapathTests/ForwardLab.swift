@@ -63,6 +63,21 @@ final class ForwardLab {
         return bytes
     }
 
+    /// `frame` with `options` (a multiple of 4 bytes) inserted after its 20-byte IPv4 header:
+    /// header length, total length and checksum fixed up.
+    static func withOptions(_ frame: [UInt8], _ options: [UInt8]) -> [UInt8] {
+        var frame = frame
+        frame.insert(contentsOf: options, at: 34)
+        let headerLength = 20 + options.count
+        frame[14] = 0x40 | UInt8(headerLength / 4)
+        let total = frame.count - 14
+        frame[16] = UInt8(total >> 8); frame[17] = UInt8(total & 0xFF)
+        frame[24] = 0; frame[25] = 0
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(Array(frame[14..<(14 + headerLength)]), count: headerLength))
+        frame[24] = UInt8(sum >> 8); frame[25] = UInt8(sum & 0xFF)
+        return frame
+    }
+
     /// An ICMP echo request frame with a valid checksum.
     static func echoRequest(to destination: IPv4Address, identifier: UInt16 = 0x4242, sequence: UInt16 = 1,
                             data: [UInt8] = Array(repeating: 0x5A, count: 24)) -> [UInt8] {
@@ -127,6 +142,7 @@ struct SentIPv4 {
     var totalLength: Int { Int(frame[16]) << 8 | Int(frame[17]) }
     var flagsAndOffset: UInt16 { UInt16(frame[20]) << 8 | UInt16(frame[21]) }
     var payload: ArraySlice<UInt8> { frame[(14 + headerLength)..<(14 + totalLength)] }
+    var options: [UInt8] { Array(frame[34..<(14 + headerLength)]) }
     var headerChecksumIsValid: Bool {
         InternetChecksum.fold(InternetChecksum.sum(Array(frame[14..<(14 + headerLength)]), count: headerLength)) == 0xFFFF
     }

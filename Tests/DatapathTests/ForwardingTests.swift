@@ -136,7 +136,9 @@ import DatapathWire
         let fragments = lab.sent(on: lab.wire1).map(SentIPv4.init)
         #expect(fragments.count == 3)
         #expect(fragments.allSatisfy { $0.headerLength == 40 && $0.headerChecksumIsValid })
-        #expect(Array(fragments[0].frame[34..<54]) == options)
+        // The first fragment carries every option, the record route now holding this router's
+        // outgoing address (ip_forward_options).
+        #expect(Array(fragments[0].frame[34..<54]) == security + [7, 7, 8, 198, 18, 2, 1] + [0, 0])
         let nooped = security + [1, 1, 1, 1, 1, 1, 1] + [0, 0]
         #expect(fragments.dropFirst().allSatisfy { Array($0.frame[34..<54]) == nooped })
         #expect(Array(fragments.map(\.payload).joined()) == Array(repeating: 0xAB, count: 1200))

@@ -76,6 +76,25 @@ struct RouterInteropTests {
         #expect((snmpValues(out.stdout, "Ip")["ReasmOKs"] ?? 0) == 2, "\(out.stdout)")
     }
 
+    /// ip_forward_options against the kernel's ping: the forwarder writes its outgoing address
+    /// into record route (both ways: 198.18.2.1 towards B, 198.18.1.1 back towards A) and
+    /// into an address-and-timestamp option.
+    @Test func kernelPingRecordRouteAndTimestampNameTheForwarder() throws {
+        let r = try router()
+        defer { r.lab.destroy() }
+        let route = try r.lab.exec(r.a, "/usr/bin/ping", ["-c", "1", "-W", "2", "-R", "198.18.2.2"], timeout: 20)
+        #expect(route.stdout.contains("1 received"), "\(route.stdout)")
+        let recorded = route.stdout.components(separatedBy: "RR:").dropFirst().first ?? ""
+        #expect(recorded.contains("198.18.2.1") && recorded.contains("198.18.1.1"), "\(route.stdout)")
+        let stamps = try r.lab.exec(r.a, "/usr/bin/ping", ["-c", "1", "-W", "2", "-T", "tsandaddr", "198.18.2.2"],
+                                    timeout: 20)
+        #expect(stamps.stdout.contains("1 received"), "\(stamps.stdout)")
+        let times = stamps.stdout.components(separatedBy: "TS:").dropFirst().first ?? ""
+        #expect(times.contains("198.18.2.1"), "\(stamps.stdout)")
+        let out = r.stop()
+        #expect(out.status == 0, "\(out.stderr)")
+    }
+
     @Test(arguments: [1, 2])
     func aTCPTransferBetweenTheHostsIsByteExactAndTheStatisticsAreWrittenAsJSON(workers: Int) throws {
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("dp-stats-\(getpid())-\(workers).json")

@@ -6,7 +6,9 @@ extension IPv4 {
     ///
     /// Reads: TTL, DF and total length, `packetType`, the route's MTU. Writes: TTL − 1 with the
     /// header checksum patched incrementally (`ip_decrease_ttl`); a shared skb is copied first
-    /// (`skb_cow`).
+    /// (`skb_cow`); a header with options records this router in them (`ipForwardOptions`;
+    /// Linux does it in `ip_forward_finish`, after the FORWARD hook, which cannot match on
+    /// options anyway).
     /// Next: `NF_INET_FORWARD` → `ipForwardFinish`. The IPsec points of Linux's path —
     /// `xfrm4_policy_check(FWD)` and `xfrm4_route_forward` — are `xfrmForwardPolicy` and
     /// `xfrmRouteForward` here, empty until IPsec lands.
@@ -43,6 +45,7 @@ extension IPv4 {
             }
             guard let writable = worker.unshare(skb) else { continue }
             IPv4Header(unchecked: writable.data).decrementTTL()
+            if writable.data.load(as: UInt8.self) != 0x45 { ipForwardOptions(writable) }
             batch[kept] = writable
             kept &+= 1
         }

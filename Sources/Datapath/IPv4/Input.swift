@@ -83,36 +83,4 @@ extension IPv4 {
         skb.setTransportHeader(afterNetworkBytes: headerLength)
         return nil
     }
-
-    /// ICMP parameter problem for a header whose options are malformed (Linux: the `error:`
-    /// exit of `ip_options_compile`, pointer = the offending option's octet). Other header
-    /// errors get no answer.
-    func reportBadOptions(_ skb: SKB, worker: Worker) {
-        let base = skb.data
-        guard skb.length >= 20 else { return }
-        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
-        guard headerLength > 20, headerLength <= skb.length else { return }
-        for case .malformed(let offset) in IPv4OptionIterator(header: base, end: headerLength) {
-            skb.resetNetworkHeader()
-            icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
-                           info: UInt32(offset) << 24, worker: worker)
-        }
-    }
-
-    /// Linux: `ip_options_compile` as far as input needs it: every option well-formed, and no
-    /// source route (LSRR, SSRR) while source routing is off.
-    static func checkOptions(_ ip: IPv4Header, headerLength: Int) -> DropReason? {
-        var options = IPv4OptionIterator(header: ip.base, end: headerLength)
-        while let option = options.next() {
-            switch option {
-            case .malformed:
-                return .ipHeaderInvalid
-            case .option(let type, _, _, _) where type == .lsrr || type == .ssrr:
-                return .ipSourceRouted
-            default:
-                continue
-            }
-        }
-        return nil
-    }
 }

@@ -1,0 +1,141 @@
+import CDatapath
+import DatapathCore
+import DatapathWire
+
+extension IPv4 {
+    /// Linux: `ip_options_compile` as far as input needs it: every option well-formed (record
+    /// route and timestamp pointers included), and no source route (LSRR, SSRR) while source
+    /// routing is off.
+    static func checkOptions(_ ip: IPv4Header, headerLength: Int) -> DropReason? {
+        var options = IPv4OptionIterator(header: ip.base, end: headerLength)
+        while let option = options.next() {
+            switch option {
+            case .malformed:
+                return .ipHeaderInvalid
+            case .option(let type, _, _, _) where type == .lsrr || type == .ssrr:
+                return .ipSourceRouted
+            case .option(let type, let offset, _, let valueLength):
+                if optionProblem(type, header: ip.base, offset: offset, length: valueLength &+ 2) != nil {
+                    return .ipHeaderInvalid
+                }
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    /// ICMP parameter problem for a header whose options are malformed (Linux: the `error:`
+    /// exit of `ip_options_compile`, pointer = the offending octet). Other header errors get
+    /// no answer.
+    func reportBadOptions(_ skb: SKB, worker: Worker) {
+        let base = skb.data
+        guard skb.length >= 20 else { return }
+        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
+        guard headerLength > 20, headerLength <= skb.length else { return }
+        var pointer: Int?
+        for option in IPv4OptionIterator(header: base, end: headerLength) where pointer == nil {
+            switch option {
+            case .malformed(let offset):
+                pointer = offset
+            case .option(let type, let offset, _, let valueLength):
+                pointer = IPv4.optionProblem(type, header: base, offset: offset, length: valueLength &+ 2)
+            default:
+                continue
+            }
+        }
+        guard let pointer else { return }
+        skb.resetNetworkHeader()
+        icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
+                       info: UInt32(pointer) << 24, worker: worker)
+    }
+
+    /// Where a record route or timestamp option of `length` octets at `offset` is malformed
+    /// (RFC 791; Linux's checks in `ip_options_compile`): the octet a parameter problem points
+    /// at, or nil. Record route: a pointer of at least 4 that, short of the end, leaves room for
+    /// a whole address. Timestamp: a pointer of at least 5 leaving room for a whole entry of
+    /// its flag (0: time; 1: address and time; 3: prespecified address and time; others are
+    /// errors), or a full area whose overflow count can still grow.
+    static func optionProblem(_ type: IPv4OptionType, header: UnsafeMutableRawPointer, offset: Int,
+                              length: Int) -> Int? {
+        if type == .recordRoute {
+            guard length >= 3 else { return offset &+ 1 }
+            let pointer = Int(header.load(fromByteOffset: offset &+ 2, as: UInt8.self))
+            if pointer < 4 || (pointer <= length && pointer &+ 3 > length) { return offset &+ 2 }
+            return nil
+        }
+        guard type == .timestamp else { return nil }
+        guard length >= 4 else { return offset &+ 1 }
+        let pointer = Int(header.load(fromByteOffset: offset &+ 2, as: UInt8.self))
+        let flags = header.load(fromByteOffset: offset &+ 3, as: UInt8.self)
+        guard pointer >= 5 else { return offset &+ 2 }
+        guard pointer <= length else { return flags & 0xF0 == 0xF0 ? offset &+ 3 : nil }
+        switch flags & 0x0F {
+        case 0: return pointer &+ 3 > length ? offset &+ 2 : nil
+        case 1, 3: return pointer &+ 7 > length ? offset &+ 2 : nil
+        default: return offset &+ 3
+        }
+    }
+
+    /// Records this router in a forwarded packet's options (Linux: `ip_forward_options`, with
+    /// the timestamps `ip_options_compile` writes on input), for a header `ip_rcv` checked:
+    /// record route gets the outgoing interface's address (`ip_rt_get_source`); a timestamp
+    /// gets the time in milliseconds since midnight UT and, by its flag, that address too, or
+    /// only the time when the prespecified address is one of ours. A full record route is left
+    /// alone; a full timestamp counts one more overflow. The header checksum is recomputed when
+    /// anything changed.
+    func ipForwardOptions(_ skb: SKB) {
+        let base = skb.data
+        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
+        guard headerLength > 20 else { return }
+        var changed = false
+        var source: IPv4Address?
+        func ourAddress() -> IPv4Address {
+            if let source { return source }
+            let nexthop = IPv4Address(hostOrder: UInt32(truncatingIfNeeded: skb.control1))
+            let address = addresses.sourceAddress(for: nexthop, ifindex: skb.outputIfindex)
+            source = address
+            return address
+        }
+        for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: base, end: headerLength)
+        where type == .recordRoute || type == .timestamp {
+            let length = valueLength &+ 2
+            let pointer = Int(base.load(fromByteOffset: offset &+ 2, as: UInt8.self))
+            let slot = base + (offset &+ pointer &- 1)
+            if type == .recordRoute {
+                guard pointer <= length else { continue }
+                ourAddress().store(to: slot)
+                base.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: offset &+ 2, as: UInt8.self)
+                changed = true
+                continue
+            }
+            let flags = base.load(fromByteOffset: offset &+ 3, as: UInt8.self)
+            guard pointer <= length else {
+                changed = true
+                base.storeBytes(of: flags &+ 0x10, toByteOffset: offset &+ 3, as: UInt8.self)
+                continue
+            }
+            changed = true
+            switch flags & 0x0F {
+            case 0:
+                slot.storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+                base.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: offset &+ 2, as: UInt8.self)
+            case 1:
+                ourAddress().store(to: slot)
+                (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+                base.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: offset &+ 2, as: UInt8.self)
+            default:  // 3: prespecified addresses
+                guard addresses.isLocal(IPv4Address(loadingFrom: slot)) else { continue }
+                (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+                base.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: offset &+ 2, as: UInt8.self)
+            }
+        }
+        if changed { IPv4Header(unchecked: base).fillChecksum() }
+    }
+
+    /// RFC 791's internet timestamp: milliseconds since midnight UT.
+    static func timestampNow() -> UInt32 {
+        let milliseconds = CDatapath_realtime_ns() / 1_000_000
+        return UInt32(milliseconds % 86_400_000)
+    }
+}
