@@ -10,6 +10,7 @@
 #include <linux/if_ether.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
 #define PACKET_IGNORE_OUTGOING 23
@@ -40,6 +41,8 @@ int CDatapath_ring_open(const struct CDatapath_ring_config *c, struct CDatapath_
     if (set_int(ring->fd, PACKET_VERSION, TPACKET_V3) < 0) FAIL("setsockopt(PACKET_VERSION)");
     if (c->reserve && set_int(ring->fd, PACKET_RESERVE, (int)c->reserve) < 0)
         FAIL("setsockopt(PACKET_RESERVE)");
+    // Before the rings: the kernel refuses PACKET_VNET_HDR once they exist.
+    if (c->vnet_hdr && set_int(ring->fd, PACKET_VNET_HDR, 1) < 0) FAIL("setsockopt(PACKET_VNET_HDR)");
 
     size_t rx_size = 0, tx_size = 0;
     if (c->rx_block_size) {
@@ -123,6 +126,47 @@ void CDatapath_ring_close(struct CDatapath_ring *ring) {
     ring->tx_base = NULL;
     if (ring->fd >= 0) close(ring->fd);
     ring->fd = -1;
+}
+
+int CDatapath_jumbo_open(int32_t ifindex, int32_t vnet_hdr, int32_t qdisc_bypass, const char **failed_call) {
+    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *failed_call = "socket";
+        return -errno;
+    }
+    struct sockaddr_ll sll;
+    memset(&sll, 0, sizeof(sll));
+    sll.sll_family = AF_PACKET;
+    sll.sll_protocol = 0;
+    sll.sll_ifindex = ifindex;
+    const char *call = NULL;
+    if (vnet_hdr && set_int(fd, PACKET_VNET_HDR, 1) < 0) call = "setsockopt(PACKET_VNET_HDR)";
+    else if (qdisc_bypass && set_int(fd, PACKET_QDISC_BYPASS, 1) < 0) call = "setsockopt(PACKET_QDISC_BYPASS)";
+    else if (bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) call = "bind";
+    if (call) {
+        int e = errno;
+        close(fd);
+        *failed_call = call;
+        return -e;
+    }
+    return fd;
+}
+
+int CDatapath_send_with_header(int fd, const void *header, uint32_t header_length, const void *frame,
+                               uint32_t length) {
+    struct iovec iov[2] = {
+        { .iov_base = (void *)header, .iov_len = header_length },
+        { .iov_base = (void *)frame, .iov_len = length },
+    };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    for (;;) {
+        if (sendmsg(fd, &msg, 0) >= 0) return 0;
+        if (errno == EINTR) continue;
+        return -errno;
+    }
 }
 
 int CDatapath_tx_kick(int fd) {

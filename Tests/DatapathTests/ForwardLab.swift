@@ -90,13 +90,15 @@ final class ForwardLab {
     }
 
     /// Delivers frames as if eth0 (or `device`) received them, and runs the receive path.
-    func deliver(_ frames: [[UInt8]], on device: MemoryDevice? = nil, checksum: ChecksumState = .none) {
+    func deliver(_ frames: [[UInt8]], on device: MemoryDevice? = nil, checksum: ChecksumState = .none,
+                 prepare: (SKB) -> Void = { _ in }) {
         let device = device ?? eth0
         for frame in frames {
             let skb = worker.cache.allocate()!
             skb.reserve(64)
             skb.put(frame.count)!.copyMemory(from: frame, byteCount: frame.count)
             skb.checksumState = checksum
+            prepare(skb)
             device.inject(skb)
         }
         while device.pending() > 0 {

@@ -28,6 +28,7 @@ struct CDatapath_ring_config {
     int32_t qdisc_bypass;
     int32_t ignore_outgoing;
     int32_t fill_rxhash;         ///< TP_FT_REQ_FILL_RXHASH
+    int32_t vnet_hdr;            ///< PACKET_VNET_HDR: a virtio_net_hdr before each RX and TX frame
 };
 
 /// An open socket and its single mapping (RX ring first, then TX ring).
@@ -49,6 +50,15 @@ struct CDatapath_ring {
 int CDatapath_ring_open(const struct CDatapath_ring_config *config, struct CDatapath_ring *ring,
                         const char **failed_call);
 void CDatapath_ring_close(struct CDatapath_ring *ring);
+
+/// A transmit-only AF_PACKET socket on `ifindex` (bound with protocol 0: it receives nothing),
+/// for frames larger than a TX ring frame (GSO super-frames). Returns the fd or -errno; the
+/// failing call in `failed_call`.
+int CDatapath_jumbo_open(int32_t ifindex, int32_t vnet_hdr, int32_t qdisc_bypass, const char **failed_call);
+/// Sends `header` (`header_length` bytes, the virtio_net_hdr) then `frame` as one packet
+/// (sendmsg with two iovecs). Returns 0 or -errno.
+int CDatapath_send_with_header(int fd, const void *header, uint32_t header_length, const void *frame,
+                               uint32_t length);
 
 /// Flushes the TX ring: sendto(fd, NULL, 0, MSG_DONTWAIT). Returns 0 or -errno.
 int CDatapath_tx_kick(int fd);

@@ -13,8 +13,9 @@ extension IPv4 {
     /// `xfrm4_policy_check(FWD)` and `xfrm4_route_forward` — are `xfrmForwardPolicy` and
     /// `xfrmRouteForward` here, empty until IPsec lands.
     /// Drops: `.otherHost` (a frame not sent to our MAC), `.ipTTLExpired` (TTL ≤ 1: ICMP time
-    /// exceeded, InHdrErrors), `.fragmentationNeeded` (longer than the path MTU with DF: ICMP
-    /// fragmentation needed with the MTU, FragFails), `.noMemory`.
+    /// exceeded, InHdrErrors), `.fragmentationNeeded` (longer than the path MTU with DF — for a
+    /// GSO packet, segments longer than it (`ip_exceeds_mtu`) —: ICMP fragmentation needed with
+    /// the MTU, FragFails), `.noMemory`.
     public func ipForward(_ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
@@ -35,7 +36,8 @@ extension IPv4 {
                 continue
             }
             let mtu = skb.dstMTU
-            if skb.length > mtu && ip.load(fromByteOffset: 6, as: UInt8.self) & 0x40 != 0 {
+            if skb.length > mtu && ip.load(fromByteOffset: 6, as: UInt8.self) & 0x40 != 0
+                && !(skb.isGSO && skb.gsoSegmentsFit(mtu: mtu)) {
                 counters.add(IPStatistics.Counter.fragFails.rawValue)
                 icmp.sendError(for: skb, type: .destinationUnreachable,
                                code: ICMPCode.DestinationUnreachable.fragmentationNeeded, info: UInt32(mtu),

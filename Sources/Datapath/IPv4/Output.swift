@@ -37,9 +37,14 @@ extension IPv4 {
         out.removeAll()
         for i in batch.indices {
             let skb = batch[i]
-            if skb.length <= skb.dstMTU {
+            if skb.length <= skb.dstMTU || (skb.isGSO && skb.gsoSegmentsFit(mtu: skb.dstMTU)) {
                 if out.isFull { ipFinishOutput2(&out, worker: worker) }
                 out.append(skb)
+            } else if skb.isGSO {
+                // Linux segments in software, then fragments each segment
+                // (`ip_finish_output_gso`); not here yet.
+                statistics.block(worker).add(IPStatistics.Counter.fragFails.rawValue)
+                worker.drop(skb, .gsoSegmentation)
             } else {
                 ipFragment(skb, into: &out, worker: worker)
             }

@@ -142,6 +142,31 @@ public struct SKB: Hashable, @unchecked Sendable {
         get { head.pointee.checksumState }
         nonmutating set { head.pointee.checksumState = newValue }
     }
+    /// Where a partial checksum starts, from `bufferStart` (Linux: `skb->csum_start`), and where
+    /// in that header it goes (`skb->csum_offset`); meaningful while `checksumState` is `.partial`
+    /// and set by a device that reported them (the virtio-net header).
+    @inlinable public var checksumStart: Int {
+        get { Int(head.pointee.checksumStart) }
+        nonmutating set { head.pointee.checksumStart = UInt16(truncatingIfNeeded: newValue) }
+    }
+    @inlinable public var checksumOffset: Int {
+        get { Int(head.pointee.checksumOffset) }
+        nonmutating set { head.pointee.checksumOffset = UInt16(truncatingIfNeeded: newValue) }
+    }
+    /// Segment payload size of a GSO super-packet (Linux: `skb_shinfo(skb)->gso_size`); 0 for
+    /// an ordinary packet.
+    @inlinable public var gsoSize: Int {
+        get { Int(head.pointee.gsoSize) }
+        nonmutating set { head.pointee.gsoSize = UInt16(truncatingIfNeeded: newValue) }
+    }
+    /// The GSO type in the virtio-net encoding (`GSOType`).
+    @inlinable public var gsoType: GSOType {
+        get { GSOType(rawValue: head.pointee.gsoType) }
+        nonmutating set { head.pointee.gsoType = newValue.rawValue }
+    }
+    /// Whether this is a GSO super-packet that leaves as `gsoSize`-byte segments (Linux:
+    /// `skb_is_gso`).
+    @inlinable public var isGSO: Bool { head.pointee.gsoSize != 0 }
     @inlinable public var timestamp: UInt64 {
         get { head.pointee.timestamp }
         nonmutating set { head.pointee.timestamp = newValue }

@@ -28,6 +28,12 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         public var qdiscBypass = true
         public var receive = true
         public var transmit = true
+        /// A virtio-net header with every frame (PACKET_VNET_HDR, kernel 5.8 or later for RX
+        /// rings): TSO/GRO super-frames arrive whole as GSO skbs with their checksum state, and
+        /// GSO skbs leave whole for the kernel to segment (through a second, transmit-only
+        /// socket when larger than a TX frame). Off: a super-frame is truncated by the ring and
+        /// dropped (`.truncatedFrame`), so senders need TSO off and NICs GRO off.
+        public var virtioNetHeader = true
 
         public init() {}
     }
@@ -96,6 +102,7 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         ringConfig.qdisc_bypass = configuration.qdiscBypass ? 1 : 0
         ringConfig.ignore_outgoing = 1
         ringConfig.fill_rxhash = 1
+        ringConfig.vnet_hdr = configuration.virtioNetHeader ? 1 : 0
         if queueCount > 1 && configuration.receive {
             // Group ids are per network namespace; mix in the pid so two processes never collide.
             let group = (UInt32(getpid()) &* 31 &+ AFPacketDevice.nextFanoutGroup.add(1, ordering: .relaxed).oldValue) & 0xffff

@@ -16,6 +16,11 @@ final class AFPacketQueue: @unchecked Sendable {
     /// [0] block index, [1] packets left in the block, [2] next packet address, [3] TX frame index.
     let cursor: UnsafeMutablePointer<Int>
     let headerBytes: Int
+    /// 10 when every frame carries a virtio-net header (PACKET_VNET_HDR), else 0.
+    let vnetBytes: Int
+    /// A transmit-only socket for frames larger than a TX ring frame (GSO super-frames); -1
+    /// without a virtio-net header.
+    let jumboFD: Int32
 
     init(config: CDatapath_ring_config, interface: String) throws(AFPacketError) {
         var ring = CDatapath_ring()
@@ -27,6 +32,18 @@ final class AFPacketQueue: @unchecked Sendable {
         }
         if rc < 0 {
             throw AFPacketError(interface: interface, call: failedCall.map { String(cString: $0) } ?? "open", errno: -rc)
+        }
+        vnetBytes = config.vnet_hdr != 0 ? VirtioNetHeader.size : 0
+        if config.vnet_hdr != 0 && config.tx_frame_size != 0 {
+            let fd = CDatapath_jumbo_open(ring.ifindex, 1, config.qdisc_bypass, &failedCall)
+            if fd < 0 {
+                CDatapath_ring_close(&ring)
+                throw AFPacketError(interface: interface, call: failedCall.map { String(cString: $0) } ?? "socket",
+                                    errno: -fd)
+            }
+            jumboFD = fd
+        } else {
+            jumboFD = -1
         }
         self.ring = ring
         let blocks = Int(ring.rx_block_count)
@@ -44,6 +61,7 @@ final class AFPacketQueue: @unchecked Sendable {
     deinit {
         var ring = ring
         CDatapath_ring_close(&ring)
+        if jumboFD >= 0 { close(jumboFD) }
         references.deallocate()
         cursor.deallocate()
     }
@@ -105,6 +123,7 @@ final class AFPacketQueue: @unchecked Sendable {
             } else if status & UInt32(CDatapath_TP_STATUS_CSUM_VALID) != 0 {
                 head.pointee.checksumState = .unnecessary
             }
+            if vnetBytes != 0 { VirtioNetHeader.receive(frame + (mac &- vnetBytes), into: skb, macOffset: Int(headroom)) }
             head.pointee.ringReference = references + blockIndex
             remaining &-= 1
             packet = frame + next
@@ -149,15 +168,24 @@ final class AFPacketQueue: @unchecked Sendable {
         var dropped = 0
         let frameSize = Int(ring.tx_frame_size)
         let dataOffset = Int(ring.tx_data_offset)
-        let room = frameSize &- dataOffset
+        let vnetBytes = self.vnetBytes
+        let room = frameSize &- dataOffset &- vnetBytes
         let frameCount = Int(ring.tx_frame_count)
         var consumed = batch.count
+        var unkicked = 0
         for i in batch.indices {
             let skb = batch[i]
             let length = skb.length
             if length > room {
-                dropped &+= 1
-                worker.drops.count(.packetTooBig)
+                // Frames queued in the ring go first, then this one through the jumbo socket.
+                if unkicked > 0 { _ = CDatapath_tx_kick(ring.fd); unkicked = 0 }
+                if let reason = sendJumbo(skb) {
+                    dropped &+= 1
+                    worker.drops.count(reason)
+                } else {
+                    sent &+= 1
+                    bytes &+= length
+                }
                 continue
             }
             let frame = UnsafeMutableRawPointer(ring.tx_base + index &* frameSize)
@@ -174,12 +202,21 @@ final class AFPacketQueue: @unchecked Sendable {
                     continue
                 }
             }
-            // The ring has no checksum offload: finish what the sender left to the device.
-            if skb.head.pointee.checksumState == .partial { _ = skbChecksumHelp(skb) }
-            (frame + dataOffset).copyMemory(from: skb.data, byteCount: length)
-            CDatapath_tx_frame_submit(frame, UInt32(truncatingIfNeeded: length))
+            if vnetBytes != 0 {
+                guard VirtioNetHeader.transmit(skb, header: frame + dataOffset) else {
+                    dropped &+= 1
+                    worker.drops.count(.gsoSegmentation)
+                    continue
+                }
+            }
+            // Finish a checksum the sender left to the device, unless the kernel segments the
+            // packet (and checksums each segment).
+            if skb.head.pointee.checksumState == .partial && !skb.isGSO { _ = skbChecksumHelp(skb) }
+            (frame + (dataOffset &+ vnetBytes)).copyMemory(from: skb.data, byteCount: length)
+            CDatapath_tx_frame_submit(frame, UInt32(truncatingIfNeeded: length &+ vnetBytes))
             index = index &+ 1 == frameCount ? 0 : index &+ 1
             sent &+= 1
+            unkicked &+= 1
             bytes &+= length
         }
         cursor[3] = index
@@ -189,8 +226,23 @@ final class AFPacketQueue: @unchecked Sendable {
         // The unsent tail moves to the front (forward copy: the regions never overlap badly).
         for i in 0..<unsent { batch.slots[i] = batch.slots[consumed &+ i] }
         batch.count = unsent
-        if sent > 0 { _ = CDatapath_tx_kick(ring.fd) }
+        if unkicked > 0 { _ = CDatapath_tx_kick(ring.fd) }
         return (sent, bytes, dropped)
+    }
+
+    /// Sends one frame too large for a TX ring frame — a GSO super-frame the kernel segments —
+    /// with its virtio-net header through the jumbo socket. Nil when sent, else why it was not
+    /// (the skb stays with the caller, which frees it).
+    func sendJumbo(_ skb: SKB) -> DropReason? {
+        guard jumboFD >= 0 else { return .packetTooBig }
+        var header = (UInt64(0), UInt16(0))
+        return withUnsafeMutableBytes(of: &header) { raw -> DropReason? in
+            guard VirtioNetHeader.transmit(skb, header: raw.baseAddress!) else { return .gsoSegmentation }
+            if skb.checksumState == .partial && !skb.isGSO { _ = skbChecksumHelp(skb) }
+            let rc = CDatapath_send_with_header(jumboFD, raw.baseAddress!, UInt32(vnetBytes), skb.data,
+                                                UInt32(truncatingIfNeeded: skb.length))
+            return rc == 0 ? nil : (rc == -EMSGSIZE ? .packetTooBig : .transmitError)
+        }
     }
 
     /// Consecutive free TX frames from the next one to fill, counting up to `limit`.

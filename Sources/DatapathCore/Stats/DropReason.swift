@@ -96,6 +96,12 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     /// A datagram did not complete in time (`SKB_DROP_REASON_FRAG_REASM_TIMEOUT`), counted once
     /// per datagram.
     case fragReassemblyTimeout
+    /// A GSO packet that cannot leave as it is: its segments exceed the MTU without DF (software
+    /// segmentation is not implemented), or a device cannot describe it
+    /// (`SKB_DROP_REASON_SKB_GSO_SEG`).
+    case gsoSegmentation
+    /// The kernel refused to send a frame (a send error other than a full ring).
+    case transmitError
 
     public var description: String {
         switch self {
@@ -142,6 +148,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
         case .fragInvalid: "FRAG_INVALID"
         case .fragMemoryLimit: "FRAG_MEMORY_LIMIT"
         case .fragReassemblyTimeout: "FRAG_REASM_TIMEOUT"
+        case .gsoSegmentation: "SKB_GSO_SEG"
+        case .transmitError: "TX_ERROR"
         }
     }
 }

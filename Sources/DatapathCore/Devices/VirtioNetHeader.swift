@@ -1,0 +1,86 @@
+import DatapathWire
+
+/// The virtio-net header an AF_PACKET socket with PACKET_VNET_HDR puts before every frame it
+/// receives and expects before every frame it sends (`struct virtio_net_hdr`, 10 bytes,
+/// little-endian; packet(7), include/uapi/linux/virtio_net.h): the checksum and GSO metadata
+/// of the kernel's skb. With it, a TSO or GRO super-frame arrives whole, as one GSO skb, and
+/// leaves whole for the kernel to segment.
+enum VirtioNetHeader {
+    static var size: Int { 10 }
+    /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: checksum from `csum_start`, stored at `csum_offset`.
+    static var needsChecksum: UInt8 { 1 }
+    /// `VIRTIO_NET_HDR_F_DATA_VALID`: the checksum was verified.
+    static var dataValid: UInt8 { 2 }
+
+    /// Copies a received header's metadata into a fresh skb whose MAC header is `macOffset` bytes
+    /// after `bufferStart` (Linux: `virtio_net_hdr_to_skb`).
+    @inline(__always)
+    static func receive(_ header: UnsafeRawPointer, into skb: SKB, macOffset: Int) {
+        let flags = header.load(as: UInt8.self)
+        if flags & needsChecksum != 0 {
+            skb.checksumState = .partial
+            skb.checksumStart = macOffset &+ Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 6, as: UInt16.self)))
+            skb.checksumOffset = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 8, as: UInt16.self)))
+        } else if flags & dataValid != 0 {
+            skb.checksumState = .unnecessary
+        }
+        let type = header.load(fromByteOffset: 1, as: UInt8.self)
+        if type != GSOType.none.rawValue {
+            skb.gsoType = GSOType(rawValue: type)
+            skb.gsoSize = Int(UInt16(littleEndian: header.loadUnaligned(fromByteOffset: 4, as: UInt16.self)))
+        }
+    }
+
+    /// Writes the header for `skb`, whose data starts at its MAC header, at `header` (Linux:
+    /// `virtio_net_hdr_from_skb`). An ordinary packet gets an all-zero header (its checksum is
+    /// complete). A GSO packet gets its type and size and NEEDS_CSUM over its transport header;
+    /// one whose checksum was verified rather than left partial (GRO) first gets the
+    /// pseudo-header sum in its checksum field, as Linux's `tcp4_gso_segment` prepares it.
+    /// Returns false, for the caller to drop, for a GSO packet it cannot describe (not IPv4
+    /// TCP or UDP).
+    static func transmit(_ skb: SKB, header: UnsafeMutableRawPointer) -> Bool {
+        header.storeBytes(of: 0, as: UInt64.self)
+        header.storeBytes(of: 0, toByteOffset: 8, as: UInt16.self)
+        guard skb.isGSO else { return true }
+        let frame = skb.data
+        let length = skb.length
+        let start: Int
+        let fieldOffset: Int
+        if skb.checksumState == .partial {
+            start = skb.checksumStart &- (frame - skb.head.pointee.bufferStart)
+            fieldOffset = skb.checksumOffset
+        } else {
+            guard let parsed = EthernetFrame.parse(frame, length: length), parsed.etherType == .ipv4,
+                  let ip = IPv4Header(frame + parsed.payloadOffset, length: length &- parsed.payloadOffset)
+            else { return false }
+            switch ip.protocol {
+            case .tcp: fieldOffset = 16
+            case .udp: fieldOffset = 6
+            default: return false
+            }
+            start = parsed.payloadOffset &+ ip.headerLength
+            let transportLength = Int(ip.totalLength) &- ip.headerLength
+            guard transportLength >= fieldOffset &+ 2, start &+ transportLength <= length else { return false }
+            let pseudo = InternetChecksum.pseudoHeaderSum(source: ip.source, destination: ip.destination,
+                                                          protocol: ip.protocol, length: transportLength)
+            (frame + (start &+ fieldOffset)).storeBytes(of: InternetChecksum.fold(pseudo).bigEndian, as: UInt16.self)
+            skb.checksumState = .partial
+            skb.checksumStart = start &+ (frame - skb.head.pointee.bufferStart)
+            skb.checksumOffset = fieldOffset
+        }
+        guard start > 0, start &+ fieldOffset &+ 2 <= length else { return false }
+        // The headers to copy into every segment: up to the end of the TCP header (or the
+        // 8-byte UDP header); the kernel only needs the checksum field inside it.
+        var headerLength = start &+ fieldOffset &+ 2
+        if skb.gsoType.base == .tcpv4, start &+ 13 <= length {
+            headerLength = max(headerLength, start &+ Int(frame.load(fromByteOffset: start &+ 12, as: UInt8.self) >> 4) &* 4)
+        }
+        header.storeBytes(of: needsChecksum, as: UInt8.self)
+        header.storeBytes(of: skb.gsoType.rawValue, toByteOffset: 1, as: UInt8.self)
+        header.storeBytes(of: UInt16(truncatingIfNeeded: min(headerLength, length)).littleEndian, toByteOffset: 2, as: UInt16.self)
+        header.storeBytes(of: UInt16(truncatingIfNeeded: skb.gsoSize).littleEndian, toByteOffset: 4, as: UInt16.self)
+        header.storeBytes(of: UInt16(truncatingIfNeeded: start).littleEndian, toByteOffset: 6, as: UInt16.self)
+        header.storeBytes(of: UInt16(truncatingIfNeeded: fieldOffset).littleEndian, toByteOffset: 8, as: UInt16.self)
+        return true
+    }
+}
