@@ -64,7 +64,7 @@ run_datapath() {
         for r in $ROUTES; do echo "route add $r via 198.18.2.2"; done
         echo "neigh add 198.18.2.2 lladdr $SINK_MAC dev eth1"
     } >"$conf"
-    ip netns exec "$NS_DUT" taskset -c 1 "$BIN" forward --config "$conf" --quiet ${FORWARD_FLAGS:-} --duration $((SECS + 15)) \
+    ip netns exec "$NS_DUT" taskset -c 1 "$BIN" forward --config "$conf" --quiet ${FORWARD_FLAGS:-} ${DP_FLAGS:-} --duration $((SECS + 15)) \
         >"/tmp/bench-veth-forward-$$.log" 2>&1 &
     local pid=$!
     sleep 1.5

@@ -37,6 +37,8 @@ struct ForwardCommand: ParsableCommand {
     @Flag(help: "Print only the summary at exit, not the per-second stage table.") var quiet = false
     @Option(help: "Write the end-of-run statistics as JSON to this file.") var statsJSON: String?
     @Flag(help: "Turn the per-worker route cache off (every packet looks up the FIB).") var noRouteCache = false
+    @Flag(help: "Exchange no virtio-net headers with the kernel (kernels before 5.8): TSO/GRO super-frames cannot cross then.")
+    var noOffload = false
 
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
@@ -55,6 +57,7 @@ struct ForwardCommand: ParsableCommand {
         }
         text += e.joined(separator: "\n")
         let stack = Stack(workers: workers)
+        stack.afpacketConfiguration.virtioNetHeader = !noOffload
         do { try stack.apply(text) } catch { throw CLIError(error) }
         if noRouteCache { stack.ipv4.setRouteCacheEnabled(false) }
         let pools = try PacketPool.perNode(capacity: 8192 * workers)

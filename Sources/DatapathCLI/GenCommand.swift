@@ -59,6 +59,7 @@ struct GenCommand: ParsableCommand {
         installStopSignals()
         var configuration = AFPacketDevice.Configuration()
         configuration.receive = false
+        configuration.virtioNetHeader = false  // ordinary frames only: no header, no jumbo socket
         configuration.txFrameSize = UInt32(max(2048, (generator.frameLength + 64 + 15) & ~15))
         let device: AFPacketDevice
         do { device = try AFPacketDevice(interface: dev, configuration: configuration) } catch { throw CLIError(error) }

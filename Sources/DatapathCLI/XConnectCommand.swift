@@ -13,6 +13,8 @@ struct XConnectCommand: ParsableCommand {
     @Option(help: "Stop after this many seconds.") var duration: Double?
     @Option(help: "Worker threads (one RX queue per interface each).") var workers: Int = 1
     @Flag(help: "Busy-poll instead of sleeping in poll(2) when idle.") var busyPoll = false
+    @Flag(help: "Exchange no virtio-net headers with the kernel (kernels before 5.8): TSO/GRO super-frames cannot cross then.")
+    var noOffload = false
 
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
@@ -24,6 +26,7 @@ struct XConnectCommand: ParsableCommand {
         installStopSignals()
         var configuration = AFPacketDevice.Configuration()
         configuration.queues = workers
+        configuration.virtioNetHeader = !noOffload
         let a: AFPacketDevice, b: AFPacketDevice
         do {
             a = try AFPacketDevice(interface: first, configuration: configuration)
