@@ -21,8 +21,9 @@ extension IPv4 {
         let packets = batch.count
         let counters = statistics.block(worker)
         var kept = 0
-        for i in batch.indices {
-            let skb = batch[i]
+        let slots = batch.slots
+        for i in 0..<packets {
+            let skb = slots[i]
             if skb.packetType != .host {
                 worker.drop(skb, .otherHost)
                 continue
@@ -45,10 +46,11 @@ extension IPv4 {
                 worker.drop(skb, .fragmentationNeeded)
                 continue
             }
+            let hasOptions = ip.load(as: UInt8.self) != 0x45
             guard let writable = worker.unshare(skb) else { continue }
             IPv4Header(unchecked: writable.data).decrementTTL()
-            if writable.data.load(as: UInt8.self) != 0x45 { ipForwardOptions(writable) }
-            batch[kept] = writable
+            if hasOptions { ipForwardOptions(writable) }
+            slots[kept] = writable
             kept &+= 1
         }
         batch.count = kept

@@ -33,8 +33,9 @@ extension IPv4 {
         forward.removeAll()
         local.removeAll()
         cache.countLookups(batch.count)
-        for i in batch.indices {
-            let skb = batch[i]
+        let slots = batch.slots
+        for i in 0..<packets {
+            let skb = slots[i]
             let ip = skb.data
             let destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             let source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))

@@ -96,15 +96,16 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     public func writeCachedHeaders(_ batch: inout PacketBatch, worker: Worker) {
         let (low, high) = cachedHeader()
         var kept = 0
-        for i in batch.indices {
-            let skb = batch[i]
+        let slots = batch.slots
+        for i in 0..<batch.count {
+            let skb = slots[i]
             guard let frame = skb.push(EthernetHeader.length) else {
                 worker.drop(skb, .noMemory)
                 continue
             }
             frame.storeBytes(of: low, as: UInt64.self)
             frame.storeBytes(of: high, toByteOffset: 6, as: UInt64.self)
-            batch[kept] = skb
+            slots[kept] = skb
             kept &+= 1
         }
         batch.count = kept

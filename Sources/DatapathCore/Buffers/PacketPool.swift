@@ -55,6 +55,11 @@ public final class PacketPool: @unchecked Sendable {
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.bufferStart) == 0x10
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.length) == 0x18
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.bufferSize) == 0x1C)
+        // NetCore.ethTypeTrans stores the three header offsets and the protocol as one word.
+        precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.macOffset) == 0x20
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.networkOffset) == 0x22
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.transportOffset) == 0x24
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.protocolType) == 0x26)
         precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.dataRefs) == 0x40
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.poolID) == 0x46
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.dataOwner) == 0x48

@@ -51,25 +51,32 @@ extension NetCore {
             worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
             return
         }
-        ethTypeTrans(&batch, ifindex: ifindex, worker: worker)
+        var oneProtocol = ethTypeTrans(&batch, ifindex: ifindex, worker: worker)
         deliverTaps(batch, ifindex: ifindex, worker: worker)
         var depth = 0
         while !batch.isEmpty, let handler = rxHandlers[ifindex], depth < 8 {
+            oneProtocol = false  // a handler may hand on frames of other protocols
             handler.handleFrames(&batch, worker: worker)
             guard !batch.isEmpty, batch[0].inputIfindex != ifindex else { break }
             ifindex = batch[0].inputIfindex
             deliverTaps(batch, ifindex: ifindex, worker: worker)
             depth += 1
         }
-        if !batch.isEmpty { deliverByType(&batch, worker: worker) }
+        if !batch.isEmpty { deliverByType(&batch, oneProtocol: oneProtocol, worker: worker) }
         worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
     }
 
     /// Sets protocol and packet type and pulls the Ethernet header (Linux: `eth_type_trans`).
+    /// Returns whether every frame kept carries the same EtherType.
     @inline(__always)
-    func ethTypeTrans(_ batch: inout PacketBatch, ifindex: Int, worker: Worker) {
+    func ethTypeTrans(_ batch: inout PacketBatch, ifindex: Int, worker: Worker) -> Bool {
         let ownMAC = deviceMACs[ifindex]
         var kept = 0
+        // The first frame's EtherType (a value no EtherType has when it is too short: then the
+        // answer is just "not known to be one").
+        let first = batch[0].length >= EthernetHeader.length
+            ? UInt64(UInt16(bigEndian: batch[0].data.loadUnaligned(fromByteOffset: 12, as: UInt16.self))) : 1 << 32
+        var differing: UInt64 = 0
         for i in batch.indices {
             let skb = batch[i]
             guard skb.length >= EthernetHeader.length else {
@@ -79,21 +86,31 @@ extension NetCore {
             let frame = skb.data
             let destination = MACAddress.wireWord(at: frame)
             let head = skb.head
-            if destination & 1 != 0 {
-                head.pointee.packetType = destination == 0xFFFF_FFFF_FFFF ? .broadcast : .multicast
+            // Unicast to us first: nearly every frame.
+            if destination == ownMAC {
+                head.pointee.packetType = .host
+            } else if destination & 1 == 0 {
+                head.pointee.packetType = .otherHost
             } else {
-                head.pointee.packetType = destination == ownMAC ? .host : .otherHost
+                head.pointee.packetType = destination == 0xFFFF_FFFF_FFFF ? .broadcast : .multicast
             }
-            head.pointee.protocolType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-            let macOffset = UInt16(truncatingIfNeeded: skb.headroom)
-            head.pointee.macOffset = macOffset
-            head.pointee.networkOffset = macOffset &+ 14
+            // MAC, network and transport offsets and the protocol in one store (the transport
+            // header starts where the network header does, as `__netif_receive_skb_core` resets
+            // it; layout checked in `PacketPool.init`).
+            let macOffset = UInt64(UInt(bitPattern: frame - head.pointee.bufferStart) & 0xFFFF)
+            let protocolType = UInt64(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)))
+            differing |= protocolType ^ first
+            // mac | (mac + 14) << 16 | (mac + 14) << 32 | protocol << 48 (no carries: mac < 65522).
+            let offsets = macOffset &* 0x0000_0001_0001_0001 &+ 0x0000_000E_000E_0000
+            UnsafeMutableRawPointer(head).storeBytes(of: offsets | protocolType << 48, toByteOffset: 0x20,
+                                                     as: UInt64.self)
             head.pointee.data = frame + 14
             head.pointee.length &-= 14
             batch[kept] = skb
             kept &+= 1
         }
         batch.count = kept
+        return differing == 0
     }
 
     @inline(__always)
@@ -105,13 +122,14 @@ extension NetCore {
     }
 
     /// Splits by EtherType and hands each part to its handler (Linux: `deliver_ptype_list_skb`).
+    /// `oneProtocol`: the caller knows every frame carries the same EtherType.
     @inline(__always)
-    func deliverByType(_ batch: inout PacketBatch, worker: Worker) {
+    func deliverByType(_ batch: inout PacketBatch, oneProtocol: Bool, worker: Worker) {
         let index = packetTypeIndex
         // Common case: one protocol in the whole batch, handed on without splitting.
         let first = index[Int(batch[0].head.pointee.protocolType)]
         var uniform = first != 0
-        if uniform {
+        if uniform && !oneProtocol {
             for i in 1..<batch.count where index[Int(batch[i].head.pointee.protocolType)] != first {
                 uniform = false
                 break
