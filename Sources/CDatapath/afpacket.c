@@ -139,6 +139,11 @@ int CDatapath_jumbo_open(int32_t ifindex, int32_t vnet_hdr, int32_t qdisc_bypass
     sll.sll_family = AF_PACKET;
     sll.sll_protocol = 0;
     sll.sll_ifindex = ifindex;
+    // Room for a few dozen super-frames in flight (the default send buffer holds about three);
+    // SO_SNDBUFFORCE needs CAP_NET_ADMIN, SO_SNDBUF is capped by net.core.wmem_max.
+    int sndbuf = 4 << 20;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0)
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
     const char *call = NULL;
     if (vnet_hdr && set_int(fd, PACKET_VNET_HDR, 1) < 0) call = "setsockopt(PACKET_VNET_HDR)";
     else if (qdisc_bypass && set_int(fd, PACKET_QDISC_BYPASS, 1) < 0) call = "setsockopt(PACKET_QDISC_BYPASS)";
@@ -163,7 +168,8 @@ int CDatapath_send_with_header(int fd, const void *header, uint32_t header_lengt
     msg.msg_iov = iov;
     msg.msg_iovlen = 2;
     for (;;) {
-        if (sendmsg(fd, &msg, 0) >= 0) return 0;
+        // Never block a worker: a full send buffer is a drop, as a full TX ring is.
+        if (sendmsg(fd, &msg, MSG_DONTWAIT) >= 0) return 0;
         if (errno == EINTR) continue;
         return -errno;
     }

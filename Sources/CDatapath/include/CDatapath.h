@@ -56,7 +56,7 @@ void CDatapath_ring_close(struct CDatapath_ring *ring);
 /// failing call in `failed_call`.
 int CDatapath_jumbo_open(int32_t ifindex, int32_t vnet_hdr, int32_t qdisc_bypass, const char **failed_call);
 /// Sends `header` (`header_length` bytes, the virtio_net_hdr) then `frame` as one packet
-/// (sendmsg with two iovecs). Returns 0 or -errno.
+/// (sendmsg with two iovecs, MSG_DONTWAIT). Returns 0 or -errno (-EAGAIN/-ENOBUFS: no room).
 int CDatapath_send_with_header(int fd, const void *header, uint32_t header_length, const void *frame,
                                uint32_t length);
 

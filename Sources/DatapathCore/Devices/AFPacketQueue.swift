@@ -241,7 +241,12 @@ final class AFPacketQueue: @unchecked Sendable {
             if skb.checksumState == .partial && !skb.isGSO { _ = skbChecksumHelp(skb) }
             let rc = CDatapath_send_with_header(jumboFD, raw.baseAddress!, UInt32(vnetBytes), skb.data,
                                                 UInt32(truncatingIfNeeded: skb.length))
-            return rc == 0 ? nil : (rc == -EMSGSIZE ? .packetTooBig : .transmitError)
+            switch -rc {
+            case 0: return nil
+            case EMSGSIZE: return .packetTooBig
+            case EAGAIN, ENOBUFS: return .transmitRingFull
+            default: return .transmitError
+            }
         }
     }
 

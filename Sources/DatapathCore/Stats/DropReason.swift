@@ -11,7 +11,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     case noMemory
     /// A cross-CPU backlog ring was full (`SKB_DROP_REASON_CPU_BACKLOG`).
     case cpuBacklog
-    /// The device's TX ring had no free frame (`SKB_DROP_REASON_DEV_READY` / qdisc full).
+    /// The device had no room: no free TX ring frame, or a full send buffer for a frame larger
+    /// than one (`SKB_DROP_REASON_DEV_READY` / qdisc full).
     case transmitRingFull
     /// Larger than the TX frame or the device MTU (`SKB_DROP_REASON_PKT_TOO_BIG`).
     case packetTooBig
