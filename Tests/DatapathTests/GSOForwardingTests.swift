@@ -18,13 +18,26 @@ import DatapathWire
         }
     }
 
-    @Test func segmentsThatFitTheMTULeaveWholeThoughThePacketDoesNot() throws {
+    @Test func segmentsThatFitTheMTULeaveWholeOnADeviceThatSegments() throws {
         let lab = try ForwardLab()
         try lab.stack.setMTU("eth1", 1000)
+        lab.eth1.supportsGSO = true
         deliver(lab, segment: 600)  // 20 + 20 + 600 = 640 per segment
         let out = lab.sent(on: lab.wire1).map(SentIPv4.init)
         #expect(out.count == 1 && out.first?.totalLength == 1900 && out.first?.ttl == 63)
         #expect(lab.stack.ipv4.statistics[.fragCreates] == 0)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// A device without segmentation offload gets the segments, made in software.
+    @Test func aDeviceWithoutGSOGetsTheSegments() throws {
+        let lab = try ForwardLab()
+        try lab.stack.setMTU("eth1", 1000)
+        deliver(lab, segment: 600)
+        let out = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        #expect(out.map(\.totalLength) == [640, 640, 640, 100])
+        #expect(out.allSatisfy { $0.headerChecksumIsValid && $0.ttl == 63 && $0.flagsAndOffset == 0x4000 })
+        #expect(Array(out.map { $0.payload.dropFirst(20) }.joined()) == [UInt8](repeating: 0x77, count: 1860))
         #expect(lab.poolIsAtBaseline)
     }
 
@@ -43,15 +56,17 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
-    /// Without DF Linux segments in software and fragments the segments; not implemented: a
-    /// counted drop, never a fragmented super-packet.
-    @Test func segmentsLargerThanTheMTUWithoutDFAreACountedDrop() throws {
+    /// Without DF the segments are made in software and those still too long fragmented
+    /// (Linux: `ip_finish_output_gso`).
+    @Test func segmentsLargerThanTheMTUWithoutDFAreSegmentedThenFragmented() throws {
         let lab = try ForwardLab()
         try lab.stack.setMTU("eth1", 1000)
-        deliver(lab, segment: 1200, dontFragment: false)
-        #expect(lab.sent(on: lab.wire1).isEmpty)
-        #expect(lab.drops(.gsoSegmentation) == 1)
-        #expect(lab.stack.ipv4.statistics[.fragFails] == 1)
+        deliver(lab, segment: 1200, dontFragment: false)  // segments of 1240 and 700 bytes
+        let out = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        #expect(out.count == 3)
+        #expect(out.allSatisfy { $0.totalLength <= 1000 && $0.headerChecksumIsValid })
+        #expect(lab.stack.ipv4.statistics[.fragOKs] == 1 && lab.stack.ipv4.statistics[.fragCreates] == 2)
+        #expect(lab.drops(.gsoSegmentation) == 0)
         #expect(lab.poolIsAtBaseline)
     }
 }

@@ -133,6 +133,8 @@ final class IPv4WorkerState: @unchecked Sendable {
     var output = PacketBatch()
     /// Fragments and the packets around them, on their way to `ipFinishOutput2`.
     var fragments = PacketBatch()
+    /// The segments of one GSO packet segmented in software (`ipFinishOutputGSO`).
+    var gsoSegments = PacketBatch()
     /// Per protocol handler slot, the packets `ipLocalDeliverFinish` hands it.
     let protocolBatches: UnsafeMutablePointer<PacketBatch>
     let neighbourBatches = NeighbourBatches()
@@ -158,6 +160,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         routeTable.deallocate()
         routeCache.endBatch()
         forward.deallocate()
+        gsoSegments.deallocate()
         local.deallocate()
         output.deallocate()
         fragments.deallocate()

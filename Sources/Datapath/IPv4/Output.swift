@@ -37,20 +37,49 @@ extension IPv4 {
         out.removeAll()
         for i in batch.indices {
             let skb = batch[i]
-            if skb.length <= skb.dstMTU || (skb.isGSO && skb.gsoSegmentsFit(mtu: skb.dstMTU)) {
+            if skb.isGSO {
+                ipFinishOutputGSO(skb, into: &out, worker: worker)
+            } else if skb.length <= skb.dstMTU {
                 if out.isFull { ipFinishOutput2(&out, worker: worker) }
                 out.append(skb)
-            } else if skb.isGSO {
-                // Linux segments in software, then fragments each segment
-                // (`ip_finish_output_gso`); not here yet.
-                statistics.block(worker).add(IPStatistics.Counter.fragFails.rawValue)
-                worker.drop(skb, .gsoSegmentation)
             } else {
                 ipFragment(skb, into: &out, worker: worker)
             }
         }
         batch.removeAll()
         ipFinishOutput2(&out, worker: worker)
+    }
+
+    /// A GSO packet longer than its route's MTU (Linux: `ip_finish_output_gso`, with the
+    /// feature check of `validate_xmit_skb`): whole when its segments fit the MTU and the output
+    /// device segments (AF_PACKET with virtio-net headers); else segmented in software
+    /// (`skbGSOSegment`), each segment then fragmented if it is still too long (no DF: a DF
+    /// packet this large was refused by `ip_forward`). Drops: `.gsoSegmentation` when it
+    /// cannot be segmented.
+    func ipFinishOutputGSO(_ skb: SKB, into out: inout PacketBatch, worker: Worker) {
+        let mtu = skb.dstMTU
+        if skb.gsoSegmentsFit(mtu: mtu), core.devices[skb.outputIfindex]?.supportsGSO == true {
+            if out.isFull { ipFinishOutput2(&out, worker: worker) }
+            out.append(skb)
+            return
+        }
+        let state = self.state(worker)
+        var segments = state.gsoSegments
+        segments.removeAll()
+        guard skbGSOSegment(skb, networkOffset: 0, into: &segments, worker: worker) else {
+            worker.drop(skb, .gsoSegmentation)
+            return
+        }
+        for i in segments.indices {
+            let segment = segments[i]
+            if segment.length <= mtu {
+                if out.isFull { ipFinishOutput2(&out, worker: worker) }
+                out.append(segment)
+            } else {
+                ipFragment(segment, into: &out, worker: worker)
+            }
+        }
+        state.gsoSegments.removeAll()
     }
 
     /// Hands each packet to its next hop's neighbour (Linux: `ip_finish_output2` →

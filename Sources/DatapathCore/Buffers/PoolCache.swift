@@ -286,6 +286,29 @@ public final class PoolCache: @unchecked Sendable {
         return copy
     }
 
+    /// A fresh skb with `source`'s metadata — devices, route and control words, mark, hash,
+    /// packet type, protocol, timestamp — but its own empty buffer with the pool's headroom, no
+    /// checksum state and no GSO: for packets made from another (GSO segments). Nil when the
+    /// pool is empty.
+    public func allocate(copyingMetadataOf source: SKB) -> SKB? {
+        guard let skb = allocate() else { return nil }
+        let fresh = skb.head.pointee
+        adoptHeader(of: source, into: skb)
+        skb.head.pointee.bufferStart = fresh.bufferStart
+        skb.head.pointee.bufferSize = fresh.bufferSize
+        skb.head.pointee.data = fresh.data
+        skb.head.pointee.length = 0
+        skb.head.pointee.macOffset = fresh.macOffset
+        skb.head.pointee.networkOffset = fresh.networkOffset
+        skb.head.pointee.transportOffset = fresh.transportOffset
+        skb.head.pointee.checksumState = .none
+        skb.head.pointee.checksumStart = 0
+        skb.head.pointee.checksumOffset = 0
+        skb.head.pointee.gsoSize = 0
+        skb.head.pointee.gsoType = 0
+        return skb
+    }
+
     /// Gives `target` (freshly allocated) all of `source`'s header — data pointers, offsets,
     /// metadata — while it keeps its own element: buffer, pool, a single private reference.
     func adoptHeader(of source: SKB, into target: SKB) {

@@ -57,6 +57,8 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     public let mtu: Int
     public let queueCount: Int
     public let stats: DeviceStats
+    /// With virtio-net headers the kernel segments what the device sends.
+    public let supportsGSO: Bool
     let queues: [AFPacketQueue]
     let kernelFlags: UInt32
 
@@ -85,6 +87,7 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         let queueCount = max(1, configuration.queues)
         self.queueCount = queueCount
         self.stats = DeviceStats(queues: queueCount)
+        self.supportsGSO = configuration.virtioNetHeader && configuration.transmit
 
         var ringConfig = CDatapath_ring_config()
         if configuration.receive {

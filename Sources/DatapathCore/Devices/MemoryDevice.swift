@@ -24,6 +24,14 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
 
     public var isUp: Bool { carrier }
 
+    /// Whether it takes GSO packets whole (as a device with segmentation offload would); set
+    /// before traffic flows. Off: the stack segments them in software first.
+    public var supportsGSO: Bool {
+        get { gsoFlag.value }
+        set { gsoFlag.value = newValue }
+    }
+    let gsoFlag = SharedFlag(false)
+
     public init(name: String, macAddress: MACAddress, mtu: Int = 1500, queues: Int = 1, ringSize: Int = 1024) {
         self.name = name
         self.macAddress = macAddress

@@ -13,6 +13,9 @@ public protocol NetDevice: AnyObject, Sendable {
     var stats: DeviceStats { get }
     /// Whether the device carries traffic (Linux: `IFF_UP` and carrier).
     var isUp: Bool { get }
+    /// Whether the device takes GSO packets whole and segments them itself (Linux:
+    /// `NETIF_F_GSO_MASK` features); without it, the stack segments in software first.
+    var supportsGSO: Bool { get }
 
     /// Receives up to `max` skbs on `queue` into `batch` (appending); returns how many.
     /// Frames that cannot become skbs are counted in `worker.drops` with a reason.
@@ -34,6 +37,7 @@ public protocol NetDevice: AnyObject, Sendable {
 
 extension NetDevice {
     public var isUp: Bool { true }
+    public var supportsGSO: Bool { false }
     /// A device without flow control takes everything: `transmit`.
     public func transmitSome(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         transmit(queue: queue, &batch, worker: worker)
