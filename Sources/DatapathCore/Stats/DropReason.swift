@@ -97,8 +97,8 @@ public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible 
     /// A datagram did not complete in time (`SKB_DROP_REASON_FRAG_REASM_TIMEOUT`), counted once
     /// per datagram.
     case fragReassemblyTimeout
-    /// A GSO packet that cannot leave as it is: its segments exceed the MTU without DF (software
-    /// segmentation is not implemented), or a device cannot describe it
+    /// A GSO packet that could not be segmented (not IPv4 TCP or UDP, headers cut short, too
+    /// many segments, no pool memory), or that a device cannot describe to the kernel
     /// (`SKB_DROP_REASON_SKB_GSO_SEG`).
     case gsoSegmentation
     /// The kernel refused to send a frame (a send error other than a full ring).
