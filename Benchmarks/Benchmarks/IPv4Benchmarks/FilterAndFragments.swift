@@ -7,13 +7,13 @@ import DatapathWire
 /// The filter table on the FORWARD hook with 1, 10 and 100 rules that none of the packets match
 /// (each packet walks every rule), and the fragment → reassemble round trip of 1500 → 576.
 func filterAndFragmentBenchmarks() {
-    for rules in [1, 10, 100] {
-        Benchmark("Filter table, FORWARD, \(rules) rule(s) scanned per packet, batches of 256") { benchmark in
+    for (hook, rules) in FilterRuleSpec.hooks.flatMap({ hook in [1, 10, 100].map { (hook, $0) } }) {
+        Benchmark("Filter table, \(hook), \(rules) rule(s) scanned per packet, batches of 256") { benchmark in
             let pool = try! PacketPool(capacity: 512)
             let worker = Worker(pool: pool)
             let stack = Stack()
             for port in 0..<rules {
-                var spec = FilterRuleSpec(hook: .forward, verdict: .drop)
+                var spec = FilterRuleSpec(hook: hook, verdict: .drop)
                 spec.protocolNumber = 17
                 spec.destinationPorts = UInt16(1000 + port)...UInt16(1000 + port)
                 try! stack.addFilterRule(spec)
@@ -31,7 +31,7 @@ func filterAndFragmentBenchmarks() {
             }
             benchmark.startMeasurement()
             for _ in 0..<(benchmark.scaledIterations.count / 256) {
-                stack.netfilter.run(.forward, &batch, worker: worker)
+                stack.netfilter.run(hook, &batch, worker: worker)
             }
             benchmark.stopMeasurement()
             precondition(batch.count == 256)

@@ -37,18 +37,18 @@ let benchmarks: @Sendable () -> Void = {
 
     // NF_HOOK on a batch of 256: with no functions (one load and branch per batch), and with one
     // function that accepts everything (its call, verdict reset and the sorting pass).
-    for functions in [0, 1] {
-        Benchmark("NF_HOOK FORWARD, \(functions) function(s), batches of 256") { benchmark in
+    for (hook, functions) in NetfilterHook.allCases.flatMap({ hook in [0, 1].map { (hook, $0) } }) {
+        Benchmark("NF_HOOK \(hook), \(functions) function(s), batches of 256") { benchmark in
             let pool = try! PacketPool(capacity: 512)
             let worker = Worker(pool: pool)
             let netfilter = Netfilter(workers: 1)
-            if functions == 1 { netfilter.register(AcceptAll(), on: .forward, priority: 0) }
+            if functions == 1 { netfilter.register(AcceptAll(), on: hook, priority: 0) }
             var batch = PacketBatch()
             defer { batch.deallocate() }
             for _ in 0..<256 { batch.append(worker.cache.allocate()!) }
             benchmark.startMeasurement()
             for _ in 0..<(benchmark.scaledIterations.count / 256) {
-                netfilter.run(.forward, &batch, worker: worker)
+                netfilter.run(hook, &batch, worker: worker)
             }
             benchmark.stopMeasurement()
             precondition(batch.count == 256)
