@@ -108,6 +108,25 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    /// ip_options_echo: record route and timestamp come back with the replier recorded twice
+    /// (receiving, sending); a router alert does not come back.
+    @Test func anEchoReplyCarriesBackRecordRouteAndTimestampWithThisHostInThem() throws {
+        let lab = try ForwardLab()
+        let recordRoute: [UInt8] = [7, 15, 8, 198, 18, 1, 2] + [UInt8](repeating: 0, count: 8)  // A recorded itself
+        let timestamp: [UInt8] = [68, 12, 5, 0x01] + [UInt8](repeating: 0, count: 8)             // room for one
+        let routerAlert: [UInt8] = [148, 4, 0, 0]
+        let options = recordRoute + [1] + timestamp + routerAlert      // 15 + 1 + 12 + 4 = 32
+        lab.deliver(ForwardLab.withOptions(ForwardLab.echoRequest(to: ForwardLab.routerA), options))
+        let reply = try #require(lab.sent(on: lab.wire0).first.map(SentIPv4.init))
+        #expect(reply.headerChecksumIsValid && reply.headerLength == 20 + 28)
+        #expect(Array(reply.options[0..<15]) == [7, 15, 16, 198, 18, 1, 2, 198, 18, 1, 1, 198, 18, 1, 1])
+        // The timestamp had room for one entry: the second hop counts as an overflow.
+        #expect(Array(reply.options[15..<23]) == [68, 12, 13, 0x11, 198, 18, 1, 1])
+        #expect(reply.options[27] == 0)  // end of list pads to 28
+        #expect(reply.payload.first == 0)  // an echo reply
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func aBadChecksumOrABroadcastEchoGetsNoReply() throws {
         let lab = try ForwardLab()
         var corrupt = ForwardLab.echoRequest(to: ForwardLab.routerA)

@@ -83,7 +83,8 @@ struct RouterInteropTests {
 
     /// ip_forward_options against the kernel's ping: the forwarder writes its outgoing address
     /// into record route (both ways: 198.18.2.1 towards B, 198.18.1.1 back towards A) and
-    /// into an address-and-timestamp option.
+    /// into an address-and-timestamp option; its own echo replies carry record route back
+    /// (ip_options_echo).
     @Test func kernelPingRecordRouteAndTimestampNameTheForwarder() throws {
         let r = try router()
         defer { r.lab.destroy() }
@@ -96,6 +97,11 @@ struct RouterInteropTests {
         #expect(stamps.stdout.contains("1 received"), "\(stamps.stdout)")
         let times = stamps.stdout.components(separatedBy: "TS:").dropFirst().first ?? ""
         #expect(times.contains("198.18.2.1"), "\(stamps.stdout)")
+        // To the forwarder itself: its echo reply carries the record route back, with it in it.
+        let own = try r.lab.exec(r.a, "/usr/bin/ping", ["-c", "1", "-W", "2", "-R", "198.18.1.1"], timeout: 20)
+        #expect(own.stdout.contains("1 received"), "\(own.stdout)")
+        let ownRecorded = own.stdout.components(separatedBy: "RR:").dropFirst().first ?? ""
+        #expect(ownRecorded.contains("198.18.1.1"), "\(own.stdout)")
         let out = r.stop()
         #expect(out.status == 0, "\(out.stderr)")
     }

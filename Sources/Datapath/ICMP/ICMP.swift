@@ -66,7 +66,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
     }
 
     /// Turns an echo request into its reply (Linux: `icmp_echo` → `icmp_reply`): type 0, the
-    /// checksum patched, a fresh 20-byte IPv4 header (options are not echoed) from the
+    /// checksum patched, a fresh IPv4 header (record route and timestamp options echoed) from the
     /// request's destination — or, for a broadcast, the address of the route back — to its
     /// source, TTL `defaultTTL`, TOS kept.
     func echoReply(_ request: SKB, worker: Worker) {
@@ -89,15 +89,26 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         }
         let source = skb.dstFlags & RouteResult.local != 0
             ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex))
-        guard let ip = skb.push(IPv4Header.minimumLength) else {
+        // Record route and timestamp come back with this host in them (`ip_options_echo`).
+        var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        let requestHeaderLength = Int(original.load(as: UInt8.self) & 0x0F) &* 4
+        let optionLength = requestHeaderLength > 20 ? withUnsafeMutableBytes(of: &options) {
+            ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!)
+        } : 0
+        let headerLength = IPv4Header.minimumLength &+ optionLength
+        guard let ip = skb.push(headerLength) else {
             worker.drop(skb, .noMemory)
             return
         }
         ipv4.writeHeader(ip, tos: tos, totalLength: skb.length, protocol: .icmp, source: source,
                          destination: requester, worker: worker)
+        if optionLength > 0 {
+            ip.storeBytes(of: UInt8(0x40 | headerLength / 4), as: UInt8.self)
+            withUnsafeBytes(of: &options) { (ip + 20).copyMemory(from: $0.baseAddress!, byteCount: optionLength) }
+        }
         route.apply(to: skb)
         skb.resetNetworkHeader()
-        skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
+        skb.setTransportHeader(afterNetworkBytes: headerLength)
         skb.checksumState = .none
         let counters = statistics.block(worker)
         counters.add(ICMPStatistics.Counter.outMsgs.rawValue)

@@ -79,58 +79,87 @@ extension IPv4 {
 
     /// Records this router in a forwarded packet's options (Linux: `ip_forward_options`, with
     /// the timestamps `ip_options_compile` writes on input), for a header `ip_rcv` checked:
-    /// record route gets the outgoing interface's address (`ip_rt_get_source`); a timestamp
-    /// gets the time in milliseconds since midnight UT and, by its flag, that address too, or
-    /// only the time when the prespecified address is one of ours. A full record route is left
-    /// alone; a full timestamp counts one more overflow. The header checksum is recomputed when
-    /// anything changed.
+    /// record route gets the outgoing interface's address (`ip_rt_get_source`), a timestamp
+    /// what `recordHop` writes. The header checksum is recomputed when anything changed.
     func ipForwardOptions(_ skb: SKB) {
         let base = skb.data
         let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
         guard headerLength > 20 else { return }
         var changed = false
         var source: IPv4Address?
-        func ourAddress() -> IPv4Address {
-            if let source { return source }
-            let nexthop = IPv4Address(hostOrder: UInt32(truncatingIfNeeded: skb.control1))
-            let address = addresses.sourceAddress(for: nexthop, ifindex: skb.outputIfindex)
-            source = address
-            return address
-        }
         for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: base, end: headerLength)
         where type == .recordRoute || type == .timestamp {
-            let length = valueLength &+ 2
-            let pointer = Int(base.load(fromByteOffset: offset &+ 2, as: UInt8.self))
-            let slot = base + (offset &+ pointer &- 1)
-            if type == .recordRoute {
-                guard pointer <= length else { continue }
-                ourAddress().store(to: slot)
-                base.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: offset &+ 2, as: UInt8.self)
-                changed = true
-                continue
+            let address: IPv4Address
+            if let source {
+                address = source
+            } else {
+                let nexthop = IPv4Address(hostOrder: UInt32(truncatingIfNeeded: skb.control1))
+                address = addresses.sourceAddress(for: nexthop, ifindex: skb.outputIfindex)
+                source = address
             }
-            let flags = base.load(fromByteOffset: offset &+ 3, as: UInt8.self)
-            guard pointer <= length else {
-                changed = true
-                base.storeBytes(of: flags &+ 0x10, toByteOffset: offset &+ 3, as: UInt8.self)
-                continue
-            }
-            changed = true
-            switch flags & 0x0F {
-            case 0:
-                slot.storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
-                base.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: offset &+ 2, as: UInt8.self)
-            case 1:
-                ourAddress().store(to: slot)
-                (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
-                base.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: offset &+ 2, as: UInt8.self)
-            default:  // 3: prespecified addresses
-                guard addresses.isLocal(IPv4Address(loadingFrom: slot)) else { continue }
-                (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
-                base.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: offset &+ 2, as: UInt8.self)
-            }
+            if recordHop(base + offset, type: type, length: valueLength &+ 2, address: address) { changed = true }
         }
         if changed { IPv4Header(unchecked: base).fillChecksum() }
+    }
+
+    /// Writes one hop into a record route or timestamp option at `option` (`length` octets,
+    /// checked by `ip_rcv`): record route gets `address`; a timestamp gets the time in
+    /// milliseconds since midnight UT and, by its flag, `address` too (1), or only the time
+    /// when the prespecified address is one of ours (3). A full record route is left alone; a
+    /// full timestamp counts one more overflow. Returns whether it wrote anything.
+    func recordHop(_ option: UnsafeMutableRawPointer, type: IPv4OptionType, length: Int, address: IPv4Address) -> Bool {
+        let pointer = Int(option.load(fromByteOffset: 2, as: UInt8.self))
+        let slot = option + (pointer &- 1)
+        if type == .recordRoute {
+            guard pointer <= length else { return false }
+            address.store(to: slot)
+            option.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: 2, as: UInt8.self)
+            return true
+        }
+        let flags = option.load(fromByteOffset: 3, as: UInt8.self)
+        guard pointer <= length else {
+            option.storeBytes(of: flags &+ 0x10, toByteOffset: 3, as: UInt8.self)
+            return true
+        }
+        switch flags & 0x0F {
+        case 0:
+            slot.storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+            option.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: 2, as: UInt8.self)
+        case 1:
+            address.store(to: slot)
+            (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+            option.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: 2, as: UInt8.self)
+        default:  // 3: prespecified addresses
+            guard addresses.isLocal(IPv4Address(loadingFrom: slot)) else { return false }
+            (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+            option.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: 2, as: UInt8.self)
+        }
+        return true
+    }
+
+    /// The options a reply carries back (Linux: `ip_options_echo`, then `ip_options_build` on
+    /// output): the request's record route and timestamp options copied, each with this host
+    /// recorded twice where there is room — once for receiving the request, once for sending
+    /// the reply, as Linux does — and `address` as this host's. Other options are not echoed
+    /// (source routes never get this far). Writes at most 40 bytes at `out`; returns their
+    /// length, padded with end-of-list octets to a multiple of 4.
+    func echoOptions(of request: UnsafeMutableRawPointer, headerLength: Int, address: IPv4Address,
+                     into out: UnsafeMutableRawPointer) -> Int {
+        var written = 0
+        for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: request, end: headerLength)
+        where type == .recordRoute || type == .timestamp {
+            let length = valueLength &+ 2
+            let option = out + written
+            option.copyMemory(from: request + offset, byteCount: length)
+            _ = recordHop(option, type: type, length: length, address: address)
+            _ = recordHop(option, type: type, length: length, address: address)
+            written &+= length
+        }
+        while written & 3 != 0 {
+            out.storeBytes(of: UInt8(0), toByteOffset: written, as: UInt8.self)
+            written &+= 1
+        }
+        return written
     }
 
     /// RFC 791's internet timestamp: milliseconds since midnight UT.
