@@ -212,6 +212,12 @@ public struct IPv4Header {
     public func decrementTTL() {
         let ttl = base.load(fromByteOffset: 8, as: UInt8.self)
         guard ttl != 0 else { return }
+        decrementTTL(from: ttl)
+    }
+
+    /// `decrementTTL()` for a caller that has just read the TTL, `ttl` (at least 1).
+    @inlinable
+    public func decrementTTL(from ttl: UInt8) {
         base.storeBytes(of: ttl &- 1, toByteOffset: 8, as: UInt8.self)
         let check = UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0x0100
         let patched = UInt16(truncatingIfNeeded: check &+ (check >= 0xFFFF ? 1 : 0))

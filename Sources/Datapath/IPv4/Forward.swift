@@ -30,7 +30,8 @@ extension IPv4 {
             }
             if !xfrmForwardPolicy(skb) { continue }
             let ip = skb.data
-            if ip.load(fromByteOffset: 8, as: UInt8.self) <= 1 {
+            let ttl = ip.load(fromByteOffset: 8, as: UInt8.self)
+            if ttl <= 1 {
                 counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
                 icmp.sendError(for: skb, type: .timeExceeded, code: ICMPCode.TimeExceeded.ttl, worker: worker)
                 worker.drop(skb, .ipTTLExpired)
@@ -48,7 +49,7 @@ extension IPv4 {
             }
             let hasOptions = ip.load(as: UInt8.self) != 0x45
             guard let writable = worker.unshare(skb) else { continue }
-            IPv4Header(unchecked: writable.data).decrementTTL()
+            IPv4Header(unchecked: writable.data).decrementTTL(from: ttl)
             if hasOptions { ipForwardOptions(writable) }
             slots[kept] = writable
             kept &+= 1
