@@ -96,3 +96,45 @@ import DatapathWire
         #expect(pool.inUseCount == 0)
     }
 }
+
+/// dev_queue_xmit's `validate_xmit_skb`: a GSO frame for a device that does not segment leaves
+/// as its segments, in order with the frames around it; one that does segment gets it whole.
+@Suite struct GSOTransmitTests {
+    func transmit(toGSODevice: Bool) throws -> (segments: [[UInt8]], inUse: Int) {
+        let (pool, worker) = try makeWorker()
+        let core = NetCore()
+        let (eth0, wire0) = MemoryDevice.pair("eth0", MACAddress(2, 0, 0, 0, 0, 1), "wire0", MACAddress(2, 0, 0, 0, 0, 2))
+        eth0.supportsGSO = toGSODevice
+        core.register(eth0)
+        core.register(wire0)
+        var batch = PacketBatch()
+        defer { batch.deallocate() }
+        let before = worker.cache.skb(frameBytes(payload: [UInt8](repeating: 1, count: 46)))
+        let gso = worker.cache.skb(VirtioNetHeaderTests.tcpFrame(payload: 1500))
+        gso.gsoType = .tcpv4
+        gso.gsoSize = 600
+        gso.head.pointee.networkOffset = gso.head.pointee.macOffset &+ 14  // as eth_type_trans leaves it
+        let after = worker.cache.skb(frameBytes(payload: [UInt8](repeating: 2, count: 46)))
+        batch.append(before); batch.append(gso); batch.append(after)
+        core.devQueueXmit(&batch, device: eth0, worker: worker)
+        var received: [[UInt8]] = []
+        while wire0.receive(queue: 0, into: &batch, max: 64, worker: worker) > 0 {
+            received += batch.indices.map { batch[$0].bytes }
+            worker.cache.free(&batch)
+        }
+        return (received, pool.inUseCount)
+    }
+
+    @Test func aDeviceWithoutGSOGetsTheSegmentsInOrder() throws {
+        let (frames, inUse) = try transmit(toGSODevice: false)
+        #expect(frames.map(\.count) == [60, 14 + 40 + 600, 14 + 40 + 600, 14 + 40 + 300, 60])
+        #expect(frames.first?[14] == 1 && frames.last?[14] == 2)
+        #expect(inUse == 0)
+    }
+
+    @Test func aDeviceWithGSOGetsThePacketWhole() throws {
+        let (frames, inUse) = try transmit(toGSODevice: true)
+        #expect(frames.map(\.count) == [60, 14 + 40 + 1500, 60])
+        #expect(inUse == 0)
+    }
+}

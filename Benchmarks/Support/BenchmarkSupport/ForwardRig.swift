@@ -73,6 +73,9 @@ final class Reflector: NetDevice, @unchecked Sendable {
     let mtu = 1500
     let queueCount = 1
     let stats = DeviceStats(queues: 1)
+    /// Like the AF_PACKET devices the forwarder drives (virtio-net headers on), it takes GSO
+    /// packets whole, so dev_queue_xmit does not look for them (none are sent here).
+    let supportsGSO = true
     let target: MemoryDevice
     let randomDestinations: Bool
     var random = SplitMix64(seed: 7)

@@ -50,15 +50,14 @@ extension IPv4 {
         ipFinishOutput2(&out, worker: worker)
     }
 
-    /// A GSO packet longer than its route's MTU (Linux: `ip_finish_output_gso`, with the
-    /// feature check of `validate_xmit_skb`): whole when its segments fit the MTU and the output
-    /// device segments (AF_PACKET with virtio-net headers); else segmented in software
-    /// (`skbGSOSegment`), each segment then fragmented if it is still too long (no DF: a DF
+    /// A GSO packet (Linux: `ip_finish_output_gso`): whole when its segments fit the MTU (the
+    /// device segments it, or `devQueueXmit` does for a device that cannot); else segmented
+    /// here (`skbGSOSegment`) and each segment fragmented if it is still too long (no DF: a DF
     /// packet this large was refused by `ip_forward`). Drops: `.gsoSegmentation` when it
     /// cannot be segmented.
     func ipFinishOutputGSO(_ skb: SKB, into out: inout PacketBatch, worker: Worker) {
         let mtu = skb.dstMTU
-        if skb.gsoSegmentsFit(mtu: mtu), core.devices[skb.outputIfindex]?.supportsGSO == true {
+        if skb.gsoSegmentsFit(mtu: mtu) {
             if out.isFull { ipFinishOutput2(&out, worker: worker) }
             out.append(skb)
             return

@@ -10,7 +10,8 @@ extension NetCore {
     /// waits in the qdisc (`__dev_xmit_skb` → `qdisc_run`); with packets waiting, the batch
     /// queues behind them and the qdisc runs. Drops: `.deviceDown` when the device is
     /// administratively down, `.qdiscDrop` past the qdisc's limit, and whatever the device's
-    /// transmit counts. Empties `batch` either way.
+    /// transmit counts. Empties `batch` either way. A GSO packet for a device that does not
+    /// segment is segmented in software first (`validate_xmit_skb`).
     public func devQueueXmit(_ batch: inout PacketBatch, device: any NetDevice, worker: Worker) {
         guard !batch.isEmpty else { return }
         let ifindex = device.ifindex
@@ -18,6 +19,12 @@ extension NetCore {
             device.stats.add(queue: worker.index % device.queueCount, .txDropped, UInt64(batch.count))
             worker.drop(&batch, .deviceDown)
             return
+        }
+        if !device.supportsGSO {
+            for i in batch.indices where batch[i].isGSO {
+                transmitSegmented(&batch, device: device, worker: worker)
+                return
+            }
         }
         if !globalTaps.isEmpty || !deviceTaps[ifindex].isEmpty {
             for i in batch.indices {
@@ -39,10 +46,42 @@ extension NetCore {
         if !wasIdle { run(qdisc, device: device, queue: queue, worker: worker) }
     }
 
+    /// `devQueueXmit` for a batch holding GSO packets and a device that does not segment
+    /// (Linux: `validate_xmit_skb` → `skb_gso_segment`): each GSO packet becomes its segments
+    /// (`skbGSOSegment`, the IPv4 header where the network header is), in order with the rest,
+    /// sent in batches. Drops: `.gsoSegmentation` for a packet that cannot be segmented.
+    @inline(never)
+    func transmitSegmented(_ batch: inout PacketBatch, device: any NetDevice, worker: Worker) {
+        var out = worker.scratch[Worker.gsoScratch]
+        out.removeAll()
+        for i in batch.indices {
+            let skb = batch[i]
+            if skb.isGSO {
+                // Room for as many segments as a batch holds.
+                if !out.isEmpty {
+                    devQueueXmit(&out, device: device, worker: worker)
+                    out.removeAll()
+                }
+                if !skbGSOSegment(skb, networkOffset: skb.networkHeader - skb.data, into: &out, worker: worker) {
+                    worker.drop(skb, .gsoSegmentation)
+                }
+                continue
+            }
+            if out.isFull {
+                devQueueXmit(&out, device: device, worker: worker)
+                out.removeAll()
+            }
+            out.append(skb)
+        }
+        batch.removeAll()
+        devQueueXmit(&out, device: device, worker: worker)
+        worker.scratch[Worker.gsoScratch].removeAll()
+    }
+
     /// Sends what a qdisc holds while the device takes it (Linux: `qdisc_restart`), in
-    /// batches through the worker's transmit scratch batch.
+    /// batches through the worker's qdisc scratch batch.
     func run(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
-        var batch = worker.scratch[Worker.transmitScratch]
+        var batch = worker.scratch[Worker.qdiscScratch]
         while qdisc.backlog > 0 {
             qdisc.dequeue(into: &batch)
             device.transmitSome(queue: queue, &batch, worker: worker)
@@ -51,7 +90,7 @@ extension NetCore {
                 break
             }
         }
-        worker.scratch[Worker.transmitScratch].removeAll()
+        worker.scratch[Worker.qdiscScratch].removeAll()
         if qdisc.backlog == 0 { backloggedQdiscs[worker.index % NetCore.maximumWorkers] &-= 1 }
     }
 

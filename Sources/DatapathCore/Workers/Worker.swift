@@ -16,16 +16,21 @@ public final class Worker: @unchecked Sendable {
     public let timers: TimerWheel
     /// Scratch batches for stages that split a batch, allocated once so that no stage allocates
     /// per batch: 1...15 belong to ptype dispatch (by handler slot), 16 to the device split,
-    /// 17 to single-frame transmits, 18 and 19 to the stack above Core (see its users).
+    /// 17 to single-frame transmits, 18 and 19 to the stack above Core (see its users), 20 to
+    /// software GSO before transmit, 21 to qdisc runs.
     public let scratch: UnsafeMutablePointer<PacketBatch>
 
-    @inlinable public static var scratchCount: Int { 20 }
+    @inlinable public static var scratchCount: Int { 22 }
     /// The scratch batch `netifReceiveSkb` splits mixed-device backlog batches into.
     @inlinable public static var deviceSplitScratch: Int { 16 }
     /// The scratch batch `devQueueXmit(_ skb:…)` sends single frames through.
     @inlinable public static var transmitScratch: Int { 17 }
     /// Scratch batches the stack above Core may use, one user each (documented at the user).
     @inlinable public static var stackScratch: Int { 18 }
+    /// The scratch batch `devQueueXmit` segments GSO packets into for a device without GSO.
+    @inlinable public static var gsoScratch: Int { 20 }
+    /// The scratch batch a backlogged qdisc is sent from.
+    @inlinable public static var qdiscScratch: Int { 21 }
 
     public init(index: Int = 0, cpu: Int? = nil, pool: PacketPool, clock: any DatapathClock = MonotonicClock()) {
         self.index = index
