@@ -8,6 +8,7 @@ import DatapathWire
 let benchmarks: @Sendable () -> Void = {
     usePacketBenchmarkDefaults()
     forwardPathBenchmarks()
+    outputPathBenchmarks()
     filterAndFragmentBenchmarks()
 
     // ip_rcv over a batch of valid 64-byte UDP frames' IPv4 packets; the checks leave the packets
