@@ -116,8 +116,8 @@ struct RouterInteropTests {
         let bytes = 8 << 20
         try expectTCPTransfer(r, bytes: bytes)
         let segments = bytes / 1448
-        let intoForwarder = try packets(r.lab, r.dut, "pa", "rx_packets")
-        let intoHostB = try packets(r.lab, r.b, "b0", "rx_packets")
+        let intoForwarder = try r.lab.counter(r.dut, "pa", "rx_packets")
+        let intoHostB = try r.lab.counter(r.b, "b0", "rx_packets")
         #expect(intoForwarder < segments / 2, "forwarder received \(intoForwarder) skbs for \(segments) segments")
         #expect(intoHostB < segments / 2, "host B received \(intoHostB) skbs for \(segments) segments")
         let out = r.stop()
@@ -125,11 +125,6 @@ struct RouterInteropTests {
         #expect(!out.stdout.contains("SKB_GSO_SEG") && !out.stdout.contains("TRUNCATED_FRAME"), "\(out.stdout)")
     }
 
-    /// A counter of `device` in namespace `ns` from /sys/class/net/DEVICE/statistics.
-    func packets(_ lab: Lab, _ ns: String, _ device: String, _ counter: String) throws -> Int {
-        let result = try lab.exec(ns, "/bin/cat", ["/sys/class/net/\(device)/statistics/\(counter)"])
-        return Int(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? Int.max
-    }
 
     @Test(arguments: [1, 2])
     func aTCPTransferBetweenTheHostsIsByteExactAndTheStatisticsAreWrittenAsJSON(workers: Int) throws {
@@ -226,29 +221,7 @@ struct RouterInteropTests {
 
     /// Sends `bytes` from a to b over TCP and expects b to receive exactly them.
     func expectTCPTransfer(_ r: Router, bytes: Int) throws {
-        let server = try r.lab.spawn(r.b, "/usr/bin/python3", ["-c", """
-            import socket, hashlib
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(('198.18.2.2', 5001)); s.listen(1); s.settimeout(30)
-            print('ready', flush=True)
-            c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
-            while True:
-                d = c.recv(65536)
-                if not d: break
-                h.update(d); n += len(d)
-            print(n, h.hexdigest(), flush=True)
-            """])
-        try server.waitFor("ready")
-        let client = try r.lab.exec(r.a, "/usr/bin/python3", ["-c", """
-            import socket, hashlib
-            d = b''.join(hashlib.sha256(i.to_bytes(4, 'big')).digest() for i in range(\(bytes / 32)))
-            c = socket.create_connection(('198.18.2.2', 5001), timeout=30); c.sendall(d); c.close()
-            print(len(d), hashlib.sha256(d).hexdigest())
-            """], timeout: 60)
-        #expect(server.wait(timeout: 60) == 0, "\(server.stderr)")
-        let sent = client.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(sent.hasPrefix("\(bytes) "), "\(client.stdout) \(client.stderr)")
-        #expect(server.stdout.contains(sent), "sent \(sent), received \(server.stdout)")
+        try r.lab.expectTCPTransfer(from: r.a, to: r.b, address: "198.18.2.2", bytes: bytes)
     }
 
     /// The counters of one `Name: A B C\nName: 1 2 3` pair of SNMP lines in `text`.
