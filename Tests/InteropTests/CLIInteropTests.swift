@@ -51,14 +51,25 @@ struct CLIInteropTests {
         #expect(ports == ["5000", "5001", "5002", "5003"])
     }
 
-    @Test func xconnectCarriesKernelUDPAndGenFramesBothWays() throws {
+    /// gen (g0, 198.18.0.1) ⇄ x0 [dut] x1 ⇄ sink (s0, 198.18.0.2): the xconnect lab.
+    func xconnectLab() throws -> (lab: Lab, gen: String, dut: String, sink: String) {
         let lab = try Lab()
+        do {
+            let gen = try lab.namespace("gen"), dut = try lab.namespace("dut"), sink = try lab.namespace("sink")
+            try lab.veth("g0", in: gen, mac: "02:00:00:00:00:01", "x0", in: dut, mac: "02:00:00:00:01:00")
+            try lab.veth("s0", in: sink, mac: "02:00:00:00:00:02", "x1", in: dut, mac: "02:00:00:00:01:01")
+            try lab.address("198.18.0.1/24", dev: "g0", in: gen)
+            try lab.address("198.18.0.2/24", dev: "s0", in: sink)
+            return (lab, gen, dut, sink)
+        } catch {
+            lab.destroy()
+            throw error
+        }
+    }
+
+    @Test func xconnectCarriesKernelUDPAndGenFramesBothWays() throws {
+        let (lab, gen, dut, sink) = try xconnectLab()
         defer { lab.destroy() }
-        let gen = try lab.namespace("gen"), dut = try lab.namespace("dut"), sink = try lab.namespace("sink")
-        try lab.veth("g0", in: gen, mac: "02:00:00:00:00:01", "x0", in: dut, mac: "02:00:00:00:01:00")
-        try lab.veth("s0", in: sink, mac: "02:00:00:00:00:02", "x1", in: dut, mac: "02:00:00:00:01:01")
-        try lab.address("198.18.0.1/24", dev: "g0", in: gen)
-        try lab.address("198.18.0.2/24", dev: "s0", in: sink)
 
         let xconnect = try lab.spawn(dut, datapath, ["xconnect", "x0", "x1", "--duration", "40", "--workers", "2"])
         try xconnect.waitFor("xconnect: forwarding x0 <-> x1")
@@ -109,13 +120,8 @@ struct CLIInteropTests {
     /// skbs; xconnect takes them whole (virtio-net headers) and sends them whole, so the sink's
     /// veth counts far fewer skbs than 1448-byte segments would be; the transfer is byte-exact.
     @Test func xconnectCarriesTSOSuperFramesWhole() throws {
-        let lab = try Lab()
+        let (lab, gen, dut, sink) = try xconnectLab()
         defer { lab.destroy() }
-        let gen = try lab.namespace("gen"), dut = try lab.namespace("dut"), sink = try lab.namespace("sink")
-        try lab.veth("g0", in: gen, mac: "02:00:00:00:00:01", "x0", in: dut, mac: "02:00:00:00:01:00")
-        try lab.veth("s0", in: sink, mac: "02:00:00:00:00:02", "x1", in: dut, mac: "02:00:00:00:01:01")
-        try lab.address("198.18.0.1/24", dev: "g0", in: gen)
-        try lab.address("198.18.0.2/24", dev: "s0", in: sink)
         let xconnect = try lab.spawn(dut, datapath, ["xconnect", "x0", "x1", "--duration", "40"])
         try xconnect.waitFor("xconnect: forwarding x0 <-> x1")
         let bytes = 8 << 20
