@@ -95,6 +95,23 @@ import DatapathWire
         #expect(segment(Self.udpFrame(payload: 1800), type: .udpL4, size: 4, worker: worker) == nil)  // 450 > 256
         #expect(pool.inUseCount == 0)
     }
+
+    /// Segments larger than a pool buffer: nothing is made, nothing leaks, the packet stays
+    /// whole (it comes from a pool of larger buffers).
+    @Test func segmentsLargerThanAPoolBufferAreNotMade() throws {
+        let (pool, worker) = try makeWorker()
+        let largePool = try PacketPool(capacity: 4, bufferSize: 8192)
+        let large = Worker(pool: largePool)
+        let skb = large.cache.skb(Self.udpFrame(payload: 6000))
+        skb.gsoType = .udpL4
+        skb.gsoSize = 3000
+        var out = PacketBatch()
+        defer { out.deallocate() }
+        #expect(!skbGSOSegment(skb, networkOffset: 14, into: &out, worker: worker))
+        #expect(out.isEmpty && pool.inUseCount == 0 && skb.length == 14 + 20 + 8 + 6000)
+        large.cache.free(skb)
+        #expect(largePool.inUseCount == 0)
+    }
 }
 
 /// dev_queue_xmit's `validate_xmit_skb`: a GSO frame for a device that does not segment leaves

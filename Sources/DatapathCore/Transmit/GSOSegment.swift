@@ -45,8 +45,9 @@ public func skbGSOSegment(_ skb: SKB, networkOffset: Int, into segments: inout P
     let sequence = skb.gsoType.base == .tcpv4 ? TCPHeader(unchecked: base + transport).sequenceNumber : 0
     for k in 0..<count {
         let chunk = min(mss, payload &- k &* mss)
-        guard let segment = worker.cache.allocate(copyingMetadataOf: skb),
-              let bytes = segment.put(headers &+ chunk) else {
+        let segment = worker.cache.allocate(copyingMetadataOf: skb)
+        guard let segment, let bytes = segment.put(headers &+ chunk) else {
+            if let segment { worker.cache.free(segment) }  // allocated, but the segment does not fit it
             for i in first..<segments.count { worker.cache.free(segments[i]) }
             segments.count = first
             return false
