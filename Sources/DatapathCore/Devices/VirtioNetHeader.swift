@@ -51,18 +51,12 @@ enum VirtioNetHeader {
             fieldOffset = skb.checksumOffset
         } else {
             guard let parsed = EthernetFrame.parse(frame, length: length), parsed.etherType == .ipv4,
-                  let ip = IPv4Header(frame + parsed.payloadOffset, length: length &- parsed.payloadOffset)
+                  let place = TransportChecksum(frame, length: length, ipOffset: parsed.payloadOffset)
             else { return false }
-            switch ip.protocol {
-            case .tcp: fieldOffset = 16
-            case .udp: fieldOffset = 6
-            default: return false
-            }
-            start = parsed.payloadOffset &+ ip.headerLength
-            let transportLength = Int(ip.totalLength) &- ip.headerLength
-            guard transportLength >= fieldOffset &+ 2, start &+ transportLength <= length else { return false }
-            let pseudo = InternetChecksum.pseudoHeaderSum(source: ip.source, destination: ip.destination,
-                                                          protocol: ip.protocol, length: transportLength)
+            start = place.start
+            fieldOffset = place.fieldOffset
+            let pseudo = InternetChecksum.pseudoHeaderSum(source: place.ip.source, destination: place.ip.destination,
+                                                          protocol: place.ip.protocol, length: place.length)
             (frame + (start &+ fieldOffset)).storeBytes(of: InternetChecksum.fold(pseudo).bigEndian, as: UInt16.self)
             skb.checksumState = .partial
             skb.checksumStart = start &+ (frame - skb.head.pointee.bufferStart)

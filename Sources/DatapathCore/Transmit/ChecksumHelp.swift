@@ -18,24 +18,37 @@ public func skbChecksumHelp(_ skb: SKB) -> Bool {
 /// `skbChecksumHelp` for an skb whose IPv4 header is `ipOffset` bytes after `data` (0 on the
 /// IP layer: Linux calls it from `ip_do_fragment` before splitting a packet).
 public func skbChecksumHelp(_ skb: SKB, ipOffset: Int) -> Bool {
-    let length = skb.length
     let frame = skb.data
-    guard ipOffset < length, let ip = IPv4Header(frame + ipOffset, length: length - ipOffset),
-          !ip.isFragment || (ip.fragmentOffset == 0 && ip.moreFragments)
-    else { return false }
-    let fieldOffset: Int
-    switch ip.protocol {
-    case .tcp: fieldOffset = 16
-    case .udp: fieldOffset = 6
-    default: return false
-    }
-    let start = ipOffset + ip.headerLength
-    let transportLength = Int(ip.totalLength) - ip.headerLength
-    guard transportLength >= fieldOffset + 2, start + transportLength <= length else { return false }
-    let field = frame + (start + fieldOffset)
-    var checksum = ~InternetChecksum.fold(InternetChecksum.sum(frame + start, count: transportLength))
-    if ip.protocol == .udp && checksum == 0 { checksum = 0xFFFF }  // RFC 768: 0 means "none"
-    field.storeBytes(of: checksum.bigEndian, as: UInt16.self)
+    guard let place = TransportChecksum(frame, length: skb.length, ipOffset: ipOffset) else { return false }
+    var checksum = ~InternetChecksum.fold(InternetChecksum.sum(frame + place.start, count: place.length))
+    if place.ip.protocol == .udp && checksum == 0 { checksum = 0xFFFF }  // RFC 768: 0 means "none"
+    (frame + (place.start + place.fieldOffset)).storeBytes(of: checksum.bigEndian, as: UInt16.self)
     skb.checksumState = .none
     return true
+}
+
+/// Where the checksum of an IPv4 TCP or UDP packet lives, in a frame of `length` bytes whose
+/// IPv4 header is `ipOffset` bytes in: the transport header's offset (`start`), the checksum
+/// field's offset within it, and the transport length. Nil for anything else: not TCP or UDP,
+/// a fragment other than the first, lengths that do not fit the frame.
+struct TransportChecksum {
+    let ip: IPv4Header
+    let start: Int
+    let fieldOffset: Int
+    let length: Int
+
+    init?(_ frame: UnsafeMutableRawPointer, length frameLength: Int, ipOffset: Int) {
+        guard ipOffset < frameLength, let ip = IPv4Header(frame + ipOffset, length: frameLength - ipOffset),
+              !ip.isFragment || (ip.fragmentOffset == 0 && ip.moreFragments)
+        else { return nil }
+        switch ip.protocol {
+        case .tcp: fieldOffset = 16
+        case .udp: fieldOffset = 6
+        default: return nil
+        }
+        start = ipOffset + ip.headerLength
+        length = Int(ip.totalLength) - ip.headerLength
+        guard length >= fieldOffset + 2, start + length <= frameLength else { return nil }
+        self.ip = ip
+    }
 }
