@@ -7,22 +7,7 @@ extension IPv4 {
     /// route and timestamp pointers included), and no source route (LSRR, SSRR) while source
     /// routing is off.
     static func checkOptions(_ ip: IPv4Header, headerLength: Int) -> DropReason? {
-        var options = IPv4OptionIterator(header: ip.base, end: headerLength)
-        while let option = options.next() {
-            switch option {
-            case .malformed:
-                return .ipHeaderInvalid
-            case .option(let type, _, _, _) where type == .lsrr || type == .ssrr:
-                return .ipSourceRouted
-            case .option(let type, let offset, _, let valueLength):
-                if optionProblem(type, header: ip.base, offset: offset, length: valueLength &+ 2) != nil {
-                    return .ipHeaderInvalid
-                }
-            default:
-                continue
-            }
-        }
-        return nil
+        firstOptionError(ip.base, headerLength: headerLength, sourceRoutesToo: true)?.reason
     }
 
     /// ICMP parameter problem for a header whose options are malformed (Linux: the `error:`
@@ -32,22 +17,33 @@ extension IPv4 {
         let base = skb.data
         guard skb.length >= 20 else { return }
         let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
-        guard headerLength > 20, headerLength <= skb.length else { return }
-        var pointer: Int?
-        for option in IPv4OptionIterator(header: base, end: headerLength) where pointer == nil {
+        guard headerLength > 20, headerLength <= skb.length,
+              let error = IPv4.firstOptionError(base, headerLength: headerLength, sourceRoutesToo: false) else { return }
+        skb.resetNetworkHeader()
+        icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
+                       info: UInt32(error.pointer) << 24, worker: worker)
+    }
+
+    /// The first option error in order, with the octet a parameter problem would point at:
+    /// a malformed option or record route / timestamp (`.ipHeaderInvalid`), or — with
+    /// `sourceRoutesToo` — a source route (`.ipSourceRouted`). Nil when there is none.
+    static func firstOptionError(_ base: UnsafeMutableRawPointer, headerLength: Int,
+                                 sourceRoutesToo: Bool) -> (reason: DropReason, pointer: Int)? {
+        for option in IPv4OptionIterator(header: base, end: headerLength) {
             switch option {
             case .malformed(let offset):
-                pointer = offset
+                return (.ipHeaderInvalid, offset)
+            case .option(let type, let offset, _, _) where type == .lsrr || type == .ssrr:
+                if sourceRoutesToo { return (.ipSourceRouted, offset) }
             case .option(let type, let offset, _, let valueLength):
-                pointer = IPv4.optionProblem(type, header: base, offset: offset, length: valueLength &+ 2)
+                if let pointer = optionProblem(type, header: base, offset: offset, length: valueLength &+ 2) {
+                    return (.ipHeaderInvalid, pointer)
+                }
             default:
                 continue
             }
         }
-        guard let pointer else { return }
-        skb.resetNetworkHeader()
-        icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
-                       info: UInt32(pointer) << 24, worker: worker)
+        return nil
     }
 
     /// Where a record route or timestamp option of `length` octets at `offset` is malformed
