@@ -218,6 +218,15 @@ public struct IPv4Header {
     /// `decrementTTL()` for a caller that has just read the TTL, `ttl` (at least 1).
     @inlinable
     public func decrementTTL(from ttl: UInt8) {
+        // TTL, protocol and checksum as one little-endian word, t | p << 8 | hi << 16 | lo << 24
+        // (the checksum is hi << 8 | lo): adding 0xFFFF takes 1 from the TTL (no borrow: it is
+        // at least 1) and adds 0x0100 to the checksum, the carry out of `hi` landing on `lo` as
+        // the folded carry. Only checksums 0xFEFF and 0xFFFF fold otherwise (to 0x0000, 0x0100).
+        let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        if word >> 17 != 0x7FFF {
+            base.storeBytes(of: (word &+ 0xFFFF).littleEndian, toByteOffset: 8, as: UInt32.self)
+            return
+        }
         base.storeBytes(of: ttl &- 1, toByteOffset: 8, as: UInt8.self)
         let check = UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0x0100
         let patched = UInt16(truncatingIfNeeded: check &+ (check >= 0xFFFF ? 1 : 0))

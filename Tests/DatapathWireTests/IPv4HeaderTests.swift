@@ -127,6 +127,29 @@ import Testing
         #expect(mismatches == 0)
     }
 
+    /// Every checksum value, valid or not, including the two that fold differently (0xFEFF and
+    /// 0xFFFF), gets exactly the bits of Linux's `ip_decrease_ttl`, and the protocol byte stays.
+    @Test func ttlDecrementMatchesLinuxForEveryChecksumValue() throws {
+        var mismatches: [UInt16] = []
+        for value in 0...0xFFFF {
+            var header = Self.udpHeader
+            header[8] = UInt8(2 + value % 254)
+            header[10] = UInt8(value >> 8)
+            header[11] = UInt8(value & 0xFF)
+            try withPacket(header, misalignment: value % 4) { base, length in
+                let ip = try #require(IPv4Header(base, length: length))
+                let ttl = ip.ttl
+                ip.decrementTTL(from: ttl)
+                let sum = UInt32(value) + 0x0100
+                let expected = UInt16(truncatingIfNeeded: sum + (sum >= 0xFFFF ? 1 : 0))
+                if ip.checksum != expected || ip.ttl != ttl - 1 || ip.protocol.rawValue != header[9] {
+                    mismatches.append(UInt16(value))
+                }
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(8))")
+    }
+
     @Test func ttlZeroIsNotWrapped() throws {
         var header = Self.udpHeader
         header[8] = 0

@@ -3,12 +3,15 @@ import DatapathCore
 import DatapathWire
 
 /// A router on two in-memory devices whose output is wired back to its input: eth1 transmits
-/// into `Reflector`, which restores the TTL (+1, checksum −0x0100), optionally draws a new
-/// random destination in 198.19.0.0/16 (checksum patched), and puts the frame back on eth0's
-/// receive ring addressed to eth0. So every packet circulates through the whole path:
-/// MemoryDevice RX → netif_receive_skb → ip_rcv (checksum verified) → NF PREROUTING (empty)
-/// → ip_rcv_finish + route cache → ip_forward → NF FORWARD → ip_output → NF POSTROUTING →
-/// ip_finish_output → ip_finish_output2 → neigh_output (hh cache) → dev_queue_xmit → TX.
+/// into `Reflector`, which optionally draws a new random destination in 198.19.0.0/16, puts the
+/// TTL back to 255 when it is nearly spent (packets start at 255, so once every ~250 rounds),
+/// patches the checksum for what it changed, and puts the frame back on eth0's receive ring
+/// (addressed to eth0 already: eth0's MAC is the next hop's). So every packet circulates
+/// through the whole path: MemoryDevice RX → netif_receive_skb → ip_rcv (checksum verified) →
+/// NF PREROUTING (empty) → ip_rcv_finish + route cache → ip_forward → NF FORWARD → ip_output →
+/// NF POSTROUTING → ip_finish_output → ip_finish_output2 → neigh_output (hh cache) →
+/// dev_queue_xmit → TX — in the fast path's one loop (`IPv4.receiveFrames`), or stage by stage
+/// with `fastPath: false`.
 /// The reflector's few stores per packet are inside the measurement.
 public final class ForwardRig {
     public let pool: PacketPool
@@ -18,7 +21,7 @@ public final class ForwardRig {
     let eth1: Reflector
     var batch = PacketBatch()
 
-    public init(randomDestinations: Bool, cacheEnabled: Bool = true) throws {
+    public init(randomDestinations: Bool, cacheEnabled: Bool = true, fastPath: Bool = true) throws {
         pool = try PacketPool(capacity: 8192)
         worker = Worker(pool: pool)
         stack = Stack(workers: 1)
@@ -33,6 +36,7 @@ public final class ForwardRig {
             route add 198.19.0.0/16 via 198.18.2.2
             """)
         stack.ipv4.setRouteCacheEnabled(cacheEnabled)
+        stack.ipv4.fastPath = fastPath
         for i in 0..<1024 {
             let skb = worker.cache.allocate()!
             let data = skb.put(60)!
@@ -41,7 +45,7 @@ public final class ForwardRig {
             MACAddress(2, 0, 0, 0, 0, 0xA).store(to: data + 6)
             data.storeBytes(of: UInt16(0x0800).bigEndian, toByteOffset: 12, as: UInt16.self)
             IPv4Repr(source: IPv4Address(198, 18, 1, 2), destination: IPv4Address(198, 19, UInt8(i >> 8), UInt8(i & 0xFF)),
-                     protocol: .udp, ttl: 64, payloadLength: 26, identification: 0, dontFragment: true, dscp: 0)
+                     protocol: .udp, ttl: 255, payloadLength: 26, identification: 0, dontFragment: true, dscp: 0)
                 .emit(to: data + 14)
             eth0.inject(skb)
         }
@@ -59,13 +63,13 @@ public final class ForwardRig {
 
     /// The stages the rig's path runs through, in path order.
     public var stages: [StageID] {
-        [stack.core.receiveStage, stack.ipv4.rcvStage, stack.ipv4.routeStage, stack.ipv4.forwardStage,
-         stack.ipv4.finishOutputStage]
+        [stack.core.receiveStage, stack.ipv4.fastForwardStage, stack.ipv4.rcvStage, stack.ipv4.routeStage,
+         stack.ipv4.forwardStage, stack.ipv4.finishOutputStage]
     }
 }
 
-/// eth1 of the rig: transmit = restore TTL (and maybe change the destination), readdress to
-/// eth0, and inject into eth0's receive ring.
+/// eth1 of the rig: transmit = maybe a new destination, the TTL back to 255 when nearly spent,
+/// and into eth0's receive ring.
 final class Reflector: NetDevice, @unchecked Sendable {
     let name = "eth1"
     var ifindex = 0
@@ -90,17 +94,25 @@ final class Reflector: NetDevice, @unchecked Sendable {
     func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         for i in batch.indices {
             let ip = batch[i].data + 14
-            ip.storeBytes(of: ip.load(fromByteOffset: 8, as: UInt8.self) &+ 1, toByteOffset: 8, as: UInt8.self)
-            var check = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0xFEFF
+            let ttl = UInt32(ip.load(fromByteOffset: 8, as: UInt8.self))
+            guard randomDestinations || ttl < 4 else { continue }
+            // RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), over the 16-bit words changed: the
+            // TTL|protocol word when the TTL is back to 255, the destination's low word.
+            var sum = UInt32(~UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 10, as: UInt16.self)))
+            if ttl < 4 {
+                let protocolByte = UInt32(ip.load(fromByteOffset: 9, as: UInt8.self))
+                sum = sum &+ (0xFFFF &- (ttl << 8 | protocolByte)) &+ (0xFF00 | protocolByte)
+                ip.storeBytes(of: UInt8(255), toByteOffset: 8, as: UInt8.self)
+            }
             if randomDestinations {
                 let old = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 18, as: UInt16.self)))
                 let new = UInt32(truncatingIfNeeded: random.next() & 0xFFFF)
                 ip.storeBytes(of: UInt16(new).bigEndian, toByteOffset: 18, as: UInt16.self)
-                check = check &+ old &+ (0xFFFF &- new)
+                sum = sum &+ (0xFFFF &- old) &+ new
             }
-            check = (check & 0xFFFF) &+ (check >> 16)
-            check = (check & 0xFFFF) &+ (check >> 16)
-            ip.storeBytes(of: UInt16(truncatingIfNeeded: check).bigEndian, toByteOffset: 10, as: UInt16.self)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            sum = (sum & 0xFFFF) &+ (sum >> 16)
+            ip.storeBytes(of: (~UInt16(truncatingIfNeeded: sum)).bigEndian, toByteOffset: 10, as: UInt16.self)
         }
         _ = target.inject(&batch)
         worker.drop(&batch, .transmitRingFull)

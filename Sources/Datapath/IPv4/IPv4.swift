@@ -26,6 +26,9 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public var forwarding = true
     /// TTL of packets the stack originates (Linux: `net.ipv4.ip_default_ttl`).
     public var defaultTTL: UInt8 = 64
+    /// Whether frames that only need forwarding take the fast path (`receiveFrames`); on by
+    /// default. Off, every frame takes the staged path (for comparisons and tests).
+    public var fastPath = true
     public let reassembly: ReassemblyParameters
     /// 64 KiB buffers for reassembled datagrams, made on first need.
     let largePool = Mutex<PacketPool?>(nil)
@@ -36,6 +39,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public let outputStage = StageID.named("ip-output")
     public let finishOutputStage = StageID.named("ip-finish-output2")
     public let localDeliverStage = StageID.named("ip-local-deliver")
+    public let fastForwardStage = StageID.named("ip-forward-fast")
 
     /// Protocol handlers by IP protocol number (Linux: `inet_protos`); slot k of
     /// `protocolIndex` is handler k − 1.
@@ -65,10 +69,12 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
 
     deinit { protocolIndex.deallocate() }
 
-    /// Registers for EtherType IPv4 on the core (Linux: `dev_add_pack(&ip_packet_type)`) and
-    /// ICMP as protocol 1 (Linux: `inet_add_protocol(&icmp_protocol, IPPROTO_ICMP)`).
+    /// Registers for EtherType IPv4 on the core (Linux: `dev_add_pack(&ip_packet_type)`), as
+    /// its ingress fast path, and ICMP as protocol 1 (Linux: `inet_add_protocol(&icmp_protocol,
+    /// IPPROTO_ICMP)`).
     public func register() {
         core.addPacketType(.ipv4, self)
+        core.setIngressFastPath(self)
         addProtocol(.icmp, icmp)
     }
 
@@ -138,6 +144,10 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// Per protocol handler slot, the packets `ipLocalDeliverFinish` hands it.
     let protocolBatches: UnsafeMutablePointer<PacketBatch>
     let neighbourBatches = NeighbourBatches()
+    /// The fast path's per-neighbour output batches (`receiveFrames`).
+    let fastGroups = NeighbourBatches()
+    /// The fast path's neighbour per frame of the batch (0: left to the staged path).
+    let fastHops = UnsafeMutablePointer<UInt>.allocate(capacity: PacketBatch.maximumCount)
     var identification: UInt16
     let fragmentQueues: FragmentQueues
     var largeCacheStorage: PoolCache?
@@ -158,6 +168,7 @@ final class IPv4WorkerState: @unchecked Sendable {
     deinit {
         forgetRouteTable()
         routeTable.deallocate()
+        fastHops.deallocate()
         routeCache.endBatch()
         forward.deallocate()
         gsoSegments.deallocate()

@@ -178,15 +178,19 @@ extension IPv4 {
     }
 }
 
-/// One worker's per-neighbour output batches for `ipFinishOutput2`.
+/// One worker's per-neighbour output batches for `ipFinishOutput2` and the fast path.
 final class NeighbourBatches: @unchecked Sendable {
     static let count = 8
     let neighbours: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let batches: UnsafeMutablePointer<PacketBatch>
+    /// The fast path's: the neighbour takes no more frames this batch (`IPv4.closeFast`).
+    let closed: UnsafeMutablePointer<Bool>
 
     init() {
         neighbours = .allocate(capacity: NeighbourBatches.count)
         neighbours.initialize(repeating: nil, count: NeighbourBatches.count)
+        closed = .allocate(capacity: NeighbourBatches.count)
+        closed.initialize(repeating: false, count: NeighbourBatches.count)
         batches = .allocate(capacity: NeighbourBatches.count)
         for i in 0..<NeighbourBatches.count { (batches + i).initialize(to: PacketBatch()) }
     }
@@ -196,5 +200,6 @@ final class NeighbourBatches: @unchecked Sendable {
         batches.deinitialize(count: NeighbourBatches.count)
         batches.deallocate()
         neighbours.deallocate()
+        closed.deallocate()
     }
 }

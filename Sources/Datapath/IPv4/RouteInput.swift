@@ -42,7 +42,7 @@ extension IPv4 {
             let destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             let source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
             let tos = UInt64(ip.load(fromByteOffset: 1, as: UInt8.self) & 0x1E)
-            let k0 = UInt64(destination) << 32 | UInt64(source)
+            let k0 = RouteCache.key0(destination: destination, source: source)
             let k1 = UInt64(skb.mark) << 32 | tos << 16 | iif
             let result: RouteResult
             if let hit = cache.lookup(k0, k1, epoch: epoch) {
@@ -196,7 +196,7 @@ extension IPv4 {
     public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
         let state = self.state(worker)
         state.refresh(fib)
-        let k0 = UInt64(destination.hostOrder) << 32
+        let k0 = RouteCache.key0(destination: destination.hostOrder, source: 0)
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
         if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) { return hit }

@@ -97,6 +97,10 @@ public final class Netfilter: @unchecked Sendable {
         }
     }
 
+    /// Whether no function is registered on `hook` (one load; workers may ask per batch).
+    @inline(__always)
+    public func isEmpty(_ hook: NetfilterHook) -> Bool { SharedWord.load(populated + hook.rawValue) == 0 }
+
     /// Runs `hook`'s functions over `batch` (Linux: `NF_HOOK` → `nf_hook_slow`); the skbs left
     /// in `batch` were accepted by every function, in their original order (repeated ones last).
     /// Drops: `.netfilterDrop`.

@@ -14,15 +14,16 @@ import DatapathWire
 /// flight wait in `retired` until `endBatch`, so a packet routed earlier in the batch never
 /// points at a freed neighbour.
 public final class RouteCache: @unchecked Sendable {
-    /// Entries (64 bytes each): key0 @0 (destination << 32 | source), key1 @8 (mark << 32 |
+    /// Entries (64 bytes each): key0 @0 (`key0(destination:source:)`), key1 @8 (mark << 32 |
     /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 16 bytes).
     let entries: UnsafeMutableRawPointer
     let memory: LargeMemory
     public let capacity: Int
-    let setMask: Int
+    /// 64 − log2(sets): the set index is a hash's top bits.
+    let shift: UInt64
     static let ways = 4
-    let key0: UInt64
-    let key1: UInt64
+    /// The hash's secret: two random odd multipliers.
+    let multipliers: (UInt64, UInt64)
     /// lookups @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
     /// of a class pays a dynamic exclusivity check per access.
     let words: UnsafeMutablePointer<UInt64>
@@ -39,19 +40,18 @@ public final class RouteCache: @unchecked Sendable {
     public var misses: UInt64 { words[1] }
     public var evictions: UInt64 { words[2] }
 
-    /// `capacity` entries, rounded up to a power of two and at least one set.
+    /// `capacity` entries, rounded up to a power of two and at least two sets.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
         precondition(MemoryLayout<RouteResult>.size <= 40, "a route cache entry is one 64-byte line")
-        var sets = 1
+        var sets = 2
         while sets * RouteCache.ways < capacity { sets <<= 1 }
         self.capacity = sets * RouteCache.ways
-        setMask = sets - 1
+        shift = UInt64(64 - sets.trailingZeroBitCount)
         memory = LargeMemory(bytes: self.capacity * 64)
         entries = memory.base
         entries.initializeMemory(as: UInt8.self, repeating: 0, count: self.capacity * 64)
         var random = SplitMix64(seed: seed)
-        key0 = random.next()
-        key1 = random.next() | 1
+        multipliers = (random.next() | 1, random.next() | 1)
         words = .allocate(capacity: 5)
         words.initialize(repeating: 0, count: 5)
         words[4] = 1
@@ -64,32 +64,30 @@ public final class RouteCache: @unchecked Sendable {
         words.deallocate()
     }
 
-    /// The set index of a key (a keyed multiply-xorshift mix; the secret keeps senders from
-    /// aiming at one set).
+    /// The set index of a key.
     @inline(__always)
-    func set(_ k0: UInt64, _ k1: UInt64) -> Int {
-        var h = (k0 ^ key0) &* 0x9E37_79B9_7F4A_7C15
-        h ^= (k1 &+ key1)
-        h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
-        return Int(truncatingIfNeeded: h >> 32) & setMask
+    func set(_ k0: UInt64, _ k1: UInt64) -> Int { reader.set(k0, k1) }
+
+    /// The key word of a destination and source (host order): their wire bytes, source first,
+    /// as one little-endian load of IPv4 header bytes 12..<20 reads them.
+    @inline(__always)
+    public static func key0(destination: UInt32, source: UInt32) -> UInt64 {
+        UInt64(destination.byteSwapped) << 32 | UInt64(source.byteSwapped)
     }
+
+    /// What a lookup reads, copied out of the object so a loop keeps it in registers.
+    @inline(__always)
+    var reader: RouteCacheReader { RouteCacheReader(entries: entries, shift: shift, multipliers: multipliers) }
 
     /// Counts `count` lookups (callers count per batch, not per packet).
     @inline(__always)
     public func countLookups(_ count: Int) { words[0] &+= UInt64(count) }
 
     /// The cached result for a key made in `epoch`, or nil (a miss is counted). Key words:
-    /// `k0` = destination << 32 | source, `k1` = mark << 32 | TOS << 16 | input ifindex.
+    /// `k0` = `key0(destination:source:)`, `k1` = mark << 32 | TOS << 16 | input ifindex.
     @inline(__always)
     public func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
-        let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
-        for way in 0..<RouteCache.ways {
-            let entry = base + way &* 64
-            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
-               entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
-                return entry.load(fromByteOffset: 24, as: RouteResult.self)
-            }
-        }
+        if let hit = reader.lookup(k0, k1, epoch: epoch) { return hit }
         words[1] &+= 1
         return nil
     }
@@ -154,5 +152,34 @@ public final class RouteCache: @unchecked Sendable {
     /// Entries made in `epoch` (for tests: the cache stays bounded).
     public func liveEntries(epoch: UInt64) -> Int {
         (0..<capacity).reduce(0) { $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) == epoch ? 1 : 0) }
+    }
+}
+
+/// A route cache's entries and hash secret, for lookups that count nothing (the caller counts).
+struct RouteCacheReader {
+    let entries: UnsafeMutableRawPointer
+    let shift: UInt64
+    let multipliers: (UInt64, UInt64)
+
+    /// The set index of a key: multiply-shift hashing (Dietzfelbinger et al.) with secret
+    /// random odd multipliers, the top bits of `k0·m0 + k1·m1` — two keys share a set with
+    /// probability about 2/sets whatever a sender picks, since it does not know the multipliers.
+    @inline(__always)
+    func set(_ k0: UInt64, _ k1: UInt64) -> Int {
+        Int(truncatingIfNeeded: (k0 &* multipliers.0 &+ k1 &* multipliers.1) &>> shift)
+    }
+
+    /// The result cached for the key in `epoch`, or nil.
+    @inline(__always)
+    func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
+        let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
+        for way in 0..<RouteCache.ways {
+            let entry = base + way &* 64
+            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
+               entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
+                return entry.load(fromByteOffset: 24, as: RouteResult.self)
+            }
+        }
+        return nil
     }
 }

@@ -22,6 +22,13 @@ public struct GSOType: RawRepresentable, Hashable, Sendable {
 }
 
 extension SKB {
+    /// Whether offload work is pending: a GSO packet, or a checksum to fill (`.partial`). One
+    /// load of the word holding `gsoSize`, `gsoType` and `checksumState` (layout checked in
+    /// `PacketPool.init`; `.partial` is the only state with bit 1 set).
+    @inlinable public var hasOffloadWork: Bool {
+        UnsafeRawPointer(head).load(fromByteOffset: 0x38, as: UInt32.self) & 0x0200_FFFF != 0
+    }
+
     /// The network-layer length of each segment a GSO packet becomes: network and transport
     /// headers plus `gsoSize` (Linux: `skb_gso_network_seglen`). Needs the network and transport
     /// header offsets (set by `ip_rcv`); `Int.max` when the TCP header is not all there.

@@ -60,6 +60,10 @@ public final class PacketPool: @unchecked Sendable {
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.networkOffset) == 0x22
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.transportOffset) == 0x24
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.protocolType) == 0x26)
+        // SKB.hasOffloadWork reads GSO size, GSO type and checksum state as one word.
+        precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.gsoSize) == 0x38
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.gsoType) == 0x3A
+            && MemoryLayout<SKBHead>.offset(of: \SKBHead.checksumState) == 0x3B)
         precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.dataRefs) == 0x40
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.poolID) == 0x46
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.dataOwner) == 0x48

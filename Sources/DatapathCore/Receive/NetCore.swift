@@ -17,6 +17,8 @@ public final class NetCore: @unchecked Sendable {
     var rxHandlers: [(any RxHandler)?] = Array(repeating: nil, count: NetCore.maximumDevices)
     var deviceTaps: [[any PacketTap]] = Array(repeating: [], count: NetCore.maximumDevices)
     var globalTaps: [any PacketTap] = []
+    /// Runs ahead of `eth_type_trans` on devices without rx_handler or taps (`IngressFastPath`).
+    var ingressFastPath: (any IngressFastPath)?
     /// Protocol handlers; slot k is `packetTypeIndex` value k + 1.
     var packetTypes: [any PacketTypeHandler] = []
     /// EtherType → handler slot + 1 (0 = none): one load per packet, 64 KiB.

@@ -6,8 +6,9 @@ extension NetCore {
     ///
     /// Reads: the Ethernet header, `inputIfindex` (the same for the whole batch).
     /// Writes: `protocolType`, `packetType`, MAC and network offsets; pulls the Ethernet header.
-    /// Next: taps (`ptype_all`) → the device's rx_handler (again for the device it hands frames
-    /// to, up to 8 deep) → the `PacketTypeHandler` for each EtherType.
+    /// Next: the ingress fast path (`IngressFastPath`, on a device without rx_handler or taps);
+    /// for what it passes on, taps (`ptype_all`) → the device's rx_handler (again for the device
+    /// it hands frames to, up to 8 deep) → the `PacketTypeHandler` for each EtherType.
     /// Drops: `.deviceDown` (administratively down), `.packetTooSmall`, `.unhandledProtocol`.
     ///
     /// Handlers must not call this re-entrantly; re-injected packets go through a backlog.
@@ -48,6 +49,11 @@ extension NetCore {
         var ifindex = batch[0].inputIfindex
         guard isAdminUp(ifindex: ifindex) else {
             worker.drop(&batch, .deviceDown)
+            worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
+            return
+        }
+        runIngressFastPath(&batch, ifindex: ifindex, worker: worker)
+        if batch.isEmpty {
             worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
             return
         }

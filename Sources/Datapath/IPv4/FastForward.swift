@@ -1,0 +1,206 @@
+import DatapathCore
+import DatapathWire
+
+extension IPv4: IngressFastPath {
+    /// The forwarding fast path (Linux: what an XDP forwarding program such as the kernel's
+    /// `xdp_fwd` does at the driver's receive hook — `bpf_fib_lookup`, the TTL and MTU checks,
+    /// `ip_decrease_ttl`, the MAC rewrite, `XDP_REDIRECT` — here with the stack's own counters).
+    /// It runs the stages from `ip_rcv` to `neigh_hh_output` for a frame in one pass instead of
+    /// one loop per stage, for frames that every stage would pass unchanged:
+    ///
+    /// - unicast to the receiving device, EtherType IPv4, a 20-byte header (no options) with a
+    ///   good checksum and a total length within the frame (link-layer padding is trimmed, as
+    ///   `ip_rcv` does);
+    /// - a route cache hit (`ip_route_input`) that forwards;
+    /// - TTL above 1, not GSO, no checksum left to fill, not shared, within the route's MTU;
+    /// - a neighbour in a connected state (its hh cache is valid).
+    ///
+    /// Such a frame gets its TTL decremented with the checksum patched (`ip_decrease_ttl`) and
+    /// the neighbour's cached header written over its Ethernet header (`neigh_hh_output`); when
+    /// the batch is done, each neighbour's frames go to `devQueueXmit` in order. Every other
+    /// frame stays in `batch`, in order and untouched but for the trim, for the staged path,
+    /// which judges and counts it: errors, ICMP, local delivery, fragmentation, route cache
+    /// misses (whose entries the next batch hits) and neighbour resolution all happen there.
+    /// Frames keep their order per flow: a flow's frames share a route cache key, so a miss
+    /// sends all of them to the staged path; a routed frame left for another reason (GSO, size,
+    /// TTL) takes the rest of the batch for its neighbour with it, and an IPv4 frame to us left
+    /// before routing (options, bad header) the rest of the batch. Frames of different flows to
+    /// one neighbour can overtake each other, as they can across Linux's receive queues.
+    ///
+    /// It runs only when the stages it skips could not change a packet: no netfilter function
+    /// on PRE_ROUTING, FORWARD or POST_ROUTING, forwarding on, the route cache on (and, once
+    /// IPsec lands, no forward policy: see `xfrmForwardPolicy`). It counts what they would
+    /// have — InReceives, ForwDatagrams, route cache lookups — and its time is the
+    /// `ip-forward-fast` stage's. It does not write header offsets, protocol or route into the
+    /// skb: nothing after it reads them.
+    public func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
+        guard fastPath, forwarding, batch.count <= PacketBatch.maximumCount, netfilter.isEmpty(.preRouting),
+              netfilter.isEmpty(.forward), netfilter.isEmpty(.postRouting) else { return }
+        let state = self.state(worker)
+        let cache = state.routeCache
+        guard cache.isEnabled else { return }
+        let start = cycleCount()
+        state.refresh(fib)
+        let slots = batch.slots
+        let packets = batch.count
+        // Two passes, so that neither runs short of registers: the checks and the route lookup
+        // note each frame's neighbour (0: the staged path's); then the writes, and the frames
+        // left alone closing up in order.
+        let hops = state.fastHops
+        let reader = cache.reader
+        let epoch = state.epoch
+        let iif = UInt64(truncatingIfNeeded: ifindex)
+        for i in 0..<packets {
+            hops[i] = IPv4.fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch)
+        }
+        let groups = state.fastGroups
+        var used = 0
+        var neighbour = UInt.max  // no hop's: the first frame, fast or not, takes the branch below
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        var out = groups.batches
+        var outSlots = out.pointee.slots
+        var outCount = 0
+        var kept = 0
+        var closed = false
+        for i in 0..<packets {
+            let skb = slots[i]
+            let next = hops[i]
+            if next != neighbour {
+                out.pointee.count = outCount
+                guard !closed, next & 1 == 0, next != 0,
+                      let output = fastOutput(to: next, groups: groups, used: &used, worker: worker) else {
+                    // Later frames follow this one: for its neighbour (a flow's frames can differ
+                    // in what made this one stay: GSO, size, TTL), or all of them.
+                    if next == 1 {
+                        closed = true
+                    } else if next & 1 != 0 && !closed {
+                        closeFast(next & ~1, groups: groups, used: &used, worker: worker)
+                    }
+                    neighbour = UInt.max
+                    slots[kept] = skb
+                    kept &+= 1
+                    outCount = out.pointee.count
+                    continue
+                }
+                neighbour = next
+                (low, high, out) = output
+                outSlots = out.pointee.slots
+                outCount = out.pointee.count
+            }
+            let frame = skb.data
+            let ip = IPv4Header(unchecked: frame + EthernetHeader.length)
+            ip.decrementTTL(from: ip.ttl)
+            frame.storeBytes(of: low, as: UInt64.self)
+            frame.storeBytes(of: high, toByteOffset: 6, as: UInt64.self)
+            outSlots[outCount] = skb
+            outCount &+= 1
+        }
+        out.pointee.count = outCount
+        batch.count = kept
+        let forwarded = packets &- kept
+        if forwarded > 0 {
+            let counters = statistics.block(worker)
+            counters.add(IPStatistics.Counter.inReceives.rawValue, UInt64(forwarded))
+            counters.add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(forwarded))
+            cache.countLookups(forwarded)
+            transmitFast(groups, used, worker: worker)
+            worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
+        }
+        cache.endBatch()
+    }
+
+    /// The fast path's checks on one frame, reading only but for trimming padding (see
+    /// `receiveFrames`): the neighbour to send it to; that neighbour + 1 when the frame was
+    /// routed but is left to the staged path (the rest of the batch for that neighbour then goes
+    /// the same way); 1 for an IPv4 frame to us left before routing (options, a checksum only
+    /// the device vouches for, a bad length: the rest of the batch goes the same way, since its
+    /// flow is not known); 0 for any other frame left to the staged path (not IPv4, not to us,
+    /// a route cache miss, a route that does not forward: later frames of its flow, if any, are
+    /// left too).
+    @inline(__always)
+    static func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader,
+                              epoch: UInt64) -> UInt {
+        let head = skb.head
+        let frame = head.pointee.data
+        let length = head.pointee.length
+        guard length >= 34 else { return 0 }
+        // Destination MAC (the low six bytes of the first word), then EtherType, version/IHL
+        // and TOS.
+        let ethernet = frame.loadUnaligned(as: UInt64.self)
+        guard ethernet << 16 == macWord << 16 else { return 0 }
+        let word = frame.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        guard word << 8 == 0x4500_0800 else { return word & 0xFFFF == 0x0008 ? 1 : 0 }
+        let ip = frame + EthernetHeader.length
+        let a = ip.loadUnaligned(as: UInt64.self)
+        let b = ip.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let c = ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
+        // The header's ten 16-bit words summed as two 64-bit words and one 32-bit word with
+        // end-around carries: 2^16 ≡ 1 (mod 0xFFFF), so the sum is ≡ 0 exactly when the
+        // ones' complement sum is 0xFFFF (it is never 0: the first byte is 0x45).
+        let (s0, o0) = a.addingReportingOverflow(b)
+        let (s1, o1) = s0.addingReportingOverflow(UInt64(c) &+ (o0 ? 1 : 0))
+        guard (s1 &+ (o1 ? 1 : 0)) % 0xFFFF == 0 else { return 1 }
+        // 20 ≤ total length ≤ frame length − 14, as one unsigned compare.
+        let total = UInt32(UInt16(truncatingIfNeeded: a >> 16).byteSwapped)
+        guard total &- 20 <= length &- 34 else { return 1 }
+        // Link-layer padding goes, as `ip_rcv` would take it (whichever path the frame takes).
+        if total &+ 14 != length { head.pointee.length = total &+ 14 }
+        let k0 = UInt64(littleEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+        let k1 = UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
+        guard let route = reader.lookup(k0, k1, epoch: epoch), route.input == .forward else { return 0 }
+        let neighbour = UInt(bitPattern: route.neighbour)
+        // Routed, but not for the fast path: the neighbour, tagged.
+        guard UInt8(truncatingIfNeeded: b) > 1, !skb.hasOffloadWork, !skb.isShared,
+              total <= UInt32(route.mtu) else { return neighbour | 1 }
+        return neighbour
+    }
+
+    /// The fast path meets a neighbour other than the last packet's: its cached header and its
+    /// output batch; nil when the neighbour is not in a connected state (the packet takes the
+    /// staged path, which resolves) or closed for the batch (`closeFast`).
+    @inline(never)
+    func fastOutput(to next: UInt, groups: NeighbourBatches, used: inout Int,
+                    worker: Worker) -> (UInt64, UInt64, UnsafeMutablePointer<PacketBatch>)? {
+        let neighbour = UnsafeMutableRawPointer(bitPattern: next)!
+        let header = Unmanaged<Neighbour>.fromOpaque(neighbour)._withUnsafeGuaranteedRef { entry in
+            entry.currentState.intersects(.connected) ? entry.cachedHeader() : nil
+        }
+        guard let header else { return nil }
+        let slot = fastSlot(neighbour, groups: groups, used: &used, worker: worker)
+        guard !groups.closed[slot] else { return nil }
+        return (header.low, header.high, groups.batches + slot)
+    }
+
+    /// Sends the rest of the batch's frames for `next` to the staged path.
+    @inline(never)
+    func closeFast(_ next: UInt, groups: NeighbourBatches, used: inout Int, worker: Worker) {
+        let slot = fastSlot(UnsafeMutableRawPointer(bitPattern: next)!, groups: groups, used: &used, worker: worker)
+        groups.closed[slot] = true
+    }
+
+    /// The output slot of a neighbour: its own, or a new one (after sending all of them when
+    /// eight are in use).
+    func fastSlot(_ neighbour: UnsafeMutableRawPointer, groups: NeighbourBatches, used: inout Int,
+                  worker: Worker) -> Int {
+        if let slot = (0..<used).first(where: { groups.neighbours[$0] == neighbour }) { return slot }
+        if used == NeighbourBatches.count {
+            transmitFast(groups, used, worker: worker)
+            used = 0
+        }
+        groups.neighbours[used] = neighbour
+        groups.closed[used] = false
+        used &+= 1
+        return used &- 1
+    }
+
+    /// Sends each neighbour's batch of the fast path, headers written (`devQueueXmit`).
+    func transmitFast(_ groups: NeighbourBatches, _ used: Int, worker: Worker) {
+        for slot in 0..<used {
+            Unmanaged<Neighbour>.fromOpaque(groups.neighbours[slot]!)._withUnsafeGuaranteedRef { entry in
+                core.devQueueXmit(&groups.batches[slot], device: entry.device, worker: worker)
+            }
+            groups.batches[slot].removeAll()
+        }
+    }
+}

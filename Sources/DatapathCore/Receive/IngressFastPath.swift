@@ -1,0 +1,31 @@
+/// A protocol's fast path over frames still at their Ethernet header, run before
+/// `eth_type_trans` (Linux: the receive hook of XDP — `bpf_prog_run_xdp` in the driver, or
+/// `do_xdp_generic` — running a forwarding program like the kernel's `xdp_fwd` sample: FIB
+/// lookup, TTL and MTU checks, MAC rewrite, redirect). It finishes what it can on its own and
+/// passes the rest on (`XDP_PASS`) to the ordinary path, untouched.
+///
+/// `NetCore` runs it only for a device with no rx_handler and no taps, so nothing that would
+/// see a frame first is skipped.
+public protocol IngressFastPath: AnyObject, Sendable {
+    /// Takes from `batch` the frames it finishes (sent on, or queued for sending) and leaves the
+    /// others in `batch`, unchanged and in their order. All frames arrived on `ifindex`, whose
+    /// MAC address is `macWord` (as `MACAddress.wireWord`).
+    func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker)
+}
+
+extension NetCore {
+    /// Installs the ingress fast path (one per core; nil removes it). Control plane, before
+    /// workers start.
+    public func setIngressFastPath(_ fastPath: (any IngressFastPath)?) {
+        ingressFastPath = fastPath
+    }
+
+    /// Runs the fast path over a batch from one device, when there is one and nothing else
+    /// (rx_handler, taps) must see the frames first.
+    @inline(__always)
+    func runIngressFastPath(_ batch: inout PacketBatch, ifindex: Int, worker: Worker) {
+        guard let fastPath = ingressFastPath, rxHandlers[ifindex] == nil, globalTaps.isEmpty,
+              deviceTaps[ifindex].isEmpty else { return }
+        fastPath.receiveFrames(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
+    }
+}

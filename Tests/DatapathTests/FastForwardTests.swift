@@ -1,0 +1,240 @@
+import Testing
+import Datapath
+import DatapathCore
+import DatapathWire
+
+/// The forwarding fast path (`IPv4.receiveFrames`): for any traffic, the same frames out, the
+/// same counters and drops as the staged path; a flow's frames in order; and it stands aside
+/// whenever something must see the packets stage by stage.
+@Suite struct FastForwardTests {
+    /// A lab with a 576-byte-MTU route (198.19.200.0/24) besides the usual ones.
+    func lab(fastPath: Bool) throws -> ForwardLab {
+        let lab = try ForwardLab()
+        lab.stack.ipv4.fastPath = fastPath
+        try lab.stack.apply("route add 198.19.200.0/24 via 198.18.2.2 mtu 576")
+        return lab
+    }
+
+    func fastPackets(_ lab: ForwardLab) -> UInt64 { lab.worker.stages.packets(lab.stack.ipv4.fastForwardStage) }
+
+    /// Everything observable of a lab after traffic: frames out on each wire grouped by flow
+    /// (source, destination, protocol, TOS: in order within a flow), every IP and ICMP
+    /// counter, every drop reason.
+    struct Outcome: Equatable {
+        var flows: [String: [[UInt8]]] = [:]
+        var ip: [UInt64] = []
+        var icmp: [UInt64] = []
+        var drops: [UInt64] = []
+
+        init(_ lab: ForwardLab) {
+            for (name, wire) in [("wire0", lab.wire0), ("wire1", lab.wire1)] {
+                for var frame in lab.sent(on: wire) {
+                    // What the router originates carries identifications from a per-worker
+                    // counter that starts at random: compared without them (and the checksum).
+                    if frame.count >= 34 && frame[26] == 198 && frame[27] == 18 && frame[29] == 1 {
+                        for i in [18, 19, 24, 25] { frame[i] = 0 }
+                    }
+                    let key = frame.count >= 34 && frame[12] == 0x08 && frame[13] == 0x00
+                        ? "\(name) \(SentIPv4(frame).source) > \(SentIPv4(frame).destination) \(frame[23]) \(frame[15])"
+                        : "\(name) \(frame[12]) \(frame[13])"
+                    flows[key, default: []].append(frame)
+                }
+            }
+            ip = IPStatistics.Counter.allCases.map { lab.stack.ipv4.statistics[$0] }
+            icmp = ICMPStatistics.Counter.allCases.map { lab.stack.ipv4.icmp.statistics[$0] }
+            drops = DropReason.allCases.map { lab.drops($0) }
+        }
+
+        /// A flow's frames by IP identification and length, for failure messages.
+        static func identifications(_ frames: [[UInt8]]?) -> [String] {
+            (frames ?? []).map { $0.count >= 34 ? "\(UInt16($0[18]) << 8 | UInt16($0[19]))/\($0.count)" : "\($0.count)" }
+        }
+    }
+
+    @Test func aFlowTakesTheFastPathOnceCachedAndItsFramesLeaveAsTheStagedPathSendsThem() throws {
+        let fast = try lab(fastPath: true)
+        let staged = try lab(fastPath: false)
+        var frames = (0..<10).map {
+            ForwardLab.frame(destination: ip("198.19.3.4"), identification: UInt16($0))
+        }
+        // Link-layer padding on one: trimmed either way.
+        frames[4] += [UInt8](repeating: 0xEE, count: 12)
+        for lab in [fast, staged] {
+            lab.deliver(frames[0])  // a route cache miss: the staged path, which caches the route
+            lab.deliver(Array(frames[1...]))
+        }
+        #expect(fastPackets(fast) == 9)
+        #expect(fastPackets(staged) == 0)
+        let out = fast.sent(on: fast.wire1)
+        #expect(out == staged.sent(on: staged.wire1))
+        #expect(out.count == 10 && out.allSatisfy { $0.count == 66 && SentIPv4($0).ttl == 63 })
+        #expect(out.allSatisfy { SentIPv4($0).headerChecksumIsValid && SentIPv4($0).destinationMAC == ForwardLab.hostBMAC })
+        #expect(fast.stack.ipv4.statistics[.forwDatagrams] == 10 && fast.stack.ipv4.statistics[.inReceives] == 10)
+        #expect(fast.stack.ipv4.routeCacheCounters.hits == 9 && fast.stack.ipv4.routeCacheCounters.misses == 1)
+        #expect(fast.poolIsAtBaseline && staged.poolIsAtBaseline)
+    }
+
+    /// Random batches mixing everything a router meets: cached and new flows, TTLs 1 and 2,
+    /// frames over a route's MTU with and without DF, options, bad checksums (some marked
+    /// verified by the device), other hosts' and broadcast frames, pings to the router, no
+    /// route, a neighbour still unresolved, padding, truncation, GSO super-packets.
+    @Test(arguments: [7, 1812, 90210])
+    func randomMixedTrafficGetsTheSameFramesCountersAndDrops(seed: UInt64) throws {
+        let fast = try lab(fastPath: true)
+        let staged = try lab(fastPath: false)
+        var random = SplitMix64(seed: seed)
+        for _ in 0..<24 {
+            var frames: [[UInt8]] = []
+            for n in 0..<Int(random.next() % 96 + 1) {
+                frames.append(Self.randomFrame(&random, identification: UInt16(n)))
+            }
+            fast.deliver(frames, prepare: Self.prepare)
+            staged.deliver(frames, prepare: Self.prepare)
+        }
+        // The unresolved neighbour answers: what waits for it leaves too.
+        let reply = arpFrame(.reply, senderMAC: mac(0xC7), sender: ip("198.18.2.77"), targetMAC: mac(0x11),
+                             target: ForwardLab.routerB, destination: mac(0x11))
+        for lab in [fast, staged] { lab.deliver(reply, on: lab.eth1) }
+        let a = Outcome(fast)
+        let b = Outcome(staged)
+        let differing = Set(a.flows.keys).union(b.flows.keys).filter { a.flows[$0] != b.flows[$0] }
+        #expect(differing.isEmpty, "\(differing.sorted().map { "\($0): \(Outcome.identifications(a.flows[$0])) vs \(Outcome.identifications(b.flows[$0]))" })")
+        #expect(a.ip == b.ip)
+        #expect(a.icmp == b.icmp)
+        #expect(a.drops == b.drops)
+        #expect(fastPackets(fast) > 50)
+        #expect(fast.stack.ipv4.routeCacheCounters.hits == staged.stack.ipv4.routeCacheCounters.hits)
+        #expect(fast.poolIsAtBaseline, "\(fast.pool.inUseCount - fast.baseline) in use")
+        #expect(staged.poolIsAtBaseline, "\(staged.pool.inUseCount - staged.baseline) in use")
+    }
+
+    /// Identification 0xB0xx marks a frame whose device says the checksum was verified;
+    /// 0x60xx a GSO super-packet of 600-byte segments.
+    static func prepare(_ skb: SKB) {
+        let id = skb.data.load(fromByteOffset: 18, as: UInt8.self)
+        if id == 0xB0 { skb.checksumState = .unnecessary }
+        if id == 0x60 {
+            skb.gsoSize = 600
+            skb.gsoType = .tcpv4
+        }
+    }
+
+    static func randomFrame(_ random: inout SplitMix64, identification n: UInt16) -> [UInt8] {
+        let flow = ip("198.19.\(random.next() % 3).\(random.next() % 8)")
+        let tos: UInt8 = random.next() % 4 == 0 ? 0x10 : 0
+        switch random.next() % 40 {
+        case 0:
+            return ForwardLab.frame(destination: flow, ttl: 1, identification: n)
+        case 1:
+            return ForwardLab.frame(destination: flow, ttl: 2, identification: n)
+        case 2:
+            let big = ip("198.19.200.\(random.next() % 4)")
+            return ForwardLab.frame(destination: big, payload: [UInt8](repeating: 0x42, count: 1200),
+                                    dontFragment: random.next() % 2 == 0, identification: n)
+        case 3:
+            // Record route, room for two addresses.
+            return ForwardLab.withOptions(ForwardLab.frame(destination: flow, identification: n),
+                                          [7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+        case 4:
+            var frame = ForwardLab.frame(destination: flow, identification: random.next() % 2 == 0 ? 0xB000 | n : n)
+            frame[24] ^= 0x5A
+            return frame
+        case 5:
+            return ForwardLab.frame(destination: flow, identification: n, toMAC: mac(0x77))
+        case 6:
+            return ForwardLab.frame(destination: flow, identification: n, toMAC: .broadcast)
+        case 7:
+            return ForwardLab.echoRequest(to: ForwardLab.routerA, sequence: n)
+        case 8:
+            return ForwardLab.frame(destination: ip("198.18.200.9"), identification: n)
+        case 9:
+            return ForwardLab.frame(destination: ip("198.18.2.77"), identification: n)
+        case 10:
+            return ForwardLab.frame(destination: flow, identification: n) + [UInt8](repeating: 0, count: 9)
+        case 11:
+            return Array(ForwardLab.frame(destination: flow, identification: n).dropLast(5))
+        case 12:
+            var tcp = [UInt8](repeating: 0, count: 20)
+            tcp[12] = 0x50
+            return ForwardLab.frame(destination: flow, protocol: .tcp, payload: tcp + [UInt8](repeating: 0x77, count: 1500),
+                                    identification: 0x6000 | n)
+        case 13:
+            return ForwardLab.frame(destination: ForwardLab.hostB, identification: n, tos: tos)
+        default:
+            return ForwardLab.frame(destination: flow, identification: n, tos: tos)
+        }
+    }
+
+    /// A frame of a cached flow that the fast path must leave (too long for the MTU, GSO) holds
+    /// back the rest of the batch for its neighbour: the flow leaves in order.
+    @Test func aFlowStaysInOrderWhenOneOfItsFramesTakesTheStagedPath() throws {
+        let lab = try lab(fastPath: true)
+        let destination = ip("198.19.200.5")
+        lab.deliver(ForwardLab.frame(destination: destination, identification: 0))
+        _ = lab.sent(on: lab.wire1)
+        var tcp = [UInt8](repeating: 0, count: 20)
+        tcp[12] = 0x50
+        let frames = [
+            ForwardLab.frame(destination: destination, identification: 1),
+            ForwardLab.frame(destination: destination, identification: 2),
+            ForwardLab.frame(destination: destination, payload: [UInt8](repeating: 1, count: 1000), dontFragment: false,
+                             identification: 3),
+            ForwardLab.frame(destination: destination, identification: 4),
+            ForwardLab.frame(destination: destination, protocol: .tcp,
+                             payload: tcp + [UInt8](repeating: 0x77, count: 1000), identification: 0x6005),
+            ForwardLab.frame(destination: destination, identification: 6),
+        ]
+        lab.deliver(frames, prepare: Self.prepare)
+        let identifications = lab.sent(on: lab.wire1).map { UInt16($0[18]) << 8 | UInt16($0[19]) }
+        // Two fragments of 3; GSO segments of 600 bytes are over the 576 MTU with DF: frag
+        // needed (dropped, ICMP back to host A).
+        #expect(identifications == [1, 2, 3, 3, 4, 6], "\(identifications)")
+        #expect(fastPackets(lab) == 2)
+        #expect(lab.drops(.fragmentationNeeded) == 1)
+        #expect(lab.sent(on: lab.wire0).count == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    final class CountingTap: PacketTap, @unchecked Sendable {
+        var frames = 0
+        func tap(_ batch: borrowing PacketBatch, device: any NetDevice, worker: Worker) { frames += batch.count }
+    }
+
+    /// A netfilter function on a hook the fast path skips, the route cache off, a tap on the
+    /// device, or the switch: every frame goes stage by stage.
+    @Test(arguments: ["filter", "cache off", "tap", "switch"])
+    func somethingThatMustSeeEachStageTurnsTheFastPathOff(reason: String) throws {
+        let lab = try lab(fastPath: true)
+        let tap = CountingTap()
+        switch reason {
+        case "filter": try lab.stack.apply("filter add forward proto tcp drop")
+        case "cache off": lab.stack.ipv4.setRouteCacheEnabled(false)
+        case "tap": lab.stack.core.addTap(tap, device: lab.eth0)
+        default: lab.stack.ipv4.fastPath = false
+        }
+        let frame = ForwardLab.frame(destination: ip("198.19.1.1"))
+        for _ in 0..<4 { lab.deliver(frame) }
+        #expect(lab.sent(on: lab.wire1).count == 4)
+        #expect(fastPackets(lab) == 0)
+        if reason == "tap" { #expect(tap.frames == 4) }
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// A route change moves the flow at once: the cached entry is stale, the staged path routes
+    /// the next frame anew, and the fast path follows the new route.
+    @Test func aRouteChangeIsFollowedAtOnce() throws {
+        let lab = try lab(fastPath: true)
+        try lab.stack.addNeighbour(ip("198.18.2.3"), linkAddress: mac(0xB3), device: "eth1")
+        let frame = ForwardLab.frame(destination: ip("198.19.9.9"))
+        lab.deliver([frame, frame])
+        lab.deliver([frame, frame])
+        try lab.stack.addRoute(RouteSpec(prefix: IPv4Prefix("198.19.9.0/24")!, gateway: ip("198.18.2.3")))
+        lab.deliver([frame, frame])
+        lab.deliver([frame, frame])
+        let next = lab.sent(on: lab.wire1).map { SentIPv4($0).destinationMAC }
+        #expect(next == [ForwardLab.hostBMAC, ForwardLab.hostBMAC, ForwardLab.hostBMAC, ForwardLab.hostBMAC,
+                         mac(0xB3), mac(0xB3), mac(0xB3), mac(0xB3)])
+        #expect(fastPackets(lab) == 4)
+        #expect(lab.poolIsAtBaseline)
+    }
+}
