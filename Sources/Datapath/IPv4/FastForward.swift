@@ -11,7 +11,8 @@ extension IPv4: IngressFastPath {
     /// - unicast to the receiving device, EtherType IPv4, a 20-byte header (no options) with a
     ///   good checksum and a total length within the frame (link-layer padding is trimmed, as
     ///   `ip_rcv` does);
-    /// - a route cache hit (`ip_route_input`) that forwards;
+    /// - a route (`ip_route_input`: a route cache hit, or on a miss the FIB, the result cached)
+    ///   that forwards;
     /// - TTL above 1, not GSO, no checksum left to fill, not shared, within the route's MTU;
     /// - a neighbour in a connected state (its hh cache is valid).
     ///
@@ -19,13 +20,13 @@ extension IPv4: IngressFastPath {
     /// the neighbour's cached header written over its Ethernet header (`neigh_hh_output`); when
     /// the batch is done, each neighbour's frames go to `devQueueXmit` in order. Every other
     /// frame stays in `batch`, in order and untouched but for the trim, for the staged path,
-    /// which judges and counts it: errors, ICMP, local delivery, fragmentation, route cache
-    /// misses (whose entries the next batch hits) and neighbour resolution all happen there.
-    /// Frames keep their order per flow: a flow's frames share a route cache key, so a miss
-    /// sends all of them to the staged path; a routed frame left for another reason (GSO, size,
-    /// TTL) takes the rest of the batch for its neighbour with it, and an IPv4 frame to us left
-    /// before routing (options, bad header) the rest of the batch. Frames of different flows to
-    /// one neighbour can overtake each other, as they can across Linux's receive queues.
+    /// which judges and counts it: errors, ICMP, local delivery, fragmentation and neighbour
+    /// resolution all happen there. Frames keep their order per flow: a flow's frames share a
+    /// route, so a route that does not forward sends all of them to the staged path; a routed
+    /// frame left for another reason (GSO, size, TTL) takes the rest of the batch for its
+    /// neighbour with it, and an IPv4 frame to us left before routing (options, bad header) the
+    /// rest of the batch. Frames of different flows to one neighbour can overtake each other,
+    /// as they can across Linux's receive queues.
     ///
     /// It runs only when the stages it skips could not change a packet: no netfilter function
     /// on PRE_ROUTING, FORWARD or POST_ROUTING, forwarding on, the route cache on (and, once
@@ -43,18 +44,48 @@ extension IPv4: IngressFastPath {
         state.refresh(fib)
         let slots = batch.slots
         let packets = batch.count
-        // Two passes, so that neither runs short of registers: the checks and the route lookup
-        // note each frame's neighbour (0: the staged path's); then the writes, and the frames
+        // Two passes, each its own function so that neither runs short of registers: the checks
+        // and the route lookup note each frame's neighbour; then the writes, and the frames
         // left alone closing up in order.
-        let hops = state.fastHops
-        let reader = cache.reader
-        let epoch = state.epoch
-        let iif = UInt64(truncatingIfNeeded: ifindex)
-        for i in 0..<packets {
-            hops[i] = IPv4.fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch)
-        }
+        fastClassify(slots, packets, ifindex: ifindex, macWord: macWord, state: state)
         let groups = state.fastGroups
         var used = 0
+        let kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        batch.count = kept
+        let forwarded = packets &- kept
+        if forwarded > 0 {
+            let counters = statistics.block(worker)
+            counters.add(IPStatistics.Counter.inReceives.rawValue, UInt64(forwarded))
+            counters.add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(forwarded))
+            cache.countLookups(forwarded)
+            transmitFast(groups, used, worker: worker)
+            worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
+        }
+        cache.endBatch()
+    }
+
+    /// The first pass: `fastNeighbour` (and on a miss `fastRoute`) for each frame, into the
+    /// worker's `fastHops`.
+    @inline(never)
+    func fastClassify(_ slots: UnsafeMutablePointer<SKB>, _ packets: Int, ifindex: Int, macWord: UInt64,
+                      state: IPv4WorkerState) {
+        let hops = state.fastHops
+        let reader = state.routeCache.reader
+        let epoch = state.epoch
+        let snapshot = state.snapshot
+        let iif = UInt64(truncatingIfNeeded: ifindex)
+        for i in 0..<packets {
+            let hop = IPv4.fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch)
+            hops[i] = hop != IPv4.fastMiss ? hop : fastRoute(slots[i], iif: iif, state: state, snapshot: snapshot)
+        }
+    }
+
+    /// The second pass: each frame with a neighbour gets its TTL decremented and the cached
+    /// header, into the neighbour's output batch; the others close up at the front of `slots`
+    /// in order. Returns how many stay there.
+    @inline(never)
+    func fastRewrite(_ slots: UnsafeMutablePointer<SKB>, _ packets: Int, hops: UnsafeMutablePointer<UInt>,
+                     groups: NeighbourBatches, used: inout Int, worker: Worker) -> Int {
         var neighbour = UInt.max  // no hop's: the first frame, fast or not, takes the branch below
         var low: UInt64 = 0
         var high: UInt64 = 0
@@ -97,17 +128,7 @@ extension IPv4: IngressFastPath {
             outCount &+= 1
         }
         out.pointee.count = outCount
-        batch.count = kept
-        let forwarded = packets &- kept
-        if forwarded > 0 {
-            let counters = statistics.block(worker)
-            counters.add(IPStatistics.Counter.inReceives.rawValue, UInt64(forwarded))
-            counters.add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(forwarded))
-            cache.countLookups(forwarded)
-            transmitFast(groups, used, worker: worker)
-            worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
-        }
-        cache.endBatch()
+        return kept
     }
 
     /// The fast path's checks on one frame, reading only but for trimming padding (see
@@ -115,9 +136,9 @@ extension IPv4: IngressFastPath {
     /// routed but is left to the staged path (the rest of the batch for that neighbour then goes
     /// the same way); 1 for an IPv4 frame to us left before routing (options, a checksum only
     /// the device vouches for, a bad length: the rest of the batch goes the same way, since its
-    /// flow is not known); 0 for any other frame left to the staged path (not IPv4, not to us,
-    /// a route cache miss, a route that does not forward: later frames of its flow, if any, are
-    /// left too).
+    /// flow is not known); `fastMiss` on a route cache miss; 0 for any other frame left to the
+    /// staged path (not IPv4, not to us, a route that does not forward: later frames of its
+    /// flow, if any, are left too).
     @inline(__always)
     static func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader,
                               epoch: UInt64) -> UInt {
@@ -148,12 +169,41 @@ extension IPv4: IngressFastPath {
         if total &+ 14 != length { head.pointee.length = total &+ 14 }
         let k0 = UInt64(littleEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
         let k1 = UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
-        guard let route = reader.lookup(k0, k1, epoch: epoch), route.input == .forward else { return 0 }
-        let neighbour = UInt(bitPattern: route.neighbour)
-        // Routed, but not for the fast path: the neighbour, tagged.
-        guard UInt8(truncatingIfNeeded: b) > 1, !skb.hasOffloadWork, !skb.isShared,
-              total <= UInt32(route.mtu) else { return neighbour | 1 }
-        return neighbour
+        guard let route = reader.lookup(k0, k1, epoch: epoch) else { return fastMiss }
+        return fastVerdict(skb, route, total: total, ttl: UInt8(truncatingIfNeeded: b))
+    }
+
+    /// `fastNeighbour`'s answer for a route cache miss (`fastRoute` routes the frame).
+    static var fastMiss: UInt { 2 }
+
+    /// The checks after routing: the neighbour, or the neighbour tagged (+ 1) when the frame
+    /// is routed but not for the fast path, or 0 when it is not forwarded (a result has a
+    /// neighbour only when it forwards).
+    @inline(__always)
+    static func fastVerdict(_ skb: SKB, _ route: RouteResult, total: UInt32, ttl: UInt8) -> UInt {
+        guard let neighbour = route.neighbour else { return 0 }
+        guard ttl > 1, !skb.hasOffloadWork, !skb.isShared, total <= UInt32(route.mtu) else {
+            return UInt(bitPattern: neighbour) | 1
+        }
+        return UInt(bitPattern: neighbour)
+    }
+
+    /// A route cache miss in the fast path: routes the frame as `ip_rcv_finish` would
+    /// (`routeInputSlow`, the result cached, the miss counted; its lookup is counted by
+    /// whichever path then takes the frame) and judges it (`fastVerdict`). So a flood of new
+    /// destinations stays on the fast path as far as routing lets it.
+    @inline(never)
+    func fastRoute(_ skb: SKB, iif: UInt64, state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {
+        let ip = IPv4Header(unchecked: skb.data + EthernetHeader.length)
+        let destination = ip.destination.hostOrder
+        let source = ip.source.hostOrder
+        let k0 = RouteCache.key0(destination: destination, source: source)
+        let k1 = UInt64(skb.mark) << 32 | UInt64(ip.base.load(fromByteOffset: 1, as: UInt8.self) & 0x1E) << 16 | iif
+        state.routeCache.countMiss()
+        let result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif), state: state,
+                                    snapshot: snapshot)
+        if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
+        return IPv4.fastVerdict(skb, result, total: UInt32(ip.totalLength), ttl: ip.ttl)
     }
 
     /// The fast path meets a neighbour other than the last packet's: its cached header and its

@@ -23,7 +23,13 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
 
     /// Forward packets not addressed to us (Linux: `net.ipv4.ip_forward`; on here, as the
     /// library exists to forward).
-    public var forwarding = true
+    public var forwarding: Bool {
+        get { SharedWord.load(sysctls) & 1 != 0 }
+        set { SharedWord.store(sysctls, newValue ? 1 : 0) }
+    }
+    /// Bit 0: `forwarding`. A raw word, read on route cache misses: a stored `var` of a class
+    /// costs a dynamic exclusivity check per read.
+    let sysctls: UnsafeMutablePointer<UInt32>
     /// TTL of packets the stack originates (Linux: `net.ipv4.ip_default_ttl`).
     public var defaultTTL: UInt8 = 64
     /// Whether frames that only need forwarding take the fast path (`receiveFrames`); on by
@@ -58,6 +64,8 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         self.netfilter = netfilter
         statistics = IPStatistics(workers: workers)
         self.reassembly = reassembly
+        sysctls = .allocate(capacity: 1)
+        sysctls.initialize(to: 1)
         protocolIndex = .allocate(capacity: 256)
         protocolIndex.initialize(repeating: 0, count: 256)
         perWorker = (0..<max(1, workers)).map { _ in
@@ -67,7 +75,10 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         icmp = ICMP(ipv4: self, workers: workers, rateLimits: icmpRateLimits, clock: clock)
     }
 
-    deinit { protocolIndex.deallocate() }
+    deinit {
+        protocolIndex.deallocate()
+        sysctls.deallocate()
+    }
 
     /// Registers for EtherType IPv4 on the core (Linux: `dev_add_pack(&ip_packet_type)`), as
     /// its ingress fast path, and ICMP as protocol 1 (Linux: `inet_add_protocol(&icmp_protocol,

@@ -83,6 +83,10 @@ public final class RouteCache: @unchecked Sendable {
     @inline(__always)
     public func countLookups(_ count: Int) { words[0] &+= UInt64(count) }
 
+    /// Counts a miss found without `lookup` (the fast path's).
+    @inline(__always)
+    func countMiss() { words[1] &+= 1 }
+
     /// The cached result for a key made in `epoch`, or nil (a miss is counted). Key words:
     /// `k0` = `key0(destination:source:)`, `k1` = mark << 32 | TOS << 16 | input ifindex.
     @inline(__always)

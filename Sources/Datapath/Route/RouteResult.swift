@@ -32,7 +32,8 @@ public enum DstInput: UInt8, Sendable {
 /// entry holds one, and routing copies it into the skb (`apply`).
 public struct RouteResult: @unchecked Sendable {
     /// The next hop's neighbour entry, retained once by whoever stores this result; nil unless
-    /// `input` is `.forward` (or the result is for output).
+    /// `input` is `.forward` (routing's results for a connected route carry the destination's:
+    /// only the route table's own entries forward without one).
     let neighbour: UnsafeMutableRawPointer?
     /// The next hop: the gateway, or the destination itself on a connected route.
     public let nexthop: UInt32
