@@ -167,6 +167,31 @@ import DatapathWire
         }
     }
 
+    /// With the route cache off the fast path routes every frame anew, and the frames, counters
+    /// and drops are still the staged path's.
+    @Test func withTheRouteCacheOffEveryFrameIsRoutedAndTheOutcomeIsTheSame() throws {
+        let fast = try lab(fastPath: true)
+        let staged = try lab(fastPath: false)
+        var random = SplitMix64(seed: 4242)
+        for lab in [fast, staged] { lab.stack.ipv4.setRouteCacheEnabled(false) }
+        for _ in 0..<8 {
+            let frames = (0..<64).map { Self.randomFrame(&random, identification: UInt16($0)) }
+            fast.deliver(frames, prepare: Self.prepare)
+            staged.deliver(frames, prepare: Self.prepare)
+        }
+        let reply = arpFrame(.reply, senderMAC: mac(0xC7), sender: ip("198.18.2.77"), targetMAC: mac(0x11),
+                             target: ForwardLab.routerB, destination: mac(0x11))
+        for lab in [fast, staged] { lab.deliver(reply, on: lab.eth1) }
+        let a = Outcome(fast)
+        let b = Outcome(staged)
+        #expect(a == b)
+        #expect(fastPackets(fast) > 20)
+        #expect(fast.stack.ipv4.routeCacheCounters.misses == staged.stack.ipv4.routeCacheCounters.misses)
+        #expect(fast.stack.ipv4.routeCacheCounters.hits == 0 && staged.stack.ipv4.routeCacheCounters.hits == 0)
+        #expect(fast.stack.ipv4.routeCache(worker: 0).liveEntries(epoch: fast.stack.fib.epoch) == 0)
+        #expect(fast.poolIsAtBaseline && staged.poolIsAtBaseline)
+    }
+
     /// A frame of a cached flow that the fast path must leave (too long for the MTU, GSO) holds
     /// back the rest of the batch for its neighbour: the flow leaves in order.
     @Test func aFlowStaysInOrderWhenOneOfItsFramesTakesTheStagedPath() throws {
@@ -202,21 +227,23 @@ import DatapathWire
         func tap(_ batch: borrowing PacketBatch, device: any NetDevice, worker: Worker) { frames += batch.count }
     }
 
-    /// A netfilter function on a hook the fast path skips, the route cache off, a tap on the
-    /// device, or the switch: every frame goes stage by stage.
-    @Test(arguments: ["filter", "cache off", "tap", "switch"])
+    /// A netfilter function on a hook the fast path skips, forwarding off, a tap on the device,
+    /// or the switch: every frame goes stage by stage.
+    @Test(arguments: ["filter", "forwarding off", "tap", "switch"])
     func somethingThatMustSeeEachStageTurnsTheFastPathOff(reason: String) throws {
         let lab = try lab(fastPath: true)
         let tap = CountingTap()
         switch reason {
         case "filter": try lab.stack.apply("filter add forward proto tcp drop")
-        case "cache off": lab.stack.ipv4.setRouteCacheEnabled(false)
+        case "forwarding off": lab.stack.ipv4.forwarding = false
         case "tap": lab.stack.core.addTap(tap, device: lab.eth0)
         default: lab.stack.ipv4.fastPath = false
         }
         let frame = ForwardLab.frame(destination: ip("198.19.1.1"))
         for _ in 0..<4 { lab.deliver(frame) }
-        #expect(lab.sent(on: lab.wire1).count == 4)
+        // Forwarding off: host unreachable back to host A instead.
+        #expect(lab.sent(on: lab.wire1).count == (reason == "forwarding off" ? 0 : 4))
+        #expect(lab.sent(on: lab.wire0).count == (reason == "forwarding off" ? 4 : 0))
         #expect(fastPackets(lab) == 0)
         if reason == "tap" { #expect(tap.frames == 4) }
         #expect(lab.poolIsAtBaseline)

@@ -19,15 +19,17 @@ extension ForwardRig {
 }
 
 func forwardPathBenchmarks() {
-    let stageMetrics: [BenchmarkMetric] = ["netif-receive-skb", "ip-rcv", "ip-route-input", "ip-forward",
-                                           "ip-finish-output2"].map { .custom($0 + " cycles/pkt", useScalingFactor: false) }
+    let stageMetrics: [BenchmarkMetric] = ["netif-receive-skb", "ip-forward-fast", "ip-rcv", "ip-route-input",
+                                           "ip-forward", "ip-finish-output2"]
+        .map { .custom($0 + " cycles/pkt", useScalingFactor: false) }
     let configuration = Benchmark.Configuration(metrics: [.throughput, .wallClock, .mallocCountTotal] + stageMetrics)
 
-    for (name, random, cache) in [("1k flows, route cache on", false, true),
-                                  ("random destinations in a /16, route cache on", true, true),
-                                  ("1k flows, route cache off", false, false)] {
+    for (name, random, cache, fast) in [("1k flows, route cache on", false, true, true),
+                                        ("random destinations in a /16, route cache on", true, true, true),
+                                        ("1k flows, route cache off", false, false, true),
+                                        ("1k flows, route cache on, staged path (fast path off)", false, true, false)] {
         Benchmark("Whole forward path, in-memory RX → TX, \(name)", configuration: configuration) { benchmark in
-            let rig = try! ForwardRig(randomDestinations: random, cacheEnabled: cache)
+            let rig = try! ForwardRig(randomDestinations: random, cacheEnabled: cache, fastPath: fast)
             benchmark.startMeasurement()
             rig.run(packets: benchmark.scaledIterations.count)
             benchmark.stopMeasurement()

@@ -82,7 +82,9 @@ final class Reflector: NetDevice, @unchecked Sendable {
     let supportsGSO = true
     let target: MemoryDevice
     let randomDestinations: Bool
-    var random = SplitMix64(seed: 7)
+    /// Xorshift32 (Marsaglia 2003): random enough for destinations, and cheap, since the rig's
+    /// own work is inside the measurement.
+    var random: UInt32 = 0x9E37_79B9
 
     init(into target: MemoryDevice, randomDestinations: Bool) {
         self.target = target
@@ -106,7 +108,10 @@ final class Reflector: NetDevice, @unchecked Sendable {
             }
             if randomDestinations {
                 let old = UInt32(UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 18, as: UInt16.self)))
-                let new = UInt32(truncatingIfNeeded: random.next() & 0xFFFF)
+                random ^= random << 13
+                random ^= random >> 17
+                random ^= random << 5
+                let new = random & 0xFFFF
                 ip.storeBytes(of: UInt16(new).bigEndian, toByteOffset: 18, as: UInt16.self)
                 sum = sum &+ (0xFFFF &- old) &+ new
             }

@@ -29,8 +29,8 @@ extension IPv4: IngressFastPath {
     /// as they can across Linux's receive queues.
     ///
     /// It runs only when the stages it skips could not change a packet: no netfilter function
-    /// on PRE_ROUTING, FORWARD or POST_ROUTING, forwarding on, the route cache on (and, once
-    /// IPsec lands, no forward policy: see `xfrmForwardPolicy`). It counts what they would
+    /// on PRE_ROUTING, FORWARD or POST_ROUTING, forwarding on (and, once IPsec lands, no forward
+    /// policy: see `xfrmForwardPolicy`). With the route cache off every frame is routed anew. It counts what they would
     /// have — InReceives, ForwDatagrams, route cache lookups — and its time is the
     /// `ip-forward-fast` stage's. It does not write header offsets, protocol or route into the
     /// skb: nothing after it reads them.
@@ -39,7 +39,6 @@ extension IPv4: IngressFastPath {
               netfilter.isEmpty(.forward), netfilter.isEmpty(.postRouting) else { return }
         let state = self.state(worker)
         let cache = state.routeCache
-        guard cache.isEnabled else { return }
         let start = cycleCount()
         state.refresh(fib)
         let slots = batch.slots
@@ -58,14 +57,14 @@ extension IPv4: IngressFastPath {
             counters.add(IPStatistics.Counter.inReceives.rawValue, UInt64(forwarded))
             counters.add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(forwarded))
             cache.countLookups(forwarded)
+            if !cache.isEnabled { cache.countMisses(forwarded) }
             transmitFast(groups, used, worker: worker)
             worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
         }
         cache.endBatch()
     }
 
-    /// The first pass: `fastNeighbour` (and on a miss `fastRoute`) for each frame, into the
-    /// worker's `fastHops`.
+    /// The first pass: `fastNeighbour` for each frame, into the worker's `fastHops`.
     @inline(never)
     func fastClassify(_ slots: UnsafeMutablePointer<SKB>, _ packets: Int, ifindex: Int, macWord: UInt64,
                       state: IPv4WorkerState) {
@@ -75,8 +74,8 @@ extension IPv4: IngressFastPath {
         let snapshot = state.snapshot
         let iif = UInt64(truncatingIfNeeded: ifindex)
         for i in 0..<packets {
-            let hop = IPv4.fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch)
-            hops[i] = hop != IPv4.fastMiss ? hop : fastRoute(slots[i], iif: iif, state: state, snapshot: snapshot)
+            hops[i] = fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch, state: state,
+                                    snapshot: snapshot)
         }
     }
 
@@ -131,17 +130,17 @@ extension IPv4: IngressFastPath {
         return kept
     }
 
-    /// The fast path's checks on one frame, reading only but for trimming padding (see
-    /// `receiveFrames`): the neighbour to send it to; that neighbour + 1 when the frame was
-    /// routed but is left to the staged path (the rest of the batch for that neighbour then goes
-    /// the same way); 1 for an IPv4 frame to us left before routing (options, a checksum only
-    /// the device vouches for, a bad length: the rest of the batch goes the same way, since its
-    /// flow is not known); `fastMiss` on a route cache miss; 0 for any other frame left to the
-    /// staged path (not IPv4, not to us, a route that does not forward: later frames of its
-    /// flow, if any, are left too).
+    /// The fast path's checks on one frame, reading only but for trimming padding, and on a
+    /// route cache miss routing it (`fastRoute`); see `receiveFrames`. Returns the neighbour to
+    /// send it to; that neighbour + 1 when the frame was routed but is left to the staged path
+    /// (the rest of the batch for that neighbour then goes the same way); 1 for an IPv4 frame
+    /// to us left before routing (options, a checksum only the device vouches for, a bad
+    /// length: the rest of the batch goes the same way, since its flow is not known); 0 for any
+    /// other frame left to the staged path (not IPv4, not to us, a route that does not forward:
+    /// later frames of its flow, if any, are left too).
     @inline(__always)
-    static func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader,
-                              epoch: UInt64) -> UInt {
+    func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader, epoch: UInt64,
+                       state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {
         let head = skb.head
         let frame = head.pointee.data
         let length = head.pointee.length
@@ -169,12 +168,13 @@ extension IPv4: IngressFastPath {
         if total &+ 14 != length { head.pointee.length = total &+ 14 }
         let k0 = UInt64(littleEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
         let k1 = UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
-        guard let route = reader.lookup(k0, k1, epoch: epoch) else { return fastMiss }
-        return fastVerdict(skb, route, total: total, ttl: UInt8(truncatingIfNeeded: b))
+        let ttl = UInt8(truncatingIfNeeded: b)
+        let set = reader.setBase(k0, k1)
+        guard let route = RouteCacheReader.lookup(k0, k1, in: set, epoch: epoch) else {
+            return fastRoute(skb, k0: k0, k1: k1, set: set, total: total, ttl: ttl, state: state, snapshot: snapshot)
+        }
+        return IPv4.fastVerdict(skb, route, total: total, ttl: ttl)
     }
-
-    /// `fastNeighbour`'s answer for a route cache miss (`fastRoute` routes the frame).
-    static var fastMiss: UInt { 2 }
 
     /// The checks after routing: the neighbour, or the neighbour tagged (+ 1) when the frame
     /// is routed but not for the fast path, or 0 when it is not forwarded (a result has a
@@ -189,21 +189,22 @@ extension IPv4: IngressFastPath {
     }
 
     /// A route cache miss in the fast path: routes the frame as `ip_rcv_finish` would
-    /// (`routeInputSlow`, the result cached, the miss counted; its lookup is counted by
-    /// whichever path then takes the frame) and judges it (`fastVerdict`). So a flood of new
-    /// destinations stays on the fast path as far as routing lets it.
+    /// (`routeInputSlow`, the result cached in the key's set, the miss counted; its lookup is
+    /// counted by whichever path then takes the frame) and judges it (`fastVerdict`). So a
+    /// flood of new destinations stays on the fast path as far as routing lets it.
     @inline(never)
-    func fastRoute(_ skb: SKB, iif: UInt64, state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {
-        let ip = IPv4Header(unchecked: skb.data + EthernetHeader.length)
-        let destination = ip.destination.hostOrder
-        let source = ip.source.hostOrder
-        let k0 = RouteCache.key0(destination: destination, source: source)
-        let k1 = UInt64(skb.mark) << 32 | UInt64(ip.base.load(fromByteOffset: 1, as: UInt8.self) & 0x1E) << 16 | iif
-        state.routeCache.countMiss()
-        let result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif), state: state,
-                                    snapshot: snapshot)
-        if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
-        return IPv4.fastVerdict(skb, result, total: UInt32(ip.totalLength), ttl: ip.ttl)
+    func fastRoute(_ skb: SKB, k0: UInt64, k1: UInt64, set: UnsafeMutableRawPointer, total: UInt32, ttl: UInt8,
+                   state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {
+        let destination = UInt32(truncatingIfNeeded: k0 >> 32).byteSwapped
+        let source = UInt32(truncatingIfNeeded: k0).byteSwapped
+        let cache = state.routeCache
+        // Counted now, since the staged path would find the entry made here (with the cache
+        // off, where it would not, the fast path counts the frames it forwards instead).
+        if cache.isEnabled { cache.countMisses() }
+        let result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(k1 & 0xFFFF),
+                                    state: state, snapshot: snapshot)
+        if result.input != .none { cache.insert(k0, k1, into: set, epoch: state.epoch, result) }
+        return IPv4.fastVerdict(skb, result, total: total, ttl: ttl)
     }
 
     /// The fast path meets a neighbour other than the last packet's: its cached header and its

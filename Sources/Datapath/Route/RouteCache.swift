@@ -30,10 +30,14 @@ public final class RouteCache: @unchecked Sendable {
     /// Neighbour references dropped during the current batch, released by `endBatch`.
     var retired: [Unmanaged<Neighbour>] = []
 
-    /// Whether lookups use the cache (off: every packet is a miss that stores nothing).
+    /// Whether lookups use the cache (off: every packet is a miss that stores nothing; turning
+    /// it off empties it, on the worker's side, as the rest of the cache's methods).
     public var isEnabled: Bool {
         get { words[4] != 0 }
-        set { words[4] = newValue ? 1 : 0 }
+        set {
+            words[4] = newValue ? 1 : 0
+            if !newValue { flush() }
+        }
     }
     /// Lookups that found their entry: lookups (counted per batch) less misses.
     public var hits: UInt64 { words[0] &- words[1] }
@@ -43,6 +47,7 @@ public final class RouteCache: @unchecked Sendable {
     /// `capacity` entries, rounded up to a power of two and at least two sets.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
         precondition(MemoryLayout<RouteResult>.size <= 40, "a route cache entry is one 64-byte line")
+        precondition(MemoryLayout<RouteResult>.offset(of: \RouteResult.flags) == 17, "insert reads flags at 24 + 17")
         var sets = 2
         while sets * RouteCache.ways < capacity { sets <<= 1 }
         self.capacity = sets * RouteCache.ways
@@ -83,9 +88,9 @@ public final class RouteCache: @unchecked Sendable {
     @inline(__always)
     public func countLookups(_ count: Int) { words[0] &+= UInt64(count) }
 
-    /// Counts a miss found without `lookup` (the fast path's).
+    /// Counts misses found without `lookup` (the fast path's).
     @inline(__always)
-    func countMiss() { words[1] &+= 1 }
+    func countMisses(_ count: Int = 1) { words[1] &+= UInt64(count) }
 
     /// The cached result for a key made in `epoch`, or nil (a miss is counted). Key words:
     /// `k0` = `key0(destination:source:)`, `k1` = mark << 32 | TOS << 16 | input ifindex.
@@ -98,30 +103,42 @@ public final class RouteCache: @unchecked Sendable {
 
     /// Stores `result` for the key. When the result owns a neighbour reference
     /// (`RouteResult.ownsNeighbour`), the entry takes it over.
+    @inline(__always)
     public func insert(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, _ result: RouteResult) {
+        insert(k0, k1, into: reader.setBase(k0, k1), epoch: epoch, result)
+    }
+
+    /// `insert` into the key's set, `base` (`RouteCacheReader.setBase`), known already.
+    @inline(__always)
+    func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, epoch: UInt64, _ result: RouteResult) {
         guard words[4] != 0 else {
             retire(result)
             return
         }
-        let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
         var chosen = -1
         for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) != epoch {
             chosen = way
             break
         }
-        if chosen < 0 {
-            chosen = Int(truncatingIfNeeded: words[3]) & (RouteCache.ways - 1)
-            words[3] &+= 1
-            words[2] &+= 1
-        }
+        if chosen < 0 { chosen = evict() }
         let entry = base + chosen &* 64
-        if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 {
+        if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 && entry.load(fromByteOffset: 41, as: UInt8.self)
+            & RouteResult.ownsNeighbour != 0 {
             retire(entry.load(fromByteOffset: 24, as: RouteResult.self))
         }
         entry.storeBytes(of: k0, as: UInt64.self)
         entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
         entry.storeBytes(of: epoch, toByteOffset: 16, as: UInt64.self)
         entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
+    }
+
+    /// The way a full set gives up (round robin), counted as an eviction.
+    @inline(__always)
+    func evict() -> Int {
+        let way = Int(truncatingIfNeeded: words[3]) & (RouteCache.ways - 1)
+        words[3] &+= 1
+        words[2] &+= 1
+        return way
     }
 
     /// Gives up the neighbour reference `result` owns, if any, at the end of the batch.
@@ -173,10 +190,21 @@ struct RouteCacheReader {
         Int(truncatingIfNeeded: (k0 &* multipliers.0 &+ k1 &* multipliers.1) &>> shift)
     }
 
+    /// The first entry of the key's set.
+    @inline(__always)
+    func setBase(_ k0: UInt64, _ k1: UInt64) -> UnsafeMutableRawPointer {
+        entries + set(k0, k1) &* (RouteCache.ways &* 64)
+    }
+
     /// The result cached for the key in `epoch`, or nil.
     @inline(__always)
     func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
-        let base = entries + set(k0, k1) &* (RouteCache.ways &* 64)
+        RouteCacheReader.lookup(k0, k1, in: setBase(k0, k1), epoch: epoch)
+    }
+
+    /// `lookup` in the key's set, `base`.
+    @inline(__always)
+    static func lookup(_ k0: UInt64, _ k1: UInt64, in base: UnsafeMutableRawPointer, epoch: UInt64) -> RouteResult? {
         for way in 0..<RouteCache.ways {
             let entry = base + way &* 64
             if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
