@@ -37,6 +37,7 @@ struct ForwardCommand: ParsableCommand {
     @Flag(help: "Print only the summary at exit, not the per-second stage table.") var quiet = false
     @Option(help: "Write the end-of-run statistics as JSON to this file.") var statsJSON: String?
     @Flag(help: "Turn the per-worker route cache off (every packet looks up the FIB).") var noRouteCache = false
+    @Flag(help: "Run every packet stage by stage (no forwarding fast path), to compare.") var noFastPath = false
     @Flag(help: "Exchange no virtio-net headers with the kernel (kernels before 5.8): TSO/GRO super-frames cannot cross then.")
     var noOffload = false
 
@@ -60,6 +61,7 @@ struct ForwardCommand: ParsableCommand {
         stack.afpacketConfiguration.virtioNetHeader = !noOffload
         do { try stack.apply(text) } catch { throw CLIError(error) }
         if noRouteCache { stack.ipv4.setRouteCacheEnabled(false) }
+        stack.ipv4.fastPath = !noFastPath
         let pools = try PacketPool.perNode(capacity: 8192 * workers)
         let group = WorkerGroup(core: stack.core, pools: pools, count: workers, mode: busyPoll ? .busyPoll : .event)
         group.pollAllQueues(of: stack.receivingDevices)

@@ -84,20 +84,10 @@ import DatapathWire
         let fast = try lab(fastPath: true)
         let staged = try lab(fastPath: false)
         var random = SplitMix64(seed: seed)
-        for _ in 0..<24 {
-            var frames: [[UInt8]] = []
-            for n in 0..<Int(random.next() % 96 + 1) {
-                frames.append(Self.randomFrame(&random, identification: UInt16(n)))
-            }
-            fast.deliver(frames, prepare: Self.prepare)
-            staged.deliver(frames, prepare: Self.prepare)
+        let batches = (0..<24).map { _ in
+            (0..<Int(random.next() % 96 + 1)).map { Self.randomFrame(&random, identification: UInt16($0)) }
         }
-        // The unresolved neighbour answers: what waits for it leaves too.
-        let reply = arpFrame(.reply, senderMAC: mac(0xC7), sender: ip("198.18.2.77"), targetMAC: mac(0x11),
-                             target: ForwardLab.routerB, destination: mac(0x11))
-        for lab in [fast, staged] { lab.deliver(reply, on: lab.eth1) }
-        let a = Outcome(fast)
-        let b = Outcome(staged)
+        let (a, b) = outcomes(fast, staged, batches)
         let differing = Set(a.flows.keys).union(b.flows.keys).filter { a.flows[$0] != b.flows[$0] }
         #expect(differing.isEmpty, "\(differing.sorted().map { "\($0): \(Outcome.identifications(a.flows[$0])) vs \(Outcome.identifications(b.flows[$0]))" })")
         #expect(a.ip == b.ip)
@@ -108,6 +98,18 @@ import DatapathWire
         #expect(fast.stack.ipv4.routeCacheCounters.misses == staged.stack.ipv4.routeCacheCounters.misses)
         #expect(fast.poolIsAtBaseline, "\(fast.pool.inUseCount - fast.baseline) in use")
         #expect(staged.poolIsAtBaseline, "\(staged.pool.inUseCount - staged.baseline) in use")
+    }
+
+    /// Delivers the same batches to both labs, then the unresolved neighbour's ARP reply (what
+    /// waits for it leaves too), and returns what each lab shows.
+    func outcomes(_ fast: ForwardLab, _ staged: ForwardLab, _ batches: [[[UInt8]]]) -> (Outcome, Outcome) {
+        let reply = arpFrame(.reply, senderMAC: mac(0xC7), sender: ip("198.18.2.77"), targetMAC: mac(0x11),
+                             target: ForwardLab.routerB, destination: mac(0x11))
+        for lab in [fast, staged] {
+            for frames in batches { lab.deliver(frames, prepare: Self.prepare) }
+            lab.deliver(reply, on: lab.eth1)
+        }
+        return (Outcome(fast), Outcome(staged))
     }
 
     /// Identification 0xB0xx marks a frame whose device says the checksum was verified;
@@ -174,16 +176,8 @@ import DatapathWire
         let staged = try lab(fastPath: false)
         var random = SplitMix64(seed: 4242)
         for lab in [fast, staged] { lab.stack.ipv4.setRouteCacheEnabled(false) }
-        for _ in 0..<8 {
-            let frames = (0..<64).map { Self.randomFrame(&random, identification: UInt16($0)) }
-            fast.deliver(frames, prepare: Self.prepare)
-            staged.deliver(frames, prepare: Self.prepare)
-        }
-        let reply = arpFrame(.reply, senderMAC: mac(0xC7), sender: ip("198.18.2.77"), targetMAC: mac(0x11),
-                             target: ForwardLab.routerB, destination: mac(0x11))
-        for lab in [fast, staged] { lab.deliver(reply, on: lab.eth1) }
-        let a = Outcome(fast)
-        let b = Outcome(staged)
+        let batches = (0..<8).map { _ in (0..<64).map { Self.randomFrame(&random, identification: UInt16($0)) } }
+        let (a, b) = outcomes(fast, staged, batches)
         #expect(a == b)
         #expect(fastPackets(fast) > 20)
         #expect(fast.stack.ipv4.routeCacheCounters.misses == staged.stack.ipv4.routeCacheCounters.misses)
