@@ -37,9 +37,10 @@ func forwardPathBenchmarks() {
         }
     }
 
-    // A route cache hit on its own: 256 cached keys (no set overflows) looked up round-robin.
+    // A route cache hit on its own: 256 cached keys looked up round-robin. The hash's secret is
+    // fixed here: with a random one, these keys overflow some 4-way set in ~2 % of runs.
     Benchmark("Route cache hit, 256 flows") { benchmark in
-        let cache = RouteCache(capacity: 4096)
+        let cache = RouteCache(capacity: 4096, seed: 1)
         let keys = (0..<256).map { UInt64(0xC613_0000 | UInt32($0)) << 32 | 0xC612_0102 }
         let result = RouteResult(input: .blackhole)
         for key in keys { cache.insert(key, 1, epoch: 1, result) }
