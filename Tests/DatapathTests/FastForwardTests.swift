@@ -169,6 +169,37 @@ import DatapathWire
         }
     }
 
+    /// With FORWARD rules in the filter table the fast path stays on: it forwards what a rule
+    /// accepts (counting the rule) or no rule matches, and leaves what a rule drops or rejects
+    /// to the staged path. Frames, counters, drops and every rule's packet and byte counts are
+    /// the staged path's.
+    @Test(arguments: [3, 77])
+    func forwardFilterRulesKeepTheFastPathAndCountTheSame(seed: UInt64) throws {
+        let fast = try lab(fastPath: true)
+        let staged = try lab(fastPath: false)
+        for lab in [fast, staged] {
+            // The random frames' UDP ports are 1 → 515 (their payload's first bytes).
+            try lab.stack.apply("""
+                filter add forward dst 198.19.1.0/24 proto udp dport 515 drop
+                filter add forward dst 198.19.2.0/24 proto udp reject with icmp-admin-prohibited
+                filter add forward iif eth0 oif eth1 proto udp sport 1 accept
+                filter add forward proto tcp accept
+                filter add input proto icmp drop
+                """)
+        }
+        var random = SplitMix64(seed: seed)
+        let batches = (0..<16).map { _ in
+            (0..<Int(random.next() % 96 + 1)).map { Self.randomFrame(&random, identification: UInt16($0)) }
+        }
+        let (a, b) = outcomes(fast, staged, batches)
+        #expect(a == b)
+        let counts = { (lab: ForwardLab) in lab.stack.filter.allRules.map { [$0.packets, $0.bytes] } }
+        #expect(counts(fast) == counts(staged), "\(counts(fast)) vs \(counts(staged))")
+        #expect(counts(fast)[2][0] > 50 && counts(fast)[0][0] > 0 && counts(fast)[1][0] > 0)
+        #expect(fastPackets(fast) > 10)
+        #expect(fast.poolIsAtBaseline && staged.poolIsAtBaseline)
+    }
+
     /// With the route cache off the fast path routes every frame anew, and the frames, counters
     /// and drops are still the staged path's.
     @Test func withTheRouteCacheOffEveryFrameIsRoutedAndTheOutcomeIsTheSame() throws {
@@ -221,14 +252,27 @@ import DatapathWire
         func tap(_ batch: borrowing PacketBatch, device: any NetDevice, worker: Worker) { frames += batch.count }
     }
 
-    /// A netfilter function on a hook the fast path skips, forwarding off, a tap on the device,
-    /// or the switch: every frame goes stage by stage.
-    @Test(arguments: ["filter", "forwarding off", "tap", "switch"])
+    final class CountingHook: NetfilterHookFunction, @unchecked Sendable {
+        var packets = 0
+        func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch, verdicts: UnsafeMutablePointer<NetfilterVerdict>,
+                  worker: Worker) { packets += batch.count }
+    }
+
+    /// A netfilter function on a hook the fast path skips (other than the filter table), a
+    /// second one beside the filter table on FORWARD, forwarding off, a tap on the device, or
+    /// the switch: every frame goes stage by stage.
+    @Test(arguments: ["prerouting", "forward", "filter and forward", "postrouting", "forwarding off", "tap", "switch"])
     func somethingThatMustSeeEachStageTurnsTheFastPathOff(reason: String) throws {
         let lab = try lab(fastPath: true)
         let tap = CountingTap()
+        let hook = CountingHook()
         switch reason {
-        case "filter": try lab.stack.apply("filter add forward proto tcp drop")
+        case "prerouting": lab.stack.netfilter.register(hook, on: .preRouting, priority: 0)
+        case "forward": lab.stack.netfilter.register(hook, on: .forward, priority: 0)
+        case "filter and forward":
+            try lab.stack.apply("filter add forward proto tcp drop")
+            lab.stack.netfilter.register(hook, on: .forward, priority: 10)
+        case "postrouting": lab.stack.netfilter.register(hook, on: .postRouting, priority: 0)
         case "forwarding off": lab.stack.ipv4.forwarding = false
         case "tap": lab.stack.core.addTap(tap, device: lab.eth0)
         default: lab.stack.ipv4.fastPath = false
@@ -240,6 +284,7 @@ import DatapathWire
         #expect(lab.sent(on: lab.wire0).count == (reason == "forwarding off" ? 4 : 0))
         #expect(fastPackets(lab) == 0)
         if reason == "tap" { #expect(tap.frames == 4) }
+        if ["prerouting", "forward", "filter and forward", "postrouting"].contains(reason) { #expect(hook.packets == 4) }
         #expect(lab.poolIsAtBaseline)
     }
 

@@ -29,14 +29,24 @@ extension IPv4: IngressFastPath {
     /// as they can across Linux's receive queues.
     ///
     /// It runs only when the stages it skips could not change a packet: no netfilter function
-    /// on PRE_ROUTING, FORWARD or POST_ROUTING, forwarding on (and, once IPsec lands, no forward
-    /// policy: see `xfrmForwardPolicy`). With the route cache off every frame is routed anew. It counts what they would
-    /// have — InReceives, ForwDatagrams, route cache lookups — and its time is the
+    /// on PRE_ROUTING or POST_ROUTING, none on FORWARD but the built-in filter table (whose
+    /// FORWARD rules it applies itself: a frame a rule accepts stays on the fast path and is
+    /// counted by the rule, one a rule drops or rejects takes the staged path, which does that),
+    /// forwarding on (and, once IPsec lands, no forward policy: see `xfrmForwardPolicy`). With
+    /// the route cache off every frame is routed anew. It counts what the stages would have —
+    /// InReceives, ForwDatagrams, route cache lookups, filter rule matches — and its time is the
     /// `ip-forward-fast` stage's. It does not write header offsets, protocol or route into the
     /// skb: nothing after it reads them.
     public func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
         guard fastPath, forwarding, batch.count <= PacketBatch.maximumCount, netfilter.isEmpty(.preRouting),
-              netfilter.isEmpty(.forward), netfilter.isEmpty(.postRouting) else { return }
+              netfilter.isEmpty(.postRouting) else { return }
+        var filter: (table: FilterTable, rules: [FilterRule], matches: [FilterMatch])?
+        if !netfilter.isEmpty(.forward) {
+            guard let table = netfilter.soleFunction(on: .forward) as? FilterTable else { return }
+            let (rules, matches) = table.snapshot(.forward)
+            guard !rules.isEmpty, rules.count == matches.count else { return }
+            filter = (table, rules, matches)
+        }
         let state = self.state(worker)
         let cache = state.routeCache
         let start = cycleCount()
@@ -47,9 +57,17 @@ extension IPv4: IngressFastPath {
         // and the route lookup note each frame's neighbour; then the writes, and the frames
         // left alone closing up in order.
         fastClassify(slots, packets, ifindex: ifindex, macWord: macWord, state: state)
+        if let filter {
+            filter.matches.withUnsafeBufferPointer { matches in
+                filter.rules.withUnsafeBufferPointer { rules in
+                    fastFilter(slots, packets, ifindex: ifindex, matches: matches, rules: rules, state: state)
+                }
+            }
+        }
         let groups = state.fastGroups
         var used = 0
         let kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        if let filter { countFastMatches(packets, filter.table, filter.rules, state: state, worker: worker) }
         batch.count = kept
         let forwarded = packets &- kept
         if forwarded > 0 {
@@ -76,6 +94,46 @@ extension IPv4: IngressFastPath {
         for i in 0..<packets {
             hops[i] = fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch, state: state,
                                     snapshot: snapshot)
+        }
+    }
+
+    /// The FORWARD rules of the filter table for the frames the first pass would forward (as
+    /// `FilterTable.hook` judges them after `ip_forward`): a frame matching an accept rule keeps
+    /// its neighbour and notes the rule and its length in `fastRules`, to be counted if it is
+    /// forwarded here; one matching a drop or reject rule is left to the staged path (0).
+    @inline(never)
+    func fastFilter(_ slots: UnsafeMutablePointer<SKB>, _ packets: Int, ifindex: Int,
+                    matches: UnsafeBufferPointer<FilterMatch>, rules: UnsafeBufferPointer<FilterRule>,
+                    state: IPv4WorkerState) {
+        let hops = state.fastHops
+        let noted = state.fastRules
+        let iif = Int32(truncatingIfNeeded: ifindex)
+        for i in 0..<packets {
+            noted[i] = 0
+            let hop = hops[i]
+            guard hop != 0 && hop & 1 == 0 else { continue }
+            let oif = Unmanaged<Neighbour>.fromOpaque(UnsafeRawPointer(bitPattern: hop)!)
+                ._withUnsafeGuaranteedRef { Int32(truncatingIfNeeded: $0.ifindex) }
+            let ip = IPv4Header(unchecked: slots[i].data + EthernetHeader.length)
+            let length = Int(ip.totalLength)
+            let fields = FilterFields(ip: ip.base, length: length, inputIfindex: iif, outputIfindex: oif)
+            guard let index = matches.firstIndex(where: { $0.matches(fields) }) else { continue }
+            guard rules[index].spec.verdict == .accept else {
+                hops[i] = 0
+                continue
+            }
+            noted[i] = UInt64(index &+ 1) | UInt64(length) << 32
+        }
+    }
+
+    /// Counts the accept rules' matches of the frames the fast path forwarded.
+    func countFastMatches(_ packets: Int, _ table: FilterTable, _ rules: [FilterRule], state: IPv4WorkerState,
+                          worker: Worker) {
+        let hops = state.fastHops
+        let noted = state.fastRules
+        for i in 0..<packets where hops[i] != 0 && hops[i] & 1 == 0 && noted[i] != 0 {
+            table.count(rules[Int(truncatingIfNeeded: noted[i] & 0xFFFF_FFFF) &- 1], bytes: Int(noted[i] >> 32),
+                        worker: worker)
         }
     }
 
@@ -108,6 +166,7 @@ extension IPv4: IngressFastPath {
                         closeFast(next & ~1, groups: groups, used: &used, worker: worker)
                     }
                     neighbour = UInt.max
+                    hops[i] = 0  // not forwarded here (`countFastMatches`)
                     slots[kept] = skb
                     kept &+= 1
                     outCount = out.pointee.count

@@ -159,6 +159,8 @@ final class IPv4WorkerState: @unchecked Sendable {
     let fastGroups = NeighbourBatches()
     /// The fast path's neighbour per frame of the batch (0: left to the staged path).
     let fastHops = UnsafeMutablePointer<UInt>.allocate(capacity: PacketBatch.maximumCount)
+    /// The fast path's FORWARD filter rule per frame: index + 1 | length << 32 (0: none).
+    let fastRules = UnsafeMutablePointer<UInt64>.allocate(capacity: PacketBatch.maximumCount)
     var identification: UInt16
     let fragmentQueues: FragmentQueues
     var largeCacheStorage: PoolCache?
@@ -180,6 +182,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         forgetRouteTable()
         routeTable.deallocate()
         fastHops.deallocate()
+        fastRules.deallocate()
         routeCache.endBatch()
         forward.deallocate()
         gsoSegments.deallocate()

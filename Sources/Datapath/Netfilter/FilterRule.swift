@@ -152,15 +152,22 @@ struct FilterFields {
 
     @inline(__always)
     init(_ skb: SKB, hook: NetfilterHook) {
-        let ip = skb.data
-        inputIfindex = hook == .localOut ? 0 : Int32(truncatingIfNeeded: skb.inputIfindex)
-        outputIfindex = hook == .localIn ? 0 : Int32(truncatingIfNeeded: skb.outputIfindex)
+        self.init(ip: skb.data, length: skb.length,
+                  inputIfindex: hook == .localOut ? 0 : Int32(truncatingIfNeeded: skb.inputIfindex),
+                  outputIfindex: hook == .localIn ? 0 : Int32(truncatingIfNeeded: skb.outputIfindex))
+    }
+
+    /// The fields of the IPv4 packet at `ip`, `length` bytes long, between the given devices.
+    @inline(__always)
+    init(ip: UnsafeMutableRawPointer, length: Int, inputIfindex: Int32, outputIfindex: Int32) {
+        self.inputIfindex = inputIfindex
+        self.outputIfindex = outputIfindex
         source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
         destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         protocolNumber = ip.load(fromByteOffset: 9, as: UInt8.self)
         isLaterFragment = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x1FFF != 0
         let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
-        let available = skb.length - headerLength
+        let available = length - headerLength
         guard !isLaterFragment else { return }
         switch protocolNumber {
         case 6, 17, 132 where available >= 4:

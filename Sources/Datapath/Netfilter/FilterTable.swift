@@ -37,10 +37,15 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     /// Every rule, hook by hook in path order, then rule order.
     public var allRules: [FilterRule] { rules.withLock { $0.flatMap { $0 } } }
 
+    /// A hook's rules and their matches, as workers take them once per batch.
+    func snapshot(_ hook: NetfilterHook) -> (rules: [FilterRule], matches: [FilterMatch]) {
+        rules.withLock { lists in (lists[hook.rawValue], matches.withLock { $0[hook.rawValue] }) }
+    }
+
     /// Linux: `ipt_do_table` for one batch.
     public func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch, verdicts: UnsafeMutablePointer<NetfilterVerdict>,
                      worker: Worker) {
-        let (list, scan) = rules.withLock { lists in (lists[hook.rawValue], matches.withLock { $0[hook.rawValue] }) }
+        let (list, scan) = snapshot(hook)
         guard !list.isEmpty, list.count == scan.count else { return }
         let slot = worker.index % workers
         let skbs = batch.slots, count = batch.count
@@ -54,11 +59,17 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
         }
     }
 
+    /// Counts a match of `bytes` bytes on the worker's counters.
+    @inline(__always)
+    func count(_ rule: FilterRule, bytes: Int, worker: Worker) {
+        let counters = rule.counters[worker.index % workers]
+        counters.add(0)
+        counters.add(1, UInt64(bytes))
+    }
+
     /// Counts a match and carries out its rule's verdict (a reject answers from here).
     func apply(_ rule: FilterRule, to skb: SKB, hook: NetfilterHook, slot: Int, worker: Worker) -> NetfilterVerdict {
-        let counters = rule.counters[slot]
-        counters.add(0)
-        counters.add(1, UInt64(skb.length))
+        count(rule, bytes: skb.length, worker: worker)
         switch rule.spec.verdict {
         case .accept:
             return .accept

@@ -97,6 +97,11 @@ public final class Netfilter: @unchecked Sendable {
         }
     }
 
+    /// The function registered on `hook` when it is the only one (a lock; once per batch).
+    public func soleFunction(on hook: NetfilterHook) -> (any NetfilterHookFunction)? {
+        registrations.withLock { lists in lists[hook.rawValue].count == 1 ? lists[hook.rawValue][0].function : nil }
+    }
+
     /// Whether no function is registered on `hook` (one load; workers may ask per batch).
     @inline(__always)
     public func isEmpty(_ hook: NetfilterHook) -> Bool { SharedWord.load(populated + hook.rawValue) == 0 }
