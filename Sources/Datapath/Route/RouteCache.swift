@@ -15,7 +15,7 @@ import DatapathWire
 /// points at a freed neighbour.
 public final class RouteCache: @unchecked Sendable {
     /// Entries (64 bytes each): key0 @0 (`key0(destination:source:)`), key1 @8 (mark << 32 |
-    /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 16 bytes).
+    /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 24 bytes).
     let entries: UnsafeMutableRawPointer
     let memory: LargeMemory
     public let capacity: Int
@@ -30,8 +30,9 @@ public final class RouteCache: @unchecked Sendable {
     /// Neighbour references dropped during the current batch, released by `endBatch`.
     var retired: [Unmanaged<Neighbour>] = []
 
-    /// Whether lookups use the cache (off: every packet is a miss that stores nothing; turning
-    /// it off empties it, on the worker's side, as the rest of the cache's methods).
+    /// Whether lookups use the cache (off: every packet is a miss that stores nothing, and
+    /// turning it off empties it). Like every method here, for the cache's worker, or before
+    /// workers start.
     public var isEnabled: Bool {
         get { words[4] != 0 }
         set {
