@@ -159,6 +159,13 @@ final class IPv4WorkerState: @unchecked Sendable {
     let fastGroups = NeighbourBatches()
     /// The fast path's neighbour per frame of the batch (0: left to the staged path).
     let fastHops = UnsafeMutablePointer<UInt>.allocate(capacity: PacketBatch.maximumCount)
+    /// `isLocalAddress`'s last answer: valid << 63 | local << 62 | address (0: none; cleared
+    /// with each new FIB snapshot).
+    let sourceMemo: UnsafeMutablePointer<UInt64> = {
+        let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        memo.initialize(to: 0)
+        return memo
+    }()
     /// The fast path's FORWARD filter rule per frame: index + 1 | length << 32 (0: none).
     let fastRules = UnsafeMutablePointer<UInt64>.allocate(capacity: PacketBatch.maximumCount)
     var identification: UInt16
@@ -183,6 +190,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         routeTable.deallocate()
         fastHops.deallocate()
         fastRules.deallocate()
+        sourceMemo.deallocate()
         routeCache.endBatch()
         forward.deallocate()
         gsoSegments.deallocate()
@@ -211,6 +219,19 @@ final class IPv4WorkerState: @unchecked Sendable {
             routeTable = .allocate(capacity: routeTableCount)
         }
         routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
+        sourceMemo.pointee = 0
+    }
+
+    /// Whether `address` is one of our own in `snapshot` (the current one), remembering the
+    /// last address asked about: on a route cache miss `fib_validate_source` asks it of every
+    /// packet's source, and a flood of new destinations usually comes from few sources.
+    @inline(__always)
+    func isLocalAddress(_ address: UInt32, in snapshot: FIBSnapshot) -> Bool {
+        let memo = sourceMemo.pointee
+        if memo >> 63 != 0 && UInt32(truncatingIfNeeded: memo) == address { return memo & 1 << 62 != 0 }
+        let local = snapshot.routes[snapshot.lookupIndex(address)].type == .local
+        sourceMemo.pointee = 1 << 63 | (local ? 1 << 62 : 0) | UInt64(address)
+        return local
     }
 
     /// Gives up the gateway neighbours the route table holds (at the end of the batch).

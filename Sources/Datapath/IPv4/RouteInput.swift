@@ -142,7 +142,7 @@ extension IPv4 {
         let index = snapshot.lookupIndex(destination)
         guard index != 0 else { return RouteResult(input: forwarding ? .netUnreachable : .hostUnreachable) }
         // fib_validate_source: a packet from one of our own addresses is a martian.
-        if inputIfindex != 0, snapshot.routes[snapshot.lookupIndex(source)].type == .local {
+        if inputIfindex != 0, state.isLocalAddress(source, in: snapshot) {
             return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
