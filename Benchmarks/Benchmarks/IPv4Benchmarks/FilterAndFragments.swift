@@ -21,12 +21,8 @@ func filterAndFragmentBenchmarks() {
             var batch = PacketBatch()
             defer { batch.deallocate() }
             for i in 0..<256 {
-                let skb = worker.cache.allocate()!
-                let data = skb.put(46)!
-                IPv4Repr(source: IPv4Address(198, 18, 0, 1), destination: IPv4Address(198, 19, 0, UInt8(i)),
-                         protocol: .udp, ttl: 64, payloadLength: 26, identification: 0, dontFragment: true, dscp: 0)
-                    .emit(to: data)
-                data.storeBytes(of: UInt16(9).bigEndian, toByteOffset: 22, as: UInt16.self)
+                let skb = udpPacket(worker, source: IPv4Address(198, 18, 0, 1), to: i)
+                skb.data.storeBytes(of: UInt16(9).bigEndian, toByteOffset: 22, as: UInt16.self)
                 batch.append(skb)
             }
             benchmark.startMeasurement()

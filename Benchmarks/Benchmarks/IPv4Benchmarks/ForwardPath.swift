@@ -78,11 +78,7 @@ func outputPathBenchmarks() {
         var batch = PacketBatch()
         defer { batch.deallocate() }
         for i in 0..<256 {
-            let skb = worker.cache.allocate()!
-            let data = skb.put(46)!
-            IPv4Repr(source: IPv4Address(198, 18, 1, 2), destination: IPv4Address(198, 19, 0, UInt8(i)),
-                     protocol: .udp, ttl: 64, payloadLength: 26, identification: 0, dontFragment: true, dscp: 0)
-                .emit(to: data)
+            let skb = udpPacket(worker, source: IPv4Address(198, 18, 1, 2), to: i)
             skb.resetNetworkHeader()
             route.apply(to: skb)
             batch.append(skb)
