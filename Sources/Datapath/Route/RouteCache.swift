@@ -70,10 +70,6 @@ public final class RouteCache: @unchecked Sendable {
         words.deallocate()
     }
 
-    /// The set index of a key.
-    @inline(__always)
-    func set(_ k0: UInt64, _ k1: UInt64) -> Int { reader.set(k0, k1) }
-
     /// The key word of a destination and source (host order): their wire bytes, source first,
     /// as one little-endian load of IPv4 header bytes 12..<20 reads them.
     @inline(__always)
