@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -51,6 +53,26 @@ int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6
     *flags = (uint32_t)(uint16_t)ifr.ifr_flags;
 out:
     close(fd);
+    return rc;
+}
+
+int CDatapath_interface_driver(const char *ifname, char *driver, uint32_t size) {
+    if (strlen(ifname) >= IFNAMSIZ) return -ENAMETOOLONG;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    struct ethtool_drvinfo info;
+    memset(&info, 0, sizeof(info));
+    info.cmd = ETHTOOL_GDRVINFO;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    ifr.ifr_data = (char *)&info;
+    int rc = ioctl(fd, SIOCETHTOOL, &ifr) < 0 ? -errno : 0;
+    close(fd);
+    if (rc == 0 && size > 0) {
+        strncpy(driver, info.driver, size - 1);
+        driver[size - 1] = 0;
+    }
     return rc;
 }
 

@@ -40,6 +40,8 @@ struct ForwardCommand: ParsableCommand {
     @Flag(help: "Run every packet stage by stage (no forwarding fast path), to compare.") var noFastPath = false
     @Flag(help: "Exchange no virtio-net headers with the kernel (kernels before 5.8): TSO/GRO super-frames cannot cross then.")
     var noOffload = false
+    @Flag(help: "Let the kernel's own stack process the interfaces' received frames too (by default a BPF program on their tcx ingress hook drops them after the packet taps).")
+    var kernelRx = false
 
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
@@ -59,7 +61,9 @@ struct ForwardCommand: ParsableCommand {
         text += e.joined(separator: "\n")
         let stack = Stack(workers: workers)
         stack.afpacketConfiguration.virtioNetHeader = !noOffload
+        stack.afpacketConfiguration.kernelReceive = kernelRx
         do { try stack.apply(text) } catch { throw CLIError(error) }
+        warnIfKernelStillReceives(stack.links.compactMap { $0.device as? AFPacketDevice })
         if noRouteCache { stack.ipv4.setRouteCacheEnabled(false) }
         stack.ipv4.fastPath = !noFastPath
         let pools = try PacketPool.perNode(capacity: 8192 * workers)

@@ -1,4 +1,5 @@
 import CDatapath
+import DatapathCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -49,4 +50,12 @@ func runUntilStopped(duration: Double?, done: () -> Bool = { false }, tick: (Dou
 func printError(_ line: String) {
     let text = line + "\n"
     _ = text.withCString { write(2, $0, strlen($0)) }
+}
+
+/// Says which interfaces the kernel's own stack still processes although it was asked not to
+/// (`--kernel-rx` not given): the datapath works, but the kernel spends CPU on every frame too.
+func warnIfKernelStillReceives(_ devices: [AFPacketDevice]) {
+    for device in devices {
+        if let error = device.kernelReceiveError { say("warning: \(error)") }
+    }
 }

@@ -15,6 +15,8 @@ struct XConnectCommand: ParsableCommand {
     @Flag(help: "Busy-poll instead of sleeping in poll(2) when idle.") var busyPoll = false
     @Flag(help: "Exchange no virtio-net headers with the kernel (kernels before 5.8): TSO/GRO super-frames cannot cross then.")
     var noOffload = false
+    @Flag(help: "Let the kernel's own stack process the interfaces' received frames too (by default a BPF program on their tcx ingress hook drops them after the packet taps).")
+    var kernelRx = false
 
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
@@ -27,11 +29,13 @@ struct XConnectCommand: ParsableCommand {
         var configuration = AFPacketDevice.Configuration()
         configuration.queues = workers
         configuration.virtioNetHeader = !noOffload
+        configuration.kernelReceive = kernelRx
         let a: AFPacketDevice, b: AFPacketDevice
         do {
             a = try AFPacketDevice(interface: first, configuration: configuration)
             b = try AFPacketDevice(interface: second, configuration: configuration)
         } catch { throw CLIError(error) }
+        warnIfKernelStillReceives([a, b])
         let pools = try PacketPool.perNode(capacity: 8192 * workers)
         let core = NetCore()
         core.register(a)

@@ -39,9 +39,11 @@ import DatapathWire
         worker.cache.free(verified)
     }
 
-    func written(_ skb: SKB) -> (ok: Bool, header: [UInt8]) {
+    func written(_ skb: SKB, linearLimit: Int = 0) -> (ok: Bool, header: [UInt8]) {
         var header = [UInt8](repeating: 0xEE, count: 10)
-        let ok = header.withUnsafeMutableBytes { VirtioNetHeader.transmit(skb, header: $0.baseAddress!) }
+        let ok = header.withUnsafeMutableBytes {
+            VirtioNetHeader.transmit(skb, header: $0.baseAddress!, linearLimit: linearLimit)
+        }
         return (ok, header)
     }
 
@@ -49,6 +51,20 @@ import DatapathWire
         let (_, worker) = try makeWorker()
         let skb = worker.cache.skb(Self.tcpFrame(payload: 100))
         #expect(written(skb) == (true, [UInt8](repeating: 0, count: 10)))
+        worker.cache.free(skb)
+    }
+
+    /// Up to the device's linear limit, `hdr_len` is the frame's length: the kernel copies the
+    /// whole frame into the skb rather than attaching the ring's page; above it, 0.
+    @Test func anOrdinaryPacketUpToTheLinearLimitAsksForAWholeCopy() throws {
+        let (_, worker) = try makeWorker()
+        let skb = worker.cache.skb(Self.tcpFrame(payload: 100))
+        let length = skb.length
+        #expect(written(skb, linearLimit: length) == (true, [0, 0] + Self.littleEndian([UInt16(length), 0, 0, 0])))
+        #expect(written(skb, linearLimit: .max) == (true, [0, 0] + Self.littleEndian([UInt16(length), 0, 0, 0])))
+        #expect(written(skb, linearLimit: length - 1) == (true, [UInt8](repeating: 0, count: 10)))
+        #expect(AFPacketDevice.linearTransmitLimit(driver: "veth") == .max)
+        #expect(AFPacketDevice.linearTransmitLimit(driver: "mlx5_core") == 256)
         worker.cache.free(skb)
     }
 

@@ -223,13 +223,4 @@ struct RouterInteropTests {
     func expectTCPTransfer(_ r: Router, bytes: Int) throws {
         try r.lab.expectTCPTransfer(from: r.a, to: r.b, address: "198.18.2.2", bytes: bytes)
     }
-
-    /// The counters of one `Name: A B C\nName: 1 2 3` pair of SNMP lines in `text`.
-    func snmpValues(_ text: String, _ name: String) -> [String: UInt64] {
-        let lines = text.split(separator: "\n").filter { $0.hasPrefix("\(name): ") }
-        guard lines.count >= 2 else { return [:] }
-        let names = lines[0].split(separator: " ").dropFirst().map(String.init)
-        let values = lines[1].split(separator: " ").dropFirst().map { UInt64($0) ?? 0 }
-        return Dictionary(zip(names, values), uniquingKeysWith: { first, _ in first })
-    }
 }

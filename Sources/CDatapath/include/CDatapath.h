@@ -60,6 +60,12 @@ int CDatapath_jumbo_open(int32_t ifindex, int32_t vnet_hdr, int32_t qdisc_bypass
 int CDatapath_send_with_header(int fd, const void *header, uint32_t header_length, const void *frame,
                                uint32_t length);
 
+/// Attaches a BPF program that drops every frame to `ifindex`'s tcx ingress hook (after the
+/// packet taps: AF_PACKET sockets still receive), so the kernel's own stack stops processing
+/// the interface's frames. Kernel 6.6 or later, CAP_BPF and CAP_NET_ADMIN. Returns the link's fd
+/// (closing it detaches the program) or -errno with the failing call in `failed_call`.
+int CDatapath_ingress_drop_attach(int32_t ifindex, const char **failed_call);
+
 /// Flushes the TX ring: sendto(fd, NULL, 0, MSG_DONTWAIT). Returns 0 or -errno.
 int CDatapath_tx_kick(int fd);
 /// poll(2) for POLLIN on up to 64 fds; ready[i] is set to 1 for readable ones.
@@ -68,6 +74,9 @@ int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uin
 /// Interface facts by name. Returns 0 or -errno.
 int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6], int32_t *mtu,
                              uint32_t *flags);
+/// The interface's driver name (ethtool's GDRVINFO: "veth", "mlx5_core", ...), NUL-terminated
+/// in `driver`. Returns 0 or -errno.
+int CDatapath_interface_driver(const char *ifname, char *driver, uint32_t size);
 /// PACKET_STATISTICS (tpacket_stats_v3): resets the kernel's counters on read.
 int CDatapath_ring_stats(int fd, uint32_t *packets, uint32_t *drops, uint32_t *freezes);
 

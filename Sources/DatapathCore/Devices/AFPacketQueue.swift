@@ -21,8 +21,12 @@ final class AFPacketQueue: @unchecked Sendable {
     /// A transmit-only socket for frames larger than a TX ring frame (GSO super-frames); -1
     /// without a virtio-net header.
     let jumboFD: Int32
+    /// Ordinary frames up to this length are sent copied whole into the kernel's skb rather
+    /// than as fragments of the ring's pages (see `AFPacketDevice.linearTransmitLimit`).
+    let linearTransmitLimit: Int
 
-    init(config: CDatapath_ring_config, interface: String) throws(AFPacketError) {
+    init(config: CDatapath_ring_config, interface: String, linearTransmitLimit: Int) throws(AFPacketError) {
+        self.linearTransmitLimit = linearTransmitLimit
         var ring = CDatapath_ring()
         var failedCall: UnsafePointer<CChar>? = nil
         var config = config
@@ -203,7 +207,7 @@ final class AFPacketQueue: @unchecked Sendable {
                 }
             }
             if vnetBytes != 0 {
-                guard VirtioNetHeader.transmit(skb, header: frame + dataOffset) else {
+                guard VirtioNetHeader.transmit(skb, header: frame + dataOffset, linearLimit: linearTransmitLimit) else {
                     dropped &+= 1
                     worker.drops.count(.gsoSegmentation)
                     continue
@@ -237,7 +241,7 @@ final class AFPacketQueue: @unchecked Sendable {
         guard jumboFD >= 0 else { return .packetTooBig }
         var header = (UInt64(0), UInt16(0))
         return withUnsafeMutableBytes(of: &header) { raw -> DropReason? in
-            guard VirtioNetHeader.transmit(skb, header: raw.baseAddress!) else { return .gsoSegmentation }
+            guard VirtioNetHeader.transmit(skb, header: raw.baseAddress!, linearLimit: 0) else { return .gsoSegmentation }
             if skb.checksumState == .partial && !skb.isGSO { _ = skbChecksumHelp(skb) }
             let rc = CDatapath_send_with_header(jumboFD, raw.baseAddress!, UInt32(vnetBytes), skb.data,
                                                 UInt32(truncatingIfNeeded: skb.length))

@@ -36,12 +36,22 @@ enum VirtioNetHeader {
     /// complete). A GSO packet gets its type and size and NEEDS_CSUM over its transport header;
     /// one whose checksum was verified rather than left partial (GRO) first gets the
     /// pseudo-header sum in its checksum field, as Linux's `tcp4_gso_segment` prepares it.
+    /// An ordinary packet of at most `linearLimit` bytes gets its own length as `hdr_len`, so
+    /// the kernel copies it whole into the skb instead of attaching the ring frame's page.
     /// Returns false, for the caller to drop, for a GSO packet it cannot describe (not IPv4
     /// TCP or UDP).
-    static func transmit(_ skb: SKB, header: UnsafeMutableRawPointer) -> Bool {
+    static func transmit(_ skb: SKB, header: UnsafeMutableRawPointer, linearLimit: Int) -> Bool {
         header.storeBytes(of: 0, as: UInt64.self)
         header.storeBytes(of: 0, toByteOffset: 8, as: UInt16.self)
-        guard skb.isGSO else { return true }
+        guard skb.isGSO else {
+            // hdr_len is how much of the frame the kernel copies into the skb's linear part
+            // (tpacket_snd); the rest it attaches as fragments of the ring's pages.
+            let length = skb.length
+            if length <= linearLimit {
+                header.storeBytes(of: UInt16(truncatingIfNeeded: length).littleEndian, toByteOffset: 2, as: UInt16.self)
+            }
+            return true
+        }
         let frame = skb.data
         let length = skb.length
         let start: Int

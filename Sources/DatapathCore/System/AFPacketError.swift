@@ -16,6 +16,10 @@ public struct AFPacketError: Error, CustomStringConvertible, Equatable, Sendable
     }
 
     public var description: String {
+        if call.hasPrefix("bpf") {
+            return "cannot keep the kernel's stack off \(interface) (it will process the frames too): "
+                + "\(String(cString: strerror(errno))) (\(call); needs kernel 6.6 and CAP_BPF)"
+        }
         switch errno {
         case ENODEV, ENXIO:
             return "no such interface: \(interface)"
