@@ -134,7 +134,10 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         ringConfig.promiscuous = configuration.promiscuous ? 1 : 0
         ringConfig.qdisc_bypass = configuration.qdiscBypass ? 1 : 0
         ringConfig.ignore_outgoing = 1
-        ringConfig.fill_rxhash = 1
+        // The kernel's flow hash with each frame: free with several queues (PACKET_FANOUT_HASH
+        // computes it to pick one); with one, asking for it runs the flow dissector on every
+        // frame, and the backlog hashes a frame itself only when it has to steer it.
+        ringConfig.fill_rxhash = queueCount > 1 ? 1 : 0
         ringConfig.vnet_hdr = configuration.virtioNetHeader ? 1 : 0
         if queueCount > 1 && configuration.receive {
             // Group ids are per network namespace; mix in the pid so two processes never collide.
