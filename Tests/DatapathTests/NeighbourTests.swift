@@ -28,6 +28,29 @@ import DatapathWire
         #expect(lab.pool.inUseCount == 0)
     }
 
+    /// `ip neigh replace … nud permanent` on an entry still resolving: what waited goes out with
+    /// the administrator's address (here at the next timer round, the first a worker runs).
+    @Test func aStaticEntryFromTheControlPlaneSendsWhatWaitedAtTheNextTimerRound() throws {
+        let lab = try NeighbourLab()
+        let neighbour = lab.neighbours.lookupOrCreate(NeighbourLab.peer, device: lab.eth0)!
+        lab.output([1, 2], via: neighbour)
+        #expect(lab.sent().compactMap(SentARP.init).count == 1)
+        let staticMAC = mac(0xBB)
+        #expect(lab.neighbours.addStatic(NeighbourLab.peer, linkAddress: staticMAC, device: lab.eth0) === neighbour)
+        #expect(lab.state() == .permanent)
+        #expect(lab.neighbours.snapshot().first?.pending == 2)
+        lab.neighbours.runTimers(worker: lab.worker)
+        let flushed = lab.sent()
+        #expect(flushed.map { $0[14 + 20] } == [1, 2])
+        for frame in flushed {
+            #expect(Array(frame[0..<14]) == Array(ethernetFrame(destination: staticMAC, source: lab.eth0.macAddress)[0..<14]))
+        }
+        #expect(lab.neighbours.snapshot().first?.pending == 0)
+        lab.neighbours.runTimers(worker: lab.worker)
+        #expect(lab.sent().isEmpty)
+        #expect(lab.pool.inUseCount == 0)
+    }
+
     @Test func incompleteProbesThreeTimesOneSecondApartThenFails() throws {
         let lab = try NeighbourLab()
         let neighbour = lab.neighbours.lookupOrCreate(NeighbourLab.peer, device: lab.eth0)!

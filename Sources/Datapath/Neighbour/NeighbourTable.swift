@@ -34,6 +34,9 @@ public final class NeighbourTable: @unchecked Sendable {
         var statistics = NeighbourStatistics()
         /// Removed entries whose pending packets a worker still has to free.
         var dead: [Neighbour] = []
+        /// Entries resolved without a worker (the control plane's `addStatic`) while packets
+        /// waited: a worker still has to send them.
+        var resolved: [Neighbour] = []
     }
 
     /// `seed` fixes the random reachable time (tests); by default it is random per table.

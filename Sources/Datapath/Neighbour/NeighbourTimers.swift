@@ -2,7 +2,8 @@ import DatapathCore
 import DatapathWire
 
 extension NeighbourTable {
-    /// Runs every due entry's timer, frees what removed entries still held, re-draws the
+    /// Runs every due entry's timer, frees what removed entries still held, sends what waited
+    /// for an entry the control plane resolved, re-draws the
     /// reachable time every 300 s and collects old FAILED and unused STALE entries (Linux:
     /// `neigh_timer_handler` per entry and `neigh_periodic_work`). Returns how many timers ran.
     /// Called by one worker, whose device queues send the probes.
@@ -12,6 +13,10 @@ extension NeighbourTable {
             let now = clock.now()
             for neighbour in table.dead { dropPending(neighbour, reason: .neighFailed, worker: worker) }
             table.dead.removeAll()
+            for neighbour in table.resolved where !neighbour.isDead && neighbour.state.intersects(.valid) {
+                flushPending(neighbour, worker: worker)
+            }
+            table.resolved.removeAll()
             if now >= table.nextRandomization {
                 table.reachableTime = NeighbourTable.randomReachableTime(parameters.baseReachableTime, &table.random)
                 table.nextRandomization = now &+ 300_000_000_000

@@ -25,7 +25,8 @@ extension NeighbourTable {
 
     /// Under the lock. Publishes the header before the state, so a worker that sees a connected
     /// state always finds the header that goes with it. Returns whether anything changed.
-    /// A `worker` is needed to send or drop pending packets; without one they stay queued.
+    /// A `worker` is needed to send or drop pending packets; without one, packets of an entry
+    /// that became valid wait for the next `runTimers` (Linux sends them at once).
     @discardableResult
     func neighUpdate(_ neighbour: Neighbour, linkAddress: MACAddress?, to requested: NeighbourState,
                      flags: NeighbourUpdateFlags, now: UInt64, worker: Worker?, table: inout TableState) -> Bool {
@@ -75,7 +76,13 @@ extension NeighbourTable {
             }
             neighbour.publish(target)
         }
-        if !old.intersects(.valid), let worker { flushPending(neighbour, worker: worker) }
+        if !old.intersects(.valid) {
+            if let worker {
+                flushPending(neighbour, worker: worker)
+            } else if neighbour.pendingCount > 0 {
+                table.resolved.append(neighbour)
+            }
+        }
         return true
     }
 
