@@ -8,8 +8,8 @@ import DatapathWire
 /// whenever something must see the packets stage by stage.
 @Suite struct FastForwardTests {
     /// A lab with a 576-byte-MTU route (198.19.200.0/24) besides the usual ones.
-    func lab(fastPath: Bool) throws -> ForwardLab {
-        let lab = try ForwardLab()
+    func lab(fastPath: Bool, ingress: ForwardLab.Ingress = .device) throws -> ForwardLab {
+        let lab = try ForwardLab(ingress: ingress)
         lab.stack.ipv4.fastPath = fastPath
         try lab.stack.apply("route add 198.19.200.0/24 via 198.18.2.2 mtu 576")
         return lab
@@ -94,6 +94,49 @@ import DatapathWire
         #expect(a.icmp == b.icmp)
         #expect(a.drops == b.drops)
         #expect(fastPackets(fast) > 50)
+        #expect(fast.stack.ipv4.routeCacheCounters.hits == staged.stack.ipv4.routeCacheCounters.hits)
+        #expect(fast.stack.ipv4.routeCacheCounters.misses == staged.stack.ipv4.routeCacheCounters.misses)
+        #expect(fast.poolIsAtBaseline, "\(fast.pool.inUseCount - fast.baseline) in use")
+        #expect(staged.poolIsAtBaseline, "\(staged.pool.inUseCount - staged.baseline) in use")
+    }
+
+    /// Frames a bond's slave or a bridge's port hands up to the device that holds the router's
+    /// address take the fast path there, after the rx_handler and both levels' taps, with the
+    /// staged path's frames, counters and drops. (Frames for eth0's MAC are readdressed to
+    /// the upper device's own.)
+    @Test(arguments: [ForwardLab.Ingress.bond, .bridge], [7, 1812])
+    func randomMixedTrafficThroughABondOrABridgeGetsTheSameOutcome(ingress: ForwardLab.Ingress, seed: UInt64) throws {
+        let fast = try lab(fastPath: true, ingress: ingress)
+        let staged = try lab(fastPath: false, ingress: ingress)
+        let upperMAC = try #require(fast.stack.link(named: fast.ingressName)?.device.macAddress)
+        var random = SplitMix64(seed: seed)
+        let batches = (0..<24).map { _ in
+            (0..<Int(random.next() % 96 + 1)).map { n -> [UInt8] in
+                var frame = Self.randomFrame(&random, identification: UInt16(n))
+                frame.withUnsafeMutableBytes { raw in
+                    if raw.count >= 6 && MACAddress(loadingFrom: raw.baseAddress!) == mac(0x01) {
+                        upperMAC.store(to: raw.baseAddress!)
+                    }
+                }
+                return frame
+            }
+        }
+        // And the other way: host B to host A, out through the bond or the bridge.
+        let back = (0..<20).map {
+            ForwardLab.frame(source: ForwardLab.hostB, destination: ForwardLab.hostA, identification: UInt16($0),
+                             toMAC: mac(0x11), fromMAC: ForwardLab.hostBMAC)
+        }
+        for lab in [fast, staged] { lab.deliver(back, on: lab.eth1) }
+        #expect(fastPackets(fast) == 20)
+        let (a, b) = outcomes(fast, staged, batches)
+        let differing = Set(a.flows.keys).union(b.flows.keys).filter { a.flows[$0] != b.flows[$0] }
+        #expect(differing.isEmpty, "\(differing.sorted().map { "\($0): \(Outcome.identifications(a.flows[$0])) vs \(Outcome.identifications(b.flows[$0]))" })")
+        #expect(a.flows["wire0 198.18.2.2 > 198.18.1.2 17 0"]?.count == 20)
+        #expect(a.ip == b.ip)
+        #expect(a.icmp == b.icmp)
+        #expect(a.drops == b.drops)
+        #expect(fastPackets(fast) > 70)
+        #expect(fastPackets(staged) == 0)
         #expect(fast.stack.ipv4.routeCacheCounters.hits == staged.stack.ipv4.routeCacheCounters.hits)
         #expect(fast.stack.ipv4.routeCacheCounters.misses == staged.stack.ipv4.routeCacheCounters.misses)
         #expect(fast.poolIsAtBaseline, "\(fast.pool.inUseCount - fast.baseline) in use")

@@ -22,8 +22,15 @@ final class ForwardLab {
     static let hostAMAC = mac(0xA2)
     static let hostBMAC = mac(0xB2)
 
+    /// What carries host A's side: eth0 itself, or eth0 as the one slave of `bond0` (active-
+    /// backup; the bond takes eth0's MAC) or the one port of `br0` (its own MAC), which then
+    /// holds 198.18.1.1/24.
+    enum Ingress { case device, bond, bridge }
+    /// The device with 198.18.1.1: eth0, bond0 or br0.
+    let ingressName: String
+
     init(rateLimits: ICMPRateLimitParameters = .linuxDefaults, cacheCapacity: Int = 4096,
-         reassembly: ReassemblyParameters = .linuxDefaults) throws {
+         reassembly: ReassemblyParameters = .linuxDefaults, ingress: Ingress = .device) throws {
         pool = try PacketPool(capacity: 4096)
         worker = Worker(pool: pool, clock: clock)
         stack = Stack(workers: 1, clock: clock, icmpRateLimits: rateLimits, routeCacheCapacity: cacheCapacity,
@@ -32,10 +39,19 @@ final class ForwardLab {
         (eth1, wire1) = MemoryDevice.pair("eth1", mac(0x11), "wire1", ForwardLab.hostBMAC, ringSize: 4096)
         try stack.addDevice(eth0)
         try stack.addDevice(eth1)
+        switch ingress {
+        case .device: ingressName = "eth0"
+        case .bond:
+            ingressName = "bond0"
+            try stack.apply("link add bond0 type bond mode active-backup\nlink set eth0 master bond0")
+        case .bridge:
+            ingressName = "br0"
+            try stack.apply("link add br0 type bridge\nlink set eth0 master br0")
+        }
         try stack.apply("""
-            addr add 198.18.1.1/24 dev eth0
+            addr add 198.18.1.1/24 dev \(ingressName)
             addr add 198.18.2.1/24 dev eth1
-            neigh add 198.18.1.2 lladdr \(ForwardLab.hostAMAC) dev eth0
+            neigh add 198.18.1.2 lladdr \(ForwardLab.hostAMAC) dev \(ingressName)
             neigh add 198.18.2.2 lladdr \(ForwardLab.hostBMAC) dev eth1
             route add 198.19.0.0/16 via 198.18.2.2
             """)

@@ -1,3 +1,5 @@
+import DatapathWire
+
 /// A protocol's fast path over frames still at their Ethernet header, run before
 /// `eth_type_trans` (Linux: the receive hook of XDP — `bpf_prog_run_xdp` in the driver, or
 /// `do_xdp_generic` — running a forwarding program like the kernel's `xdp_fwd` sample: FIB
@@ -27,5 +29,30 @@ extension NetCore {
         guard let fastPath = ingressFastPath, rxHandlers[ifindex] == nil, globalTaps.isEmpty,
               deviceTaps[ifindex].isEmpty else { return }
         fastPath.receiveFrames(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
+    }
+
+    /// Runs the fast path over frames an rx_handler handed to the device above it (a bond's
+    /// slaves to the bond, a bridge's ports to the bridge for local delivery), when that device
+    /// has no rx_handler of its own: taps have seen them at both levels already. The frames
+    /// are past `eth_type_trans`; the fast path gets them at their Ethernet header again, and
+    /// what it passes on goes back to the network header, untouched. A batch with a frame
+    /// whose Ethernet header is not just before its network header is left alone.
+    func runIngressFastPath(upper batch: inout PacketBatch, ifindex: Int, worker: Worker) {
+        guard let fastPath = ingressFastPath else { return }
+        for i in batch.indices {
+            let skb = batch[i]
+            guard skb.macHeader + EthernetHeader.length == skb.data else { return }
+        }
+        for i in batch.indices {
+            let head = batch[i].head
+            head.pointee.data -= EthernetHeader.length
+            head.pointee.length &+= UInt32(EthernetHeader.length)
+        }
+        fastPath.receiveFrames(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
+        for i in batch.indices {
+            let head = batch[i].head
+            head.pointee.data += EthernetHeader.length
+            head.pointee.length &-= UInt32(EthernetHeader.length)
+        }
     }
 }

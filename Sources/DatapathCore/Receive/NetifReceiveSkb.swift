@@ -68,6 +68,13 @@ extension NetCore {
             deliverTaps(batch, ifindex: ifindex, worker: worker)
             depth += 1
         }
+        if depth > 0, !batch.isEmpty, rxHandlers[ifindex] == nil {
+            runIngressFastPath(upper: &batch, ifindex: ifindex, worker: worker)
+            if batch.isEmpty {
+                worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
+                return
+            }
+        }
         if !batch.isEmpty { deliverByType(&batch, oneProtocol: oneProtocol, worker: worker) }
         worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
     }
