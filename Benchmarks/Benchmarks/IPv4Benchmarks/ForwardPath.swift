@@ -24,12 +24,13 @@ func forwardPathBenchmarks() {
         .map { .custom($0 + " cycles/pkt", useScalingFactor: false) }
     let configuration = Benchmark.Configuration(metrics: [.throughput, .wallClock, .mallocCountTotal] + stageMetrics)
 
-    for (name, random, cache, fast) in [("1k flows, route cache on", false, true, true),
-                                        ("random destinations in a /16, route cache on", true, true, true),
-                                        ("1k flows, route cache off", false, false, true),
-                                        ("1k flows, route cache on, staged path (fast path off)", false, true, false)] {
+    for (name, random, cache, fast, bond) in [("1k flows, route cache on", false, true, true, false),
+                                              ("random destinations in a /16, route cache on", true, true, true, false),
+                                              ("1k flows, route cache off", false, false, true, false),
+                                              ("1k flows, route cache on, staged path (fast path off)", false, true, false, false),
+                                              ("1k flows, route cache on, in through a bond's slave", false, true, true, true)] {
         Benchmark("Whole forward path, in-memory RX → TX, \(name)", configuration: configuration) { benchmark in
-            let rig = try! ForwardRig(randomDestinations: random, cacheEnabled: cache, fastPath: fast)
+            let rig = try! ForwardRig(randomDestinations: random, cacheEnabled: cache, fastPath: fast, bondedIngress: bond)
             benchmark.startMeasurement()
             rig.run(packets: benchmark.scaledIterations.count)
             benchmark.stopMeasurement()

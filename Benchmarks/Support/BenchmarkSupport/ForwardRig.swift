@@ -21,7 +21,10 @@ public final class ForwardRig {
     let eth1: Reflector
     var batch = PacketBatch()
 
-    public init(randomDestinations: Bool, cacheEnabled: Bool = true, fastPath: Bool = true) throws {
+    /// `bondedIngress`: eth0 is the one slave of an active-backup `bond0` that holds
+    /// 198.18.1.1 (the bond's rx_handler runs first, then the path on bond0).
+    public init(randomDestinations: Bool, cacheEnabled: Bool = true, fastPath: Bool = true,
+                bondedIngress: Bool = false) throws {
         pool = try PacketPool(capacity: 8192)
         worker = Worker(pool: pool)
         stack = Stack(workers: 1)
@@ -29,8 +32,9 @@ public final class ForwardRig {
         eth1 = Reflector(into: eth0, randomDestinations: randomDestinations)
         try stack.addDevice(eth0)
         try stack.addDevice(eth1)
+        if bondedIngress { try stack.apply("link add bond0 type bond mode active-backup\nlink set eth0 master bond0") }
         try stack.apply("""
-            addr add 198.18.1.1/24 dev eth0
+            addr add 198.18.1.1/24 dev \(bondedIngress ? "bond0" : "eth0")
             addr add 198.18.2.1/24 dev eth1
             neigh add 198.18.2.2 lladdr 02:00:00:00:00:01 dev eth1
             route add 198.19.0.0/16 via 198.18.2.2

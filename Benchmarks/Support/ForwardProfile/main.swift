@@ -5,9 +5,10 @@ import DatapathCore
 
 // The whole in-memory forward path (BenchmarkSupport.ForwardRig) for PACKETS packets, as a plain
 // program: under `valgrind --tool=callgrind` its instruction count per packet is the steady
-// measure this noisy VM cannot give in time. Usage: forward-profile [PACKETS] [random|nocache|staged|pool]
-// (`staged`: the fast path off; `pool`: the pool's alloc+free in batches of 32 instead of the
-// forward path).
+// measure this noisy VM cannot give in time. Usage:
+// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool]
+// (`staged`: the fast path off; `bond`: in through an active-backup bond's slave; `pool`: the
+// pool's alloc+free in batches of 32 instead of the forward path).
 let arguments = CommandLine.arguments
 let packets = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
 let variant = arguments.count > 2 ? arguments[2] : "cached"
@@ -27,7 +28,8 @@ if variant == "pool" {
     print("forward-profile: \(packets) pool alloc+free, \(String(format: "%.2f", elapsed / Double(packets))) ns each")
 } else {
     let rig = try ForwardRig(randomDestinations: variant == "random", cacheEnabled: variant != "nocache",
-                             fastPath: variant != "staged")
+                             fastPath: variant != "staged" && variant != "bond-staged",
+                             bondedIngress: variant.hasPrefix("bond"))
     rig.run(packets: 4096)  // warm: routes, neighbours, caches
     let start = CDatapath_monotonic_ns()
     rig.run(packets: packets)

@@ -39,18 +39,29 @@ extension NetCore {
     /// whose Ethernet header is not just before its network header is left alone.
     func runIngressFastPath(upper batch: inout PacketBatch, ifindex: Int, worker: Worker) {
         guard let fastPath = ingressFastPath else { return }
-        for i in batch.indices {
-            let skb = batch[i]
-            guard skb.macHeader + EthernetHeader.length == skb.data else { return }
-        }
-        for i in batch.indices {
-            let head = batch[i].head
-            head.pointee.data -= EthernetHeader.length
+        let slots = batch.slots
+        let count = batch.count
+        var pushed = 0
+        while pushed < count {
+            let head = slots[pushed].head
+            let data = head.pointee.data
+            let networkOffset = Int(head.pointee.macOffset) &+ EthernetHeader.length
+            guard head.pointee.bufferStart + networkOffset == data else {
+                Self.pullEthernetHeaders(slots, pushed)
+                return
+            }
+            head.pointee.data = data - EthernetHeader.length
             head.pointee.length &+= UInt32(EthernetHeader.length)
+            pushed &+= 1
         }
         fastPath.receiveFrames(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
-        for i in batch.indices {
-            let head = batch[i].head
+        Self.pullEthernetHeaders(batch.slots, batch.count)
+    }
+
+    @inline(__always)
+    static func pullEthernetHeaders(_ slots: UnsafeMutablePointer<SKB>, _ count: Int) {
+        for i in 0..<count {
+            let head = slots[i].head
             head.pointee.data += EthernetHeader.length
             head.pointee.length &-= UInt32(EthernetHeader.length)
         }
