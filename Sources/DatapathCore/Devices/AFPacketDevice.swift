@@ -78,7 +78,8 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     /// veth must copy it into a fresh page anyway (`skb_orphan_frags` when the skb crosses
     /// into the peer): on a veth every frame goes whole (measured: 64-byte forwarding 1560 →
     /// 1010 ns of kernel time per packet); elsewhere frames up to 256 bytes, where one short
-    /// copy costs less than the page reference and the fragment's DMA mapping.
+    /// copy should cost less than the page reference and the fragment's DMA mapping (not
+    /// measured: no real NIC here; 256 is a guess to revisit on one).
     public let linearTransmitLimit: Int
 
     static func linearTransmitLimit(driver: String) -> Int {
