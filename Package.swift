@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
     ],
     targets: [
         .target(name: "CDatapath"),
@@ -27,12 +28,16 @@ let package = Package(
                 .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
-        .target(name: "Datapath", dependencies: ["DatapathCore", "DatapathWire"]),
+        .target(
+            name: "Datapath",
+            dependencies: ["DatapathCore", "DatapathWire", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "DatapathCLI",
             dependencies: [
                 "Datapath", "DatapathCore", "DatapathWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(

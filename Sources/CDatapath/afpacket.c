@@ -43,6 +43,10 @@ int CDatapath_ring_open(const struct CDatapath_ring_config *c, struct CDatapath_
         FAIL("setsockopt(PACKET_RESERVE)");
     // Before the rings: the kernel refuses PACKET_VNET_HDR once they exist.
     if (c->vnet_hdr && set_int(ring->fd, PACKET_VNET_HDR, 1) < 0) FAIL("setsockopt(PACKET_VNET_HDR)");
+    // Also before the rings: a TX frame the kernel cannot parse is skipped (made available,
+    // the ring's head moves on) instead of stopping the ring at it (TP_STATUS_WRONG_FORMAT).
+    // The datapath relies on it to discard frames the device keeps refusing.
+    if (c->tx_frame_size && set_int(ring->fd, PACKET_LOSS, 1) < 0) FAIL("setsockopt(PACKET_LOSS)");
 
     size_t rx_size = 0, tx_size = 0;
     if (c->rx_block_size) {

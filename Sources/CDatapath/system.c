@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <sys/socket.h>
 #include <linux/ethtool.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -30,7 +31,17 @@ int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uin
         n = poll(p, (nfds_t)count, timeout_ms);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return -errno;
-    for (int i = 0; i < count; i++) ready[i] = p[i].revents ? 1 : 0;
+    for (int i = 0; i < count; i++) {
+        ready[i] = p[i].revents ? 1 : 0;
+        if (p[i].revents & POLLERR) {
+            // A pending socket error (AF_PACKET sets ENETDOWN when the interface goes down or
+            // away) keeps poll readable until it is read: take it, so an idle worker sleeps.
+            int err = 0;
+            socklen_t len = sizeof(err);
+            (void)getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            ready[i] = 2;
+        }
+    }
     return n;
 }
 
@@ -105,6 +116,20 @@ int64_t CDatapath_link_flags(int fd, const char *ifname) {
     strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
     if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return -errno;
     return (int64_t)(uint16_t)ifr.ifr_flags;
+}
+
+int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *mtu, int32_t *ifindex) {
+    if (strlen(ifname) >= IFNAMSIZ) return -ENAMETOOLONG;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) return -errno;
+    *ifindex = ifr.ifr_ifindex;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return -errno;
+    *flags = (uint16_t)ifr.ifr_flags;
+    if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) return -errno;
+    *mtu = ifr.ifr_mtu;
+    return 0;
 }
 
 int CDatapath_enter_netns(const char *path) {

@@ -59,7 +59,7 @@ struct ForwardCommand: ParsableCommand {
             text += contents + "\n"
         }
         text += e.joined(separator: "\n")
-        let stack = Stack(workers: workers)
+        let stack = Stack(workers: workers, logger: cliLogger)
         stack.afpacketConfiguration.virtioNetHeader = !noOffload
         stack.afpacketConfiguration.kernelReceive = kernelRx
         do { try stack.apply(text) } catch { throw CLIError(error) }
@@ -100,10 +100,7 @@ struct ForwardCommand: ParsableCommand {
         if !filter.isEmpty { say("filter:\n\(filter)") }
         let neighbours = stack.showNeighbours()
         if !neighbours.isEmpty { say("neighbours:\n\(neighbours)") }
-        let drops = DropReason.allCases.compactMap { reason -> String? in
-            let n = group.workers.reduce(0) { $0 + $1.drops[reason] }
-            return n == 0 ? nil : "\(reason) \(n)"
-        }
+        let drops = final.drops.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0) \(final.drops[$0]!)" }
         say("drops: " + (drops.isEmpty ? "none" : drops.joined(separator: ", ")))
         say(stack.ipv4.statistics.snmpLines())
         say(stack.ipv4.icmp.statistics.snmpLines())

@@ -1,5 +1,6 @@
 import CDatapath
 import DatapathCore
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -59,3 +60,23 @@ func warnIfKernelStillReceives(_ devices: [AFPacketDevice]) {
         if let error = device.kernelReceiveError { say("warning: \(error)") }
     }
 }
+
+/// Prints the library's control-plane events (link up/down, MTU changes, a lost interface) on
+/// standard error as `datapath: MESSAGE` lines, at notice level and above unless `--verbose`
+/// style callers lower it.
+struct StderrLogHandler: LogHandler {
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .notice
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        printError("datapath: \(event.message)")
+    }
+}
+
+/// The logger CLI commands give the stack.
+let cliLogger = Logger(label: "datapath") { _ in StderrLogHandler() }

@@ -16,9 +16,8 @@ struct RuntimeSample {
             let cycles = group.workers.reduce(0) { $0 &+ $1.stages.cycles(stage) }
             if packets > 0 { stages[stage] = (packets, cycles) }
         }
-        for reason in DropReason.allCases {
-            let count = group.workers.reduce(0) { $0 &+ $1.drops[reason] }
-            if count > 0 { drops[reason] = count }
+        for worker in group.workers {
+            for (reason, count) in worker.drops.counted { drops[reason, default: 0] &+= count }
         }
     }
 

@@ -55,7 +55,7 @@ struct XConnectCommand: ParsableCommand {
         group.stop()
         a.collectKernelDrops()
         b.collectKernelDrops()
-        let drops = group.workers.reduce(0) { total, w in DropReason.allCases.reduce(total) { $0 + w.drops[$1] } }
+        let drops = group.workers.reduce(0) { $0 + $1.drops.total }
         say("xconnect: dropped \(drops) in the datapath, \(a.stats[.rxDropped] + b.stats[.rxDropped]) in the kernel's RX rings")
         say("xconnect: \(first)->\(second) \(b.stats[.txPackets]) pkts, \(second)->\(first) \(a.stats[.txPackets]) pkts")
     }

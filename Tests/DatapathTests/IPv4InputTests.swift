@@ -147,7 +147,7 @@ import DatapathWire
                 worker.cache.free(s)
             }
         }
-        let dropped = DropReason.allCases.reduce(0) { $0 + worker.drops[$1] }
+        let dropped = worker.drops.total
         #expect(Int(dropped) + survivors == 4000)
         #expect(pool.inUseCount == 0)
     }

@@ -170,7 +170,9 @@ struct FilterFields {
         let available = length - headerLength
         guard !isLaterFragment else { return }
         switch protocolNumber {
-        case 6, 17, 132 where available >= 4:
+        // One `where` per pattern: a `where` after a list guards only its last pattern, and a
+        // TCP or UDP header cut short must not be read.
+        case 6 where available >= 4, 17 where available >= 4, 132 where available >= 4:
             hasPorts = true
             sourcePort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength, as: UInt16.self))
             destinationPort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength + 2, as: UInt16.self))

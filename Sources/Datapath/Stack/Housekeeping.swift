@@ -30,7 +30,8 @@ extension Stack {
         }
     }
 
-    /// One round of periodic work, on `worker`: queued control requests, neighbour timers,
+    /// One round of periodic work, on `worker`: queued control requests, the link monitor
+    /// (carrier, MTU, interfaces gone), neighbour timers,
     /// bond link monitors and failover, bridge port carrier, and FDB ageing (Linux:
     /// `neigh_timer_handler`, `bond_mii_monitor`, `br_port_carrier_check`, `br_fdb_cleanup`).
     public func housekeeping(worker: Worker) {
@@ -39,6 +40,7 @@ extension Stack {
             return queue
         }
         for request in requests { request(worker) }
+        linkMonitor.check(self)
         neighbours.runTimers(worker: worker)
         for bond in bonds { bond.monitor(worker: worker) }
         let now = clock.now()

@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import Logging
 import Synchronization
 
 /// One datapath instance above Core (Linux: a `struct net`): its devices with their kinds and
@@ -24,6 +25,10 @@ public final class Stack: @unchecked Sendable {
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []
     let control = Mutex<[@Sendable (Worker) -> Void]>([])
+    /// Where control-plane events go (link up/down, MTU changes, a lost interface) — never
+    /// anything per packet. Silent unless the user passes a logger.
+    public let logger: Logger
+    let linkMonitor = LinkMonitor()
 
     /// A device as the stack knows it.
     public struct Link: Sendable {
@@ -31,6 +36,10 @@ public final class Stack: @unchecked Sendable {
         public let kind: Kind
         public internal(set) var master: String?
         public var name: String { device.name }
+        /// The kernel interface under an AF_PACKET device.
+        public var interface: String? {
+            if case .afpacket(let interface) = kind { interface } else { nil }
+        }
     }
 
     public enum Kind: Sendable, Equatable {
@@ -44,8 +53,11 @@ public final class Stack: @unchecked Sendable {
     public init(core: NetCore = NetCore(), workers: Int = 1, clock: any DatapathClock = MonotonicClock(),
                 neighbourParameters: NeighbourParameters = .linuxDefaults,
                 icmpRateLimits: ICMPRateLimitParameters = .linuxDefaults, routeCacheCapacity: Int = 4096,
-                reassembly: ReassemblyParameters = .linuxDefaults) {
+                reassembly: ReassemblyParameters = .linuxDefaults,
+                logger: Logger = Logger(label: "datapath", factory: { _ in SwiftLogNoOpLogHandler() })) {
+        DropReason.registerStackReasons()
         self.core = core
+        self.logger = logger
         self.clock = clock
         self.workerCount = max(1, workers)
         self.neighbours = NeighbourTable(core: core, addresses: addresses, clock: clock, parameters: neighbourParameters)
@@ -88,6 +100,10 @@ public final class Stack: @unchecked Sendable {
         guard link(named: device.name) == nil else { throw StackError("device \(device.name) already exists") }
         let ifindex = core.register(device)
         links.append(Link(device: device, kind: kind, master: nil))
+        switch kind {
+        case .device, .afpacket: linkMonitor.watch(device)
+        case .bond, .bridge: break
+        }
         return ifindex
     }
 
@@ -146,6 +162,7 @@ public final class Stack: @unchecked Sendable {
             throw StackError("mtu \(mtu) out of range for \(name) (68...\(link.device.mtu))")
         }
         core.setMTU(mtu, ifindex: link.device.ifindex)
+        linkMonitor.configure(mtu: mtu, ifindex: link.device.ifindex)
         fib.invalidateCaches()
     }
 

@@ -63,7 +63,9 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     /// The kernel's index for the interface.
     public let kernelIndex: Int
     public let macAddress: MACAddress
-    public let mtu: Int
+    /// The kernel interface's MTU as last read (when opened, then by each `linkState()`).
+    public var mtu: Int { currentMTU.load(ordering: .relaxed) }
+    let currentMTU: Atomic<Int>
     public let queueCount: Int
     public let stats: DeviceStats
     /// With virtio-net headers the kernel segments what the device sends.
@@ -113,7 +115,7 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         self.interface = interface
         self.kernelIndex = Int(index)
         self.macAddress = MACAddress(mac.0, mac.1, mac.2, mac.3, mac.4, mac.5)
-        self.mtu = Int(mtu)
+        self.currentMTU = Atomic(Int(mtu))
         self.kernelFlags = flags
         let queueCount = max(1, configuration.queues)
         self.queueCount = queueCount
@@ -186,6 +188,22 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         guard flags >= 0 else { return false }
         let wanted = Int64(IFF_UP) | Int64(IFF_RUNNING)
         return flags & wanted == wanted
+    }
+
+    /// The kernel interface's flags, MTU and index, asked through the first queue's socket
+    /// (three ioctls). The interface is gone when it no longer answers to its name, or a new
+    /// one with another index took the name.
+    public func linkState() -> LinkState {
+        var flags: UInt32 = 0
+        var mtu: Int32 = 0
+        var index: Int32 = 0
+        let rc = interface.withCString { CDatapath_link_state(queues[0].fd, $0, &flags, &mtu, &index) }
+        guard rc == 0, Int(index) == kernelIndex else {
+            return LinkState(exists: false, carrier: false, mtu: self.mtu)
+        }
+        currentMTU.store(Int(mtu), ordering: .relaxed)
+        let wanted = UInt32(IFF_UP) | UInt32(IFF_RUNNING)
+        return LinkState(carrier: flags & wanted == wanted, mtu: Int(mtu))
     }
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {

@@ -13,8 +13,14 @@ import Glibc
 final class AFPacketQueue: @unchecked Sendable {
     let ring: CDatapath_ring
     let references: UnsafeMutablePointer<RingBlockReference>
-    /// [0] block index, [1] packets left in the block, [2] next packet address, [3] TX frame index.
+    /// [0] block index, [1] packets left in the block, [2] next packet address, [3] TX frame
+    /// index, [4] a TX frame found not taken right after a kick + 1 (0: none), [5] since when (ns).
     let cursor: UnsafeMutablePointer<Int>
+
+    /// How long the kernel may keep refusing one TX frame before it is given up (a driver's
+    /// transmit timeout, in spirit): a frame the device drops on every try — larger than the
+    /// peer's MTU after an MTU change, for one — must not hold the ring for good.
+    static let refusedFrameTimeout = 10_000_000
     let headerBytes: Int
     /// 10 when every frame carries a virtio-net header (PACKET_VNET_HDR), else 0.
     let vnetBytes: Int
@@ -56,8 +62,8 @@ final class AFPacketQueue: @unchecked Sendable {
             references[i] = RingBlockReference()
             references[i].block = blocks > 0 ? UnsafeMutableRawPointer(ring.rx_base + i * Int(ring.rx_block_size)) : nil
         }
-        cursor = .allocate(capacity: 4)
-        cursor.initialize(repeating: 0, count: 4)
+        cursor = .allocate(capacity: 6)
+        cursor.initialize(repeating: 0, count: 6)
         // The tpacket3_hdr (aligned) and the sockaddr_ll after it; the rest up to tp_mac is headroom.
         headerBytes = 48 + MemoryLayout<sockaddr_ll>.size
     }
@@ -166,6 +172,7 @@ final class AFPacketQueue: @unchecked Sendable {
             worker.drop(&batch, .deviceDown)
             return (0, 0, n)
         }
+        if cursor[4] != 0 { checkRefusedFrame(worker) }
         var index = cursor[3]
         var sent = 0
         var bytes = 0
@@ -177,6 +184,9 @@ final class AFPacketQueue: @unchecked Sendable {
         let frameCount = Int(ring.tx_frame_count)
         var consumed = batch.count
         var unkicked = 0
+        // A frame we submitted that the kernel has not taken: its walk stopped (a send on a
+        // down interface fails before it looks at any frame) and only a kick restarts it.
+        var stalled = false
         for i in batch.indices {
             let skb = batch[i]
             let length = skb.length
@@ -197,10 +207,12 @@ final class AFPacketQueue: @unchecked Sendable {
             if status != UInt32(CDatapath_TP_STATUS_AVAILABLE) {
                 if status & UInt32(CDatapath_TP_STATUS_WRONG_FORMAT) != 0 {
                     worker.drops.count(.transmitWrongFormat)
-                } else if keepUnsent {
-                    consumed = i
-                    break
                 } else {
+                    if status & UInt32(CDatapath_TP_STATUS_SEND_REQUEST) != 0 { stalled = true }
+                    if keepUnsent {
+                        consumed = i
+                        break
+                    }
                     dropped &+= 1
                     worker.drops.count(.transmitRingFull)
                     continue
@@ -230,8 +242,64 @@ final class AFPacketQueue: @unchecked Sendable {
         // The unsent tail moves to the front (forward copy: the regions never overlap badly).
         for i in 0..<unsent { batch.slots[i] = batch.slots[consumed &+ i] }
         batch.count = unsent
-        if unkicked > 0 { _ = CDatapath_tx_kick(ring.fd) }
+        // Kick also when nothing new went in but the ring is full of frames the kernel never
+        // took: after the interface was down every kick had failed, and without one now the
+        // ring would stay full for good (frames waiting in the qdisc, never sent).
+        if unkicked > 0 || stalled {
+            _ = CDatapath_tx_kick(ring.fd)
+            // A healthy kernel takes every submitted frame during the kick (SENDING or done).
+            // One still waiting means its walk stopped short: note it, and see next time.
+            let last = index == 0 ? frameCount &- 1 : index &- 1
+            if cursor[4] == 0 && CDatapath_tx_frame_status(UnsafeMutableRawPointer(ring.tx_base + last &* frameSize))
+                & UInt32(CDatapath_TP_STATUS_SEND_REQUEST) != 0 {
+                cursor[4] = last &+ 1
+                cursor[5] = Int(truncatingIfNeeded: worker.clock.now())
+            }
+        }
         return (sent, bytes, dropped)
+    }
+
+    /// Follows up a frame found not taken after a kick: taken since — the kernel moves again;
+    /// still waiting after `refusedFrameTimeout` — the kernel keeps refusing the ring's head,
+    /// and every pending frame is given up (`discardPendingFrames`). The clock is read only
+    /// while such a frame is noted.
+    func checkRefusedFrame(_ worker: Worker) {
+        let frame = UnsafeMutableRawPointer(ring.tx_base + (cursor[4] &- 1) &* Int(ring.tx_frame_size))
+        if CDatapath_tx_frame_status(frame) & UInt32(CDatapath_TP_STATUS_SEND_REQUEST) == 0 {
+            cursor[4] = 0
+            return
+        }
+        guard Int(truncatingIfNeeded: worker.clock.now()) &- cursor[5] > AFPacketQueue.refusedFrameTimeout else { return }
+        cursor[4] = 0
+        discardPendingFrames(worker)
+    }
+
+    /// Gives up every frame the kernel has not taken, counted as `.transmitError` (they were
+    /// counted as sent when queued), and returns whether there were any. When a device drops a
+    /// frame, `tpacket_snd` puts it back to SEND_REQUEST and stops there, so every later kick
+    /// tries that frame again — for ever, if the device always refuses it (a frame longer than
+    /// the peer's MTU after an MTU change), and everything behind it waits: a wedged ring.
+    /// The ring cannot be told to skip a frame, but with PACKET_LOSS the kernel skips a frame it
+    /// cannot parse: each pending frame gets a virtio-net header whose `hdr_len` exceeds the
+    /// frame, and one kick walks the kernel past them all. Without virtio-net headers there is
+    /// no such frame to make, and nothing is given up.
+    @discardableResult
+    func discardPendingFrames(_ worker: Worker) -> Bool {
+        guard vnetBytes != 0 else { return false }
+        let frameSize = Int(ring.tx_frame_size)
+        let header = Int(ring.tx_data_offset)
+        var discarded = 0
+        for k in 0..<Int(ring.tx_frame_count) {
+            let frame = UnsafeMutableRawPointer(ring.tx_base + k &* frameSize)
+            guard CDatapath_tx_frame_status(frame) & UInt32(CDatapath_TP_STATUS_SEND_REQUEST) != 0 else { continue }
+            // virtio_net_hdr: flags 0 (no checksum request), gso_type 0, hdr_len 0xFFFF.
+            (frame + header).storeBytes(of: 0, as: UInt16.self)
+            (frame + header).storeBytes(of: 0xFFFF, toByteOffset: 2, as: UInt16.self)
+            discarded &+= 1
+        }
+        _ = CDatapath_tx_kick(ring.fd)
+        worker.drops.count(.transmitError, UInt64(discarded))
+        return discarded > 0
     }
 
     /// Sends one frame too large for a TX ring frame — a GSO super-frame the kernel segments —

@@ -33,6 +33,32 @@ public protocol NetDevice: AnyObject, Sendable {
     /// A file descriptor that polls readable when `queue` has packets; nil if it has none
     /// (in-memory devices), in which case event-mode workers poll it on a short timer.
     func pollDescriptor(queue: Int) -> Int32?
+
+    /// The link under the device as it is now (Linux: what `linkwatch` and the netdevice
+    /// notifier chain report: carrier, `NETDEV_CHANGEMTU`, `NETDEV_UNREGISTER`). Asked by the
+    /// stack's link monitor a few times a second, never per packet; may make a system call.
+    func linkState() -> LinkState
+}
+
+/// What a device's link monitor sees (`NetDevice.linkState()`).
+public struct LinkState: Sendable, Equatable, CustomStringConvertible {
+    /// False once the interface under the device is gone (deleted, or moved to another
+    /// namespace); it does not come back, even if one with the same name appears.
+    public var exists: Bool
+    /// Up with carrier (Linux: `IFF_UP` and `IFF_RUNNING`, operstate UP).
+    public var carrier: Bool
+    /// The MTU the medium carries now (the kernel interface's, for AF_PACKET).
+    public var mtu: Int
+
+    public init(exists: Bool = true, carrier: Bool, mtu: Int) {
+        self.exists = exists
+        self.carrier = carrier
+        self.mtu = mtu
+    }
+
+    public var description: String {
+        exists ? "\(carrier ? "up" : "down") mtu \(mtu)" : "gone"
+    }
 }
 
 extension NetDevice {
@@ -43,6 +69,7 @@ extension NetDevice {
         transmit(queue: queue, &batch, worker: worker)
     }
     public func pollDescriptor(queue: Int) -> Int32? { nil }
+    public func linkState() -> LinkState { LinkState(carrier: isUp, mtu: mtu) }
 }
 
 /// ip-style device counters, per queue so that workers never share a cache line

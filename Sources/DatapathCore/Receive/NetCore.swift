@@ -28,6 +28,10 @@ public final class NetCore: @unchecked Sendable {
     /// Administrative state per ifindex (Linux: `IFF_UP`, set by `dev_open`/`dev_close`):
     /// 1 up, 0 down. Written by the control plane at any time, read by workers once per batch.
     @usableFromInline let adminFlags: UnsafeMutablePointer<UInt32>
+    /// Carrier per ifindex (Linux: `netif_carrier_ok`, the link monitor's last reading): 1
+    /// carrier, 0 none. Registered devices start with carrier; the stack's link monitor
+    /// clears it when the interface under a device loses its link or goes away.
+    @usableFromInline let carrierFlags: UnsafeMutablePointer<UInt32>
     /// MTU per ifindex (Linux: `dev->mtu`), the device's own until `setMTU` changes it.
     @usableFromInline let deviceMTUs: UnsafeMutablePointer<UInt32>
     /// Each device's queueing disciplines, one per transmit queue (Linux: the root qdisc of
@@ -47,6 +51,8 @@ public final class NetCore: @unchecked Sendable {
         deviceMACs.initialize(repeating: 0, count: NetCore.maximumDevices)
         adminFlags = .allocate(capacity: NetCore.maximumDevices)
         adminFlags.initialize(repeating: 0, count: NetCore.maximumDevices)
+        carrierFlags = .allocate(capacity: NetCore.maximumDevices)
+        carrierFlags.initialize(repeating: 0, count: NetCore.maximumDevices)
         deviceMTUs = .allocate(capacity: NetCore.maximumDevices)
         deviceMTUs.initialize(repeating: 0, count: NetCore.maximumDevices)
         backloggedQdiscs = .allocate(capacity: NetCore.maximumWorkers)
@@ -58,6 +64,7 @@ public final class NetCore: @unchecked Sendable {
         deviceMACs.deallocate()
         adminFlags.deallocate()
         deviceMTUs.deallocate()
+        carrierFlags.deallocate()
         backloggedQdiscs.deallocate()
     }
 
@@ -76,6 +83,7 @@ public final class NetCore: @unchecked Sendable {
         devices[slot] = device
         deviceMACs[slot] = device.macAddress.wireWord
         SharedWord.store(adminFlags + slot, 1)
+        SharedWord.store(carrierFlags + slot, 1)
         SharedWord.store(deviceMTUs + slot, UInt32(clamping: device.mtu))
         qdiscs[slot] = (0..<max(1, device.queueCount)).map { _ in PfifoQdisc(limit: transmitQueueLength) }
         return slot
@@ -92,6 +100,21 @@ public final class NetCore: @unchecked Sendable {
     @inlinable
     public func isAdminUp(ifindex: Int) -> Bool {
         ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(adminFlags + ifindex) != 0
+    }
+
+    /// Records whether the device has carrier (Linux: `netif_carrier_on` / `netif_carrier_off`);
+    /// may be called while workers run. Without carrier `devQueueXmit` drops what is sent to
+    /// the device (`.deviceDown`) and its qdiscs are emptied, as Linux's `dev_deactivate`
+    /// swaps in the noop qdisc: nothing stale waits for the link to come back.
+    public func setCarrier(_ carrier: Bool, ifindex: Int) {
+        precondition(ifindex > 0 && ifindex < NetCore.maximumDevices, "no device \(ifindex)")
+        SharedWord.store(carrierFlags + ifindex, carrier ? 1 : 0)
+    }
+
+    /// Whether the device has carrier (registered devices start with it).
+    @inlinable
+    public func hasCarrier(ifindex: Int) -> Bool {
+        ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(carrierFlags + ifindex) != 0
     }
 
     /// The device's MTU (Linux: `dev->mtu`): layer-3 bytes a frame may carry.

@@ -15,21 +15,28 @@ public final class CounterBlock: @unchecked Sendable {
 
     deinit { UnsafeMutableRawPointer(values).deallocate() }
 
+    /// Adds to counter `index`; an index outside the block is a precondition failure (one
+    /// unsigned compare), never a write into a neighbour's memory.
     @inlinable @inline(__always)
     public func add(_ index: Int, _ amount: UInt64 = 1) {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "counter index out of range")
         values[index] &+= amount
     }
 
     /// A racy but tear-free read (aligned 64-bit loads), for reporting.
     @inlinable
-    public subscript(index: Int) -> UInt64 { values[index] }
+    public subscript(index: Int) -> UInt64 {
+        precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "counter index out of range")
+        return values[index]
+    }
 
     public func reset() { values.update(repeating: 0, count: count) }
 }
 
-/// Per-worker drop counters, one per `DropReason`.
+/// Per-worker drop counters, one per possible `DropReason` (every code of every subsystem:
+/// a subsystem registered after the worker was made counts all the same).
 public final class DropCounters: @unchecked Sendable {
-    public let block = CounterBlock(count: 64)
+    public let block = CounterBlock(count: DropReason.capacity)
     public init() {}
 
     @inlinable @inline(__always)
@@ -38,4 +45,15 @@ public final class DropCounters: @unchecked Sendable {
     }
 
     @inlinable public subscript(reason: DropReason) -> UInt64 { block[Int(reason.rawValue)] }
+
+    /// Every reason counted so far with its count, registered or not, in counter order.
+    public var counted: [(reason: DropReason, count: UInt64)] {
+        (0..<DropReason.capacity).compactMap { index in
+            let count = block[index]
+            return count == 0 ? nil : (DropReason(rawValue: UInt16(index)), count)
+        }
+    }
+
+    /// Drops of every reason.
+    public var total: UInt64 { (0..<DropReason.capacity).reduce(0) { $0 &+ block[$1] } }
 }

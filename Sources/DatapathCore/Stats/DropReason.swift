@@ -1,156 +1,139 @@
+import Synchronization
+
+/// A subsystem's range of drop reasons (Linux: `enum skb_drop_reason_subsys`, the high bits
+/// of a drop reason). Core declares its own; each subsystem above it declares its id here as
+/// an open constant in its own module and registers the names of its reasons
+/// (`DropReason.register`), so Core never lists the stack's reasons and new subsystems (UDP,
+/// TCP, xfrm) never touch another's range.
+public struct DropSubsystem: RawRepresentable, Hashable, Sendable {
+    public let rawValue: UInt8
+
+    @inlinable public init(rawValue: UInt8) {
+        precondition(Int(rawValue) < DropSubsystem.maximumCount, "drop subsystem \(rawValue) out of range")
+        self.rawValue = rawValue
+    }
+
+    /// Subsystems there may be, and reasons each may declare: the counter space per worker.
+    @inlinable public static var maximumCount: Int { 16 }
+    @inlinable public static var reasonsPerSubsystem: Int { 64 }
+
+    /// Core's own reasons: devices, rings, pools, backlog, qdisc, GSO.
+    @inlinable public static var core: DropSubsystem { DropSubsystem(rawValue: 0) }
+}
+
 /// Why an skb was dropped (Linux: `enum skb_drop_reason`). Every drop names one, and every
 /// reason is counted per worker, so a test can assert on the counter rather than on silence.
-/// Later subsystems add their cases here, as the kernel keeps one list.
-public enum DropReason: UInt16, CaseIterable, Sendable, CustomStringConvertible {
-    case notSpecified = 0
+///
+/// A reason is its subsystem and a code within that subsystem's range of
+/// `DropSubsystem.reasonsPerSubsystem`; a code out of range is a precondition failure when
+/// the reason is made, so a counter index can never fall outside its block. Reasons are
+/// `@inlinable` static properties that fold to constants.
+public struct DropReason: RawRepresentable, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    /// `subsystem << 6 | code`: the reason's counter index.
+    public let rawValue: UInt16
+
+    @inlinable public init(rawValue: UInt16) {
+        precondition(Int(rawValue) < DropReason.capacity, "drop reason \(rawValue) out of range")
+        self.rawValue = rawValue
+    }
+
+    @inlinable public init(_ subsystem: DropSubsystem, _ code: Int) {
+        precondition(code >= 0 && code < DropSubsystem.reasonsPerSubsystem,
+                     "drop reason code \(code) out of its subsystem's range")
+        rawValue = UInt16(subsystem.rawValue) << 6 | UInt16(code)
+    }
+
+    /// Counters a worker keeps: every code of every subsystem.
+    @inlinable public static var capacity: Int { DropSubsystem.maximumCount * DropSubsystem.reasonsPerSubsystem }
+
+    public var subsystem: DropSubsystem { DropSubsystem(rawValue: UInt8(rawValue >> 6)) }
+    public var code: Int { Int(rawValue & 63) }
+
+    /// The registered name (Linux's `SKB_DROP_REASON_*` without the prefix), or
+    /// `subsystem#code` for a reason no one registered.
+    public var description: String {
+        DropReason.registry.withLock { registry in
+            if let name = registry.names[rawValue] { return name }
+            let subsystem = registry.subsystems[self.subsystem.rawValue] ?? "subsystem\(self.subsystem.rawValue)"
+            return "\(subsystem)#\(code)"
+        }
+    }
+
+    /// Every registered reason, Core's first, in counter order.
+    public static var allCases: [DropReason] {
+        registry.withLock { $0.names.keys.sorted().map(DropReason.init(rawValue:)) }
+    }
+
+    struct Registry {
+        var subsystems: [UInt8: String] = [:]
+        var names: [UInt16: String] = [:]
+    }
+
+    static let registry: Mutex<Registry> = {
+        var registry = Registry()
+        registry.subsystems[DropSubsystem.core.rawValue] = "core"
+        for (reason, name) in DropReason.coreNames { registry.names[reason.rawValue] = name }
+        return Mutex(registry)
+    }()
+
+    /// Names a subsystem and its reasons, for reports (`DropReason.allCases`, `description`).
+    /// Idempotent for the same names; a subsystem id taken by another name, or a reason outside
+    /// `subsystem`, is a precondition failure. Counting works without it.
+    public static func register(_ subsystem: DropSubsystem, name: String, reasons: KeyValuePairs<DropReason, String>) {
+        registry.withLock { registry in
+            if let existing = registry.subsystems[subsystem.rawValue] {
+                precondition(existing == name, "drop subsystem \(subsystem.rawValue) is \(existing), not \(name)")
+            }
+            registry.subsystems[subsystem.rawValue] = name
+            for (reason, reasonName) in reasons {
+                precondition(reason.subsystem == subsystem, "\(reasonName) is not in subsystem \(name)")
+                registry.names[reason.rawValue] = reasonName
+            }
+        }
+    }
+}
+
+// MARK: Core's reasons
+
+extension DropReason {
+    @inlinable public static var notSpecified: DropReason { DropReason(.core, 0) }
     /// No handler for the EtherType (`SKB_DROP_REASON_UNHANDLED_PROTO`).
-    case unhandledProtocol
+    @inlinable public static var unhandledProtocol: DropReason { DropReason(.core, 1) }
     /// Shorter than an Ethernet header (`SKB_DROP_REASON_PKT_TOO_SMALL`).
-    case packetTooSmall
+    @inlinable public static var packetTooSmall: DropReason { DropReason(.core, 2) }
     /// The pool had no element for a copy or clone (`SKB_DROP_REASON_NOMEM`).
-    case noMemory
+    @inlinable public static var noMemory: DropReason { DropReason(.core, 3) }
     /// A cross-CPU backlog ring was full (`SKB_DROP_REASON_CPU_BACKLOG`).
-    case cpuBacklog
+    @inlinable public static var cpuBacklog: DropReason { DropReason(.core, 4) }
     /// The device had no room: no free TX ring frame, or a full send buffer for a frame larger
     /// than one (`SKB_DROP_REASON_DEV_READY` / qdisc full).
-    case transmitRingFull
+    @inlinable public static var transmitRingFull: DropReason { DropReason(.core, 5) }
     /// Larger than the TX frame or the device MTU (`SKB_DROP_REASON_PKT_TOO_BIG`).
-    case packetTooBig
-    /// The device is down or not transmitting (`SKB_DROP_REASON_DEV_READY`).
-    case deviceDown
+    @inlinable public static var packetTooBig: DropReason { DropReason(.core, 6) }
+    /// The device is down, has no carrier, or is gone (`SKB_DROP_REASON_DEV_READY`).
+    @inlinable public static var deviceDown: DropReason { DropReason(.core, 7) }
     /// The device's queueing discipline was full (`SKB_DROP_REASON_QDISC_DROP`).
-    case qdiscDrop
-    /// An rx_handler consumed and discarded the frame (e.g. a bond's inactive slave).
-    case rxHandlerDrop
+    @inlinable public static var qdiscDrop: DropReason { DropReason(.core, 8) }
+    /// An rx_handler consumed and discarded the frame.
+    @inlinable public static var rxHandlerDrop: DropReason { DropReason(.core, 9) }
     /// Addressed to another host on a non-promiscuous path (`SKB_DROP_REASON_OTHERHOST`).
-    case otherHost
+    @inlinable public static var otherHost: DropReason { DropReason(.core, 10) }
     /// Truncated by the ring's snap length: the kernel gave us less than the frame.
-    case truncatedFrame
+    @inlinable public static var truncatedFrame: DropReason { DropReason(.core, 11) }
     /// The kernel rejected a TX frame (`TP_STATUS_WRONG_FORMAT`).
-    case transmitWrongFormat
-    /// Received on a bond slave that is not active (Linux: `RX_HANDLER_EXACT` with no taker).
-    case bondInactiveSlave
-    /// A bond had no slave with link to transmit on.
-    case bondNoSlave
-    /// A bridge port received a frame with a multicast or zero source MAC
-    /// (`SKB_DROP_REASON_MAC_INVALID_SOURCE`).
-    case macInvalidSource
-    /// The bridge would send the frame back out of the port it came in on (no hairpin).
-    case bridgeSamePort
-    /// The bridge port is down, or not forwarding.
-    case bridgePortState
-    /// A malformed or unsupported ARP packet (`SKB_DROP_REASON_ARP_*` in spirit).
-    case arpInvalid
-    /// A neighbour's pending queue was full while resolving: the oldest packet goes
-    /// (`SKB_DROP_REASON_NEIGH_QUEUEFULL`).
-    case neighQueueFull
-    /// Resolution failed, or the entry is FAILED (`SKB_DROP_REASON_NEIGH_FAILED`).
-    case neighFailed
-    /// The neighbour table was full (`SKB_DROP_REASON_NEIGH_CREATEFAIL`).
-    case neighCreateFailed
-    /// Bad IPv4 header: version, IHL, total length below the header, malformed options
-    /// (`SKB_DROP_REASON_IP_INHDR`).
-    case ipHeaderInvalid
-    /// IPv4 header checksum wrong (`SKB_DROP_REASON_IP_CSUM`).
-    case ipChecksum
-    /// Martian source: multicast, limited broadcast, 0.0.0.0 or loopback
-    /// (`SKB_DROP_REASON_IP_INVALID_SOURCE`).
-    case ipInvalidSource
-    /// Martian destination: 0.0.0.0 or loopback (`SKB_DROP_REASON_IP_INVALID_DEST`).
-    case ipInvalidDestination
-    /// Source-routed (LSRR/SSRR) while source routing is off, as Linux's default
-    /// `accept_source_route=0`.
-    case ipSourceRouted
-    /// A netfilter hook said NF_DROP (`SKB_DROP_REASON_NETFILTER_DROP`).
-    case netfilterDrop
-    /// No route to the destination, an unreachable route, or a multicast group not joined
-    /// (`SKB_DROP_REASON_IP_INNOROUTES`).
-    case ipNoRoute
-    /// A locally generated packet had no route (`SKB_DROP_REASON_IP_OUTNOROUTES`).
-    case ipOutNoRoute
-    /// A prohibit route (Linux: `ip_error` with `EACCES`).
-    case ipProhibited
-    /// A blackhole route (Linux: `dst_discard`).
-    case ipBlackhole
-    /// TTL ran out while forwarding (Linux counts it as `SKB_DROP_REASON_IP_INHDR`).
-    case ipTTLExpired
-    /// No handler for the IP protocol (`SKB_DROP_REASON_IP_NOPROTO`).
-    case ipNoProtocol
-    /// Larger than the path MTU with DF set, or a fragment could not be made
-    /// (`SKB_DROP_REASON_PKT_TOO_BIG` on the forward path).
-    case fragmentationNeeded
-    /// ICMP checksum wrong (`SKB_DROP_REASON_ICMP_CSUM`).
-    case icmpChecksum
-    /// An ICMP message we do not act on: too short, or an echo request to a broadcast address
-    /// (`icmp_echo_ignore_broadcasts`).
-    case icmpIgnored
-    /// A fragment overlapping part of another: the whole datagram goes (RFC 5722's rule).
-    case fragOverlap
-    /// An exact duplicate of a fragment already queued (`SKB_DROP_REASON_DUP_FRAG`).
-    case fragDuplicate
-    /// A fragment reaching past 65535 bytes (`SKB_DROP_REASON_FRAG_TOO_FAR` in spirit).
-    case fragTooBig
-    /// A fragment contradicting what is known of its datagram, or empty.
-    case fragInvalid
-    /// Reassembly memory was at its limit (`ipfrag_high_thresh`).
-    case fragMemoryLimit
-    /// A datagram did not complete in time (`SKB_DROP_REASON_FRAG_REASM_TIMEOUT`), counted once
-    /// per datagram.
-    case fragReassemblyTimeout
+    @inlinable public static var transmitWrongFormat: DropReason { DropReason(.core, 12) }
     /// A GSO packet that could not be segmented (not IPv4 TCP or UDP, headers cut short, too
     /// many segments, no pool memory), or that a device cannot describe to the kernel
     /// (`SKB_DROP_REASON_SKB_GSO_SEG`).
-    case gsoSegmentation
+    @inlinable public static var gsoSegmentation: DropReason { DropReason(.core, 13) }
     /// The kernel refused to send a frame (a send error other than a full ring).
-    case transmitError
+    @inlinable public static var transmitError: DropReason { DropReason(.core, 14) }
 
-    public var description: String {
-        switch self {
-        case .notSpecified: "NOT_SPECIFIED"
-        case .unhandledProtocol: "UNHANDLED_PROTO"
-        case .packetTooSmall: "PKT_TOO_SMALL"
-        case .noMemory: "NOMEM"
-        case .cpuBacklog: "CPU_BACKLOG"
-        case .transmitRingFull: "TX_RING_FULL"
-        case .packetTooBig: "PKT_TOO_BIG"
-        case .deviceDown: "DEV_READY"
-        case .qdiscDrop: "QDISC_DROP"
-        case .rxHandlerDrop: "RX_HANDLER_DROP"
-        case .otherHost: "OTHERHOST"
-        case .truncatedFrame: "TRUNCATED_FRAME"
-        case .transmitWrongFormat: "TX_WRONG_FORMAT"
-        case .bondInactiveSlave: "BOND_INACTIVE_SLAVE"
-        case .bondNoSlave: "BOND_NO_SLAVE"
-        case .macInvalidSource: "MAC_INVALID_SOURCE"
-        case .bridgeSamePort: "BRIDGE_SAME_PORT"
-        case .bridgePortState: "BRIDGE_PORT_STATE"
-        case .arpInvalid: "ARP_INVALID"
-        case .neighQueueFull: "NEIGH_QUEUEFULL"
-        case .neighFailed: "NEIGH_FAILED"
-        case .neighCreateFailed: "NEIGH_CREATEFAIL"
-        case .ipHeaderInvalid: "IP_INHDR"
-        case .ipChecksum: "IP_CSUM"
-        case .ipInvalidSource: "IP_INVALID_SOURCE"
-        case .ipInvalidDestination: "IP_INVALID_DEST"
-        case .ipSourceRouted: "IP_SOURCE_ROUTED"
-        case .netfilterDrop: "NETFILTER_DROP"
-        case .ipNoRoute: "IP_INNOROUTES"
-        case .ipOutNoRoute: "IP_OUTNOROUTES"
-        case .ipProhibited: "IP_PROHIBITED"
-        case .ipBlackhole: "IP_BLACKHOLE"
-        case .ipTTLExpired: "IP_TTL_EXPIRED"
-        case .ipNoProtocol: "IP_NOPROTO"
-        case .fragmentationNeeded: "FRAG_NEEDED"
-        case .icmpChecksum: "ICMP_CSUM"
-        case .icmpIgnored: "ICMP_IGNORED"
-        case .fragOverlap: "FRAG_OVERLAP"
-        case .fragDuplicate: "DUP_FRAG"
-        case .fragTooBig: "FRAG_TOO_FAR"
-        case .fragInvalid: "FRAG_INVALID"
-        case .fragMemoryLimit: "FRAG_MEMORY_LIMIT"
-        case .fragReassemblyTimeout: "FRAG_REASM_TIMEOUT"
-        case .gsoSegmentation: "SKB_GSO_SEG"
-        case .transmitError: "TX_ERROR"
-        }
-    }
+    static let coreNames: KeyValuePairs<DropReason, String> = [
+        .notSpecified: "NOT_SPECIFIED", .unhandledProtocol: "UNHANDLED_PROTO", .packetTooSmall: "PKT_TOO_SMALL",
+        .noMemory: "NOMEM", .cpuBacklog: "CPU_BACKLOG", .transmitRingFull: "TX_RING_FULL",
+        .packetTooBig: "PKT_TOO_BIG", .deviceDown: "DEV_READY", .qdiscDrop: "QDISC_DROP",
+        .rxHandlerDrop: "RX_HANDLER_DROP", .otherHost: "OTHERHOST", .truncatedFrame: "TRUNCATED_FRAME",
+        .transmitWrongFormat: "TX_WRONG_FORMAT", .gsoSegmentation: "SKB_GSO_SEG", .transmitError: "TX_ERROR",
+    ]
 }

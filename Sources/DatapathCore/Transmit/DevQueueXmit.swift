@@ -9,13 +9,13 @@ extension NetCore {
     /// batch goes straight to `device.transmitSome`, and what the device has no room for
     /// waits in the qdisc (`__dev_xmit_skb` → `qdisc_run`); with packets waiting, the batch
     /// queues behind them and the qdisc runs. Drops: `.deviceDown` when the device is
-    /// administratively down, `.qdiscDrop` past the qdisc's limit, and whatever the device's
+    /// administratively down or has no carrier, `.qdiscDrop` past the qdisc's limit, and whatever the device's
     /// transmit counts. Empties `batch` either way. A GSO packet for a device that does not
     /// segment is segmented in software first (`validate_xmit_skb`).
     public func devQueueXmit(_ batch: inout PacketBatch, device: any NetDevice, worker: Worker) {
         guard !batch.isEmpty else { return }
         let ifindex = device.ifindex
-        guard isAdminUp(ifindex: ifindex) else {
+        guard isAdminUp(ifindex: ifindex) && hasCarrier(ifindex: ifindex) else {
             device.stats.add(queue: worker.index % device.queueCount, .txDropped, UInt64(batch.count))
             worker.drop(&batch, .deviceDown)
             return
@@ -103,8 +103,26 @@ extension NetCore {
             guard let device = devices[ifindex], !qdiscs[ifindex].isEmpty else { continue }
             let queue = worker.index % device.queueCount
             let qdisc = qdiscs[ifindex][queue]
-            if qdisc.backlog > 0 { run(qdisc, device: device, queue: queue, worker: worker) }
+            guard qdisc.backlog > 0 else { continue }
+            if hasCarrier(ifindex: ifindex) {
+                run(qdisc, device: device, queue: queue, worker: worker)
+            } else {
+                purge(qdisc, device: device, queue: queue, worker: worker)
+            }
         }
+    }
+
+    /// Drops everything a qdisc holds (Linux: `qdisc_reset` from `dev_deactivate` when the
+    /// carrier goes): `.deviceDown`, counted in the device's tx_dropped.
+    func purge(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
+        var batch = worker.scratch[Worker.qdiscScratch]
+        while qdisc.backlog > 0 {
+            qdisc.dequeue(into: &batch)
+            device.stats.add(queue: queue, .txDropped, UInt64(batch.count))
+            worker.drop(&batch, .deviceDown)
+        }
+        worker.scratch[Worker.qdiscScratch].removeAll()
+        backloggedQdiscs[worker.index % NetCore.maximumWorkers] &-= 1
     }
 
     /// Whether this worker's qdiscs hold packets (an idle worker then sleeps only briefly).
