@@ -39,7 +39,6 @@ int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uin
             int err = 0;
             socklen_t len = sizeof(err);
             (void)getsockopt(p[i].fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            ready[i] = 2;
         }
     }
     return n;
@@ -107,15 +106,6 @@ void CDatapath_free_large(void *p, size_t bytes) {
     if (p == NULL) return;
     size_t rounded = (bytes + CDATAPATH_HUGE - 1) & ~(size_t)(CDATAPATH_HUGE - 1);
     munmap(p, rounded);
-}
-
-int64_t CDatapath_link_flags(int fd, const char *ifname) {
-    if (strlen(ifname) >= IFNAMSIZ) return -ENAMETOOLONG;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) return -errno;
-    return (int64_t)(uint16_t)ifr.ifr_flags;
 }
 
 int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *mtu, int32_t *ifindex) {

@@ -17,44 +17,11 @@ import Testing
 struct LinkFaultInteropTests {
     let datapath = NetnsEnvironment.product("datapath")
 
-    struct Router {
-        let lab: Lab
-        let a: String, b: String, dut: String
-        let forward: BackgroundCommand
-
-        /// The forwarder's output so far, for a failing expectation's report.
-        var report: String {
-            "forward stdout (tail):\n\(forward.stdout.suffix(3000))\nforward stderr (tail):\n\(forward.stderr.suffix(3000))"
-        }
-
-        /// Stops the forwarder and returns its exit status.
-        func stop() -> Int32 {
-            forward.interrupt()
-            return forward.wait(timeout: 20)
-        }
-    }
-
-    /// The router lab of RouterInteropTests, with the forwarder printing only events and its
-    /// summary (`--quiet`).
-    private func router() throws -> Router {
-        let lab = try Lab()
-        let dut = try lab.namespace("dut"), a = try lab.namespace("a"), b = try lab.namespace("b")
-        try lab.veth("a0", in: a, mac: "02:00:00:00:08:01", "pa", in: dut, mac: "02:00:00:00:09:01")
-        try lab.veth("b0", in: b, mac: "02:00:00:00:08:02", "pb", in: dut, mac: "02:00:00:00:09:02")
-        try lab.address("198.18.1.2/24", dev: "a0", in: a)
-        try lab.address("198.18.2.2/24", dev: "b0", in: b)
-        try lab.ip(["-n", a, "route", "add", "198.18.0.0/15", "via", "198.18.1.1"])
-        try lab.ip(["-n", b, "route", "add", "198.18.0.0/15", "via", "198.18.2.1"])
-        let forward = try lab.spawn(dut, datapath, [
-            "forward", "--quiet", "--duration", "60", "-e", "link add eth0 type afpacket dev pa",
-            "-e", "link add eth1 type afpacket dev pb", "-e", "addr add 198.18.1.1/24 dev eth0",
-            "-e", "addr add 198.18.2.1/24 dev eth1"])
-        try forward.waitFor("forward: running")
-        return Router(lab: lab, a: a, b: b, dut: dut, forward: forward)
-    }
+    /// The router lab, the forwarder printing only events and its summary (`--quiet`).
+    private func router() throws -> RouterLab { try RouterLab(options: ["--quiet"]) }
 
     /// Starts `datapath gen` in a: UDP from a0 to 198.18.2.2 through the forwarder (pa's MAC).
-    private func load(_ r: Router, pps: Int, seconds: Int, size: Int = 64) throws -> BackgroundCommand {
+    private func load(_ r: RouterLab, pps: Int, seconds: Int, size: Int = 64) throws -> BackgroundCommand {
         try r.lab.spawn(r.a, datapath, [
             "gen", "--dev", "a0", "--src-mac", "02:00:00:00:08:01", "--dst-mac", "02:00:00:00:09:01",
             "--src", "198.18.1.2", "--dst", "198.18.2.2", "--count", String(pps * seconds),
@@ -63,7 +30,7 @@ struct LinkFaultInteropTests {
 
     /// Polls b0's rx_packets every 100 ms, for at most `limit` seconds; returns how much it grew
     /// and how long it took to grow by `packets` (nil: not within `limit`).
-    private func rxGrowth(_ r: Router, by packets: Int, limit: Double) throws -> (grew: Int, seconds: Double?) {
+    private func rxGrowth(_ r: RouterLab, by packets: Int, limit: Double) throws -> (grew: Int, seconds: Double?) {
         let start = Date(), first = try r.lab.counter(r.b, "b0", "rx_packets")
         var grew = 0
         for _ in 0...Int(limit * 10) {
@@ -77,7 +44,7 @@ struct LinkFaultInteropTests {
     }
 
     /// Pings `address` from host a; returns the reply count (ping's "N received") and its output.
-    private func ping(_ r: Router, _ address: String, _ options: [String]) throws -> (received: Int, output: String) {
+    private func ping(_ r: RouterLab, _ address: String, _ options: [String]) throws -> (received: Int, output: String) {
         let result = try r.lab.exec(r.a, "/usr/bin/ping", options + [address], timeout: 20)
         let output = result.stdout + result.stderr
         guard let match = output.range(of: #"[0-9]+ received"#, options: .regularExpression) else { return (0, output) }
@@ -115,7 +82,7 @@ struct LinkFaultInteropTests {
         gen.wait(timeout: 20)
         let across = try ping(r, "198.18.2.2", ["-c", "3", "-i", "0.3", "-W", "1"])
         #expect(across.received >= 2, "\(across.output)\ngen: \(gen.stdout) \(gen.stderr)\n\(r.report)")
-        let status = r.stop()
+        let status = r.stop().status
         #expect(status == 0, "\(r.report)")
         #expect(r.forward.stderr.contains("link \(link) (\(dev)) down"), "\(r.report)")
         #expect(r.forward.stderr.contains("link \(link) (\(dev)) up"), "\(r.report)")
@@ -156,7 +123,7 @@ struct LinkFaultInteropTests {
         // second itself ("mtu=1280"), which it can only know from that ICMP.
         #expect(probe.output.contains("mtu = 1280") || probe.output.contains("mtu=1280"),
                 "\(probe.output)\ngen: \(gen.stdout) \(gen.stderr)\n\(r.report)")
-        let status = r.stop()
+        let status = r.stop().status
         #expect(status == 0, "\(r.report)")
         #expect(r.forward.stderr.contains("link eth1 (pb) mtu 1500 -> 1280"), "\(r.report)")
         #expect((snmpValues(r.forward.stdout, "Ip")["FragOKs"] ?? 0) >= 1, "\(r.report)")
@@ -188,7 +155,7 @@ struct LinkFaultInteropTests {
             Issue.record("cannot read /proc/\(r.forward.pid)/stat\n\(r.report)")
         }
         #expect(r.forward.isRunning, "the forwarder exited after pb was deleted\n\(r.report)")
-        let status = r.stop()
+        let status = r.stop().status
         #expect(status == 0, "\(r.report)")
         let lost = r.forward.stderr.split(separator: "\n").filter { $0.contains("link eth1 (pb) lost") }
         #expect(lost.count == 1, "\(r.report)")

@@ -1,55 +1,13 @@
 import Foundation
 import Testing
 
-/// `datapath forward` as an IPv4 router between two kernel hosts in namespaces this suite makes
-/// (198.18.0.0/15 only):
-///
-///     [a] a0 198.18.1.2 ──veth── pa [dut: eth0 198.18.1.1 | eth1 198.18.2.1] pb ──veth── b0 198.18.2.2 [b]
-///
-/// The hosts route 198.18.0.0/15 through the forwarder; it resolves them with ARP.
+/// `datapath forward` as an IPv4 router between two kernel hosts (`RouterLab`).
 @Suite(.serialized, .enabled(if: NetnsEnvironment.canRunOrRequired, Comment(rawValue: NetnsEnvironment.skipComment)))
 struct RouterInteropTests {
-    let datapath = NetnsEnvironment.product("datapath")
-
-    struct Router {
-        let lab: Lab
-        let a: String, b: String, dut: String
-        let forward: BackgroundCommand
-
-        /// Stops the forwarder and returns what it printed.
-        func stop() -> (status: Int32, stdout: String, stderr: String) {
-            forward.interrupt()
-            let status = forward.wait(timeout: 20)
-            return (status, forward.stdout, forward.stderr)
-        }
-    }
-
-    /// The router lab. `segmentationOffload` leaves the hosts' TSO on, so their TCP sends 64 KB
-    /// super-frames (over veth, as GSO skbs) that the forwarder must carry whole.
+    /// The router lab (`RouterLab`).
     func router(_ extra: [String] = [], duration: Int = 60, options: [String] = [],
-                segmentationOffload: Bool = false) throws -> Router {
-        let lab = try Lab()
-        let dut = try lab.namespace("dut"), a = try lab.namespace("a"), b = try lab.namespace("b")
-        try lab.veth("a0", in: a, mac: "02:00:00:00:08:01", "pa", in: dut, mac: "02:00:00:00:09:01")
-        try lab.veth("b0", in: b, mac: "02:00:00:00:08:02", "pb", in: dut, mac: "02:00:00:00:09:02")
-        // Unless told otherwise the hosts segment TCP themselves, so that the other tests see
-        // wire-sized packets.
-        if !segmentationOffload {
-            try lab.exec(a, "/usr/sbin/ethtool", ["-K", "a0", "tso", "off"])
-            try lab.exec(b, "/usr/sbin/ethtool", ["-K", "b0", "tso", "off"])
-        }
-        try lab.address("198.18.1.2/24", dev: "a0", in: a)
-        try lab.address("198.18.2.2/24", dev: "b0", in: b)
-        try lab.ip(["-n", a, "route", "add", "198.18.0.0/15", "via", "198.18.1.1"])
-        try lab.ip(["-n", b, "route", "add", "198.18.0.0/15", "via", "198.18.2.1"])
-        var arguments = ["forward", "--duration", String(duration), "-e", "link add eth0 type afpacket dev pa",
-                         "-e", "link add eth1 type afpacket dev pb", "-e", "addr add 198.18.1.1/24 dev eth0",
-                         "-e", "addr add 198.18.2.1/24 dev eth1"]
-        for line in extra { arguments += ["-e", line] }
-        arguments += options
-        let forward = try lab.spawn(dut, datapath, arguments)
-        try forward.waitFor("forward: running")
-        return Router(lab: lab, a: a, b: b, dut: dut, forward: forward)
+                segmentationOffload: Bool = false) throws -> RouterLab {
+        try RouterLab(extra, duration: duration, options: options, segmentationOffload: segmentationOffload)
     }
 
     @Test func kernelPingCrossesItAndReachesBothOfItsAddressesAndTTLProbesGetTimeExceeded() throws {
@@ -220,7 +178,7 @@ struct RouterInteropTests {
     }
 
     /// Sends `bytes` from a to b over TCP and expects b to receive exactly them.
-    func expectTCPTransfer(_ r: Router, bytes: Int) throws {
+    func expectTCPTransfer(_ r: RouterLab, bytes: Int) throws {
         try r.lab.expectTCPTransfer(from: r.a, to: r.b, address: "198.18.2.2", bytes: bytes)
     }
 }

@@ -68,8 +68,8 @@ int CDatapath_ingress_drop_attach(int32_t ifindex, const char **failed_call);
 
 /// Flushes the TX ring: sendto(fd, NULL, 0, MSG_DONTWAIT). Returns 0 or -errno.
 int CDatapath_tx_kick(int fd);
-/// poll(2) for POLLIN on up to 64 fds; ready[i] is set to 1 for readable ones, 2 for ones that
-/// had a socket error (read and cleared here, so the next poll sleeps).
+/// poll(2) for POLLIN on up to 64 fds; ready[i] is set to 1 for readable ones. A pending socket
+/// error is read and cleared here, so the next poll sleeps.
 /// Returns the count ready, 0 on timeout, or -errno.
 int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uint8_t *ready);
 /// Interface facts by name. Returns 0 or -errno.
@@ -152,9 +152,6 @@ static inline void CDatapath_fence_release(void) { __atomic_thread_fence(__ATOMI
 void *CDatapath_alloc_large(size_t bytes);
 void CDatapath_free_large(void *p, size_t bytes);
 
-/// The interface flags (IFF_*) of `ifname` as seen from the network namespace of socket `fd`
-/// (SIOCGIFFLAGS), or -errno.
-int64_t CDatapath_link_flags(int fd, const char *ifname);
 /// Flags (IFF_*), MTU and kernel index of `ifname` as seen from socket `fd`'s network namespace
 /// (SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMTU). Returns 0 or -errno (-ENODEV: no such interface).
 int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *mtu, int32_t *ifindex);

@@ -180,19 +180,14 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         if ingressDropLink >= 0 { close(ingressDropLink) }
     }
 
-    /// Whether the kernel interface is up with carrier (IFF_UP and IFF_RUNNING, i.e. operstate
-    /// UP), asked now through the queue's own socket so the answer comes from the interface's
-    /// network namespace. One ioctl: for link monitors (the bond's miimon), not per packet.
-    public var isUp: Bool {
-        let flags = interface.withCString { CDatapath_link_flags(queues[0].fd, $0) }
-        guard flags >= 0 else { return false }
-        let wanted = Int64(IFF_UP) | Int64(IFF_RUNNING)
-        return flags & wanted == wanted
-    }
+    /// Whether the kernel interface is there, up with carrier (`linkState()`): for link
+    /// monitors (the bond's miimon, bridge ports), not per packet.
+    public var isUp: Bool { linkState().carrier }
 
-    /// The kernel interface's flags, MTU and index, asked through the first queue's socket
-    /// (three ioctls). The interface is gone when it no longer answers to its name, or a new
-    /// one with another index took the name.
+    /// The kernel interface's flags, MTU and index, asked now through the first queue's socket
+    /// so the answer comes from the interface's network namespace (three ioctls). Carrier is
+    /// IFF_UP and IFF_RUNNING (operstate UP). The interface is gone when it no longer answers to
+    /// its name, or a new one with another index took the name.
     public func linkState() -> LinkState {
         var flags: UInt32 = 0
         var mtu: Int32 = 0

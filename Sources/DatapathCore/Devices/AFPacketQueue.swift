@@ -275,7 +275,7 @@ final class AFPacketQueue: @unchecked Sendable {
     }
 
     /// Gives up every frame the kernel has not taken, counted as `.transmitError` (they were
-    /// counted as sent when queued), and returns whether there were any. When a device drops a
+    /// counted as sent when queued). When a device drops a
     /// frame, `tpacket_snd` puts it back to SEND_REQUEST and stops there, so every later kick
     /// tries that frame again — for ever, if the device always refuses it (a frame longer than
     /// the peer's MTU after an MTU change), and everything behind it waits: a wedged ring.
@@ -283,9 +283,8 @@ final class AFPacketQueue: @unchecked Sendable {
     /// cannot parse: each pending frame gets a virtio-net header whose `hdr_len` exceeds the
     /// frame, and one kick walks the kernel past them all. Without virtio-net headers there is
     /// no such frame to make, and nothing is given up.
-    @discardableResult
-    func discardPendingFrames(_ worker: Worker) -> Bool {
-        guard vnetBytes != 0 else { return false }
+    func discardPendingFrames(_ worker: Worker) {
+        guard vnetBytes != 0 else { return }
         let frameSize = Int(ring.tx_frame_size)
         let header = Int(ring.tx_data_offset)
         var discarded = 0
@@ -299,7 +298,6 @@ final class AFPacketQueue: @unchecked Sendable {
         }
         _ = CDatapath_tx_kick(ring.fd)
         worker.drops.count(.transmitError, UInt64(discarded))
-        return discarded > 0
     }
 
     /// Sends one frame too large for a TX ring frame — a GSO super-frame the kernel segments —
