@@ -108,7 +108,8 @@ void CDatapath_free_large(void *p, size_t bytes) {
     munmap(p, rounded);
 }
 
-int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *mtu, int32_t *ifindex) {
+int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *carrier, int32_t *mtu,
+                         int32_t *ifindex) {
     if (strlen(ifname) >= IFNAMSIZ) return -ENAMETOOLONG;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
@@ -119,6 +120,12 @@ int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *m
     *flags = (uint16_t)ifr.ifr_flags;
     if (ioctl(fd, SIOCGIFMTU, &ifr) < 0) return -errno;
     *mtu = ifr.ifr_mtu;
+    // Carrier itself (netif_carrier_ok) from ETHTOOL_GLINK: IFF_RUNNING follows operstate,
+    // which linkwatch sets up to a second after carrier comes. Drivers without get_link: the
+    // flag.
+    struct ethtool_value link = {.cmd = ETHTOOL_GLINK};
+    ifr.ifr_data = (void *)&link;
+    *carrier = ioctl(fd, SIOCETHTOOL, &ifr) == 0 ? (link.data != 0) : ((*flags & IFF_RUNNING) != 0);
     return 0;
 }
 

@@ -152,9 +152,10 @@ static inline void CDatapath_fence_release(void) { __atomic_thread_fence(__ATOMI
 void *CDatapath_alloc_large(size_t bytes);
 void CDatapath_free_large(void *p, size_t bytes);
 
-/// Flags (IFF_*), MTU and kernel index of `ifname` as seen from socket `fd`'s network namespace
-/// (SIOCGIFINDEX, SIOCGIFFLAGS, SIOCGIFMTU). Returns 0 or -errno (-ENODEV: no such interface).
-int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *mtu, int32_t *ifindex);
+/// Flags (IFF_*), carrier (ETHTOOL_GLINK, else IFF_RUNNING), MTU and kernel index of `ifname` as
+/// seen from socket `fd`'s network namespace. Returns 0 or -errno (-ENODEV: no such interface).
+int CDatapath_link_state(int fd, const char *ifname, uint32_t *flags, int32_t *carrier, int32_t *mtu,
+                         int32_t *ifindex);
 
 // ---- ring layout accessors (inline, so Swift calls cost nothing) ----
 

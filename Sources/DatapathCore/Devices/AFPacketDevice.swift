@@ -185,20 +185,21 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     public var isUp: Bool { linkState().carrier }
 
     /// The kernel interface's flags, MTU and index, asked now through the first queue's socket
-    /// so the answer comes from the interface's network namespace (three ioctls). Carrier is
-    /// IFF_UP and IFF_RUNNING (operstate UP). The interface is gone when it no longer answers to
-    /// its name, or a new one with another index took the name.
+    /// so the answer comes from the interface's network namespace (four ioctls). Carrier is
+    /// IFF_UP and the driver's link (ETHTOOL_GLINK: operstate, IFF_RUNNING, lags carrier by up
+    /// to a second). The interface is gone when it no longer answers to its name, or a new one
+    /// with another index took the name.
     public func linkState() -> LinkState {
         var flags: UInt32 = 0
+        var carrier: Int32 = 0
         var mtu: Int32 = 0
         var index: Int32 = 0
-        let rc = interface.withCString { CDatapath_link_state(queues[0].fd, $0, &flags, &mtu, &index) }
+        let rc = interface.withCString { CDatapath_link_state(queues[0].fd, $0, &flags, &carrier, &mtu, &index) }
         guard rc == 0, Int(index) == kernelIndex else {
             return LinkState(exists: false, carrier: false, mtu: self.mtu)
         }
         currentMTU.store(Int(mtu), ordering: .relaxed)
-        let wanted = UInt32(IFF_UP) | UInt32(IFF_RUNNING)
-        return LinkState(carrier: flags & wanted == wanted, mtu: Int(mtu))
+        return LinkState(carrier: flags & UInt32(IFF_UP) != 0 && carrier != 0, mtu: Int(mtu))
     }
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {
