@@ -8,7 +8,7 @@ import DatapathWire
 public final class ICMP: IPProtocolHandler, @unchecked Sendable {
     unowned let ipv4: IPv4
     public let statistics: ICMPStatistics
-    let limiters: [ICMPRateLimiter]
+    let limiters: WorkerLocal<ICMPRateLimiter>
     /// Linux: `icmp_echo_ignore_broadcasts` (default on: no smurf amplifier).
     public var echoIgnoreBroadcasts = true
     /// Linux: `icmp_echo_ignore_all`.
@@ -20,7 +20,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         self.ipv4 = ipv4
         statistics = ICMPStatistics(workers: workers)
         let now = clock.now()
-        limiters = (0..<max(1, workers)).map { _ in ICMPRateLimiter(parameters: rateLimits, now: now) }
+        limiters = WorkerLocal(workers: max(1, workers)) { _ in ICMPRateLimiter(parameters: rateLimits, now: now) }
     }
 
     /// Linux: `icmp_rcv`, for a batch with `data` at the ICMP header.
@@ -88,12 +88,13 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             return
         }
         let source = skb.dstFlags & RouteResult.local != 0
-            ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex))
+            ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex), worker: worker)
         // Record route and timestamp come back with this host in them (`ip_options_echo`).
         var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         let requestHeaderLength = Int(original.load(as: UInt8.self) & 0x0F) &* 4
         let optionLength = requestHeaderLength > 20 ? withUnsafeMutableBytes(of: &options) {
-            ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!)
+            ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!,
+                                worker: worker)
         } : 0
         let headerLength = IPv4Header.minimumLength &+ optionLength
         guard let ip = skb.push(headerLength) else {

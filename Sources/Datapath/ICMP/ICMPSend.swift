@@ -33,7 +33,7 @@ extension ICMP {
             if inner.rawValue > 18 || inner.isError { return }
         }
         let counters = statistics.block(worker)
-        let limiter = limiters[worker.index % limiters.count]
+        let limiter = limiters[worker]
         switch limiter.allow(type: type, code: code, destination: destination, now: worker.clock.now()) {
         case .allowed: break
         case .limitedGlobal:
@@ -50,7 +50,7 @@ extension ICMP {
             return
         }
         let source = skb.dstFlags & RouteResult.local != 0
-            ? original : ipv4.addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex))
+            ? original : ipv4.addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex), worker: worker)
         guard !source.isZero else { return }
         let quoted = min(headerLength + 8, available)
         let length = IPv4Header.minimumLength + ICMPHeader.length + quoted

@@ -23,14 +23,14 @@ public final class ICMPStatistics: @unchecked Sendable {
         ]
     }
 
-    @usableFromInline let blocks: [CounterBlock]
+    @usableFromInline let blocks: WorkerLocal<CounterBlock>
 
     public init(workers: Int) {
-        blocks = (0..<max(1, workers)).map { _ in CounterBlock(count: Counter.allCases.count) }
+        blocks = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
     }
 
     @inline(__always)
-    func block(_ worker: Worker) -> CounterBlock { blocks[worker.index % blocks.count] }
+    func block(_ worker: Worker) -> CounterBlock { blocks[worker] }
 
     public subscript(counter: Counter) -> UInt64 { blocks.reduce(0) { $0 &+ $1[counter.rawValue] } }
 

@@ -38,19 +38,19 @@ extension IPv4: IngressFastPath {
     /// `ip-forward-fast` stage's. It does not write header offsets, protocol or route into the
     /// skb: nothing after it reads them.
     public func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
-        guard fastPath, forwarding, batch.count <= PacketBatch.maximumCount, netfilter.isEmpty(.preRouting),
-              netfilter.isEmpty(.postRouting) else { return }
+        let state = self.state(worker)
+        state.refresh(self, worker: worker)
+        guard state.settings.fastPath, state.settings.forwarding, batch.count <= PacketBatch.maximumCount,
+              netfilter.isEmpty(.preRouting), netfilter.isEmpty(.postRouting) else { return }
         var filter: (table: FilterTable, rules: [FilterRule], matches: [FilterMatch])?
         if !netfilter.isEmpty(.forward) {
-            guard let table = netfilter.soleFunction(on: .forward) as? FilterTable else { return }
-            let (rules, matches) = table.snapshot(.forward)
-            guard !rules.isEmpty, rules.count == matches.count else { return }
-            filter = (table, rules, matches)
+            guard let table = netfilter.soleFunction(on: .forward, worker: worker) as? FilterTable else { return }
+            let hook = table.rules(.forward, worker: worker)
+            guard !hook.rules.isEmpty, hook.rules.count == hook.matches.count else { return }
+            filter = (table, hook.rules, hook.matches)
         }
-        let state = self.state(worker)
         let cache = state.routeCache
         let start = cycleCount()
-        state.refresh(fib)
         let slots = batch.slots
         let packets = batch.count
         // Two passes, each its own function so that neither runs short of registers: the checks

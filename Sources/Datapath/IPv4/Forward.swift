@@ -50,7 +50,7 @@ extension IPv4 {
             let hasOptions = ip.load(as: UInt8.self) != 0x45
             guard let writable = worker.unshare(skb) else { continue }
             IPv4Header(unchecked: writable.data).decrementTTL(from: ttl)
-            if hasOptions { ipForwardOptions(writable) }
+            if hasOptions { ipForwardOptions(writable, worker: worker) }
             slots[kept] = writable
             kept &+= 1
         }

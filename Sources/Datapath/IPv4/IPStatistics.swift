@@ -35,15 +35,15 @@ public final class IPStatistics: @unchecked Sendable {
         }
     }
 
-    @usableFromInline let blocks: [CounterBlock]
+    @usableFromInline let blocks: WorkerLocal<CounterBlock>
 
     public init(workers: Int) {
-        blocks = (0..<max(1, workers)).map { _ in CounterBlock(count: Counter.allCases.count) }
+        blocks = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
     }
 
     /// The block worker `index` counts into.
     @inlinable @inline(__always)
-    public func block(_ worker: Worker) -> CounterBlock { blocks[worker.index % blocks.count] }
+    public func block(_ worker: Worker) -> CounterBlock { blocks[worker] }
 
     public subscript(counter: Counter) -> UInt64 { blocks.reduce(0) { $0 &+ $1[counter.rawValue] } }
 

@@ -19,22 +19,37 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public let netfilter: Netfilter
     public let statistics: IPStatistics
     public private(set) var icmp: ICMP!
-    let perWorker: [IPv4WorkerState]
+    let perWorker: WorkerLocal<IPv4WorkerState>
 
-    /// Forward packets not addressed to us (Linux: `net.ipv4.ip_forward`; on here, as the
-    /// library exists to forward).
-    public var forwarding: Bool {
-        get { SharedWord.load(sysctls) & 1 != 0 }
-        set { SharedWord.store(sysctls, newValue ? 1 : 0) }
+    /// The sysctls, published as a snapshot: a worker takes them with the FIB snapshot, once per
+    /// route-cache epoch, so reading one costs nothing per packet.
+    let sysctls: Snapshot<IPv4Settings>
+
+    /// The IPv4 sysctls in force. Setting them is safe while workers run: they see the new
+    /// values from their next batch, with their route caches emptied (Linux flushes the route
+    /// cache when `ip_forward` changes, `inet_forward_change`).
+    public var settings: IPv4Settings {
+        get { sysctls.value }
+        set {
+            sysctls.publish(newValue)
+            fib.invalidateCaches()
+        }
     }
-    /// Bit 0: `forwarding`. A raw word, read on route cache misses: a stored `var` of a class
-    /// costs a dynamic exclusivity check per read.
-    let sysctls: UnsafeMutablePointer<UInt32>
+    /// Forward packets not addressed to us (Linux: `net.ipv4.ip_forward`).
+    public var forwarding: Bool {
+        get { settings.forwarding }
+        set { settings.forwarding = newValue }
+    }
     /// TTL of packets the stack originates (Linux: `net.ipv4.ip_default_ttl`).
-    public var defaultTTL: UInt8 = 64
-    /// Whether frames that only need forwarding take the fast path (`receiveFrames`); on by
-    /// default. Off, every frame takes the staged path (for comparisons and tests).
-    public var fastPath = true
+    public var defaultTTL: UInt8 {
+        get { settings.defaultTTL }
+        set { settings.defaultTTL = newValue }
+    }
+    /// Whether frames that only need forwarding take the fast path (`receiveFrames`).
+    public var fastPath: Bool {
+        get { settings.fastPath }
+        set { settings.fastPath = newValue }
+    }
     public let reassembly: ReassemblyParameters
     /// 64 KiB buffers for reassembled datagrams, made on first need.
     let largePool = Mutex<PacketPool?>(nil)
@@ -64,11 +79,10 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         self.netfilter = netfilter
         statistics = IPStatistics(workers: workers)
         self.reassembly = reassembly
-        sysctls = .allocate(capacity: 1)
-        sysctls.initialize(to: 1)
+        sysctls = Snapshot(IPv4Settings(), workers: workers)
         protocolIndex = .allocate(capacity: 256)
         protocolIndex.initialize(repeating: 0, count: 256)
-        perWorker = (0..<max(1, workers)).map { _ in
+        perWorker = WorkerLocal(workers: max(1, workers)) { _ in
             IPv4WorkerState(cacheCapacity: routeCacheCapacity, snapshot: fib.snapshot, epoch: fib.epoch,
                             reassembly: reassembly)
         }
@@ -77,7 +91,6 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
 
     deinit {
         protocolIndex.deallocate()
-        sysctls.deallocate()
     }
 
     /// Registers for EtherType IPv4 on the core (Linux: `dev_add_pack(&ip_packet_type)`), as
@@ -101,7 +114,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     }
 
     /// The route cache of worker `index` (counters, size, on/off).
-    public func routeCache(worker index: Int) -> RouteCache { perWorker[index % perWorker.count].routeCache }
+    public func routeCache(worker index: Int) -> RouteCache { perWorker[index].routeCache }
 
     /// Turns every worker's route cache on or off (control plane, before workers start).
     public func setRouteCacheEnabled(_ enabled: Bool) {
@@ -115,7 +128,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     }
 
     @inline(__always)
-    func state(_ worker: Worker) -> IPv4WorkerState { perWorker[worker.index % perWorker.count] }
+    func state(_ worker: Worker) -> IPv4WorkerState { perWorker[worker] }
 
     /// A batch of IPv4 packets from `netif_receive_skb`, all from one device (Linux:
     /// `ip_rcv` → `NF_HOOK(PRE_ROUTING)` → `ip_rcv_finish`, and on from there).
@@ -139,6 +152,8 @@ final class IPv4WorkerState: @unchecked Sendable {
     let routeCache: RouteCache
     var snapshot: FIBSnapshot
     var epoch: UInt64
+    /// The sysctls as of `epoch` (publishing them moves the epoch on).
+    var settings = IPv4Settings()
     /// Per route of `snapshot`, its decision as far as it does not depend on the destination
     /// (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use; `.none` =
     /// not made yet. A gateway's neighbour is retained here.
@@ -202,17 +217,18 @@ final class IPv4WorkerState: @unchecked Sendable {
         protocolBatches.deallocate()
     }
 
-    /// Takes the FIB's current snapshot when the epoch moved on (once per batch).
+    /// Takes the FIB's current snapshot and the sysctls when the epoch moved on (once per batch).
     @inline(__always)
-    func refresh(_ fib: FIB) {
-        let current = fib.epoch
-        if current != epoch { adopt(fib, epoch: current) }
+    func refresh(_ ipv4: IPv4, worker: Worker) {
+        let current = ipv4.fib.epoch
+        if current != epoch { adopt(ipv4, epoch: current, worker: worker) }
     }
 
-    func adopt(_ fib: FIB, epoch current: UInt64) {
+    func adopt(_ ipv4: IPv4, epoch current: UInt64, worker: Worker) {
         forgetRouteTable()
         epoch = current
-        snapshot = fib.snapshot
+        snapshot = ipv4.fib.snapshot
+        settings = ipv4.sysctls.read(worker)
         if snapshot.routes.count != routeTableCount {
             routeTable.deallocate()
             routeTableCount = snapshot.routes.count
@@ -264,4 +280,19 @@ final class IPv4WorkerState: @unchecked Sendable {
         identification &+= 1
         return identification
     }
+}
+
+/// The IPv4 sysctls (Linux: `/proc/sys/net/ipv4/`).
+public struct IPv4Settings: Sendable, Equatable {
+    /// Forward packets not addressed to us (`ip_forward`; on here, as the library exists to
+    /// forward).
+    public var forwarding = true
+    /// TTL of packets the stack originates (`ip_default_ttl`).
+    public var defaultTTL: UInt8 = 64
+    /// Whether frames that only need forwarding take the fast path (`receiveFrames`); on by
+    /// default. Off, every frame takes the staged path (for comparisons and tests). Not a
+    /// Linux sysctl.
+    public var fastPath = true
+
+    public init() {}
 }

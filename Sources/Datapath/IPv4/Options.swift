@@ -77,7 +77,7 @@ extension IPv4 {
     /// the timestamps `ip_options_compile` writes on input), for a header `ip_rcv` checked:
     /// record route gets the outgoing interface's address (`ip_rt_get_source`), a timestamp
     /// what `recordHop` writes. The header checksum is recomputed when anything changed.
-    func ipForwardOptions(_ skb: SKB) {
+    func ipForwardOptions(_ skb: SKB, worker: Worker) {
         let base = skb.data
         let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
         guard headerLength > 20 else { return }
@@ -90,10 +90,10 @@ extension IPv4 {
                 address = source
             } else {
                 let nexthop = IPv4Address(hostOrder: UInt32(truncatingIfNeeded: skb.control1))
-                address = addresses.sourceAddress(for: nexthop, ifindex: skb.outputIfindex)
+                address = addresses.sourceAddress(for: nexthop, ifindex: skb.outputIfindex, worker: worker)
                 source = address
             }
-            if recordHop(base + offset, type: type, length: valueLength &+ 2, address: address) { changed = true }
+            if recordHop(base + offset, type: type, length: valueLength &+ 2, address: address, worker: worker) { changed = true }
         }
         if changed { IPv4Header(unchecked: base).fillChecksum() }
     }
@@ -103,7 +103,8 @@ extension IPv4 {
     /// milliseconds since midnight UT and, by its flag, `address` too (1), or only the time
     /// when the prespecified address is one of ours (3). A full record route is left alone; a
     /// full timestamp counts one more overflow. Returns whether it wrote anything.
-    func recordHop(_ option: UnsafeMutableRawPointer, type: IPv4OptionType, length: Int, address: IPv4Address) -> Bool {
+    func recordHop(_ option: UnsafeMutableRawPointer, type: IPv4OptionType, length: Int, address: IPv4Address,
+                   worker: Worker?) -> Bool {
         let pointer = Int(option.load(fromByteOffset: 2, as: UInt8.self))
         let slot = option + (pointer &- 1)
         if type == .recordRoute {
@@ -126,7 +127,7 @@ extension IPv4 {
             (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
             option.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: 2, as: UInt8.self)
         default:  // 3: prespecified addresses
-            guard addresses.isLocal(IPv4Address(loadingFrom: slot)) else { return false }
+            guard addresses.isLocal(IPv4Address(loadingFrom: slot), worker: worker) else { return false }
             (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
             option.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: 2, as: UInt8.self)
         }
@@ -140,15 +141,15 @@ extension IPv4 {
     /// (source routes never get this far). Writes at most 40 bytes at `out`; returns their
     /// length, padded with end-of-list octets to a multiple of 4.
     func echoOptions(of request: UnsafeMutableRawPointer, headerLength: Int, address: IPv4Address,
-                     into out: UnsafeMutableRawPointer) -> Int {
+                     into out: UnsafeMutableRawPointer, worker: Worker?) -> Int {
         var written = 0
         for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: request, end: headerLength)
         where type == .recordRoute || type == .timestamp {
             let length = valueLength &+ 2
             let option = out + written
             option.copyMemory(from: request + offset, byteCount: length)
-            _ = recordHop(option, type: type, length: length, address: address)
-            _ = recordHop(option, type: type, length: length, address: address)
+            _ = recordHop(option, type: type, length: length, address: address, worker: worker)
+            _ = recordHop(option, type: type, length: length, address: address, worker: worker)
             written &+= length
         }
         while written & 3 != 0 {

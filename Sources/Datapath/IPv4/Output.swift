@@ -158,7 +158,7 @@ extension IPv4 {
         ip.storeBytes(of: UInt16(totalLength).bigEndian, toByteOffset: 2, as: UInt16.self)
         ip.storeBytes(of: state(worker).nextIdentification().bigEndian, toByteOffset: 4, as: UInt16.self)
         ip.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
-        ip.storeBytes(of: defaultTTL, toByteOffset: 8, as: UInt8.self)
+        ip.storeBytes(of: sysctls.read(worker).defaultTTL, toByteOffset: 8, as: UInt8.self)
         ip.storeBytes(of: number.rawValue, toByteOffset: 9, as: UInt8.self)
         ip.storeBytes(of: UInt16(0), toByteOffset: 10, as: UInt16.self)
         source.store(to: ip + 12)

@@ -299,7 +299,7 @@ extension IPv4 {
 
     /// Datagrams in reassembly on worker `index` and the bytes they hold (tests, statistics).
     public func reassemblyQueues(worker index: Int) -> (datagrams: Int, bytes: Int) {
-        let table = perWorker[index % perWorker.count].fragmentQueues
+        let table = perWorker[index].fragmentQueues
         return (table.live, table.memory)
     }
 }

@@ -23,7 +23,7 @@ extension IPv4 {
         let start = cycleCount()
         let packets = batch.count
         let state = self.state(worker)
-        state.refresh(fib)
+        state.refresh(self, worker: worker)
         let cache = state.routeCache
         let epoch = state.epoch
         let snapshot = state.snapshot
@@ -140,7 +140,7 @@ extension IPv4 {
         if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: RouteResult.broadcast) }
         if destination & 0xF000_0000 == 0xE000_0000 { return RouteResult(input: .multicast) }
         let index = snapshot.lookupIndex(destination)
-        guard index != 0 else { return RouteResult(input: forwarding ? .netUnreachable : .hostUnreachable) }
+        guard index != 0 else { return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable) }
         // fib_validate_source: a packet from one of our own addresses is a martian.
         if inputIfindex != 0, state.isLocalAddress(source, in: snapshot) {
             return RouteResult(input: .localSource)
@@ -152,7 +152,7 @@ extension IPv4 {
             state.routeTable[index] = entry
         }
         guard entry.input == .forward else { return entry }
-        if inputIfindex != 0 && !forwarding { return RouteResult(input: .hostUnreachable) }
+        if inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
         guard entry.flags & RouteResult.connected != 0 else { return entry }
         guard let device = core.devices[Int(entry.outputIfindex)],
               let neighbour = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
@@ -195,7 +195,7 @@ extension IPv4 {
     /// no way out (a destination of our own: no loopback device yet).
     public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
         let state = self.state(worker)
-        state.refresh(fib)
+        state.refresh(self, worker: worker)
         let k0 = RouteCache.key0(destination: destination.hostOrder, source: 0)
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)

@@ -37,7 +37,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
     /// Active slave index + 1 (0: none), for active-backup.
     let activeWord = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
     /// Per worker: the round-robin counter, then per slave its rx and tx packet counts.
-    let counters: [CounterBlock]
+    let counters: WorkerLocal<CounterBlock>
     let outputs: PortBatches
     let workerCount: Int
     let failoverCount = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
@@ -55,7 +55,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         self.workerCount = max(1, workers)
         self.queueCount = workerCount
         self.stats = DeviceStats(queues: workerCount)
-        self.counters = (0..<workerCount).map { _ in CounterBlock(count: 1 + 2 * BondDevice.maximumSlaves) }
+        self.counters = WorkerLocal(workers: workerCount) { _ in CounterBlock(count: 1 + 2 * BondDevice.maximumSlaves) }
         activeWord.initialize(to: 0)
         failoverCount.initialize(to: 0)
         outputs = PortBatches(workers: workerCount, ports: BondDevice.maximumSlaves)
@@ -129,7 +129,7 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
     /// Sends one gratuitous ARP per address of the bond.
     func announce(through slave: BondSlave, worker: Worker) {
         guard let addresses else { return }
-        for address in addresses.addresses(ifindex: ifindex) {
+        for address in addresses.addresses(ifindex: ifindex, worker: worker) {
             if let frame = ARP.gratuitous(address.address, device: self, worker: worker) {
                 core.devQueueXmit(frame, device: slave.device, worker: worker)
             }
@@ -142,8 +142,8 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
-        let w = worker.index % workerCount
-        let counters = self.counters[w]
+        let counters = self.counters[worker]
+        let w = worker.index  // in range: checked by `counters`
         var bytes = 0
         for i in batch.indices { bytes &+= batch[i].length }
         stats.add(queue: w, .txPackets, UInt64(packets))
@@ -245,8 +245,8 @@ public final class BondSlave: RxHandler, @unchecked Sendable {
             if destination == bondMAC { skb.packetType = .host }
             skb.inputIfindex = bondIndex
         }
-        let w = worker.index % bond.workerCount
-        bond.counters[w].add(1 + 2 * index, UInt64(batch.count))
+        bond.counters[worker].add(1 + 2 * index, UInt64(batch.count))
+        let w = worker.index  // in range: checked by `counters`
         bond.stats.add(queue: w, .rxPackets, UInt64(batch.count))
     }
 }

@@ -26,7 +26,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     /// Per worker, per port: frames to send.
     let outputs: PortBatches
     let workerCount: Int
-    let counters: [CounterBlock]
+    let counters: WorkerLocal<CounterBlock>
     public let stage = StageID.named("br-handle-frame")
 
     public enum Counter: Int, CaseIterable, Sendable {
@@ -48,7 +48,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
         self.workerCount = max(1, workers)
         self.queueCount = workerCount
         self.stats = DeviceStats(queues: workerCount)
-        self.counters = (0..<workerCount).map { _ in CounterBlock(count: Counter.allCases.count) }
+        self.counters = WorkerLocal(workers: workerCount) { _ in CounterBlock(count: Counter.allCases.count) }
         self.outputs = PortBatches(workers: workerCount, ports: BridgeDevice.maximumPorts)
     }
 
@@ -119,8 +119,8 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
             outputs[out].append(skb)
             used |= 1 << UInt64(out)
         }
-        stats.add(queue: worker.index % workerCount, .txPackets, UInt64(batch.count))
-        stats.add(queue: worker.index % workerCount, .txBytes, UInt64(bytes))
+        stats.add(queue: worker.index, .txPackets, UInt64(batch.count))
+        stats.add(queue: worker.index, .txBytes, UInt64(bytes))
         batch.removeAll()
         send(used, outputs: outputs, worker: worker)
     }
@@ -153,7 +153,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
         }
         outputs[last].append(skb)
         used |= 1 << UInt64(last)
-        counters[worker.index % workerCount].add(Counter.flooded.rawValue, UInt64(used.nonzeroBitCount))
+        counters[worker].add(Counter.flooded.rawValue, UInt64(used.nonzeroBitCount))
         return used
     }
 

@@ -113,11 +113,11 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
             forwarded &+= 1
         }
         batch.count = kept
-        let counters = bridge.counters[worker.index % bridge.workerCount]
+        let counters = bridge.counters[worker]
         counters.add(BridgeDevice.Counter.forwarded.rawValue, UInt64(forwarded))
         counters.add(BridgeDevice.Counter.local.rawValue, UInt64(kept))
         if kept > 0 {
-            bridge.stats.add(queue: worker.index % bridge.workerCount, .rxPackets, UInt64(kept))
+            bridge.stats.add(queue: worker.index, .rxPackets, UInt64(kept))
         }
         bridge.send(used, outputs: outputs, worker: worker)
         worker.stages.record(bridge.stage, packets: packets, cycles: cycleCount() &- start)

@@ -35,6 +35,8 @@ final class PortBatches: @unchecked Sendable {
     /// The batches of `worker`, indexed by port.
     @inline(__always)
     func forWorker(_ worker: Worker) -> UnsafeMutablePointer<PacketBatch> {
-        batches + (worker.index % workers) * ports
+        precondition(UInt(bitPattern: worker.index) < UInt(bitPattern: workers),
+                     "worker index beyond the workers this device was sized for")
+        return batches + worker.index &* ports
     }
 }

@@ -10,11 +10,11 @@ import DatapathWire
 /// transmit drops (`.transmitRingFull`, `.packetTooBig`).
 public final class XConnect: RxHandler, @unchecked Sendable {
     public let output: any NetDevice
-    let forwarded: [CounterBlock]
+    let forwarded: WorkerLocal<CounterBlock>
 
     public init(to output: any NetDevice, workers: Int) {
         self.output = output
-        self.forwarded = (0..<max(1, workers)).map { _ in CounterBlock(count: 1) }
+        self.forwarded = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: 1) }
     }
 
     /// Frames handed to the output device so far, over all workers.
@@ -24,8 +24,8 @@ public final class XConnect: RxHandler, @unchecked Sendable {
         for i in batch.indices {
             _ = batch[i].push(EthernetHeader.length)
         }
-        forwarded[worker.index % forwarded.count].add(0, UInt64(batch.count))
-        output.transmit(queue: worker.index % output.queueCount, &batch, worker: worker)
+        forwarded[worker].add(0, UInt64(batch.count))
+        output.transmit(queue: output.transmitQueue(for: worker), &batch, worker: worker)
     }
 
     /// Cross-connects `a` and `b` in both directions on `core`.

@@ -12,7 +12,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
     public let neighbours: NeighbourTable
     var core: NetCore { neighbours.core }
     var addresses: InterfaceAddresses { neighbours.addresses }
-    let counters: [CounterBlock]
+    let counters: WorkerLocal<CounterBlock>
     public let stage = StageID.named("arp-rcv")
     /// The scratch batch replies are collected in.
     static let replyScratch = Worker.stackScratch + 1
@@ -24,7 +24,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
 
     public init(neighbours: NeighbourTable, workers: Int) {
         self.neighbours = neighbours
-        self.counters = (0..<max(1, workers)).map { _ in CounterBlock(count: Counter.allCases.count) }
+        self.counters = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
     }
 
     public subscript(counter: Counter) -> UInt64 { counters.reduce(0) { $0 &+ $1[counter.rawValue] } }
@@ -42,7 +42,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
     public func receive(_ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
-        let counters = self.counters[worker.index % self.counters.count]
+        let counters = self.counters[worker]
         guard let device = core.devices[batch[0].inputIfindex] else {
             worker.drop(&batch, .notSpecified)
             return
@@ -66,7 +66,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
             }
             let ifindex = device.ifindex
             counters.add(operation == .request ? Counter.requestsReceived.rawValue : Counter.repliesReceived.rawValue)
-            let forUs = operation == .request && addresses.isLocal(target, ifindex: ifindex)
+            let forUs = operation == .request && addresses.isLocal(target, ifindex: ifindex, worker: worker)
 
             if sender.isZero {
                 // RFC 5227 address probe: answer if it asks for ours, learn nothing.

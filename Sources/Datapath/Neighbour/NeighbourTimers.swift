@@ -87,7 +87,7 @@ extension NeighbourTable {
     /// INCOMPLETE, unicast to the known address while PROBE.
     func solicit(_ neighbour: Neighbour, worker: Worker, table: inout TableState) {
         let unicast = neighbour.state == .probe ? neighbour.linkAddress : nil
-        let source = addresses.sourceAddress(for: neighbour.address, ifindex: neighbour.ifindex)
+        let source = addresses.sourceAddress(for: neighbour.address, ifindex: neighbour.ifindex, worker: worker)
         neighbour.probes += 1
         table.statistics.probesSent += 1
         guard let frame = ARP.makeFrame(operation: .request, device: neighbour.device, senderAddress: source,

@@ -56,12 +56,12 @@ public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
     public let spec: FilterRuleSpec
     /// The rule as plain values, for the per-packet scan.
     let match: FilterMatch
-    let counters: [CounterBlock]
+    let counters: WorkerLocal<CounterBlock>
 
     init(spec: FilterRuleSpec, inputIfindex: Int, outputIfindex: Int, workers: Int) {
         self.spec = spec
         match = FilterMatch(spec, inputIfindex: inputIfindex, outputIfindex: outputIfindex)
-        counters = (0..<max(1, workers)).map { _ in CounterBlock(count: 2) }
+        counters = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: 2) }
     }
 
     /// Packets and bytes matched, summed over workers.
@@ -92,7 +92,7 @@ public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
 
 /// A rule's match as plain values (no references): a rule list scans an array of these without
 /// retaining anything. "Any" is the full range, a zero mask, or −1.
-struct FilterMatch {
+struct FilterMatch: Sendable {
     var inputIfindex: Int32
     var outputIfindex: Int32
     var sourceMask: UInt32, sourceValue: UInt32

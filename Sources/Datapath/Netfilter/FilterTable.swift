@@ -10,10 +10,15 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     unowned let ipv4: IPv4
     let netfilter: Netfilter
     let workers: Int
-    /// Rule lists per hook, with their matches as plain values; workers copy a hook's lists (two
-    /// retains) once per batch.
-    let rules = Mutex<[[FilterRule]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
-    let matches = Mutex<[[FilterMatch]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
+    /// Rule lists per hook, with their matches as plain values for the scan; workers read them
+    /// once per batch without a lock.
+    let hooks: Snapshot<[HookRules]>
+
+    /// One hook's rules, in order, and their matches.
+    struct HookRules: Sendable {
+        var rules: [FilterRule] = []
+        var matches: [FilterMatch] = []
+    }
     /// The filter table's priority (Linux: `NF_IP_PRI_FILTER`).
     public static let priority = 0
 
@@ -21,40 +26,40 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
         self.ipv4 = ipv4
         self.netfilter = netfilter
         self.workers = max(1, workers)
+        self.hooks = Snapshot(Array(repeating: HookRules(), count: NetfilterHook.allCases.count), workers: workers)
     }
 
     /// Appends a rule to its hook (iptables `-A`), with devices already resolved.
     public func append(_ spec: FilterRuleSpec, inputIfindex: Int = 0, outputIfindex: Int = 0) {
         let rule = FilterRule(spec: spec, inputIfindex: inputIfindex, outputIfindex: outputIfindex, workers: workers)
-        let first = rules.withLock { lists -> Bool in
-            lists[spec.hook.rawValue].append(rule)
-            matches.withLock { $0[spec.hook.rawValue].append(rule.match) }
-            return lists[spec.hook.rawValue].count == 1
+        let first = hooks.update { hooks -> Bool in
+            hooks[spec.hook.rawValue].rules.append(rule)
+            hooks[spec.hook.rawValue].matches.append(rule.match)
+            return hooks[spec.hook.rawValue].rules.count == 1
         }
         if first { netfilter.register(self, on: spec.hook, priority: FilterTable.priority) }
     }
 
     /// Every rule, hook by hook in path order, then rule order.
-    public var allRules: [FilterRule] { rules.withLock { $0.flatMap { $0 } } }
+    public var allRules: [FilterRule] { hooks.value.flatMap(\.rules) }
 
-    /// A hook's rules and their matches, as workers take them once per batch.
-    func snapshot(_ hook: NetfilterHook) -> (rules: [FilterRule], matches: [FilterMatch]) {
-        rules.withLock { lists in (lists[hook.rawValue], matches.withLock { $0[hook.rawValue] }) }
-    }
+    /// A hook's rules and their matches as `worker` sees them (once per batch).
+    @inline(__always)
+    func rules(_ hook: NetfilterHook, worker: Worker) -> HookRules { hooks.read(worker)[hook.rawValue] }
 
     /// Linux: `ipt_do_table` for one batch.
     public func hook(_ hook: NetfilterHook, batch: borrowing PacketBatch, verdicts: UnsafeMutablePointer<NetfilterVerdict>,
                      worker: Worker) {
-        let (list, scan) = snapshot(hook)
+        let current = rules(hook, worker: worker)
+        let list = current.rules, scan = current.matches
         guard !list.isEmpty, list.count == scan.count else { return }
-        let slot = worker.index % workers
         let skbs = batch.slots, count = batch.count
         scan.withUnsafeBufferPointer { scan in
             for i in 0..<count {
                 let skb = skbs[i]
                 let fields = FilterFields(skb, hook: hook)
                 guard let index = scan.firstIndex(where: { $0.matches(fields) }) else { continue }
-                verdicts[i] = apply(list[index], to: skb, hook: hook, slot: slot, worker: worker)
+                verdicts[i] = apply(list[index], to: skb, hook: hook, worker: worker)
             }
         }
     }
@@ -62,13 +67,13 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     /// Counts a match of `bytes` bytes on the worker's counters.
     @inline(__always)
     func count(_ rule: FilterRule, bytes: Int, worker: Worker) {
-        let counters = rule.counters[worker.index % workers]
+        let counters = rule.counters[worker]
         counters.add(0)
         counters.add(1, UInt64(bytes))
     }
 
     /// Counts a match and carries out its rule's verdict (a reject answers from here).
-    func apply(_ rule: FilterRule, to skb: SKB, hook: NetfilterHook, slot: Int, worker: Worker) -> NetfilterVerdict {
+    func apply(_ rule: FilterRule, to skb: SKB, hook: NetfilterHook, worker: Worker) -> NetfilterVerdict {
         count(rule, bytes: skb.length, worker: worker)
         switch rule.spec.verdict {
         case .accept:

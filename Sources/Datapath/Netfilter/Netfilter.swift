@@ -39,48 +39,50 @@ public protocol NetfilterHookFunction: AnyObject, Sendable {
 /// The hook registry and `NF_HOOK` (Linux: `nf_register_net_hook`, `nf_hook_slow`). Functions
 /// run in ascending priority (Linux's `NF_IP_PRI_*` numbers: filter is 0, conntrack −200 …).
 /// A hook with no functions costs one load and one branch per batch. Registration may happen
-/// while workers run: they take the list once per batch.
+/// while workers run: the lists are a `Snapshot`, which a worker reads once per batch without a
+/// lock.
 public final class Netfilter: @unchecked Sendable {
-    struct Registration {
+    struct Registration: Sendable {
         let function: any NetfilterHookFunction
         let priority: Int
     }
 
-    let registrations = Mutex<[[Registration]]>(Array(repeating: [], count: NetfilterHook.allCases.count))
+    /// Per hook, its functions in the order they run.
+    let registrations: Snapshot<[[Registration]]>
     /// Per hook: 1 when it has functions. Read without a lock.
     let populated = UnsafeMutablePointer<UInt32>.allocate(capacity: NetfilterHook.allCases.count)
     /// Per worker: verdicts for one batch, and two batches that take turns holding the skbs a
     /// function asked to see again and the ones it is seeing again.
-    let verdicts: [UnsafeMutablePointer<NetfilterVerdict>]
-    let repeats: UnsafeMutablePointer<PacketBatch>
-    let workerCount: Int
+    let scratch: WorkerLocal<HookScratch>
     /// How often one function may say REPEAT for a batch before the rest are dropped (Linux
     /// loops without bound; a buggy function must not hang a worker here).
     public static let maximumRepeats = 16
 
-    public init(workers: Int) {
-        workerCount = max(1, workers)
-        populated.initialize(repeating: 0, count: NetfilterHook.allCases.count)
-        verdicts = (0..<workerCount).map { _ in
-            let buffer = UnsafeMutablePointer<NetfilterVerdict>.allocate(capacity: PacketBatch.maximumCount)
-            buffer.initialize(repeating: .accept, count: PacketBatch.maximumCount)
-            return buffer
+    final class HookScratch {
+        let verdicts = UnsafeMutablePointer<NetfilterVerdict>.allocate(capacity: PacketBatch.maximumCount)
+        let asked = PacketBatch()
+        let retry = PacketBatch()
+
+        init() { verdicts.initialize(repeating: .accept, count: PacketBatch.maximumCount) }
+
+        deinit {
+            verdicts.deallocate()
+            asked.deallocate()
+            retry.deallocate()
         }
-        repeats = .allocate(capacity: 2 * workerCount)
-        for i in 0..<(2 * workerCount) { (repeats + i).initialize(to: PacketBatch()) }
     }
 
-    deinit {
-        populated.deallocate()
-        for buffer in verdicts { buffer.deallocate() }
-        for i in 0..<(2 * workerCount) { repeats[i].deallocate() }
-        repeats.deinitialize(count: 2 * workerCount)
-        repeats.deallocate()
+    public init(workers: Int) {
+        populated.initialize(repeating: 0, count: NetfilterHook.allCases.count)
+        registrations = Snapshot(Array(repeating: [], count: NetfilterHook.allCases.count), workers: workers)
+        scratch = WorkerLocal(workers: max(1, workers)) { _ in HookScratch() }
     }
+
+    deinit { populated.deallocate() }
 
     /// Adds `function` to `hook` at `priority` (Linux: `nf_register_net_hook`).
     public func register(_ function: any NetfilterHookFunction, on hook: NetfilterHook, priority: Int) {
-        registrations.withLock { lists in
+        registrations.update { lists in
             lists[hook.rawValue].append(Registration(function: function, priority: priority))
             // Stable: equal priorities keep registration order.
             lists[hook.rawValue] = lists[hook.rawValue].enumerated()
@@ -91,15 +93,16 @@ public final class Netfilter: @unchecked Sendable {
 
     /// Removes `function` from `hook` (Linux: `nf_unregister_net_hook`).
     public func unregister(_ function: any NetfilterHookFunction, from hook: NetfilterHook) {
-        registrations.withLock { lists in
+        registrations.update { lists in
             lists[hook.rawValue].removeAll { $0.function === function }
             SharedWord.store(populated + hook.rawValue, lists[hook.rawValue].isEmpty ? 0 : 1)
         }
     }
 
-    /// The function registered on `hook` when it is the only one (a lock; once per batch).
-    public func soleFunction(on hook: NetfilterHook) -> (any NetfilterHookFunction)? {
-        registrations.withLock { lists in lists[hook.rawValue].count == 1 ? lists[hook.rawValue][0].function : nil }
+    /// The function registered on `hook` when it is the only one, as `worker` sees the lists.
+    public func soleFunction(on hook: NetfilterHook, worker: Worker) -> (any NetfilterHookFunction)? {
+        let list = registrations.read(worker)[hook.rawValue]
+        return list.count == 1 ? list[0].function : nil
     }
 
     /// Whether no function is registered on `hook` (one load; workers may ask per batch).
@@ -116,14 +119,13 @@ public final class Netfilter: @unchecked Sendable {
     }
 
     func runSlow(_ hook: NetfilterHook, _ batch: inout PacketBatch, worker: Worker) {
-        let functions = registrations.withLock { $0[hook.rawValue] }
-        let w = worker.index % workerCount
-        let verdicts = self.verdicts[w]
+        let functions = registrations.read(worker)[hook.rawValue]
+        let scratch = self.scratch[worker]
         for registration in functions {
-            var asked = repeats[2 * w]
-            var retry = repeats[2 * w + 1]
+            var asked = scratch.asked
+            var retry = scratch.retry
             asked.removeAll()
-            apply(registration.function, hook, &batch, verdicts: verdicts, repeats: &asked, worker: worker)
+            apply(registration.function, hook, &batch, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
             var rounds = 0
             while !asked.isEmpty {
                 rounds += 1
@@ -133,7 +135,7 @@ public final class Netfilter: @unchecked Sendable {
                 }
                 swap(&asked, &retry)
                 asked.removeAll()
-                apply(registration.function, hook, &retry, verdicts: verdicts, repeats: &asked, worker: worker)
+                apply(registration.function, hook, &retry, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
                 // Accepted on a later round: they join the batch after the others.
                 for i in retry.indices { batch.append(retry[i]) }
                 retry.removeAll()

@@ -9,6 +9,9 @@ extension Stack {
     /// Schedules `housekeeping` every 100 ms on the group's worker 0, and fragment expiry once
     /// a second on every worker, before `group.start()`.
     public func start(on group: WorkerGroup) {
+        precondition(group.workers.count <= workerCount,
+                     "a stack made for \(workerCount) worker(s) driven by a group of \(group.workers.count): " +
+                     "make it with Stack(workers: \(group.workers.count))")
         let worker = group.workers[0]
         schedule(on: worker)
         for worker in group.workers { scheduleFragmentExpiry(on: worker) }

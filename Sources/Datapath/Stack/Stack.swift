@@ -11,7 +11,7 @@ public final class Stack: @unchecked Sendable {
     public let core: NetCore
     public let clock: any DatapathClock
     public let workerCount: Int
-    public let addresses = InterfaceAddresses()
+    public let addresses: InterfaceAddresses
     public let fib = FIB()
     public let neighbours: NeighbourTable
     public let arp: ARPHandler
@@ -60,6 +60,7 @@ public final class Stack: @unchecked Sendable {
         self.logger = logger
         self.clock = clock
         self.workerCount = max(1, workers)
+        self.addresses = InterfaceAddresses(workers: workerCount)
         self.neighbours = NeighbourTable(core: core, addresses: addresses, clock: clock, parameters: neighbourParameters)
         self.arp = ARPHandler(neighbours: neighbours, workers: workerCount)
         self.netfilter = Netfilter(workers: workerCount)

@@ -110,3 +110,12 @@ public struct DeviceCounters: Sendable, Equatable {
     public var rxPackets, rxBytes, rxDropped, rxErrors: UInt64
     public var txPackets, txBytes, txDropped, txErrors: UInt64
 }
+
+extension NetDevice {
+    /// The transmit queue `worker` sends on (Linux: `netdev_pick_tx` with XPS by CPU): worker
+    /// `i` uses queue `i % queueCount`. With at least as many queues as workers — what the stack
+    /// sets up — each worker has a queue of its own; a device with fewer queues is shared by
+    /// several workers and must serialise its `transmit` itself.
+    @inlinable @inline(__always)
+    public func transmitQueue(for worker: Worker) -> Int { worker.index % queueCount }
+}

@@ -16,7 +16,7 @@ extension NetCore {
         guard !batch.isEmpty else { return }
         let ifindex = device.ifindex
         guard isAdminUp(ifindex: ifindex) && hasCarrier(ifindex: ifindex) else {
-            device.stats.add(queue: worker.index % device.queueCount, .txDropped, UInt64(batch.count))
+            device.stats.add(queue: device.transmitQueue(for: worker), .txDropped, UInt64(batch.count))
             worker.drop(&batch, .deviceDown)
             return
         }
@@ -33,7 +33,7 @@ extension NetCore {
             }
             deliverTaps(batch, ifindex: ifindex, worker: worker)
         }
-        let queue = worker.index % device.queueCount
+        let queue = device.transmitQueue(for: worker)
         let qdisc = qdiscs[ifindex][queue]
         if qdisc.backlog == 0 {
             device.transmitSome(queue: queue, &batch, worker: worker)
@@ -42,7 +42,7 @@ extension NetCore {
         let wasIdle = qdisc.backlog == 0
         let dropped = qdisc.enqueue(&batch, worker: worker)
         if dropped > 0 { device.stats.add(queue: queue, .txDropped, UInt64(dropped)) }
-        if wasIdle && qdisc.backlog > 0 { backloggedQdiscs[worker.index % NetCore.maximumWorkers] &+= 1 }
+        if wasIdle && qdisc.backlog > 0 { backloggedQdiscs[worker.index] &+= 1 }
         if !wasIdle { run(qdisc, device: device, queue: queue, worker: worker) }
     }
 
@@ -91,17 +91,17 @@ extension NetCore {
             }
         }
         worker.scratch[Worker.qdiscScratch].removeAll()
-        if qdisc.backlog == 0 { backloggedQdiscs[worker.index % NetCore.maximumWorkers] &-= 1 }
+        if qdisc.backlog == 0 { backloggedQdiscs[worker.index] &-= 1 }
     }
 
     /// Runs every qdisc of this worker that holds packets (Linux: `net_tx_action`); the worker
     /// loop calls it each round, and it costs one load when nothing waits.
     @inline(__always)
     public func runQdiscs(worker: Worker) {
-        guard backloggedQdiscs[worker.index % NetCore.maximumWorkers] > 0 else { return }
+        guard backloggedQdiscs[worker.index] > 0 else { return }
         for ifindex in 1..<NetCore.maximumDevices {
             guard let device = devices[ifindex], !qdiscs[ifindex].isEmpty else { continue }
-            let queue = worker.index % device.queueCount
+            let queue = device.transmitQueue(for: worker)
             let qdisc = qdiscs[ifindex][queue]
             guard qdisc.backlog > 0 else { continue }
             if hasCarrier(ifindex: ifindex) {
@@ -122,12 +122,12 @@ extension NetCore {
             worker.drop(&batch, .deviceDown)
         }
         worker.scratch[Worker.qdiscScratch].removeAll()
-        backloggedQdiscs[worker.index % NetCore.maximumWorkers] &-= 1
+        backloggedQdiscs[worker.index] &-= 1
     }
 
     /// Whether this worker's qdiscs hold packets (an idle worker then sleeps only briefly).
     public func hasQdiscBacklog(worker: Worker) -> Bool {
-        backloggedQdiscs[worker.index % NetCore.maximumWorkers] > 0
+        backloggedQdiscs[worker.index] > 0
     }
 
     /// The qdisc of a device's transmit queue (statistics, tests).

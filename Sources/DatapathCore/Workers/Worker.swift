@@ -33,6 +33,8 @@ public final class Worker: @unchecked Sendable {
     @inlinable public static var qdiscScratch: Int { 21 }
 
     public init(index: Int = 0, cpu: Int? = nil, pool: PacketPool, clock: any DatapathClock = MonotonicClock()) {
+        precondition(index >= 0 && index < NetCore.maximumWorkers,
+                     "worker index \(index) outside 0..<\(NetCore.maximumWorkers)")
         self.index = index
         self.cpu = cpu
         self.pool = pool

@@ -1,0 +1,118 @@
+import DatapathCore
+import Dispatch
+import Synchronization
+import Testing
+
+@Suite struct WorkerLocalTests {
+    @Test func eachWorkerHasItsOwnValue() throws {
+        let pool = try PacketPool(capacity: 8, bufferSize: 2048)
+        let workers = (0..<3).map { Worker(index: $0, pool: pool) }
+        let local = WorkerLocal(workers: 3) { index in index * 10 }
+        for worker in workers { local[worker] += worker.index + 1 }
+        #expect(Array(local) == [1, 12, 23])
+        #expect(local.count == 3)
+        #expect(local.reduce(0, +) == 36)
+    }
+
+    @Test func classValuesAreMadeOncePerWorker() {
+        let local = WorkerLocal(workers: 4) { _ in CounterBlock(count: 1) }
+        #expect(Set(local.map(ObjectIdentifier.init)).count == 4)
+    }
+
+    @Test func aWorkerBeyondTheSizeIsAPreconditionFailure() async {
+        await #expect(processExitsWith: .failure) {
+            let pool = try! PacketPool(capacity: 8, bufferSize: 2048)
+            let local = WorkerLocal(workers: 2) { _ in 0 }
+            local[Worker(index: 2, pool: pool)] += 1
+        }
+        await #expect(processExitsWith: .failure) {
+            let local = WorkerLocal(workers: 2) { _ in 0 }
+            _ = local[-1]
+        }
+    }
+
+    @Test func aThrowingInitializerReleasesWhatItMade() {
+        struct Refused: Error {}
+        final class Tally { var live = 0 }
+        final class Tracked {
+            let tally: Tally
+            init(_ tally: Tally) { self.tally = tally; tally.live += 1 }
+            deinit { tally.live -= 1 }
+        }
+        let tally = Tally()
+        #expect(throws: Refused.self) {
+            _ = try WorkerLocal(workers: 4) { index -> Tracked in
+                if index == 2 { throw Refused() }
+                return Tracked(tally)
+            }
+        }
+        #expect(tally.live == 0)
+        var local: WorkerLocal<Tracked>? = WorkerLocal(workers: 3) { _ in Tracked(tally) }
+        #expect(tally.live == 3 && local?.count == 3)
+        local = nil
+        #expect(tally.live == 0)
+    }
+}
+
+@Suite struct SnapshotTests {
+    @Test func aWorkerSeesAPublicationFromItsNextRead() throws {
+        let pool = try PacketPool(capacity: 8, bufferSize: 2048)
+        let worker = Worker(index: 1, pool: pool)
+        let snapshot = Snapshot([1, 2, 3], workers: 2)
+        #expect(snapshot.read(worker) == [1, 2, 3])
+        #expect(snapshot.generation == 1)
+        snapshot.publish([4])
+        #expect(snapshot.generation == 2)
+        #expect(snapshot.read(worker) == [4])
+        #expect(snapshot.value == [4])
+    }
+
+    @Test func aThrowingUpdatePublishesNothing() {
+        struct Refused: Error {}
+        let snapshot = Snapshot([1], workers: 1)
+        #expect(throws: Refused.self) {
+            try snapshot.update { (list: inout [Int]) throws(Refused) in
+                list.append(2)
+                throw Refused()
+            }
+        }
+        #expect(snapshot.value == [1])
+        #expect(snapshot.generation == 1)
+        let count = snapshot.update { list -> Int in
+            list.append(2)
+            return list.count
+        }
+        #expect(count == 2 && snapshot.value == [1, 2] && snapshot.generation == 2)
+    }
+
+    /// Two workers read while the control plane publishes: every value a worker reads is one
+    /// that was published whole (all elements equal, at least the last generation it saw).
+    @Test func readersSeeWholeValuesInOrderWhilePublicationsRun() async throws {
+        let pool = try PacketPool(capacity: 8, bufferSize: 2048)
+        let workers = (0..<2).map { Worker(index: $0, pool: pool) }
+        let snapshot = Snapshot([Int](repeating: 0, count: 64), workers: 2)
+        let publications = 2000
+        let problems = Atomic(0)
+        let done = Atomic(false)
+        let group = DispatchGroup()
+        for worker in workers {
+            DispatchQueue.global().async(group: group) {
+                var last = 0
+                var reads = 0
+                while !done.load(ordering: .acquiring) || reads < 100 {
+                    let value = snapshot.read(worker)
+                    if value.contains(where: { $0 != value[0] }) || value[0] < last { problems.add(1, ordering: .relaxed) }
+                    last = value[0]
+                    reads += 1
+                }
+                // Everything was published before `done`: the next read sees the last value.
+                if snapshot.read(worker)[0] != publications { problems.add(1, ordering: .relaxed) }
+            }
+        }
+        for n in 1...publications { snapshot.publish([Int](repeating: n, count: 64)) }
+        done.store(true, ordering: .releasing)
+        group.wait()
+        #expect(problems.load(ordering: .relaxed) == 0)
+        #expect(snapshot.generation == UInt64(publications) + 1)
+    }
+}
