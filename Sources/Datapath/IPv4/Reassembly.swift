@@ -18,7 +18,7 @@ public struct ReassemblyParameters: Sendable {
 
 /// One worker's datagrams in reassembly (Linux: the `ipq` queues of `ip_fragment.c` under
 /// `inet_frag`): a fixed, open-addressed table keyed on (source, destination, identification,
-/// protocol), each queue a list of fragment skbs sorted by offset through their `next` links.
+/// protocol), each queue an `SKBQueue` of fragments sorted by offset.
 /// Fragments of one datagram reach one worker (AF_PACKET fanout and RPS hash fragments on
 /// their addresses only), so the table is the worker's alone and takes no lock.
 final class FragmentQueues: @unchecked Sendable {
@@ -36,7 +36,7 @@ final class FragmentQueues: @unchecked Sendable {
         var highestEnd = 0
         var memory = 0
         var deadline: UInt64 = 0
-        var fragments: UnsafeMutablePointer<SKBHead>?
+        var fragments = SKBQueue()
     }
 
     let parameters: ReassemblyParameters
@@ -175,10 +175,9 @@ extension IPv4 {
             return nil
         }
         // Where it goes in the offset-sorted list; an overlap kills the datagram.
-        var previous: UnsafeMutablePointer<SKBHead>?
-        var next = q.pointee.fragments
-        while let fragment = next {
-            let (start, stop) = IPv4.fragmentSpan(SKB(fragment))
+        var previous: SKB?
+        for fragment in q.pointee.fragments {
+            let (start, stop) = IPv4.fragmentSpan(fragment)
             if start == offset && stop == end {
                 worker.drop(incoming, .fragDuplicate)
                 return nil
@@ -190,7 +189,6 @@ extension IPv4 {
             }
             if start >= end { break }
             previous = fragment
-            next = fragment.pointee.next
         }
         guard let skb = worker.cache.detachFromRing(incoming) else {
             worker.drops.count(.noMemory)
@@ -198,8 +196,7 @@ extension IPv4 {
         }
         skb.trim(to: headerLength + end - offset)
         skb.control1 = UInt64(offset) << 32 | UInt64(end)
-        skb.head.pointee.next = next
-        if let previous { previous.pointee.next = skb.head } else { q.pointee.fragments = skb.head }
+        q.pointee.fragments.insert(skb, after: previous)
         let size = Int(skb.head.pointee.bufferSize)
         q.pointee.memory &+= size
         table.memory &+= size
@@ -220,7 +217,7 @@ extension IPv4 {
     func reassemble(_ index: Int, _ table: FragmentQueues, worker: Worker) -> SKB? {
         let q = table.queues[index]
         let counters = statistics.block(worker)
-        let first = SKB(q.fragments!)
+        let first = q.fragments.head!
         let headerLength = Int(first.data.load(as: UInt8.self) & 0x0F) &* 4
         let total = headerLength + q.totalLength
         guard let whole = allocateLarge(bytes: total, worker: worker), let out = whole.put(total) else {
@@ -228,14 +225,11 @@ extension IPv4 {
             return nil
         }
         out.copyMemory(from: first.data, byteCount: headerLength)
-        var next = q.fragments
-        while let fragment = next {
-            let skb = SKB(fragment)
+        for skb in q.fragments {
             let (start, stop) = IPv4.fragmentSpan(skb)
             // Later fragments may carry fewer options than the first (RFC 791).
             let ownHeader = Int(skb.data.load(as: UInt8.self) & 0x0F) &* 4
             (out + headerLength + start).copyMemory(from: skb.data + ownHeader, byteCount: stop - start)
-            next = fragment.pointee.next
         }
         out.storeBytes(of: UInt16(total).bigEndian, toByteOffset: 2, as: UInt16.self)
         out.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
@@ -265,12 +259,7 @@ extension IPv4 {
 
     /// Frees a queue's fragments and its slot.
     func release(_ index: Int, _ table: FragmentQueues, worker: Worker) {
-        var next = table.queues[index].fragments
-        while let fragment = next {
-            next = fragment.pointee.next
-            fragment.pointee.next = nil
-            worker.cache.free(SKB(fragment))
-        }
+        table.queues[index].fragments.free(worker: worker)
         table.memory &-= table.queues[index].memory
         table.queues[index] = FragmentQueues.Queue()
         table.live &-= 1
@@ -287,8 +276,8 @@ extension IPv4 {
         let counters = statistics.block(worker)
         for index in 0...table.mask where table.queues[index].inUse && table.queues[index].deadline <= now {
             counters.add(IPStatistics.Counter.reasmTimeout.rawValue)
-            if table.queues[index].hasFirst, let first = table.queues[index].fragments {
-                icmp.sendError(for: SKB(first), type: .timeExceeded, code: ICMPCode.TimeExceeded.reassembly,
+            if table.queues[index].hasFirst, let first = table.queues[index].fragments.head {
+                icmp.sendError(for: first, type: .timeExceeded, code: ICMPCode.TimeExceeded.reassembly,
                                worker: worker)
             }
             worker.drops.count(.fragReassemblyTimeout, 1)

@@ -24,9 +24,8 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     var used: UInt64 = 0
     var deadline: UInt64?
     var probes = 0
-    var pending: SKB?
-    var pendingTail: SKB?
-    var pendingCount = 0
+    /// Packets waiting for resolution (Linux: `arp_queue`), in pool memory.
+    var pending = SKBQueue()
     /// Removed from the table: holders may still output through it, which re-resolves nothing.
     var isDead = false
 

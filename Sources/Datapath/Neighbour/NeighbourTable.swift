@@ -149,7 +149,7 @@ public final class NeighbourTable: @unchecked Sendable {
         state.withLock { table in
             table.entries.values.map {
                 NeighbourSnapshot(address: $0.address, device: $0.device.name, ifindex: $0.ifindex,
-                                  linkAddress: $0.linkAddress, state: $0.state, pending: $0.pendingCount)
+                                  linkAddress: $0.linkAddress, state: $0.state, pending: $0.pending.count)
             }
         }.sorted { ($0.ifindex, $0.address) < ($1.ifindex, $1.address) }
     }

@@ -107,7 +107,7 @@ extension NeighbourTable {
         for (key, neighbour) in table.entries {
             let state = neighbour.state
             guard state == .failed || state == .stale || state == .none,
-                  neighbour.deadline == nil, neighbour.pendingCount == 0 else { continue }
+                  neighbour.deadline == nil, neighbour.pending.isEmpty else { continue }
             if force || now &- max(neighbour.used, neighbour.updated) >= parameters.staleTime { doomed.append(key) }
         }
         for key in doomed {

@@ -79,7 +79,7 @@ extension NeighbourTable {
         if !old.intersects(.valid) {
             if let worker {
                 flushPending(neighbour, worker: worker)
-            } else if neighbour.pendingCount > 0 {
+            } else if !neighbour.pending.isEmpty {
                 table.resolved.append(neighbour)
             }
         }
@@ -89,50 +89,29 @@ extension NeighbourTable {
     /// Sends the packets that waited for resolution (Linux: the `arp_queue` drain at the end
     /// of `neigh_update`).
     func flushPending(_ neighbour: Neighbour, worker: Worker) {
-        guard neighbour.pendingCount > 0 else { return }
+        guard !neighbour.pending.isEmpty else { return }
         var batch = worker.scratch[Worker.stackScratch]
-        batch.removeAll()
-        while let skb = neighbour.pending {
-            neighbour.pending = skb.head.pointee.next.map(SKB.init)
-            skb.head.pointee.next = nil
-            batch.append(skb)
+        while !neighbour.pending.isEmpty {
+            batch.removeAll()
+            neighbour.pending.dequeue(into: &batch)
+            neighbour.writeCachedHeaders(&batch, worker: worker)
+            core.devQueueXmit(&batch, device: neighbour.device, worker: worker)
         }
-        neighbour.pendingTail = nil
-        neighbour.pendingCount = 0
-        neighbour.writeCachedHeaders(&batch, worker: worker)
-        core.devQueueXmit(&batch, device: neighbour.device, worker: worker)
         worker.scratch[Worker.stackScratch].removeAll()
     }
 
     /// Frees every pending packet, counting each under `reason`.
     func dropPending(_ neighbour: Neighbour, reason: DropReason, worker: Worker) {
-        while let skb = neighbour.pending {
-            neighbour.pending = skb.head.pointee.next.map(SKB.init)
-            skb.head.pointee.next = nil
-            worker.drop(skb, reason)
-        }
-        neighbour.pendingTail = nil
-        neighbour.pendingCount = 0
+        neighbour.pending.purge(reason, worker: worker)
     }
 
     /// Queues `skb` (already in pool memory) while resolving; over `pendingQueueLength`, the
     /// oldest goes, as Linux's `__neigh_event_send` does.
     func enqueuePending(_ skb: SKB, on neighbour: Neighbour, worker: Worker) {
-        skb.head.pointee.next = nil
-        if let tail = neighbour.pendingTail {
-            tail.head.pointee.next = skb.head
-        } else {
-            neighbour.pending = skb
-        }
-        neighbour.pendingTail = skb
-        neighbour.pendingCount += 1
-        while neighbour.pendingCount > parameters.pendingQueueLength, let oldest = neighbour.pending {
-            neighbour.pending = oldest.head.pointee.next.map(SKB.init)
-            oldest.head.pointee.next = nil
-            neighbour.pendingCount -= 1
+        neighbour.pending.enqueue(skb)
+        while neighbour.pending.count > parameters.pendingQueueLength, let oldest = neighbour.pending.dequeue() {
             worker.drop(oldest, .neighQueueFull)
         }
-        if neighbour.pending == nil { neighbour.pendingTail = nil }
     }
 }
 
