@@ -282,3 +282,71 @@ private final class FiringLog {
         #expect(wheel.entries.count == 10)
     }
 }
+
+/// Embedded timers (Linux's `timer_list`): a kind's handler called with the context word.
+@Suite struct EmbeddedTimerTests {
+    /// Owns three embedded timers; records (context, time) per firing; re-arms timer 2 once.
+    final class Owner: TimerHandler {
+        let clock: VirtualClock
+        var fired: [(UInt64, UInt64)] = []
+        var timers: [WheelTimer] = []
+        var rearmed = false
+
+        init(clock: VirtualClock) { self.clock = clock }
+
+        func timerFired(_ kind: TimerKind, context: UInt64, wheel: TimerWheel) {
+            fired.append((context, clock.now()))
+            #expect(!wheel.isPending(timers[Int(context)]))
+            if context == 2 && !rearmed {
+                rearmed = true
+                wheel.arm(&timers[2], after: 5 * ms)
+            }
+        }
+    }
+
+    @Test func armRearmCancelAndFireWithTheContext() {
+        let clock = VirtualClock()
+        let wheel = TimerWheel(clock: clock)
+        let owner = Owner(clock: clock)
+        let kind = wheel.register(owner)
+        owner.timers = (0..<3).map { WheelTimer(kind: kind, context: UInt64($0)) }
+        #expect(!wheel.isPending(owner.timers[0]))
+        #expect(wheel.arm(&owner.timers[0], at: 10 * ms) == false)
+        wheel.arm(&owner.timers[1], at: 3 * ms)
+        wheel.arm(&owner.timers[2], at: 4 * ms)
+        #expect(wheel.arm(&owner.timers[0], at: 2 * ms) == true)   // mod_timer moves it earlier
+        #expect(wheel.pending == 3 && wheel.deadline(of: owner.timers[0]) == 2 * ms)
+        #expect(wheel.cancel(&owner.timers[1]) && !wheel.isPending(owner.timers[1]))
+        #expect(!wheel.cancel(&owner.timers[1]))
+        for t in stride(from: UInt64(0), through: 20, by: 1) {
+            clock.set(t * ms)
+            wheel.run()
+        }
+        #expect(owner.fired.map(\.0) == [0, 2, 2])
+        #expect(owner.fired.map(\.1) == [2 * ms, 4 * ms, 9 * ms])
+        #expect(wheel.pending == 0 && owner.timers.allSatisfy { !wheel.isPending($0) })
+    }
+
+    @Test func aFiredTimersStaleHandleCannotCancelTheEntryThatReusedItsSlot() {
+        let clock = VirtualClock()
+        let wheel = TimerWheel(clock: clock)
+        let owner = Owner(clock: clock)
+        let kind = wheel.register(owner)
+        owner.timers = (0..<2).map { WheelTimer(kind: kind, context: UInt64($0)) }
+        wheel.arm(&owner.timers[0], at: 1 * ms)
+        var stale = owner.timers[0]
+        clock.set(1 * ms)
+        wheel.run()
+        wheel.arm(&owner.timers[1], at: 5 * ms)       // reuses the freed slot
+        #expect(!wheel.cancel(&stale))
+        #expect(wheel.isPending(owner.timers[1]))
+    }
+
+    @Test func armingAnUnregisteredKindIsAPreconditionFailure() async {
+        await #expect(processExitsWith: .failure) {
+            let wheel = TimerWheel(clock: VirtualClock())
+            var timer = WheelTimer(kind: .unregistered)
+            wheel.arm(&timer, after: 1)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import DatapathCore
+import DatapathWire
 import Dispatch
 import Synchronization
 import Testing
@@ -114,5 +115,36 @@ import Testing
         group.wait()
         #expect(problems.load(ordering: .relaxed) == 0)
         #expect(snapshot.generation == UInt64(publications) + 1)
+    }
+}
+
+/// Registries are fixed before workers start (DESIGN.md §4): a precondition, not a comment.
+@Suite struct RegistryFreezeTests {
+    final class NoTap: PacketTap, @unchecked Sendable {
+        func tap(_ batch: borrowing PacketBatch, device: any NetDevice, worker: Worker) {}
+    }
+
+    @Test func startingAGroupFreezesTheRegistries() throws {
+        let core = NetCore()
+        let pool = try PacketPool(capacity: 64, bufferSize: 2048)
+        core.addTap(NoTap())   // before: fine
+        let group = WorkerGroup(core: core, pool: pool, count: 1, pin: false)
+        #expect(!core.registriesAreFrozen)
+        group.start { batch, worker in worker.cache.free(&batch) }
+        group.stop()
+        #expect(core.registriesAreFrozen)
+    }
+
+    @Test func changingARegistryAfterWorkersStartedIsAPreconditionFailure() async {
+        await #expect(processExitsWith: .failure) {
+            let core = NetCore()
+            core.freezeRegistries()
+            core.addTap(NoTap())
+        }
+        await #expect(processExitsWith: .failure) {
+            let core = NetCore()
+            core.freezeRegistries()
+            core.register(MemoryDevice(name: "late", macAddress: MACAddress(0x02, 0, 0, 0, 0, 9)))
+        }
     }
 }

@@ -104,6 +104,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
 
     /// Adds a transport protocol handler (Linux: `inet_add_protocol`); control plane only.
     public func addProtocol(_ number: IPProtocol, _ handler: any IPProtocolHandler) {
+        precondition(!core.registriesAreFrozen, "adding an IP protocol handler after workers started")
         if let existing = protocolHandlers.firstIndex(where: { $0 === handler }) {
             protocolIndex[Int(number.rawValue)] = UInt8(existing + 1)
             return

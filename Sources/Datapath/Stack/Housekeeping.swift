@@ -7,29 +7,14 @@ extension Stack {
     public static let housekeepingInterval: UInt64 = 100_000_000
 
     /// Schedules `housekeeping` every 100 ms on the group's worker 0, and fragment expiry once
-    /// a second on every worker, before `group.start()`.
+    /// a second on every worker, before `group.start()`: embedded timers on each worker's wheel.
     public func start(on group: WorkerGroup) {
         precondition(group.workers.count <= workerCount,
                      "a stack made for \(workerCount) worker(s) driven by a group of \(group.workers.count): " +
                      "make it with Stack(workers: \(group.workers.count))")
-        let worker = group.workers[0]
-        schedule(on: worker)
-        for worker in group.workers { scheduleFragmentExpiry(on: worker) }
-    }
-
-    func scheduleFragmentExpiry(on worker: Worker) {
-        _ = worker.timers.schedule(after: 1_000_000_000) { [weak self] in
-            guard let self else { return }
-            self.ipv4.expireFragments(worker: worker)
-            self.scheduleFragmentExpiry(on: worker)
-        }
-    }
-
-    func schedule(on worker: Worker) {
-        _ = worker.timers.schedule(after: Stack.housekeepingInterval) { [weak self] in
-            guard let self else { return }
-            self.housekeeping(worker: worker)
-            self.schedule(on: worker)
+        for worker in group.workers {
+            let timers = StackTimers(stack: self, worker: worker)
+            timers.arm(housekeeping: worker.index == 0)
         }
     }
 
@@ -57,5 +42,46 @@ extension Stack {
     /// the way for other threads to act as a worker, e.g. to start resolving an address.
     public func perform(_ request: @escaping @Sendable (Worker) -> Void) {
         control.withLock { $0.append(request) }
+    }
+}
+
+/// The stack's periodic work on one worker, as embedded timers on its wheel (Linux: the
+/// `timer_list`s behind `neigh_periodic_work`, `bond_mii_monitor`, `ip_expire`): the wheel
+/// keeps this handler; it keeps the stack weakly, so the timers stop once the stack is gone.
+final class StackTimers: TimerHandler {
+    weak var stack: Stack?
+    /// The worker whose wheel holds this handler (and so outlives it).
+    unowned let worker: Worker
+    var housekeeping = WheelTimer(kind: .unregistered)
+    var fragmentExpiry = WheelTimer(kind: .unregistered)
+
+    static let housekeepingContext: UInt64 = 0
+    static let fragmentExpiryContext: UInt64 = 1
+    /// How often each worker gives up datagrams past their reassembly deadline.
+    static let fragmentExpiryInterval: UInt64 = 1_000_000_000
+
+    init(stack: Stack, worker: Worker) {
+        self.stack = stack
+        self.worker = worker
+        let kind = worker.timers.register(self)
+        housekeeping = WheelTimer(kind: kind, context: StackTimers.housekeepingContext)
+        fragmentExpiry = WheelTimer(kind: kind, context: StackTimers.fragmentExpiryContext)
+    }
+
+    func arm(housekeeping withHousekeeping: Bool) {
+        if withHousekeeping { worker.timers.arm(&housekeeping, after: Stack.housekeepingInterval) }
+        worker.timers.arm(&fragmentExpiry, after: StackTimers.fragmentExpiryInterval)
+    }
+
+    func timerFired(_ kind: TimerKind, context: UInt64, wheel: TimerWheel) {
+        guard let stack else { return }
+        switch context {
+        case StackTimers.housekeepingContext:
+            stack.housekeeping(worker: worker)
+            wheel.arm(&housekeeping, after: Stack.housekeepingInterval)
+        default:
+            stack.ipv4.expireFragments(worker: worker)
+            wheel.arm(&fragmentExpiry, after: StackTimers.fragmentExpiryInterval)
+        }
     }
 }

@@ -19,6 +19,7 @@ extension NetCore {
     /// Installs the ingress fast path (one per core; nil removes it). Control plane, before
     /// workers start.
     public func setIngressFastPath(_ fastPath: (any IngressFastPath)?) {
+        checkRegistriesOpen("setting the ingress fast path")
         ingressFastPath = fastPath
     }
 

@@ -7,10 +7,28 @@ import Synchronization
 /// rx_handler. Upper layers — IPv4, ARP, bonding, bridging — plug in here at start-up, as
 /// Linux's `dev_add_pack` and `netdev_rx_handler_register` do; Core never imports them.
 ///
-/// Registration is control-plane work done before workers start; workers only read.
+/// The registries — devices, packet types, rx_handlers, taps, the ingress fast path — are fixed
+/// before workers start: a `WorkerGroup` freezes them when it starts, and changing one after
+/// that is a precondition failure (workers read them without synchronisation). What may change
+/// while workers run: device flags (admin state, carrier, MTU, through `set…`), and the stack's
+/// tables, which are `Snapshot`s.
 public final class NetCore: @unchecked Sendable {
     @inlinable public static var maximumDevices: Int { 256 }
     @inlinable public static var maximumPacketTypes: Int { 15 }
+
+    let frozen = Atomic<Bool>(false)
+
+    /// Fixes the registries (Linux has no such moment; here workers read them without locks).
+    /// `WorkerGroup.start` calls it.
+    public func freezeRegistries() { frozen.store(true, ordering: .releasing) }
+
+    /// Whether workers have started on this core: registries may no longer change.
+    public var registriesAreFrozen: Bool { frozen.load(ordering: .acquiring) }
+
+    /// A registry change: allowed only before workers start.
+    func checkRegistriesOpen(_ what: @autoclosure () -> String) {
+        precondition(!registriesAreFrozen, "\(what()) after workers started: registries are fixed before then")
+    }
 
     /// Devices by `ifindex` (slot 0 unused, as in Linux).
     public private(set) var devices: [(any NetDevice)?] = Array(repeating: nil, count: NetCore.maximumDevices)
@@ -76,6 +94,7 @@ public final class NetCore: @unchecked Sendable {
     /// Adds a device and gives it the next free ifindex (Linux: `register_netdevice`).
     @discardableResult
     public func register(_ device: any NetDevice) -> Int {
+        checkRegistriesOpen("registering device \(device.name)")
         guard let slot = (1..<NetCore.maximumDevices).first(where: { devices[$0] == nil }) else {
             preconditionFailure("more than \(NetCore.maximumDevices - 1) devices")
         }
@@ -144,6 +163,7 @@ public final class NetCore: @unchecked Sendable {
 
     /// Registers `handler` for `etherType` (Linux: `dev_add_pack`).
     public func addPacketType(_ etherType: EtherType, _ handler: any PacketTypeHandler) {
+        checkRegistriesOpen("adding a packet type")
         if let existing = packetTypes.firstIndex(where: { $0 === handler }) {
             packetTypeIndex[Int(etherType.rawValue)] = UInt8(existing + 1)
             return
@@ -155,6 +175,7 @@ public final class NetCore: @unchecked Sendable {
 
     /// Installs `device`'s rx_handler (Linux: `netdev_rx_handler_register`); one per device.
     public func setRxHandler(_ handler: (any RxHandler)?, on device: any NetDevice) {
+        checkRegistriesOpen("setting the rx_handler of \(device.name)")
         rxHandlers[device.ifindex] = handler
     }
 
@@ -162,6 +183,7 @@ public final class NetCore: @unchecked Sendable {
 
     /// Adds a tap for one device, or for every device when `device` is nil.
     public func addTap(_ tap: any PacketTap, device: (any NetDevice)? = nil) {
+        checkRegistriesOpen("adding a tap")
         if let device { deviceTaps[device.ifindex].append(tap) } else { globalTaps.append(tap) }
     }
 }

@@ -26,8 +26,14 @@ public struct TimerID: Hashable, Sendable {
 /// jump). One due in the tick being fired or earlier — delay 0, a past deadline — waits for
 /// the next `run`, so an action that re-arms itself with delay 0 cannot loop.
 ///
-/// Storage is two arrays indexed by `Int32` with a free list, so steady state allocates only
-/// the closures themselves.
+/// Two ways to use it. A *timer* (`WheelTimer`, Linux's `struct timer_list`) is embedded in its
+/// owner — a socket's retransmit timer, a queue's expiry — and names a kind registered on the
+/// wheel plus a context word; firing calls the kind's handler with the context. Arming,
+/// re-arming and cancelling it allocate nothing. A *closure* (`schedule(after:_:)`) is for the
+/// control plane's occasional one-off work; it allocates the closure.
+///
+/// Storage is arrays indexed by `Int32` with a free list, so steady state allocates nothing
+/// but the closures of closure timers.
 public final class TimerWheel {
     struct Entry {
         var deadline: UInt64
@@ -41,6 +47,9 @@ public final class TimerWheel {
         var list: Int32
         var generation: UInt32
         var state: State
+        /// 0: a closure in `actions`; else the index + 1 of its handler in `handlers`.
+        var kind: UInt16
+        var context: UInt64
     }
 
     enum State: UInt8 {
@@ -66,6 +75,8 @@ public final class TimerWheel {
     var deferredList: Int32 { Int32(truncatingIfNeeded: slotCount) }
     var entries: [Entry] = []
     var actions: [(() -> Void)?] = []
+    /// Handlers of the kinds registered on this wheel; kind k is `handlers[k - 1]`.
+    var handlers: [any TimerHandler] = []
     var freeHead: Int32 = -1
     /// Every timer on the wheel has `tick ≥ cursor`; `run` resumes here.
     var cursor: UInt64
@@ -109,12 +120,69 @@ public final class TimerWheel {
     /// wheel's clock). A deadline in the past fires on the next `run`.
     @discardableResult
     public func schedule(at deadline: UInt64, _ action: @escaping () -> Void) -> TimerID {
+        let id = insert(at: deadline, kind: 0, context: 0)
+        actions[Int(id.index)] = action
+        return id
+    }
+
+    // MARK: Embedded timers (Linux: `timer_list`)
+
+    /// Registers what fires timers of a new kind on this wheel (before the worker runs, or on
+    /// the worker's own thread); the wheel keeps `handler`.
+    public func register(_ handler: any TimerHandler) -> TimerKind {
+        precondition(handlers.count < Int(UInt16.max), "TimerWheel: too many timer kinds")
+        handlers.append(handler)
+        return TimerKind(rawValue: UInt16(handlers.count))
+    }
+
+    /// Arms `timer` to fire at `deadline`, moving it if it was pending (Linux: `mod_timer`).
+    /// Returns whether it was pending. Allocates nothing once the wheel's storage has grown
+    /// to the number of timers pending at once.
+    @discardableResult
+    public func arm(_ timer: inout WheelTimer, at deadline: UInt64) -> Bool {
+        precondition(timer.kind.rawValue >= 1 && Int(timer.kind.rawValue) <= handlers.count,
+                     "WheelTimer of a kind not registered on this wheel")
+        let wasPending = cancel(&timer)
+        timer.id = insert(at: deadline, kind: timer.kind.rawValue, context: timer.context)
+        return wasPending
+    }
+
+    /// Arms `timer` to fire `delay` nanoseconds from now (Linux: `mod_timer(t, jiffies + d)`).
+    @discardableResult
+    public func arm(_ timer: inout WheelTimer, after delay: UInt64) -> Bool {
+        let (deadline, overflow) = clock.now().addingReportingOverflow(delay)
+        return arm(&timer, at: overflow ? .max : deadline)
+    }
+
+    /// Stops `timer` if pending; returns whether it was (Linux: `timer_delete`).
+    @discardableResult
+    public func cancel(_ timer: inout WheelTimer) -> Bool {
+        guard let id = timer.id else { return false }
+        timer.id = nil
+        return cancel(id)
+    }
+
+    /// Whether `timer` is armed and has not fired (Linux: `timer_pending`).
+    public func isPending(_ timer: WheelTimer) -> Bool {
+        guard let id = timer.id else { return false }
+        let i = Int(id.index)
+        return i < entries.count && entries[i].generation == id.generation
+            && (entries[i].state == .wheel || entries[i].state == .deferred || entries[i].state == .firing)
+    }
+
+    /// The deadline `timer` is armed for, nil when it is not pending.
+    public func deadline(of timer: WheelTimer) -> UInt64? {
+        isPending(timer) ? entries[Int(timer.id!.index)].deadline : nil
+    }
+
+    func insert(at deadline: UInt64, kind: UInt16, context: UInt64) -> TimerID {
         let index = allocate()
         let i = Int(index)
         sequence &+= 1
         entries[i].deadline = deadline
         entries[i].sequence = sequence
-        actions[i] = action
+        entries[i].kind = kind
+        entries[i].context = context
         let ownTick = deadline / tick
         if running && ownTick <= firingTick {
             entries[i].tick = ownTick
@@ -245,13 +313,18 @@ public final class TimerWheel {
             let id = due[k]
             k += 1
             let i = Int(id.index)
-            guard entries[i].generation == id.generation && entries[i].state == .firing,
-                  let action = actions[i] else { continue }
+            guard entries[i].generation == id.generation && entries[i].state == .firing else { continue }
+            let kind = Int(entries[i].kind), context = entries[i].context
+            let action = kind == 0 ? actions[i] : nil
             // Free first: the action may schedule (reusing this entry) or cancel itself.
             release(id.index)
             pending -= 1
             fired += 1
-            action()
+            if kind == 0 {
+                action?()
+            } else {
+                handlers[kind - 1].timerFired(TimerKind(rawValue: UInt16(kind)), context: context, wheel: self)
+            }
         }
         due.removeAll(keepingCapacity: true)
         return fired
@@ -279,7 +352,7 @@ public final class TimerWheel {
         }
         precondition(entries.count < Int(Int32.max), "TimerWheel: too many timers")
         entries.append(Entry(deadline: 0, tick: 0, sequence: 0, previous: -1, next: -1, list: -1,
-                             generation: 0, state: .free))
+                             generation: 0, state: .free, kind: 0, context: 0))
         actions.append(nil)
         return Int32(truncatingIfNeeded: entries.count - 1)
     }
@@ -360,3 +433,34 @@ public final class TimerWheel {
 
 @available(*, unavailable, message: "a TimerWheel belongs to one worker thread")
 extension TimerWheel: Sendable {}
+
+/// A kind of timer registered on a wheel: which handler its timers fire.
+public struct TimerKind: Hashable, Sendable {
+    public let rawValue: UInt16
+
+    /// The kind of a timer whose owner has not registered its handler yet; arming it is a
+    /// precondition failure.
+    public static let unregistered = TimerKind(rawValue: 0)
+}
+
+/// What timers of one kind do when they fire (Linux: a `timer_list`'s `function`): the owner
+/// is found from the context word (a slab index, a queue number). Called on the wheel's
+/// worker, from `run`; it may re-arm the timer.
+public protocol TimerHandler: AnyObject {
+    func timerFired(_ kind: TimerKind, context: UInt64, wheel: TimerWheel)
+}
+
+/// A timer embedded in its owner (Linux: `struct timer_list`): a kind and a context word set
+/// once, and while pending its place on the wheel. Arm, re-arm and cancel it through the wheel
+/// of the worker its owner lives on (`TimerWheel.arm`, `cancel`, `isPending`).
+public struct WheelTimer: Sendable {
+    public let kind: TimerKind
+    /// Passed to the handler: whatever finds the owner.
+    public var context: UInt64
+    var id: TimerID?
+
+    public init(kind: TimerKind, context: UInt64 = 0) {
+        self.kind = kind
+        self.context = context
+    }
+}

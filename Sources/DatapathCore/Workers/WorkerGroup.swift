@@ -76,6 +76,7 @@ public final class WorkerGroup: @unchecked Sendable {
     /// Starts the loops. `action` defaults to `core.netifReceiveSkb`.
     public func start(_ action: ReceiveAction? = nil) {
         let core = self.core
+        core.freezeRegistries()
         self.action.withLock { $0 = action ?? { batch, worker in core.netifReceiveSkb(&batch, worker: worker) } }
         running.store(true, ordering: .releasing)
         for (i, queue) in queues.enumerated() {
