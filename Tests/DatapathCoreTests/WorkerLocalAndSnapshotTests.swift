@@ -148,3 +148,91 @@ import Testing
         }
     }
 }
+
+@Suite struct QuiescenceTests {
+    @Test func aGracePeriodWaitsForEveryOnlineWorkerToPassAQuiescentState() throws {
+        let pool = try PacketPool(capacity: 8, bufferSize: 2048)
+        let workers = (0..<3).map { Worker(index: $0, pool: pool) }
+        let domain = Quiescence(workers: 3)
+        // Nobody online: a retirement is over at once.
+        #expect(domain.hasElapsed(domain.retire()))
+        domain.quiescent(workers[0])
+        domain.quiescent(workers[1])
+        let ticket = domain.retire()
+        #expect(!domain.hasElapsed(ticket))
+        domain.quiescent(workers[0])
+        #expect(!domain.hasElapsed(ticket))     // worker 1 may still hold what was retired
+        domain.offline(workers[1])             // going to sleep holding nothing
+        #expect(domain.hasElapsed(ticket))
+        domain.quiescent(workers[2])
+        let later = domain.retire()
+        #expect(!domain.hasElapsed(later) && domain.hasElapsed(ticket))
+        domain.quiescent(workers[2])
+        domain.quiescent(workers[0])
+        #expect(domain.hasElapsed(later))
+    }
+
+    /// Readers on two threads take objects out of a slab's slots while a writer retires slots
+    /// and refills them, waiting out grace periods: within one batch (between two quiescent
+    /// states) a reader that validated a slot finds the same object in it every time it looks
+    /// again — a refill before the grace period ended would show another object.
+    @Test func aSlotIsNeverRefilledUnderAReaderInTheMiddleOfABatch() async throws {
+        final class Item: @unchecked Sendable {}
+        struct Slab: @unchecked Sendable {
+            let generations: UnsafeMutablePointer<UInt32>   // even: live, odd: retired
+            let items: UnsafeMutablePointer<Item>
+        }
+        let slots = 4
+        let slab = Slab(generations: .allocate(capacity: slots), items: .allocate(capacity: slots))
+        slab.generations.initialize(repeating: 2, count: slots)
+        for s in 0..<slots { (slab.items + s).initialize(to: Item()) }
+        defer {
+            slab.items.deinitialize(count: slots)
+            slab.items.deallocate()
+            slab.generations.deallocate()
+        }
+        let pool = try PacketPool(capacity: 8, bufferSize: 2048)
+        let readers = (0..<2).map { Worker(index: $0, pool: pool) }
+        let domain = Quiescence(workers: 2)
+        let problems = Atomic(0)
+        let reads = Atomic(0)
+        let done = Atomic(false)
+        let group = DispatchGroup()
+        for worker in readers {
+            DispatchQueue.global().async(group: group) {
+                var s = worker.index
+                while !done.load(ordering: .acquiring) {
+                    domain.quiescent(worker)
+                    s = (s &+ 1) % slots
+                    let generation = SharedWord.load(slab.generations + s)
+                    guard generation & 1 == 0 else { continue }
+                    let first = slab.items[s]
+                    guard SharedWord.load(slab.generations + s) == generation else { continue }
+                    for _ in 0..<200 where slab.items[s] !== first { problems.add(1, ordering: .relaxed) }
+                    reads.add(1, ordering: .relaxed)
+                }
+                domain.offline(worker)
+            }
+        }
+        var tickets = [UInt64](repeating: 0, count: slots)
+        var refills = 0
+        var random = SplitMix64(seed: 3)
+        let deadline = ContinuousClock.now + .milliseconds(400)
+        while ContinuousClock.now < deadline {
+            let s = Int(random.next() % UInt64(slots))
+            let generation = SharedWord.load(slab.generations + s)
+            if generation & 1 == 0 {
+                SharedWord.store(slab.generations + s, generation &+ 1)
+                tickets[s] = domain.retire()
+            } else if domain.hasElapsed(tickets[s]) {
+                slab.items[s] = Item()
+                SharedWord.store(slab.generations + s, generation &+ 1)
+                refills += 1
+            }
+        }
+        done.store(true, ordering: .releasing)
+        group.wait()
+        #expect(problems.load(ordering: .relaxed) == 0)
+        #expect(reads.load(ordering: .relaxed) > 100 && refills > 100)
+    }
+}

@@ -102,6 +102,5 @@ final class FragmentRig: IPProtocolHandler, @unchecked Sendable {
             batch[i].inputIfindex = wire0.ifindex
         }
         stack.ipv4.ipLocalDeliver(&batch, worker: worker)
-        stack.ipv4.routeCache(worker: 0).endBatch()
     }
 }

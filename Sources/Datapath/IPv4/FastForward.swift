@@ -79,7 +79,6 @@ extension IPv4: IngressFastPath {
             transmitFast(groups, used, worker: worker)
             worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
         }
-        cache.endBatch()
     }
 
     /// The first pass: `fastNeighbour` for each frame, into the worker's `fastHops`.
@@ -112,8 +111,11 @@ extension IPv4: IngressFastPath {
             noted[i] = 0
             let hop = hops[i]
             guard hop != 0 && hop & 1 == 0 else { continue }
-            let oif = Unmanaged<Neighbour>.fromOpaque(UnsafeRawPointer(bitPattern: hop)!)
-                ._withUnsafeGuaranteedRef { Int32(truncatingIfNeeded: $0.ifindex) }
+            guard let entry = neighbours.entry(NeighbourHandle(rawValue: UInt64(hop))) else {
+                hops[i] = 0
+                continue
+            }
+            let oif = Int32(truncatingIfNeeded: entry.ifindex)
             let ip = IPv4Header(unchecked: slots[i].data + EthernetHeader.length)
             let length = Int(ip.totalLength)
             let fields = FilterFields(ip: ip.base, length: length, inputIfindex: iif, outputIfindex: oif)
@@ -240,11 +242,12 @@ extension IPv4: IngressFastPath {
     /// neighbour only when it forwards).
     @inline(__always)
     static func fastVerdict(_ skb: SKB, _ route: RouteResult, total: UInt32, ttl: UInt8) -> UInt {
-        guard let neighbour = route.neighbour else { return 0 }
+        let neighbour = UInt(truncatingIfNeeded: route.neighbour)
+        guard neighbour != 0 else { return 0 }
         guard ttl > 1, !skb.hasOffloadWork, !skb.isShared, total <= UInt32(route.mtu) else {
-            return UInt(bitPattern: neighbour) | 1
+            return neighbour | 1
         }
-        return UInt(bitPattern: neighbour)
+        return neighbour
     }
 
     /// A route cache miss in the fast path: routes the frame as `ip_rcv_finish` would
@@ -272,11 +275,10 @@ extension IPv4: IngressFastPath {
     @inline(never)
     func fastOutput(to next: UInt, groups: NeighbourBatches, used: inout Int,
                     worker: Worker) -> (UInt64, UInt64, UnsafeMutablePointer<PacketBatch>)? {
-        let neighbour = UnsafeMutableRawPointer(bitPattern: next)!
-        let header = Unmanaged<Neighbour>.fromOpaque(neighbour)._withUnsafeGuaranteedRef { entry in
-            entry.currentState.intersects(.connected) ? entry.cachedHeader() : nil
-        }
-        guard let header else { return nil }
+        let neighbour = UInt64(next)
+        guard let entry = neighbours.entry(NeighbourHandle(rawValue: neighbour)),
+              entry.currentState.intersects(.connected) else { return nil }
+        let header = entry.cachedHeader()
         let slot = fastSlot(neighbour, groups: groups, used: &used, worker: worker)
         guard !groups.closed[slot] else { return nil }
         return (header.low, header.high, groups.batches + slot)
@@ -285,13 +287,13 @@ extension IPv4: IngressFastPath {
     /// Sends the rest of the batch's frames for `next` to the staged path.
     @inline(never)
     func closeFast(_ next: UInt, groups: NeighbourBatches, used: inout Int, worker: Worker) {
-        let slot = fastSlot(UnsafeMutableRawPointer(bitPattern: next)!, groups: groups, used: &used, worker: worker)
+        let slot = fastSlot(UInt64(next), groups: groups, used: &used, worker: worker)
         groups.closed[slot] = true
     }
 
     /// The output slot of a neighbour: its own, or a new one (after sending all of them when
     /// eight are in use).
-    func fastSlot(_ neighbour: UnsafeMutableRawPointer, groups: NeighbourBatches, used: inout Int,
+    func fastSlot(_ neighbour: UInt64, groups: NeighbourBatches, used: inout Int,
                   worker: Worker) -> Int {
         if let slot = (0..<used).first(where: { groups.neighbours[$0] == neighbour }) { return slot }
         if used == NeighbourBatches.count {
@@ -307,8 +309,10 @@ extension IPv4: IngressFastPath {
     /// Sends each neighbour's batch of the fast path, headers written (`devQueueXmit`).
     func transmitFast(_ groups: NeighbourBatches, _ used: Int, worker: Worker) {
         for slot in 0..<used {
-            Unmanaged<Neighbour>.fromOpaque(groups.neighbours[slot]!)._withUnsafeGuaranteedRef { entry in
+            if let entry = neighbours.entry(NeighbourHandle(rawValue: groups.neighbours[slot])) {
                 core.devQueueXmit(&groups.batches[slot], device: entry.device, worker: worker)
+            } else {
+                worker.drop(&groups.batches[slot], .neighFailed)
             }
             groups.batches[slot].removeAll()
         }

@@ -157,7 +157,7 @@ final class IPv4WorkerState: @unchecked Sendable {
     var settings = IPv4Settings()
     /// Per route of `snapshot`, its decision as far as it does not depend on the destination
     /// (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use; `.none` =
-    /// not made yet. A gateway's neighbour is retained here.
+    /// not made yet.
     var routeTable: UnsafeMutablePointer<RouteResult>
     var routeTableCount: Int
     var forward = PacketBatch()
@@ -202,12 +202,10 @@ final class IPv4WorkerState: @unchecked Sendable {
     }
 
     deinit {
-        forgetRouteTable()
         routeTable.deallocate()
         fastHops.deallocate()
         fastRules.deallocate()
         sourceMemo.deallocate()
-        routeCache.endBatch()
         forward.deallocate()
         gsoSegments.deallocate()
         local.deallocate()
@@ -226,7 +224,6 @@ final class IPv4WorkerState: @unchecked Sendable {
     }
 
     func adopt(_ ipv4: IPv4, epoch current: UInt64, worker: Worker) {
-        forgetRouteTable()
         epoch = current
         snapshot = ipv4.fib.snapshot
         settings = ipv4.sysctls.read(worker)
@@ -249,16 +246,6 @@ final class IPv4WorkerState: @unchecked Sendable {
         let local = snapshot.routes[snapshot.lookupIndex(address)].type == .local
         sourceMemo.pointee = 1 << 63 | (local ? 1 << 62 : 0) | UInt64(address)
         return local
-    }
-
-    /// Gives up the gateway neighbours the route table holds (at the end of the batch).
-    func forgetRouteTable() {
-        for i in 0..<routeTableCount {
-            let entry = routeTable[i]
-            if entry.input == .forward, entry.flags & RouteResult.ownsNeighbour == 0, let neighbour = entry.neighbour {
-                routeCache.retire(neighbour)
-            }
-        }
     }
 
     /// This worker's cache of the stack's 64 KiB pool (made on first use).

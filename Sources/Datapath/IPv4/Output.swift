@@ -85,8 +85,10 @@ extension IPv4 {
     /// `neigh_output`), a batch per neighbour: a batch with one next hop — the usual case —
     /// goes on whole; a mixed one is split, in order, over up to eight neighbours at a time.
     ///
-    /// Reads: the neighbour routing chose (control word 0). Next: `NeighbourTable.output`
-    /// (hh cache → `devQueueXmit`, or resolution). Empties `batch`.
+    /// Reads: the neighbour routing chose (control word 0, a `NeighbourHandle`). Next:
+    /// `NeighbourTable.output` (hh cache → `devQueueXmit`, or resolution). Drops:
+    /// `.ipOutNoRoute` without a neighbour, `.neighFailed` for one that left the table since
+    /// it was routed. Empties `batch`.
     public func ipFinishOutput2(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let start = cycleCount()
@@ -97,9 +99,11 @@ extension IPv4 {
             single = false
             break
         }
-        if single, let first {
-            Unmanaged<Neighbour>.fromOpaque(first)._withUnsafeGuaranteedRef { neighbour in
+        if single && first != 0 {
+            if let neighbour = neighbours.entry(NeighbourHandle(rawValue: first)) {
                 neighbours.output(&batch, via: neighbour, worker: worker)
+            } else {
+                worker.drop(&batch, .neighFailed)
             }
         } else {
             splitByNeighbour(&batch, worker: worker)
@@ -110,11 +114,12 @@ extension IPv4 {
     func splitByNeighbour(_ batch: inout PacketBatch, worker: Worker) {
         let groups = state(worker).neighbourBatches
         var used = 0
-        var last: UnsafeMutableRawPointer?
+        var last: UInt64 = 0
         var slot = 0
         for i in batch.indices {
             let skb = batch[i]
-            guard let neighbour = skb.dstNeighbour else {
+            let neighbour = skb.dstNeighbour
+            guard neighbour != 0 else {
                 worker.drop(skb, .ipOutNoRoute)
                 continue
             }
@@ -139,8 +144,10 @@ extension IPv4 {
 
     func flush(_ groups: NeighbourBatches, _ used: Int, worker: Worker) {
         for slot in 0..<used {
-            Unmanaged<Neighbour>.fromOpaque(groups.neighbours[slot]!)._withUnsafeGuaranteedRef { neighbour in
+            if let neighbour = neighbours.entry(NeighbourHandle(rawValue: groups.neighbours[slot])) {
                 neighbours.output(&groups.batches[slot], via: neighbour, worker: worker)
+            } else {
+                worker.drop(&groups.batches[slot], .neighFailed)
             }
             groups.batches[slot].removeAll()
         }
@@ -181,14 +188,15 @@ extension IPv4 {
 /// One worker's per-neighbour output batches for `ipFinishOutput2` and the fast path.
 final class NeighbourBatches: @unchecked Sendable {
     static let count = 8
-    let neighbours: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Raw `NeighbourHandle`s, one per batch in use.
+    let neighbours: UnsafeMutablePointer<UInt64>
     let batches: UnsafeMutablePointer<PacketBatch>
     /// The fast path's: the neighbour takes no more frames this batch (`IPv4.closeFast`).
     let closed: UnsafeMutablePointer<Bool>
 
     init() {
         neighbours = .allocate(capacity: NeighbourBatches.count)
-        neighbours.initialize(repeating: nil, count: NeighbourBatches.count)
+        neighbours.initialize(repeating: 0, count: NeighbourBatches.count)
         closed = .allocate(capacity: NeighbourBatches.count)
         closed.initialize(repeating: false, count: NeighbourBatches.count)
         batches = .allocate(capacity: NeighbourBatches.count)

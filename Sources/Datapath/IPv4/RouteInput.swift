@@ -72,15 +72,13 @@ extension IPv4 {
         finishBatch(state, worker: worker)
     }
 
-    /// Sends what the stack originated during the batch and releases the route references the
-    /// batch gave up. Every path that routes ends here.
+    /// Sends what the stack originated during the batch. Every path that routes ends here.
     func finishBatch(_ state: IPv4WorkerState, worker: Worker) {
         if !state.output.isEmpty {
             var output = state.output
             state.output.removeAll()
             ipLocalOut(&output, worker: worker)
         }
-        state.routeCache.endBatch()
     }
 
     /// What `dst.input` does for the error routes (Linux: `ip_error`, `dst_discard`).
@@ -120,9 +118,8 @@ extension IPv4 {
     }
 
     /// A route cache miss (Linux: `ip_route_input_slow` → `fib_lookup`, `fib_validate_source`,
-    /// `ip_mkroute_input`). A connected route's result holds its own reference on the
-    /// destination's neighbour (`ownsNeighbour`); `.none` means the neighbour table was full
-    /// (nothing to cache).
+    /// `ip_mkroute_input`). A connected route's result names the destination's neighbour;
+    /// `.none` means the neighbour table was full (nothing to cache).
     @inline(__always)
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                         snapshot: FIBSnapshot) -> RouteResult {
@@ -158,14 +155,13 @@ extension IPv4 {
               let neighbour = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
             return RouteResult(input: .none)
         }
-        return RouteResult(forwardTo: Unmanaged.passRetained(neighbour).toOpaque(), nexthop: destination,
-                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu),
-                           flags: RouteResult.ownsNeighbour)
+        return RouteResult(forwardTo: neighbour.handle, nexthop: destination,
+                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu), flags: 0)
     }
 
     /// What a route decides for every destination it covers (Linux: `fib_info` → the dst of
     /// `rt_dst_alloc`): the input action of its type; for unicast the output device and MTU and,
-    /// behind a gateway, the gateway's neighbour (retained by the route table). A route through
+    /// behind a gateway, the gateway's neighbour. A route through
     /// a device that is down is no route.
     func makeRouteEntry(_ route: Route) -> RouteResult {
         switch route.type {
@@ -185,7 +181,7 @@ extension IPv4 {
                                flags: RouteResult.connected)
         }
         guard let neighbour = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
-        return RouteResult(forwardTo: Unmanaged.passRetained(neighbour).toOpaque(), nexthop: gateway.hostOrder,
+        return RouteResult(forwardTo: neighbour.handle, nexthop: gateway.hostOrder,
                            outputIfindex: route.ifindex, mtu: mtu, flags: 0)
     }
 

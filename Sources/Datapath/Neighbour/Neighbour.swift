@@ -12,6 +12,9 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     public let address: IPv4Address
     public let device: any NetDevice
     public let ifindex: Int
+    /// How holders refer to this entry (`NeighbourTable.entry(_:)` finds it while it is in the
+    /// table).
+    public let handle: NeighbourHandle
 
     /// seq: UInt32 @0, state: UInt32 @4, header bytes 0..<8 @8, header bytes 6..<14 @16.
     @usableFromInline let shared: UnsafeMutableRawPointer
@@ -29,7 +32,8 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     /// Removed from the table: holders may still output through it, which re-resolves nothing.
     var isDead = false
 
-    init(address: IPv4Address, device: any NetDevice) {
+    init(address: IPv4Address, device: any NetDevice, handle: NeighbourHandle) {
+        self.handle = handle
         self.address = address
         self.device = device
         self.ifindex = device.ifindex

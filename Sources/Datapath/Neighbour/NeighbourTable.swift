@@ -16,6 +16,8 @@ public final class NeighbourTable: @unchecked Sendable {
     public let core: NetCore
     public let addresses: InterfaceAddresses
     let state: Mutex<TableState>
+    /// Every entry by slot, for workers holding handles; changed under `state`'s lock.
+    let slab: NeighbourSlab
     public let resolveStage = StageID.named("neigh-resolve-output")
     /// Called (under the table's lock) when entries leave the table, so that route caches
     /// holding them let go (the stack invalidates them). Set before workers start.
@@ -46,6 +48,8 @@ public final class NeighbourTable: @unchecked Sendable {
         self.addresses = addresses
         self.clock = clock
         self.parameters = parameters
+        // Twice the table: slots freed by garbage collection wait out a grace period.
+        self.slab = NeighbourSlab(capacity: 2 * max(1, parameters.maximumEntries) + 64, quiescence: core.quiescence)
         var random = SplitMix64(seed: seed ?? UInt64.random(in: 0 ... .max))
         let reachable = NeighbourTable.randomReachableTime(parameters.baseReachableTime, &random)
         self.state = Mutex(TableState(reachableTime: reachable, nextRandomization: clock.now() &+ 300_000_000_000,
@@ -63,6 +67,11 @@ public final class NeighbourTable: @unchecked Sendable {
     public var statistics: NeighbourStatistics { state.withLock { $0.statistics } }
 
     // MARK: lookup and creation
+
+    /// The entry `handle` refers to, nil once it has left the table. Lock-free, for workers
+    /// (Linux reads `struct neighbour *` under RCU; here the slab's grace period does that).
+    @inline(__always)
+    public func entry(_ handle: NeighbourHandle) -> Neighbour? { slab.entry(handle) }
 
     /// The entry for `address` on `ifindex`, if any (Linux: `neigh_lookup`).
     public func lookup(_ address: IPv4Address, ifindex: Int) -> Neighbour? {
@@ -86,7 +95,10 @@ public final class NeighbourTable: @unchecked Sendable {
                 return nil
             }
         }
-        let neighbour = Neighbour(address: address, device: device)
+        guard let neighbour = slab.allocate({ Neighbour(address: address, device: device, handle: $0) }) else {
+            table.statistics.tableFulls += 1
+            return nil
+        }
         table.entries[key] = neighbour
         table.statistics.allocations += 1
         return neighbour
@@ -114,6 +126,7 @@ public final class NeighbourTable: @unchecked Sendable {
             neighbour.isDead = true
             neighbour.deadline = 0
             neighbour.publish(.none)
+            slab.release(neighbour)
             table.statistics.destroys += 1
             table.dead.append(neighbour)
             onRemoval?()

@@ -114,6 +114,7 @@ extension NeighbourTable {
             guard let neighbour = table.entries.removeValue(forKey: key) else { continue }
             neighbour.isDead = true
             neighbour.publish(.none)
+            slab.release(neighbour)
             table.statistics.garbageCollected += 1
             table.statistics.destroys += 1
         }

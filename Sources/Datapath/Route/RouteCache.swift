@@ -8,11 +8,8 @@ import DatapathWire
 /// round-robin). Every entry carries the epoch it was made in; `FIB.epoch` moving on — a route,
 /// address, link or neighbour change — invalidates them all in O(1).
 ///
-/// Single-threaded: only its worker touches it. An entry for a connected route holds a +1
-/// reference on its destination's neighbour (`RouteResult.ownsNeighbour`); gateway routes'
-/// neighbours are held by the worker's route table. References given up while a batch is in
-/// flight wait in `retired` until `endBatch`, so a packet routed earlier in the batch never
-/// points at a freed neighbour.
+/// Single-threaded: only its worker touches it. Entries hold neighbours by handle, not by
+/// reference, so evicting or flushing one releases nothing.
 public final class RouteCache: @unchecked Sendable {
     /// Entries (64 bytes each): key0 @0 (`key0(destination:source:)`), key1 @8 (mark << 32 |
     /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 24 bytes).
@@ -27,8 +24,6 @@ public final class RouteCache: @unchecked Sendable {
     /// lookups @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
     /// of a class pays a dynamic exclusivity check per access.
     let words: UnsafeMutablePointer<UInt64>
-    /// Neighbour references dropped during the current batch, released by `endBatch`.
-    var retired: [Unmanaged<Neighbour>] = []
 
     /// Whether lookups use the cache (off: every packet is a miss that stores nothing, and
     /// turning it off empties it). Like every method here, for the cache's worker, or before
@@ -48,7 +43,6 @@ public final class RouteCache: @unchecked Sendable {
     /// `capacity` entries, rounded up to a power of two and at least two sets.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
         precondition(MemoryLayout<RouteResult>.size <= 40, "a route cache entry is one 64-byte line")
-        precondition(MemoryLayout<RouteResult>.offset(of: \RouteResult.flags) == 17, "insert reads flags at 24 + 17")
         var sets = 2
         while sets * RouteCache.ways < capacity { sets <<= 1 }
         self.capacity = sets * RouteCache.ways
@@ -61,14 +55,9 @@ public final class RouteCache: @unchecked Sendable {
         words = .allocate(capacity: 5)
         words.initialize(repeating: 0, count: 5)
         words[4] = 1
-        retired.reserveCapacity(2 * PacketBatch.maximumCount)
     }
 
-    deinit {
-        flush()
-        endBatch()
-        words.deallocate()
-    }
+    deinit { words.deallocate() }
 
     /// The key word of a destination and source (host order): their wire bytes, source first,
     /// as one little-endian load of IPv4 header bytes 12..<20 reads them.
@@ -98,8 +87,7 @@ public final class RouteCache: @unchecked Sendable {
         return nil
     }
 
-    /// Stores `result` for the key. When the result owns a neighbour reference
-    /// (`RouteResult.ownsNeighbour`), the entry takes it over.
+    /// Stores `result` for the key.
     @inline(__always)
     public func insert(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, _ result: RouteResult) {
         insert(k0, k1, into: reader.setBase(k0, k1), epoch: epoch, result)
@@ -108,10 +96,7 @@ public final class RouteCache: @unchecked Sendable {
     /// `insert` into the key's set, `base` (`RouteCacheReader.setBase`), known already.
     @inline(__always)
     func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, epoch: UInt64, _ result: RouteResult) {
-        guard words[4] != 0 else {
-            retire(result)
-            return
-        }
+        guard words[4] != 0 else { return }
         var chosen = -1
         for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) != epoch {
             chosen = way
@@ -119,10 +104,6 @@ public final class RouteCache: @unchecked Sendable {
         }
         if chosen < 0 { chosen = evict() }
         let entry = base + chosen &* 64
-        if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 && entry.load(fromByteOffset: 41, as: UInt8.self)
-            & RouteResult.ownsNeighbour != 0 {
-            retire(entry.load(fromByteOffset: 24, as: RouteResult.self))
-        }
         entry.storeBytes(of: k0, as: UInt64.self)
         entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
         entry.storeBytes(of: epoch, toByteOffset: 16, as: UInt64.self)
@@ -138,33 +119,9 @@ public final class RouteCache: @unchecked Sendable {
         return way
     }
 
-    /// Gives up the neighbour reference `result` owns, if any, at the end of the batch.
-    func retire(_ result: RouteResult) {
-        guard result.flags & RouteResult.ownsNeighbour != 0, let neighbour = result.neighbour else { return }
-        retire(neighbour)
-    }
-
-    func retire(_ neighbour: UnsafeMutableRawPointer) {
-        retired.append(Unmanaged<Neighbour>.fromOpaque(neighbour))
-    }
-
-    /// Releases the references given up during the batch (call once no skb of it is in flight).
-    @inline(__always)
-    public func endBatch() {
-        if retired.isEmpty { return }
-        for reference in retired { reference.release() }
-        retired.removeAll(keepingCapacity: true)
-    }
-
-    /// Empties every entry (their references wait for `endBatch`).
+    /// Empties every entry.
     public func flush() {
-        for index in 0..<capacity {
-            let entry = entries + index &* 64
-            if entry.load(fromByteOffset: 16, as: UInt64.self) != 0 {
-                retire(entry.load(fromByteOffset: 24, as: RouteResult.self))
-            }
-            entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
-        }
+        for index in 0..<capacity { (entries + index &* 64).storeBytes(of: 0, toByteOffset: 16, as: UInt64.self) }
     }
 
     /// Entries made in `epoch` (for tests: the cache stays bounded).

@@ -30,11 +30,12 @@ public enum DstInput: UInt8, Sendable {
 /// One routing decision (Linux: the parts of `struct rtable` the datapath reads): the input
 /// action, the output device and MTU, the next hop and its neighbour. 24 bytes; a route cache
 /// entry holds one, and routing copies it into the skb (`apply`).
-public struct RouteResult: @unchecked Sendable {
-    /// The next hop's neighbour entry, retained once by whoever stores this result; nil unless
-    /// `input` is `.forward` (routing's results for a connected route carry the destination's:
-    /// only the route table's own entries forward without one).
-    let neighbour: UnsafeMutableRawPointer?
+public struct RouteResult: Sendable {
+    /// The next hop's neighbour entry as a `NeighbourHandle`'s raw value (0: none); nonzero only
+    /// when `input` is `.forward` (routing's results for a connected route carry the
+    /// destination's: only the route table's own entries forward without one). A handle holds
+    /// no reference: an entry that left the table is simply not found.
+    let neighbour: UInt64
     /// The next hop: the gateway, or the destination itself on a connected route.
     public let nexthop: UInt32
     public let outputIfindex: UInt16
@@ -49,15 +50,12 @@ public struct RouteResult: @unchecked Sendable {
 
     public static let broadcast: UInt8 = 1
     public static let local: UInt8 = 2
-    /// The result holds its own reference on `neighbour` (a connected route's destination);
-    /// without it, the worker's route table holds the reference (a gateway).
-    public static let ownsNeighbour: UInt8 = 4
     /// Connected route: the next hop is the destination (the table entry has no neighbour).
     static let connected: UInt8 = 8
 
     /// A decision without a next hop (local delivery, the error routes).
     public init(input: DstInput, flags: UInt8 = 0) {
-        neighbour = nil
+        neighbour = 0
         nexthop = 0
         outputIfindex = 0
         mtu = 0
@@ -66,10 +64,9 @@ public struct RouteResult: @unchecked Sendable {
         dstWord = RouteResult.encode(input, flags, 0)
     }
 
-    /// A forwarding decision; `neighbour` is retained by whoever stores the result (the flags
-    /// say who: `ownsNeighbour`).
-    init(forwardTo neighbour: UnsafeMutableRawPointer?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: UInt8) {
-        self.neighbour = neighbour
+    /// A forwarding decision through `neighbour` (nil: the destination's, found per packet).
+    init(forwardTo neighbour: NeighbourHandle?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: UInt8) {
+        self.neighbour = neighbour?.rawValue ?? 0
         self.nexthop = nexthop
         self.outputIfindex = UInt16(truncatingIfNeeded: outputIfindex)
         self.mtu = UInt16(clamping: mtu)
@@ -83,13 +80,12 @@ public struct RouteResult: @unchecked Sendable {
     }
 
     /// Writes the decision into the skb: `dst` = input | flags << 8 | mtu << 16, the output
-    /// device, the neighbour pointer (not retained: valid while the batch is in flight) in
-    /// control word 0 and the next hop in control word 1.
+    /// device, the neighbour's handle in control word 0 and the next hop in control word 1.
     @inline(__always)
     public func apply(to skb: SKB) {
         skb.dst = dstWord
         skb.outputIfindex = Int(outputIfindex)
-        skb.control0 = UInt64(UInt(bitPattern: neighbour))
+        skb.control0 = neighbour
         skb.control1 = UInt64(nexthop)
     }
 }
@@ -99,7 +95,7 @@ extension SKB {
     @inline(__always) var dstInput: DstInput { DstInput(rawValue: UInt8(truncatingIfNeeded: dst)) ?? .none }
     @inline(__always) var dstFlags: UInt8 { UInt8(truncatingIfNeeded: dst >> 8) }
     @inline(__always) var dstMTU: Int { Int(dst >> 16) }
-    /// The neighbour routing chose; only for skbs routed in the batch now in flight.
-    @inline(__always) var dstNeighbour: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(control0)) }
+    /// The raw handle of the neighbour routing chose (0: none).
+    @inline(__always) var dstNeighbour: UInt64 { control0 }
     @inline(__always) var dstNexthop: UInt32 { UInt32(truncatingIfNeeded: control1) }
 }

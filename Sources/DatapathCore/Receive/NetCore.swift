@@ -18,6 +18,9 @@ public final class NetCore: @unchecked Sendable {
 
     let frozen = Atomic<Bool>(false)
 
+    /// Grace periods for what workers of this core read without locks (neighbour slots, …).
+    public let quiescence = Quiescence()
+
     /// Fixes the registries (Linux has no such moment; here workers read them without locks).
     /// `WorkerGroup.start` calls it.
     public func freezeRegistries() { frozen.store(true, ordering: .releasing) }

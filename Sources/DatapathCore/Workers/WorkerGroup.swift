@@ -104,7 +104,10 @@ public final class WorkerGroup: @unchecked Sendable {
         var ready = [UInt8](repeating: 0, count: max(1, descriptors.count))
         var batch = PacketBatch()
         defer { batch.deallocate() }
+        let quiescence = core.quiescence
+        defer { quiescence.offline(worker) }
         while running.load(ordering: .relaxed) {
+            quiescence.quiescent(worker)
             var work = 0
             for (device, queue) in polls {
                 let n = device.receive(queue: queue, into: &batch, max: PacketBatch.maximumCount, worker: worker)
@@ -122,6 +125,7 @@ public final class WorkerGroup: @unchecked Sendable {
             worker.timers.run()
             core.runQdiscs(worker: worker)
             if work == 0 && mode == .event {
+                quiescence.offline(worker)
                 idle(worker, descriptors: descriptors, ready: &ready)
             }
         }
