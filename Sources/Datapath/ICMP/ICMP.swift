@@ -52,10 +52,11 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             let type = ICMPType(rawValue: skb.data.load(as: UInt8.self))
             if let counter = ICMPStatistics.input(type) { counters.add(counter.rawValue) }
             guard type == .echoRequest else {
+                if type == .destinationUnreachable { icmpUnreachable(skb, worker: worker) }
                 worker.cache.free(skb)
                 continue
             }
-            if echoIgnoreAll || (echoIgnoreBroadcasts && skb.dstFlags & RouteResult.broadcast != 0) {
+            if echoIgnoreAll || (echoIgnoreBroadcasts && ipv4.state(worker).dsts[skb.dst].flags & RouteResult.broadcast != 0) {
                 worker.drop(skb, .icmpIgnored)
                 continue
             }
@@ -87,7 +88,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             worker.drop(skb, .ipOutNoRoute)
             return
         }
-        let source = skb.dstFlags & RouteResult.local != 0
+        let source = ipv4.state(worker).dsts[skb.dst].flags & RouteResult.local != 0
             ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex), worker: worker)
         // Record route and timestamp come back with this host in them (`ip_options_echo`).
         var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
@@ -115,5 +116,25 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         counters.add(ICMPStatistics.Counter.outMsgs.rawValue)
         counters.add(ICMPStatistics.Counter.outEchoReps.rawValue)
         ipv4.queueLocalOut(skb, worker: worker)
+    }
+}
+
+extension ICMP {
+    /// Linux: `icmp_unreach` for "fragmentation needed" (RFC 1191): a router on the way to the
+    /// quoted packet's destination cannot pass it; when we sent it (its source is ours), the
+    /// destination's path MTU is lowered (`ipv4_update_pmtu` → `__ip_rt_update_pmtu`). A
+    /// message without an MTU (RFC 1191 §5's old routers) or quoting too little is ignored.
+    func icmpUnreachable(_ skb: SKB, worker: Worker) {
+        let header = ICMPHeader(unchecked: skb.data)
+        guard header.code == ICMPCode.DestinationUnreachable.fragmentationNeeded,
+              skb.length >= ICMPHeader.length + IPv4Header.minimumLength,
+              let quoted = IPv4Header(skb.data + ICMPHeader.length, length: skb.length - ICMPHeader.length),
+              ipv4.addresses.isLocal(quoted.source, worker: worker) else { return }
+        let mtu = Int(header.nextHopMTU)
+        guard mtu >= 68 else { return }
+        let destination = quoted.destination
+        let route = ipv4.routeOutput(to: destination, tos: 0, mark: skb.mark, worker: worker)
+        guard route.input == .forward else { return }
+        ipv4.pmtuExceptions.update(destination, mtu: mtu, routeMTU: Int(route.mtu), now: worker.clock.now())
     }
 }

@@ -16,7 +16,8 @@ extension ICMP {
     /// fragment other than the first, or an ICMP error; nor past the rate limits
     /// (OutRateLimitGlobal, OutRateLimitHost), nor without a route back (OutNoRoutes).
     public func sendError(for skb: SKB, type: ICMPType, code: UInt8, info: UInt32 = 0, worker: Worker) {
-        guard skb.packetType == .host, skb.dstFlags & RouteResult.broadcast == 0 else { return }
+        let dst = ipv4.state(worker).dsts[skb.dst]
+        guard skb.packetType == .host, dst.flags & RouteResult.broadcast == 0 else { return }
         let ip = skb.networkHeader
         let available = skb.length + (skb.data - ip)
         let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
@@ -49,7 +50,7 @@ extension ICMP {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
             return
         }
-        let source = skb.dstFlags & RouteResult.local != 0
+        let source = dst.flags & RouteResult.local != 0
             ? original : ipv4.addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex), worker: worker)
         guard !source.isZero else { return }
         let quoted = min(headerLength + 8, available)

@@ -40,7 +40,8 @@ extension IPv4: IngressFastPath {
     public func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
         let state = self.state(worker)
         state.refresh(self, worker: worker)
-        guard state.settings.fastPath, state.settings.forwarding, batch.count <= PacketBatch.maximumCount,
+        let settings = state.settings
+        guard settings.fastPath, settings.forwarding, batch.count <= PacketBatch.maximumCount,
               netfilter.isEmpty(.preRouting), netfilter.isEmpty(.postRouting) else { return }
         var filter: (table: FilterTable, rules: [FilterRule], matches: [FilterMatch])?
         if !netfilter.isEmpty(.forward) {
@@ -79,6 +80,7 @@ extension IPv4: IngressFastPath {
             transmitFast(groups, used, worker: worker)
             worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
         }
+        state.dsts.endBatch()
     }
 
     /// The first pass: `fastNeighbour` for each frame, into the worker's `fastHops`.

@@ -17,6 +17,7 @@ extension IPv4 {
     /// GSO packet, segments longer than it (`ip_exceeds_mtu`) —: ICMP fragmentation needed with
     /// the MTU, FragFails), `.noMemory`.
     public func ipForward(_ batch: inout PacketBatch, worker: Worker) {
+        let dsts = state(worker).dsts
         let start = cycleCount()
         let packets = batch.count
         let counters = statistics.block(worker)
@@ -37,7 +38,7 @@ extension IPv4 {
                 worker.drop(skb, .ipTTLExpired)
                 continue
             }
-            let mtu = skb.dstMTU
+            let mtu = Int(dsts[skb.dst].mtu)
             if skb.length > mtu && ip.load(fromByteOffset: 6, as: UInt8.self) & 0x40 != 0
                 && !(skb.isGSO && skb.gsoSegmentsFit(mtu: mtu)) {
                 counters.add(IPStatistics.Counter.fragFails.rawValue)
@@ -76,6 +77,6 @@ extension IPv4 {
     public func ipForwardFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         statistics.block(worker).add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(batch.count))
-        ipOutput(&batch, worker: worker)
+        dstOutput(&batch, worker: worker)
     }
 }

@@ -19,7 +19,7 @@ extension IPv4 {
         let ip = skb.data
         let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
         let flags = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
-        let room = (skb.dstMTU - headerLength) & ~7
+        let room = (Int(state(worker).dsts[skb.dst].mtu) - headerLength) & ~7
         guard flags & 0x4000 == 0, room >= 8 else {
             counters.add(IPStatistics.Counter.fragFails.rawValue)
             worker.drop(skb, .fragmentationNeeded)

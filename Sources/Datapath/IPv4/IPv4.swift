@@ -18,6 +18,8 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public let addresses: InterfaceAddresses
     public let netfilter: Netfilter
     public let statistics: IPStatistics
+    /// Path MTUs learned from ICMP per destination (Linux: the next hops' `fib_nh_exception`s).
+    public let pmtuExceptions = PMTUExceptions()
     public private(set) var icmp: ICMP!
     let perWorker: WorkerLocal<IPv4WorkerState>
 
@@ -151,6 +153,8 @@ public protocol IPProtocolHandler: AnyObject, Sendable {
 /// the batches stages split into, and the IP identification counter.
 final class IPv4WorkerState: @unchecked Sendable {
     let routeCache: RouteCache
+    /// The worker's dst entries: statics, one per FIB route in use, and owned ones.
+    let dsts: DstTable
     var snapshot: FIBSnapshot
     var epoch: UInt64
     /// The sysctls as of `epoch` (publishing them moves the epoch on).
@@ -191,6 +195,7 @@ final class IPv4WorkerState: @unchecked Sendable {
     init(cacheCapacity: Int, snapshot: FIBSnapshot, epoch: UInt64, reassembly: ReassemblyParameters) {
         fragmentQueues = FragmentQueues(parameters: reassembly)
         routeCache = RouteCache(capacity: cacheCapacity)
+        dsts = DstTable(capacity: 256)
         self.snapshot = snapshot
         self.epoch = epoch
         routeTableCount = snapshot.routes.count
@@ -224,6 +229,10 @@ final class IPv4WorkerState: @unchecked Sendable {
     }
 
     func adopt(_ ipv4: IPv4, epoch current: UInt64, worker: Worker) {
+        // The routes' dsts go with the epoch (readable until the batch ends).
+        for i in 0..<routeTableCount where routeTable[i].input == .forward {
+            dsts.release(DstIndex(rawValue: routeTable[i].dst))
+        }
         epoch = current
         snapshot = ipv4.fib.snapshot
         settings = ipv4.sysctls.read(worker)

@@ -10,6 +10,36 @@ extension IPv4 {
         for i in batch.indices { IPv4Header(unchecked: batch[i].data).fillChecksum() }
         statistics.block(worker).add(IPStatistics.Counter.outRequests.rawValue, UInt64(batch.count))
         netfilter.run(.localOut, &batch, worker: worker)
+        dstOutput(&batch, worker: worker)
+    }
+
+    /// Hands each packet to its dst's output (Linux: `dst_output` → `skb_dst(skb)->output`):
+    /// `ip_output` for a route; a dst with no way out drops (`.ipOutNoRoute`). The xfrm issue's
+    /// transform outputs end by moving the packet to the bundle's `child` and come back here,
+    /// the loop Linux's `dst_output` makes over a bundle. A batch of routes only — the usual
+    /// case — costs one load per packet.
+    public func dstOutput(_ batch: inout PacketBatch, worker: Worker) {
+        guard !batch.isEmpty else { return }
+        let dsts = state(worker).dsts
+        var plain = true
+        for i in batch.indices where dsts[batch[i].dst].output != .ipOutput {
+            plain = false
+            break
+        }
+        if !plain {
+            var kept = 0
+            for i in batch.indices {
+                let skb = batch[i]
+                switch dsts[skb.dst].output {
+                case .ipOutput:
+                    batch[kept] = skb
+                    kept &+= 1
+                case .discard:
+                    worker.drop(skb, .ipOutNoRoute)
+                }
+            }
+            batch.count = kept
+        }
         ipOutput(&batch, worker: worker)
     }
 
@@ -24,8 +54,9 @@ extension IPv4 {
     /// case — costs one length compare per packet.
     public func ipFinishOutput(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
+        let dsts = state(worker).dsts
         var fits = true
-        for i in batch.indices where batch[i].length > batch[i].dstMTU {
+        for i in batch.indices where batch[i].length > Int(dsts[batch[i].dst].mtu) {
             fits = false
             break
         }
@@ -39,7 +70,7 @@ extension IPv4 {
             let skb = batch[i]
             if skb.isGSO {
                 ipFinishOutputGSO(skb, into: &out, worker: worker)
-            } else if skb.length <= skb.dstMTU {
+            } else if skb.length <= Int(dsts[skb.dst].mtu) {
                 if out.isFull { ipFinishOutput2(&out, worker: worker) }
                 out.append(skb)
             } else {
@@ -56,7 +87,7 @@ extension IPv4 {
     /// packet this large was refused by `ip_forward`). Drops: `.gsoSegmentation` when it
     /// cannot be segmented.
     func ipFinishOutputGSO(_ skb: SKB, into out: inout PacketBatch, worker: Worker) {
-        let mtu = skb.dstMTU
+        let mtu = Int(state(worker).dsts[skb.dst].mtu)
         if skb.gsoSegmentsFit(mtu: mtu) {
             if out.isFull { ipFinishOutput2(&out, worker: worker) }
             out.append(skb)

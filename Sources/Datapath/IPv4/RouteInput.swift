@@ -79,6 +79,7 @@ extension IPv4 {
             state.output.removeAll()
             ipLocalOut(&output, worker: worker)
         }
+        state.dsts.endBatch()
     }
 
     /// What `dst.input` does for the error routes (Linux: `ip_error`, `dst_discard`).
@@ -144,7 +145,7 @@ extension IPv4 {
         }
         var entry = state.routeTable[index]
         if entry.input == .none {
-            entry = makeRouteEntry(snapshot.routes[index])
+            entry = makeRouteEntry(snapshot.routes[index], state: state)
             if entry.input == .none { return entry }
             state.routeTable[index] = entry
         }
@@ -156,14 +157,15 @@ extension IPv4 {
             return RouteResult(input: .none)
         }
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination,
-                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu), flags: 0)
+                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu), flags: 0,
+                           dst: DstIndex(rawValue: entry.dst))
     }
 
     /// What a route decides for every destination it covers (Linux: `fib_info` → the dst of
-    /// `rt_dst_alloc`): the input action of its type; for unicast the output device and MTU and,
-    /// behind a gateway, the gateway's neighbour. A route through
-    /// a device that is down is no route.
-    func makeRouteEntry(_ route: Route) -> RouteResult {
+    /// `rt_dst_alloc`, cached on the next hop): the input action of its type; for unicast a
+    /// new dst entry with the output device and MTU and, behind a gateway, the gateway's
+    /// neighbour. A route through a device that is down is no route.
+    func makeRouteEntry(_ route: Route, state: IPv4WorkerState) -> RouteResult {
         switch route.type {
         case .local: return RouteResult(input: .localDeliver, flags: RouteResult.local)
         case .broadcast: return RouteResult(input: .localDeliver, flags: RouteResult.broadcast)
@@ -177,28 +179,63 @@ extension IPv4 {
         }
         let mtu = route.mtu != 0 ? route.mtu : core.mtu(ifindex: route.ifindex)
         guard let gateway = route.gateway else {
+            let dst = state.dsts.make(DstEntry(forwardingTo: route.ifindex, gateway: 0, neighbour: nil, mtu: mtu,
+                                               epoch: state.epoch))
             return RouteResult(forwardTo: nil, nexthop: 0, outputIfindex: route.ifindex, mtu: mtu,
-                               flags: RouteResult.connected)
+                               flags: RouteResult.connected, dst: dst)
         }
         guard let neighbour = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
+        let dst = state.dsts.make(DstEntry(forwardingTo: route.ifindex, gateway: gateway.hostOrder,
+                                           neighbour: neighbour.handle, mtu: mtu, epoch: state.epoch))
         return RouteResult(forwardTo: neighbour.handle, nexthop: gateway.hostOrder,
-                           outputIfindex: route.ifindex, mtu: mtu, flags: 0)
+                           outputIfindex: route.ifindex, mtu: mtu, flags: 0, dst: dst)
     }
 
     /// The route for a packet the stack originates to `destination` (Linux:
     /// `ip_route_output_key` → `ip_route_output_key_hash_rcu`), through the worker's route
     /// cache with input device 0. `.forward` means "send to the neighbour"; anything else has
-    /// no way out (a destination of our own: no loopback device yet).
+    /// no way out (a destination of our own: no loopback device yet). A path-MTU exception for
+    /// the destination gives the result a dst of its own with the lower MTU (Linux:
+    /// `rt_bind_exception`), valid until the batch ends. Its `dst` is valid until the end of
+    /// the batch; a holder that keeps the route takes a handle (`holdRoute`).
     public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
         let state = self.state(worker)
         state.refresh(self, worker: worker)
         let k0 = RouteCache.key0(destination: destination.hostOrder, source: 0)
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
-        if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) { return hit }
-        let result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
+        var result: RouteResult
+        if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) {
+            result = hit
+        } else {
+            result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
                                     snapshot: state.snapshot)
-        if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
+            if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
+        }
+        if result.input == .forward && !pmtuExceptions.isEmpty,
+           let mtu = pmtuExceptions.mtu(for: destination, now: worker.clock.now()), mtu < Int(result.mtu) {
+            var entry = state.dsts[result.dst]
+            entry.mtu = UInt16(clamping: mtu)
+            let own = state.dsts.make(entry)
+            state.dsts.release(own)  // the batch's: readable until it ends
+            result = result.with(mtu: mtu, dst: own)
+        }
         return result
+    }
+
+    /// Keeps `route`'s dst beyond the batch (a connected socket's route; Linux: `dst_hold` on
+    /// the socket's `sk_dst_cache`): a handle to revalidate with `checkRoute`. A route with a
+    /// dst of its own for the batch only (an exception's) gives a handle that fails its check.
+    func holdRoute(_ route: RouteResult, worker: Worker) -> DstHandle {
+        state(worker).dsts.handle(DstIndex(rawValue: route.dst))
+    }
+
+    /// Whether a kept route is still current (Linux: `__sk_dst_check` → `ipv4_dst_check`):
+    /// its dst still the same entry and made in the FIB epoch in force. Two compares; when it
+    /// fails the holder routes again.
+    func checkRoute(_ handle: DstHandle, worker: Worker) -> Bool {
+        let state = self.state(worker)
+        state.refresh(self, worker: worker)
+        return state.dsts.check(handle, epoch: state.epoch) != nil
     }
 }

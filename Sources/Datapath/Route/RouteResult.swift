@@ -27,9 +27,10 @@ public enum DstInput: UInt8, Sendable {
     case martianDestination = 10
 }
 
-/// One routing decision (Linux: the parts of `struct rtable` the datapath reads): the input
-/// action, the output device and MTU, the next hop and its neighbour. 24 bytes; a route cache
-/// entry holds one, and routing copies it into the skb (`apply`).
+/// One routing decision as the route cache keeps it: the index of its `DstEntry` and, inline so
+/// the fast path needs no second load, the hot fields — input action, output device, MTU, next
+/// hop and its neighbour (for a connected route, the destination's own). 24 bytes; a route
+/// cache entry holds one, and routing copies it into the skb (`apply`).
 public struct RouteResult: Sendable {
     /// The next hop's neighbour entry as a `NeighbourHandle`'s raw value (0: none); nonzero only
     /// when `input` is `.forward` (routing's results for a connected route carry the
@@ -45,8 +46,8 @@ public struct RouteResult: Sendable {
     /// `RouteResult.broadcast` when delivered as a broadcast (Linux: `RTCF_BROADCAST`);
     /// `RouteResult.local` when the destination is one of our addresses (`RTCF_LOCAL`).
     public let flags: UInt8
-    /// `dst` as `apply` writes it, encoded once when the result is made.
-    let dstWord: UInt32
+    /// The decision's entry in the worker's `DstTable`, as `apply` writes it into `skb.dst`.
+    let dst: UInt32
 
     public static let broadcast: UInt8 = 1
     public static let local: UInt8 = 2
@@ -61,40 +62,41 @@ public struct RouteResult: Sendable {
         mtu = 0
         self.input = input
         self.flags = flags
-        dstWord = RouteResult.encode(input, flags, 0)
+        dst = DstTable.staticIndex(input, flags: flags)
     }
 
-    /// A forwarding decision through `neighbour` (nil: the destination's, found per packet).
-    init(forwardTo neighbour: NeighbourHandle?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: UInt8) {
+    /// A forwarding decision through `neighbour` (nil: the destination's, found per packet),
+    /// whose entry is `dst`.
+    init(forwardTo neighbour: NeighbourHandle?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: UInt8,
+         dst: DstIndex) {
         self.neighbour = neighbour?.rawValue ?? 0
         self.nexthop = nexthop
         self.outputIfindex = UInt16(truncatingIfNeeded: outputIfindex)
         self.mtu = UInt16(clamping: mtu)
         self.input = .forward
         self.flags = flags
-        dstWord = RouteResult.encode(.forward, flags, self.mtu)
+        self.dst = dst.rawValue
     }
 
-    static func encode(_ input: DstInput, _ flags: UInt8, _ mtu: UInt16) -> UInt32 {
-        UInt32(input.rawValue) | UInt32(flags) << 8 | UInt32(mtu) << 16
+    /// The same decision with another MTU and entry (a path-MTU exception's).
+    func with(mtu: Int, dst: DstIndex) -> RouteResult {
+        RouteResult(forwardTo: neighbour == 0 ? nil : NeighbourHandle(rawValue: neighbour), nexthop: nexthop,
+                    outputIfindex: Int(outputIfindex), mtu: mtu, flags: flags, dst: dst)
     }
 
-    /// Writes the decision into the skb: `dst` = input | flags << 8 | mtu << 16, the output
-    /// device, the neighbour's handle in control word 0 and the next hop in control word 1.
+    /// Writes the decision into the skb: its dst entry's index, the output device, the
+    /// neighbour's handle in control word 0 and the next hop in control word 1.
     @inline(__always)
     public func apply(to skb: SKB) {
-        skb.dst = dstWord
+        skb.dst = dst
         skb.outputIfindex = Int(outputIfindex)
         skb.control0 = neighbour
         skb.control1 = UInt64(nexthop)
     }
 }
 
-/// Reading back what `RouteResult.apply` wrote.
+/// Reading back what `RouteResult.apply` wrote (the entry itself: `DstTable[skb.dst]`).
 extension SKB {
-    @inline(__always) var dstInput: DstInput { DstInput(rawValue: UInt8(truncatingIfNeeded: dst)) ?? .none }
-    @inline(__always) var dstFlags: UInt8 { UInt8(truncatingIfNeeded: dst >> 8) }
-    @inline(__always) var dstMTU: Int { Int(dst >> 16) }
     /// The raw handle of the neighbour routing chose (0: none).
     @inline(__always) var dstNeighbour: UInt64 { control0 }
     @inline(__always) var dstNexthop: UInt32 { UInt32(truncatingIfNeeded: control1) }

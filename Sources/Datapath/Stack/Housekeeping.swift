@@ -19,7 +19,7 @@ extension Stack {
     }
 
     /// One round of periodic work, on `worker`: queued control requests, the link monitor
-    /// (carrier, MTU, interfaces gone), neighbour timers,
+    /// (carrier, MTU, interfaces gone), neighbour timers, path-MTU exceptions past their time,
     /// bond link monitors and failover, bridge port carrier, and FDB ageing (Linux:
     /// `neigh_timer_handler`, `bond_mii_monitor`, `br_port_carrier_check`, `br_fdb_cleanup`).
     public func housekeeping(worker: Worker) {
@@ -32,6 +32,7 @@ extension Stack {
         neighbours.runTimers(worker: worker)
         for bond in bonds { bond.monitor(worker: worker) }
         let now = clock.now()
+        ipv4.pmtuExceptions.expire(now: now)
         for bridge in bridges {
             for port in bridge.ports { port.hasCarrier = port.device.isUp }
             bridge.fdb.age(now: now)

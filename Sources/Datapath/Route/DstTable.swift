@@ -1,0 +1,175 @@
+import DatapathCore
+
+/// One worker's dst entries (Linux: the dsts cached per CPU on each next hop,
+/// `nh_pcpu_rth_output` / `nh_rth_input`, and the `dst_ops` that allocate and free them): the
+/// one owner of every `DstEntry` the worker's packets point at.
+///
+/// Three kinds of entry:
+/// - *static* ones, one per (input, flags) of a decision with no way out — local delivery,
+///   broadcast, blackhole, the unreachables, martians — made once, never freed;
+/// - *per route* ones, made the first time a FIB route forwards on this worker and shared by
+///   every destination it covers (a connected route's packets carry their own neighbour);
+///   given up when the FIB epoch moves on;
+/// - *owned* ones, made for one holder (a path-MTU exception's route, later a socket's route or
+///   an xfrm bundle) and given up by it.
+///
+/// An entry given up stays readable until `endBatch` (the worker's packets in flight may point
+/// at it) and its handles fail `check` at once. No reference counts: single-threaded, like the
+/// worker's route cache. Storage grows by doubling, between batches only being safe: growth
+/// happens in `make`, which never runs while a caller holds a pointer into the table.
+final class DstTable: @unchecked Sendable {
+    private(set) var entries: UnsafeMutablePointer<DstEntry>
+    private(set) var generations: UnsafeMutablePointer<UInt32>
+    /// Free-list links (slot index; 0 ends the list).
+    private(set) var links: UnsafeMutablePointer<UInt32>
+    private(set) var capacity: Int
+    var freeHead: UInt32 = 0
+    /// Slots given up during the current batch, freed by `endBatch`.
+    var deferred: [UInt32] = []
+    /// Entries made and not given up (statics included).
+    private(set) var live = 0
+
+    /// Statics: 1 + (input × 4 + flags) for every input and flags value 0...3.
+    static let staticCount = 11 * 4
+
+    /// The static entry of a decision with no way out.
+    @inline(__always)
+    static func staticIndex(_ input: DstInput, flags: UInt8) -> UInt32 {
+        1 &+ UInt32(input.rawValue) &* 4 &+ UInt32(flags & 3)
+    }
+
+    init(capacity requested: Int = 1024) {
+        capacity = max(requested, DstTable.staticCount + 16)
+        entries = .allocate(capacity: capacity)
+        generations = .allocate(capacity: capacity)
+        links = .allocate(capacity: capacity)
+        entries.initialize(repeating: DstEntry(input: .none, flags: 0), count: capacity)
+        generations.initialize(repeating: 1, count: capacity)
+        links.initialize(repeating: 0, count: capacity)
+        for input in 0..<11 {
+            for flags in 0..<4 {
+                let decision = DstInput(rawValue: UInt8(input))!
+                entries[Int(DstTable.staticIndex(decision, flags: UInt8(flags)))] = DstEntry(input: decision,
+                                                                                            flags: UInt8(flags))
+            }
+        }
+        live = DstTable.staticCount
+        linkFree(from: DstTable.staticCount + 1)
+        deferred.reserveCapacity(64)
+    }
+
+    deinit {
+        entries.deallocate()
+        generations.deallocate()
+        links.deallocate()
+    }
+
+    /// Chains slots `start..<capacity` onto the free list.
+    private func linkFree(from start: Int) {
+        guard start < capacity else { return }
+        for slot in start..<(capacity - 1) { links[slot] = UInt32(slot + 1) }
+        links[capacity - 1] = freeHead
+        freeHead = UInt32(start)
+    }
+
+    /// The entry at `index` (its own worker only; `.none` reads an empty decision).
+    @inline(__always)
+    subscript(index: UInt32) -> DstEntry {
+        precondition(Int(index) < capacity, "dst index outside the table")
+        return entries[Int(index)]
+    }
+
+    /// Stores a new entry (Linux: `dst_alloc`) and returns its index. Never fails: the table
+    /// doubles when full (at most the number of routes in use plus what holders keep).
+    func make(_ entry: DstEntry) -> DstIndex {
+        if freeHead == 0 { grow() }
+        let slot = freeHead
+        freeHead = links[Int(slot)]
+        links[Int(slot)] = 0
+        entries[Int(slot)] = entry
+        live += 1
+        return DstIndex(rawValue: slot)
+    }
+
+    private func grow() {
+        let old = capacity
+        let bigger = old * 2
+        let newEntries = UnsafeMutablePointer<DstEntry>.allocate(capacity: bigger)
+        let newGenerations = UnsafeMutablePointer<UInt32>.allocate(capacity: bigger)
+        let newLinks = UnsafeMutablePointer<UInt32>.allocate(capacity: bigger)
+        newEntries.moveInitialize(from: entries, count: old)
+        newGenerations.moveInitialize(from: generations, count: old)
+        newLinks.moveInitialize(from: links, count: old)
+        (newEntries + old).initialize(repeating: DstEntry(input: .none, flags: 0), count: old)
+        (newGenerations + old).initialize(repeating: 1, count: old)
+        (newLinks + old).initialize(repeating: 0, count: old)
+        entries.deallocate()
+        generations.deallocate()
+        links.deallocate()
+        entries = newEntries
+        generations = newGenerations
+        links = newLinks
+        capacity = bigger
+        linkFree(from: old)
+    }
+
+    /// Gives up an entry (Linux: `dst_release` of the last reference → `dst_destroy` after a
+    /// grace period): its handles fail `check` now; its slot is reused after `endBatch`.
+    /// Statics and `.none` are never given up.
+    func release(_ index: DstIndex) {
+        let slot = index.rawValue
+        guard slot > UInt32(DstTable.staticCount), Int(slot) < capacity else { return }
+        generations[Int(slot)] &+= 1
+        deferred.append(slot)
+    }
+
+    /// Frees what was given up during the batch; call when none of its packets is in flight.
+    @inline(__always)
+    func endBatch() {
+        if deferred.isEmpty { return }
+        for slot in deferred {
+            entries[Int(slot)] = DstEntry(input: .none, flags: 0)
+            links[Int(slot)] = freeHead
+            freeHead = slot
+            live -= 1
+        }
+        deferred.removeAll(keepingCapacity: true)
+    }
+
+    // MARK: Holders across batches
+
+    /// A handle for keeping `index` beyond the batch.
+    func handle(_ index: DstIndex) -> DstHandle {
+        DstHandle(index: index, generation: generations[Int(index.rawValue)])
+    }
+
+    /// The entry's index when `handle` still names it and it was made in FIB epoch `epoch`
+    /// (Linux: `dst_check` → `ipv4_dst_check`, obsolete once `rt_genid` moved on); nil when
+    /// the holder must route again.
+    func check(_ handle: DstHandle, epoch: UInt64) -> DstIndex? {
+        let slot = Int(handle.index.rawValue)
+        guard slot > 0, slot < capacity, generations[slot] == handle.generation else { return nil }
+        let entry = entries[slot]
+        guard entry.input == .forward || slot <= DstTable.staticCount else { return nil }
+        return entry.epoch == epoch || slot <= DstTable.staticCount ? handle.index : nil
+    }
+
+    /// The last dst of the chain starting at `index` (Linux: `dst_path`): `index` itself for a
+    /// plain route, the route under every transform for a bundle.
+    func path(_ index: DstIndex) -> DstIndex {
+        var current = index
+        var steps = 0
+        while self[current.rawValue].child != .none {
+            current = self[current.rawValue].child
+            steps += 1
+            precondition(steps < 64, "dst chain loops")
+        }
+        return current
+    }
+
+    /// Links `parent` to `child` (building a bundle).
+    func setChild(_ child: DstIndex, of parent: DstIndex) {
+        precondition(Int(parent.rawValue) > DstTable.staticCount, "a static dst has no child")
+        entries[Int(parent.rawValue)].child = child
+    }
+}
