@@ -15,7 +15,8 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
     let counters: WorkerLocal<CounterBlock>
     public let stage = StageID.named("arp-rcv")
     /// The scratch batch replies are collected in.
-    static let replyScratch = Worker.stackScratch + 1
+    /// Per worker, the replies one batch of requests makes.
+    let replies: ScratchBatches
 
     /// Counters, per worker and summed (Linux keeps none for ARP; `ip -s neigh` comes closest).
     public enum Counter: Int, CaseIterable, Sendable {
@@ -25,6 +26,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
     public init(neighbours: NeighbourTable, workers: Int) {
         self.neighbours = neighbours
         self.counters = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
+        self.replies = ScratchBatches(workers: max(1, workers))
     }
 
     public subscript(counter: Counter) -> UInt64 { counters.reduce(0) { $0 &+ $1[counter.rawValue] } }
@@ -47,7 +49,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
             worker.drop(&batch, .notSpecified)
             return
         }
-        var replies = worker.scratch[ARPHandler.replyScratch]
+        var replies = self.replies.batch(worker).pointee
         replies.removeAll()
         for i in batch.indices {
             let skb = batch[i]
@@ -100,7 +102,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
         batch.removeAll()
         counters.add(Counter.repliesSent.rawValue, UInt64(replies.count))
         core.devQueueXmit(&replies, device: device, worker: worker)
-        worker.scratch[ARPHandler.replyScratch].removeAll()
+        self.replies.batch(worker).pointee.removeAll()
         worker.stages.record(stage, packets: packets, cycles: cycleCount() &- start)
     }
 

@@ -18,6 +18,8 @@ public final class NeighbourTable: @unchecked Sendable {
     let state: Mutex<TableState>
     /// Every entry by slot, for workers holding handles; changed under `state`'s lock.
     let slab: NeighbourSlab
+    /// Per worker, the batch the packets that waited for resolution leave in.
+    let flushBatches: ScratchBatches
     public let resolveStage = StageID.named("neigh-resolve-output")
     /// Called (under the table's lock) when entries leave the table, so that route caches
     /// holding them let go (the stack invalidates them). Set before workers start.
@@ -42,8 +44,10 @@ public final class NeighbourTable: @unchecked Sendable {
     }
 
     /// `seed` fixes the random reachable time (tests); by default it is random per table.
+    /// `workers` workers may output through it.
     public init(core: NetCore, addresses: InterfaceAddresses, clock: any DatapathClock,
-                parameters: NeighbourParameters = .linuxDefaults, seed: UInt64? = nil) {
+                parameters: NeighbourParameters = .linuxDefaults, seed: UInt64? = nil, workers: Int = 1) {
+        flushBatches = ScratchBatches(workers: max(1, workers))
         self.core = core
         self.addresses = addresses
         self.clock = clock

@@ -61,7 +61,8 @@ public final class Stack: @unchecked Sendable {
         self.clock = clock
         self.workerCount = max(1, workers)
         self.addresses = InterfaceAddresses(workers: workerCount)
-        self.neighbours = NeighbourTable(core: core, addresses: addresses, clock: clock, parameters: neighbourParameters)
+        self.neighbours = NeighbourTable(core: core, addresses: addresses, clock: clock, parameters: neighbourParameters,
+                                         workers: workerCount)
         self.arp = ARPHandler(neighbours: neighbours, workers: workerCount)
         self.netfilter = Netfilter(workers: workerCount)
         self.ipv4 = IPv4(core: core, fib: fib, neighbours: neighbours, addresses: addresses, netfilter: netfilter,

@@ -27,7 +27,7 @@ extension NetCore {
         // A backlog batch can mix devices: deliver one device's run at a time.
         while !batch.isEmpty {
             let ifindex = batch[0].head.pointee.inputIfindex
-            var part = worker.scratch[Worker.deviceSplitScratch]
+            var part = worker.deviceSplitBatch.pointee
             var rest = 0
             for i in batch.indices {
                 if batch[i].head.pointee.inputIfindex == ifindex {
@@ -39,7 +39,7 @@ extension NetCore {
             }
             batch.count = rest
             receiveFromOneDevice(&part, worker: worker)
-            worker.scratch[Worker.deviceSplitScratch].removeAll()
+            worker.deviceSplitBatch.pointee.removeAll()
         }
     }
 
@@ -161,16 +161,16 @@ extension NetCore {
                 continue
             }
             used |= 1 << UInt32(slot)
-            worker.scratch[slot].append(skb)
+            worker.dispatchBatch(slot).pointee.append(skb)
         }
         batch.removeAll()
         while used != 0 {
             let slot = used.trailingZeroBitCount
             used &= used &- 1
-            var part = worker.scratch[slot]
+            var part = worker.dispatchBatch(slot).pointee
             packetTypes[slot &- 1].receive(&part, worker: worker)
             if !part.isEmpty { worker.drop(&part, .notSpecified) }
-            worker.scratch[slot].removeAll()
+            worker.dispatchBatch(slot).pointee.removeAll()
         }
     }
 }

@@ -52,7 +52,7 @@ extension NetCore {
     /// sent in batches. Drops: `.gsoSegmentation` for a packet that cannot be segmented.
     @inline(never)
     func transmitSegmented(_ batch: inout PacketBatch, device: any NetDevice, worker: Worker) {
-        var out = worker.scratch[Worker.gsoScratch]
+        var out = worker.gsoBatch.pointee
         out.removeAll()
         for i in batch.indices {
             let skb = batch[i]
@@ -75,13 +75,13 @@ extension NetCore {
         }
         batch.removeAll()
         devQueueXmit(&out, device: device, worker: worker)
-        worker.scratch[Worker.gsoScratch].removeAll()
+        worker.gsoBatch.pointee.removeAll()
     }
 
     /// Sends what a qdisc holds while the device takes it (Linux: `qdisc_restart`), in
     /// batches through the worker's qdisc scratch batch.
     func run(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
-        var batch = worker.scratch[Worker.qdiscScratch]
+        var batch = worker.qdiscBatch.pointee
         while qdisc.backlog > 0 {
             qdisc.dequeue(into: &batch)
             device.transmitSome(queue: queue, &batch, worker: worker)
@@ -90,7 +90,7 @@ extension NetCore {
                 break
             }
         }
-        worker.scratch[Worker.qdiscScratch].removeAll()
+        worker.qdiscBatch.pointee.removeAll()
         if qdisc.backlog == 0 { backloggedQdiscs[worker.index] &-= 1 }
     }
 
@@ -115,13 +115,13 @@ extension NetCore {
     /// Drops everything a qdisc holds (Linux: `qdisc_reset` from `dev_deactivate` when the
     /// carrier goes): `.deviceDown`, counted in the device's tx_dropped.
     func purge(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
-        var batch = worker.scratch[Worker.qdiscScratch]
+        var batch = worker.qdiscBatch.pointee
         while qdisc.backlog > 0 {
             qdisc.dequeue(into: &batch)
             device.stats.add(queue: queue, .txDropped, UInt64(batch.count))
             worker.drop(&batch, .deviceDown)
         }
-        worker.scratch[Worker.qdiscScratch].removeAll()
+        worker.qdiscBatch.pointee.removeAll()
         backloggedQdiscs[worker.index] &-= 1
     }
 
@@ -139,10 +139,10 @@ extension NetCore {
     /// Sends one frame (`data` at the Ethernet header): `devQueueXmit` for control traffic
     /// such as ARP replies and probes, through the worker's transmit scratch batch.
     public func devQueueXmit(_ skb: SKB, device: any NetDevice, worker: Worker) {
-        var one = worker.scratch[Worker.transmitScratch]
+        var one = worker.transmitBatch.pointee
         one.removeAll()
         one.append(skb)
         devQueueXmit(&one, device: device, worker: worker)
-        worker.scratch[Worker.transmitScratch].removeAll()
+        worker.transmitBatch.pointee.removeAll()
     }
 }

@@ -14,23 +14,24 @@ public final class Worker: @unchecked Sendable {
     public let stages: StageCounters
     public let clock: any DatapathClock
     public let timers: TimerWheel
-    /// Scratch batches for stages that split a batch, allocated once so that no stage allocates
-    /// per batch: 1...15 belong to ptype dispatch (by handler slot), 16 to the device split,
-    /// 17 to single-frame transmits, 18 and 19 to the stack above Core (see its users), 20 to
-    /// software GSO before transmit, 21 to qdisc runs.
-    public let scratch: UnsafeMutablePointer<PacketBatch>
+    /// Core's own scratch batches, allocated once so that no stage of Core allocates per batch
+    /// (the stack's subsystems own theirs: `ScratchBatches`). One allocation; each has a name.
+    @usableFromInline let scratch: UnsafeMutablePointer<PacketBatch>
+    static let scratchCount = NetCore.maximumPacketTypes + 5
 
-    @inlinable public static var scratchCount: Int { 22 }
-    /// The scratch batch `netifReceiveSkb` splits mixed-device backlog batches into.
-    @inlinable public static var deviceSplitScratch: Int { 16 }
-    /// The scratch batch `devQueueXmit(_ skb:…)` sends single frames through.
-    @inlinable public static var transmitScratch: Int { 17 }
-    /// Scratch batches the stack above Core may use, one user each (documented at the user).
-    @inlinable public static var stackScratch: Int { 18 }
-    /// The scratch batch `devQueueXmit` segments GSO packets into for a device without GSO.
-    @inlinable public static var gsoScratch: Int { 20 }
-    /// The scratch batch a backlogged qdisc is sent from.
-    @inlinable public static var qdiscScratch: Int { 21 }
+    /// Ptype dispatch's batch for handler slot `slot` (1...`NetCore.maximumPacketTypes`).
+    @inlinable @inline(__always)
+    func dispatchBatch(_ slot: Int) -> UnsafeMutablePointer<PacketBatch> { scratch + slot }
+    /// The batch `netifReceiveSkb` splits mixed-device backlog batches into.
+    @usableFromInline var deviceSplitBatch: UnsafeMutablePointer<PacketBatch> {
+        scratch + (NetCore.maximumPacketTypes + 1)
+    }
+    /// The batch `devQueueXmit(_ skb:…)` sends single frames through.
+    @usableFromInline var transmitBatch: UnsafeMutablePointer<PacketBatch> { scratch + (NetCore.maximumPacketTypes + 2) }
+    /// The batch `devQueueXmit` segments GSO packets into for a device without GSO.
+    @usableFromInline var gsoBatch: UnsafeMutablePointer<PacketBatch> { scratch + (NetCore.maximumPacketTypes + 3) }
+    /// The batch a backlogged qdisc is sent from.
+    @usableFromInline var qdiscBatch: UnsafeMutablePointer<PacketBatch> { scratch + (NetCore.maximumPacketTypes + 4) }
 
     public init(index: Int = 0, cpu: Int? = nil, pool: PacketPool, clock: any DatapathClock = MonotonicClock()) {
         precondition(index >= 0 && index < NetCore.maximumWorkers,
