@@ -25,6 +25,9 @@ extension Stack {
                 throw ConfigApplyError(line: line.line, word: line.words.first ?? "", reason: error.description)
             }
         }
+        if !lines.isEmpty {
+            logger.notice("configuration applied: \(lines.count) command\(lines.count == 1 ? "" : "s"), \(fib.routes.count) routes")
+        }
     }
 
     func execute(_ command: ConfigCommand, afpacket: AFPacketDevice?) throws(StackError) {

@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import Logging
 import Synchronization
 
 /// The IPv4 neighbour table (Linux: `arp_tbl`, a `struct neigh_table`): entries keyed by
@@ -24,6 +25,9 @@ public final class NeighbourTable: @unchecked Sendable {
     /// Called (under the table's lock) when entries leave the table, so that route caches
     /// holding them let go (the stack invalidates them). Set before workers start.
     public var onRemoval: (@Sendable () -> Void)?
+    /// Where entries that go FAILED are reported (at most one line a second, with a count of
+    /// the others). Set before workers start.
+    public var logger = Logger(label: "datapath.neighbour", factory: { _ in SwiftLogNoOpLogHandler() })
 
     struct Key: Hashable {
         let address: UInt32
@@ -36,6 +40,9 @@ public final class NeighbourTable: @unchecked Sendable {
         var nextRandomization: UInt64
         var random: SplitMix64
         var statistics = NeighbourStatistics()
+        /// When a FAILED entry was last reported, and how many went unreported since.
+        var lastFailureReport: UInt64 = 0
+        var unreportedFailures = 0
         /// Removed entries whose pending packets a worker still has to free.
         var dead: [Neighbour] = []
         /// Entries resolved without a worker (the control plane's `addStatic`) while packets

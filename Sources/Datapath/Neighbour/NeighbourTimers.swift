@@ -74,6 +74,7 @@ extension NeighbourTable {
                 neighbour.updated = now
                 neighbour.publish(.failed)
                 table.statistics.resolutionsFailed += 1
+                reportFailure(neighbour, probes: limit, now: now, table: &table)
                 dropPending(neighbour, reason: .neighFailed, worker: worker)
                 return
             }
@@ -119,5 +120,21 @@ extension NeighbourTable {
             table.statistics.destroys += 1
         }
         if !doomed.isEmpty { onRemoval?() }
+    }
+}
+
+extension NeighbourTable {
+    /// Logs an entry gone FAILED — at most one line a second, so that a scan of a subnet does
+    /// not flood the log; the line counts the failures left unreported since the last one.
+    func reportFailure(_ neighbour: Neighbour, probes: Int, now: UInt64, table: inout TableState) {
+        guard table.lastFailureReport == 0 || now &- table.lastFailureReport >= 1_000_000_000 else {
+            table.unreportedFailures += 1
+            return
+        }
+        let others = table.unreportedFailures
+        table.lastFailureReport = now
+        table.unreportedFailures = 0
+        let more = others > 0 ? " (and \(others) more since the last report)" : ""
+        logger.notice("neighbour \(neighbour.address) dev \(neighbour.device.name) FAILED: no answer to \(probes) probes\(more)")
     }
 }

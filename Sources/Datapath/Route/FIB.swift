@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import Logging
 import Synchronization
 
 /// The routing table (Linux: the main FIB table, `fib_table_insert` / `fib_table_delete` /
@@ -17,6 +18,8 @@ public final class FIB: @unchecked Sendable {
     /// The route-cache epoch (DESIGN.md §6): moves on with every rebuild and every
     /// `invalidateCaches`, after the new snapshot is in place. Read without a lock.
     let epochWord: UnsafeMutablePointer<UInt64>
+    /// Where publications are reported (debug level: one per change). Set before workers start.
+    public var logger = Logger(label: "datapath.fib", factory: { _ in SwiftLogNoOpLogHandler() })
 
     public init() {
         state = Mutex(State(snapshot: FIBSnapshot(routes: [], generation: 1)))
@@ -99,6 +102,7 @@ public final class FIB: @unchecked Sendable {
         let best = state.routes.values.map { $0[0] }
         state.snapshot = FIBSnapshot(routes: best, generation: state.snapshot.generation &+ 1)
         SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
+        logger.debug("FIB generation \(state.snapshot.generation) published: \(best.count) routes")
     }
 }
 

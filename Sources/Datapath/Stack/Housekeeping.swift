@@ -30,7 +30,15 @@ extension Stack {
         for request in requests { request(worker) }
         linkMonitor.check(self)
         neighbours.runTimers(worker: worker)
-        for bond in bonds { bond.monitor(worker: worker) }
+        for bond in bonds {
+            let before = bond.activeSlave
+            guard bond.monitor(worker: worker) || bond.activeSlave !== before else { continue }
+            if let now = bond.activeSlave {
+                logger.notice("\(bond.name): \(now.device.name) is the active slave now\(before.map { " (was \($0.device.name))" } ?? "")")
+            } else {
+                logger.warning("\(bond.name): no slave has link; the bond drops what it sends")
+            }
+        }
         let now = clock.now()
         ipv4.pmtuExceptions.expire(now: now)
         for bridge in bridges {

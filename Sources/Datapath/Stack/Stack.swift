@@ -75,6 +75,8 @@ public final class Stack: @unchecked Sendable {
         arp.register()
         ipv4.register()
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
+        neighbours.logger = logger
+        fib.logger = logger
     }
 
     // MARK: links
