@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "Datapath", targets: ["Datapath"]),
         .library(name: "DatapathCore", targets: ["DatapathCore"]),
         .library(name: "DatapathWire", targets: ["DatapathWire"]),
+        .library(name: "DatapathGenerator", targets: ["DatapathGenerator"]),
         .executable(name: "datapath", targets: ["DatapathCLI"]),
         .executable(name: "protocol-counter", targets: ["ProtocolCounter"]),
     ],
@@ -32,10 +33,12 @@ let package = Package(
             name: "Datapath",
             dependencies: ["DatapathCore", "DatapathWire", .product(name: "Logging", package: "swift-log")]
         ),
+        // Traffic generation (Linux's pktgen role): the CLI's `gen`, tests and benchmarks.
+        .target(name: "DatapathGenerator", dependencies: ["DatapathCore", "DatapathWire"]),
         .executableTarget(
             name: "DatapathCLI",
             dependencies: [
-                "Datapath", "DatapathCore", "DatapathWire",
+                "Datapath", "DatapathCore", "DatapathWire", "DatapathGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -47,10 +50,10 @@ let package = Package(
         ),
         .testTarget(name: "DatapathWireTests", dependencies: ["DatapathWire"]),
         .testTarget(name: "DatapathCoreTests", dependencies: ["DatapathCore", "DatapathWire"]),
-        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "DatapathCore", "DatapathWire"]),
+        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "DatapathCore", "DatapathWire", "DatapathGenerator"]),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["DatapathCore", "DatapathWire", "DatapathCLI", "ProtocolCounter"]
+            dependencies: ["DatapathCore", "DatapathWire", "DatapathGenerator", "DatapathCLI", "ProtocolCounter"]
         ),
     ]
 )

@@ -62,7 +62,8 @@ struct ForwardCommand: ParsableCommand {
         let stack = Stack(workers: workers, logger: cliLogger)
         stack.afpacketConfiguration.virtioNetHeader = !noOffload
         stack.afpacketConfiguration.kernelReceive = kernelRx
-        do { try stack.apply(text) } catch { throw CLIError(error) }
+        let applied: AppliedConfiguration
+        do { applied = try stack.apply(text) } catch { throw CLIError(error) }
         warnIfKernelStillReceives(stack.links.compactMap { $0.device as? AFPacketDevice })
         if noRouteCache { stack.ipv4.setRouteCacheEnabled(false) }
         stack.ipv4.fastPath = !noFastPath
@@ -78,7 +79,7 @@ struct ForwardCommand: ParsableCommand {
             let now = RuntimeSample(group, time: elapsed)
             if !quiet {
                 var text = "forward: t=\(Int(elapsed.rounded()))s\n" + now.table(since: last)
-                if stack.listsFilter { text += "\nfilter:\n" + stack.showFilter() }
+                if applied.listsFilter { text += "\nfilter:\n" + stack.showFilter() }
                 say(text)
             }
             last = now

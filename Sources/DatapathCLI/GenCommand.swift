@@ -1,3 +1,4 @@
+import DatapathGenerator
 import ArgumentParser
 import Foundation
 import Datapath

@@ -1,3 +1,4 @@
+import DatapathGenerator
 import Testing
 import Datapath
 import DatapathCore

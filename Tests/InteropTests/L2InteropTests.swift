@@ -1,3 +1,4 @@
+import DatapathGenerator
 import Foundation
 import Testing
 import Datapath

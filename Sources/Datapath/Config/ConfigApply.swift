@@ -5,8 +5,10 @@ extension Stack {
     /// Parses and applies a configuration, all or nothing (DESIGN.md §7): every line is checked
     /// against the devices that exist and those the configuration creates, and AF_PACKET devices
     /// are opened, before anything changes. Throws `ConfigError` (syntax) or `ConfigApplyError`
-    /// (meaning: unknown device, wrong kind, interface that cannot be opened).
-    public func apply(_ text: String) throws {
+    /// (meaning: unknown device, wrong kind, interface that cannot be opened). Returns what the
+    /// configuration asks of whoever shows the stack (`filter list`), which is not stack state.
+    @discardableResult
+    public func apply(_ text: String) throws -> AppliedConfiguration {
         let lines = try ConfigParser.parse(text)
         try validate(lines)
         var opened: [Int: AFPacketDevice] = [:]
@@ -18,7 +20,9 @@ extension Stack {
                 throw ConfigApplyError(line: line.line, word: interface, reason: "\(error)")
             }
         }
+        var applied = AppliedConfiguration()
         for line in lines {
+            if case .listFilter = line.command { applied.listsFilter = true }
             do {
                 try execute(line.command, afpacket: opened[line.line])
             } catch {
@@ -28,6 +32,7 @@ extension Stack {
         if !lines.isEmpty {
             logger.notice("configuration applied: \(lines.count) command\(lines.count == 1 ? "" : "s"), \(fib.routes.count) routes")
         }
+        return applied
     }
 
     func execute(_ command: ConfigCommand, afpacket: AFPacketDevice?) throws(StackError) {
@@ -46,7 +51,7 @@ extension Stack {
         case .addRoute(let spec): try addRoute(spec)
         case .deleteRoute(let prefix, let metric): try removeRoute(prefix, metric: metric)
         case .addFilterRule(let spec): try addFilterRule(spec)
-        case .listFilter: listsFilter = true
+        case .listFilter: break  // a display request: `AppliedConfiguration.listsFilter`
         }
     }
 
@@ -144,4 +149,12 @@ extension Stack {
             }
         }
     }
+}
+
+/// What a configuration asks of the program showing the stack, beside what it changed.
+public struct AppliedConfiguration: Sendable, Equatable {
+    /// `filter list`: show the filter table with its counters as the stack runs.
+    public var listsFilter = false
+
+    public init() {}
 }

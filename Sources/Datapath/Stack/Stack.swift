@@ -19,8 +19,6 @@ public final class Stack: @unchecked Sendable {
     public let ipv4: IPv4
     /// The built-in filter table (iptables' `filter`).
     public let filter: FilterTable
-    /// Set by `filter list`: the forwarder shows the filter table as it runs.
-    public var listsFilter = false
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []
