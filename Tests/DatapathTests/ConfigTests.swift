@@ -184,6 +184,39 @@ import DatapathWire
         }
     }
 
+    /// Errors are values that say what and where, not strings to parse.
+    @Test func refusalsAreTypedWithWhatAndWhere() throws {
+        let (stack, _) = try makeStack()
+        #expect(throws: StackError.noSuchDevice("eth9")) { try stack.setUp("eth9", true) }
+        #expect(throws: StackError.mtuOutOfRange(device: "eth0", mtu: 9000, range: 68...1500)) {
+            try stack.setMTU("eth0", 9000)
+        }
+        #expect(throws: StackError.gatewayNotConnected(ip("198.18.9.1"), device: nil)) {
+            try stack.addRoute(RouteSpec(prefix: IPv4Prefix(address: ip("198.19.0.0"), length: 16)!,
+                                         gateway: ip("198.18.9.1")))
+        }
+        try stack.apply("addr add 198.18.1.1/24 dev eth0")
+        do {
+            try stack.apply("route add 198.18.1.0/24 dev eth0")   // the connected route exists
+            Issue.record("applied")
+        } catch let error as ConfigApplyError {
+            #expect(error.cause == .invalid("route exists (metric 0)") && error.line == 1)
+        }
+        // What only the stack can find out (its neighbour table full) comes back as its error.
+        var parameters = NeighbourParameters.linuxDefaults
+        parameters.maximumEntries = 1
+        let small = Stack(workers: 1, clock: VirtualClock(), neighbourParameters: parameters)
+        try small.addDevice(MemoryDevice(name: "eth0", macAddress: mac(1)))
+        try small.apply("neigh add 198.18.1.2 lladdr 02:00:00:00:00:02 dev eth0")
+        do {
+            try small.apply("neigh add 198.18.1.3 lladdr 02:00:00:00:00:03 dev eth0")
+            Issue.record("applied")
+        } catch let error as ConfigApplyError {
+            #expect(error.cause == .stack(.neighbourTableFull))
+            #expect(error.description == "line 1: 'neigh': neighbour table full")
+        }
+    }
+
     @Test func anInterfaceThatCannotBeOpenedFailsTheWholeConfiguration() throws {
         let (stack, _) = try makeStack()
         do {

@@ -17,7 +17,8 @@ extension Stack {
             do {
                 opened[line.line] = try AFPacketDevice(interface: interface, name: name, configuration: afpacketConfiguration)
             } catch {
-                throw ConfigApplyError(line: line.line, word: interface, reason: "\(error)")
+                throw ConfigApplyError(line: line.line, word: interface,
+                                       cause: .cannotOpen(interface: interface, reason: "\(error)"))
             }
         }
         var applied = AppliedConfiguration()
@@ -26,7 +27,7 @@ extension Stack {
             do {
                 try execute(line.command, afpacket: opened[line.line])
             } catch {
-                throw ConfigApplyError(line: line.line, word: line.words.first ?? "", reason: error.description)
+                throw ConfigApplyError(line: line.line, word: line.words.first ?? "", cause: .stack(error))
             }
         }
         if !lines.isEmpty {
@@ -74,7 +75,7 @@ extension Stack {
             masters[link.name] = link.master
         }
         func fail(_ line: ConfigLine, _ word: String, _ reason: String) -> ConfigApplyError {
-            ConfigApplyError(line: line.line, word: word, reason: reason)
+            ConfigApplyError(line: line.line, word: word, cause: .invalid(reason))
         }
         func existing(_ name: String, _ line: ConfigLine) throws(ConfigApplyError) -> Role {
             guard let role = roles[name] else { throw fail(line, name, "no such device (add it with 'link add' first)") }

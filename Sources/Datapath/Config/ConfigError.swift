@@ -21,7 +21,33 @@ public struct ConfigError: Error, CustomStringConvertible, Sendable, Equatable {
 public struct ConfigApplyError: Error, CustomStringConvertible, Sendable, Equatable {
     public let line: Int
     public let word: String
-    public let reason: String
+    public let cause: Cause
+
+    /// Why the line cannot be applied.
+    public enum Cause: Sendable, Equatable, CustomStringConvertible {
+        /// The configuration contradicts itself or what exists (checked before anything changes).
+        case invalid(String)
+        /// AF_PACKET cannot open the interface (the error's own words).
+        case cannotOpen(interface: String, reason: String)
+        /// The stack refused the command.
+        case stack(StackError)
+
+        public var description: String {
+            switch self {
+            case .invalid(let reason): reason
+            case .cannotOpen(_, let reason): reason
+            case .stack(let error): error.description
+            }
+        }
+    }
+
+    public init(line: Int, word: String, cause: Cause) {
+        self.line = line
+        self.word = word
+        self.cause = cause
+    }
+
+    public var reason: String { cause.description }
 
     public var description: String { "line \(line): '\(word)': \(reason)" }
 }

@@ -99,7 +99,7 @@ public final class Stack: @unchecked Sendable {
 
     @discardableResult
     func add(_ device: any NetDevice, kind: Kind) throws(StackError) -> Int {
-        guard link(named: device.name) == nil else { throw StackError("device \(device.name) already exists") }
+        guard link(named: device.name) == nil else { throw .deviceExists(device.name) }
         let ifindex = core.register(device)
         links.append(Link(device: device, kind: kind, master: nil))
         switch kind {
@@ -134,10 +134,10 @@ public final class Stack: @unchecked Sendable {
 
     /// Makes `name` a slave of a bond or a port of a bridge (Linux: `ip link set DEV master M`).
     public func setMaster(_ name: String, master: String) throws(StackError) {
-        guard let index = links.firstIndex(where: { $0.name == name }) else { throw StackError("no such device: \(name)") }
-        guard let upper = link(named: master) else { throw StackError("no such device: \(master)") }
-        if let current = links[index].master { throw StackError("\(name) already has master \(current)") }
-        guard name != master else { throw StackError("\(name) cannot be its own master") }
+        guard let index = links.firstIndex(where: { $0.name == name }) else { throw .noSuchDevice(name) }
+        guard let upper = link(named: master) else { throw .noSuchDevice(master) }
+        if let current = links[index].master { throw .alreadyHasMaster(device: name, master: current) }
+        guard name != master else { throw .ownMaster(name) }
         let device = links[index].device
         switch upper.device {
         case let bond as BondDevice:
@@ -145,23 +145,23 @@ public final class Stack: @unchecked Sendable {
             bond.addSlave(device)
             if bond.macAddress != before { neighbours.deviceAddressChanged(bond) }
         case let bridge as BridgeDevice: bridge.addPort(device, now: clock.now())
-        default: throw StackError("\(master) is not a bond or a bridge")
+        default: throw .notAMaster(master)
         }
         links[index].master = master
     }
 
     /// Sets a device administratively up or down (Linux: `ip link set DEV up|down`).
     public func setUp(_ name: String, _ up: Bool) throws(StackError) {
-        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
         core.setAdminUp(up, ifindex: link.device.ifindex)
         fib.invalidateCaches()
     }
 
     /// Sets a device's MTU (Linux: `ip link set DEV mtu N`), at most what the device carries.
     public func setMTU(_ name: String, _ mtu: Int) throws(StackError) {
-        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
         guard mtu >= 68 && mtu <= link.device.mtu else {
-            throw StackError("mtu \(mtu) out of range for \(name) (68...\(link.device.mtu))")
+            throw .mtuOutOfRange(device: name, mtu: mtu, range: 68...link.device.mtu)
         }
         core.setMTU(mtu, ifindex: link.device.ifindex)
         linkMonitor.configure(mtu: mtu, ifindex: link.device.ifindex)
@@ -172,7 +172,7 @@ public final class Stack: @unchecked Sendable {
     /// local route for the address, the connected route for its subnet, and the subnet's
     /// broadcast route (below /31), each unless already there.
     public func addAddress(_ address: IPv4Address, prefixLength: Int, device name: String) throws(StackError) {
-        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
         let ifindex = link.device.ifindex
         let entry = InterfaceAddress(address: address, prefixLength: prefixLength, ifindex: ifindex)
         addresses.add(entry)
@@ -193,11 +193,11 @@ public final class Stack: @unchecked Sendable {
 
     /// Removes a route (Linux: `ip route del PREFIX [metric N]`).
     public func removeRoute(_ prefix: IPv4Prefix, metric: UInt32? = nil) throws(StackError) {
-        do { try fib.remove(prefix, metric: metric) } catch { throw StackError(error.description) }
+        do { try fib.remove(prefix, metric: metric) } catch { throw .route(error) }
     }
 
     func fibAdd(_ route: Route) throws(StackError) {
-        do { try fib.add(route) } catch { throw StackError(error.description) }
+        do { try fib.add(route) } catch { throw .route(error) }
     }
 
     /// The route a spec names, with device and gateway checked against the links and subnets.
@@ -205,14 +205,14 @@ public final class Stack: @unchecked Sendable {
         guard spec.type == .unicast else { return Route(prefix: spec.prefix, type: spec.type, metric: spec.metric) }
         var ifindex: Int?
         if let name = spec.device {
-            guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+            guard let link = link(named: name) else { throw .noSuchDevice(name) }
             ifindex = link.device.ifindex
         }
         if let gateway = spec.gateway {
             guard let subnet = addresses.all.first(where: {
                 $0.subnet.contains(gateway) && $0.prefixLength < 32 && (ifindex == nil || $0.ifindex == ifindex)
             }) else {
-                throw StackError("gateway \(gateway) is not in a connected subnet\(spec.device.map { " of \($0)" } ?? "")")
+                throw .gatewayNotConnected(gateway, device: spec.device)
             }
             ifindex = subnet.ifindex
         }
@@ -223,7 +223,7 @@ public final class Stack: @unchecked Sendable {
     public func addFilterRule(_ spec: FilterRuleSpec) throws(StackError) {
         func ifindex(_ name: String?) throws(StackError) -> Int {
             guard let name else { return 0 }
-            guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+            guard let link = link(named: name) else { throw .noSuchDevice(name) }
             return link.device.ifindex
         }
         filter.append(spec, inputIfindex: try ifindex(spec.inputDevice), outputIfindex: try ifindex(spec.outputDevice))
@@ -231,21 +231,21 @@ public final class Stack: @unchecked Sendable {
 
     /// Adds a permanent neighbour (Linux: `ip neigh add … lladdr … dev … nud permanent`).
     public func addNeighbour(_ address: IPv4Address, linkAddress: MACAddress, device name: String) throws(StackError) {
-        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
         guard neighbours.addStatic(address, linkAddress: linkAddress, device: link.device) != nil else {
-            throw StackError("neighbour table full")
+            throw .neighbourTableFull
         }
     }
 
     /// Adds a static FDB entry on a bridge port (Linux: `bridge fdb add MAC dev PORT master static`).
     public func addFDBEntry(_ address: MACAddress, port name: String) throws(StackError) {
-        guard let link = link(named: name) else { throw StackError("no such device: \(name)") }
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
         guard let masterName = link.master, let bridge = self.link(named: masterName)?.device as? BridgeDevice,
               let port = bridge.port(of: link.device) else {
-            throw StackError("\(name) is not a bridge port")
+            throw .notABridgePort(name)
         }
         guard bridge.fdb.addStatic(address, port: port.index, now: clock.now()) else {
-            throw StackError("FDB of \(bridge.name) is full")
+            throw .fdbFull(bridge: bridge.name)
         }
     }
 
@@ -253,8 +253,41 @@ public final class Stack: @unchecked Sendable {
     public var bridges: [BridgeDevice] { links.compactMap { $0.device as? BridgeDevice } }
 }
 
-/// A configuration request the stack cannot carry out.
-public struct StackError: Error, CustomStringConvertible, Sendable, Equatable {
-    public let description: String
-    public init(_ description: String) { self.description = description }
+/// A configuration request the stack cannot carry out: what was asked and where it failed.
+public enum StackError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// No device of that name.
+    case noSuchDevice(String)
+    /// A device of that name exists already.
+    case deviceExists(String)
+    /// The device is a bond's slave or a bridge's port already.
+    case alreadyHasMaster(device: String, master: String)
+    case ownMaster(String)
+    /// `master` names a device that is neither a bond nor a bridge.
+    case notAMaster(String)
+    case mtuOutOfRange(device: String, mtu: Int, range: ClosedRange<Int>)
+    /// A route's gateway lies in no connected subnet (of the named device, when one is named).
+    case gatewayNotConnected(IPv4Address, device: String?)
+    case neighbourTableFull
+    case notABridgePort(String)
+    case fdbFull(bridge: String)
+    /// The FIB refused the change.
+    case route(RouteError)
+
+    public var description: String {
+        switch self {
+        case .noSuchDevice(let name): "no such device: \(name)"
+        case .deviceExists(let name): "device \(name) already exists"
+        case .alreadyHasMaster(let device, let master): "\(device) already has master \(master)"
+        case .ownMaster(let name): "\(name) cannot be its own master"
+        case .notAMaster(let name): "\(name) is not a bond or a bridge"
+        case .mtuOutOfRange(let device, let mtu, let range):
+            "mtu \(mtu) out of range for \(device) (\(range.lowerBound)...\(range.upperBound))"
+        case .gatewayNotConnected(let gateway, let device):
+            "gateway \(gateway) is not in a connected subnet\(device.map { " of \($0)" } ?? "")"
+        case .neighbourTableFull: "neighbour table full"
+        case .notABridgePort(let name): "\(name) is not a bridge port"
+        case .fdbFull(let bridge): "FDB of \(bridge) is full"
+        case .route(let error): error.description
+        }
+    }
 }
