@@ -33,6 +33,15 @@ private final class FiringLog {
         }
     }
 
+    @Test func durationsBecomeClockNanoseconds() {
+        #expect(Duration.milliseconds(1500).nanoseconds == 1_500_000_000)
+        #expect(Duration.nanoseconds(7).nanoseconds == 7)
+        #expect(Duration.zero.nanoseconds == 0)
+        #expect(Duration.seconds(-3).nanoseconds == 0)
+        #expect(Duration.seconds(Int64.max).nanoseconds == .max)
+        #expect(Duration.seconds(600).nanoseconds == 600_000_000_000)
+    }
+
     @Test func nanosecondHelpers() {
         #expect(Nanoseconds.seconds(1.5) == 1_500_000_000)
         #expect(Nanoseconds.seconds(-1) == 0)

@@ -82,9 +82,9 @@ import DatapathWire
     @Test func reachableTurnsStaleAfterTheRandomReachableTime() throws {
         let lab = try NeighbourLab()
         let reachable = lab.neighbours.reachableTime
-        #expect(reachable >= 15_000_000_000 && reachable < 45_000_000_000)
+        #expect(reachable >= .seconds(15) && reachable < .seconds(45))
         _ = lab.resolvedPeer()
-        lab.advance(seconds: Double(reachable) / 1e9 - 0.5)
+        lab.advance(seconds: Double(reachable.nanoseconds) / 1e9 - 0.5)
         #expect(lab.state() == .reachable)
         lab.advance(seconds: 1)
         #expect(lab.state() == .stale)
@@ -148,9 +148,9 @@ import DatapathWire
     @Test func reachableExpiringWithinTheDelayOfItsLastUseGoesToDelayNotStale() throws {
         // A short reachable time (1–3 s) expires within 5 s of the slow-path use that resolved it.
         var parameters = NeighbourParameters()
-        parameters.baseReachableTime = 2_000_000_000
+        parameters.baseReachableTime = .seconds(2)
         let lab = try NeighbourLab(parameters: parameters)
-        let reachable = Double(lab.neighbours.reachableTime) / 1e9
+        let reachable = Double(lab.neighbours.reachableTime.nanoseconds) / 1e9
         #expect(reachable >= 1 && reachable < 3)
         _ = lab.resolvedPeer()
         lab.advance(seconds: reachable + 0.01)

@@ -5,7 +5,7 @@ import DatapathWire
 /// `icmp_msgs_burst`), with Linux's defaults.
 public struct ICMPRateLimitParameters: Sendable {
     /// Nanoseconds per message to one destination; its bucket holds six (`XRLIM_BURST_FACTOR`).
-    public var perDestinationInterval: UInt64 = 1_000_000_000
+    public var perDestinationInterval: Duration = .seconds(1)
     /// Types limited: bit n for type n (default: destination unreachable, source quench, time
     /// exceeded, parameter problem). Fragmentation needed is never limited (path MTU).
     public var mask: UInt32 = 0x1818
@@ -73,7 +73,7 @@ final class ICMPRateLimiter: @unchecked Sendable {
         guard credit >= 1_000_000_000 else { return .limitedGlobal }
         credit &-= 1_000_000_000
         // Per destination: inet_peer_xrlim_allow.
-        let interval = parameters.perDestinationInterval
+        let interval = parameters.perDestinationInterval.nanoseconds
         let cap = 6 &* interval
         let address = destination.hostOrder
         let slot = peers + Int(truncatingIfNeeded: (address &* 0x9E37_79B1) >> 22) % ICMPRateLimiter.slots

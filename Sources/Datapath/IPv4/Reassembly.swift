@@ -7,7 +7,7 @@ public struct ReassemblyParameters: Sendable {
     /// would start a new datagram above it is dropped.
     public var highThreshold = 4 << 20
     /// Nanoseconds a datagram may take to complete (Linux: 30 s).
-    public var timeout: UInt64 = 30_000_000_000
+    public var timeout: Duration = .seconds(30)
     /// Datagrams in reassembly at once.
     public var maximumQueues = 1024
 
@@ -156,7 +156,7 @@ extension IPv4 {
             }
             table.queues[free] = FragmentQueues.Queue(
                 source: source, destination: destination, identification: identification,
-                protocolNumber: protocolNumber, inUse: true, deadline: worker.clock.now() &+ table.parameters.timeout)
+                protocolNumber: protocolNumber, inUse: true, deadline: worker.clock.now() &+ table.parameters.timeout.nanoseconds)
             table.live &+= 1
             index = free
         }

@@ -134,7 +134,7 @@ extension NeighbourTable {
                           worker: Worker) {
         state.withLock { table in
             let now = clock.now()
-            let override = now >= neighbour.updated &+ parameters.lockTime || gratuitous
+            let override = now >= neighbour.updated &+ parameters.lockTime.nanoseconds || gratuitous
             neighUpdate(neighbour, linkAddress: linkAddress, to: confirmed ? .reachable : .stale,
                         flags: override ? .override : [], now: now, worker: worker, table: &table)
         }

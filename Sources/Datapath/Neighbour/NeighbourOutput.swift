@@ -39,7 +39,7 @@ extension NeighbourTable {
             if current.intersects([.permanent, .noARP, .reachable, .delay, .probe]) { return true }
             if current == .stale {
                 neighbour.updated = now
-                neighbour.deadline = now &+ parameters.delayFirstProbeTime
+                neighbour.deadline = now &+ parameters.delayFirstProbeTime.nanoseconds
                 neighbour.publish(.delay)
                 return true
             }
@@ -83,7 +83,7 @@ extension NeighbourTable {
     func startResolving(_ neighbour: Neighbour, now: UInt64, worker: Worker, table: inout TableState) {
         neighbour.probes = 0
         neighbour.updated = now
-        neighbour.deadline = now &+ parameters.retransmitTime
+        neighbour.deadline = now &+ parameters.retransmitTime.nanoseconds
         neighbour.publish(.incomplete)
         solicit(neighbour, worker: worker, table: &table)
     }

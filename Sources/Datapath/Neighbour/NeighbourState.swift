@@ -53,11 +53,11 @@ public struct NeighbourState: OptionSet, Hashable, Sendable, CustomStringConvert
 public struct NeighbourParameters: Sendable, Equatable {
     /// Mean time an entry stays REACHABLE after confirmation; the actual time is random in
     /// [½, 1½) of it, as RFC 4861 §6.3.2 prescribes (`base_reachable_time_ms`, 30 s).
-    public var baseReachableTime: UInt64 = 30_000_000_000
+    public var baseReachableTime: Duration = .seconds(30)
     /// Between probes (`retrans_time_ms`, 1 s).
-    public var retransmitTime: UInt64 = 1_000_000_000
+    public var retransmitTime: Duration = .seconds(1)
     /// In DELAY before the first unicast probe (`delay_first_probe_time`, 5 s).
-    public var delayFirstProbeTime: UInt64 = 5_000_000_000
+    public var delayFirstProbeTime: Duration = .seconds(5)
     /// Broadcast probes while INCOMPLETE (`mcast_solicit`, 3).
     public var multicastProbes = 3
     /// Unicast probes while in PROBE (`ucast_solicit`, 3).
@@ -66,11 +66,11 @@ public struct NeighbourParameters: Sendable, Equatable {
     public var pendingQueueLength = 3
     /// An ARP reply within this time of the last update does not replace the address
     /// (`locktime`, 1 s): the first answer wins when several hosts reply.
-    public var lockTime: UInt64 = 1_000_000_000
+    public var lockTime: Duration = .seconds(1)
     /// Entries the table holds at most (`gc_thresh3`, 1024).
     public var maximumEntries = 1024
     /// FAILED and unused STALE entries older than this are collected (`gc_stale_time`, 60 s).
-    public var staleTime: UInt64 = 60_000_000_000
+    public var staleTime: Duration = .seconds(60)
 
     public init() {}
 

@@ -62,7 +62,7 @@ public final class NeighbourTable: @unchecked Sendable {
         // Twice the table: slots freed by garbage collection wait out a grace period.
         self.slab = NeighbourSlab(capacity: 2 * max(1, parameters.maximumEntries) + 64, quiescence: core.quiescence)
         var random = SplitMix64(seed: seed ?? UInt64.random(in: 0 ... .max))
-        let reachable = NeighbourTable.randomReachableTime(parameters.baseReachableTime, &random)
+        let reachable = NeighbourTable.randomReachableTime(parameters.baseReachableTime.nanoseconds, &random)
         self.state = Mutex(TableState(reachableTime: reachable, nextRandomization: clock.now() &+ 300_000_000_000,
                                       random: random))
     }
@@ -73,7 +73,7 @@ public final class NeighbourTable: @unchecked Sendable {
     }
 
     /// The current reachable time (re-drawn every 300 s, as Linux does).
-    public var reachableTime: UInt64 { state.withLock { $0.reachableTime } }
+    public var reachableTime: Duration { .nanoseconds(Int64(clamping: state.withLock { $0.reachableTime })) }
 
     public var statistics: NeighbourStatistics { state.withLock { $0.statistics } }
 

@@ -18,7 +18,7 @@ extension NeighbourTable {
             }
             table.resolved.removeAll()
             if now >= table.nextRandomization {
-                table.reachableTime = NeighbourTable.randomReachableTime(parameters.baseReachableTime, &table.random)
+                table.reachableTime = NeighbourTable.randomReachableTime(parameters.baseReachableTime.nanoseconds, &table.random)
                 table.nextRandomization = now &+ 300_000_000_000
             }
             var fired = 0
@@ -41,21 +41,21 @@ extension NeighbourTable {
     /// dropping what waited.
     func timerExpired(_ neighbour: Neighbour, now: UInt64, worker: Worker, table: inout TableState) {
         var state = neighbour.state
-        var next: UInt64? = now &+ parameters.retransmitTime
+        var next: UInt64? = now &+ parameters.retransmitTime.nanoseconds
         if state.contains(.reachable) {
             if now < neighbour.confirmed &+ table.reachableTime {
                 next = neighbour.confirmed &+ table.reachableTime
-            } else if now < neighbour.used &+ parameters.delayFirstProbeTime {
+            } else if now < neighbour.used &+ parameters.delayFirstProbeTime.nanoseconds {
                 state = .delay
                 neighbour.updated = now
-                next = now &+ parameters.delayFirstProbeTime
+                next = now &+ parameters.delayFirstProbeTime.nanoseconds
             } else {
                 state = .stale
                 neighbour.updated = now
                 next = nil
             }
         } else if state.contains(.delay) {
-            if now < neighbour.confirmed &+ parameters.delayFirstProbeTime {
+            if now < neighbour.confirmed &+ parameters.delayFirstProbeTime.nanoseconds {
                 state = .reachable
                 neighbour.updated = now
                 next = neighbour.confirmed &+ table.reachableTime
@@ -109,7 +109,7 @@ extension NeighbourTable {
             let state = neighbour.state
             guard state == .failed || state == .stale || state == .none,
                   neighbour.deadline == nil, neighbour.pending.isEmpty else { continue }
-            if force || now &- max(neighbour.used, neighbour.updated) >= parameters.staleTime { doomed.append(key) }
+            if force || now &- max(neighbour.used, neighbour.updated) >= parameters.staleTime.nanoseconds { doomed.append(key) }
         }
         for key in doomed {
             guard let neighbour = table.entries.removeValue(forKey: key) else { continue }

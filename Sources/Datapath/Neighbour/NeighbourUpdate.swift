@@ -65,7 +65,7 @@ extension NeighbourTable {
             neighbour.publishHeader(destination: address)
             if !target.intersects(.connected) {
                 // Not confirmed by this news: make sure the entry is not thought fresh.
-                neighbour.confirmed = now &- min(now, 2 &* parameters.baseReachableTime)
+                neighbour.confirmed = now &- min(now, 2 &* parameters.baseReachableTime.nanoseconds)
             }
         }
         if target != old {

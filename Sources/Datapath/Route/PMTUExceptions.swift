@@ -14,7 +14,7 @@ import Synchronization
 public final class PMTUExceptions: @unchecked Sendable {
     public struct Parameters: Sendable {
         /// How long a learned MTU holds (Linux: `net.ipv4.route.mtu_expires`, 600 s).
-        public var lifetime: UInt64 = 600_000_000_000
+        public var lifetime: Duration = .seconds(600)
         /// The lowest MTU taken from an ICMP message (Linux: `net.ipv4.route.min_pmtu`, 552).
         public var minimumMTU = 552
         /// Destinations remembered at most.
@@ -63,7 +63,7 @@ public final class PMTUExceptions: @unchecked Sendable {
                let victim = table.min(by: { $0.value.expires < $1.value.expires })?.key {
                 table[victim] = nil
             }
-            table[key] = Entry(mtu: mtu, expires: now &+ parameters.lifetime)
+            table[key] = Entry(mtu: mtu, expires: now &+ parameters.lifetime.nanoseconds)
             SharedWord.store(countWord, UInt64(table.count))
             return mtu
         }

@@ -4,7 +4,7 @@ import DatapathWire
 extension Stack {
     /// How often housekeeping runs: neighbour timers, bond link monitoring (Linux's default
     /// `miimon` for a bond configured with one), bridge port carrier.
-    public static let housekeepingInterval: UInt64 = 100_000_000
+    public static let housekeepingInterval: Duration = .milliseconds(100)
 
     /// Schedules `housekeeping` every 100 ms on the group's worker 0, and fragment expiry once
     /// a second on every worker, before `group.start()`: embedded timers on each worker's wheel.
@@ -78,7 +78,7 @@ final class StackTimers: TimerHandler {
     }
 
     func arm(housekeeping withHousekeeping: Bool) {
-        if withHousekeeping { worker.timers.arm(&housekeeping, after: Stack.housekeepingInterval) }
+        if withHousekeeping { worker.timers.arm(&housekeeping, after: Stack.housekeepingInterval.nanoseconds) }
         worker.timers.arm(&fragmentExpiry, after: StackTimers.fragmentExpiryInterval)
     }
 
@@ -87,7 +87,7 @@ final class StackTimers: TimerHandler {
         switch context {
         case StackTimers.housekeepingContext:
             stack.housekeeping(worker: worker)
-            wheel.arm(&housekeeping, after: Stack.housekeepingInterval)
+            wheel.arm(&housekeeping, after: Stack.housekeepingInterval.nanoseconds)
         default:
             stack.ipv4.expireFragments(worker: worker)
             wheel.arm(&fragmentExpiry, after: StackTimers.fragmentExpiryInterval)

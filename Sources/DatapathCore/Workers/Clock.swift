@@ -81,3 +81,16 @@ public enum Nanoseconds {
         return overflow ? .max : product
     }
 }
+
+extension Duration {
+    /// The duration in nanoseconds, as the datapath's clocks count (`DatapathClock.now()`):
+    /// negative is 0, more than `UInt64.max` nanoseconds (584 years) saturates.
+    @inlinable
+    public var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 && (seconds > 0 || attoseconds > 0) else { return 0 }
+        let (whole, overflow) = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, carry) = whole.addingReportingOverflow(UInt64(attoseconds / 1_000_000_000))
+        return overflow || carry ? .max : total
+    }
+}
