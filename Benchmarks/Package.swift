@@ -50,7 +50,7 @@ func benchmark(_ name: String, _ products: [String]) -> Target {
 package.targets += [
     benchmark("WireBenchmarks", ["DatapathWire"]),
     benchmark("CoreBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
-    benchmark("AFPacketBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
-    benchmark("L2Benchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
+    benchmark("AFPacketBenchmarks", ["DatapathCore", "DatapathWire", "Datapath", "DatapathGenerator"]),
+    benchmark("L2Benchmarks", ["DatapathCore", "DatapathWire", "Datapath", "DatapathGenerator"]),
     benchmark("IPv4Benchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
 ]

@@ -1,6 +1,7 @@
 import Benchmark
 import BenchmarkSupport
 import Datapath
+import DatapathGenerator
 import DatapathCore
 import DatapathWire
 import Foundation
