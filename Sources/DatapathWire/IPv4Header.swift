@@ -43,6 +43,14 @@ public struct IPv4Header {
         nonmutating set { base.storeBytes(of: 0x40 | UInt8(truncatingIfNeeded: newValue >> 2) & 0x0F, as: UInt8.self) }
     }
 
+    /// The whole second byte, DSCP and ECN together (RFC 791's type of service; what Linux's
+    /// `iph->tos` holds and the route lookup keys on, `RT_TOS`).
+    @inlinable
+    public var typeOfService: UInt8 {
+        get { base.load(fromByteOffset: 1, as: UInt8.self) }
+        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 1, as: UInt8.self) }
+    }
+
     /// Differentiated services code point, 0...63 (RFC 2474).
     @inlinable
     public var dscp: UInt8 {

@@ -49,7 +49,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
                 continue
             }
             counters.add(ICMPStatistics.Counter.inMsgs.rawValue)
-            let type = ICMPType(rawValue: skb.data.load(as: UInt8.self))
+            let type = ICMPHeader(unchecked: skb.data).type
             if let counter = ICMPStatistics.input(type) { counters.add(counter.rawValue) }
             guard type == .echoRequest else {
                 if type == .destinationUnreachable { icmpUnreachable(skb, worker: worker) }
@@ -73,15 +73,16 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
     func echoReply(_ request: SKB, worker: Worker) {
         guard let skb = worker.unshare(request) else { return }
         let original = skb.networkHeader
-        let tos = original.load(fromByteOffset: 1, as: UInt8.self)
-        let requester = IPv4Address(loadingFrom: original + 12)
-        let requested = IPv4Address(loadingFrom: original + 16)
-        let icmp = skb.data
-        let checksum = UInt16(bigEndian: icmp.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-        let typeCode = UInt16(bigEndian: icmp.loadUnaligned(as: UInt16.self))
-        icmp.storeBytes(of: UInt16(0), as: UInt16.self)
-        icmp.storeBytes(of: InternetChecksum.update(checksum, old: typeCode, new: 0).bigEndian, toByteOffset: 2,
-                        as: UInt16.self)
+        let request = IPv4Header(unchecked: original)
+        let tos = request.typeOfService
+        let requester = request.source
+        let requested = request.destination
+        // Type and code become 0 (echo reply), the checksum patched for them (RFC 1624).
+        let icmp = ICMPHeader(unchecked: skb.data)
+        let typeCode = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code)
+        icmp.type = .echoReply
+        icmp.code = 0
+        icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)
         let route = ipv4.routeOutput(to: requester, tos: tos, mark: skb.mark, worker: worker)
         guard route.input == .forward else {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
@@ -92,7 +93,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex), worker: worker)
         // Record route and timestamp come back with this host in them (`ip_options_echo`).
         var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let requestHeaderLength = Int(original.load(as: UInt8.self) & 0x0F) &* 4
+        let requestHeaderLength = request.headerLength
         let optionLength = requestHeaderLength > 20 ? withUnsafeMutableBytes(of: &options) {
             ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!,
                                 worker: worker)
@@ -105,7 +106,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         ipv4.writeHeader(ip, tos: tos, totalLength: skb.length, protocol: .icmp, source: source,
                          destination: requester, worker: worker)
         if optionLength > 0 {
-            ip.storeBytes(of: UInt8(0x40 | headerLength / 4), as: UInt8.self)
+            IPv4Header(unchecked: ip).headerLength = headerLength
             withUnsafeBytes(of: &options) { (ip + 20).copyMemory(from: $0.baseAddress!, byteCount: optionLength) }
         }
         route.apply(to: skb)

@@ -19,18 +19,19 @@ extension ICMP {
         let dst = ipv4.state(worker).dsts[skb.dst]
         guard skb.packetType == .host, dst.flags & RouteResult.broadcast == 0 else { return }
         let ip = skb.networkHeader
+        let header = IPv4Header(unchecked: ip)
         let available = skb.length + (skb.data - ip)
-        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
-        let destination = IPv4Address(loadingFrom: ip + 12)
-        let original = IPv4Address(loadingFrom: ip + 16)
+        let headerLength = header.headerLength
+        let destination = header.source
+        let original = header.destination
         guard !destination.isZero, !destination.isMulticast, !destination.isBroadcast, !destination.isLoopback,
               !original.isMulticast, !original.isBroadcast else { return }
         // Only the first fragment.
-        guard UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x1FFF == 0 else { return }
+        guard header.fragmentOffset == 0 else { return }
         // Never an error about an ICMP error (or an unknown type).
-        if ip.load(fromByteOffset: 9, as: UInt8.self) == IPProtocol.icmp.rawValue {
+        if header.protocol == .icmp {
             guard available > headerLength else { return }
-            let inner = ICMPType(rawValue: ip.load(fromByteOffset: headerLength, as: UInt8.self))
+            let inner = ICMPHeader(unchecked: header.payload).type
             if inner.rawValue > 18 || inner.isError { return }
         }
         let counters = statistics.block(worker)
@@ -44,7 +45,7 @@ extension ICMP {
             counters.add(ICMPStatistics.Counter.outRateLimitHost.rawValue)
             return
         }
-        let tos = (ip.load(fromByteOffset: 1, as: UInt8.self) & 0x1E) | 0xC0
+        let tos = (header.typeOfService & 0x1E) | 0xC0
         let route = ipv4.routeOutput(to: destination, tos: tos, mark: skb.mark, worker: worker)
         guard route.input == .forward else {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
@@ -66,13 +67,13 @@ extension ICMP {
         }
         ipv4.writeHeader(out, tos: tos, totalLength: length, protocol: .icmp, source: source,
                          destination: destination, worker: worker)
-        let icmp = out + IPv4Header.minimumLength
-        icmp.storeBytes(of: type.rawValue, as: UInt8.self)
-        icmp.storeBytes(of: code, toByteOffset: 1, as: UInt8.self)
-        icmp.storeBytes(of: UInt16(0), toByteOffset: 2, as: UInt16.self)
-        icmp.storeBytes(of: info.bigEndian, toByteOffset: 4, as: UInt32.self)
-        (icmp + ICMPHeader.length).copyMemory(from: ip, byteCount: quoted)
-        ICMPHeader(unchecked: icmp).fillChecksum(messageLength: ICMPHeader.length + quoted)
+        let icmp = ICMPHeader(unchecked: out + IPv4Header.minimumLength)
+        icmp.type = type
+        icmp.code = code
+        icmp.checksum = 0
+        icmp.restOfHeader = info
+        (icmp.base + ICMPHeader.length).copyMemory(from: ip, byteCount: quoted)
+        icmp.fillChecksum(messageLength: ICMPHeader.length + quoted)
         route.apply(to: message)
         message.mark = skb.mark
         message.resetNetworkHeader()

@@ -30,8 +30,8 @@ extension IPv4 {
                 continue
             }
             if !xfrmForwardPolicy(skb) { continue }
-            let ip = skb.data
-            let ttl = ip.load(fromByteOffset: 8, as: UInt8.self)
+            let ip = IPv4Header(unchecked: skb.data)
+            let ttl = ip.ttl
             if ttl <= 1 {
                 counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
                 icmp.sendError(for: skb, type: .timeExceeded, code: ICMPCode.TimeExceeded.ttl, worker: worker)
@@ -39,7 +39,7 @@ extension IPv4 {
                 continue
             }
             let mtu = Int(dsts[skb.dst].mtu)
-            if skb.length > mtu && ip.load(fromByteOffset: 6, as: UInt8.self) & 0x40 != 0
+            if skb.length > mtu && ip.dontFragment
                 && !(skb.isGSO && skb.gsoSegmentsFit(mtu: mtu)) {
                 counters.add(IPStatistics.Counter.fragFails.rawValue)
                 icmp.sendError(for: skb, type: .destinationUnreachable,
@@ -48,7 +48,7 @@ extension IPv4 {
                 worker.drop(skb, .fragmentationNeeded)
                 continue
             }
-            let hasOptions = ip.load(as: UInt8.self) != 0x45
+            let hasOptions = ip.headerLength != IPv4Header.minimumLength
             guard let writable = worker.unshare(skb) else { continue }
             IPv4Header(unchecked: writable.data).decrementTTL(from: ttl)
             if hasOptions { ipForwardOptions(writable, worker: worker) }

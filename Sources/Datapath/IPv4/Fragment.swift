@@ -17,8 +17,8 @@ extension IPv4 {
     func ipFragment(_ skb: SKB, into out: inout PacketBatch, worker: Worker) {
         let counters = statistics.block(worker)
         let ip = skb.data
-        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
-        let flags = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        let headerLength = IPv4Header(unchecked: ip).headerLength
+        let flags = IPv4Header(unchecked: ip).flagsAndFragmentOffset
         let room = (Int(state(worker).dsts[skb.dst].mtu) - headerLength) & ~7
         guard flags & 0x4000 == 0, room >= 8 else {
             counters.add(IPStatistics.Counter.fragFails.rawValue)
@@ -49,8 +49,9 @@ extension IPv4 {
             data.copyMemory(from: ip, byteCount: headerLength)
             (data + headerLength).copyMemory(from: ip + headerLength + position, byteCount: length)
             let offsetField = UInt16((baseOffset + position) >> 3) | (isLast && !keepsMore ? 0 : 0x2000)
-            data.storeBytes(of: UInt16(headerLength + length).bigEndian, toByteOffset: 2, as: UInt16.self)
-            data.storeBytes(of: offsetField.bigEndian, toByteOffset: 6, as: UInt16.self)
+            let header = IPv4Header(unchecked: data)
+            header.totalLength = UInt16(headerLength + length)
+            header.flagsAndFragmentOffset = offsetField
             IPv4Header(unchecked: data).fillChecksum()
             IPv4.copyRouting(from: skb, to: fragment)
             if out.isFull { ipFinishOutput2(&out, worker: worker) }
@@ -76,7 +77,7 @@ extension IPv4 {
         target.protocolType = source.protocolType
         target.packetType = source.packetType
         target.resetNetworkHeader()
-        target.setTransportHeader(afterNetworkBytes: Int(target.data.load(as: UInt8.self) & 0x0F) &* 4)
+        target.setTransportHeader(afterNetworkBytes: IPv4Header(unchecked: target.data).headerLength)
     }
 
     /// Replaces every option without the copied flag by NOOPs (Linux: `ip_options_fragment`).

@@ -26,7 +26,7 @@ extension IPv4 {
         for i in batch.indices {
             let skb = batch[i]
             let ip = skb.data
-            let slot = Int(protocolIndex[Int(ip.load(fromByteOffset: 9, as: UInt8.self))])
+            let slot = Int(protocolIndex[Int(IPv4Header(unchecked: ip).protocol.rawValue)])
             guard slot != 0 else {
                 counters.add(IPStatistics.Counter.inUnknownProtos.rawValue)
                 icmp.sendError(for: skb, type: .destinationUnreachable, code: ICMPCode.DestinationUnreachable.protocol,
@@ -34,7 +34,7 @@ extension IPv4 {
                 worker.drop(skb, .ipNoProtocol)
                 continue
             }
-            _ = skb.pull(Int(ip.load(as: UInt8.self) & 0x0F) &* 4)
+            _ = skb.pull(IPv4Header(unchecked: ip).headerLength)
             batches[slot &- 1].append(skb)
             used |= 1 << UInt32(slot &- 1)
         }

@@ -186,21 +186,16 @@ extension IPv4 {
 }
 
 extension IPv4 {
-    /// Writes a 20-byte IPv4 header for a packet the stack originates; the checksum is filled
-    /// by `ipLocalOut`. DF is clear and the identification is the worker's next (Linux's ICMP
-    /// socket uses `IP_PMTUDISC_DONT`).
+    /// Writes a 20-byte IPv4 header for a packet the stack originates (`IPv4Repr.emit`). DF is
+    /// clear (Linux's ICMP socket uses `IP_PMTUDISC_DONT`), the TTL is `ip_default_ttl` and the
+    /// identification the worker's next; `ipLocalOut` fills the checksum again once options
+    /// are in.
     func writeHeader(_ ip: UnsafeMutableRawPointer, tos: UInt8, totalLength: Int, protocol number: IPProtocol,
                      source: IPv4Address, destination: IPv4Address, worker: Worker) {
-        ip.storeBytes(of: UInt8(0x45), as: UInt8.self)
-        ip.storeBytes(of: tos, toByteOffset: 1, as: UInt8.self)
-        ip.storeBytes(of: UInt16(totalLength).bigEndian, toByteOffset: 2, as: UInt16.self)
-        ip.storeBytes(of: state(worker).nextIdentification().bigEndian, toByteOffset: 4, as: UInt16.self)
-        ip.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
-        ip.storeBytes(of: sysctls.read(worker).defaultTTL, toByteOffset: 8, as: UInt8.self)
-        ip.storeBytes(of: number.rawValue, toByteOffset: 9, as: UInt8.self)
-        ip.storeBytes(of: UInt16(0), toByteOffset: 10, as: UInt16.self)
-        source.store(to: ip + 12)
-        destination.store(to: ip + 16)
+        IPv4Repr(source: source, destination: destination, protocol: number, ttl: sysctls.read(worker).defaultTTL,
+                 payloadLength: totalLength &- IPv4Header.minimumLength,
+                 identification: state(worker).nextIdentification(), dontFragment: false,
+                 dscp: tos >> 2, ecn: tos & 0x03).emit(to: ip)
     }
 
     /// Queues a routed packet the stack originated; it leaves through `ipLocalOut` when the

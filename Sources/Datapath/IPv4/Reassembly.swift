@@ -105,8 +105,7 @@ extension IPv4 {
         var kept = 0
         for i in batch.indices {
             let skb = batch[i]
-            let flags = UInt16(bigEndian: skb.data.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
-            if flags & 0x3FFF == 0 {
+            if !IPv4Header(unchecked: skb.data).isFragment {
                 batch[kept] = skb
                 kept &+= 1
                 continue
@@ -125,15 +124,16 @@ extension IPv4 {
         counters.add(IPStatistics.Counter.reasmReqds.rawValue)
         let table = state(worker).fragmentQueues
         let ip = incoming.data
-        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
-        let flags = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self))
+        let header = IPv4Header(unchecked: ip)
+        let headerLength = header.headerLength
+        let flags = header.flagsAndFragmentOffset
         let offset = Int(flags & 0x1FFF) &* 8
         let more = flags & 0x2000 != 0
         var end = offset + incoming.length - headerLength
-        let source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        let destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        let identification = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 4, as: UInt16.self))
-        let protocolNumber = ip.load(fromByteOffset: 9, as: UInt8.self)
+        let source = header.source.hostOrder
+        let destination = header.destination.hostOrder
+        let identification = header.identification
+        let protocolNumber = header.protocol.rawValue
         var index = table.find(source: source, destination: destination, identification: identification,
                                protocolNumber: protocolNumber)
         if more { end &= ~7 }
@@ -218,7 +218,7 @@ extension IPv4 {
         let q = table.queues[index]
         let counters = statistics.block(worker)
         let first = q.fragments.head!
-        let headerLength = Int(first.data.load(as: UInt8.self) & 0x0F) &* 4
+        let headerLength = IPv4Header(unchecked: first.data).headerLength
         let total = headerLength + q.totalLength
         guard let whole = allocateLarge(bytes: total, worker: worker), let out = whole.put(total) else {
             discard(index, table, worker: worker)
@@ -228,12 +228,13 @@ extension IPv4 {
         for skb in q.fragments {
             let (start, stop) = IPv4.fragmentSpan(skb)
             // Later fragments may carry fewer options than the first (RFC 791).
-            let ownHeader = Int(skb.data.load(as: UInt8.self) & 0x0F) &* 4
+            let ownHeader = IPv4Header(unchecked: skb.data).headerLength
             (out + headerLength + start).copyMemory(from: skb.data + ownHeader, byteCount: stop - start)
         }
-        out.storeBytes(of: UInt16(total).bigEndian, toByteOffset: 2, as: UInt16.self)
-        out.storeBytes(of: UInt16(0), toByteOffset: 6, as: UInt16.self)
-        IPv4Header(unchecked: out).fillChecksum()
+        let header = IPv4Header(unchecked: out)
+        header.totalLength = UInt16(total)
+        header.flagsAndFragmentOffset = 0
+        header.fillChecksum()
         IPv4.copyRouting(from: first, to: whole)
         whole.checksumState = first.checksumState == .unnecessary ? .unnecessary : .none
         release(index, table, worker: worker)

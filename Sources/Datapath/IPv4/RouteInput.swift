@@ -39,9 +39,10 @@ extension IPv4 {
         for i in 0..<packets {
             let skb = slots[i]
             let ip = skb.data
-            let destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-            let source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-            let tos = UInt64(ip.load(fromByteOffset: 1, as: UInt8.self) & 0x1E)
+            let header = IPv4Header(unchecked: ip)
+            let destination = header.destination.hostOrder
+            let source = header.source.hostOrder
+            let tos = UInt64(header.typeOfService & 0x1E)
             let k0 = RouteCache.key0(destination: destination, source: source)
             let k1 = UInt64(skb.mark) << 32 | tos << 16 | iif
             let result: RouteResult

@@ -162,11 +162,12 @@ struct FilterFields {
     init(ip: UnsafeMutableRawPointer, length: Int, inputIfindex: Int32, outputIfindex: Int32) {
         self.inputIfindex = inputIfindex
         self.outputIfindex = outputIfindex
-        source = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-        destination = UInt32(bigEndian: ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        protocolNumber = ip.load(fromByteOffset: 9, as: UInt8.self)
-        isLaterFragment = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x1FFF != 0
-        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
+        let header = IPv4Header(unchecked: ip)
+        source = header.source.hostOrder
+        destination = header.destination.hostOrder
+        protocolNumber = header.protocol.rawValue
+        isLaterFragment = header.fragmentOffset != 0
+        let headerLength = header.headerLength
         let available = length - headerLength
         guard !isLaterFragment else { return }
         switch protocolNumber {
@@ -174,11 +175,13 @@ struct FilterFields {
         // TCP or UDP header cut short must not be read.
         case 6 where available >= 4, 17 where available >= 4, 132 where available >= 4:
             hasPorts = true
-            sourcePort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength, as: UInt16.self))
-            destinationPort = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: headerLength + 2, as: UInt16.self))
+            // TCP, UDP and SCTP all start with the two ports (UDP's view reads them).
+            let ports = UDPHeader(unchecked: header.payload)
+            sourcePort = ports.sourcePort
+            destinationPort = ports.destinationPort
         case 1 where available >= 1:
             hasICMPType = true
-            icmpType = ip.load(fromByteOffset: headerLength, as: UInt8.self)
+            icmpType = ICMPHeader(unchecked: header.payload).type.rawValue
         default:
             break
         }
