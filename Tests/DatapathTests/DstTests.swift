@@ -9,14 +9,14 @@ import DatapathWire
         let table = DstTable()
         for raw in 0..<11 {
             let input = DstInput(rawValue: UInt8(raw))!
-            for flags: UInt8 in [0, RouteResult.broadcast, RouteResult.local] {
+            for flags: RouteFlags in [[], .broadcast, .local] {
                 let entry = table[DstTable.staticIndex(input, flags: flags)]
                 #expect(entry.input == input && entry.flags == flags && entry.output == .discard)
             }
         }
         #expect(table[0].input == DstInput.none)
-        #expect(RouteResult(input: .localDeliver, flags: RouteResult.local).dst
-                == DstTable.staticIndex(.localDeliver, flags: RouteResult.local))
+        #expect(RouteResult(input: .localDeliver, flags: .local).dst
+                == DstTable.staticIndex(.localDeliver, flags: .local))
     }
 
     @Test func aGivenUpEntryStaysReadableUntilTheBatchEndsAndItsHandlesFailAtOnce() {
@@ -38,7 +38,7 @@ import DatapathWire
         #expect(table.check(handle, epoch: 7) == nil)          // …under a new generation
         #expect(table.check(table.handle(again), epoch: 7) == again)
         // Statics are never given up.
-        let local = DstIndex(rawValue: DstTable.staticIndex(.localDeliver, flags: 0))
+        let local = DstIndex(rawValue: DstTable.staticIndex(.localDeliver, flags: []))
         table.release(local)
         table.endBatch()
         #expect(table[local.rawValue].input == .localDeliver)

@@ -56,7 +56,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
                 worker.cache.free(skb)
                 continue
             }
-            if echoIgnoreAll || (echoIgnoreBroadcasts && ipv4.state(worker).dsts[skb.dst].flags & RouteResult.broadcast != 0) {
+            if echoIgnoreAll || (echoIgnoreBroadcasts && ipv4.state(worker).dsts[skb.dst].flags.contains(.broadcast)) {
                 worker.drop(skb, .icmpIgnored)
                 continue
             }
@@ -89,7 +89,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             worker.drop(skb, .ipOutNoRoute)
             return
         }
-        let source = ipv4.state(worker).dsts[skb.dst].flags & RouteResult.local != 0
+        let source = ipv4.state(worker).dsts[skb.dst].flags.contains(.local)
             ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex), worker: worker)
         // Record route and timestamp come back with this host in them (`ip_options_echo`).
         var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))

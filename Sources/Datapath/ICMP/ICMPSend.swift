@@ -17,7 +17,7 @@ extension ICMP {
     /// (OutRateLimitGlobal, OutRateLimitHost), nor without a route back (OutNoRoutes).
     public func sendError(for skb: SKB, type: ICMPType, code: UInt8, info: UInt32 = 0, worker: Worker) {
         let dst = ipv4.state(worker).dsts[skb.dst]
-        guard skb.packetType == .host, dst.flags & RouteResult.broadcast == 0 else { return }
+        guard skb.packetType == .host, !dst.flags.contains(.broadcast) else { return }
         let ip = skb.networkHeader
         let header = IPv4Header(unchecked: ip)
         let available = skb.length + (skb.data - ip)
@@ -51,7 +51,7 @@ extension ICMP {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
             return
         }
-        let source = dst.flags & RouteResult.local != 0
+        let source = dst.flags.contains(.local)
             ? original : ipv4.addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex), worker: worker)
         guard !source.isZero else { return }
         let quoted = min(headerLength + 8, available)

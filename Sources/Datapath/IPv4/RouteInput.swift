@@ -136,7 +136,7 @@ extension IPv4 {
                 return RouteResult(input: .martianDestination)
             }
         }
-        if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: RouteResult.broadcast) }
+        if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: .broadcast) }
         if destination & 0xF000_0000 == 0xE000_0000 { return RouteResult(input: .multicast) }
         let index = snapshot.lookupIndex(destination)
         guard index != 0 else { return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable) }
@@ -152,13 +152,13 @@ extension IPv4 {
         }
         guard entry.input == .forward else { return entry }
         if inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
-        guard entry.flags & RouteResult.connected != 0 else { return entry }
+        guard entry.flags.contains(.connected) else { return entry }
         guard let device = core.devices[Int(entry.outputIfindex)],
               let neighbour = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
             return RouteResult(input: .none)
         }
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination,
-                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu), flags: 0,
+                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu), flags: [],
                            dst: DstIndex(rawValue: entry.dst))
     }
 
@@ -168,8 +168,8 @@ extension IPv4 {
     /// neighbour. A route through a device that is down is no route.
     func makeRouteEntry(_ route: Route, state: IPv4WorkerState) -> RouteResult {
         switch route.type {
-        case .local: return RouteResult(input: .localDeliver, flags: RouteResult.local)
-        case .broadcast: return RouteResult(input: .localDeliver, flags: RouteResult.broadcast)
+        case .local: return RouteResult(input: .localDeliver, flags: .local)
+        case .broadcast: return RouteResult(input: .localDeliver, flags: .broadcast)
         case .blackhole: return RouteResult(input: .blackhole)
         case .unreachable: return RouteResult(input: .hostUnreachable)
         case .prohibit: return RouteResult(input: .prohibited)
@@ -183,13 +183,13 @@ extension IPv4 {
             let dst = state.dsts.make(DstEntry(forwardingTo: route.ifindex, gateway: 0, neighbour: nil, mtu: mtu,
                                                epoch: state.epoch))
             return RouteResult(forwardTo: nil, nexthop: 0, outputIfindex: route.ifindex, mtu: mtu,
-                               flags: RouteResult.connected, dst: dst)
+                               flags: .connected, dst: dst)
         }
         guard let neighbour = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
         let dst = state.dsts.make(DstEntry(forwardingTo: route.ifindex, gateway: gateway.hostOrder,
                                            neighbour: neighbour.handle, mtu: mtu, epoch: state.epoch))
         return RouteResult(forwardTo: neighbour.handle, nexthop: gateway.hostOrder,
-                           outputIfindex: route.ifindex, mtu: mtu, flags: 0, dst: dst)
+                           outputIfindex: route.ifindex, mtu: mtu, flags: [], dst: dst)
     }
 
     /// The route for a packet the stack originates to `destination` (Linux:

@@ -20,8 +20,7 @@ public enum DstOutput: UInt8, Sendable {
 public struct DstEntry: Sendable, Equatable {
     public internal(set) var input: DstInput
     public internal(set) var output: DstOutput
-    /// `RouteResult.broadcast`, `RouteResult.local`.
-    public internal(set) var flags: UInt8
+    public internal(set) var flags: RouteFlags
     public internal(set) var mtu: UInt16
     public internal(set) var outputIfindex: UInt16
     /// The gateway (Linux: `rt_gw4`); 0 on a connected route, where each packet's next hop is
@@ -35,7 +34,7 @@ public struct DstEntry: Sendable, Equatable {
     public internal(set) var epoch: UInt64
 
     /// An entry with no way out: `input` only (local delivery, an error route).
-    init(input: DstInput, flags: UInt8) {
+    init(input: DstInput, flags: RouteFlags) {
         self.input = input
         output = .discard
         self.flags = flags
@@ -51,7 +50,7 @@ public struct DstEntry: Sendable, Equatable {
     init(forwardingTo outputIfindex: Int, gateway: UInt32, neighbour: NeighbourHandle?, mtu: Int, epoch: UInt64) {
         input = .forward
         output = .ipOutput
-        flags = 0
+        flags = []
         self.mtu = UInt16(clamping: mtu)
         self.outputIfindex = UInt16(truncatingIfNeeded: outputIfindex)
         self.gateway = gateway

@@ -34,8 +34,8 @@ final class DstTable: @unchecked Sendable {
 
     /// The static entry of a decision with no way out.
     @inline(__always)
-    static func staticIndex(_ input: DstInput, flags: UInt8) -> UInt32 {
-        1 &+ UInt32(input.rawValue) &* 4 &+ UInt32(flags & 3)
+    static func staticIndex(_ input: DstInput, flags: RouteFlags) -> UInt32 {
+        1 &+ UInt32(input.rawValue) &* 4 &+ UInt32(flags.rawValue & 3)
     }
 
     init(capacity requested: Int = 1024) {
@@ -43,14 +43,14 @@ final class DstTable: @unchecked Sendable {
         entries = .allocate(capacity: capacity)
         generations = .allocate(capacity: capacity)
         links = .allocate(capacity: capacity)
-        entries.initialize(repeating: DstEntry(input: .none, flags: 0), count: capacity)
+        entries.initialize(repeating: DstEntry(input: .none, flags: []), count: capacity)
         generations.initialize(repeating: 1, count: capacity)
         links.initialize(repeating: 0, count: capacity)
         for input in 0..<11 {
             for flags in 0..<4 {
                 let decision = DstInput(rawValue: UInt8(input))!
-                entries[Int(DstTable.staticIndex(decision, flags: UInt8(flags)))] = DstEntry(input: decision,
-                                                                                            flags: UInt8(flags))
+                let set = RouteFlags(rawValue: UInt8(flags))
+                entries[Int(DstTable.staticIndex(decision, flags: set))] = DstEntry(input: decision, flags: set)
             }
         }
         live = DstTable.staticCount
@@ -100,7 +100,7 @@ final class DstTable: @unchecked Sendable {
         newEntries.moveInitialize(from: entries, count: old)
         newGenerations.moveInitialize(from: generations, count: old)
         newLinks.moveInitialize(from: links, count: old)
-        (newEntries + old).initialize(repeating: DstEntry(input: .none, flags: 0), count: old)
+        (newEntries + old).initialize(repeating: DstEntry(input: .none, flags: []), count: old)
         (newGenerations + old).initialize(repeating: 1, count: old)
         (newLinks + old).initialize(repeating: 0, count: old)
         entries.deallocate()
@@ -128,7 +128,7 @@ final class DstTable: @unchecked Sendable {
     func endBatch() {
         if deferred.isEmpty { return }
         for slot in deferred {
-            entries[Int(slot)] = DstEntry(input: .none, flags: 0)
+            entries[Int(slot)] = DstEntry(input: .none, flags: [])
             links[Int(slot)] = freeHead
             freeHead = slot
             live -= 1

@@ -43,19 +43,12 @@ public struct RouteResult: Sendable {
     /// Path MTU: the route's, else the output device's.
     public let mtu: UInt16
     public let input: DstInput
-    /// `RouteResult.broadcast` when delivered as a broadcast (Linux: `RTCF_BROADCAST`);
-    /// `RouteResult.local` when the destination is one of our addresses (`RTCF_LOCAL`).
-    public let flags: UInt8
+    public let flags: RouteFlags
     /// The decision's entry in the worker's `DstTable`, as `apply` writes it into `skb.dst`.
     let dst: UInt32
 
-    public static let broadcast: UInt8 = 1
-    public static let local: UInt8 = 2
-    /// Connected route: the next hop is the destination (the table entry has no neighbour).
-    static let connected: UInt8 = 8
-
     /// A decision without a next hop (local delivery, the error routes).
-    public init(input: DstInput, flags: UInt8 = 0) {
+    public init(input: DstInput, flags: RouteFlags = []) {
         neighbour = 0
         nexthop = 0
         outputIfindex = 0
@@ -67,7 +60,7 @@ public struct RouteResult: Sendable {
 
     /// A forwarding decision through `neighbour` (nil: the destination's, found per packet),
     /// whose entry is `dst`.
-    init(forwardTo neighbour: NeighbourHandle?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: UInt8,
+    init(forwardTo neighbour: NeighbourHandle?, nexthop: UInt32, outputIfindex: Int, mtu: Int, flags: RouteFlags,
          dst: DstIndex) {
         self.neighbour = neighbour?.rawValue ?? 0
         self.nexthop = nexthop
@@ -100,4 +93,18 @@ extension SKB {
     /// The raw handle of the neighbour routing chose (0: none).
     @inline(__always) var dstNeighbour: UInt64 { control0 }
     @inline(__always) var dstNexthop: UInt32 { UInt32(truncatingIfNeeded: control1) }
+}
+
+/// What else a routing decision says (Linux: the `RTCF_*` flags of `struct rtable`).
+public struct RouteFlags: OptionSet, Hashable, Sendable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Delivered as a broadcast (`RTCF_BROADCAST`).
+    public static let broadcast = RouteFlags(rawValue: 1)
+    /// The destination is one of our addresses (`RTCF_LOCAL`).
+    public static let local = RouteFlags(rawValue: 2)
+    /// A connected route: each packet's next hop is its destination (the route's own entry has
+    /// no neighbour).
+    static let connected = RouteFlags(rawValue: 8)
 }
