@@ -39,13 +39,27 @@ public struct ARPPacket {
     /// Packet length in bytes for Ethernet/IPv4.
     @inlinable public static var length: Int { 28 }
 
+    /// Where each field of the layout above starts, in bytes from `base`.
+    @usableFromInline
+    enum Field {
+        @inlinable static var hardwareType: Int { 0 }
+        @inlinable static var protocolType: Int { 2 }
+        @inlinable static var hardwareLength: Int { 4 }
+        @inlinable static var protocolLength: Int { 5 }
+        @inlinable static var operation: Int { 6 }
+        @inlinable static var senderHardwareAddress: Int { 8 }
+        @inlinable static var senderProtocolAddress: Int { 14 }
+        @inlinable static var targetHardwareAddress: Int { 18 }
+        @inlinable static var targetProtocolAddress: Int { 24 }
+    }
+
     /// A view of `length` bytes at `base`; nil when they are too few or the packet is not
     /// Ethernet (htype 1, hlen 6) / IPv4 (ptype 0x0800, plen 4).
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 28 else { return nil }
+        guard length >= Self.length else { return nil }
         // htype 0x0001, ptype 0x0800, hlen 6, plen 4 as one big-endian 64-bit word.
-        let fixed = UInt64(bigEndian: base.loadUnaligned(as: UInt64.self)) >> 16
+        let fixed = base.loadBigEndian(UInt64.self, at: Field.hardwareType) >> 16
         guard fixed == 0x0001_0800_0604 else { return nil }
         self.base = base
     }
@@ -59,36 +73,36 @@ public struct ARPPacket {
     /// The operation.
     @inlinable
     public var operation: ARPOperation {
-        get { ARPOperation(rawValue: UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self))) }
-        nonmutating set { base.storeBytes(of: newValue.rawValue.bigEndian, toByteOffset: 6, as: UInt16.self) }
+        get { ARPOperation(rawValue: base.loadBigEndian(UInt16.self, at: Field.operation)) }
+        nonmutating set { base.storeBigEndian(newValue.rawValue, at: Field.operation) }
     }
 
     /// Sender hardware address.
     @inlinable
     public var senderHardwareAddress: MACAddress {
-        get { MACAddress(loadingFrom: base + 8) }
-        nonmutating set { newValue.store(to: base + 8) }
+        get { MACAddress(loadingFrom: base + Field.senderHardwareAddress) }
+        nonmutating set { newValue.store(to: base + Field.senderHardwareAddress) }
     }
 
     /// Sender protocol address.
     @inlinable
     public var senderProtocolAddress: IPv4Address {
-        get { IPv4Address(loadingFrom: base + 14) }
-        nonmutating set { newValue.store(to: base + 14) }
+        get { IPv4Address(loadingFrom: base + Field.senderProtocolAddress) }
+        nonmutating set { newValue.store(to: base + Field.senderProtocolAddress) }
     }
 
     /// Target hardware address (zero in a request).
     @inlinable
     public var targetHardwareAddress: MACAddress {
-        get { MACAddress(loadingFrom: base + 18) }
-        nonmutating set { newValue.store(to: base + 18) }
+        get { MACAddress(loadingFrom: base + Field.targetHardwareAddress) }
+        nonmutating set { newValue.store(to: base + Field.targetHardwareAddress) }
     }
 
     /// Target protocol address.
     @inlinable
     public var targetProtocolAddress: IPv4Address {
-        get { IPv4Address(loadingFrom: base + 24) }
-        nonmutating set { newValue.store(to: base + 24) }
+        get { IPv4Address(loadingFrom: base + Field.targetProtocolAddress) }
+        nonmutating set { newValue.store(to: base + Field.targetProtocolAddress) }
     }
 
     /// A gratuitous ARP announces the sender's own address: sender and target protocol
@@ -134,8 +148,9 @@ public struct ARPRepr: Hashable, Sendable {
     /// Writes the 28-byte packet at `base`, which must have room for `ARPPacket.length` bytes.
     @inlinable
     public func emit(to base: UnsafeMutableRawPointer) {
-        base.storeBytes(of: UInt32(0x0001_0800).bigEndian, as: UInt32.self)
-        base.storeBytes(of: UInt16(0x0604).bigEndian, toByteOffset: 4, as: UInt16.self)
+        // htype 1 and ptype 0x0800, then hlen 6 and plen 4.
+        base.storeBigEndian(UInt32(0x0001_0800), at: ARPPacket.Field.hardwareType)
+        base.storeBigEndian(UInt16(0x0604), at: ARPPacket.Field.hardwareLength)
         let packet = ARPPacket(unchecked: base)
         packet.operation = operation
         packet.senderHardwareAddress = senderHardwareAddress

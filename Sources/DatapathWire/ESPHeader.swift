@@ -11,10 +11,17 @@ public struct ESPHeader {
     /// Header length in bytes.
     @inlinable public static var length: Int { 8 }
 
+    /// Where each field of the layout above starts, in bytes from `base`.
+    @usableFromInline
+    enum Field {
+        @inlinable static var spi: Int { 0 }
+        @inlinable static var sequenceNumber: Int { 4 }
+    }
+
     /// A view of `length` bytes at `base`; nil when they cannot hold the header.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 8 else { return nil }
+        guard length >= Self.length else { return nil }
         self.base = base
     }
 
@@ -27,19 +34,19 @@ public struct ESPHeader {
     /// Security parameters index (0 is reserved, 1...255 reserved by IANA; RFC 4303 §2.1).
     @inlinable
     public var spi: UInt32 {
-        get { UInt32(bigEndian: base.loadUnaligned(as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, as: UInt32.self) }
+        get { base.loadBigEndian(UInt32.self, at: Field.spi) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.spi) }
     }
 
     /// Sequence number (the low 32 bits when extended sequence numbers are in use, §2.2).
     @inlinable
     public var sequenceNumber: UInt32 {
-        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt32.self) }
+        get { base.loadBigEndian(UInt32.self, at: Field.sequenceNumber) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.sequenceNumber) }
     }
 
     /// The first byte after the header.
-    @inlinable public var payload: UnsafeMutableRawPointer { base + 8 }
+    @inlinable public var payload: UnsafeMutableRawPointer { base + Self.length }
 }
 
 /// The ESP trailer, read from the end of a (decrypted) payload: `[data][padding][pad length]

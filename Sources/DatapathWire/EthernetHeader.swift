@@ -11,11 +11,19 @@ public struct EthernetHeader {
     /// Header length in bytes.
     @inlinable public static var length: Int { 14 }
 
+    /// Where each field of the layout above starts, in bytes from `base`.
+    @usableFromInline
+    enum Field {
+        @inlinable static var destination: Int { 0 }
+        @inlinable static var source: Int { 6 }
+        @inlinable static var etherType: Int { 12 }
+    }
+
     /// A view of `length` bytes at `base`; nil when they cannot hold the header: the only bounds
     /// check.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 14 else { return nil }
+        guard length >= Self.length else { return nil }
         self.base = base
     }
 
@@ -28,26 +36,26 @@ public struct EthernetHeader {
     /// The destination MAC address.
     @inlinable
     public var destination: MACAddress {
-        get { MACAddress(loadingFrom: base) }
-        nonmutating set { newValue.store(to: base) }
+        get { MACAddress(loadingFrom: base + Field.destination) }
+        nonmutating set { newValue.store(to: base + Field.destination) }
     }
 
     /// The source MAC address.
     @inlinable
     public var source: MACAddress {
-        get { MACAddress(loadingFrom: base + 6) }
-        nonmutating set { newValue.store(to: base + 6) }
+        get { MACAddress(loadingFrom: base + Field.source) }
+        nonmutating set { newValue.store(to: base + Field.source) }
     }
 
     /// The EtherType (or a VLAN TPID when the frame is tagged).
     @inlinable
     public var etherType: EtherType {
-        get { EtherType(rawValue: UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self))) }
-        nonmutating set { base.storeBytes(of: newValue.rawValue.bigEndian, toByteOffset: 12, as: UInt16.self) }
+        get { EtherType(rawValue: base.loadBigEndian(UInt16.self, at: Field.etherType)) }
+        nonmutating set { base.storeBigEndian(newValue.rawValue, at: Field.etherType) }
     }
 
     /// The byte after the header.
-    @inlinable public var payload: UnsafeMutableRawPointer { base + 14 }
+    @inlinable public var payload: UnsafeMutableRawPointer { base + Self.length }
 
     /// Swaps source and destination MACs in place (reflecting a frame back out).
     @inlinable

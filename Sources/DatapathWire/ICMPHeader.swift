@@ -127,10 +127,24 @@ public struct ICMPHeader {
     /// Header length in bytes.
     @inlinable public static var length: Int { 8 }
 
+    /// Where each field of the layout above starts, in bytes from `base`. The readings of the
+    /// rest of header overlap: the whole word (a redirect's gateway), the identifier and the
+    /// pointer at 4; the sequence number (or next-hop MTU) at 6.
+    @usableFromInline
+    enum Field {
+        @inlinable static var type: Int { 0 }
+        @inlinable static var code: Int { 1 }
+        @inlinable static var checksum: Int { 2 }
+        @inlinable static var restOfHeader: Int { 4 }
+        @inlinable static var identifier: Int { 4 }
+        @inlinable static var sequenceNumber: Int { 6 }
+        @inlinable static var pointer: Int { 4 }
+    }
+
     /// A view of `length` bytes at `base`; nil when they cannot hold the 8-byte header.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 8 else { return nil }
+        guard length >= Self.length else { return nil }
         self.base = base
     }
 
@@ -143,43 +157,43 @@ public struct ICMPHeader {
     /// Message type.
     @inlinable
     public var type: ICMPType {
-        get { ICMPType(rawValue: base.load(as: UInt8.self)) }
-        nonmutating set { base.storeBytes(of: newValue.rawValue, as: UInt8.self) }
+        get { ICMPType(rawValue: base.loadBigEndian(UInt8.self, at: Field.type)) }
+        nonmutating set { base.storeBigEndian(newValue.rawValue, at: Field.type) }
     }
 
     /// Message code (meaning depends on `type`; see `ICMPCode`).
     @inlinable
     public var code: UInt8 {
-        get { base.load(fromByteOffset: 1, as: UInt8.self) }
-        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 1, as: UInt8.self) }
+        get { base.loadBigEndian(UInt8.self, at: Field.code) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.code) }
     }
 
     /// Checksum field, host-order value (see `InternetChecksum`).
     @inlinable
     public var checksum: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.checksum) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.checksum) }
     }
 
     /// Bytes 4–7 as one host-order word.
     @inlinable
     public var restOfHeader: UInt32 {
-        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt32.self) }
+        get { base.loadBigEndian(UInt32.self, at: Field.restOfHeader) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.restOfHeader) }
     }
 
     /// Echo identifier (bytes 4–5).
     @inlinable
     public var identifier: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.identifier) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.identifier) }
     }
 
     /// Echo sequence number (bytes 6–7).
     @inlinable
     public var sequenceNumber: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 6, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.sequenceNumber) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.sequenceNumber) }
     }
 
     /// Next-hop MTU of a fragmentation-needed message (bytes 6–7, RFC 1191 §4).
@@ -192,8 +206,8 @@ public struct ICMPHeader {
     /// Offending octet of a parameter problem (byte 4).
     @inlinable
     public var pointer: UInt8 {
-        get { base.load(fromByteOffset: 4, as: UInt8.self) }
-        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 4, as: UInt8.self) }
+        get { base.loadBigEndian(UInt8.self, at: Field.pointer) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.pointer) }
     }
 
     /// Gateway address of a redirect (bytes 4–7).
@@ -204,15 +218,14 @@ public struct ICMPHeader {
     }
 
     /// The byte after the header: echo data, or the quoted IP header of an error.
-    @inlinable public var payload: UnsafeMutableRawPointer { base + 8 }
+    @inlinable public var payload: UnsafeMutableRawPointer { base + Self.length }
 
     /// The checksum over the whole message of `messageLength` bytes (header and data), with the
     /// checksum field counted as zero. `messageLength` must lie within the buffer (the caller
     /// takes it from the IP total length it validated).
     @inlinable
     public func computeChecksum(messageLength: Int) -> UInt16 {
-        let all = InternetChecksum.sum(base, count: messageLength)
-        return ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+        InternetChecksum.checksum(base, count: messageLength, excluding: checksum)
     }
 
     /// Stores `computeChecksum(messageLength:)` in the checksum field.
@@ -224,6 +237,6 @@ public struct ICMPHeader {
     /// Whether the message of `messageLength` bytes sums to 0xFFFF.
     @inlinable
     public func isChecksumValid(messageLength: Int) -> Bool {
-        InternetChecksum.fold(InternetChecksum.sum(base, count: messageLength)) == 0xFFFF
+        InternetChecksum.isValid(base, count: messageLength)
     }
 }

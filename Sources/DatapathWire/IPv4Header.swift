@@ -13,16 +13,32 @@ public struct IPv4Header {
     /// Length of a header without options, in bytes.
     @inlinable public static var minimumLength: Int { 20 }
 
+    /// Where each field of the layout above starts, in bytes from `base`.
+    @usableFromInline
+    enum Field {
+        @inlinable static var versionIHL: Int { 0 }
+        @inlinable static var typeOfService: Int { 1 }
+        @inlinable static var totalLength: Int { 2 }
+        @inlinable static var identification: Int { 4 }
+        @inlinable static var flagsAndFragmentOffset: Int { 6 }
+        @inlinable static var ttl: Int { 8 }
+        @inlinable static var `protocol`: Int { 9 }
+        @inlinable static var checksum: Int { 10 }
+        @inlinable static var source: Int { 12 }
+        @inlinable static var destination: Int { 16 }
+        @inlinable static var options: Int { 20 }
+    }
+
     /// A view of `length` bytes at `base`; nil unless they hold at least 20 bytes, version is 4,
     /// IHL ≥ 5 and the IHL-sized header fits in `length`. The total length field is *not*
     /// checked: see `isTotalLengthValid(bufferLength:)`.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 20 else { return nil }
-        let versionIHL = base.load(as: UInt8.self)
+        guard length >= Self.minimumLength else { return nil }
+        let versionIHL = base.loadBigEndian(UInt8.self, at: Field.versionIHL)
         guard versionIHL >> 4 == 4 else { return nil }
         let headerLength = Int(versionIHL & 0x0F) &* 4
-        guard headerLength >= 20, headerLength <= length else { return nil }
+        guard headerLength >= Self.minimumLength, headerLength <= length else { return nil }
         self.base = base
     }
 
@@ -33,49 +49,43 @@ public struct IPv4Header {
     }
 
     /// IP version (4 for any view that passed the checked constructor).
-    @inlinable public var version: UInt8 { base.load(as: UInt8.self) >> 4 }
+    @inlinable public var version: UInt8 { base.loadBigEndian(UInt8.self, at: Field.versionIHL) >> 4 }
 
     /// Header length in bytes (IHL × 4), 20...60. Setting it keeps version 4 and rounds down to
     /// a multiple of 4.
     @inlinable
     public var headerLength: Int {
-        get { Int(base.load(as: UInt8.self) & 0x0F) &* 4 }
-        nonmutating set { base.storeBytes(of: 0x40 | UInt8(truncatingIfNeeded: newValue >> 2) & 0x0F, as: UInt8.self) }
+        get { Int(base.loadBigEndian(UInt8.self, at: Field.versionIHL) & 0x0F) &* 4 }
+        nonmutating set { base.storeBigEndian(0x40 | UInt8(truncatingIfNeeded: newValue >> 2) & 0x0F, at: Field.versionIHL) }
     }
 
     /// The whole second byte, DSCP and ECN together (RFC 791's type of service; what Linux's
     /// `iph->tos` holds and the route lookup keys on, `RT_TOS`).
     @inlinable
     public var typeOfService: UInt8 {
-        get { base.load(fromByteOffset: 1, as: UInt8.self) }
-        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 1, as: UInt8.self) }
+        get { base.loadBigEndian(UInt8.self, at: Field.typeOfService) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.typeOfService) }
     }
 
     /// Differentiated services code point, 0...63 (RFC 2474).
     @inlinable
     public var dscp: UInt8 {
-        get { base.load(fromByteOffset: 1, as: UInt8.self) >> 2 }
-        nonmutating set {
-            let ecn = base.load(fromByteOffset: 1, as: UInt8.self) & 0x03
-            base.storeBytes(of: newValue << 2 | ecn, toByteOffset: 1, as: UInt8.self)
-        }
+        get { typeOfService >> 2 }
+        nonmutating set { typeOfService = newValue << 2 | typeOfService & 0x03 }
     }
 
     /// Explicit congestion notification, 0...3 (RFC 3168; 3 is CE).
     @inlinable
     public var ecn: UInt8 {
-        get { base.load(fromByteOffset: 1, as: UInt8.self) & 0x03 }
-        nonmutating set {
-            let dscpBits = base.load(fromByteOffset: 1, as: UInt8.self) & 0xFC
-            base.storeBytes(of: dscpBits | newValue & 0x03, toByteOffset: 1, as: UInt8.self)
-        }
+        get { typeOfService & 0x03 }
+        nonmutating set { typeOfService = typeOfService & 0xFC | newValue & 0x03 }
     }
 
     /// Total length of the datagram (header and payload) in bytes, as the sender claims it.
     @inlinable
     public var totalLength: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.totalLength) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.totalLength) }
     }
 
     /// Whether the total length covers at least the header and no more than `bufferLength`
@@ -90,15 +100,15 @@ public struct IPv4Header {
     /// Identification, for reassembly.
     @inlinable
     public var identification: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.identification) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.identification) }
     }
 
     /// The 16 bits of flags and fragment offset.
     @inlinable
     public var flagsAndFragmentOffset: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 6, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.flagsAndFragmentOffset) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.flagsAndFragmentOffset) }
     }
 
     /// DF: the datagram must not be fragmented.
@@ -131,36 +141,36 @@ public struct IPv4Header {
     /// Time to live.
     @inlinable
     public var ttl: UInt8 {
-        get { base.load(fromByteOffset: 8, as: UInt8.self) }
-        nonmutating set { base.storeBytes(of: newValue, toByteOffset: 8, as: UInt8.self) }
+        get { base.loadBigEndian(UInt8.self, at: Field.ttl) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.ttl) }
     }
 
     /// The payload's protocol.
     @inlinable
     public var `protocol`: IPProtocol {
-        get { IPProtocol(rawValue: base.load(fromByteOffset: 9, as: UInt8.self)) }
-        nonmutating set { base.storeBytes(of: newValue.rawValue, toByteOffset: 9, as: UInt8.self) }
+        get { IPProtocol(rawValue: base.loadBigEndian(UInt8.self, at: Field.protocol)) }
+        nonmutating set { base.storeBigEndian(newValue.rawValue, at: Field.protocol) }
     }
 
     /// The header checksum field as a host-order value (see `InternetChecksum`).
     @inlinable
     public var checksum: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 10, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 10, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.checksum) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.checksum) }
     }
 
     /// Source address.
     @inlinable
     public var source: IPv4Address {
-        get { IPv4Address(loadingFrom: base + 12) }
-        nonmutating set { newValue.store(to: base + 12) }
+        get { IPv4Address(loadingFrom: base + Field.source) }
+        nonmutating set { newValue.store(to: base + Field.source) }
     }
 
     /// Destination address.
     @inlinable
     public var destination: IPv4Address {
-        get { IPv4Address(loadingFrom: base + 16) }
-        nonmutating set { newValue.store(to: base + 16) }
+        get { IPv4Address(loadingFrom: base + Field.destination) }
+        nonmutating set { newValue.store(to: base + Field.destination) }
     }
 
     /// The first byte after the header (IHL × 4 in).
@@ -169,7 +179,7 @@ public struct IPv4Header {
     /// The options area, 0...40 bytes after the fixed header.
     @inlinable
     public var optionBytes: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: base + 20, count: headerLength &- 20)
+        UnsafeMutableRawBufferPointer(start: base + Field.options, count: headerLength &- Field.options)
     }
 
     /// The options, one at a time; offsets are from the start of the header.
@@ -180,9 +190,7 @@ public struct IPv4Header {
     /// counted as zero (RFC 1071).
     @inlinable
     public func computeChecksum() -> UInt16 {
-        // Subtracting the stored field (adding its complement) is the same as zeroing it.
-        let all = InternetChecksum.sum(base, count: headerLength)
-        return ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+        InternetChecksum.checksum(base, count: headerLength, excluding: checksum)
     }
 
     /// Stores `computeChecksum()` in the checksum field.
@@ -195,7 +203,7 @@ public struct IPv4Header {
     /// packet, takes five 32-bit loads and no carry handling.
     @inlinable
     public var isChecksumValid: Bool {
-        if base.load(as: UInt8.self) == 0x45 {
+        if base.loadBigEndian(UInt8.self, at: Field.versionIHL) == 0x45 {
             // Five 32-bit words summed in 64 bits cannot overflow (5 · 2^32 < 2^35).
             let s = UInt64(base.loadUnaligned(as: UInt32.self))
                 &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
@@ -208,7 +216,7 @@ public struct IPv4Header {
             // test into one multiply and compare (divisibility by an odd constant).
             return s % 0xFFFF == 0
         }
-        return InternetChecksum.fold(InternetChecksum.sum(base, count: headerLength)) == 0xFFFF
+        return InternetChecksum.isValid(base, count: headerLength)
     }
 
     /// Decrements TTL by one and patches the checksum incrementally (Linux `ip_decrease_ttl`:
@@ -218,7 +226,7 @@ public struct IPv4Header {
     /// rather than wrapped.
     @inlinable
     public func decrementTTL() {
-        let ttl = base.load(fromByteOffset: 8, as: UInt8.self)
+        let ttl = self.ttl
         guard ttl != 0 else { return }
         decrementTTL(from: ttl)
     }
@@ -230,14 +238,13 @@ public struct IPv4Header {
         // (the checksum is hi << 8 | lo): adding 0xFFFF takes 1 from the TTL (no borrow: it is
         // at least 1) and adds 0x0100 to the checksum, the carry out of `hi` landing on `lo` as
         // the folded carry. Only checksums 0xFEFF and 0xFFFF fold otherwise (to 0x0000, 0x0100).
-        let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let word = UInt32(littleEndian: base.loadUnaligned(fromByteOffset: Field.ttl, as: UInt32.self))
         if word >> 17 != 0x7FFF {
-            base.storeBytes(of: (word &+ 0xFFFF).littleEndian, toByteOffset: 8, as: UInt32.self)
+            base.storeBytes(of: (word &+ 0xFFFF).littleEndian, toByteOffset: Field.ttl, as: UInt32.self)
             return
         }
-        base.storeBytes(of: ttl &- 1, toByteOffset: 8, as: UInt8.self)
-        let check = UInt32(UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 10, as: UInt16.self))) &+ 0x0100
-        let patched = UInt16(truncatingIfNeeded: check &+ (check >= 0xFFFF ? 1 : 0))
-        base.storeBytes(of: patched.bigEndian, toByteOffset: 10, as: UInt16.self)
+        self.ttl = ttl &- 1
+        let check = UInt32(checksum) &+ 0x0100
+        checksum = UInt16(truncatingIfNeeded: check &+ (check >= 0xFFFF ? 1 : 0))
     }
 }

@@ -69,13 +69,14 @@ public struct IPv4Repr: Hashable, Sendable {
         var sum = UInt64(versionTOS) &+ UInt64(total) &+ UInt64(identification) &+ UInt64(flags)
         sum &+= UInt64(ttlProtocol) &+ UInt64(s >> 16) &+ UInt64(s & 0xFFFF) &+ UInt64(d >> 16) &+ UInt64(d & 0xFFFF)
         let checksum = ~InternetChecksum.fold(sum)
-        base.storeBytes(of: versionTOS.bigEndian, as: UInt16.self)
-        base.storeBytes(of: total.bigEndian, toByteOffset: 2, as: UInt16.self)
-        base.storeBytes(of: identification.bigEndian, toByteOffset: 4, as: UInt16.self)
-        base.storeBytes(of: flags.bigEndian, toByteOffset: 6, as: UInt16.self)
-        base.storeBytes(of: ttlProtocol.bigEndian, toByteOffset: 8, as: UInt16.self)
-        base.storeBytes(of: checksum.bigEndian, toByteOffset: 10, as: UInt16.self)
-        base.storeBytes(of: s.bigEndian, toByteOffset: 12, as: UInt32.self)
-        base.storeBytes(of: d.bigEndian, toByteOffset: 16, as: UInt32.self)
+        // Byte pairs as one 16-bit store each: version|IHL with TOS, TTL with protocol.
+        base.storeBigEndian(versionTOS, at: IPv4Header.Field.versionIHL)
+        base.storeBigEndian(total, at: IPv4Header.Field.totalLength)
+        base.storeBigEndian(identification, at: IPv4Header.Field.identification)
+        base.storeBigEndian(flags, at: IPv4Header.Field.flagsAndFragmentOffset)
+        base.storeBigEndian(ttlProtocol, at: IPv4Header.Field.ttl)
+        base.storeBigEndian(checksum, at: IPv4Header.Field.checksum)
+        base.storeBigEndian(s, at: IPv4Header.Field.source)
+        base.storeBigEndian(d, at: IPv4Header.Field.destination)
     }
 }

@@ -83,6 +83,23 @@ public enum InternetChecksum {
         ~fold(sum(p, count: count))
     }
 
+    /// The checksum a header view should carry (its `computeChecksum`): `count` bytes at `p`
+    /// that include the checksum field, which holds `field` now, plus `initial` (a pseudo-header
+    /// sum), with the field counted as zero. Subtracting the stored field (adding its
+    /// complement) is the same as zeroing it, and leaves the buffer untouched.
+    @inlinable
+    static func checksum(_ p: UnsafeRawPointer, count: Int, initial: UInt64 = 0, excluding field: UInt16) -> UInt16 {
+        ~fold(add(sum(p, count: count, initial: initial), UInt64(~field)))
+    }
+
+    /// Whether `count` bytes at `p` that include their checksum field, plus `initial` (a
+    /// pseudo-header sum), fold to 0xFFFF: the receiver's check (RFC 1071 §1), shared by the
+    /// header views' `isChecksumValid`.
+    @inlinable
+    static func isValid(_ p: UnsafeRawPointer, count: Int, initial: UInt64 = 0) -> Bool {
+        fold(sum(p, count: count, initial: initial)) == 0xFFFF
+    }
+
     /// Adds two accumulators in one's complement arithmetic.
     @inlinable @inline(__always)
     public static func add(_ x: UInt64, _ y: UInt64) -> UInt64 {

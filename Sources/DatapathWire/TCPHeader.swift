@@ -46,13 +46,30 @@ public struct TCPHeader {
     /// Length of a header without options, in bytes.
     @inlinable public static var minimumLength: Int { 20 }
 
+    /// Where each field of the layout above starts, in bytes from `base`. The control bits are
+    /// the low 12 bits of the 16-bit word at `flags`, which shares its first byte with the data
+    /// offset.
+    @usableFromInline
+    enum Field {
+        @inlinable static var sourcePort: Int { 0 }
+        @inlinable static var destinationPort: Int { 2 }
+        @inlinable static var sequenceNumber: Int { 4 }
+        @inlinable static var acknowledgmentNumber: Int { 8 }
+        @inlinable static var dataOffset: Int { 12 }
+        @inlinable static var flags: Int { 12 }
+        @inlinable static var window: Int { 14 }
+        @inlinable static var checksum: Int { 16 }
+        @inlinable static var urgentPointer: Int { 18 }
+        @inlinable static var options: Int { 20 }
+    }
+
     /// A view of `length` bytes at `base`; nil unless they hold 20 bytes and the data offset is
     /// at least 20 and within `length`.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 20 else { return nil }
-        let dataOffset = Int(base.load(fromByteOffset: 12, as: UInt8.self) >> 4) &* 4
-        guard dataOffset >= 20, dataOffset <= length else { return nil }
+        guard length >= Self.minimumLength else { return nil }
+        let dataOffset = Int(base.loadBigEndian(UInt8.self, at: Field.dataOffset) >> 4) &* 4
+        guard dataOffset >= Self.minimumLength, dataOffset <= length else { return nil }
         self.base = base
     }
 
@@ -65,72 +82,71 @@ public struct TCPHeader {
     /// Source port.
     @inlinable
     public var sourcePort: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.sourcePort) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.sourcePort) }
     }
 
     /// Destination port.
     @inlinable
     public var destinationPort: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.destinationPort) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.destinationPort) }
     }
 
     /// Sequence number.
     @inlinable
     public var sequenceNumber: UInt32 {
-        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt32.self) }
+        get { base.loadBigEndian(UInt32.self, at: Field.sequenceNumber) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.sequenceNumber) }
     }
 
     /// Acknowledgment number.
     @inlinable
     public var acknowledgmentNumber: UInt32 {
-        get { UInt32(bigEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 8, as: UInt32.self) }
+        get { base.loadBigEndian(UInt32.self, at: Field.acknowledgmentNumber) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.acknowledgmentNumber) }
     }
 
     /// Header length including options, in bytes (data offset × 4), 20...60. Setting it rounds
     /// down to a multiple of 4 and keeps the reserved bits.
     @inlinable
     public var dataOffset: Int {
-        get { Int(base.load(fromByteOffset: 12, as: UInt8.self) >> 4) &* 4 }
+        get { Int(base.loadBigEndian(UInt8.self, at: Field.dataOffset) >> 4) &* 4 }
         nonmutating set {
-            let reserved = base.load(fromByteOffset: 12, as: UInt8.self) & 0x0F
-            base.storeBytes(of: UInt8(truncatingIfNeeded: newValue >> 2) << 4 | reserved, toByteOffset: 12, as: UInt8.self)
+            let reserved = base.loadBigEndian(UInt8.self, at: Field.dataOffset) & 0x0F
+            base.storeBigEndian(UInt8(truncatingIfNeeded: newValue >> 2) << 4 | reserved, at: Field.dataOffset)
         }
     }
 
     /// Control bits (the 12 bits after the data offset).
     @inlinable
     public var flags: TCPFlags {
-        get { TCPFlags(rawValue: UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self)) & 0x0FFF) }
+        get { TCPFlags(rawValue: base.loadBigEndian(UInt16.self, at: Field.flags) & 0x0FFF) }
         nonmutating set {
-            let word = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-            let updated = word & 0xF000 | newValue.rawValue & 0x0FFF
-            base.storeBytes(of: updated.bigEndian, toByteOffset: 12, as: UInt16.self)
+            let word = base.loadBigEndian(UInt16.self, at: Field.flags)
+            base.storeBigEndian(word & 0xF000 | newValue.rawValue & 0x0FFF, at: Field.flags)
         }
     }
 
     /// Receive window (unscaled).
     @inlinable
     public var window: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 14, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.window) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.window) }
     }
 
     /// Checksum field, host-order value (see `InternetChecksum`).
     @inlinable
     public var checksum: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 16, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.checksum) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.checksum) }
     }
 
     /// Urgent pointer.
     @inlinable
     public var urgentPointer: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 18, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 18, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.urgentPointer) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.urgentPointer) }
     }
 
     /// The first payload byte (data offset in).
@@ -139,7 +155,7 @@ public struct TCPHeader {
     /// The options area, 0...40 bytes.
     @inlinable
     public var optionBytes: UnsafeMutableRawBufferPointer {
-        UnsafeMutableRawBufferPointer(start: base + 20, count: dataOffset &- 20)
+        UnsafeMutableRawBufferPointer(start: base + Field.options, count: dataOffset &- Field.options)
     }
 
     /// The options, one at a time, without allocating.
@@ -152,8 +168,7 @@ public struct TCPHeader {
     @inlinable
     public func computeChecksum(source: IPv4Address, destination: IPv4Address, segmentLength: Int) -> UInt16 {
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: segmentLength)
-        let all = InternetChecksum.sum(base, count: segmentLength, initial: pseudo)
-        return ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+        return InternetChecksum.checksum(base, count: segmentLength, initial: pseudo, excluding: checksum)
     }
 
     /// Stores `computeChecksum(source:destination:segmentLength:)` in the checksum field.
@@ -166,6 +181,6 @@ public struct TCPHeader {
     @inlinable
     public func isChecksumValid(source: IPv4Address, destination: IPv4Address, segmentLength: Int) -> Bool {
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .tcp, length: segmentLength)
-        return InternetChecksum.fold(InternetChecksum.sum(base, count: segmentLength, initial: pseudo)) == 0xFFFF
+        return InternetChecksum.isValid(base, count: segmentLength, initial: pseudo)
     }
 }

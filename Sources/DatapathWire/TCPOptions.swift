@@ -171,11 +171,11 @@ public struct TCPOptionIterator: IteratorProtocol, Sequence {
 
     @inlinable
     func load16(_ at: Int) -> UInt16 {
-        UInt16(bigEndian: header.loadUnaligned(fromByteOffset: at, as: UInt16.self))
+        header.loadBigEndian(UInt16.self, at: at)
     }
 
     @inlinable
     func load32(_ at: Int) -> UInt32 {
-        UInt32(bigEndian: header.loadUnaligned(fromByteOffset: at, as: UInt32.self))
+        header.loadBigEndian(UInt32.self, at: at)
     }
 }

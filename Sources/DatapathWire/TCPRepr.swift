@@ -125,22 +125,22 @@ public struct TCPRepr: Hashable, Sendable {
         header.destinationPort = destinationPort
         header.sequenceNumber = sequenceNumber
         header.acknowledgmentNumber = acknowledgmentNumber
-        base.storeBytes(of: UInt8(truncatingIfNeeded: headerLength >> 2) << 4, toByteOffset: 12, as: UInt8.self)
+        base.storeBigEndian(UInt8(truncatingIfNeeded: headerLength >> 2) << 4, at: TCPHeader.Field.dataOffset)
         header.flags = flags
         header.window = window
         header.checksum = 0
         header.urgentPointer = urgentPointer
-        var at = 20
+        var at = TCPHeader.Field.options
         func put8(_ value: UInt8) {
-            base.storeBytes(of: value, toByteOffset: at, as: UInt8.self)
+            base.storeBigEndian(value, at: at)
             at &+= 1
         }
         func put16(_ value: UInt16) {
-            base.storeBytes(of: value.bigEndian, toByteOffset: at, as: UInt16.self)
+            base.storeBigEndian(value, at: at)
             at &+= 2
         }
         func put32(_ value: UInt32) {
-            base.storeBytes(of: value.bigEndian, toByteOffset: at, as: UInt32.self)
+            base.storeBigEndian(value, at: at)
             at &+= 4
         }
         if let mss = maximumSegmentSize {

@@ -10,11 +10,20 @@ public struct UDPHeader {
     /// Header length in bytes.
     @inlinable public static var length: Int { 8 }
 
+    /// Where each field of the layout above starts, in bytes from `base`.
+    @usableFromInline
+    enum Field {
+        @inlinable static var sourcePort: Int { 0 }
+        @inlinable static var destinationPort: Int { 2 }
+        @inlinable static var length: Int { 4 }
+        @inlinable static var checksum: Int { 6 }
+    }
+
     /// A view of `length` bytes at `base`; nil when they cannot hold the header. The length
     /// field is not checked here: see `isLengthValid(bufferLength:)`.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 8 else { return nil }
+        guard length >= Self.length else { return nil }
         self.base = base
     }
 
@@ -27,40 +36,40 @@ public struct UDPHeader {
     /// Source port.
     @inlinable
     public var sourcePort: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.sourcePort) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.sourcePort) }
     }
 
     /// Destination port.
     @inlinable
     public var destinationPort: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.destinationPort) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.destinationPort) }
     }
 
     /// Length of header and payload in bytes, as the sender claims it.
     @inlinable
     public var length: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 4, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 4, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.length) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.length) }
     }
 
     /// Checksum field, host-order value (see `InternetChecksum`); 0 means "not computed".
     @inlinable
     public var checksum: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, toByteOffset: 6, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.checksum) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.checksum) }
     }
 
     /// The first payload byte.
-    @inlinable public var payload: UnsafeMutableRawPointer { base + 8 }
+    @inlinable public var payload: UnsafeMutableRawPointer { base + Self.length }
 
     /// Whether the length field covers at least the header and no more than `bufferLength`
     /// bytes (Linux `__udp4_lib_rcv`: `ulen < sizeof(*uh) || ulen > len` drops).
     @inlinable
     public func isLengthValid(bufferLength: Int) -> Bool {
         let claimed = Int(length)
-        return claimed >= 8 && claimed <= bufferLength
+        return claimed >= Self.length && claimed <= bufferLength
     }
 
     /// The checksum for the datagram's `length` bytes with the pseudo-header of `source` and
@@ -70,8 +79,7 @@ public struct UDPHeader {
     public func computeChecksum(source: IPv4Address, destination: IPv4Address) -> UInt16 {
         let count = Int(length)
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: count)
-        let all = InternetChecksum.sum(base, count: count, initial: pseudo)
-        let value = ~InternetChecksum.fold(InternetChecksum.add(all, UInt64(~checksum)))
+        let value = InternetChecksum.checksum(base, count: count, initial: pseudo, excluding: checksum)
         return value == 0 ? 0xFFFF : value
     }
 
@@ -88,7 +96,7 @@ public struct UDPHeader {
         if checksum == 0 { return true }
         let count = Int(length)
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: count)
-        return InternetChecksum.fold(InternetChecksum.sum(base, count: count, initial: pseudo)) == 0xFFFF
+        return InternetChecksum.isValid(base, count: count, initial: pseudo)
     }
 }
 

@@ -4,6 +4,8 @@
 /// A view of the 4 bytes that follow a VLAN TPID (0x8100 or 0x88A8): the tag control
 /// information (PCP, DEI, VID) and the EtherType of what the tag encloses. `base` is the first
 /// TCI byte, i.e. 14 bytes into an untagged-position frame.
+///
+/// Layout: 0 TCI: PCP (3 bits) | DEI (1 bit) | VID (12 bits) · 2 EtherType (2).
 public struct VLANTag {
     /// The first byte of the TCI.
     public let base: UnsafeMutableRawPointer
@@ -11,10 +13,17 @@ public struct VLANTag {
     /// TCI plus inner EtherType, in bytes.
     @inlinable public static var length: Int { 4 }
 
+    /// Where each field of the layout above starts, in bytes from `base`.
+    @usableFromInline
+    enum Field {
+        @inlinable static var tci: Int { 0 }
+        @inlinable static var etherType: Int { 2 }
+    }
+
     /// A view of `length` bytes at `base`; nil when they cannot hold a tag.
     @inlinable
     public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= 4 else { return nil }
+        guard length >= Self.length else { return nil }
         self.base = base
     }
 
@@ -27,8 +36,8 @@ public struct VLANTag {
     /// The whole 16-bit tag control information.
     @inlinable
     public var tci: UInt16 {
-        get { UInt16(bigEndian: base.loadUnaligned(as: UInt16.self)) }
-        nonmutating set { base.storeBytes(of: newValue.bigEndian, as: UInt16.self) }
+        get { base.loadBigEndian(UInt16.self, at: Field.tci) }
+        nonmutating set { base.storeBigEndian(newValue, at: Field.tci) }
     }
 
     /// Priority code point (802.1p class), 0...7.
@@ -55,8 +64,8 @@ public struct VLANTag {
     /// The EtherType of the enclosed payload (another TPID for a stacked tag).
     @inlinable
     public var etherType: EtherType {
-        get { EtherType(rawValue: UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 2, as: UInt16.self))) }
-        nonmutating set { base.storeBytes(of: newValue.rawValue.bigEndian, toByteOffset: 2, as: UInt16.self) }
+        get { EtherType(rawValue: base.loadBigEndian(UInt16.self, at: Field.etherType)) }
+        nonmutating set { base.storeBigEndian(newValue.rawValue, at: Field.etherType) }
     }
 }
 
@@ -80,16 +89,21 @@ public enum EthernetFrame {
     @inlinable
     public static func parseTags(_ base: UnsafeRawPointer, length: Int)
         -> (etherType: EtherType, outerVLANID: UInt16?, innerVLANID: UInt16?, payloadOffset: Int)? {
-        guard length >= 14 else { return nil }
-        var type = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-        guard type == 0x8100 || type == 0x88A8 else { return (EtherType(rawValue: type), nil, nil, 14) }
-        guard length >= 18 else { return nil }
-        let outer = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 14, as: UInt16.self)) & 0x0FFF
-        type = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 16, as: UInt16.self))
-        guard type == 0x8100 || type == 0x88A8 else { return (EtherType(rawValue: type), outer, nil, 18) }
-        guard length >= 22 else { return nil }
-        let inner = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 18, as: UInt16.self)) & 0x0FFF
-        type = UInt16(bigEndian: base.loadUnaligned(fromByteOffset: 20, as: UInt16.self))
-        return (EtherType(rawValue: type), outer, inner, 22)
+        // Where the payload starts with no, one and two tags (14, 18, 22): each tag sits where
+        // the payload would start without it.
+        let untagged = EthernetHeader.length
+        let singleTagged = untagged &+ VLANTag.length
+        let doubleTagged = singleTagged &+ VLANTag.length
+        guard length >= untagged else { return nil }
+        var type = base.loadBigEndian(UInt16.self, at: EthernetHeader.Field.etherType)
+        guard type == 0x8100 || type == 0x88A8 else { return (EtherType(rawValue: type), nil, nil, untagged) }
+        guard length >= singleTagged else { return nil }
+        let outer = base.loadBigEndian(UInt16.self, at: untagged &+ VLANTag.Field.tci) & 0x0FFF
+        type = base.loadBigEndian(UInt16.self, at: untagged &+ VLANTag.Field.etherType)
+        guard type == 0x8100 || type == 0x88A8 else { return (EtherType(rawValue: type), outer, nil, singleTagged) }
+        guard length >= doubleTagged else { return nil }
+        let inner = base.loadBigEndian(UInt16.self, at: singleTagged &+ VLANTag.Field.tci) & 0x0FFF
+        type = base.loadBigEndian(UInt16.self, at: singleTagged &+ VLANTag.Field.etherType)
+        return (EtherType(rawValue: type), outer, inner, doubleTagged)
     }
 }

@@ -1,0 +1,45 @@
+/// Field access for the header views: loads and stores in network byte order (big-endian,
+/// RFC 791 Appendix B) at a byte offset, with no alignment assumed.
+///
+/// Each view names its field offsets once, in a nested `Field` table beside the layout in the
+/// view's doc comment, and reads and writes every fixed field through these calls:
+///
+/// ```swift
+/// var totalLength: UInt16 {
+///     get { base.loadBigEndian(UInt16.self, at: Field.totalLength) }
+///     nonmutating set { base.storeBigEndian(newValue, at: Field.totalLength) }
+/// }
+/// ```
+///
+/// The offsets are `@inlinable` computed properties rather than stored `static let`s: a client
+/// module then folds them to constants, where a stored global could cost a load (and a lazy
+/// initialization check) per access. Inlined and specialized for the concrete type, an accessor
+/// is the same unaligned load or store and byte swap as the hand-written expression it replaced.
+///
+/// Byte fields go through the same calls: for a `UInt8` the byte order is moot and the swap is
+/// a no-op.
+
+extension UnsafeRawPointer {
+    /// The `T` stored in network byte order at `offset` bytes from `self` (any alignment), as a
+    /// host-order value.
+    @inlinable @inline(__always)
+    func loadBigEndian<T: FixedWidthInteger & BitwiseCopyable>(_ type: T.Type, at offset: Int) -> T {
+        T(bigEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+extension UnsafeMutableRawPointer {
+    /// The `T` stored in network byte order at `offset` bytes from `self` (any alignment), as a
+    /// host-order value.
+    @inlinable @inline(__always)
+    func loadBigEndian<T: FixedWidthInteger & BitwiseCopyable>(_ type: T.Type, at offset: Int) -> T {
+        T(bigEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+
+    /// Stores the host-order `value` in network byte order at `offset` bytes from `self` (any
+    /// alignment).
+    @inlinable @inline(__always)
+    func storeBigEndian<T: FixedWidthInteger & BitwiseCopyable>(_ value: T, at offset: Int) {
+        storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+    }
+}
