@@ -288,7 +288,7 @@ private final class FiringLog {
             clock.set(UInt64(round * 10 + 10) * ms)
             #expect(wheel.run() == 10)
         }
-        #expect(wheel.entries.count == 10)
+        #expect(wheel.state.pointee.count == 10)
     }
 }
 

@@ -32,8 +32,8 @@ public struct TimerID: Hashable, Sendable {
 /// re-arming and cancelling it allocate nothing. A *closure* (`schedule(after:_:)`) is for the
 /// control plane's occasional one-off work; it allocates the closure.
 ///
-/// Storage is arrays indexed by `Int32` with a free list, so steady state allocates nothing
-/// but the closures of closure timers.
+/// Storage is raw arrays behind one `let` pointer, indexed by `Int32` with a free list, so
+/// steady state allocates nothing but the closures of closure timers.
 public final class TimerWheel {
     struct Entry {
         var deadline: UInt64
@@ -70,28 +70,78 @@ public final class TimerWheel {
     public let slotCount: Int
     let mask: Int
 
-    /// List heads: one per bucket, then the deferred list.
-    var heads: [Int32]
+    /// Everything that changes, behind a `let` pointer: a stored `var` of a class pays a
+    /// dynamic exclusivity check on every access, which made a re-arm cost ~200 ns.
+    struct Storage {
+        /// List heads: one per bucket, then the deferred list.
+        var heads: UnsafeMutablePointer<Int32>
+        var entries: UnsafeMutablePointer<Entry>
+        /// Closures of closure timers, by entry index (nil for embedded timers).
+        var actions: UnsafeMutablePointer<(() -> Void)?>
+        var count = 0
+        var capacity = 0
+        var freeHead: Int32 = -1
+        /// Every timer on the wheel has `tick ≥ cursor`; `run` resumes here.
+        var cursor: UInt64
+        var sequence: UInt64 = 0
+        /// Timers linked on buckets (not deferred, not firing).
+        var wheelCount = 0
+        var running = false
+        var firingTick: UInt64 = 0
+        var cachedNextDeadline: UInt64?
+        var nextDeadlineIsCached = true
+        /// Timers scheduled and not yet fired or cancelled.
+        var pending = 0
+    }
+
+    let state: UnsafeMutablePointer<Storage>
     var deferredList: Int32 { Int32(truncatingIfNeeded: slotCount) }
-    var entries: [Entry] = []
-    var actions: [(() -> Void)?] = []
-    /// Handlers of the kinds registered on this wheel; kind k is `handlers[k - 1]`.
-    var handlers: [any TimerHandler] = []
-    var freeHead: Int32 = -1
-    /// Every timer on the wheel has `tick ≥ cursor`; `run` resumes here.
-    var cursor: UInt64
-    var sequence: UInt64 = 0
-    /// Timers linked on buckets (not deferred, not firing).
-    var wheelCount = 0
-    var running = false
-    var firingTick: UInt64 = 0
     /// Timers taken off the wheel for the tick being fired, with their generation.
     var due: [TimerID] = []
-    var cachedNextDeadline: UInt64?
-    var nextDeadlineIsCached = true
+    /// Handlers of the kinds registered on this wheel; kind k is `handlers[k - 1]`.
+    var handlers: [any TimerHandler] = []
+
+    @inline(__always) var heads: UnsafeMutablePointer<Int32> { state.pointee.heads }
+    @inline(__always) var entries: UnsafeMutablePointer<Entry> { state.pointee.entries }
+    @inline(__always) var actions: UnsafeMutablePointer<(() -> Void)?> { state.pointee.actions }
+    @inline(__always) var freeHead: Int32 {
+        get { state.pointee.freeHead }
+        set { state.pointee.freeHead = newValue }
+    }
+    @inline(__always) var cursor: UInt64 {
+        get { state.pointee.cursor }
+        set { state.pointee.cursor = newValue }
+    }
+    @inline(__always) var sequence: UInt64 {
+        get { state.pointee.sequence }
+        set { state.pointee.sequence = newValue }
+    }
+    @inline(__always) var wheelCount: Int {
+        get { state.pointee.wheelCount }
+        set { state.pointee.wheelCount = newValue }
+    }
+    @inline(__always) var running: Bool {
+        get { state.pointee.running }
+        set { state.pointee.running = newValue }
+    }
+    @inline(__always) var firingTick: UInt64 {
+        get { state.pointee.firingTick }
+        set { state.pointee.firingTick = newValue }
+    }
+    @inline(__always) var cachedNextDeadline: UInt64? {
+        get { state.pointee.cachedNextDeadline }
+        set { state.pointee.cachedNextDeadline = newValue }
+    }
+    @inline(__always) var nextDeadlineIsCached: Bool {
+        get { state.pointee.nextDeadlineIsCached }
+        set { state.pointee.nextDeadlineIsCached = newValue }
+    }
 
     /// Timers scheduled and not yet fired or cancelled.
-    public private(set) var pending = 0
+    public internal(set) var pending: Int {
+        get { state.pointee.pending }
+        set { state.pointee.pending = newValue }
+    }
 
     /// A wheel of `slots` buckets of `tick` nanoseconds each (defaults: 1 ms × 4096, one
     /// revolution ≈ 4.1 s), starting at `clock`'s current time.
@@ -103,8 +153,25 @@ public final class TimerWheel {
         self.tick = tick
         self.slotCount = slots
         self.mask = slots - 1
-        self.heads = Array(repeating: -1, count: slots + 1)
-        self.cursor = clock.now() / tick
+        let heads = UnsafeMutablePointer<Int32>.allocate(capacity: slots + 1)
+        heads.initialize(repeating: -1, count: slots + 1)
+        let capacity = 64
+        let entries = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+        let actions = UnsafeMutablePointer<(() -> Void)?>.allocate(capacity: capacity)
+        state = .allocate(capacity: 1)
+        state.initialize(to: Storage(heads: heads, entries: entries, actions: actions, capacity: capacity,
+                                   cursor: clock.now() / tick))
+    }
+
+    deinit {
+        let current = state.pointee
+        current.heads.deallocate()
+        current.entries.deinitialize(count: current.count)
+        current.entries.deallocate()
+        current.actions.deinitialize(count: current.count)
+        current.actions.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     // MARK: Scheduling
@@ -166,7 +233,7 @@ public final class TimerWheel {
     public func isPending(_ timer: WheelTimer) -> Bool {
         guard let id = timer.id else { return false }
         let i = Int(id.index)
-        return i < entries.count && entries[i].generation == id.generation
+        return i < state.pointee.count && entries[i].generation == id.generation
             && (entries[i].state == .wheel || entries[i].state == .deferred || entries[i].state == .firing)
     }
 
@@ -203,7 +270,7 @@ public final class TimerWheel {
     @discardableResult
     public func cancel(_ id: TimerID) -> Bool {
         let i = Int(id.index)
-        guard i >= 0 && i < entries.count, entries[i].generation == id.generation else { return false }
+        guard i >= 0 && i < state.pointee.count, entries[i].generation == id.generation else { return false }
         switch entries[i].state {
         case .free:
             return false
@@ -350,11 +417,29 @@ public final class TimerWheel {
             freeHead = entries[Int(index)].next
             return index
         }
-        precondition(entries.count < Int(Int32.max), "TimerWheel: too many timers")
-        entries.append(Entry(deadline: 0, tick: 0, sequence: 0, previous: -1, next: -1, list: -1,
-                             generation: 0, state: .free, kind: 0, context: 0))
-        actions.append(nil)
-        return Int32(truncatingIfNeeded: entries.count - 1)
+        precondition(state.pointee.count < Int(Int32.max), "TimerWheel: too many timers")
+        if state.pointee.count == state.pointee.capacity { grow() }
+        let index = state.pointee.count
+        (entries + index).initialize(to: Entry(deadline: 0, tick: 0, sequence: 0, previous: -1, next: -1, list: -1,
+                                               generation: 0, state: .free, kind: 0, context: 0))
+        (actions + index).initialize(to: nil)
+        state.pointee.count = index + 1
+        return Int32(truncatingIfNeeded: index)
+    }
+
+    /// Doubles the entry storage (only while the number of timers pending at once grows).
+    func grow() {
+        let count = state.pointee.count
+        let bigger = state.pointee.capacity * 2
+        let newEntries = UnsafeMutablePointer<Entry>.allocate(capacity: bigger)
+        let newActions = UnsafeMutablePointer<(() -> Void)?>.allocate(capacity: bigger)
+        newEntries.moveInitialize(from: entries, count: count)
+        newActions.moveInitialize(from: actions, count: count)
+        entries.deallocate()
+        actions.deallocate()
+        state.pointee.entries = newEntries
+        state.pointee.actions = newActions
+        state.pointee.capacity = bigger
     }
 
     func release(_ index: Int32) {
@@ -399,7 +484,9 @@ public final class TimerWheel {
     /// The smallest tick of any timer on the wheel (`UInt64.max` when none). O(storage).
     func earliestWheelTick() -> UInt64 {
         var earliest = UInt64.max
-        for entry in entries where entry.state == .wheel && entry.tick < earliest { earliest = entry.tick }
+        for i in 0..<state.pointee.count where entries[i].state == .wheel && entries[i].tick < earliest {
+            earliest = entries[i].tick
+        }
         return earliest
     }
 
@@ -426,7 +513,7 @@ public final class TimerWheel {
             if let found { return min(best ?? .max, found) }
             t &+= 1
         }
-        for entry in entries where entry.state == .wheel { best = min(best ?? .max, entry.deadline) }
+        for i in 0..<state.pointee.count where entries[i].state == .wheel { best = min(best ?? .max, entries[i].deadline) }
         return best
     }
 }
