@@ -74,23 +74,19 @@ struct ForwardCommand: ParsableCommand {
         group.start()
         say("forward: running \(stack.links.count) link(s) with \(workers) worker(s)")
         let start = monotonicSeconds()
-        var last = RuntimeSample(group, time: 0)
+        var last = StackStatistics.empty
         runUntilStopped(duration: duration) { elapsed in
-            let now = RuntimeSample(group, time: elapsed)
+            let now = stack.statistics(workers: group.workers, duration: elapsed)
             if !quiet {
-                var text = "forward: t=\(Int(elapsed.rounded()))s\n" + now.table(since: last)
+                var text = "forward: t=\(Int(elapsed.rounded()))s\n" + now.runtimeTable(since: last)
                 if applied.listsFilter { text += "\nfilter:\n" + stack.showFilter() }
                 say(text)
             }
             last = now
         }
         group.stop()
-        let final = RuntimeSample(group, time: monotonicSeconds() - start)
-        var zero = final
-        zero.time = 0
-        zero.stages = [:]
-        zero.drops = [:]
-        say("runtime (whole run, \(String(format: "%.1f", final.time)) s):\n" + final.table(since: zero))
+        let final = stack.statistics(workers: group.workers, duration: monotonicSeconds() - start)
+        say("runtime (whole run, \(String(format: "%.1f", final.duration)) s):\n" + final.runtimeTable(since: .empty))
         for case let device as AFPacketDevice in stack.receivingDevices { device.collectKernelDrops() }
         say("links:\n\(stack.showLinks())")
         let routes = stack.showRoutes()
@@ -101,14 +97,18 @@ struct ForwardCommand: ParsableCommand {
         if !filter.isEmpty { say("filter:\n\(filter)") }
         let neighbours = stack.showNeighbours()
         if !neighbours.isEmpty { say("neighbours:\n\(neighbours)") }
-        let drops = final.drops.keys.sorted { $0.rawValue < $1.rawValue }.map { "\($0) \(final.drops[$0]!)" }
+        let drops = final.drops.keys.sorted().map { "\($0) \(final.drops[$0]!)" }
         say("drops: " + (drops.isEmpty ? "none" : drops.joined(separator: ", ")))
         say(stack.ipv4.statistics.snmpLines())
         say(stack.ipv4.icmp.statistics.snmpLines())
         let cache = stack.ipv4.routeCacheCounters
         say("route cache: hits \(cache.hits) misses \(cache.misses) evictions \(cache.evictions)")
         if let statsJSON {
-            do { try makeStatsJSON(final, stack: stack).write(to: URL(fileURLWithPath: statsJSON)) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            // Taken again: the links' counters now include the kernel's ring drops.
+            let report = stack.statistics(workers: group.workers, duration: final.duration)
+            do { try encoder.encode(report).write(to: URL(fileURLWithPath: statsJSON)) }
             catch { throw CLIError("cannot write \(statsJSON): \(error)") }
         }
     }

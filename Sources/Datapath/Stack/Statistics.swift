@@ -1,0 +1,154 @@
+import DatapathCore
+
+/// The stack's counters at one moment, as a value (Linux has them spread over
+/// `/proc/net/snmp`, `ip -s link`, `/sys/kernel/debug/…`; VPP's `show runtime` has the per-stage
+/// part): per-stage packets and cycles and drops by reason summed over a group's workers, the
+/// SNMP counters, the route caches and each link's counters. `Codable`, so a live table, an
+/// exit report and a JSON file all render from the same snapshot; the JSON keys are snake_case
+/// (`duration_s`, `cycles_per_packet`, `route_cache`, `rx_packets` …) and the SNMP counters keep
+/// the names /proc/net/snmp gives them.
+///
+/// Taking one reads counters workers are writing (aligned 64-bit loads: each counter is whole,
+/// the set is not one instant). Safe while workers run.
+public struct StackStatistics: Codable, Sendable, Equatable {
+    /// Seconds since whatever the taker counts from (the forwarder: its start).
+    public var duration: Double
+    public var stages: [Stage]
+    /// Drops by reason name (`IP_TTL_EXPIRED` …), only reasons counted at least once.
+    public var drops: [String: UInt64]
+    public var snmp: SNMP
+    public var routeCache: RouteCacheCounters
+    public var links: [LinkCounters]
+
+    public struct Stage: Codable, Sendable, Equatable {
+        public var name: String
+        public var packets: UInt64
+        public var cycles: UInt64
+        /// Cycles per packet over the whole count (0 when no packet).
+        public var cyclesPerPacket: Double {
+            packets == 0 ? 0 : Double(cycles) / Double(packets)
+        }
+
+        enum CodingKeys: String, CodingKey { case name, packets, cycles, cyclesPerPacket = "cycles_per_packet" }
+
+        public init(name: String, packets: UInt64, cycles: UInt64) {
+            self.name = name
+            self.packets = packets
+            self.cycles = cycles
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            packets = try container.decode(UInt64.self, forKey: .packets)
+            cycles = try container.decodeIfPresent(UInt64.self, forKey: .cycles) ?? 0
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(packets, forKey: .packets)
+            try container.encode(cycles, forKey: .cycles)
+            try container.encode(cyclesPerPacket, forKey: .cyclesPerPacket)
+        }
+    }
+
+    /// `Ip:`/`IpExt:` and `Icmp:` counters by their /proc/net/snmp names.
+    public struct SNMP: Codable, Sendable, Equatable {
+        public var ip: [String: UInt64]
+        public var icmp: [String: UInt64]
+        enum CodingKeys: String, CodingKey { case ip = "Ip", icmp = "Icmp" }
+    }
+
+    public struct RouteCacheCounters: Codable, Sendable, Equatable {
+        public var hits: UInt64
+        public var misses: UInt64
+        public var evictions: UInt64
+    }
+
+    /// One link's counters (Linux: `ip -s link`).
+    public struct LinkCounters: Codable, Sendable, Equatable {
+        public var name: String
+        public var rxPackets, rxBytes, rxDropped, rxErrors: UInt64
+        public var txPackets, txBytes, txDropped, txErrors: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case rxPackets = "rx_packets", rxBytes = "rx_bytes", rxDropped = "rx_dropped", rxErrors = "rx_errors"
+            case txPackets = "tx_packets", txBytes = "tx_bytes", txDropped = "tx_dropped", txErrors = "tx_errors"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case duration = "duration_s", stages, drops, snmp, routeCache = "route_cache", links
+    }
+
+    /// The table `datapath forward` prints each second (VPP's `show runtime`): per stage its
+    /// total packets, packets/s and cycles per packet over the interval since `previous`; then
+    /// drops by reason with their rate. Against an empty `previous` (duration 0), the whole run.
+    public func runtimeTable(since previous: StackStatistics) -> String {
+        let interval = max(duration - previous.duration, 1e-9)
+        func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, width - text.count))
+            return left ? text + fill : fill + text
+        }
+        func rate(_ value: Double) -> String { String(Int64(value.rounded())) }
+        var lines = [pad("Stage", 24, left: true) + pad("Packets", 14) + pad("Packets/s", 13) + pad("Cycles/pkt", 12)]
+        let before = Dictionary(previous.stages.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for stage in stages {
+            let earlier = before[stage.name]
+            let packets = stage.packets &- (earlier?.packets ?? 0)
+            let cycles = stage.cycles &- (earlier?.cycles ?? 0)
+            let perPacket = packets == 0 ? "-" : String(Double(Int64((Double(cycles) / Double(packets) * 10).rounded())) / 10)
+            lines.append(pad(stage.name, 24, left: true) + pad(String(stage.packets), 14)
+                         + pad(rate(Double(packets) / interval), 13) + pad(perPacket, 12))
+        }
+        if !drops.isEmpty {
+            lines.append(pad("Drop reason", 24, left: true) + pad("Packets", 14) + pad("Packets/s", 13))
+            for name in drops.keys.sorted() {
+                let delta = drops[name]! &- (previous.drops[name] ?? 0)
+                lines.append(pad(name, 24, left: true) + pad(String(drops[name]!), 14)
+                             + pad(rate(Double(delta) / interval), 13))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// A snapshot with nothing counted (the start of a run).
+    public static let empty = StackStatistics(duration: 0, stages: [], drops: [:], snmp: SNMP(ip: [:], icmp: [:]),
+                                              routeCache: RouteCacheCounters(hits: 0, misses: 0, evictions: 0),
+                                              links: [])
+}
+
+extension Stack {
+    /// The counters now, per-stage and drop counts summed over `workers` (the group driving the
+    /// stack), `duration` seconds into whatever the caller measures. Safe while workers run.
+    public func statistics(workers: [Worker], duration: Double) -> StackStatistics {
+        var stages: [StackStatistics.Stage] = []
+        for stage in StageID.all {
+            let packets = workers.reduce(0) { $0 &+ $1.stages.packets(stage) }
+            let cycles = workers.reduce(0) { $0 &+ $1.stages.cycles(stage) }
+            if packets > 0 { stages.append(StackStatistics.Stage(name: stage.name, packets: packets, cycles: cycles)) }
+        }
+        var drops: [String: UInt64] = [:]
+        for worker in workers {
+            for (reason, count) in worker.drops.counted { drops[reason.description, default: 0] &+= count }
+        }
+        var ip: [String: UInt64] = [:]
+        for counter in IPStatistics.Counter.allCases { ip[counter.description] = ipv4.statistics[counter] }
+        var icmp: [String: UInt64] = [:]
+        for counter in ICMPStatistics.Counter.allCases { icmp[counter.description] = ipv4.icmp.statistics[counter] }
+        let cache = ipv4.routeCacheCounters
+        let links = links.map { link in
+            let c = link.device.stats.snapshot()
+            return StackStatistics.LinkCounters(name: link.name, rxPackets: c.rxPackets, rxBytes: c.rxBytes,
+                                                rxDropped: c.rxDropped, rxErrors: c.rxErrors, txPackets: c.txPackets,
+                                                txBytes: c.txBytes, txDropped: c.txDropped, txErrors: c.txErrors)
+        }
+        return StackStatistics(duration: duration, stages: stages, drops: drops,
+                               snmp: StackStatistics.SNMP(ip: ip, icmp: icmp),
+                               routeCache: StackStatistics.RouteCacheCounters(hits: cache.hits, misses: cache.misses,
+                                                                               evictions: cache.evictions),
+                               links: links)
+    }
+}
