@@ -59,58 +59,65 @@ extension ICMPType: CustomStringConvertible {
     }
 }
 
-/// ICMP code values, grouped by the type they belong to.
-public enum ICMPCode {
+/// An ICMP code: an open type (an unknown value is representable), with the named values grouped
+/// by the type they belong to.
+public struct ICMPCode: RawRepresentable, Hashable, Sendable, ExpressibleByIntegerLiteral,
+                        CustomStringConvertible {
+    public var rawValue: UInt8
+    @inlinable public init(rawValue: UInt8) { self.rawValue = rawValue }
+    @inlinable public init(integerLiteral value: UInt8) { rawValue = value }
+    public var description: String { String(rawValue) }
+
     /// Codes for `ICMPType.destinationUnreachable` (RFC 792, RFC 1122 §3.2.2.1, RFC 1812 §5.2.7.1).
     public enum DestinationUnreachable {
         /// 0, network unreachable.
-        @inlinable public static var net: UInt8 { 0 }
+        @inlinable public static var net: ICMPCode { ICMPCode(rawValue: 0) }
         /// 1, host unreachable.
-        @inlinable public static var host: UInt8 { 1 }
+        @inlinable public static var host: ICMPCode { ICMPCode(rawValue: 1) }
         /// 2, protocol unreachable.
-        @inlinable public static var `protocol`: UInt8 { 2 }
+        @inlinable public static var `protocol`: ICMPCode { ICMPCode(rawValue: 2) }
         /// 3, port unreachable.
-        @inlinable public static var port: UInt8 { 3 }
+        @inlinable public static var port: ICMPCode { ICMPCode(rawValue: 3) }
         /// 4, fragmentation needed and DF set; `nextHopMTU` carries the MTU (RFC 1191).
-        @inlinable public static var fragmentationNeeded: UInt8 { 4 }
+        @inlinable public static var fragmentationNeeded: ICMPCode { ICMPCode(rawValue: 4) }
         /// 5, source route failed.
-        @inlinable public static var sourceRouteFailed: UInt8 { 5 }
+        @inlinable public static var sourceRouteFailed: ICMPCode { ICMPCode(rawValue: 5) }
         /// 6, destination network unknown.
-        @inlinable public static var networkUnknown: UInt8 { 6 }
+        @inlinable public static var networkUnknown: ICMPCode { ICMPCode(rawValue: 6) }
         /// 7, destination host unknown.
-        @inlinable public static var hostUnknown: UInt8 { 7 }
+        @inlinable public static var hostUnknown: ICMPCode { ICMPCode(rawValue: 7) }
         /// 9, network administratively prohibited.
-        @inlinable public static var networkProhibited: UInt8 { 9 }
+        @inlinable public static var networkProhibited: ICMPCode { ICMPCode(rawValue: 9) }
         /// 10, host administratively prohibited.
-        @inlinable public static var hostProhibited: UInt8 { 10 }
+        @inlinable public static var hostProhibited: ICMPCode { ICMPCode(rawValue: 10) }
         /// 13, communication administratively prohibited (RFC 1812).
-        @inlinable public static var administrativelyProhibited: UInt8 { 13 }
+        @inlinable public static var administrativelyProhibited: ICMPCode { ICMPCode(rawValue: 13) }
     }
 
     /// Codes for `ICMPType.timeExceeded`.
     public enum TimeExceeded {
         /// 0, TTL exceeded in transit.
-        @inlinable public static var ttl: UInt8 { 0 }
+        @inlinable public static var ttl: ICMPCode { ICMPCode(rawValue: 0) }
         /// 1, fragment reassembly time exceeded.
-        @inlinable public static var reassembly: UInt8 { 1 }
+        @inlinable public static var reassembly: ICMPCode { ICMPCode(rawValue: 1) }
     }
 
     /// Codes for `ICMPType.redirect`.
     public enum Redirect {
         /// 0, redirect for the network.
-        @inlinable public static var network: UInt8 { 0 }
+        @inlinable public static var network: ICMPCode { ICMPCode(rawValue: 0) }
         /// 1, redirect for the host.
-        @inlinable public static var host: UInt8 { 1 }
+        @inlinable public static var host: ICMPCode { ICMPCode(rawValue: 1) }
     }
 
     /// Codes for `ICMPType.parameterProblem`.
     public enum ParameterProblem {
         /// 0, `pointer` identifies the offending octet.
-        @inlinable public static var pointer: UInt8 { 0 }
+        @inlinable public static var pointer: ICMPCode { ICMPCode(rawValue: 0) }
         /// 1, a required option is missing.
-        @inlinable public static var missingOption: UInt8 { 1 }
+        @inlinable public static var missingOption: ICMPCode { ICMPCode(rawValue: 1) }
         /// 2, bad length.
-        @inlinable public static var badLength: UInt8 { 2 }
+        @inlinable public static var badLength: ICMPCode { ICMPCode(rawValue: 2) }
     }
 }
 
@@ -163,9 +170,9 @@ public struct ICMPHeader {
 
     /// Message code (meaning depends on `type`; see `ICMPCode`).
     @inlinable
-    public var code: UInt8 {
-        get { base.loadBigEndian(UInt8.self, at: Field.code) }
-        nonmutating set { base.storeBigEndian(newValue, at: Field.code) }
+    public var code: ICMPCode {
+        get { ICMPCode(rawValue: base.loadBigEndian(UInt8.self, at: Field.code)) }
+        nonmutating set { base.storeBigEndian(newValue.rawValue, at: Field.code) }
     }
 
     /// Checksum field, host-order value (see `InternetChecksum`).

@@ -19,7 +19,7 @@ import Testing
     @Test func turningARequestIntoAReplyKeepsTheChecksumValid() throws {
         try withPacket(Self.echo) { base, length in
             let icmp = try #require(ICMPHeader(base, length: length))
-            let typeCode: UInt16 = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code)
+            let typeCode: UInt16 = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code.rawValue)
             icmp.type = .echoReply
             icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)
             #expect(icmp.isChecksumValid(messageLength: length))

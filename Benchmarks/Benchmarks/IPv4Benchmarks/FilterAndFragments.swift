@@ -14,7 +14,7 @@ func filterAndFragmentBenchmarks() {
             let stack = Stack()
             for port in 0..<rules {
                 var spec = FilterRuleSpec(hook: hook, verdict: .drop)
-                spec.protocolNumber = 17
+                spec.ipProtocol = .udp
                 spec.destinationPorts = UInt16(1000 + port)...UInt16(1000 + port)
                 try! stack.addFilterRule(spec)
             }

@@ -134,28 +134,30 @@ public enum ConfigParser {
             case "src": spec.source = try c.routePrefix()
             case "dst": spec.destination = try c.routePrefix()
             case "proto":
-                let names: [String: UInt8] = ["icmp": 1, "tcp": 6, "udp": 17, "sctp": 132]
+                let names: [String: IPProtocol] = ["icmp": .icmp, "tcp": .tcp, "udp": .udp, "sctp": .sctp]
                 if let word = c.peek, let number = names[word] {
                     c.advance()
-                    spec.protocolNumber = number
+                    spec.ipProtocol = number
                 } else {
-                    spec.protocolNumber = UInt8(try c.number("a protocol (tcp, udp, icmp, sctp or 0-255)", in: 0...255))
+                    spec.ipProtocol = IPProtocol(rawValue: UInt8(try c.number("a protocol (tcp, udp, icmp, sctp or 0-255)",
+                                                                              in: 0...255)))
                 }
             case "sport", "dport":
-                guard let number = spec.protocolNumber, [6, 17, 132].contains(number) else {
+                guard let number = spec.ipProtocol, [IPProtocol.tcp, .udp, .sctp].contains(number) else {
                     throw c.error("'proto tcp', 'proto udp' or 'proto sctp' before '\(word)'", back: 1)
                 }
                 let range = try c.portRange()
                 if word == "sport" { spec.sourcePorts = range } else { spec.destinationPorts = range }
             case "icmp-type":
-                guard spec.protocolNumber == 1 else { throw c.error("'proto icmp' before 'icmp-type'", back: 1) }
-                let names: [String: UInt8] = ["echo-reply": 0, "destination-unreachable": 3, "echo-request": 8,
-                                              "time-exceeded": 11, "parameter-problem": 12]
+                guard spec.ipProtocol == .icmp else { throw c.error("'proto icmp' before 'icmp-type'", back: 1) }
+                let names: [String: ICMPType] = ["echo-reply": .echoReply, "destination-unreachable": .destinationUnreachable,
+                                                 "echo-request": .echoRequest, "time-exceeded": .timeExceeded,
+                                                 "parameter-problem": .parameterProblem]
                 if let word = c.peek, let type = names[word] {
                     c.advance()
                     spec.icmpType = type
                 } else {
-                    spec.icmpType = UInt8(try c.number("an ICMP type (echo-request, echo-reply, destination-unreachable, time-exceeded, parameter-problem or 0-255)", in: 0...255))
+                    spec.icmpType = ICMPType(rawValue: UInt8(try c.number("an ICMP type (echo-request, echo-reply, destination-unreachable, time-exceeded, parameter-problem or 0-255)", in: 0...255)))
                 }
             case "fragment": spec.laterFragment = true
             case "accept": spec.verdict = .accept; return .addFilterRule(spec)

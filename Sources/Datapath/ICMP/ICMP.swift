@@ -79,7 +79,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         let requested = request.destination
         // Type and code become 0 (echo reply), the checksum patched for them (RFC 1624).
         let icmp = ICMPHeader(unchecked: skb.data)
-        let typeCode = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code)
+        let typeCode = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code.rawValue)
         icmp.type = .echoReply
         icmp.code = 0
         icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)

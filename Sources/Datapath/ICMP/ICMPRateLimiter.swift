@@ -52,7 +52,7 @@ final class ICMPRateLimiter: @unchecked Sendable {
     deinit { peers.deallocate() }
 
     /// Whether the type is subject to limiting at all (Linux: `icmpv4_mask_allow`).
-    func isLimited(type: ICMPType, code: UInt8) -> Bool {
+    func isLimited(type: ICMPType, code: ICMPCode) -> Bool {
         let t = type.rawValue
         if t > 18 { return false }
         if t == ICMPType.destinationUnreachable.rawValue && code == ICMPCode.DestinationUnreachable.fragmentationNeeded {
@@ -64,7 +64,7 @@ final class ICMPRateLimiter: @unchecked Sendable {
     /// Takes a token for a message of `type`/`code` to `destination` at `now`, or says which
     /// limit refused it. As in Linux, the global credit is spent before the destination's
     /// bucket is asked.
-    func allow(type: ICMPType, code: UInt8, destination: IPv4Address, now: UInt64) -> Verdict {
+    func allow(type: ICMPType, code: ICMPCode, destination: IPv4Address, now: UInt64) -> Verdict {
         guard isLimited(type: type, code: code) else { return .allowed }
         // Global: icmp_msgs_per_sec with icmp_msgs_burst.
         let elapsed = min(now &- creditStamp, 1_000_000_000)

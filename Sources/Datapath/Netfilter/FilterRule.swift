@@ -7,18 +7,18 @@ public enum FilterVerdict: Equatable, Sendable, CustomStringConvertible {
     case drop
     /// Drop and answer with an ICMP destination unreachable of this code (iptables `REJECT
     /// --reject-with`; default port unreachable). From the output hook it only drops.
-    case reject(code: UInt8)
+    case reject(code: ICMPCode)
 
     public var description: String {
         switch self {
         case .accept: "accept"
         case .drop: "drop"
-        case .reject(let code): code == ICMPCode.DestinationUnreachable.port ? "reject" : "reject with \(FilterVerdict.rejectNames.first { $0.1 == code }?.0 ?? String(code))"
+        case .reject(let code): code == ICMPCode.DestinationUnreachable.port ? "reject" : "reject with \(FilterVerdict.rejectNames.first { $0.1 == code }?.0 ?? code.description)"
         }
     }
 
     /// `reject with NAME` codes, as iptables names them.
-    public static let rejectNames: [(String, UInt8)] = [
+    public static let rejectNames: [(String, ICMPCode)] = [
         ("icmp-net-unreachable", 0), ("icmp-host-unreachable", 1), ("icmp-proto-unreachable", 2),
         ("icmp-port-unreachable", 3), ("icmp-net-prohibited", 9), ("icmp-host-prohibited", 10),
         ("icmp-admin-prohibited", 13),
@@ -33,10 +33,10 @@ public struct FilterRuleSpec: Equatable, Sendable {
     public var outputDevice: String?
     public var source: IPv4Prefix?
     public var destination: IPv4Prefix?
-    public var protocolNumber: UInt8?
+    public var ipProtocol: IPProtocol?
     public var sourcePorts: ClosedRange<UInt16>?
     public var destinationPorts: ClosedRange<UInt16>?
-    public var icmpType: UInt8?
+    public var icmpType: ICMPType?
     /// Matches fragments other than the first (iptables `-f`).
     public var laterFragment = false
     public var verdict: FilterVerdict
@@ -75,15 +75,15 @@ public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
         if let device = spec.outputDevice { words += ["oif", device] }
         if let prefix = spec.source { words += ["src", "\(prefix)"] }
         if let prefix = spec.destination { words += ["dst", "\(prefix)"] }
-        if let number = spec.protocolNumber {
-            words += ["proto", [1: "icmp", 6: "tcp", 17: "udp"][number] ?? String(number)]
+        if let number = spec.ipProtocol {
+            words += ["proto", [1: "icmp", 6: "tcp", 17: "udp"][number.rawValue] ?? String(number.rawValue)]
         }
         func ports(_ range: ClosedRange<UInt16>) -> String {
             range.lowerBound == range.upperBound ? "\(range.lowerBound)" : "\(range.lowerBound)-\(range.upperBound)"
         }
         if let range = spec.sourcePorts { words += ["sport", ports(range)] }
         if let range = spec.destinationPorts { words += ["dport", ports(range)] }
-        if let type = spec.icmpType { words += ["icmp-type", String(type)] }
+        if let type = spec.icmpType { words += ["icmp-type", String(type.rawValue)] }
         if spec.laterFragment { words.append("fragment") }
         words.append(spec.verdict.description)
         return words.joined(separator: " ")
@@ -111,8 +111,8 @@ struct FilterMatch: Sendable {
         sourceValue = spec.source?.address.hostOrder ?? 0
         destinationMask = spec.destination.map { IPv4Prefix.maskBits($0.length) } ?? 0
         destinationValue = spec.destination?.address.hostOrder ?? 0
-        protocolNumber = spec.protocolNumber.map(Int16.init) ?? -1
-        icmpType = spec.icmpType.map(Int16.init) ?? -1
+        protocolNumber = spec.ipProtocol.map { Int16($0.rawValue) } ?? -1
+        icmpType = spec.icmpType.map { Int16($0.rawValue) } ?? -1
         sourcePorts = spec.sourcePorts.map { ($0.lowerBound, $0.upperBound) } ?? (0, 0xFFFF)
         destinationPorts = spec.destinationPorts.map { ($0.lowerBound, $0.upperBound) } ?? (0, 0xFFFF)
         needsPorts = spec.sourcePorts != nil || spec.destinationPorts != nil
