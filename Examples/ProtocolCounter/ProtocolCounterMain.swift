@@ -32,7 +32,6 @@ struct ProtocolCounterMain {
         let worker = Worker(pool: pool)
         var counts = ProtocolCounts()
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         print("protocol-counter: counting on \(interface)")
         fflush(nil)
         let end = worker.clock.now() + UInt64(seconds * 1e9)

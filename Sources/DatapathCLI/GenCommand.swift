@@ -72,7 +72,6 @@ struct GenCommand: ParsableCommand {
         let pool = try PacketPool(capacity: 1024, bufferSize: max(PacketPool.defaultBufferSize, generator.frameLength + 256))
         let worker = Worker(pool: pool)
         var batch = PacketBatch(capacity: 64)
-        defer { batch.deallocate() }
         let start = monotonicSeconds()
         var queued = 0
         while queued < count && !stopRequested.load(ordering: .relaxed) {

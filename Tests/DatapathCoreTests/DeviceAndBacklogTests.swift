@@ -11,12 +11,11 @@ import DatapathWire
         core.register(a)
         core.register(b)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let sent = worker.cache.skb(frameBytes(payload: [7, 7, 7]))
         let address = sent.data
         batch.append(sent)
         a.transmit(queue: 0, &batch, worker: worker)
-        #expect(batch.isEmpty)
+        #expect(batch.count == 0)
         #expect(b.receive(queue: 0, into: &batch, max: 32, worker: worker) == 1)
         #expect(batch[0].data == address)
         #expect(batch[0].inputIfindex == b.ifindex)
@@ -30,7 +29,6 @@ import DatapathWire
         let (pool, worker) = try makeWorker()
         let (a, b) = MemoryDevice.pair("a", MACAddress(2, 0, 0, 0, 0, 1), "b", MACAddress(2, 0, 0, 0, 0, 2), ringSize: 4)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for _ in 0..<10 { batch.append(worker.cache.skb(frameBytes())) }
         a.transmit(queue: 0, &batch, worker: worker)
         #expect(a.stats[.txPackets] == 4)
@@ -48,7 +46,6 @@ import DatapathWire
         let workers = (0..<2).map { Worker(index: $0, pool: pool) }
         let backlog = Backlog(workers: 2)
         var batch = PacketBatch(), other = PacketBatch()
-        defer { batch.deallocate(); other.deallocate() }
         for i in 0..<200 {
             let skb = workers[0].cache.skb(frameBytes())
             skb.hash = UInt32(truncatingIfNeeded: i &* 0x9E37_79B9)
@@ -136,7 +133,6 @@ import DatapathWire
         let core = NetCore()
         core.register(lo)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for i in 0..<10 { batch.append(worker.cache.skb(frameBytes(payload: [UInt8(i)]))) }
         lo.transmit(queue: 0, &batch, worker: worker)
         // An 8-slot ring: two frames are counted drops, the rest come back in order.

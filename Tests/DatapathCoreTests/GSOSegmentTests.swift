@@ -44,7 +44,6 @@ import DatapathWire
         skb.mark = 0x55
         prepare(skb)
         var out = PacketBatch()
-        defer { out.deallocate() }
         guard skbGSOSegment(skb, networkOffset: 14, into: &out, worker: worker) else {
             worker.cache.free(skb)
             return nil
@@ -106,7 +105,6 @@ import DatapathWire
         skb.gsoType = .udpL4
         skb.gsoSize = 3000
         var out = PacketBatch()
-        defer { out.deallocate() }
         #expect(!skbGSOSegment(skb, networkOffset: 14, into: &out, worker: worker))
         #expect(out.isEmpty && pool.inUseCount == 0 && skb.length == 14 + 20 + 8 + 6000)
         large.cache.free(skb)
@@ -125,7 +123,6 @@ import DatapathWire
         core.register(eth0)
         core.register(wire0)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let before = worker.cache.skb(frameBytes(payload: [UInt8](repeating: 1, count: 46)))
         let gso = worker.cache.skb(VirtioNetHeaderTests.tcpFrame(payload: 1500))
         gso.gsoType = .tcpv4

@@ -41,7 +41,6 @@ import DatapathWire
         core.addPacketType(.arp, handler)
         var rng = SplitMix64(seed: 2026)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         var sent = 0
         for round in 0..<200 {
             for _ in 0..<64 {

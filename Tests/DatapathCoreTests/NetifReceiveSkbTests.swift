@@ -19,7 +19,6 @@ import DatapathWire
         core.addPacketType(.ipv4, ipv4)
         core.addPacketType(.arp, arp)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         batch.append(worker.cache.skb(frameBytes(etherType: 0x0800, payload: [1, 2, 3]), ifindex: device.ifindex))
         batch.append(worker.cache.skb(frameBytes(etherType: 0x0806, payload: [4, 5]), ifindex: device.ifindex))
         batch.append(worker.cache.skb(frameBytes(etherType: 0x0800, payload: [6]), ifindex: device.ifindex))
@@ -36,7 +35,6 @@ import DatapathWire
         let ipv4 = RecordingHandler()
         core.addPacketType(.ipv4, ipv4)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         batch.append(worker.cache.skb(frameBytes(etherType: 0x88B5), ifindex: device.ifindex))
         batch.append(worker.cache.skb(frameBytes(etherType: 0x0800), ifindex: device.ifindex))
         core.netifReceiveSkb(&batch, worker: worker)
@@ -48,7 +46,6 @@ import DatapathWire
     @Test func runtFramesAreDroppedAsTooSmall() throws {
         let (core, device, pool, worker) = try setUp()
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for length in [0, 1, 13] {
             batch.append(worker.cache.skb(Array(repeating: 0xFF, count: length), ifindex: device.ifindex))
         }
@@ -62,7 +59,6 @@ import DatapathWire
         let handler = RecordingHandler()
         core.addPacketType(.ipv4, handler)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for destination in [[2, 0, 0, 0, 0, 2], [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], [1, 0, 0x5E, 0, 0, 1], [2, 0, 0, 0, 0, 9]] as [[UInt8]] {
             batch.append(worker.cache.skb(frameBytes(destination: destination), ifindex: device.ifindex))
         }
@@ -93,7 +89,6 @@ import DatapathWire
         let rx = TakeOdd()
         core.setRxHandler(rx, on: device)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for i in 0..<10 { batch.append(worker.cache.skb(frameBytes(payload: [UInt8(i)]), ifindex: device.ifindex)) }
         core.netifReceiveSkb(&batch, worker: worker)
         #expect(rx.taken == 5)
@@ -124,7 +119,6 @@ import DatapathWire
         let handler = RecordingHandler()
         core.addPacketType(.ipv4, handler)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         batch.append(worker.cache.skb(frameBytes(), ifindex: slave.ifindex))
         batch.append(worker.cache.skb(frameBytes(), ifindex: slave.ifindex))
         core.netifReceiveSkb(&batch, worker: worker)
@@ -141,7 +135,6 @@ import DatapathWire
         let handler = RecordingHandler()
         core.addPacketType(.ipv4, handler)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         batch.append(worker.cache.skb(frameBytes(destination: [2, 0, 0, 0, 0, 2]), ifindex: first.ifindex))
         batch.append(worker.cache.skb(frameBytes(destination: [2, 0, 0, 0, 0, 3]), ifindex: second.ifindex))
         batch.append(worker.cache.skb(frameBytes(destination: [2, 0, 0, 0, 0, 3]), ifindex: first.ifindex))

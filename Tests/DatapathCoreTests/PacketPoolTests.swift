@@ -109,12 +109,11 @@ import Testing
     @Test func batchFreeEmptiesBatchAndPool() throws {
         let (pool, worker) = try makeWorker()
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for i in 0..<200 { batch.append(worker.cache.skb([UInt8(i & 0xFF)])) }
         if let clone = worker.cache.clone(batch[0]) { batch.append(clone) }
         #expect(pool.inUseCount == 201)
         worker.cache.free(&batch)
-        #expect(batch.isEmpty)
+        #expect(batch.count == 0)
         #expect(pool.inUseCount == 0)
     }
 

@@ -20,7 +20,6 @@ import DatapathWire
 
     func send(_ count: Int, from first: Int, _ core: NetCore, _ device: MemoryDevice, _ worker: Worker) {
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for n in first..<(first + count) {
             let skb = worker.cache.allocate()!
             let data = skb.put(60)!
@@ -37,7 +36,6 @@ import DatapathWire
     /// Sequence numbers of the frames waiting on `wire`'s ring, freed.
     func received(_ wire: MemoryDevice, _ worker: Worker) -> [Int] {
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         var numbers: [Int] = []
         while wire.receive(queue: 0, into: &batch, max: 256, worker: worker) > 0 {
             numbers += batch.indices.map { Int(UInt32(bigEndian: batch[$0].data.loadUnaligned(fromByteOffset: 14, as: UInt32.self))) }

@@ -45,7 +45,6 @@ import Testing
         var queue = SKBQueue()
         for tag in 0..<10 { queue.enqueue(worker.cache.skb([UInt8(tag)])) }
         var batch = PacketBatch(capacity: 4)
-        defer { batch.deallocate() }
         batch.append(worker.cache.skb([99]))
         #expect(queue.dequeue(into: &batch) == 3)
         #expect(batch.count == 4 && queue.count == 7 && tags(queue).first == 3)

@@ -32,12 +32,10 @@ final class BondLab {
         core.addPacketType(.ipv4, upper)
     }
 
-    deinit { batch.deallocate() }
 
     /// The bond sends frames (data at the Ethernet header) built by `make`.
     func transmit(_ frames: [[UInt8]]) {
         var out = PacketBatch()
-        defer { out.deallocate() }
         for bytes in frames {
             let skb = worker.cache.allocate()!
             skb.reserve(64)

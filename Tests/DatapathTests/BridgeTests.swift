@@ -31,7 +31,6 @@ final class BridgeLab {
         core.addPacketType(.ipv4, upper)
     }
 
-    deinit { batch.deallocate() }
 
     /// Host `i` puts `frame` on its wire; the bridge port receives and handles it.
     func send(from i: Int, _ frame: [UInt8]) {
@@ -194,7 +193,6 @@ final class UpperRecorder: PacketTypeHandler, @unchecked Sendable {
         _ = lab.receivedByAll()
         lab.upper.markers.removeAll()
         var out = PacketBatch()
-        defer { out.deallocate() }
         for (destination, marker) in [(lab.hosts[1].macAddress, UInt8(1)), (MACAddress.broadcast, 2), (mac(0x42), 3)] {
             let bytes = ethernetFrame(destination: destination, source: lab.bridge.macAddress, marker: marker)
             let skb = lab.worker.cache.allocate()!

@@ -244,7 +244,6 @@ import DatapathWire
         let pool = try PacketPool(capacity: 64)
         let worker = Worker(pool: pool, clock: stack.clock)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let skb = worker.cache.allocate()!
         skb.reserve(64)
         _ = skb.put(28)

@@ -58,7 +58,6 @@ final class ForwardLab {
         baseline = pool.inUseCount
     }
 
-    deinit { batch.deallocate() }
 
     /// An Ethernet frame carrying IPv4 `payload` (its first bytes are whatever the transport
     /// header is), addressed to `eth0` unless told otherwise.

@@ -50,9 +50,9 @@ import DatapathWire
 
     func run(_ skbs: [SKB]) -> [SKB] {
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for skb in skbs { batch.append(skb) }
         ipv4.ipRcv(&batch, worker: worker)
+        defer { batch.removeAll() }  // handed to the caller
         return batch.indices.map { batch[$0] }
     }
 
@@ -93,7 +93,6 @@ import DatapathWire
             var batch = PacketBatch()
             batch.append(skb)
             ipv4.receive(&batch, worker: worker)
-            batch.deallocate()
             #expect(worker.drops[reason] == before + 1, "\(reason)")
         }
         // A total length past the frame: truncated, after a header that checks out.

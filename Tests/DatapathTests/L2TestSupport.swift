@@ -83,7 +83,6 @@ final class NeighbourLab {
         arp.register()
     }
 
-    deinit { batch.deallocate() }
 
     /// Frames eth0 sent (they arrive on wire0), freed after copying.
     func sent() -> [[UInt8]] {
@@ -122,7 +121,6 @@ final class NeighbourLab {
     func output(_ markers: [UInt8], via neighbour: Neighbour) {
         var out = packets(markers)
         neighbours.output(&out, via: neighbour, worker: worker)
-        out.deallocate()
     }
 
     func advance(seconds: Double) {

@@ -60,7 +60,6 @@ import DatapathWire
         let handle = neighbour.handle
         #expect(stack.neighbours.remove(ForwardLab.hostB, ifindex: lab.eth1.ifindex))
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let skb = lab.worker.cache.allocate()!
         _ = skb.put(40)
         skb.resetNetworkHeader()
@@ -70,7 +69,6 @@ import DatapathWire
         stack.ipv4.ipFinishOutput2(&batch, worker: lab.worker)
         #expect(lab.worker.drops[.neighFailed] == before + 1)
         var received = PacketBatch()
-        defer { received.deallocate() }
         #expect(lab.wire1.receive(queue: 0, into: &received, max: 8, worker: lab.worker) == 0)
         #expect(lab.pool.inUseCount == lab.baseline)
     }

@@ -60,7 +60,6 @@ final class OrderHook: NetfilterHookFunction, @unchecked Sendable {
 
     func run(_ hook: NetfilterHook, _ markers: [UInt8]) -> [UInt8] {
         var b = batch(markers)
-        defer { b.deallocate() }
         netfilter.run(hook, &b, worker: worker)
         let survivors = b.indices.map { b[$0].data.load(as: UInt8.self) }
         worker.cache.free(&b)

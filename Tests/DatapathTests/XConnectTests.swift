@@ -15,7 +15,6 @@ import DatapathWire
         for device in [wire0, in0, out0, wire1] { core.register(device) }
         let (forward, backward) = XConnect.connect(in0, out0, on: core, workers: 1)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
 
         let frames: [[UInt8]] = (0..<10).map { i in
             [2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00] + Array(repeating: UInt8(i), count: 50)

@@ -38,7 +38,6 @@ struct AFPacketRingTests {
             let pool = try PacketPool(capacity: 4096)
             let worker = Worker(pool: pool)
             var batch = PacketBatch(), held = PacketBatch(capacity: 4096)
-            defer { batch.deallocate(); held.deallocate() }
 
             func send(_ count: Int) {
                 var left = count
@@ -77,7 +76,6 @@ struct AFPacketRingTests {
             send(400)
             usleep(20_000)
             var extra = PacketBatch(capacity: 1024)
-            defer { extra.deallocate() }
             let whileHeld = receiveAll(into: &extra, until: 400)
             worker.cache.free(&extra)
             let drops = receiver.collectKernelDrops()

@@ -31,7 +31,6 @@ struct KernelReceiveTests {
             let pool = try PacketPool(capacity: 1024)
             let worker = Worker(pool: pool)
             var batch = PacketBatch()
-            defer { batch.deallocate() }
 
             // The namespace's own IPv4 input counter (this thread's namespace, not the process's).
             func kernelInReceives() -> UInt64 {

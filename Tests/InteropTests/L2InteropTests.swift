@@ -121,7 +121,6 @@ struct L2InteropTests {
         for round in 0..<rounds {
             stack.perform { worker in
                 var batch = PacketBatch()
-                defer { batch.deallocate() }
                 for _ in 0..<perRound {
                     guard let skb = worker.cache.allocate() else { break }
                     _ = generator.fill(skb, flow: 0)

@@ -9,7 +9,6 @@ import DatapathWire
         let pool = try PacketPool(capacity: 64)
         let worker = Worker(pool: pool)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         func add(_ bytes: [UInt8]) {
             let skb = worker.cache.allocate()!
             skb.put(bytes.count)!.copyMemory(from: bytes, byteCount: bytes.count)

@@ -35,7 +35,6 @@ let benchmarks: @Sendable () -> Void = {
         let lab = try! VethLab(sender: a0)
         let receiver = try! AFPacketDevice(interface: a1)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let total = benchmark.scaledIterations.count
         var received = 0
         benchmark.startMeasurement()
@@ -60,7 +59,6 @@ let benchmarks: @Sendable () -> Void = {
         core.register(output)
         core.setRxHandler(XConnect(to: output, workers: 1), on: input)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let total = benchmark.scaledIterations.count
         var delivered = 0
         var idle = 0
@@ -99,7 +97,6 @@ final class VethLab {
         generator = try UDPFlowGenerator(spec)
     }
 
-    deinit { batch.deallocate() }
 
     /// Sends up to `count` frames; returns how many the TX ring took.
     func send(_ count: Int) -> Int {

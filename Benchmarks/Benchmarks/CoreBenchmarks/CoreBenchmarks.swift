@@ -27,7 +27,6 @@ let benchmarks: @Sendable () -> Void = {
         let worker = Worker(pool: pool)
         let cache = worker.cache
         var batch = PacketBatch(capacity: 32)
-        defer { batch.deallocate() }
         benchmark.startMeasurement()
         for _ in 0..<(benchmark.scaledIterations.count / 32) {
             _ = cache.allocateBulk(batch.slots, count: 32)
@@ -70,7 +69,6 @@ let benchmarks: @Sendable () -> Void = {
         core.addPacketType(.ipv4, recycler)
         fill(device, count: 512, worker: worker, destination: device.macAddress)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         benchmark.startMeasurement()
         receiveLoop(device, core: core, worker: worker, total: benchmark.scaledIterations.count, batch: &batch)
         benchmark.stopMeasurement()
@@ -91,7 +89,6 @@ let benchmarks: @Sendable () -> Void = {
         }
         _ = CDatapath_pin_current_thread(0)
         let out = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: 32)
-        defer { out.deallocate() }
         benchmark.startMeasurement()
         producer.start()
         var received = 0
@@ -104,7 +101,6 @@ let benchmarks: @Sendable () -> Void = {
         let device = MemoryDevice(name: "mem0", macAddress: MACAddress(2, 0, 0, 0, 0, 2))
         let tap = PcapTap(writer: try! PcapWriter(path: "/dev/null"))
         var batch = PacketBatch(capacity: 32)
-        defer { batch.deallocate() }
         for _ in 0..<32 {
             let skb = worker.cache.allocate()!
             _ = skb.put(60)

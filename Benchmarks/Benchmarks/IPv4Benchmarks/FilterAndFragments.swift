@@ -19,7 +19,6 @@ func filterAndFragmentBenchmarks() {
                 try! stack.addFilterRule(spec)
             }
             var batch = PacketBatch()
-            defer { batch.deallocate() }
             for i in 0..<256 {
                 let skb = udpPacket(worker, source: IPv4Address(198, 18, 0, 1), to: i)
                 skb.data.storeBytes(of: UInt16(9).bigEndian, toByteOffset: 22, as: UInt16.self)
@@ -79,7 +78,6 @@ final class FragmentRig: IPProtocolHandler, @unchecked Sendable {
         packet = skb
     }
 
-    deinit { batch.deallocate() }
 
     func receive(_ batch: inout PacketBatch, worker: Worker) {
         let skb = batch[0]

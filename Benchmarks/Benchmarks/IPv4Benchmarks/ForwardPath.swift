@@ -77,7 +77,6 @@ func outputPathBenchmarks() {
         let route = stack.ipv4.routeOutput(to: IPv4Address(198, 19, 0, 1), tos: 0, mark: 0, worker: worker)
         precondition(route.input == .forward)
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for i in 0..<256 {
             let skb = udpPacket(worker, source: IPv4Address(198, 18, 1, 2), to: i)
             skb.resetNetworkHeader()

@@ -18,7 +18,6 @@ let benchmarks: @Sendable () -> Void = {
         let worker = Worker(pool: pool)
         let ipv4 = Stack().ipv4
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for i in 0..<256 { batch.append(udpPacket(worker, source: IPv4Address(198, 18, 0, 1), to: i)) }
         benchmark.startMeasurement()
         for _ in 0..<(benchmark.scaledIterations.count / 256) {
@@ -38,7 +37,6 @@ let benchmarks: @Sendable () -> Void = {
             let netfilter = Netfilter(workers: 1)
             if functions == 1 { netfilter.register(AcceptAll(), on: hook, priority: 0) }
             var batch = PacketBatch()
-            defer { batch.deallocate() }
             for _ in 0..<256 { batch.append(worker.cache.allocate()!) }
             benchmark.startMeasurement()
             for _ in 0..<(benchmark.scaledIterations.count / 256) {

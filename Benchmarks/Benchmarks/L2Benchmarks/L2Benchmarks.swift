@@ -29,7 +29,6 @@ let benchmarks: @Sendable () -> Void = {
         fill(p0, count: 512, worker: worker, destination: destination, source: MACAddress(2, 0, 0, 0, 0, 0xA))
         let total = benchmark.scaledIterations.count
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         benchmark.startMeasurement()
         receiveLoop(p0, core: core, worker: worker, total: total, batch: &batch)
         benchmark.stopMeasurement()
@@ -42,7 +41,6 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("Neighbour hh output, 14-byte header, batches of 256") { benchmark in
         let setup = try! NeighbourSetup()
         var batch = setup.packets(256)
-        defer { batch.deallocate() }
         benchmark.startMeasurement()
         for _ in 0..<(benchmark.scaledIterations.count / 256) {
             setup.neighbour.writeCachedHeaders(&batch, worker: setup.worker)
@@ -56,7 +54,6 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("neigh_output → dev_queue_xmit, in-memory device") { benchmark in
         let setup = try! NeighbourSetup()
         var batch = setup.packets(256)
-        defer { batch.deallocate() }
         benchmark.startMeasurement()
         for _ in 0..<(benchmark.scaledIterations.count / 256) {
             setup.neighbours.output(&batch, via: setup.neighbour, worker: setup.worker)
@@ -108,7 +105,6 @@ let benchmarks: @Sendable () -> Void = {
         let frames = udpFrames(256)
         defer { frames.deallocate() }
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for i in 0..<256 {
             let skb = worker.cache.allocate()!
             skb.put(60)!.copyMemory(from: frames + i * 64, byteCount: 60)
@@ -131,7 +127,6 @@ let benchmarks: @Sendable () -> Void = {
                                  target: IPv4Address(198, 18, 0, 1))
         defer { request.deallocate() }
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         for _ in 0..<256 {
             let skb = setup.worker.cache.allocate()!
             skb.reserve(64)

@@ -55,7 +55,6 @@ public final class ForwardRig {
         }
     }
 
-    deinit { batch.deallocate() }
 
     /// Runs `total` packets through the whole path.
     public func run(packets total: Int) {

@@ -31,6 +31,5 @@ public func receiveLoop(_ device: MemoryDevice, core: NetCore, worker: Worker, t
 /// Frees everything waiting on `device`'s receive ring.
 public func drain(_ device: MemoryDevice, worker: Worker) {
     var batch = PacketBatch()
-    defer { batch.deallocate() }
     while device.receive(queue: 0, into: &batch, max: 256, worker: worker) > 0 { worker.cache.free(&batch) }
 }

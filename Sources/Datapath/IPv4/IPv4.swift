@@ -211,12 +211,6 @@ final class IPv4WorkerState: @unchecked Sendable {
         fastHops.deallocate()
         fastRules.deallocate()
         sourceMemo.deallocate()
-        forward.deallocate()
-        gsoSegments.deallocate()
-        local.deallocate()
-        output.deallocate()
-        fragments.deallocate()
-        for i in 0..<IPv4.maximumProtocolHandlers { protocolBatches[i].deallocate() }
         protocolBatches.deinitialize(count: IPv4.maximumProtocolHandlers)
         protocolBatches.deallocate()
     }

@@ -64,8 +64,7 @@ extension IPv4 {
             ipFinishOutput2(&batch, worker: worker)
             return
         }
-        var out = state(worker).fragments
-        out.removeAll()
+        var out = state(worker).fragments.view()
         for i in batch.indices {
             let skb = batch[i]
             if skb.isGSO {
@@ -94,8 +93,7 @@ extension IPv4 {
             return
         }
         let state = self.state(worker)
-        var segments = state.gsoSegments
-        segments.removeAll()
+        var segments = state.gsoSegments.view()
         guard skbGSOSegment(skb, networkOffset: 0, into: &segments, worker: worker) else {
             worker.drop(skb, .gsoSegmentation)
             return
@@ -109,7 +107,7 @@ extension IPv4 {
                 ipFragment(segment, into: &out, worker: worker)
             }
         }
-        state.gsoSegments.removeAll()
+        segments.removeAll()  // every segment went on
     }
 
     /// Hands each packet to its next hop's neighbour (Linux: `ip_finish_output2` →
@@ -203,7 +201,7 @@ extension IPv4 {
     func queueLocalOut(_ skb: SKB, worker: Worker) {
         let state = self.state(worker)
         if state.output.isFull {
-            var output = state.output
+            var output = state.output.view(count: state.output.count)
             state.output.removeAll()
             ipLocalOut(&output, worker: worker)
         }
@@ -230,7 +228,6 @@ final class NeighbourBatches: @unchecked Sendable {
     }
 
     deinit {
-        for i in 0..<NeighbourBatches.count { batches[i].deallocate() }
         batches.deinitialize(count: NeighbourBatches.count)
         batches.deallocate()
         neighbours.deallocate()

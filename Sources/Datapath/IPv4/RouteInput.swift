@@ -28,10 +28,8 @@ extension IPv4 {
         let epoch = state.epoch
         let snapshot = state.snapshot
         let iif = UInt64(truncatingIfNeeded: batch[0].inputIfindex)
-        var forward = state.forward
-        var local = state.local
-        forward.removeAll()
-        local.removeAll()
+        var forward = state.forward.view()
+        var local = state.local.view()
         precondition(packets <= forward.capacity && packets <= local.capacity, "a batch larger than a stage batch")
         cache.countLookups(batch.count)
         let slots = batch.slots
@@ -76,7 +74,7 @@ extension IPv4 {
     /// Sends what the stack originated during the batch. Every path that routes ends here.
     func finishBatch(_ state: IPv4WorkerState, worker: Worker) {
         if !state.output.isEmpty {
-            var output = state.output
+            var output = state.output.view(count: state.output.count)
             state.output.removeAll()
             ipLocalOut(&output, worker: worker)
         }

@@ -19,7 +19,6 @@ final class PortBatches: @unchecked Sendable {
 
     deinit {
         let total = workers * ports
-        for i in 0..<total { batches[i].deallocate() }
         batches.deinitialize(count: total)
         batches.deallocate()
     }
@@ -27,7 +26,6 @@ final class PortBatches: @unchecked Sendable {
     /// Gives `port` full-size batches on every worker (control plane, before workers start).
     func activate(port: Int) {
         for w in 0..<workers {
-            batches[w * ports + port].deallocate()
             batches[w * ports + port] = PacketBatch()
         }
     }

@@ -49,7 +49,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
             worker.drop(&batch, .notSpecified)
             return
         }
-        var replies = self.replies.batch(worker).pointee
+        var replies = self.replies.batch(worker).pointee.view()
         replies.removeAll()
         for i in batch.indices {
             let skb = batch[i]

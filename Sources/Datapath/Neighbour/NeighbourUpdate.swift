@@ -90,7 +90,7 @@ extension NeighbourTable {
     /// of `neigh_update`).
     func flushPending(_ neighbour: Neighbour, worker: Worker) {
         guard !neighbour.pending.isEmpty else { return }
-        var batch = flushBatches.batch(worker).pointee
+        var batch = flushBatches.batch(worker).pointee.view()
         while !neighbour.pending.isEmpty {
             batch.removeAll()
             neighbour.pending.dequeue(into: &batch)

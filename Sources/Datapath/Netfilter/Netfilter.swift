@@ -67,8 +67,6 @@ public final class Netfilter: @unchecked Sendable {
 
         deinit {
             verdicts.deallocate()
-            asked.deallocate()
-            retry.deallocate()
         }
     }
 
@@ -122,9 +120,8 @@ public final class Netfilter: @unchecked Sendable {
         let functions = registrations.read(worker)[hook.rawValue]
         let scratch = self.scratch[worker]
         for registration in functions {
-            var asked = scratch.asked
-            var retry = scratch.retry
-            asked.removeAll()
+            var asked = scratch.asked.view()
+            var retry = scratch.retry.view()
             apply(registration.function, hook, &batch, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
             var rounds = 0
             while !asked.isEmpty {

@@ -18,7 +18,6 @@ public final class ScratchBatches: @unchecked Sendable {
     }
 
     deinit {
-        for i in 0..<(workers * perWorker) { storage[i].deallocate() }
         storage.deinitialize(count: workers * perWorker)
         storage.deallocate()
     }

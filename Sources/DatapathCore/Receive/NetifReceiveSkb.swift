@@ -27,7 +27,7 @@ extension NetCore {
         // A backlog batch can mix devices: deliver one device's run at a time.
         while !batch.isEmpty {
             let ifindex = batch[0].head.pointee.inputIfindex
-            var part = worker.deviceSplitBatch.pointee
+            var part = worker.deviceSplitBatch.pointee.view()
             var rest = 0
             for i in batch.indices {
                 if batch[i].head.pointee.inputIfindex == ifindex {
@@ -127,7 +127,7 @@ extension NetCore {
     }
 
     @inline(__always)
-    func deliverTaps(_ batch: PacketBatch, ifindex: Int, worker: Worker) {
+    func deliverTaps(_ batch: borrowing PacketBatch, ifindex: Int, worker: Worker) {
         if globalTaps.isEmpty && deviceTaps[ifindex].isEmpty { return }
         guard let device = devices[ifindex] else { return }
         for tap in globalTaps { tap.tap(batch, device: device, worker: worker) }
@@ -167,10 +167,12 @@ extension NetCore {
         while used != 0 {
             let slot = used.trailingZeroBitCount
             used &= used &- 1
-            var part = worker.dispatchBatch(slot).pointee
+            // The handler gets the slot's skbs in a view; the slot's batch itself is emptied.
+            let gathered = worker.dispatchBatch(slot)
+            var part = gathered.pointee.view(count: gathered.pointee.count)
+            gathered.pointee.removeAll()
             packetTypes[slot &- 1].receive(&part, worker: worker)
             if !part.isEmpty { worker.drop(&part, .notSpecified) }
-            worker.dispatchBatch(slot).pointee.removeAll()
         }
     }
 }

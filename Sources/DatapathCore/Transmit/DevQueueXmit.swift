@@ -52,7 +52,7 @@ extension NetCore {
     /// sent in batches. Drops: `.gsoSegmentation` for a packet that cannot be segmented.
     @inline(never)
     func transmitSegmented(_ batch: inout PacketBatch, device: any NetDevice, worker: Worker) {
-        var out = worker.gsoBatch.pointee
+        var out = worker.gsoBatch.pointee.view()
         out.removeAll()
         for i in batch.indices {
             let skb = batch[i]
@@ -81,7 +81,7 @@ extension NetCore {
     /// Sends what a qdisc holds while the device takes it (Linux: `qdisc_restart`), in
     /// batches through the worker's qdisc scratch batch.
     func run(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
-        var batch = worker.qdiscBatch.pointee
+        var batch = worker.qdiscBatch.pointee.view()
         while qdisc.backlog > 0 {
             qdisc.dequeue(into: &batch)
             device.transmitSome(queue: queue, &batch, worker: worker)
@@ -115,7 +115,7 @@ extension NetCore {
     /// Drops everything a qdisc holds (Linux: `qdisc_reset` from `dev_deactivate` when the
     /// carrier goes): `.deviceDown`, counted in the device's tx_dropped.
     func purge(_ qdisc: PfifoQdisc, device: any NetDevice, queue: Int, worker: Worker) {
-        var batch = worker.qdiscBatch.pointee
+        var batch = worker.qdiscBatch.pointee.view()
         while qdisc.backlog > 0 {
             qdisc.dequeue(into: &batch)
             device.stats.add(queue: queue, .txDropped, UInt64(batch.count))
@@ -139,7 +139,7 @@ extension NetCore {
     /// Sends one frame (`data` at the Ethernet header): `devQueueXmit` for control traffic
     /// such as ARP replies and probes, through the worker's transmit scratch batch.
     public func devQueueXmit(_ skb: SKB, device: any NetDevice, worker: Worker) {
-        var one = worker.transmitBatch.pointee
+        var one = worker.transmitBatch.pointee.view()
         one.removeAll()
         one.append(skb)
         devQueueXmit(&one, device: device, worker: worker)

@@ -49,7 +49,6 @@ public final class Worker: @unchecked Sendable {
     }
 
     deinit {
-        for i in 0..<Worker.scratchCount { scratch[i].deallocate() }
         scratch.deinitialize(count: Worker.scratchCount)
         scratch.deallocate()
     }

@@ -103,7 +103,6 @@ public final class WorkerGroup: @unchecked Sendable {
         let descriptors = polls.compactMap { $0.device.pollDescriptor(queue: $0.queue) }
         var ready = [UInt8](repeating: 0, count: max(1, descriptors.count))
         var batch = PacketBatch()
-        defer { batch.deallocate() }
         let quiescence = core.quiescence
         defer { quiescence.offline(worker) }
         while running.load(ordering: .relaxed) {
