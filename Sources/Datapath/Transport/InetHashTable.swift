@@ -1,0 +1,217 @@
+import DatapathCore
+import DatapathWire
+import Synchronization
+
+/// One protocol's bound sockets (Linux: `struct udp_table` with `__udp4_lib_lookup` and
+/// `udp_lib_get_port`, and `raw_v4_hashinfo` for raw), by local port.
+///
+/// Lookup follows Linux's `compute_score`: a socket matches a packet when its port equals the
+/// destination port, its bound address (if any) equals the destination address, its connected
+/// peer (if any) equals the source, and its bound device (if any) equals the input device; each
+/// of those it specifies counts 4, so a connected socket beats one bound to the address, which
+/// beats a wildcard one. Ties go to the socket bound last. Among the members of an
+/// SO_REUSEPORT group the flow hash picks one, so a group spreads flows over its members (Linux:
+/// `reuseport_select_sock`) — one per worker is how a server spreads over the workers.
+///
+/// Binds, connects and closes take a lock and publish a new table; workers look up in a
+/// `Snapshot` of it without one (a generation compare per batch).
+public final class InetHashTable: @unchecked Sendable {
+    /// A socket as the table knows it: an id the owner maps back to its socket object.
+    public struct Entry: Sendable, Equatable {
+        public let socket: UInt32
+        public var local: SocketAddress
+        public var remote: SocketAddress?
+        /// Bound to one device (`SO_BINDTODEVICE`), or 0.
+        public var ifindex: Int
+        public var options: BindOptions
+        /// Bind order, for ties.
+        var sequence: UInt64
+    }
+
+    /// Sharing asked for at bind time.
+    public struct BindOptions: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// `SO_REUSEADDR`: share the address and port with other sockets that set it too.
+        public static let reuseAddress = BindOptions(rawValue: 1)
+        /// `SO_REUSEPORT`: join the group of sockets on the address and port that set it.
+        public static let reusePort = BindOptions(rawValue: 2)
+    }
+
+    /// Linux's `net.ipv4.ip_local_port_range` default.
+    public static let ephemeralPorts: ClosedRange<UInt16> = 32768...60999
+
+    struct Tables: Sendable {
+        var byPort: [UInt16: [Entry]] = [:]
+        var sequence: UInt64 = 0
+        var nextEphemeral: UInt16
+    }
+
+    let state: Mutex<Tables>
+    let published: Snapshot<[UInt16: [Entry]]>
+    public let ephemeralPorts: ClosedRange<UInt16>
+
+    /// A table read by `workers` workers.
+    public init(workers: Int, ephemeralPorts: ClosedRange<UInt16> = InetHashTable.ephemeralPorts) {
+        self.ephemeralPorts = ephemeralPorts
+        let span = UInt32(ephemeralPorts.upperBound - ephemeralPorts.lowerBound) + 1
+        let start = ephemeralPorts.lowerBound &+ UInt16(truncatingIfNeeded: UInt32.random(in: 0..<span))
+        state = Mutex(Tables(nextEphemeral: start))
+        published = Snapshot([:], workers: workers)
+    }
+
+    // MARK: Control plane
+
+    /// Binds `socket` to `local` (Linux: `inet_bind` → `udp_v4_get_port`); port 0 takes a free
+    /// ephemeral port, searched from a random start (`udp_lib_get_port`). Returns the address
+    /// bound. Whether the address is local is the caller's to check (it knows the addresses).
+    @discardableResult
+    public func bind(_ socket: UInt32, to local: SocketAddress, ifindex: Int = 0,
+                     options: BindOptions = []) throws(SocketError) -> SocketAddress {
+        try state.withLock { (tables: inout Tables) throws(SocketError) -> SocketAddress in
+            if let existing = tables.byPort.values.lazy.flatMap({ $0 }).first(where: { $0.socket == socket }) {
+                throw .alreadyBound(existing.local)
+            }
+            var address = local
+            if address.port == 0 {
+                address.port = try freePort(for: address, ifindex: ifindex, options: options, in: &tables)
+            } else if conflict(address, ifindex: ifindex, options: options, in: tables) != nil {
+                throw .addressInUse(address)
+            }
+            tables.sequence &+= 1
+            tables.byPort[address.port, default: []].append(
+                Entry(socket: socket, local: address, remote: nil, ifindex: ifindex, options: options,
+                      sequence: tables.sequence))
+            published.publish(tables.byPort)
+            return address
+        }
+    }
+
+    /// Sets (or, with nil, clears) the peer of a bound socket (Linux: `ip4_datagram_connect`'s
+    /// part in the table: `inet->inet_daddr`, `inet_dport`).
+    public func connect(_ socket: UInt32, to remote: SocketAddress?) {
+        state.withLock { tables in
+            for (port, list) in tables.byPort {
+                guard let i = list.firstIndex(where: { $0.socket == socket }) else { continue }
+                tables.byPort[port]![i].remote = remote
+                published.publish(tables.byPort)
+                return
+            }
+        }
+    }
+
+    /// Removes `socket` (Linux: `udp_lib_unhash`); returns whether it was there.
+    @discardableResult
+    public func close(_ socket: UInt32) -> Bool {
+        state.withLock { tables in
+            for (port, list) in tables.byPort {
+                guard let i = list.firstIndex(where: { $0.socket == socket }) else { continue }
+                var rest = list
+                rest.remove(at: i)
+                tables.byPort[port] = rest.isEmpty ? nil : rest
+                published.publish(tables.byPort)
+                return true
+            }
+            return false
+        }
+    }
+
+    /// Every bound socket, by port then bind order (`ss -uan`).
+    public var entries: [Entry] {
+        published.value.keys.sorted().flatMap { published.value[$0]!.sorted { $0.sequence < $1.sequence } }
+    }
+
+    /// The socket that keeps `address` from being bound with `options`, if any (Linux:
+    /// `udp_lib_lport_inuse`): same port, overlapping addresses (equal, or either a wildcard),
+    /// overlapping devices, and not both sharing.
+    func conflict(_ address: SocketAddress, ifindex: Int, options: BindOptions, in tables: Tables) -> Entry? {
+        tables.byPort[address.port]?.first { other in
+            let addressesOverlap = other.local.address.isZero || address.address.isZero
+                || other.local.address == address.address
+            let devicesOverlap = other.ifindex == 0 || ifindex == 0 || other.ifindex == ifindex
+            guard addressesOverlap && devicesOverlap else { return false }
+            if options.contains(.reuseAddress) && other.options.contains(.reuseAddress) { return false }
+            if options.contains(.reusePort) && other.options.contains(.reusePort) { return false }
+            return true
+        }
+    }
+
+    func freePort(for address: SocketAddress, ifindex: Int, options: BindOptions,
+                  in tables: inout Tables) throws(SocketError) -> UInt16 {
+        let low = ephemeralPorts.lowerBound, high = ephemeralPorts.upperBound
+        var candidate = tables.nextEphemeral
+        for _ in 0...Int(high - low) {
+            if candidate < low || candidate > high { candidate = low }
+            let probe = SocketAddress(address.address, candidate)
+            // An automatic port is never shared: any socket on it is a conflict.
+            if tables.byPort[candidate] == nil || conflict(probe, ifindex: ifindex, options: [], in: tables) == nil {
+                tables.nextEphemeral = candidate == high ? low : candidate &+ 1
+                return candidate
+            }
+            candidate = candidate == high ? low : candidate &+ 1
+        }
+        throw .noFreePort(ephemeralPorts)
+    }
+
+    // MARK: Workers
+
+    /// The socket a packet from `source` to `destination` arriving on `ifindex` belongs to
+    /// (Linux: `__udp4_lib_lookup` with `compute_score` and `reuseport_select_sock`), nil when
+    /// none. `hash` picks the member of an SO_REUSEPORT group.
+    @inline(__always)
+    public func lookup(source: SocketAddress, destination: SocketAddress, ifindex: Int, hash: UInt32,
+                       worker: Worker) -> UInt32? {
+        guard let list = published.read(worker)[destination.port] else { return nil }
+        return InetHashTable.select(list, source: source, destination: destination, ifindex: ifindex, hash: hash)
+    }
+
+    /// The same, against the published table (the control plane, tests).
+    public func lookup(source: SocketAddress, destination: SocketAddress, ifindex: Int, hash: UInt32) -> UInt32? {
+        guard let list = published.value[destination.port] else { return nil }
+        return InetHashTable.select(list, source: source, destination: destination, ifindex: ifindex, hash: hash)
+    }
+
+    /// Linux's `compute_score` over one port's sockets, the best kept; a reuseport winner hands
+    /// over to its group's member for `hash`.
+    static func select(_ list: [Entry], source: SocketAddress, destination: SocketAddress, ifindex: Int,
+                       hash: UInt32) -> UInt32? {
+        var best: Entry?
+        var bestScore = -1
+        for entry in list {
+            guard let score = score(entry, source: source, destination: destination, ifindex: ifindex) else { continue }
+            if score > bestScore || (score == bestScore && entry.sequence > best!.sequence) {
+                best = entry
+                bestScore = score
+            }
+        }
+        guard let winner = best else { return nil }
+        guard winner.options.contains(.reusePort) else { return winner.socket }
+        let group = list.filter {
+            $0.options.contains(.reusePort) && $0.local == winner.local && $0.ifindex == winner.ifindex
+                && score($0, source: source, destination: destination, ifindex: ifindex) == bestScore
+        }.sorted { $0.sequence < $1.sequence }
+        // reciprocal_scale: the hash's top bits pick a member evenly.
+        let member = Int((UInt64(hash) &* UInt64(group.count)) >> 32)
+        return group[member].socket
+    }
+
+    /// Nil when `entry` cannot take the packet; else 4 per field it pins that matches.
+    static func score(_ entry: Entry, source: SocketAddress, destination: SocketAddress, ifindex: Int) -> Int? {
+        var score = 0
+        if !entry.local.address.isZero {
+            guard entry.local.address == destination.address else { return nil }
+            score += 4
+        }
+        if let remote = entry.remote {
+            guard remote.address.isZero || remote.address == source.address else { return nil }
+            guard remote.port == 0 || remote.port == source.port else { return nil }
+            score += remote.address.isZero ? 0 : 4
+            score += remote.port == 0 ? 0 : 4
+        }
+        if entry.ifindex != 0 {
+            guard entry.ifindex == ifindex else { return nil }
+            score += 4
+        }
+        return score
+    }
+}
