@@ -200,12 +200,20 @@ extension IPv4 {
     /// current batch finishes (or now, when the queue is full).
     func queueLocalOut(_ skb: SKB, worker: Worker) {
         let state = self.state(worker)
-        if state.output.isFull {
-            var output = state.output.view(count: state.output.count)
-            state.output.removeAll()
-            ipLocalOut(&output, worker: worker)
-        }
+        if state.output.isFull { flushLocalOut(state, worker: worker) }
         state.output.append(skb)
+    }
+
+    /// Sends what `queueLocalOut` gathered. The packets move to a batch on the stack first, so
+    /// whatever sending them queues (an ICMP error about one of them) lands in the emptied
+    /// queue, never in the slots being sent.
+    func flushLocalOut(_ state: IPv4WorkerState, worker: Worker) {
+        guard !state.output.isEmpty else { return }
+        withPacketBatch { sending in
+            for i in state.output.indices { sending.append(state.output[i]) }
+            state.output.removeAll()
+            ipLocalOut(&sending, worker: worker)
+        }
     }
 }
 

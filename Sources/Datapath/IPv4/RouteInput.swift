@@ -73,11 +73,7 @@ extension IPv4 {
 
     /// Sends what the stack originated during the batch. Every path that routes ends here.
     func finishBatch(_ state: IPv4WorkerState, worker: Worker) {
-        if !state.output.isEmpty {
-            var output = state.output.view(count: state.output.count)
-            state.output.removeAll()
-            ipLocalOut(&output, worker: worker)
-        }
+        flushLocalOut(state, worker: worker)
         state.dsts.endBatch()
     }
 
