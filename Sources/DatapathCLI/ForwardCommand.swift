@@ -101,6 +101,7 @@ struct ForwardCommand: ParsableCommand {
         say("drops: " + (drops.isEmpty ? "none" : drops.joined(separator: ", ")))
         say(stack.ipv4.statistics.snmpLines())
         say(stack.ipv4.icmp.statistics.snmpLines())
+        say(stack.udp.statistics.snmpLines())
         let cache = stack.ipv4.routeCacheCounters
         say("route cache: hits \(cache.hits) misses \(cache.misses) evictions \(cache.evictions)")
         if let statsJSON {

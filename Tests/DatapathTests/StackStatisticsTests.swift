@@ -28,7 +28,7 @@ import DatapathWire
         #expect(Set(json.keys) == ["duration_s", "stages", "drops", "snmp", "route_cache", "links"])
         let stage = try #require((json["stages"] as? [[String: Any]])?.first)
         #expect(Set(stage.keys) == ["name", "packets", "cycles", "cycles_per_packet"])
-        #expect((json["snmp"] as? [String: Any])?.keys.sorted() == ["Icmp", "Ip"])
+        #expect((json["snmp"] as? [String: Any])?.keys.sorted() == ["Icmp", "Ip", "Udp"])
         #expect(((json["links"] as? [[String: Any]])?.first?["rx_packets"] as? Int) == 6)
         #expect(try JSONDecoder().decode(StackStatistics.self, from: data) == stats)
     }

@@ -2,7 +2,7 @@ import DatapathCore
 
 // The stack's drop reasons, one range per subsystem (Linux: `SKB_DROP_REASON_SUBSYS_*`).
 // Codes are fixed: reports and tests name reasons, and a code's meaning never changes.
-// Later subsystems (udp, raw, tcp, xfrm) take the next ids.
+// Later subsystems (raw, tcp, xfrm) take the next ids.
 
 extension DropSubsystem {
     @inlinable public static var bond: DropSubsystem { DropSubsystem(rawValue: 1) }
@@ -12,6 +12,7 @@ extension DropSubsystem {
     @inlinable public static var icmp: DropSubsystem { DropSubsystem(rawValue: 5) }
     @inlinable public static var fragment: DropSubsystem { DropSubsystem(rawValue: 6) }
     @inlinable public static var netfilter: DropSubsystem { DropSubsystem(rawValue: 7) }
+    @inlinable public static var udp: DropSubsystem { DropSubsystem(rawValue: 8) }
 }
 
 extension DropReason {
@@ -98,6 +99,15 @@ extension DropReason {
     /// A netfilter hook said NF_DROP (`SKB_DROP_REASON_NETFILTER_DROP`).
     @inlinable public static var netfilterDrop: DropReason { DropReason(.netfilter, 0) }
 
+    // MARK: udp
+    /// Shorter than a UDP header, or a length field outside the datagram
+    /// (`SKB_DROP_REASON_PKT_TOO_SMALL` / `UDP_MIB_INERRORS`).
+    @inlinable public static var udpHeaderInvalid: DropReason { DropReason(.udp, 0) }
+    /// A UDP checksum that does not verify (`SKB_DROP_REASON_UDP_CSUM`).
+    @inlinable public static var udpChecksum: DropReason { DropReason(.udp, 1) }
+    /// No socket for the destination port (`SKB_DROP_REASON_NO_SOCKET`).
+    @inlinable public static var udpNoSocket: DropReason { DropReason(.udp, 2) }
+
     /// Names every reason above for reports; idempotent. `Stack.init` calls it.
     public static func registerStackReasons() {
         DropReason.register(.bond, name: "bond", reasons: [
@@ -125,5 +135,8 @@ extension DropReason {
             .fragReassemblyTimeout: "FRAG_REASM_TIMEOUT",
         ])
         DropReason.register(.netfilter, name: "netfilter", reasons: [.netfilterDrop: "NETFILTER_DROP"])
+        DropReason.register(.udp, name: "udp", reasons: [
+            .udpHeaderInvalid: "UDP_HDR_INVALID", .udpChecksum: "UDP_CSUM", .udpNoSocket: "NO_SOCKET",
+        ])
     }
 }

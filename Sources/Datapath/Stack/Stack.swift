@@ -17,6 +17,8 @@ public final class Stack: @unchecked Sendable {
     public let arp: ARPHandler
     public let netfilter: Netfilter
     public let ipv4: IPv4
+    /// UDP: its socket table, receivers and `Udp:` counters (IP protocol 17).
+    public let udp: UDP
     /// The built-in filter table (iptables' `filter`).
     public let filter: FilterTable
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
@@ -70,8 +72,10 @@ public final class Stack: @unchecked Sendable {
         configuration.queues = workerCount
         self.afpacketConfiguration = configuration
         self.filter = FilterTable(ipv4: ipv4, netfilter: netfilter, workers: workerCount)
+        self.udp = UDP(ipv4: ipv4, workers: workerCount)
         arp.register()
         ipv4.register()
+        ipv4.addProtocol(.udp, udp)
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
         neighbours.logger = logger
         fib.logger = logger

@@ -53,11 +53,12 @@ public struct StackStatistics: Codable, Sendable, Equatable {
         }
     }
 
-    /// `Ip:`/`IpExt:` and `Icmp:` counters by their /proc/net/snmp names.
+    /// `Ip:`/`IpExt:`, `Icmp:` and `Udp:` counters by their /proc/net/snmp names.
     public struct SNMP: Codable, Sendable, Equatable {
         public var ip: [String: UInt64]
         public var icmp: [String: UInt64]
-        enum CodingKeys: String, CodingKey { case ip = "Ip", icmp = "Icmp" }
+        public var udp: [String: UInt64]
+        enum CodingKeys: String, CodingKey { case ip = "Ip", icmp = "Icmp", udp = "Udp" }
     }
 
     public struct RouteCacheCounters: Codable, Sendable, Equatable {
@@ -115,7 +116,7 @@ public struct StackStatistics: Codable, Sendable, Equatable {
     }
 
     /// A snapshot with nothing counted (the start of a run).
-    public static let empty = StackStatistics(duration: 0, stages: [], drops: [:], snmp: SNMP(ip: [:], icmp: [:]),
+    public static let empty = StackStatistics(duration: 0, stages: [], drops: [:], snmp: SNMP(ip: [:], icmp: [:], udp: [:]),
                                               routeCache: RouteCacheCounters(hits: 0, misses: 0, evictions: 0),
                                               links: [])
 }
@@ -138,6 +139,8 @@ extension Stack {
         for counter in IPStatistics.Counter.allCases { ip[counter.description] = ipv4.statistics[counter] }
         var icmp: [String: UInt64] = [:]
         for counter in ICMPStatistics.Counter.allCases { icmp[counter.description] = ipv4.icmp.statistics[counter] }
+        var udp: [String: UInt64] = [:]
+        for counter in UDPStatistics.Counter.allCases { udp[counter.description] = self.udp.statistics[counter] }
         let cache = ipv4.routeCacheCounters
         let links = links.map { link in
             let c = link.device.stats.snapshot()
@@ -146,7 +149,7 @@ extension Stack {
                                                 txBytes: c.txBytes, txDropped: c.txDropped, txErrors: c.txErrors)
         }
         return StackStatistics(duration: duration, stages: stages, drops: drops,
-                               snmp: StackStatistics.SNMP(ip: ip, icmp: icmp),
+                               snmp: StackStatistics.SNMP(ip: ip, icmp: icmp, udp: udp),
                                routeCache: StackStatistics.RouteCacheCounters(hits: cache.hits, misses: cache.misses,
                                                                                evictions: cache.evictions),
                                links: links)

@@ -1,0 +1,128 @@
+import DatapathCore
+import DatapathWire
+
+/// What a bound UDP socket's owner gets, on the worker that received them (the first shape of
+/// #12's run-to-completion API): datagrams with `data` at the payload, the network and
+/// transport headers set (addresses and ports are there), in place in ring memory for the
+/// duration of the call. It takes the skbs: frees them, or moves them out of the ring
+/// (`PoolCache.detachFromRing`) to keep them.
+public protocol UDPReceiver: AnyObject, Sendable {
+    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker)
+}
+
+/// UDP (Linux: `net/ipv4/udp.c`): the socket table, the receivers of bound sockets, the `Udp:`
+/// counters, and the receive path registered as IP protocol 17.
+public final class UDP: IPProtocolHandler, @unchecked Sendable {
+    unowned let ipv4: IPv4
+    public let sockets: InetHashTable
+    public let statistics: UDPStatistics
+    /// Socket id → its receiver; changed by `open`/`close`, read by workers without a lock.
+    let receivers: Snapshot<[UInt32: any UDPReceiver]>
+    public let receiveStage = StageID.named("udp-rcv")
+
+    init(ipv4: IPv4, workers: Int) {
+        self.ipv4 = ipv4
+        sockets = InetHashTable(workers: workers)
+        statistics = UDPStatistics(workers: workers)
+        receivers = Snapshot([:], workers: workers)
+    }
+
+    /// Binds socket `id` to `local` and has `receiver` take what arrives for it (Linux:
+    /// `inet_bind` + the socket's receive path). Returns the address bound (port 0 picks one).
+    @discardableResult
+    public func open(_ id: UInt32, local: SocketAddress, ifindex: Int = 0, options: InetHashTable.BindOptions = [],
+                     receiver: any UDPReceiver) throws(SocketError) -> SocketAddress {
+        if !local.address.isZero && !local.address.isBroadcast && !local.address.isMulticast
+            && !ipv4.addresses.isLocal(local.address) {
+            throw .addressNotAvailable(local.address)
+        }
+        receivers.update { $0[id] = receiver }
+        do {
+            return try sockets.bind(id, to: local, ifindex: ifindex, options: options)
+        } catch {
+            receivers.update { $0[id] = nil }
+            throw error
+        }
+    }
+
+    /// Unbinds socket `id` (Linux: `udp_lib_unhash` at close).
+    public func close(_ id: UInt32) {
+        sockets.close(id)
+        receivers.update { $0[id] = nil }
+    }
+
+    /// Linux: `udp_rcv` → `__udp4_lib_rcv`, for a batch with `data` at the UDP header.
+    ///
+    /// Reads: the UDP header, the IPv4 addresses, the route's broadcast flag. Writes: trims
+    /// the skb to the UDP length; `data` to the payload for the receiver.
+    /// Next: the bound socket's `UDPReceiver` (InDatagrams).
+    /// Drops: `.udpHeaderInvalid` (shorter than 8 bytes, or a length field that does not fit:
+    /// InErrors), `.udpChecksum` (InCsumErrors, InErrors; a checksum the ring marked verified
+    /// is trusted, 0 means none was sent, RFC 768), `.udpNoSocket` (unicast: NoPorts and ICMP
+    /// port unreachable through `icmp_send`; broadcast or multicast: IgnoredMulti, no ICMP).
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
+        let start = cycleCount()
+        let packets = batch.count
+        let counters = statistics.block(worker)
+        let dsts = ipv4.state(worker).dsts
+        withPacketBatch { run in
+            var runSocket: UInt32 = 0
+            var runReceiver: (any UDPReceiver)?
+            func flush() {
+                guard let receiver = runReceiver, !run.isEmpty else { return }
+                counters.add(UDPStatistics.Counter.inDatagrams.rawValue, UInt64(run.count))
+                receiver.receive(&run, socket: runSocket, worker: worker)
+                if !run.isEmpty { worker.drop(&run, .notSpecified) }
+            }
+            let receivers = self.receivers.read(worker)
+            for i in batch.indices {
+                let skb = batch[i]
+                guard let udp = UDPHeader(skb.data, length: skb.length) else {
+                    counters.add(UDPStatistics.Counter.inErrors.rawValue)
+                    worker.drop(skb, .udpHeaderInvalid)
+                    continue
+                }
+                let length = Int(udp.length)
+                guard length >= UDPHeader.length && length <= skb.length else {
+                    counters.add(UDPStatistics.Counter.inErrors.rawValue)
+                    worker.drop(skb, .udpHeaderInvalid)
+                    continue
+                }
+                if length < skb.length { skb.trim(to: length) }
+                let ip = IPv4Header(unchecked: skb.networkHeader)
+                if skb.checksumState != .unnecessary && !udp.isChecksumValid(source: ip.source, destination: ip.destination) {
+                    counters.add(UDPStatistics.Counter.inCsumErrors.rawValue)
+                    counters.add(UDPStatistics.Counter.inErrors.rawValue)
+                    worker.drop(skb, .udpChecksum)
+                    continue
+                }
+                let multi = dsts[skb.dst].flags.contains(.broadcast) || ip.destination.isMulticast
+                guard let socket = sockets.lookup(source: SocketAddress(ip.source, udp.sourcePort),
+                                                  destination: SocketAddress(ip.destination, udp.destinationPort),
+                                                  ifindex: skb.inputIfindex, hash: skb.hash, worker: worker),
+                      let receiver = receivers[socket] else {
+                    if multi {
+                        counters.add(UDPStatistics.Counter.ignoredMulti.rawValue)
+                    } else {
+                        counters.add(UDPStatistics.Counter.noPorts.rawValue)
+                        ipv4.icmp.sendError(for: skb, type: .destinationUnreachable,
+                                            code: ICMPCode.DestinationUnreachable.port, worker: worker)
+                    }
+                    worker.drop(skb, .udpNoSocket)
+                    continue
+                }
+                if socket != runSocket || run.isFull {
+                    flush()
+                    runSocket = socket
+                    runReceiver = receiver
+                }
+                skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
+                _ = skb.pull(UDPHeader.length)
+                run.append(skb)
+            }
+            batch.removeAll()
+            flush()
+        }
+        worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
+    }
+}
