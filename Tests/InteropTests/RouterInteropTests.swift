@@ -146,6 +146,29 @@ struct RouterInteropTests {
         #expect((snmpValues(out.stdout, "Ip")["FragOKs"] ?? 0) == 1, "\(out.stdout)")
     }
 
+    /// The stack answers UDP to a port nobody bound with ICMP port unreachable, which a
+    /// connected kernel socket reports as ECONNREFUSED on its next receive (Linux's
+    /// `__udp4_lib_err`).
+    @Test func aConnectedKernelUDPSocketGetsConnectionRefusedFromTheStack() throws {
+        let r = try router()
+        defer { r.lab.destroy() }
+        let client = try r.lab.exec(r.a, "/usr/bin/python3", ["-c", """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.connect(('198.18.1.1', 9)); s.settimeout(3)
+            s.send(b'anyone there?')
+            try:
+                s.recv(100); print('answered')
+            except ConnectionRefusedError:
+                print('refused')
+            except socket.timeout:
+                print('timeout')
+            """], timeout: 20)
+        #expect(client.stdout.contains("refused"), "\(client.stdout) \(client.stderr)\n\(r.report)")
+        let out = r.stop()
+        #expect((snmpValues(out.stdout, "Udp")["NoPorts"] ?? 0) == 1, "\(out.stdout)\n\(out.stderr)")
+    }
+
     @Test func aFilterRuleDropsWhatItNamesAndCountsIt() throws {
         let r = try router(["filter add forward proto udp dport 9 drop", "filter list"])
         defer { r.lab.destroy() }

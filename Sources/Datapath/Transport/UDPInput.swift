@@ -58,7 +58,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     /// Next: the bound socket's `UDPReceiver` (InDatagrams).
     /// Drops: `.udpHeaderInvalid` (shorter than 8 bytes, or a length field that does not fit:
     /// InErrors), `.udpChecksum` (InCsumErrors, InErrors; a checksum the ring marked verified
-    /// is trusted, 0 means none was sent, RFC 768), `.udpNoSocket` (unicast: NoPorts and ICMP
+    /// or left partial is trusted, 0 means none was sent, RFC 768), `.udpNoSocket` (unicast: NoPorts and ICMP
     /// port unreachable through `icmp_send`; broadcast or multicast: IgnoredMulti, no ICMP).
     public func receive(_ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
@@ -90,7 +90,9 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                 }
                 if length < skb.length { skb.trim(to: length) }
                 let ip = IPv4Header(unchecked: skb.networkHeader)
-                if skb.checksumState != .unnecessary && !udp.isChecksumValid(source: ip.source, destination: ip.destination) {
+                // Verified by the device, or still partial (a local sender's offload: the field
+                // holds only the pseudo-header sum, and Linux trusts it, `skb_csum_unnecessary`).
+                if skb.checksumState == .none && !udp.isChecksumValid(source: ip.source, destination: ip.destination) {
                     counters.add(UDPStatistics.Counter.inCsumErrors.rawValue)
                     counters.add(UDPStatistics.Counter.inErrors.rawValue)
                     worker.drop(skb, .udpChecksum)
