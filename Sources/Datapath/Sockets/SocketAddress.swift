@@ -27,6 +27,16 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case noFreePort(ClosedRange<UInt16>)
     /// `EINVAL`: the socket is bound already.
     case alreadyBound(SocketAddress)
+    /// `EBADF`-like: no socket with this id is bound.
+    case notBound(UInt32)
+    /// `EDESTADDRREQ`: no destination given and the socket is not connected.
+    case notConnected
+    /// `EMSGSIZE`: the datagram is longer than the path MTU allows (with DF), or than 65507.
+    case messageTooLong(Int, mtu: Int)
+    /// `ENETUNREACH`/`EHOSTUNREACH`: no route to the destination.
+    case noRoute(IPv4Address)
+    /// `ENOBUFS`: no packet buffer was free.
+    case noBufferSpace
 
     public var description: String {
         switch self {
@@ -34,6 +44,11 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .addressNotAvailable(let address): "cannot assign requested address: \(address) is not local"
         case .noFreePort(let range): "no free local port in \(range.lowerBound)...\(range.upperBound)"
         case .alreadyBound(let address): "already bound to \(address)"
+        case .notBound(let id): "socket \(id) is not bound"
+        case .notConnected: "destination address required: the socket is not connected"
+        case .messageTooLong(let size, let mtu): "message too long: \(size) bytes for a path MTU of \(mtu)"
+        case .noRoute(let address): "no route to \(address)"
+        case .noBufferSpace: "no buffer space available"
         }
     }
 }

@@ -116,6 +116,11 @@ public final class InetHashTable: @unchecked Sendable {
         }
     }
 
+    /// The table's entry for socket `id`, if bound (the control plane; a lock).
+    public func entry(_ id: UInt32) -> Entry? {
+        state.withLock { $0.byPort.values.lazy.flatMap { $0 }.first { $0.socket == id } }
+    }
+
     /// Every bound socket, by port then bind order (`ss -uan`).
     public var entries: [Entry] {
         published.value.keys.sorted().flatMap { published.value[$0]!.sorted { $0.sequence < $1.sequence } }

@@ -18,6 +18,8 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     public let statistics: UDPStatistics
     /// Socket id → its receiver; changed by `open`/`close`, read by workers without a lock.
     let receivers: Snapshot<[UInt32: any UDPReceiver]>
+    /// Socket id → its send options.
+    let options: Snapshot<[UInt32: UDPSocketOptions]>
     public let receiveStage = StageID.named("udp-rcv")
 
     init(ipv4: IPv4, workers: Int) {
@@ -25,30 +27,41 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
         sockets = InetHashTable(workers: workers)
         statistics = UDPStatistics(workers: workers)
         receivers = Snapshot([:], workers: workers)
+        options = Snapshot([:], workers: workers)
     }
 
     /// Binds socket `id` to `local` and has `receiver` take what arrives for it (Linux:
     /// `inet_bind` + the socket's receive path). Returns the address bound (port 0 picks one).
     @discardableResult
     public func open(_ id: UInt32, local: SocketAddress, ifindex: Int = 0, options: InetHashTable.BindOptions = [],
+                     sendOptions: UDPSocketOptions = UDPSocketOptions(),
                      receiver: any UDPReceiver) throws(SocketError) -> SocketAddress {
         if !local.address.isZero && !local.address.isBroadcast && !local.address.isMulticast
             && !ipv4.addresses.isLocal(local.address) {
             throw .addressNotAvailable(local.address)
         }
         receivers.update { $0[id] = receiver }
+        self.options.update { $0[id] = sendOptions }
         do {
             return try sockets.bind(id, to: local, ifindex: ifindex, options: options)
         } catch {
             receivers.update { $0[id] = nil }
+            self.options.update { $0[id] = nil }
             throw error
         }
+    }
+
+    /// Sets (nil: clears) socket `id`'s peer (Linux: `ip4_datagram_connect`): `send` without a
+    /// destination goes there, and only its datagrams match the socket ahead of unconnected ones.
+    public func connect(_ id: UInt32, to remote: SocketAddress?) {
+        sockets.connect(id, to: remote)
     }
 
     /// Unbinds socket `id` (Linux: `udp_lib_unhash` at close).
     public func close(_ id: UInt32) {
         sockets.close(id)
         receivers.update { $0[id] = nil }
+        options.update { $0[id] = nil }
     }
 
     /// Linux: `udp_rcv` → `__udp4_lib_rcv`, for a batch with `data` at the UDP header.

@@ -1,0 +1,135 @@
+import DatapathCore
+import DatapathWire
+
+/// How a socket treats the path MTU (Linux: `IP_MTU_DISCOVER`).
+public enum PathMTUDiscovery: Sendable, Equatable {
+    /// `IP_PMTUDISC_DONT`: DF never set; datagrams longer than the path leave in fragments.
+    case dont
+    /// `IP_PMTUDISC_WANT` (UDP's default): DF on what fits the path MTU, local fragmentation of
+    /// what does not.
+    case want
+    /// `IP_PMTUDISC_DO`: DF always; a datagram longer than the path MTU is refused (EMSGSIZE).
+    case `do`
+}
+
+/// A UDP socket's send options (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`).
+public struct UDPSocketOptions: Sendable, Equatable {
+    /// nil: the stack's `ip_default_ttl`.
+    public var ttl: UInt8?
+    public var tos: UInt8 = 0
+    public var pathMTUDiscovery: PathMTUDiscovery = .want
+
+    public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want) {
+        self.ttl = ttl
+        self.tos = tos
+        self.pathMTUDiscovery = pathMTUDiscovery
+    }
+}
+
+extension UDP {
+    /// The largest payload one datagram carries (65535 − IPv4 and UDP headers).
+    public static let maximumPayload = 65507
+
+    /// Sends one datagram from bound socket `id` (Linux: `udp_sendmsg` → `ip_route_output_flow`
+    /// → `ip_append_data` → `udp_push_pending_frames` → `ip_push_pending_frames` →
+    /// `ip_local_out`), to `destination` or, when nil, to the socket's connected peer.
+    ///
+    /// The source address is the socket's, or for a wildcard-bound socket the one
+    /// `inet_select_addr` picks for the route's device. The datagram is built straight from
+    /// `payload` into skbs no longer than the path MTU: one, or — longer than the path and
+    /// allowed to be — fragments of `(mtu − 20) & ~7` bytes sharing one identification, the
+    /// UDP checksum computed over the whole datagram first (0 is sent as 0xFFFF, RFC 768).
+    /// Counts OutDatagrams. Throws `notBound`, `notConnected`, `messageTooLong` (over 65507
+    /// bytes, or over the path MTU with `.do`), `noRoute`, `noBufferSpace` (the pool is empty:
+    /// nothing is sent).
+    public func send(_ payload: UnsafeRawBufferPointer, from id: UInt32, to destination: SocketAddress? = nil,
+                     worker: Worker) throws(SocketError) {
+        guard let entry = sockets.entry(id) else { throw .notBound(id) }
+        guard let remote = destination ?? entry.remote else { throw .notConnected }
+        guard payload.count <= UDP.maximumPayload else { throw .messageTooLong(payload.count, mtu: 65535) }
+        let options = self.options.read(worker)[id] ?? UDPSocketOptions()
+        let route = ipv4.routeOutput(to: remote.address, tos: options.tos, mark: 0, worker: worker)
+        guard route.input == .forward else { throw .noRoute(remote.address) }
+        let source = entry.local.address.isZero
+            ? ipv4.addresses.sourceAddress(for: remote.address, ifindex: Int(route.outputIfindex), worker: worker)
+            : entry.local.address
+        let mtu = Int(route.mtu)
+        let total = UDPHeader.length + payload.count
+        let fits = IPv4Header.minimumLength + total <= mtu
+        if !fits && options.pathMTUDiscovery == .do { throw .messageTooLong(payload.count, mtu: mtu) }
+        let dontFragment = options.pathMTUDiscovery != .dont && fits
+
+        // udp_push_pending_frames: the header and its checksum over the caller's bytes.
+        var header: UInt64 = 0
+        withUnsafeMutableBytes(of: &header) { raw in
+            let udp = UDPHeader(unchecked: raw.baseAddress!)
+            udp.sourcePort = entry.local.port
+            udp.destinationPort = remote.port
+            udp.length = UInt16(total)
+            udp.checksum = 0
+            let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
+                                                          length: total)
+            var sum = InternetChecksum.sum(raw.baseAddress!, count: UDPHeader.length, initial: pseudo)
+            if let base = payload.baseAddress { sum = InternetChecksum.sum(base, count: payload.count, initial: sum) }
+            let value = ~InternetChecksum.fold(sum)
+            udp.checksum = value == 0 ? 0xFFFF : value
+        }
+
+        // ip_append_data + ip_push_pending_frames: skbs of at most the path MTU, one IP header each.
+        var failure: SocketError?
+        withUnsafeBytes(of: &header) { headerBytes in
+            withPacketBatch { batch in
+                let identification = ipv4.state(worker).nextIdentification()
+                let ttl = options.ttl ?? ipv4.defaultTTL
+                var offset = 0
+                while offset < total {
+                    guard let skb = worker.cache.allocate() else {
+                        worker.cache.free(&batch)
+                        failure = .noBufferSpace
+                        return
+                    }
+                    let room = (skb.tailroom - IPv4Header.minimumLength) & ~7
+                    let unit = fits ? total : min((mtu - IPv4Header.minimumLength) & ~7, room)
+                    let length = min(total - offset, unit)
+                    guard length > 0, let ip = skb.put(IPv4Header.minimumLength + length) else {
+                        worker.cache.free(skb)
+                        worker.cache.free(&batch)
+                        failure = .noBufferSpace
+                        return
+                    }
+                    IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
+                             payloadLength: length, identification: identification, dontFragment: dontFragment,
+                             dscp: options.tos >> 2, ecn: options.tos & 0x03).emit(to: ip)
+                    let last = offset + length == total
+                    let header4 = IPv4Header(unchecked: ip)
+                    header4.flagsAndFragmentOffset = (dontFragment ? 0x4000 : 0) | (last ? 0 : 0x2000)
+                        | UInt16(offset / 8)
+                    // The transport bytes [offset, offset + length) of header ++ payload.
+                    var written = 0
+                    let out = ip + IPv4Header.minimumLength
+                    if offset < UDPHeader.length {
+                        let n = min(UDPHeader.length - offset, length)
+                        out.copyMemory(from: headerBytes.baseAddress! + offset, byteCount: n)
+                        written = n
+                    }
+                    if written < length, let base = payload.baseAddress {
+                        let from = offset + written - UDPHeader.length
+                        (out + written).copyMemory(from: base + from, byteCount: length - written)
+                    }
+                    route.apply(to: skb)
+                    skb.resetNetworkHeader()
+                    skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
+                    if batch.isFull { ipv4.ipLocalOut(&batch, worker: worker) }
+                    batch.append(skb)
+                    offset += length
+                }
+                statistics.block(worker).add(UDPStatistics.Counter.outDatagrams.rawValue)
+                ipv4.ipLocalOut(&batch, worker: worker)
+            }
+        }
+        if let failure {
+            statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
+            throw failure
+        }
+    }
+}

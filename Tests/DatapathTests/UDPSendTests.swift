@@ -1,0 +1,89 @@
+import Testing
+import Datapath
+import DatapathCore
+import DatapathWire
+
+/// `udp_sendmsg` on the router of `ForwardLab`, to host B (198.18.2.2 behind eth1).
+@Suite struct UDPSendTests {
+    func send(_ lab: ForwardLab, _ payload: [UInt8], from id: UInt32, to destination: SocketAddress? = nil) throws {
+        try payload.withUnsafeBytes { try lab.stack.udp.send($0, from: id, to: destination, worker: lab.worker) }
+    }
+
+    @Test func aDatagramLeavesWithTheRoutesSourceAddressAValidChecksumAndDF() throws {
+        let lab = try ForwardLab()
+        let bound = try lab.stack.udp.open(1, local: .any(), receiver: RecordingUDPReceiver())
+        try send(lab, Array(0..<100), from: 1, to: SocketAddress(ForwardLab.hostB, 9000))
+        let frames = lab.sent(on: lab.wire1)
+        #expect(frames.count == 1)
+        let ip = try #require(frames.first.map(SentIPv4.init))
+        #expect(ip.source == ForwardLab.routerB && ip.destination == ForwardLab.hostB && ip.protocolNumber == 17)
+        #expect(ip.headerChecksumIsValid && ip.frame[20] & 0x40 != 0)   // DF: it fits (IP_PMTUDISC_WANT)
+        var udp = Array(ip.payload)
+        let valid = udp.withUnsafeMutableBytes { raw in
+            UDPHeader(unchecked: raw.baseAddress!).isChecksumValid(source: ip.source, destination: ip.destination)
+        }
+        #expect(valid && udp[0] == UInt8(bound.port >> 8) && udp[1] == UInt8(bound.port & 0xFF))
+        #expect(udp[2] == 0x23 && udp[3] == 0x28 && Array(udp[8...]) == Array(0..<100))
+        #expect(lab.stack.udp.statistics[.outDatagrams] == 1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// ip_append_data: for random sizes and MTUs, fragments of `(mtu − 20) & ~7` bytes with
+    /// one identification, contiguous offsets, MF on all but the last — and together the
+    /// datagram, its checksum valid.
+    @Test func longDatagramsLeaveInFragmentsThatMakeTheDatagramAgain() throws {
+        var rng = SplitMix64(seed: 5)
+        for _ in 0..<12 {
+            let lab = try ForwardLab()
+            let mtu = 576 + Int(rng.next() % 925)
+            try lab.stack.setMTU("eth1", mtu)
+            try lab.stack.udp.open(1, local: SocketAddress(ForwardLab.routerB, 7), receiver: RecordingUDPReceiver())
+            let size = 1 + Int(rng.next() % 20000)
+            let payload = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            try send(lab, payload, from: 1, to: SocketAddress(ForwardLab.hostB, 53))
+            let fragments = lab.sent(on: lab.wire1).map(SentIPv4.init)
+            let unit = (mtu - 20) & ~7
+            let total = 8 + size
+            #expect(fragments.count == (20 + total <= mtu ? 1 : (total + unit - 1) / unit), "size \(size) mtu \(mtu)")
+            var datagram: [UInt8] = []
+            for (n, fragment) in fragments.enumerated() {
+                let flags = UInt16(fragment.frame[20]) << 8 | UInt16(fragment.frame[21])
+                #expect(fragment.frame.count - 14 <= mtu && fragment.headerChecksumIsValid)
+                #expect(Int(flags & 0x1FFF) * 8 == datagram.count)
+                #expect((flags & 0x2000 != 0) == (n < fragments.count - 1))
+                #expect(fragment.frame[18] == fragments[0].frame[18] && fragment.frame[19] == fragments[0].frame[19])
+                datagram += fragment.payload
+            }
+            #expect(datagram.count == total && Array(datagram[8...]) == payload)
+            let valid = datagram.withUnsafeMutableBytes { raw in
+                UDPHeader(unchecked: raw.baseAddress!).isChecksumValid(source: ForwardLab.routerB,
+                                                                       destination: ForwardLab.hostB)
+            }
+            #expect(valid)
+            #expect(lab.poolIsAtBaseline)
+        }
+    }
+
+    @Test func theSocketsPathMTUModeDecidesDFAndRefusals() throws {
+        let lab = try ForwardLab()
+        try lab.stack.setMTU("eth1", 1000)
+        try lab.stack.udp.open(1, local: .any(), sendOptions: UDPSocketOptions(pathMTUDiscovery: .do),
+                               receiver: RecordingUDPReceiver())
+        try lab.stack.udp.open(2, local: .any(), sendOptions: UDPSocketOptions(ttl: 9, pathMTUDiscovery: .dont),
+                               receiver: RecordingUDPReceiver())
+        let to = SocketAddress(ForwardLab.hostB, 9)
+        #expect(throws: SocketError.messageTooLong(1200, mtu: 1000)) { try send(lab, Array(repeating: 1, count: 1200), from: 1, to: to) }
+        try send(lab, [1], from: 2, to: to)
+        let frame = try #require(lab.sent(on: lab.wire1).first.map(SentIPv4.init))
+        #expect(frame.frame[20] & 0x40 == 0 && frame.ttl == 9)
+        #expect(throws: SocketError.notConnected) { try send(lab, [1], from: 2) }
+        #expect(throws: SocketError.notBound(3)) { try send(lab, [1], from: 3, to: to) }
+        lab.stack.udp.connect(2, to: to)
+        try send(lab, [5], from: 2)
+        #expect(lab.sent(on: lab.wire1).count == 1)
+        #expect(throws: SocketError.noRoute(IPv4Address(198, 18, 77, 1))) {
+            try send(lab, [1], from: 2, to: SocketAddress(IPv4Address(198, 18, 77, 1), 9))
+        }
+        #expect(lab.poolIsAtBaseline)
+    }
+}
