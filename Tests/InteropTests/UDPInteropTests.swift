@@ -1,0 +1,96 @@
+import Foundation
+import Synchronization
+import Testing
+import Datapath
+import DatapathCore
+import DatapathWire
+
+/// Keeps the payloads a stack socket receives, on the worker's thread, for the test's thread.
+final class CollectingUDPReceiver: UDPReceiver, @unchecked Sendable {
+    let payloads = Mutex<[[UInt8]]>([])
+    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
+        for i in datagrams.indices {
+            let skb = datagrams[i]
+            let bytes = Array(UnsafeRawBufferPointer(start: skb.data, count: skb.length))
+            payloads.withLock { $0.append(bytes) }
+        }
+        worker.cache.free(&datagrams)
+    }
+}
+
+/// UDP between the stack (in process, on AF_PACKET rings) and kernel sockets, in namespaces this
+/// suite makes (198.18.0.0/15 only): datagrams up to 65507 bytes, fragmented both ways, byte-exact.
+@Suite(.serialized, .enabled(if: NetnsEnvironment.canRunOrRequired, Comment(rawValue: NetnsEnvironment.skipComment)))
+struct UDPInteropTests {
+    static let sizes = [1, 100, 1472, 1473, 3000, 20000, 65507]
+
+    static func pattern(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ size) } }
+
+    @Test func datagramsOfEverySizeCrossBothWaysByteExact() throws {
+        let lab = try Lab()
+        defer { lab.destroy() }
+        let host = try lab.namespace("host")
+        let dut = try lab.namespace("dut")
+        try lab.veth("h0", in: host, mac: "02:00:00:00:0a:02", "d0", in: dut, mac: "02:00:00:00:0a:01")
+        try lab.address("198.18.0.2/24", dev: "h0", in: host)
+        let running = try RunningStack(namespace: dut, config: """
+            link add eth0 type afpacket dev d0
+            addr add 198.18.0.1/24 dev eth0
+            """)
+        let stack = running.stack
+        let receiver = CollectingUDPReceiver()
+        try stack.udp.open(1, local: SocketAddress(IPv4Address(198, 18, 0, 1), 7000), receiver: receiver)
+
+        // Kernel → stack: a kernel client sends each size; the stack's socket gets each whole.
+        let sizes = UDPInteropTests.sizes.map(String.init).joined(separator: ",")
+        let client = try lab.exec(host, "/usr/bin/python3", ["-c", """
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for n in [\(sizes)]:
+                s.sendto(bytes(((i * 13 + n) & 0xFF) for i in range(n)), ('198.18.0.1', 7000))
+                time.sleep(0.05)
+            """], timeout: 30)
+        #expect(client.status == 0, "\(client.stderr)")
+        #expect(waitUntil(timeout: 5) { receiver.payloads.withLock { $0.count } == UDPInteropTests.sizes.count },
+                "\(receiver.payloads.withLock { $0.map(\.count) })\n\(running.dropSummary())")
+        let received = receiver.payloads.withLock { $0 }
+        #expect(received.map(\.count) == UDPInteropTests.sizes)
+        #expect(zip(received, UDPInteropTests.sizes).allSatisfy { $0 == UDPInteropTests.pattern($1) })
+
+        // Stack → kernel: a kernel server prints each datagram's length and whether it matches.
+        let server = try lab.spawn(host, "/usr/bin/python3", ["-c", """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(('198.18.0.2', 5001)); s.settimeout(15)
+            print('ready', flush=True)
+            for _ in range(\(UDPInteropTests.sizes.count)):
+                d, a = s.recvfrom(65535)
+                n = len(d)
+                print(n, d == bytes(((i * 13 + n) & 0xFF) for i in range(n)), a[0], flush=True)
+            """])
+        try server.waitFor("ready")
+        let errors = Mutex<[String]>([])
+        for size in UDPInteropTests.sizes {
+            let payload = UDPInteropTests.pattern(size)
+            let done = Atomic(false)
+            stack.perform { worker in
+                do {
+                    try payload.withUnsafeBytes {
+                        try stack.udp.send($0, from: 1, to: SocketAddress(IPv4Address(198, 18, 0, 2), 5001), worker: worker)
+                    }
+                } catch {
+                    errors.withLock { $0.append("\(size): \(error)") }
+                }
+                done.store(true, ordering: .releasing)
+            }
+            #expect(waitUntil(timeout: 5) { done.load(ordering: .acquiring) })
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        #expect(server.wait(timeout: 20) == 0, "\(server.stdout) \(server.stderr)\n\(running.dropSummary())")
+        #expect(errors.withLock { $0 }.isEmpty, "\(errors.withLock { $0 })")
+        let lines = server.stdout.split(separator: "\n").dropFirst().map(String.init)
+        #expect(lines == UDPInteropTests.sizes.map { "\($0) True 198.18.0.1" }, "\(server.stdout)")
+        #expect(stack.udp.statistics[.outDatagrams] == UInt64(UDPInteropTests.sizes.count))
+        #expect(running.stop())
+    }
+}
