@@ -7,6 +7,8 @@ import DatapathWire
 final class RecordingUDPReceiver: UDPReceiver, @unchecked Sendable {
     var payloads: [[UInt8]] = []
     var sources: [UInt16] = []
+    var errors: [SocketError] = []
+    func error(_ error: SocketError, socket: UInt32, worker: Worker) { errors.append(error) }
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
         for i in datagrams.indices {
             let skb = datagrams[i]

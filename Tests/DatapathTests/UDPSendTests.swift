@@ -86,4 +86,34 @@ import DatapathWire
         }
         #expect(lab.poolIsAtBaseline)
     }
+
+    /// An ICMP error quoting a datagram a connected socket sent reaches the socket
+    /// (`__udp4_lib_err`): port unreachable → connectionRefused; an unconnected one hears nothing.
+    @Test func icmpErrorsReachTheConnectedSocketThatSentTheDatagram() throws {
+        let lab = try ForwardLab()
+        let connected = RecordingUDPReceiver(), unconnected = RecordingUDPReceiver()
+        try lab.stack.udp.open(1, local: .any(port: 6000), receiver: connected)
+        try lab.stack.udp.open(2, local: .any(port: 6001), receiver: unconnected)
+        let peer = SocketAddress(ForwardLab.hostB, 9)
+        lab.stack.udp.connect(1, to: peer)
+        try send(lab, [1, 2, 3], from: 1)
+        try send(lab, [4, 5, 6], from: 2, to: peer)
+        let sent = lab.sent(on: lab.wire1).map { Array($0[14...]) }
+        #expect(sent.count == 2)
+        func unreachable(code: UInt8, quoting datagram: [UInt8], info: UInt32 = 0) -> [UInt8] {
+            var message: [UInt8] = [3, code, 0, 0, UInt8(info >> 24), UInt8(info >> 16 & 0xFF), UInt8(info >> 8 & 0xFF),
+                                    UInt8(info & 0xFF)] + datagram.prefix(28)
+            let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: message.count))
+            message[2] = UInt8(sum >> 8)
+            message[3] = UInt8(sum & 0xFF)
+            return ForwardLab.frame(source: ForwardLab.hostB, destination: ForwardLab.routerB, protocol: .icmp,
+                                    payload: message, toMAC: mac(0x11), fromMAC: ForwardLab.hostBMAC)
+        }
+        lab.deliver([unreachable(code: 3, quoting: sent[0]), unreachable(code: 3, quoting: sent[1])], on: lab.eth1)
+        #expect(connected.errors == [.connectionRefused(peer)])
+        #expect(unconnected.errors.isEmpty)
+        lab.deliver([unreachable(code: 1, quoting: sent[0])], on: lab.eth1)
+        #expect(connected.errors.last == .unreachable(ForwardLab.hostB))
+        #expect(lab.poolIsAtBaseline)
+    }
 }

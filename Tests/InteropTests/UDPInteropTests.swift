@@ -8,6 +8,8 @@ import DatapathWire
 /// Keeps the payloads a stack socket receives, on the worker's thread, for the test's thread.
 final class CollectingUDPReceiver: UDPReceiver, @unchecked Sendable {
     let payloads = Mutex<[[UInt8]]>([])
+    let errors = Mutex<[SocketError]>([])
+    func error(_ error: SocketError, socket: UInt32, worker: Worker) { errors.withLock { $0.append(error) } }
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
         for i in datagrams.indices {
             let skb = datagrams[i]
@@ -91,6 +93,17 @@ struct UDPInteropTests {
         let lines = server.stdout.split(separator: "\n").dropFirst().map(String.init)
         #expect(lines == UDPInteropTests.sizes.map { "\($0) True 198.18.0.1" }, "\(server.stdout)")
         #expect(stack.udp.statistics[.outDatagrams] == UInt64(UDPInteropTests.sizes.count))
+
+        // A connected stack socket hears the kernel's port unreachable (ECONNREFUSED).
+        let refused = CollectingUDPReceiver()
+        try stack.udp.open(2, local: .any(), receiver: refused)
+        let closedPort = SocketAddress(IPv4Address(198, 18, 0, 2), 9)
+        stack.udp.connect(2, to: closedPort)
+        stack.perform { worker in _ = try? [UInt8](repeating: 7, count: 10).withUnsafeBytes {
+            try stack.udp.send($0, from: 2, worker: worker)
+        } }
+        #expect(waitUntil(timeout: 5) { !refused.errors.withLock { $0 }.isEmpty }, "\(running.dropSummary())")
+        #expect(refused.errors.withLock { $0 } == [.connectionRefused(closedPort)])
         #expect(running.stop())
     }
 }

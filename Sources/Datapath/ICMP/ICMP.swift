@@ -53,6 +53,9 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             if let counter = ICMPStatistics.input(type) { counters.add(counter.rawValue) }
             guard type == .echoRequest else {
                 if type == .destinationUnreachable { icmpUnreachable(skb, worker: worker) }
+                if type == .destinationUnreachable || type == .timeExceeded || type == .parameterProblem {
+                    icmpSocketDeliver(skb, type: type, worker: worker)
+                }
                 worker.cache.free(skb)
                 continue
             }
@@ -137,5 +140,18 @@ extension ICMP {
         let route = ipv4.routeOutput(to: destination, tos: 0, mark: skb.mark, worker: worker)
         guard route.input == .forward else { return }
         ipv4.pmtuExceptions.update(destination, mtu: mtu, routeMTU: Int(route.mtu), now: worker.clock.now())
+    }
+}
+
+extension ICMP {
+    /// Hands an ICMP error to the protocol of the packet it quotes (Linux: `icmp_socket_deliver`
+    /// → the protocol's `err_handler`), when the quote holds the whole IPv4 header and 8 bytes
+    /// of what followed (RFC 792), and the packet was ours.
+    func icmpSocketDeliver(_ skb: SKB, type: ICMPType, worker: Worker) {
+        let header = ICMPHeader(unchecked: skb.data)
+        guard let quoted = IPv4Header(skb.data + ICMPHeader.length, length: skb.length - ICMPHeader.length),
+              ICMPHeader.length + quoted.headerLength + 8 <= skb.length,
+              let handler = ipv4.protocolHandler(quoted.protocol) else { return }
+        handler.icmpError(type: type, code: header.code, info: header.restOfHeader, quoted: quoted, worker: worker)
     }
 }

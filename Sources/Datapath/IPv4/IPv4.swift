@@ -116,6 +116,12 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         protocolIndex[Int(number.rawValue)] = UInt8(protocolHandlers.count)
     }
 
+    /// The handler registered for `number`, if any.
+    func protocolHandler(_ number: IPProtocol) -> (any IPProtocolHandler)? {
+        let slot = Int(protocolIndex[Int(number.rawValue)])
+        return slot == 0 ? nil : protocolHandlers[slot - 1]
+    }
+
     /// The route cache of worker `index` (counters, size, on/off).
     public func routeCache(worker index: Int) -> RouteCache { perWorker[index].routeCache }
 
@@ -147,6 +153,16 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
 /// transport header, the network header still set, `dst` filled; owns them from then on.
 public protocol IPProtocolHandler: AnyObject, Sendable {
     func receive(_ batch: inout PacketBatch, worker: Worker)
+
+    /// An ICMP error about a packet of this protocol (Linux: `struct net_protocol`'s
+    /// `err_handler`, called from `icmp_unreach` → `icmp_socket_deliver`): `quoted` is the
+    /// offending packet's IPv4 header as the error quotes it, with at least 8 bytes after it.
+    /// The default ignores it.
+    func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker)
+}
+
+extension IPProtocolHandler {
+    public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker) {}
 }
 
 /// One worker's IPv4 state: its route cache with the FIB snapshot and epoch it is valid for,

@@ -8,6 +8,15 @@ import DatapathWire
 /// (`PoolCache.detachFromRing`) to keep them.
 public protocol UDPReceiver: AnyObject, Sendable {
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker)
+
+    /// An error an ICMP message reported for a datagram the socket sent (Linux: `sk_err` and
+    /// `sk_error_report`, as `recv` returns it): only for a connected socket, as Linux without
+    /// IP_RECVERR. The default ignores it.
+    func error(_ error: SocketError, socket: UInt32, worker: Worker)
+}
+
+extension UDPReceiver {
+    public func error(_ error: SocketError, socket: UInt32, worker: Worker) {}
 }
 
 /// UDP (Linux: `net/ipv4/udp.c`): the socket table, the receivers of bound sockets, the `Udp:`
@@ -139,5 +148,30 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
             flush()
         }
         worker.stages.record(receiveStage, packets: packets, cycles: cycleCount() &- start)
+    }
+}
+
+extension UDP {
+    /// Linux: `udp_err` → `__udp4_lib_err`: an ICMP error quoting a datagram we sent reaches its
+    /// socket, found as the datagram's reply would find it; a connected socket gets the error
+    /// (port unreachable → `connectionRefused`, fragmentation needed → `messageTooLong` with
+    /// the MTU — the path MTU itself is learned by ICMP — and the other unreachables and time
+    /// exceeded → `unreachable`).
+    public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker) {
+        let udp = UDPHeader(unchecked: quoted.payload)
+        let local = SocketAddress(quoted.source, udp.sourcePort)
+        let remote = SocketAddress(quoted.destination, udp.destinationPort)
+        guard let socket = sockets.lookup(source: remote, destination: local, ifindex: 0, hash: 0, worker: worker),
+              let entry = sockets.entry(socket), entry.remote != nil,
+              let receiver = receivers.read(worker)[socket] else { return }
+        let error: SocketError
+        switch (type, code) {
+        case (.destinationUnreachable, ICMPCode.DestinationUnreachable.port): error = .connectionRefused(remote)
+        case (.destinationUnreachable, ICMPCode.DestinationUnreachable.fragmentationNeeded):
+            error = .messageTooLong(Int(quoted.totalLength) - quoted.headerLength - UDPHeader.length,
+                                    mtu: Int(info & 0xFFFF))
+        default: error = .unreachable(remote.address)
+        }
+        receiver.error(error, socket: socket, worker: worker)
     }
 }
