@@ -93,6 +93,22 @@ final class RecordingUDPReceiver: UDPReceiver, @unchecked Sendable {
         #expect(lab.poolIsAtBaseline)
     }
 
+    /// Socket id 0 is an id like any other, and opening an id that is bound changes nothing.
+    @Test func socketZeroReceivesAndARefusedOpenLeavesTheBoundSocketAlone() throws {
+        let lab = try ForwardLab()
+        let zero = RecordingUDPReceiver(), one = RecordingUDPReceiver()
+        try lab.stack.udp.open(0, local: .any(port: 5300), receiver: zero)
+        try lab.stack.udp.open(1, local: .any(port: 5301), receiver: one)
+        #expect(throws: SocketError.alreadyBound(.any(port: 5300))) {
+            try lab.stack.udp.open(0, local: .any(port: 5302), receiver: RecordingUDPReceiver())
+        }
+        lab.deliver([Self.datagram(port: 5300, payload: [1]), Self.datagram(port: 5301, payload: [2]),
+                     Self.datagram(port: 5300, payload: [3])])
+        #expect(zero.payloads == [[1], [3]] && one.payloads == [[2]])
+        #expect(lab.sent(on: lab.wire0).isEmpty)
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func aSocketCannotBindAnAddressThatIsNotLocal() throws {
         let lab = try ForwardLab()
         #expect(throws: SocketError.addressNotAvailable(IPv4Address(198, 18, 9, 9))) {

@@ -112,7 +112,10 @@ import DatapathWire
         lab.deliver([unreachable(code: 3, quoting: sent[0]), unreachable(code: 3, quoting: sent[1])], on: lab.eth1)
         #expect(connected.errors == [.connectionRefused(peer)])
         #expect(unconnected.errors.isEmpty)
+        // A soft error (host unreachable) is not reported; a prohibition is.
         lab.deliver([unreachable(code: 1, quoting: sent[0])], on: lab.eth1)
+        #expect(connected.errors.count == 1)
+        lab.deliver([unreachable(code: 13, quoting: sent[0])], on: lab.eth1)
         #expect(connected.errors.last == .unreachable(ForwardLab.hostB))
         #expect(lab.poolIsAtBaseline)
     }

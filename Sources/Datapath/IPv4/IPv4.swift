@@ -175,6 +175,9 @@ final class IPv4WorkerState: @unchecked Sendable {
     var epoch: UInt64
     /// The sysctls as of `epoch` (publishing them moves the epoch on).
     var settings = IPv4Settings()
+    /// True while `ipRcvFinish` routes a batch against `snapshot`: a route lookup made meanwhile
+    /// (an ICMP error's `routeOutput`) must not adopt a newer snapshot under it.
+    var routing = false
     /// Per route of `snapshot`, its decision as far as it does not depend on the destination
     /// (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use; `.none` =
     /// not made yet.

@@ -32,6 +32,8 @@ extension IPv4 {
         var local = state.local.view()
         precondition(packets <= forward.capacity && packets <= local.capacity, "a batch larger than a stage batch")
         cache.countLookups(batch.count)
+        state.routing = true
+        defer { state.routing = false }
         let slots = batch.slots
         var forwarded = 0
         for i in 0..<packets {
@@ -195,7 +197,7 @@ extension IPv4 {
     /// the batch; a holder that keeps the route takes a handle (`holdRoute`).
     public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
         let state = self.state(worker)
-        state.refresh(self, worker: worker)
+        if !state.routing { state.refresh(self, worker: worker) }
         let k0 = RouteCache.key0(destination: destination.hostOrder, source: 0)
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
@@ -230,7 +232,7 @@ extension IPv4 {
     /// fails the holder routes again.
     func checkRoute(_ handle: DstHandle, worker: Worker) -> Bool {
         let state = self.state(worker)
-        state.refresh(self, worker: worker)
+        if !state.routing { state.refresh(self, worker: worker) }
         return state.dsts.check(handle, epoch: state.epoch) != nil
     }
 }

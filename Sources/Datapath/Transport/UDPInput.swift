@@ -49,15 +49,11 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
             && !ipv4.addresses.isLocal(local.address) {
             throw .addressNotAvailable(local.address)
         }
-        receivers.update { $0[id] = receiver }
+        // Bound first: a refused bind (the id in use, the address taken) changes nothing.
+        let bound = try sockets.bind(id, to: local, ifindex: ifindex, options: options)
         self.options.update { $0[id] = sendOptions }
-        do {
-            return try sockets.bind(id, to: local, ifindex: ifindex, options: options)
-        } catch {
-            receivers.update { $0[id] = nil }
-            self.options.update { $0[id] = nil }
-            throw error
-        }
+        receivers.update { $0[id] = receiver }
+        return bound
     }
 
     /// Sets (nil: clears) socket `id`'s peer (Linux: `ip4_datagram_connect`): `send` without a
@@ -88,12 +84,12 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
         let counters = statistics.block(worker)
         let dsts = ipv4.state(worker).dsts
         withPacketBatch { run in
-            var runSocket: UInt32 = 0
+            var runSocket: UInt32?
             var runReceiver: (any UDPReceiver)?
             func flush() {
                 guard let receiver = runReceiver, !run.isEmpty else { return }
                 counters.add(UDPStatistics.Counter.inDatagrams.rawValue, UInt64(run.count))
-                receiver.receive(&run, socket: runSocket, worker: worker)
+                receiver.receive(&run, socket: runSocket!, worker: worker)
                 if !run.isEmpty { worker.drop(&run, .notSpecified) }
             }
             let receivers = self.receivers.read(worker)
@@ -155,8 +151,8 @@ extension UDP {
     /// Linux: `udp_err` → `__udp4_lib_err`: an ICMP error quoting a datagram we sent reaches its
     /// socket, found as the datagram's reply would find it; a connected socket gets the error
     /// (port unreachable → `connectionRefused`, fragmentation needed → `messageTooLong` with
-    /// the MTU — the path MTU itself is learned by ICMP — and the other unreachables and time
-    /// exceeded → `unreachable`).
+    /// the MTU — the path MTU itself is learned by ICMP —, protocol unreachable and the
+    /// prohibitions → `unreachable`).
     public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker) {
         let udp = UDPHeader(unchecked: quoted.payload)
         let local = SocketAddress(quoted.source, udp.sourcePort)
@@ -164,13 +160,23 @@ extension UDP {
         guard let socket = sockets.lookup(source: remote, destination: local, ifindex: 0, hash: 0, worker: worker),
               let entry = sockets.entry(socket), entry.remote != nil,
               let receiver = receivers.read(worker)[socket] else { return }
+        // Only what Linux calls fatal reaches a socket without IP_RECVERR (`icmp_err_convert`):
+        // port and protocol unreachable, administratively prohibited, and fragmentation needed
+        // unless the socket lets its datagrams be fragmented. Net/host unreachable and time
+        // exceeded are soft errors.
+        guard type == .destinationUnreachable else { return }
         let error: SocketError
-        switch (type, code) {
-        case (.destinationUnreachable, ICMPCode.DestinationUnreachable.port): error = .connectionRefused(remote)
-        case (.destinationUnreachable, ICMPCode.DestinationUnreachable.fragmentationNeeded):
+        switch code {
+        case ICMPCode.DestinationUnreachable.port: error = .connectionRefused(remote)
+        case ICMPCode.DestinationUnreachable.fragmentationNeeded:
+            guard options.read(worker)[socket]?.pathMTUDiscovery != .dont else { return }
             error = .messageTooLong(Int(quoted.totalLength) - quoted.headerLength - UDPHeader.length,
                                     mtu: Int(info & 0xFFFF))
-        default: error = .unreachable(remote.address)
+        case ICMPCode.DestinationUnreachable.protocol, ICMPCode.DestinationUnreachable.networkProhibited,
+             ICMPCode.DestinationUnreachable.hostProhibited, ICMPCode.DestinationUnreachable.administrativelyProhibited:
+            error = .unreachable(remote.address)
+        default:
+            return
         }
         receiver.error(error, socket: socket, worker: worker)
     }

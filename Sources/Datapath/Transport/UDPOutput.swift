@@ -83,7 +83,13 @@ extension UDP {
                 let ttl = options.ttl ?? ipv4.defaultTTL
                 var offset = 0
                 while offset < total {
-                    guard let skb = worker.cache.allocate() else {
+                    var allocated = worker.cache.allocate()
+                    if let small = allocated, fits, small.tailroom < IPv4Header.minimumLength + total {
+                        // Fits the path (a jumbo MTU) but not a pool buffer: a 64 KiB one.
+                        worker.cache.free(small)
+                        allocated = ipv4.state(worker).largeCache(of: ipv4).allocate()
+                    }
+                    guard let skb = allocated else {
                         worker.cache.free(&batch)
                         failure = .noBufferSpace
                         return
