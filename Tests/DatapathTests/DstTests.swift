@@ -28,6 +28,7 @@ import DatapathWire
         #expect(table.check(handle, epoch: 8) == nil)          // the FIB moved on: obsolete
         let live = table.live
         table.release(index)
+        table.release(index)                                   // twice: still one slot freed
         #expect(table.check(handle, epoch: 7) == nil)
         #expect(table[index.rawValue] == entry)                // packets in flight still read it
         table.endBatch()

@@ -77,6 +77,9 @@ import DatapathWire
         let frame = try #require(lab.sent(on: lab.wire1).first.map(SentIPv4.init))
         #expect(frame.frame[20] & 0x40 == 0 && frame.ttl == 9)
         #expect(throws: SocketError.notConnected) { try send(lab, [1], from: 2) }
+        #expect(throws: SocketError.invalidDestination(SocketAddress(ForwardLab.hostB, 0))) {
+            try send(lab, [1], from: 2, to: SocketAddress(ForwardLab.hostB, 0))
+        }
         #expect(throws: SocketError.notBound(3)) { try send(lab, [1], from: 3, to: to) }
         lab.stack.udp.connect(2, to: to)
         try send(lab, [5], from: 2)

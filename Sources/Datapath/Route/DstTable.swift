@@ -118,7 +118,8 @@ final class DstTable: @unchecked Sendable {
     /// Statics and `.none` are never given up.
     func release(_ index: DstIndex) {
         let slot = index.rawValue
-        guard slot > UInt32(DstTable.staticCount), Int(slot) < capacity else { return }
+        guard slot > UInt32(DstTable.staticCount), Int(slot) < capacity,
+              !deferred.contains(slot) else { return }  // given up already this batch
         generations[Int(slot)] &+= 1
         deferred.append(slot)
     }

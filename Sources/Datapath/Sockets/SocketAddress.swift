@@ -37,6 +37,8 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case noRoute(IPv4Address)
     /// `ENOBUFS`: no packet buffer was free.
     case noBufferSpace
+    /// `EINVAL`: a destination no datagram can go to (port 0).
+    case invalidDestination(SocketAddress)
     /// `ECONNREFUSED`: the peer answered port unreachable.
     case connectionRefused(SocketAddress)
     /// `EHOSTUNREACH`/`ENETUNREACH`: a router or the peer said the destination cannot be reached.
@@ -53,6 +55,7 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .messageTooLong(let size, let mtu): "message too long: \(size) bytes for a path MTU of \(mtu)"
         case .noRoute(let address): "no route to \(address)"
         case .noBufferSpace: "no buffer space available"
+        case .invalidDestination(let address): "invalid destination \(address)"
         case .connectionRefused(let address): "connection refused by \(address)"
         case .unreachable(let address): "\(address) is unreachable"
         }

@@ -39,20 +39,25 @@ extension UDP {
     /// `payload` into skbs no longer than the path MTU: one, or — longer than the path and
     /// allowed to be — fragments of `(mtu − 20) & ~7` bytes sharing one identification, the
     /// UDP checksum computed over the whole datagram first (0 is sent as 0xFFFF, RFC 768).
-    /// Counts OutDatagrams. Throws `notBound`, `notConnected`, `messageTooLong` (over 65507
+    /// Counts OutDatagrams. Throws `notBound`, `notConnected`, `invalidDestination` (port 0),
+    /// `messageTooLong` (over 65507
     /// bytes, or over the path MTU with `.do`), `noRoute`, `noBufferSpace` (the pool is empty:
     /// nothing is sent).
     public func send(_ payload: UnsafeRawBufferPointer, from id: UInt32, to destination: SocketAddress? = nil,
                      worker: Worker) throws(SocketError) {
         guard let entry = sockets.entry(id) else { throw .notBound(id) }
         guard let remote = destination ?? entry.remote else { throw .notConnected }
+        guard remote.port != 0 else { throw .invalidDestination(remote) }
         guard payload.count <= UDP.maximumPayload else { throw .messageTooLong(payload.count, mtu: 65535) }
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
         let route = ipv4.routeOutput(to: remote.address, tos: options.tos, mark: 0, worker: worker)
         guard route.input == .forward else { throw .noRoute(remote.address) }
-        let source = entry.local.address.isZero
+        // A wildcard, broadcast or multicast bound address is no source (Linux clears
+        // `inet_saddr` for the latter two): the route's device gives one.
+        let bound = entry.local.address
+        let source = bound.isZero || bound.isBroadcast || bound.isMulticast
             ? ipv4.addresses.sourceAddress(for: remote.address, ifindex: Int(route.outputIfindex), worker: worker)
-            : entry.local.address
+            : bound
         let mtu = Int(route.mtu)
         let total = UDPHeader.length + payload.count
         let fits = IPv4Header.minimumLength + total <= mtu
