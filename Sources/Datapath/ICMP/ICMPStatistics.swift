@@ -23,16 +23,16 @@ public final class ICMPStatistics: @unchecked Sendable {
         ]
     }
 
-    @usableFromInline let blocks: WorkerLocal<CounterBlock>
+    let counters: MIBCounters<Counter>
 
     public init(workers: Int) {
-        blocks = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
+        counters = MIBCounters(workers: workers, count: Counter.allCases.count)
     }
 
     @inline(__always)
-    func block(_ worker: Worker) -> CounterBlock { blocks[worker] }
+    func block(_ worker: Worker) -> CounterBlock { counters.block(worker) }
 
-    public subscript(counter: Counter) -> UInt64 { blocks.reduce(0) { $0 &+ $1[counter.rawValue] } }
+    public subscript(counter: Counter) -> UInt64 { counters[counter] }
 
     /// The `In…` counter for a received type, if it has one.
     static func input(_ type: ICMPType) -> Counter? {
@@ -72,8 +72,6 @@ public final class ICMPStatistics: @unchecked Sendable {
 
     /// `Icmp: InMsgs …\nIcmp: 3 …`, the two lines /proc/net/snmp prints.
     public func snmpLines() -> String {
-        let all = Counter.allCases
-        return "Icmp: " + all.map(\.description).joined(separator: " ") + "\nIcmp: "
-            + all.map { String(self[$0]) }.joined(separator: " ")
+        counters.snmpLines("Icmp", Array(Counter.allCases))
     }
 }

@@ -35,17 +35,17 @@ public final class IPStatistics: @unchecked Sendable {
         }
     }
 
-    @usableFromInline let blocks: WorkerLocal<CounterBlock>
+    @usableFromInline let counters: MIBCounters<Counter>
 
     public init(workers: Int) {
-        blocks = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
+        counters = MIBCounters(workers: workers, count: Counter.allCases.count)
     }
 
-    /// The block worker `index` counts into.
+    /// The block `worker` counts into.
     @inlinable @inline(__always)
-    public func block(_ worker: Worker) -> CounterBlock { blocks[worker] }
+    public func block(_ worker: Worker) -> CounterBlock { counters.block(worker) }
 
-    public subscript(counter: Counter) -> UInt64 { blocks.reduce(0) { $0 &+ $1[counter.rawValue] } }
+    public subscript(counter: Counter) -> UInt64 { counters[counter] }
 
     /// `Ip: InReceives … \nIp: 12 …`, the two lines /proc/net/snmp prints (the IpExt counters
     /// follow on their own pair of lines).
@@ -54,10 +54,6 @@ public final class IPStatistics: @unchecked Sendable {
                              .inDelivers, .outRequests, .outDiscards, .outNoRoutes, .reasmTimeout, .reasmReqds,
                              .reasmOKs, .reasmFails, .fragOKs, .fragFails, .fragCreates]
         let ext: [Counter] = [.inNoRoutes, .inTruncatedPkts, .inCsumErrors]
-        func lines(_ prefix: String, _ list: [Counter]) -> String {
-            "\(prefix): " + list.map(\.description).joined(separator: " ") + "\n\(prefix): "
-                + list.map { String(self[$0]) }.joined(separator: " ")
-        }
-        return lines("Ip", ip) + "\n" + lines("IpExt", ext)
+        return counters.snmpLines("Ip", ip) + "\n" + counters.snmpLines("IpExt", ext)
     }
 }

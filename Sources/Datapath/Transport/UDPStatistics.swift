@@ -21,20 +21,17 @@ public final class UDPStatistics: @unchecked Sendable {
         }
     }
 
-    @usableFromInline let blocks: WorkerLocal<CounterBlock>
+    @usableFromInline let counters: MIBCounters<Counter>
 
     public init(workers: Int) {
-        blocks = WorkerLocal(workers: max(1, workers)) { _ in CounterBlock(count: Counter.allCases.count) }
+        counters = MIBCounters(workers: workers, count: Counter.allCases.count)
     }
 
     @inlinable @inline(__always)
-    public func block(_ worker: Worker) -> CounterBlock { blocks[worker] }
+    public func block(_ worker: Worker) -> CounterBlock { counters.block(worker) }
 
-    public subscript(counter: Counter) -> UInt64 { blocks.reduce(0) { $0 &+ $1[counter.rawValue] } }
+    public subscript(counter: Counter) -> UInt64 { counters[counter] }
 
     /// `Udp: InDatagrams …\nUdp: 12 …`, the two lines /proc/net/snmp prints.
-    public func snmpLines() -> String {
-        "Udp: " + Counter.allCases.map(\.description).joined(separator: " ") + "\nUdp: "
-            + Counter.allCases.map { String(self[$0]) }.joined(separator: " ")
-    }
+    public func snmpLines() -> String { counters.snmpLines("Udp", Array(Counter.allCases)) }
 }
