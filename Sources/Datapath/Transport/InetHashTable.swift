@@ -43,6 +43,8 @@ public final class InetHashTable: @unchecked Sendable {
 
     struct Tables: Sendable {
         var byPort: [UInt16: [Entry]] = [:]
+        /// Socket id → the port it is bound to.
+        var portOf: [UInt32: UInt16] = [:]
         var sequence: UInt64 = 0
         var nextEphemeral: UInt16
     }
@@ -69,8 +71,8 @@ public final class InetHashTable: @unchecked Sendable {
     public func bind(_ socket: UInt32, to local: SocketAddress, ifindex: Int = 0,
                      options: BindOptions = []) throws(SocketError) -> SocketAddress {
         try state.withLock { (tables: inout Tables) throws(SocketError) -> SocketAddress in
-            if let existing = tables.byPort.values.lazy.flatMap({ $0 }).first(where: { $0.socket == socket }) {
-                throw .alreadyBound(existing.local)
+            if let (port, i) = InetHashTable.locate(socket, in: tables) {
+                throw .alreadyBound(tables.byPort[port]![i].local)
             }
             var address = local
             if address.port == 0 {
@@ -82,6 +84,7 @@ public final class InetHashTable: @unchecked Sendable {
             tables.byPort[address.port, default: []].append(
                 Entry(socket: socket, local: address, remote: nil, ifindex: ifindex, options: options,
                       sequence: tables.sequence))
+            tables.portOf[socket] = address.port
             published.publish(tables.byPort)
             return address
         }
@@ -91,12 +94,9 @@ public final class InetHashTable: @unchecked Sendable {
     /// part in the table: `inet->inet_daddr`, `inet_dport`).
     public func connect(_ socket: UInt32, to remote: SocketAddress?) {
         state.withLock { tables in
-            for (port, list) in tables.byPort {
-                guard let i = list.firstIndex(where: { $0.socket == socket }) else { continue }
-                tables.byPort[port]![i].remote = remote
-                published.publish(tables.byPort)
-                return
-            }
+            guard let (port, i) = InetHashTable.locate(socket, in: tables) else { return }
+            tables.byPort[port]![i].remote = remote
+            published.publish(tables.byPort)
         }
     }
 
@@ -104,26 +104,32 @@ public final class InetHashTable: @unchecked Sendable {
     @discardableResult
     public func close(_ socket: UInt32) -> Bool {
         state.withLock { tables in
-            for (port, list) in tables.byPort {
-                guard let i = list.firstIndex(where: { $0.socket == socket }) else { continue }
-                var rest = list
-                rest.remove(at: i)
-                tables.byPort[port] = rest.isEmpty ? nil : rest
-                published.publish(tables.byPort)
-                return true
-            }
-            return false
+            guard let (port, i) = InetHashTable.locate(socket, in: tables) else { return false }
+            tables.byPort[port]!.remove(at: i)
+            if tables.byPort[port]!.isEmpty { tables.byPort[port] = nil }
+            tables.portOf[socket] = nil
+            published.publish(tables.byPort)
+            return true
         }
     }
 
-    /// The table's entry for socket `id`, if bound (the control plane; a lock).
+    /// Where socket `id` sits: its port and its place in the port's list.
+    static func locate(_ id: UInt32, in tables: Tables) -> (port: UInt16, index: Int)? {
+        guard let port = tables.portOf[id], let i = tables.byPort[port]?.firstIndex(where: { $0.socket == id }) else {
+            return nil
+        }
+        return (port, i)
+    }
+
+    /// The table's entry for socket `id`, if bound (a lock; one port's list is searched).
     public func entry(_ id: UInt32) -> Entry? {
-        state.withLock { $0.byPort.values.lazy.flatMap { $0 }.first { $0.socket == id } }
+        state.withLock { tables in InetHashTable.locate(id, in: tables).map { tables.byPort[$0.port]![$0.index] } }
     }
 
     /// Every bound socket, by port then bind order (`ss -uan`).
     public var entries: [Entry] {
-        published.value.keys.sorted().flatMap { published.value[$0]!.sorted { $0.sequence < $1.sequence } }
+        let table = published.value
+        return table.keys.sorted().flatMap { table[$0]!.sorted { $0.sequence < $1.sequence } }
     }
 
     /// The socket that keeps `address` from being bound with `options`, if any (Linux:
