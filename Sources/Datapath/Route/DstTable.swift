@@ -150,9 +150,8 @@ final class DstTable: @unchecked Sendable {
     func check(_ handle: DstHandle, epoch: UInt64) -> DstIndex? {
         let slot = Int(handle.index.rawValue)
         guard slot > 0, slot < capacity, generations[slot] == handle.generation else { return nil }
-        let entry = entries[slot]
-        guard entry.input == .forward || slot <= DstTable.staticCount else { return nil }
-        return entry.epoch == epoch || slot <= DstTable.staticCount ? handle.index : nil
+        // A static never goes stale; any other entry belongs to the epoch it was made in.
+        return slot <= DstTable.staticCount || entries[slot].epoch == epoch ? handle.index : nil
     }
 
     /// The last dst of the chain starting at `index` (Linux: `dst_path`): `index` itself for a
