@@ -154,12 +154,7 @@ final class DstRecorder: NetfilterHookFunction, @unchecked Sendable {
         let lab = try ForwardLab()
         let quoted = ForwardLab.frame(source: ForwardLab.routerB, destination: ForwardLab.hostB, protocol: .icmp,
                                       payload: Array(repeating: 0, count: 8))
-        var message: [UInt8] = [3, 4, 0, 0, 0, 0, 0x03, 0xE8] + Array(quoted[14...])
-        let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: message.count))
-        message[2] = UInt8(sum >> 8)
-        message[3] = UInt8(sum & 0xFF)
-        let error = ForwardLab.frame(source: ForwardLab.hostB, destination: ForwardLab.routerB, protocol: .icmp,
-                                     payload: message, toMAC: mac(0x11), fromMAC: ForwardLab.hostBMAC)
+        let error = ForwardLab.icmpErrorFromHostB(code: 4, info: 1000, quoting: Array(quoted[14...]))
         lab.deliver([error], on: lab.eth1)
         #expect(lab.stack.ipv4.pmtuExceptions.mtu(for: ForwardLab.hostB, now: lab.clock.now()) == 1000)
         let route = lab.stack.ipv4.routeOutput(to: ForwardLab.hostB, tos: 0, mark: 0, worker: lab.worker)

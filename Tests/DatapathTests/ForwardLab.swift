@@ -104,6 +104,18 @@ final class ForwardLab {
         return frame(destination: destination, protocol: .icmp, payload: message, dontFragment: false)
     }
 
+    /// An ICMP error from host B to the router's eth1 (type 3 unless told), its rest-of-header
+    /// `info`, quoting `quoted` (an IPv4 packet, header first) as far as it goes.
+    static func icmpErrorFromHostB(type: UInt8 = 3, code: UInt8, info: UInt32 = 0, quoting quoted: [UInt8]) -> [UInt8] {
+        var message: [UInt8] = [type, code, 0, 0, UInt8(info >> 24), UInt8(info >> 16 & 0xFF), UInt8(info >> 8 & 0xFF),
+                                UInt8(info & 0xFF)] + quoted
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: message.count))
+        message[2] = UInt8(sum >> 8)
+        message[3] = UInt8(sum & 0xFF)
+        return frame(source: hostB, destination: routerB, protocol: .icmp, payload: message, toMAC: mac(0x11),
+                     fromMAC: hostBMAC)
+    }
+
     /// Delivers frames as if eth0 (or `device`) received them, and runs the receive path.
     func deliver(_ frames: [[UInt8]], on device: MemoryDevice? = nil, checksum: ChecksumState = .none,
                  prepare: (SKB) -> Void = { _ in }) {

@@ -103,14 +103,8 @@ import DatapathWire
         try send(lab, [4, 5, 6], from: 2, to: peer)
         let sent = lab.sent(on: lab.wire1).map { Array($0[14...]) }
         #expect(sent.count == 2)
-        func unreachable(code: UInt8, quoting datagram: [UInt8], info: UInt32 = 0) -> [UInt8] {
-            var message: [UInt8] = [3, code, 0, 0, UInt8(info >> 24), UInt8(info >> 16 & 0xFF), UInt8(info >> 8 & 0xFF),
-                                    UInt8(info & 0xFF)] + datagram.prefix(28)
-            let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: message.count))
-            message[2] = UInt8(sum >> 8)
-            message[3] = UInt8(sum & 0xFF)
-            return ForwardLab.frame(source: ForwardLab.hostB, destination: ForwardLab.routerB, protocol: .icmp,
-                                    payload: message, toMAC: mac(0x11), fromMAC: ForwardLab.hostBMAC)
+        func unreachable(code: UInt8, quoting datagram: [UInt8]) -> [UInt8] {
+            ForwardLab.icmpErrorFromHostB(code: code, quoting: Array(datagram.prefix(28)))
         }
         lab.deliver([unreachable(code: 3, quoting: sent[0]), unreachable(code: 3, quoting: sent[1])], on: lab.eth1)
         #expect(connected.errors == [.connectionRefused(peer)])
