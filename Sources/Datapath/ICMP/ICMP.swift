@@ -146,7 +146,8 @@ extension ICMP {
 extension ICMP {
     /// Hands an ICMP error to the protocol of the packet it quotes (Linux: `icmp_socket_deliver`
     /// → the protocol's `err_handler`), when the quote holds the whole IPv4 header and 8 bytes
-    /// of what followed (RFC 792), and the packet was ours.
+    /// of what followed (RFC 792). The protocol finds the socket the quoted packet left from,
+    /// if any, as Linux does; nothing checks that the quoted source is one of our addresses.
     func icmpSocketDeliver(_ skb: SKB, type: ICMPType, worker: Worker) {
         let header = ICMPHeader(unchecked: skb.data)
         guard let quoted = IPv4Header(skb.data + ICMPHeader.length, length: skb.length - ICMPHeader.length),
