@@ -1,6 +1,7 @@
 // poll, interface facts, CPU affinity and clocks for swift-datapath.
 #define _GNU_SOURCE
 #include "CDatapath.h"
+#include <sys/eventfd.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,23 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+
+int CDatapath_eventfd_open(void) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+void CDatapath_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t n;
+    do { n = write(fd, &one, sizeof one); } while (n < 0 && errno == EINTR);
+}
+
+void CDatapath_eventfd_clear(int fd) {
+    uint64_t value;
+    ssize_t n;
+    do { n = read(fd, &value, sizeof value); } while (n < 0 && errno == EINTR);
+}
 
 int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uint8_t *ready) {
     struct pollfd p[64];

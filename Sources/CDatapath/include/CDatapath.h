@@ -72,6 +72,13 @@ int CDatapath_tx_kick(int fd);
 /// error is read and cleared here, so the next poll sleeps.
 /// Returns the count ready, 0 on timeout, or -errno.
 int CDatapath_poll_in(const int32_t *fds, int32_t count, int32_t timeout_ms, uint8_t *ready);
+
+/// A non-blocking, close-on-exec eventfd (a worker's doorbell); -errno on failure.
+int CDatapath_eventfd_open(void);
+/// Adds one to the eventfd's counter (wakes a poll on it).
+void CDatapath_eventfd_signal(int fd);
+/// Reads the counter back to zero.
+void CDatapath_eventfd_clear(int fd);
 /// Interface facts by name. Returns 0 or -errno.
 int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6], int32_t *mtu,
                              uint32_t *flags);

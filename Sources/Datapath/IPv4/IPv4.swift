@@ -53,8 +53,18 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         set { settings.fastPath = newValue }
     }
     public let reassembly: ReassemblyParameters
-    /// 64 KiB buffers for reassembled datagrams, made on first need.
+    /// 64 KiB buffers for reassembled datagrams and long sends, made on first need.
     let largePool = Mutex<PacketPool?>(nil)
+
+    /// The 64 KiB pool (made on first use: 32 buffers per worker).
+    func sharedLargePool() -> PacketPool {
+        largePool.withLock { pool -> PacketPool in
+            if let pool { return pool }
+            let made = try! PacketPool(capacity: 32 * perWorker.count, bufferSize: 65536 + 256)
+            pool = made
+            return made
+        }
+    }
 
     public let rcvStage = StageID.named("ip-rcv")
     public let routeStage = StageID.named("ip-route-input")
@@ -273,13 +283,7 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// This worker's cache of the stack's 64 KiB pool (made on first use).
     func largeCache(of ipv4: IPv4) -> PoolCache {
         if let cache = largeCacheStorage { return cache }
-        let pool = ipv4.largePool.withLock { pool -> PacketPool in
-            if let pool { return pool }
-            let made = try! PacketPool(capacity: 32 * ipv4.perWorker.count, bufferSize: 65536 + 256)
-            pool = made
-            return made
-        }
-        let cache = pool.makeCache(capacity: 8, batch: 4)
+        let cache = ipv4.sharedLargePool().makeCache(capacity: 8, batch: 4)
         largeCacheStorage = cache
         return cache
     }

@@ -43,6 +43,13 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectionRefused(SocketAddress)
     /// `EHOSTUNREACH`/`ENETUNREACH`: a router or the peer said the destination cannot be reached.
     case unreachable(IPv4Address)
+    /// `EBADF`: the socket was closed.
+    case closed
+    /// `EAGAIN`: nothing to receive, or no room to send, and the call does not wait.
+    case wouldBlock
+    /// `ENETDOWN`-like: the stack has no started workers to serve the socket (`Stack.start(on:)`
+    /// or `Stack.attach(_:)` first).
+    case stackNotRunning
 
     public var description: String {
         switch self {
@@ -58,6 +65,9 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidDestination(let address): "invalid destination \(address)"
         case .connectionRefused(let address): "connection refused by \(address)"
         case .unreachable(let address): "\(address) is unreachable"
+        case .closed: "the socket is closed"
+        case .wouldBlock: "resource temporarily unavailable"
+        case .stackNotRunning: "the stack has no running workers"
         }
     }
 }

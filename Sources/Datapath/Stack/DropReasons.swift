@@ -107,6 +107,8 @@ extension DropReason {
     @inlinable public static var udpChecksum: DropReason { DropReason(.udp, 1) }
     /// No socket for the destination port (`SKB_DROP_REASON_NO_SOCKET`).
     @inlinable public static var udpNoSocket: DropReason { DropReason(.udp, 2) }
+    /// The socket's receive queue was over its buffer (Linux: `SKB_DROP_REASON_SOCKET_RCVBUFF`).
+    @inlinable public static var udpReceiveBufferFull: DropReason { DropReason(.udp, 3) }
 
     /// Names every reason above for reports; idempotent. `Stack.init` calls it.
     public static func registerStackReasons() {
@@ -136,7 +138,7 @@ extension DropReason {
         ])
         DropReason.register(.netfilter, name: "netfilter", reasons: [.netfilterDrop: "NETFILTER_DROP"])
         DropReason.register(.udp, name: "udp", reasons: [
-            .udpHeaderInvalid: "UDP_HDR_INVALID", .udpChecksum: "UDP_CSUM", .udpNoSocket: "NO_SOCKET",
+            .udpHeaderInvalid: "UDP_HDR_INVALID", .udpChecksum: "UDP_CSUM", .udpNoSocket: "NO_SOCKET", .udpReceiveBufferFull: "SOCKET_RCVBUFF",
         ])
     }
 }

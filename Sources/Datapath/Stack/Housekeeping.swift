@@ -16,6 +16,21 @@ extension Stack {
             let timers = StackTimers(stack: self, worker: worker)
             timers.arm(housekeeping: worker.index == 0)
         }
+        attach(group.workers)
+    }
+
+    /// Records the workers that serve the stack, so that sockets made from other threads
+    /// (`UDPSocket`) know where to send from. `start(on:)` does it; a program or test that
+    /// drives stand-alone workers itself calls it, and runs their `tasklets` itself.
+    public func attach(_ workers: [Worker]) {
+        precondition(workers.allSatisfy { $0.index < workerCount },
+                     "a worker index outside the stack's \(workerCount) worker(s)")
+        attachedWorkers.withLock { $0 = workers }
+    }
+
+    /// The worker a socket with `id` sends from (ids spread the sockets over the workers).
+    func homeWorker(for id: UInt32) -> Worker? {
+        attachedWorkers.withLock { $0.isEmpty ? nil : $0[Int(id % UInt32($0.count))] }
     }
 
     /// One round of periodic work, on `worker`: queued control requests, the link monitor

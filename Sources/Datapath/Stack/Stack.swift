@@ -25,6 +25,8 @@ public final class Stack: @unchecked Sendable {
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []
     let control = Mutex<[@Sendable (Worker) -> Void]>([])
+    /// The workers serving the stack (`start(on:)` or `attach`): sockets pick their home here.
+    let attachedWorkers = Mutex<[Worker]>([])
     /// Where control-plane events go (link up/down, MTU changes, a lost interface) — never
     /// anything per packet. Silent unless the user passes a logger.
     public let logger: Logger

@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import Synchronization
 
 /// What a bound UDP socket's owner gets, on the worker that received them (the first shape of
 /// #12's run-to-completion API): datagrams with `data` at the payload, the network and
@@ -30,6 +31,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     /// Socket id → its send options.
     let options: Snapshot<[UInt32: UDPSocketOptions]>
     public let receiveStage = StageID.named("udp-rcv")
+    let nextSocketID = Atomic<UInt32>(UInt32.max)
 
     init(ipv4: IPv4, workers: Int) {
         self.ipv4 = ipv4
@@ -60,6 +62,23 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     /// destination goes there, and only its datagrams match the socket ahead of unconnected ones.
     public func connect(_ id: UInt32, to remote: SocketAddress?) {
         sockets.connect(id, to: remote)
+    }
+
+    /// Replaces socket `id`'s send options.
+    public func setOptions(_ id: UInt32, _ sendOptions: UDPSocketOptions) {
+        options.update { $0[id] = sendOptions }
+    }
+
+    /// An id no `UDPSocket` has taken: they count down from `UInt32.max`, so ids an owner of
+    /// the run-to-completion API picks (small numbers) do not meet them.
+    func allocateSocketID() -> UInt32 {
+        nextSocketID.subtract(1, ordering: .relaxed).oldValue
+    }
+
+    /// Hands `error` to socket `id`'s receiver (its pending error, for a `UDPSocket`): for
+    /// errors met on the worker after the app's call returned.
+    func reportError(_ error: SocketError, socket id: UInt32, worker: Worker) {
+        receivers.read(worker)[id]?.error(error, socket: id, worker: worker)
     }
 
     /// Unbinds socket `id` (Linux: `udp_lib_unhash` at close).

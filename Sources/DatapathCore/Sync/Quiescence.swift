@@ -1,5 +1,9 @@
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// When memory workers may still be reading can be reused (Linux: RCU's grace periods, in the
 /// quiescent-state-based flavour — `rcu_read_lock` costs nothing because a worker between two
 /// batches holds no reference at all).
@@ -58,5 +62,13 @@ public final class Quiescence: @unchecked Sendable {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         for i in 0..<capacity where SharedWord.load(observed + i) < ticket { return false }
         return true
+    }
+
+    /// Waits until a grace period that starts now has elapsed (Linux: `synchronize_rcu`),
+    /// checking every 50 µs: afterwards no worker holds what was unpublished before the call.
+    /// Control plane only — on a worker's own thread it would wait for itself.
+    public func synchronize() {
+        let ticket = retire()
+        while !hasElapsed(ticket) { usleep(50) }
     }
 }

@@ -14,6 +14,8 @@ public final class Worker: @unchecked Sendable {
     public let stages: StageCounters
     public let clock: any DatapathClock
     public let timers: TimerWheel
+    /// Work other threads scheduled on this worker (`Tasklet`), and the doorbell that wakes it.
+    public let tasklets: TaskletList
     /// Core's own scratch batches, allocated once so that no stage of Core allocates per batch
     /// (the stack's subsystems own theirs: `ScratchBatches`). One allocation; each has a name.
     @usableFromInline let scratch: UnsafeMutablePointer<PacketBatch>
@@ -44,6 +46,7 @@ public final class Worker: @unchecked Sendable {
         self.stages = StageCounters()
         self.clock = clock
         self.timers = TimerWheel(clock: clock)
+        self.tasklets = TaskletList()
         self.scratch = .allocate(capacity: Worker.scratchCount)
         for i in 0..<Worker.scratchCount { (scratch + i).initialize(to: PacketBatch()) }
     }

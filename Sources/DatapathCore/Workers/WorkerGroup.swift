@@ -9,7 +9,7 @@ import Glibc
 /// The per-CPU workers (Linux: one NAPI/softirq context per CPU). Each worker is a serial
 /// DispatchQueue whose loop pins its thread to a CPU, polls the device queues assigned to it,
 /// steers by flow to the owning worker (RPS) when asked, drains its backlog, delivers batches
-/// and runs its timers.
+/// and runs its timers and the tasklets other threads scheduled on it.
 ///
 /// Event mode (the default) sleeps in poll(2) on the rings' descriptors when idle; busy-poll
 /// mode never sleeps, and belongs only on a core nothing else needs.
@@ -100,7 +100,9 @@ public final class WorkerGroup: @unchecked Sendable {
         if pin, let cpu = worker.cpu { _ = CDatapath_pin_current_thread(Int32(cpu)) }
         let polls = assignments.withLock { $0[worker.index] }
         guard let deliver = action.withLock({ $0 }) else { return }
-        let descriptors = polls.compactMap { $0.device.pollDescriptor(queue: $0.queue) }
+        var descriptors = polls.compactMap { $0.device.pollDescriptor(queue: $0.queue) }
+        let doorbellIndex = descriptors.count
+        if worker.tasklets.doorbell >= 0 { descriptors.append(worker.tasklets.doorbell) }
         var ready = [UInt8](repeating: 0, count: max(1, descriptors.count))
         var batch = PacketBatch()
         let quiescence = core.quiescence
@@ -121,25 +123,29 @@ public final class WorkerGroup: @unchecked Sendable {
                 deliver(&batch, worker)
                 if !batch.isEmpty { worker.drop(&batch, .notSpecified) }
             }
+            work &+= worker.tasklets.run(worker)
             worker.timers.run()
             core.runQdiscs(worker: worker)
-            if work == 0 && mode == .event {
+            if work == 0 && mode == .event && worker.tasklets.prepareToSleep() {
                 quiescence.offline(worker)
+                if doorbellIndex < ready.count { ready[doorbellIndex] = 0 }
                 idle(worker, descriptors: descriptors, ready: &ready)
+                worker.tasklets.awake(rung: doorbellIndex < descriptors.count && ready[doorbellIndex] != 0)
             }
         }
         worker.cache.drainAll()
     }
 
-    /// Sleeps until a ring is readable, the next timer is due, or 10 ms pass; in-memory devices
-    /// (no descriptor) and RPS backlogs are re-polled every 50 µs.
+    /// Sleeps until a ring is readable, the doorbell rings (a tasklet was scheduled), the next
+    /// timer is due, or 10 ms pass; in-memory devices (no ring descriptor) and RPS backlogs are
+    /// re-polled every 50 µs.
     func idle(_ worker: Worker, descriptors: [Int32], ready: inout [UInt8]) {
         var timeout: Int32 = core.hasQdiscBacklog(worker: worker) ? 1 : 10
         if let deadline = worker.timers.nextDeadline {
             let now = worker.clock.now()
             timeout = deadline <= now ? 0 : min(timeout, Int32(min(10, (deadline - now) / 1_000_000)))
         }
-        if descriptors.isEmpty || backlog != nil {
+        if descriptors.count <= (worker.tasklets.doorbell >= 0 ? 1 : 0) || backlog != nil {
             usleep(50)
             return
         }

@@ -1,0 +1,337 @@
+import DatapathCore
+import DatapathWire
+import Synchronization
+
+/// A datagram as a reader gets it (SwiftNIO's `AddressedEnvelope`): who sent it, the bytes, and
+/// the receive metadata a wildcard-bound server needs (Linux: `IP_PKTINFO`, `IP_RECVTTL`,
+/// `IP_RECVTOS`, `SO_TIMESTAMPNS`).
+public struct UDPDatagram: Sendable, Equatable {
+    /// The sender.
+    public var remote: SocketAddress
+    public var payload: [UInt8]
+    /// The address and port it was sent to (`ipi_addr`): the one to answer from.
+    public var local: SocketAddress
+    /// The interface it arrived on (`ipi_ifindex`).
+    public var interfaceIndex: Int
+    public var ttl: UInt8
+    public var tos: UInt8
+    /// When the device received it, in nanoseconds of the device's clock (the ring's
+    /// `tp_sec`/`tp_nsec`: CLOCK_REALTIME); 0 when the device gives none.
+    public var timestamp: UInt64
+
+    public init(remote: SocketAddress, payload: [UInt8], local: SocketAddress = .any(), interfaceIndex: Int = 0,
+                ttl: UInt8 = 0, tos: UInt8 = 0, timestamp: UInt64 = 0) {
+        self.remote = remote
+        self.payload = payload
+        self.local = local
+        self.interfaceIndex = interfaceIndex
+        self.ttl = ttl
+        self.tos = tos
+        self.timestamp = timestamp
+    }
+
+    /// The datagram a received skb holds (`data` at the payload, headers set by `udp_rcv`).
+    init(_ skb: SKB) {
+        let ip = IPv4Header(unchecked: skb.networkHeader)
+        let udp = UDPHeader(unchecked: skb.transportHeader)
+        self.init(remote: SocketAddress(ip.source, udp.sourcePort),
+                  payload: Array(UnsafeRawBufferPointer(start: skb.data, count: skb.length)),
+                  local: SocketAddress(ip.destination, udp.destinationPort),
+                  interfaceIndex: Int(skb.inputIfindex), ttl: ip.ttl, tos: ip.typeOfService,
+                  timestamp: skb.head.pointee.timestamp)
+    }
+}
+
+/// A UDP socket for ordinary app code (the async level of DESIGN.md §10, in SwiftNIO's
+/// `NIOAsyncChannel` shape): `send` from any task, waiting while the send buffer is full;
+/// `receive`/`inbound` await datagrams. Under it, the workers that receive for the socket queue
+/// its datagrams on a `SocketReceiveQueue` (bounded by the receive buffer: what does not fit is
+/// counted as `RcvbufErrors` and dropped), and sends cross to the socket's home worker on a
+/// `SocketSendQueue`, where `udp_sendmsg` runs. Packet apps that want the datagrams in place on
+/// the worker use `UDP.open(_:local:receiver:)` (run-to-completion) instead.
+///
+/// The tasks that use a socket run wherever Swift runs them — by default the cooperative pool,
+/// which blocking code elsewhere in the process can hold for seconds; a server beside such code
+/// gives its task an executor of its own (`Task(executorPreference:)`).
+///
+/// Errors the worker meets after `send` returned (no route, a path MTU too small with `.do`, a
+/// port unreachable on a connected socket) become the socket's pending error (Linux's
+/// `sk_err`), thrown — once — by the next `send` or `receive`, as Linux returns it.
+public final class UDPSocket: @unchecked Sendable {
+    /// The socket's id in the stack's UDP table.
+    public let id: UInt32
+    /// The address it is bound to (the port chosen when 0 was asked).
+    public let local: SocketAddress
+    let udp: UDP
+    let quiescence: Quiescence
+    let receiveQueue: SocketReceiveQueue
+    let sendQueue: SocketSendQueue
+    let delivery: Delivery
+    let isOpen = Atomic<Bool>(true)
+
+    /// Opens a socket bound to `local` (port 0: an ephemeral port), on `stack`'s started workers;
+    /// `device` binds it to one interface (`SO_BINDTODEVICE`). Throws `stackNotRunning` before
+    /// `Stack.start(on:)` or `attach`, or what the bind refuses (`addressInUse`, …).
+    public init(_ stack: Stack, bind local: SocketAddress = .any(), device ifindex: Int = 0,
+                options: InetHashTable.BindOptions = [], sendOptions: UDPSocketOptions = UDPSocketOptions(),
+                receiveBufferSize: Int = SocketReceiveQueue.defaultSize,
+                sendBufferSize: Int = SocketSendQueue.defaultSize) throws(SocketError) {
+        let udp = stack.udp
+        let id = udp.allocateSocketID()
+        guard let home = stack.homeWorker(for: id) else { throw .stackNotRunning }
+        self.id = id
+        self.udp = udp
+        self.quiescence = stack.core.quiescence
+        receiveQueue = SocketReceiveQueue(workers: stack.workerCount, size: receiveBufferSize, pool: home.pool)
+        sendQueue = SocketSendQueue(worker: home, size: sendBufferSize, pool: home.pool,
+                                    largePool: stack.ipv4.sharedLargePool()) { [udp] skb, worker in
+            UDPSocket.transmit(skb, udp: udp, id: id, worker: worker)
+        }
+        delivery = Delivery(queue: receiveQueue, statistics: udp.statistics)
+        self.local = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
+                                  receiver: delivery)
+    }
+
+    deinit { close() }
+
+    /// Sets (nil: clears) the default destination; only its datagrams reach the socket then
+    /// (Linux: `connect` on a datagram socket).
+    public func connect(to remote: SocketAddress?) {
+        udp.connect(id, to: remote)
+    }
+
+    /// The peer set by `connect`, if any.
+    public var remote: SocketAddress? { udp.sockets.entry(id)?.remote }
+
+    /// Replaces the send options (TTL, TOS, path MTU discovery).
+    public func setOptions(_ options: UDPSocketOptions) {
+        udp.setOptions(id, options)
+    }
+
+    /// The receive buffer in bytes of true size (`SO_RCVBUF`).
+    public var receiveBufferSize: Int {
+        get { receiveQueue.size }
+        set { receiveQueue.size = newValue }
+    }
+
+    /// The send buffer in bytes of true size (`SO_SNDBUF`).
+    public var sendBufferSize: Int {
+        get { sendQueue.size }
+        set { sendQueue.size = newValue }
+    }
+
+    // MARK: Sending
+
+    /// Sends one datagram to `destination` (nil: the connected peer), waiting while the send
+    /// buffer is full (Linux: a blocking `sendto`). Returns once the datagram is queued for the
+    /// worker. Throws at once what can be told here — `closed`, `notConnected`,
+    /// `invalidDestination` (port 0), `messageTooLong` (over 65507 bytes), `noBufferSpace` — and
+    /// a pending error from before.
+    public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) async throws(SocketError) {
+        let tag = try sendTag(payload.count, to: destination)
+        while true {
+            if try sendQueue.enqueue(payload, tag: tag, headroom: UDPSocket.headroom) { return }
+            await sendQueue.waitForRoom()
+            try checkOpen()
+        }
+    }
+
+    /// Sends `payload` (copied), as `send(_:to:)` with raw bytes.
+    public func send(_ payload: [UInt8], to destination: SocketAddress? = nil) async throws(SocketError) {
+        let tag = try sendTag(payload.count, to: destination)
+        while true {
+            let queued = payload.withUnsafeBytes { raw in
+                Result { () throws(SocketError) -> Bool in
+                    try sendQueue.enqueue(raw, tag: tag, headroom: UDPSocket.headroom)
+                }
+            }
+            if try queued.get() { return }
+            await sendQueue.waitForRoom()
+            try checkOpen()
+        }
+    }
+
+    /// Queues a datagram without waiting: throws `wouldBlock` when the send buffer is full
+    /// (Linux: `MSG_DONTWAIT`).
+    public func trySend(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) {
+        let tag = try sendTag(payload.count, to: destination)
+        guard try sendQueue.enqueue(payload, tag: tag, headroom: UDPSocket.headroom) else { throw .wouldBlock }
+    }
+
+    /// Room the worker's headers need in front of the payload.
+    static let headroom = 0
+
+    /// The checks `udp_sendmsg` makes before it builds anything, and the destination as the
+    /// skb's tag (0: the connected peer).
+    func sendTag(_ count: Int, to destination: SocketAddress?) throws(SocketError) -> (UInt64, UInt64) {
+        try checkOpen()
+        try throwPendingError()
+        guard count <= UDP.maximumPayload else { throw .messageTooLong(count, mtu: 65535) }
+        guard let destination else {
+            guard remote != nil else { throw .notConnected }
+            return (0, 0)
+        }
+        guard destination.port != 0 else { throw .invalidDestination(destination) }
+        return (1 << 63 | UInt64(destination.address.hostOrder) << 16 | UInt64(destination.port), 0)
+    }
+
+    /// On the home worker: `udp_sendmsg` for one queued datagram; a failure becomes the
+    /// socket's pending error (and SndbufErrors for a buffer shortage, as `send` counts it).
+    static func transmit(_ skb: SKB, udp: UDP, id: UInt32, worker: Worker) {
+        let tag = skb.control0
+        let destination = tag == 0 ? nil
+            : SocketAddress(IPv4Address(hostOrder: UInt32(truncatingIfNeeded: tag >> 16)), UInt16(truncatingIfNeeded: tag))
+        do {
+            try udp.send(UnsafeRawBufferPointer(start: skb.data, count: skb.length), from: id, to: destination,
+                         worker: worker)
+        } catch {
+            udp.reportError(error, socket: id, worker: worker)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// The next datagram, waiting for one (Linux: a blocking `recvmsg`). Throws a pending error
+    /// first (e.g. `connectionRefused` on a connected socket), `closed` once closed and drained.
+    public func receive() async throws(SocketError) -> UDPDatagram {
+        while true {
+            if let datagram = try tryReceive() { return datagram }
+            await waitForData()
+            try throwPendingError()
+            if receiveQueue.isClosed && receiveQueue.isEmpty { throw .closed }
+        }
+    }
+
+    /// The next datagram if one is queued, else nil (Linux: `MSG_DONTWAIT`).
+    public func tryReceive() throws(SocketError) -> UDPDatagram? {
+        try throwPendingError()
+        return withPacketBatch(capacity: 1) { batch in
+            guard receiveQueue.dequeue(into: &batch, max: 1) == 1 else { return nil }
+            let datagram = UDPDatagram(batch[0])
+            receiveQueue.release(&batch)
+            return datagram
+        }
+    }
+
+    /// Waits for datagrams and hands up to `max` of them to `body` in place — `data` at the
+    /// payload, the IP and UDP headers set, in pool memory — freeing them after it returns: the
+    /// batched reader, with no allocation per datagram. Returns what `body` returned.
+    public func receive<R>(max: Int = PacketBatch.maximumCount,
+                           _ body: (inout PacketBatch) throws(SocketError) -> R) async throws(SocketError) -> R {
+        while true {
+            try throwPendingError()
+            let result = withPacketBatch(capacity: Swift.min(max, PacketBatch.maximumCount)) {
+                (batch: inout PacketBatch) -> Result<R, SocketError>? in
+                guard receiveQueue.dequeue(into: &batch) > 0 else { return nil }
+                defer { receiveQueue.release(&batch) }
+                return Result { () throws(SocketError) -> R in try body(&batch) }
+            }
+            if let result { return try result.get() }
+            if receiveQueue.isClosed { throw .closed }
+            await waitForData()
+        }
+    }
+
+    /// Datagrams as they arrive, until the socket is closed (or an error is pending: the
+    /// sequence then ends by throwing it).
+    public var inbound: Inbound { Inbound(socket: self) }
+
+    public struct Inbound: AsyncSequence, Sendable {
+        public typealias Element = UDPDatagram
+        public typealias Failure = SocketError
+        let socket: UDPSocket
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let socket: UDPSocket
+            public mutating func next() async throws(SocketError) -> UDPDatagram? {
+                do {
+                    return try await socket.receive()
+                } catch .closed {
+                    return nil
+                }
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(socket: socket) }
+    }
+
+    /// Returns when a datagram may be queued, an error is pending, or the socket closed.
+    func waitForData() async {
+        await receiveQueue.readers.wait {
+            !receiveQueue.isEmpty || receiveQueue.isClosed || delivery.pendingError.withLock { $0 != nil }
+        }
+    }
+
+    /// Bytes of true size waiting in the receive queue.
+    public var queuedReceiveBytes: Int { receiveQueue.queued }
+
+    // MARK: Errors and closing
+
+    func checkOpen() throws(SocketError) {
+        guard isOpen.load(ordering: .relaxed) else { throw .closed }
+    }
+
+    func throwPendingError() throws(SocketError) {
+        if let error = delivery.pendingError.withLock({ error -> SocketError? in defer { error = nil }; return error }) {
+            throw error
+        }
+    }
+
+    /// Unbinds the socket, waits until no worker can still deliver to it or send for it (a
+    /// grace period), and frees what is queued both ways (Linux: `udp_lib_close`). Readers and
+    /// writers waiting get `closed`. Idempotent; not from a worker's thread.
+    public func close() {
+        guard isOpen.exchange(false, ordering: .relaxed) else { return }
+        udp.close(id)
+        receiveQueue.close()
+        sendQueue.close()
+        quiescence.synchronize()
+        receiveQueue.purge()
+        sendQueue.purge()
+    }
+
+    /// What the workers do with the socket's datagrams: queue them for the reader.
+    final class Delivery: UDPReceiver, @unchecked Sendable {
+        let queue: SocketReceiveQueue
+        /// The socket's pending error (Linux: `sk_err`).
+        let pendingError = Mutex<SocketError?>(nil)
+        let statistics: UDPStatistics
+
+        init(queue: SocketReceiveQueue, statistics: UDPStatistics) {
+            self.queue = queue
+            self.statistics = statistics
+        }
+
+        /// Linux: `udp_queue_rcv_skb` → `__udp_enqueue_schedule_skb`: out of ring memory, onto
+        /// this worker's ring of the queue; over the receive buffer → `.udpReceiveBufferFull`
+        /// (RcvbufErrors and InErrors, as Linux counts them).
+        func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
+            var refused = 0
+            for i in datagrams.indices {
+                guard let skb = worker.cache.detachFromRing(datagrams[i]) else {
+                    worker.drops.count(.udpReceiveBufferFull)
+                    refused += 1
+                    continue
+                }
+                if !queue.enqueue(skb, worker: worker) {
+                    worker.drop(skb, .udpReceiveBufferFull)
+                    refused += 1
+                }
+            }
+            datagrams.removeAll()
+            if refused > 0 {
+                let counters = statistics.block(worker)
+                counters.add(UDPStatistics.Counter.rcvbufErrors.rawValue, UInt64(refused))
+                counters.add(UDPStatistics.Counter.inErrors.rawValue, UInt64(refused))
+                // udp_rcv counted the run as InDatagrams before handing it over: take these back.
+                counters.add(UDPStatistics.Counter.inDatagrams.rawValue, 0 &- UInt64(refused))
+            }
+            queue.dataReady()
+        }
+
+        func error(_ error: SocketError, socket: UInt32, worker: Worker) {
+            pendingError.withLock { $0 = error }
+            queue.dataReady()   // sk_error_report: wakes readers
+        }
+    }
+}
