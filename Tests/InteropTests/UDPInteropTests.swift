@@ -28,17 +28,29 @@ struct UDPInteropTests {
 
     static func pattern(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ size) } }
 
-    @Test func datagramsOfEverySizeCrossBothWaysByteExact() throws {
+    /// A kernel host (198.18.0.2 on h0) wired to the stack (198.18.0.1 on eth0 = d0, running);
+    /// the caller destroys the lab.
+    static func hostAndStack() throws -> (Lab, host: String, RunningStack) {
         let lab = try Lab()
+        do {
+            let host = try lab.namespace("host")
+            let dut = try lab.namespace("dut")
+            try lab.veth("h0", in: host, mac: "02:00:00:00:0a:02", "d0", in: dut, mac: "02:00:00:00:0a:01")
+            try lab.address("198.18.0.2/24", dev: "h0", in: host)
+            let running = try RunningStack(namespace: dut, config: """
+                link add eth0 type afpacket dev d0
+                addr add 198.18.0.1/24 dev eth0
+                """)
+            return (lab, host, running)
+        } catch {
+            lab.destroy()
+            throw error
+        }
+    }
+
+    @Test func datagramsOfEverySizeCrossBothWaysByteExact() throws {
+        let (lab, host, running) = try UDPInteropTests.hostAndStack()
         defer { lab.destroy() }
-        let host = try lab.namespace("host")
-        let dut = try lab.namespace("dut")
-        try lab.veth("h0", in: host, mac: "02:00:00:00:0a:02", "d0", in: dut, mac: "02:00:00:00:0a:01")
-        try lab.address("198.18.0.2/24", dev: "h0", in: host)
-        let running = try RunningStack(namespace: dut, config: """
-            link add eth0 type afpacket dev d0
-            addr add 198.18.0.1/24 dev eth0
-            """)
         let stack = running.stack
         let receiver = CollectingUDPReceiver()
         try stack.udp.open(1, local: SocketAddress(IPv4Address(198, 18, 0, 1), 7000), receiver: receiver)
@@ -115,16 +127,8 @@ struct UDPInteropTests {
     /// would wait out the worker's 10 ms poll timeout). The server task runs on a thread of its
     /// own (`ThreadExecutor`), as an app beside blocking code should run it.
     @Test func anAsyncEchoServerAnswersTheKernelByteExact() async throws {
-        let lab = try Lab()
+        let (lab, host, running) = try UDPInteropTests.hostAndStack()
         defer { lab.destroy() }
-        let host = try lab.namespace("host")
-        let dut = try lab.namespace("dut")
-        try lab.veth("h0", in: host, mac: "02:00:00:00:0a:02", "d0", in: dut, mac: "02:00:00:00:0a:01")
-        try lab.address("198.18.0.2/24", dev: "h0", in: host)
-        let running = try RunningStack(namespace: dut, config: """
-            link add eth0 type afpacket dev d0
-            addr add 198.18.0.1/24 dev eth0
-            """)
         let socket = try UDPSocket(running.stack, bind: .any(port: 7007))
         let executor = ThreadExecutor(name: "udp-echo-app")
         defer { executor.stop() }
