@@ -9,13 +9,14 @@ final class RecordingUDPReceiver: UDPReceiver, @unchecked Sendable {
     var sources: [UInt16] = []
     var errors: [SocketError] = []
     func error(_ error: SocketError, socket: UInt32, worker: Worker) { errors.append(error) }
-    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
+    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
         for i in datagrams.indices {
             let skb = datagrams[i]
             payloads.append(Array(UnsafeRawBufferPointer(start: skb.data, count: skb.length)))
             sources.append(UDPHeader(unchecked: skb.transportHeader).sourcePort)
         }
         worker.cache.free(&datagrams)
+        return 0
     }
 }
 

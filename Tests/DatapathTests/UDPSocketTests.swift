@@ -125,7 +125,7 @@ import DatapathWire
         }
         let big = [UInt8](repeating: 0, count: 65508)
         big.withUnsafeBytes { raw in
-            #expect(throws: SocketError.messageTooLong(65508, mtu: 65535)) { try socket.trySend(raw, to: .init(ForwardLab.hostA, 9)) }
+            _ = #expect(throws: SocketError.messageTooLong(65508, mtu: 65535)) { try socket.trySend(raw, to: .init(ForwardLab.hostA, 9)) }
         }
         socket.close()
         #expect(lab.poolIsAtBaseline)
@@ -180,19 +180,16 @@ import DatapathWire
 
     @Test func aConnectedSocketGetsThePortUnreachableAsItsError() async throws {
         let lab = try Self.lab()
-        let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerA, 5004))
-        socket.connect(to: SocketAddress(ForwardLab.hostA, 9))
+        let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerB, 5004))
+        let peer = SocketAddress(ForwardLab.hostB, 9)
+        socket.connect(to: peer)
         try await socket.send([1, 2, 3])
         _ = lab.worker.tasklets.run(lab.worker)
-        let sent = lab.sent(on: lab.wire0)
+        let sent = lab.sent(on: lab.wire1)
         #expect(sent.count == 1)
-        // Host A answers port unreachable, quoting the datagram.
-        let quoted = Array(sent[0][14...])
-        var icmp: [UInt8] = [3, 3, 0, 0, 0, 0, 0, 0] + quoted
-        let sum = icmp.withUnsafeBytes { ~InternetChecksum.fold(InternetChecksum.sum($0.baseAddress!, count: $0.count)) }
-        icmp[2] = UInt8(sum >> 8); icmp[3] = UInt8(sum & 0xFF)
-        lab.deliver(ForwardLab.frame(source: ForwardLab.hostA, destination: ForwardLab.routerA, protocol: .icmp, payload: icmp))
-        await #expect(throws: SocketError.connectionRefused(SocketAddress(ForwardLab.hostA, 9))) { try await socket.receive() }
+        // Host B answers port unreachable, quoting the datagram.
+        lab.deliver(ForwardLab.icmpErrorFromHostB(code: 3, quoting: Array(sent[0][14...])), on: lab.eth1)
+        await #expect(throws: SocketError.connectionRefused(peer)) { try await socket.receive() }
         socket.close()
         #expect(lab.poolIsAtBaseline)
     }

@@ -10,13 +10,14 @@ final class CollectingUDPReceiver: UDPReceiver, @unchecked Sendable {
     let payloads = Mutex<[[UInt8]]>([])
     let errors = Mutex<[SocketError]>([])
     func error(_ error: SocketError, socket: UInt32, worker: Worker) { errors.withLock { $0.append(error) } }
-    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
+    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
         for i in datagrams.indices {
             let skb = datagrams[i]
             let bytes = Array(UnsafeRawBufferPointer(start: skb.data, count: skb.length))
             payloads.withLock { $0.append(bytes) }
         }
         worker.cache.free(&datagrams)
+        return 0
     }
 }
 

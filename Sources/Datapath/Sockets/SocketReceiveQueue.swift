@@ -35,9 +35,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
     /// A queue written by `workers` workers, holding up to `size` bytes of true size; the
     /// reader frees what it has read into a cache of `pool`.
     public init(workers: Int, size: Int = SocketReceiveQueue.defaultSize, pool: PacketPool) {
-        // Enough slots for the whole buffer in small datagrams on one worker.
-        var slots = 64
-        while slots < size / 512 && slots < 1 << 16 { slots <<= 1 }
+        let slots = SocketReceiveQueue.ringCapacity(forBytes: size)
         rings = (0..<max(1, workers)).map { _ in SPSCRing(capacity: slots) }
         limit = Atomic(size)
         reader = Mutex(Reader(cache: pool.makeCache(capacity: 128, batch: 32)))
@@ -52,9 +50,14 @@ public final class SocketReceiveQueue: @unchecked Sendable {
     /// Bytes of true size queued now.
     public var queued: Int { queuedBytes.load(ordering: .relaxed) }
 
-    /// What an skb holds in memory (Linux: `skb->truesize`).
-    @inline(__always)
-    static func trueSize(_ skb: SKB) -> Int { Int(skb.head.pointee.bufferSize) &+ MemoryLayout<SKBHead>.stride }
+    /// Slots for a socket queue ring of a `bytes` buffer: enough for the whole buffer in small
+    /// datagrams (512 bytes of true size each), 64 to 65536, a power of two. The ring keeps its
+    /// size when the buffer is changed later.
+    static func ringCapacity(forBytes bytes: Int) -> Int {
+        var slots = 64
+        while slots < bytes / 512 && slots < 1 << 16 { slots <<= 1 }
+        return slots
+    }
 
     // MARK: Workers
 
@@ -66,7 +69,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
         guard queuedBytes.load(ordering: .relaxed) <= limit.load(ordering: .relaxed),
               !closed.load(ordering: .relaxed) else { return false }
         guard rings[worker.index].enqueue(UnsafeMutableRawPointer(skb.head)) else { return false }
-        queuedBytes.add(SocketReceiveQueue.trueSize(skb), ordering: .relaxed)
+        queuedBytes.add(skb.trueSize, ordering: .relaxed)
         return true
     }
 
@@ -96,7 +99,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
                 if got == 0 { empty += 1; continue }
                 empty = 0
                 var bytes = 0
-                for i in batch.count..<(batch.count + got) { bytes &+= SocketReceiveQueue.trueSize(batch[i]) }
+                for i in batch.count..<(batch.count + got) { bytes &+= batch[i].trueSize }
                 queuedBytes.subtract(bytes, ordering: .relaxed)
                 batch.count += got
                 taken += got
@@ -141,4 +144,11 @@ public final class SocketReceiveQueue: @unchecked Sendable {
         reader.withLock { $0.cache.drainAll() }
         return freed
     }
+}
+
+extension SKB {
+    /// What the skb holds in memory, its buffer and its head, as socket buffers count it (Linux:
+    /// `skb->truesize`).
+    @inline(__always)
+    var trueSize: Int { Int(head.pointee.bufferSize) &+ MemoryLayout<SKBHead>.stride }
 }

@@ -39,9 +39,7 @@ public final class SocketSendQueue: @unchecked Sendable {
     /// copied into `pool` buffers, or `largePool` ones when longer than those hold.
     public init(worker: Worker, size: Int = SocketSendQueue.defaultSize, pool: PacketPool, largePool: PacketPool?,
                 transmit: @escaping Transmit) {
-        var slots = 64
-        while slots < size / 512 && slots < 1 << 16 { slots <<= 1 }
-        ring = SPSCRing(capacity: slots)
+        ring = SPSCRing(capacity: SocketReceiveQueue.ringCapacity(forBytes: size))
         limit = Atomic(size)
         self.transmit = transmit
         producer = Mutex(Producer(cache: pool.makeCache(capacity: 64, batch: 16), largePool: largePool))
@@ -66,12 +64,12 @@ public final class SocketSendQueue: @unchecked Sendable {
     /// Copies `bytes` into an skb tagged with `tag` and queues it for the worker. False when the
     /// buffer (or the ring) is full: wait with `waitForRoom` and try again. Throws
     /// `noBufferSpace` when no packet buffer is free, `notBound` once closed. Any thread.
-    public func enqueue(_ bytes: UnsafeRawBufferPointer, tag: (UInt64, UInt64), headroom: Int) throws(SocketError) -> Bool {
+    public func enqueue(_ bytes: UnsafeRawBufferPointer, tag: (UInt64, UInt64)) throws(SocketError) -> Bool {
         guard !closed.load(ordering: .relaxed) else { throw .closed }
         guard hasRoom else { return false }
         let result = producer.withLock { producer -> Result<Int, SocketError>? in
             var skb = producer.cache.allocate()
-            if let small = skb, small.tailroom < bytes.count + headroom {
+            if let small = skb, small.tailroom < bytes.count {
                 producer.cache.free(small)
                 skb = nil
                 if let pool = producer.largePool {
@@ -90,7 +88,7 @@ public final class SocketSendQueue: @unchecked Sendable {
                 producer.cache.free(skb)
                 return nil
             }
-            return .success(SocketReceiveQueue.trueSize(skb))
+            return .success(skb.trueSize)
         }
         switch result {
         case nil: return false
@@ -117,7 +115,7 @@ public final class SocketSendQueue: @unchecked Sendable {
             var bytes = 0
             for i in 0..<count {
                 let skb = SKB(slots[i].assumingMemoryBound(to: SKBHead.self))
-                bytes &+= SocketReceiveQueue.trueSize(skb)
+                bytes &+= skb.trueSize
                 transmit(skb, worker)
                 worker.cache.free(skb)
             }

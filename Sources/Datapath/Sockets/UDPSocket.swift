@@ -87,7 +87,7 @@ public final class UDPSocket: @unchecked Sendable {
                                     largePool: stack.ipv4.sharedLargePool()) { [udp] skb, worker in
             UDPSocket.transmit(skb, udp: udp, id: id, worker: worker)
         }
-        delivery = Delivery(queue: receiveQueue, statistics: udp.statistics)
+        delivery = Delivery(queue: receiveQueue)
         self.local = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
                                   receiver: delivery)
     }
@@ -129,25 +129,15 @@ public final class UDPSocket: @unchecked Sendable {
     /// a pending error from before.
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) async throws(SocketError) {
         let tag = try sendTag(payload.count, to: destination)
-        while true {
-            if try sendQueue.enqueue(payload, tag: tag, headroom: UDPSocket.headroom) { return }
-            await sendQueue.waitForRoom()
-            try checkOpen()
-        }
+        try await enqueueWaiting { () throws(SocketError) in try sendQueue.enqueue(payload, tag: tag) }
     }
 
     /// Sends `payload` (copied), as `send(_:to:)` with raw bytes.
     public func send(_ payload: [UInt8], to destination: SocketAddress? = nil) async throws(SocketError) {
         let tag = try sendTag(payload.count, to: destination)
-        while true {
-            let queued = payload.withUnsafeBytes { raw in
-                Result { () throws(SocketError) -> Bool in
-                    try sendQueue.enqueue(raw, tag: tag, headroom: UDPSocket.headroom)
-                }
-            }
-            if try queued.get() { return }
-            await sendQueue.waitForRoom()
-            try checkOpen()
+        try await enqueueWaiting { () throws(SocketError) in
+            try payload.withUnsafeBytes { raw in Result { () throws(SocketError) in try sendQueue.enqueue(raw, tag: tag) } }
+                .get()
         }
     }
 
@@ -155,11 +145,17 @@ public final class UDPSocket: @unchecked Sendable {
     /// (Linux: `MSG_DONTWAIT`).
     public func trySend(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) {
         let tag = try sendTag(payload.count, to: destination)
-        guard try sendQueue.enqueue(payload, tag: tag, headroom: UDPSocket.headroom) else { throw .wouldBlock }
+        guard try sendQueue.enqueue(payload, tag: tag) else { throw .wouldBlock }
     }
 
-    /// Room the worker's headers need in front of the payload.
-    static let headroom = 0
+    /// Tries `enqueue` until it queues the datagram, waiting for room between tries (Linux:
+    /// `sock_alloc_send_skb` sleeping in `sock_wait_for_wmem`); `closed` if the socket closes.
+    func enqueueWaiting(_ enqueue: () throws(SocketError) -> Bool) async throws(SocketError) {
+        while try !enqueue() {
+            await sendQueue.waitForRoom()
+            try checkOpen()
+        }
+    }
 
     /// The checks `udp_sendmsg` makes before it builds anything, and the destination as the
     /// skb's tag (0: the connected peer).
@@ -295,17 +291,15 @@ public final class UDPSocket: @unchecked Sendable {
         let queue: SocketReceiveQueue
         /// The socket's pending error (Linux: `sk_err`).
         let pendingError = Mutex<SocketError?>(nil)
-        let statistics: UDPStatistics
 
-        init(queue: SocketReceiveQueue, statistics: UDPStatistics) {
+        init(queue: SocketReceiveQueue) {
             self.queue = queue
-            self.statistics = statistics
         }
 
         /// Linux: `udp_queue_rcv_skb` → `__udp_enqueue_schedule_skb`: out of ring memory, onto
-        /// this worker's ring of the queue; over the receive buffer → `.udpReceiveBufferFull`
-        /// (RcvbufErrors and InErrors, as Linux counts them).
-        func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) {
+        /// this worker's ring of the queue; over the receive buffer (or no buffer for the copy)
+        /// → `.udpReceiveBufferFull`, returned as refused (UDP counts RcvbufErrors and InErrors).
+        func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
             var refused = 0
             for i in datagrams.indices {
                 guard let skb = worker.cache.detachFromRing(datagrams[i]) else {
@@ -319,14 +313,8 @@ public final class UDPSocket: @unchecked Sendable {
                 }
             }
             datagrams.removeAll()
-            if refused > 0 {
-                let counters = statistics.block(worker)
-                counters.add(UDPStatistics.Counter.rcvbufErrors.rawValue, UInt64(refused))
-                counters.add(UDPStatistics.Counter.inErrors.rawValue, UInt64(refused))
-                // udp_rcv counted the run as InDatagrams before handing it over: take these back.
-                counters.add(UDPStatistics.Counter.inDatagrams.rawValue, 0 &- UInt64(refused))
-            }
             queue.dataReady()
+            return refused
         }
 
         func error(_ error: SocketError, socket: UInt32, worker: Worker) {

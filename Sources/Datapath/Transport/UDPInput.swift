@@ -8,7 +8,10 @@ import Synchronization
 /// duration of the call. It takes the skbs: frees them, or moves them out of the ring
 /// (`PoolCache.detachFromRing`) to keep them.
 public protocol UDPReceiver: AnyObject, Sendable {
-    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker)
+    /// Returns how many of the datagrams it could not take for want of room (Linux: a full
+    /// receive queue), having dropped them itself: UDP counts those as RcvbufErrors and
+    /// InErrors, the rest as InDatagrams.
+    func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int
 
     /// An error an ICMP message reported for a datagram the socket sent (Linux: `sk_err` and
     /// `sk_error_report`, as `recv` returns it): only for a connected socket, as Linux without
@@ -92,7 +95,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     ///
     /// Reads: the UDP header, the IPv4 addresses, the route's broadcast flag. Writes: trims
     /// the skb to the UDP length; `data` to the payload for the receiver.
-    /// Next: the bound socket's `UDPReceiver` (InDatagrams).
+    /// Next: the bound socket's `UDPReceiver` (InDatagrams; what it refuses, RcvbufErrors).
     /// Drops: `.udpHeaderInvalid` (shorter than 8 bytes, or a length field that does not fit:
     /// InErrors), `.udpChecksum` (InCsumErrors, InErrors; a checksum the ring marked verified
     /// or left partial is trusted, 0 means none was sent, RFC 768), `.udpNoSocket` (unicast: NoPorts and ICMP
@@ -107,9 +110,14 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
             var runReceiver: (any UDPReceiver)?
             func flush() {
                 guard let receiver = runReceiver, !run.isEmpty else { return }
-                counters.add(UDPStatistics.Counter.inDatagrams.rawValue, UInt64(run.count))
-                receiver.receive(&run, socket: runSocket!, worker: worker)
+                let count = run.count
+                let refused = receiver.receive(&run, socket: runSocket!, worker: worker)
                 if !run.isEmpty { worker.drop(&run, .notSpecified) }
+                counters.add(UDPStatistics.Counter.inDatagrams.rawValue, UInt64(count &- refused))
+                if refused > 0 {
+                    counters.add(UDPStatistics.Counter.rcvbufErrors.rawValue, UInt64(refused))
+                    counters.add(UDPStatistics.Counter.inErrors.rawValue, UInt64(refused))
+                }
             }
             let receivers = self.receivers.read(worker)
             for i in batch.indices {

@@ -101,6 +101,8 @@ public final class WorkerGroup: @unchecked Sendable {
         let polls = assignments.withLock { $0[worker.index] }
         guard let deliver = action.withLock({ $0 }) else { return }
         var descriptors = polls.compactMap { $0.device.pollDescriptor(queue: $0.queue) }
+        // In-memory devices (no ring descriptor) and RPS backlogs are re-polled, not waited on.
+        let sleepsInPoll = !descriptors.isEmpty && backlog == nil
         let doorbellIndex = descriptors.count
         if worker.tasklets.doorbell >= 0 { descriptors.append(worker.tasklets.doorbell) }
         var ready = [UInt8](repeating: 0, count: max(1, descriptors.count))
@@ -126,10 +128,11 @@ public final class WorkerGroup: @unchecked Sendable {
             work &+= worker.tasklets.run(worker)
             worker.timers.run()
             core.runQdiscs(worker: worker)
-            if work == 0 && mode == .event && worker.tasklets.prepareToSleep() {
+            // Only a sleep in poll(2) needs the doorbell: a 50 µs nap comes round by itself.
+            if work == 0 && mode == .event && (!sleepsInPoll || worker.tasklets.prepareToSleep()) {
                 quiescence.offline(worker)
                 if doorbellIndex < ready.count { ready[doorbellIndex] = 0 }
-                idle(worker, descriptors: descriptors, ready: &ready)
+                idle(worker, descriptors: descriptors, ready: &ready, sleepsInPoll: sleepsInPoll)
                 worker.tasklets.awake(rung: doorbellIndex < descriptors.count && ready[doorbellIndex] != 0)
             }
         }
@@ -139,13 +142,13 @@ public final class WorkerGroup: @unchecked Sendable {
     /// Sleeps until a ring is readable, the doorbell rings (a tasklet was scheduled), the next
     /// timer is due, or 10 ms pass; in-memory devices (no ring descriptor) and RPS backlogs are
     /// re-polled every 50 µs.
-    func idle(_ worker: Worker, descriptors: [Int32], ready: inout [UInt8]) {
+    func idle(_ worker: Worker, descriptors: [Int32], ready: inout [UInt8], sleepsInPoll: Bool) {
         var timeout: Int32 = core.hasQdiscBacklog(worker: worker) ? 1 : 10
         if let deadline = worker.timers.nextDeadline {
             let now = worker.clock.now()
             timeout = deadline <= now ? 0 : min(timeout, Int32(min(10, (deadline - now) / 1_000_000)))
         }
-        if descriptors.count <= (worker.tasklets.doorbell >= 0 ? 1 : 0) || backlog != nil {
+        if !sleepsInPoll {
             usleep(50)
             return
         }

@@ -12,7 +12,7 @@ final class RunningStack {
     init(namespace: String, config: String) throws {
         pool = try PacketPool(capacity: 8192)
         let stack = self.stack
-        try inNamespace(namespace) { try stack.apply(config) }
+        _ = try inNamespace(namespace) { try stack.apply(config) }
         group = WorkerGroup(core: stack.core, pool: pool, count: 1, pin: false)
         group.pollAllQueues(of: stack.receivingDevices)
         stack.start(on: group)
