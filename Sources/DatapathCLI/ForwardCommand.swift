@@ -72,7 +72,7 @@ struct ForwardCommand: ParsableCommand {
         group.pollAllQueues(of: stack.receivingDevices)
         stack.start(on: group)
         group.start()
-        say("forward: running \(stack.links.count) link(s) with \(workers) worker(s)")
+        say("forward: forwarding on \(stack.links.count) link(s) with \(workers) worker(s), \(stack.fib.count) routes")
         let start = monotonicSeconds()
         var last = StackStatistics.empty
         runUntilStopped(duration: duration) { elapsed in
@@ -89,8 +89,12 @@ struct ForwardCommand: ParsableCommand {
         say("runtime (whole run, \(String(format: "%.1f", final.duration)) s):\n" + final.runtimeTable(since: .empty))
         for case let device as AFPacketDevice in stack.receivingDevices { device.collectKernelDrops() }
         say("links:\n\(stack.showLinks())")
-        let routes = stack.showRoutes()
-        if !routes.isEmpty { say("routes:\n\(routes)") }
+        // A table of a few screens is listed; a larger one (a full Internet table) is counted.
+        if stack.fib.count > 100 { say(stack.showRouteSummary()) }
+        else {
+            let routes = stack.showRoutes()
+            if !routes.isEmpty { say("routes:\n\(routes)") }
+        }
         let fdb = stack.showFDB()
         if !fdb.isEmpty { say("fdb:\n\(fdb)") }
         let filter = stack.showFilter()

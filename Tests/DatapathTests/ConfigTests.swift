@@ -157,6 +157,54 @@ import DatapathWire
         #expect(stack.core.rxHandler(of: stack.link(named: "eth0")!.device) == nil)
     }
 
+    /// All or nothing also for what only a table's size refuses: the last line overflows the
+    /// neighbour table, and the devices, addresses, routes and neighbours of the lines before it
+    /// are not there afterwards.
+    @Test func aConfigurationOverflowingATableAppliesNothing() throws {
+        var parameters = NeighbourParameters.linuxDefaults
+        parameters.maximumEntries = 3
+        let stack = Stack(workers: 1, clock: VirtualClock(), neighbourParameters: parameters)
+        try stack.addDevice(MemoryDevice(name: "eth0", macAddress: mac(1)))
+        try stack.apply("neigh add 198.18.1.9 lladdr 02:00:00:00:00:09 dev eth0")
+        let generation = stack.fib.generation
+        var text = "link add br0 type bridge\nlink set eth0 master br0\naddr add 198.18.1.1/24 dev br0\n"
+        text += (0..<50).map { "route add 198.19.\($0).0/24 via 198.18.1.2" }.joined(separator: "\n")
+        // Re-adding 198.18.1.9 takes no room; the third new entry is one too many.
+        text += "\nneigh add 198.18.1.9 lladdr 02:00:00:00:00:09 dev eth0"
+        text += "\nneigh add 198.18.1.2 lladdr 02:00:00:00:00:02 dev br0"
+        text += "\nneigh add 198.18.1.3 lladdr 02:00:00:00:00:03 dev br0"
+        text += "\nneigh add 198.18.1.4 lladdr 02:00:00:00:00:04 dev br0"
+        expectFailure(stack, text, "line 57: '198.18.1.4': neighbour table full")
+        #expect(stack.link(named: "br0") == nil)
+        #expect(stack.addresses.all.isEmpty)
+        #expect(stack.fib.count == 0 && stack.fib.generation == generation)
+        #expect(stack.neighbours.snapshot().map(\.address) == [ip("198.18.1.9")])
+        try stack.apply(text.split(separator: "\n").dropLast().joined(separator: "\n"))
+        #expect(stack.neighbours.snapshot().count == 3)
+    }
+
+    /// A configuration's routes are published once, together (not once per line): a table of
+    /// 20 000 routes plus what an address brings costs one FIB generation, and the model the
+    /// lines are checked against agrees with the FIB on deletes (without a metric: the best).
+    @Test func aConfigurationPublishesItsRoutesOnce() throws {
+        let (stack, _) = try makeStack()
+        let generation = stack.fib.generation
+        var lines = ["addr add 198.18.1.1/24 dev eth0"]
+        for i in 0..<20_000 { lines.append("route add 10.\(i >> 8).\(i & 255).0/24 via 198.18.1.2") }
+        lines += ["route add 198.19.0.0/16 via 198.18.1.3 metric 20", "route add 198.19.0.0/16 via 198.18.1.4 metric 10",
+                  "route del 198.19.0.0/16", "route del 10.0.0.0/24"]
+        try stack.apply(lines.joined(separator: "\n"))
+        #expect(stack.fib.generation == generation + 1)
+        #expect(stack.fib.count == 20_000 - 1 + 1 + 3)   // the routes, the remaining 198.19/16, the address's three
+        let snapshot = stack.fib.snapshot
+        #expect(snapshot.lookup(ip("198.19.5.5"))?.gateway == ip("198.18.1.3"))   // metric 10 went
+        #expect(snapshot.lookup(ip("10.78.31.1"))?.gateway == ip("198.18.1.2"))
+        #expect(snapshot.lookup(ip("10.0.0.1")) == nil)
+        // A route the lines already deleted cannot be deleted again.
+        expectFailure(stack, "route del 10.0.1.0/24\nroute del 10.0.1.0/24", "line 2: '10.0.1.0/24': no such route")
+        #expect(stack.fib.count == 20_003)
+    }
+
     @Test(arguments: [
         ("link add eth0 type bridge", "line 1: 'eth0': device already exists"),
         ("link set eth0 master eth1", "line 1: 'eth1': not a bond or a bridge"),
@@ -202,7 +250,7 @@ import DatapathWire
         } catch let error as ConfigApplyError {
             #expect(error.cause == .invalid("route exists (metric 0)") && error.line == 1)
         }
-        // What only the stack can find out (its neighbour table full) comes back as its error.
+        // A full neighbour table is found before anything changes, and named as the stack's error.
         var parameters = NeighbourParameters.linuxDefaults
         parameters.maximumEntries = 1
         let small = Stack(workers: 1, clock: VirtualClock(), neighbourParameters: parameters)
@@ -213,7 +261,7 @@ import DatapathWire
             Issue.record("applied")
         } catch let error as ConfigApplyError {
             #expect(error.cause == .stack(.neighbourTableFull))
-            #expect(error.description == "line 1: 'neigh': neighbour table full")
+            #expect(error.description == "line 1: '198.18.1.3': neighbour table full")
         }
     }
 

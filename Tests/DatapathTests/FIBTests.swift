@@ -98,4 +98,37 @@ func oracle(_ routes: [Route], _ destination: IPv4Address) -> Route? {
         // The old snapshot is unchanged for whoever still holds it.
         #expect(snapshot.lookup(ip("198.18.0.7"))?.type == .unicast)
     }
+
+    /// A batch holds publication back until its outermost level ends: readers keep the snapshot
+    /// from before, the epoch does not move, and then one generation carries every change —
+    /// also those made before the body threw. Duplicates within one `add` are refused whole.
+    @Test func aBatchPublishesOnceAtItsEnd() throws {
+        let fib = FIB()
+        try fib.add(Route(prefix: IPv4Prefix("198.19.0.0/16")!, ifindex: 1))
+        let start = fib.generation, epoch = fib.epoch, before = fib.snapshot
+        struct Stop: Error {}
+        #expect(throws: Stop.self) {
+            try fib.batch { () throws(Stop) in
+                try? fib.add(Route(prefix: IPv4Prefix("198.19.1.0/24")!, ifindex: 2))
+                fib.batch {
+                    try? fib.remove(IPv4Prefix("198.19.0.0/16")!)
+                    try? fib.add(Route(prefix: IPv4Prefix("198.19.2.0/24")!, ifindex: 3))
+                }
+                #expect(fib.generation == start && fib.epoch == epoch && fib.snapshot === before)
+                #expect(fib.count == 2)
+                throw Stop()
+            }
+        }
+        #expect(fib.generation == start + 1 && fib.epoch != epoch)
+        #expect(fib.snapshot.lookup(ip("198.19.1.1"))?.ifindex == 2)
+        #expect(fib.snapshot.lookup(ip("198.19.2.1"))?.ifindex == 3)
+        #expect(fib.snapshot.lookup(ip("198.19.3.1")) == nil)
+        #expect(before.lookup(ip("198.19.3.1"))?.ifindex == 1)
+        // A batch that changed nothing publishes nothing.
+        fib.batch {}
+        #expect(fib.generation == start + 1)
+        let twice = Route(prefix: IPv4Prefix("198.19.9.0/24")!, ifindex: 1)
+        #expect(throws: RouteError.exists(twice)) { try fib.add([twice, twice]) }
+        #expect(fib.count == 2 && fib.generation == start + 1)
+    }
 }

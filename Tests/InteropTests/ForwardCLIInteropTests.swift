@@ -27,7 +27,7 @@ struct ForwardCLIInteropTests {
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let forward = try lab.spawn(dut, datapath, ["forward", "--config", config, "-e", "addr add 198.18.3.254/24 dev br0",
                                                     "--duration", "4"])
-        try forward.waitFor("forward: running")
+        try forward.waitFor("forward: forwarding")
         let ping = try lab.exec(a, "/usr/bin/ping", ["-c", "3", "-i", "0.2", "-W", "2", "198.18.3.2"], timeout: 20)
         #expect(ping.stdout.contains("3 received"), "\(ping.stdout)")
         #expect(forward.wait(timeout: 20) == 0, "\(forward.stderr)")

@@ -48,6 +48,26 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
+    // A configuration of 100 000 Internet-shaped `route add` lines applied to a fresh stack:
+    // parse, validation against the route model, one FIB publication (#14). One scaled
+    // iteration is one whole configuration.
+    Benchmark("Config apply, 100 000 route lines, one FIB publication (applies/s; × 100 000 = lines/s)",
+              configuration: .init(metrics: [.throughput, .wallClock, .peakMemoryResident],
+                                   scalingFactor: .one, maxDuration: .seconds(20), maxIterations: 3)) { benchmark in
+        let (fib, _) = randomTable(routes: 100_000, destinations: 1)
+        let text = "addr add 198.18.0.1/24 dev eth0\n" + fib.routes.map {
+            "route add \($0.prefix) via 198.18.0.2"
+        }.joined(separator: "\n")
+        for _ in benchmark.scaledIterations {
+            let stack = Stack(workers: 1)
+            try! stack.addDevice(MemoryDevice(name: "eth0", macAddress: MACAddress(0x02, 0, 0, 0, 0, 1)))
+            benchmark.startMeasurement()
+            try! stack.apply(text)
+            benchmark.stopMeasurement()
+            precondition(stack.fib.count == 100_003)
+        }
+    }
+
     for count in [1, 1_000, 500_000] {
         Benchmark("FIB lookup, \(count) random routes, destinations inside them") { benchmark in
             let (fib, destinations) = randomTable(routes: count, destinations: 1 << 16)

@@ -22,16 +22,20 @@ extension Stack {
             }
         }
         var applied = AppliedConfiguration()
-        for line in lines {
-            if case .listFilter = line.command { applied.listsFilter = true }
-            do {
-                try execute(line.command, afpacket: opened[line.line])
-            } catch {
-                throw ConfigApplyError(line: line.line, word: line.words.first ?? "", cause: .stack(error))
+        // One FIB publication for the whole configuration (the routes, and the local, subnet
+        // and broadcast routes addresses bring), not one per line.
+        try fib.batch { () throws(ConfigApplyError) in
+            for line in lines {
+                if case .listFilter = line.command { applied.listsFilter = true }
+                do throws(StackError) {
+                    try execute(line.command, afpacket: opened[line.line])
+                } catch {
+                    throw ConfigApplyError(line: line.line, word: line.words.first ?? "", cause: .stack(error))
+                }
             }
         }
         if !lines.isEmpty {
-            logger.notice("configuration applied: \(lines.count) command\(lines.count == 1 ? "" : "s"), \(fib.routes.count) routes")
+            logger.notice("configuration applied: \(lines.count) command\(lines.count == 1 ? "" : "s"), \(fib.count) routes")
         }
         return applied
     }
@@ -65,7 +69,16 @@ extension Stack {
         var subnets: [(String, IPv4Prefix)] = addresses.all.compactMap { address in
             core.devices[address.ifindex].map { ($0.name, address.subnet) }
         }
-        var routes: [(IPv4Prefix, UInt32)] = fib.routes.map { ($0.prefix, $0.metric) }
+        var routes = RouteModel(fib: fib)
+        // Neighbour entries by (address, device): those the table holds and cannot collect to
+        // make room (Linux's forced `neigh_forced_gc` spares the same), and those lines add.
+        let neighbourEntries = neighbours.snapshot()
+        var neighbourKeys = Set(neighbourEntries.map { "\($0.address) \($0.device)" })
+        let collectable: [NeighbourState] = [.failed, .stale, .none]
+        var heldNeighbours = neighbourEntries.count { !collectable.contains($0.state) || $0.pending > 0 }
+        // Static FDB entries per bridge: the MACs each holds and how many more it can take.
+        var fdbMACs: [String: Set<MACAddress>] = [:]
+        var fdbRoom: [String: Int] = [:]
         for link in links {
             switch link.kind {
             case .bond: roles[link.name] = .bond
@@ -113,9 +126,9 @@ extension Stack {
                 }
                 let subnet = IPv4Prefix(address: address, length: length)!
                 subnets.append((device, subnet))
-                routes.append((IPv4Prefix(address: address, length: 32)!, 0))
-                if length < 32 { routes.append((subnet, 0)) }
-                if length < 31 { routes.append((IPv4Prefix(address: subnet.lastAddress, length: 32)!, 0)) }
+                routes.add(IPv4Prefix(address: address, length: 32)!, metric: 0)
+                if length < 32 { routes.add(subnet, metric: 0) }
+                if length < 31 { routes.add(IPv4Prefix(address: subnet.lastAddress, length: 32)!, metric: 0) }
             case .addRoute(let spec):
                 if let device = spec.device { _ = try existing(device, line) }
                 if let gateway = spec.gateway {
@@ -124,19 +137,23 @@ extension Stack {
                         throw fail(line, "\(gateway)", "gateway not in a connected subnet\(spec.device.map { " of \($0)" } ?? "") (add the address first)")
                     }
                 }
-                if routes.contains(where: { $0.0 == spec.prefix && $0.1 == spec.metric }) {
+                guard routes.add(spec.prefix, metric: spec.metric) else {
                     throw fail(line, "\(spec.prefix)", "route exists (metric \(spec.metric))")
                 }
-                routes.append((spec.prefix, spec.metric))
             case .deleteRoute(let prefix, let metric):
-                guard let index = routes.firstIndex(where: { $0.0 == prefix && (metric == nil || $0.1 == metric) }) else {
+                guard routes.remove(prefix, metric: metric) else {
                     throw fail(line, "\(prefix)", "no such route")
                 }
-                routes.remove(at: index)
             case .addNeighbour(let address, let linkAddress, let device):
                 _ = try existing(device, line)
                 if address.isZero || address.isMulticast { throw fail(line, "\(address)", "not a unicast address") }
                 if !linkAddress.isUnicast || linkAddress.isZero { throw fail(line, "\(linkAddress)", "not a unicast MAC") }
+                if neighbourKeys.insert("\(address) \(device)").inserted {
+                    heldNeighbours += 1
+                    if heldNeighbours > neighbours.parameters.maximumEntries {
+                        throw ConfigApplyError(line: line.line, word: "\(address)", cause: .stack(.neighbourTableFull))
+                    }
+                }
             case .addFilterRule(let spec):
                 for device in [spec.inputDevice, spec.outputDevice].compactMap({ $0 }) { _ = try existing(device, line) }
             case .listFilter:
@@ -147,8 +164,52 @@ extension Stack {
                     throw fail(line, device, "not a bridge port (use 'link set \(device) master BRIDGE' first)")
                 }
                 if !address.isUnicast || address.isZero { throw fail(line, "\(address)", "not a unicast MAC") }
+                if fdbRoom[master] == nil {
+                    let fdb = (link(named: master)?.device as? BridgeDevice)?.fdb
+                    fdbMACs[master] = Set(fdb?.entries(now: clock.now()).map(\.address) ?? [])
+                    fdbRoom[master] = (fdb?.maximumEntries ?? BridgeFDB.defaultMaximumEntries) - (fdb?.count ?? 0)
+                }
+                if fdbMACs[master]!.insert(address).inserted {
+                    fdbRoom[master]! -= 1
+                    if fdbRoom[master]! < 0 {
+                        throw ConfigApplyError(line: line.line, word: "\(address)", cause: .stack(.fdbFull(bridge: master)))
+                    }
+                }
             }
         }
+    }
+}
+
+/// The routing table as the lines of a configuration leave it, for validation: the FIB's routes
+/// with the lines' changes laid over them, per prefix (a dictionary: checking a line costs the
+/// same in an empty table and in one of a million routes).
+struct RouteModel {
+    let fib: FIB
+    /// The metrics, ascending, of every prefix a line has touched.
+    var changed: [IPv4Prefix: [UInt32]] = [:]
+
+    init(fib: FIB) { self.fib = fib }
+
+    func metrics(of prefix: IPv4Prefix) -> [UInt32] { changed[prefix] ?? fib.metrics(of: prefix) }
+
+    /// Adds a route; false when one with that prefix and metric is there already.
+    @discardableResult
+    mutating func add(_ prefix: IPv4Prefix, metric: UInt32) -> Bool {
+        var list = metrics(of: prefix)
+        if list.contains(metric) { return false }
+        list.insert(metric, at: list.firstIndex { $0 > metric } ?? list.endIndex)
+        changed[prefix] = list
+        return true
+    }
+
+    /// Removes the route with `metric`, or the best (lowest metric) when nil, as the FIB does;
+    /// false when there is none.
+    mutating func remove(_ prefix: IPv4Prefix, metric: UInt32?) -> Bool {
+        var list = metrics(of: prefix)
+        guard let index = metric.map({ m in list.firstIndex(of: m) }) ?? list.indices.first else { return false }
+        list.remove(at: index)
+        changed[prefix] = list
+        return true
     }
 }
 

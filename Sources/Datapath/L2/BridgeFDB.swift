@@ -35,6 +35,9 @@ public final class BridgeFDB: @unchecked Sendable {
     /// A removed entry; its MAC bits (broadcast) match no key ever looked up or learned.
     @usableFromInline static let tombstone: UInt64 = 1 << 62 | 0xFFFF_FFFF_FFFF
 
+    /// The entries a table made with the default capacity takes.
+    public static let defaultMaximumEntries = 16384 / 2
+
     public init(capacity: Int = 16384, ageingTime: UInt64 = BridgeFDB.defaultAgeingTime, seed: UInt64? = nil) {
         var size = 64
         while size < capacity { size <<= 1 }

@@ -12,6 +12,10 @@ public final class FIB: @unchecked Sendable {
         /// Per prefix, its routes by ascending metric; the first is the one the snapshot uses.
         var routes: [IPv4Prefix: [Route]] = [:]
         var snapshot: FIBSnapshot
+        /// How many `batch` calls are open: while any is, changes wait for one publication.
+        var batches = 0
+        /// A change was made while batching and is not published yet.
+        var unpublished = false
     }
 
     let state: Mutex<State>
@@ -53,21 +57,30 @@ public final class FIB: @unchecked Sendable {
     }
 
     /// Adds routes (Linux: `ip route add`, with NLM_F_EXCL): all or none — a route whose prefix,
-    /// metric and type are already present throws and changes nothing. One rebuild for the lot.
+    /// metric and type are already present (in the table or earlier in `routes`) throws and
+    /// changes nothing. One publication for the lot; the table is changed in place, so adding
+    /// one route to a large table costs the rebuild, not a copy of the table.
     public func add(_ routes: [Route]) throws(RouteError) {
         try state.withLock { (state: inout State) throws(RouteError) in
-            var table = state.routes
-            for route in routes {
-                // IPv4Prefix keeps no host bits, so equal prefixes compare equal.
-                var list = table[route.prefix] ?? []
-                if list.contains(where: { $0.metric == route.metric && $0.type == route.type }) {
-                    throw RouteError.exists(route)
-                }
-                list.append(route)
-                list.sort { $0.metric < $1.metric }
-                table[route.prefix] = list
+            func clashes(_ route: Route, _ list: [Route]?) -> Bool {
+                list?.contains { $0.metric == route.metric && $0.type == route.type } ?? false
             }
-            state.routes = table
+            if routes.count == 1 {
+                if clashes(routes[0], state.routes[routes[0].prefix]) { throw RouteError.exists(routes[0]) }
+            } else {
+                var seen: [IPv4Prefix: [Route]] = [:]
+                for route in routes {
+                    // IPv4Prefix keeps no host bits, so equal prefixes compare equal.
+                    if clashes(route, state.routes[route.prefix]) || clashes(route, seen[route.prefix]) {
+                        throw RouteError.exists(route)
+                    }
+                    seen[route.prefix, default: []].append(route)
+                }
+            }
+            for route in routes {
+                state.routes[route.prefix, default: []].append(route)
+                state.routes[route.prefix]!.sort { $0.metric < $1.metric }
+            }
             publish(&state)
         }
     }
@@ -98,7 +111,37 @@ public final class FIB: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with publication held back: the route changes it makes (through `add`,
+    /// `remove`, `removeRoutes`) are published together, once, when the outermost batch ends —
+    /// as when the body throws: what it changed before throwing stays, as with one change at a
+    /// time. Workers go on reading the snapshot from before the batch until then. A whole
+    /// configuration applies as one batch (Linux publishes per rtnetlink message; a table of a
+    /// million routes loads here with one rebuild instead of a million).
+    public func batch<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        state.withLock { $0.batches += 1 }
+        defer {
+            state.withLock { state in
+                state.batches -= 1
+                if state.batches == 0 && state.unpublished { publish(&state) }
+            }
+        }
+        return try body()
+    }
+
+    /// How many routes the table holds (every metric of every prefix).
+    public var count: Int { state.withLock { $0.routes.values.reduce(0) { $0 + $1.count } } }
+
+    /// The metrics of the routes for `prefix`, ascending (none: empty).
+    public func metrics(of prefix: IPv4Prefix) -> [UInt32] {
+        state.withLock { $0.routes[prefix]?.map(\.metric) ?? [] }
+    }
+
     func publish(_ state: inout State) {
+        if state.batches > 0 {
+            state.unpublished = true
+            return
+        }
+        state.unpublished = false
         let best = state.routes.values.map { $0[0] }
         state.snapshot = FIBSnapshot(routes: best, generation: state.snapshot.generation &+ 1)
         SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)

@@ -69,6 +69,26 @@ extension Stack {
         }.joined(separator: "\n")
     }
 
+    /// The routing table in counts, for a table too large to list (FRR's `show ip route
+    /// summary`): `routes 1000003: unicast 1000000, local 1, broadcast 2; prefixes /0–/15 3,
+    /// /16–/24 1000000, /25–/32 3; trie 4.2 MiB`.
+    public func showRouteSummary() -> String {
+        let routes = fib.routes
+        var byType: [RouteType: Int] = [:]
+        var byLength = [0, 0, 0]
+        for route in routes {
+            byType[route.type, default: 0] += 1
+            byLength[route.prefix.length < 16 ? 0 : route.prefix.length <= 24 ? 1 : 2] += 1
+        }
+        let types = RouteType.allCases.compactMap { type in
+            byType[type].map { "\(type == .unicast ? "unicast" : type.description) \($0)" }
+        }
+        let tenths = (fib.snapshot.memoryBytes * 10 + 524_288) / 1_048_576
+        return "routes \(routes.count): " + types.joined(separator: ", ")
+            + "; prefixes /0–/15 \(byLength[0]), /16–/24 \(byLength[1]), /25–/32 \(byLength[2])"
+            + "; trie \(tenths / 10).\(tenths % 10) MiB"
+    }
+
     /// The neighbour table as `ip neigh show` prints it.
     public func showNeighbours() -> String {
         neighbours.snapshot().map(\.description).joined(separator: "\n")

@@ -35,7 +35,7 @@ struct RouterLab {
         for line in extra { arguments += ["-e", line] }
         arguments += options
         let forward = try lab.spawn(dut, NetnsEnvironment.product("datapath"), arguments)
-        try forward.waitFor("forward: running")
+        try forward.waitFor("forward: forwarding")
         (self.lab, self.a, self.b, self.dut, self.forward) = (lab, a, b, dut, forward)
     }
 
