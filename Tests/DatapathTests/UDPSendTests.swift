@@ -116,4 +116,63 @@ import DatapathWire
         #expect(connected.errors.last == .unreachable(ForwardLab.hostB))
         #expect(lab.poolIsAtBaseline)
     }
+
+    /// The run-to-completion send (sendmmsg): an echo receiver addresses each received skb back
+    /// to its sender and sends the batch — headers written in place, no copy. A batch mixing
+    /// datagrams that fit, one that needs fragments, one to port 0 and one without a route
+    /// leaves in order, the failures freed, the first failure returned with the count sent.
+    @Test func aBatchSendsInPlaceInOrderAndReturnsTheFirstFailure() throws {
+        let lab = try ForwardLab()
+        final class Echo: UDPReceiver, @unchecked Sendable {
+            let udp: UDP
+            var results: [(Int, SocketError?)] = []
+            init(_ udp: UDP) { self.udp = udp }
+            func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
+                for i in datagrams.indices { datagrams[i].udpDestination = datagrams[i].udpRemote }
+                results.append(try! udp.send(&datagrams, from: socket, worker: worker))
+                return 0
+            }
+        }
+        let echo = Echo(lab.stack.udp)
+        try lab.stack.udp.open(3, local: SocketAddress(ForwardLab.routerA, 7), receiver: echo)
+        lab.deliver(UDPReceiveTests.datagram(sourcePort: 4321, port: 7, payload: Array("ping".utf8)))
+        let back = lab.sent(on: lab.wire0).map(SentIPv4.init)
+        #expect(back.count == 1 && echo.results.first?.0 == 1 && echo.results.first?.1 == nil)
+        #expect(back.first?.source == ForwardLab.routerA && back.first?.destination == ForwardLab.hostA)
+        var udp = Array(back.first?.payload ?? [])
+        let valid = udp.withUnsafeMutableBytes { raw in
+            UDPHeader(unchecked: raw.baseAddress!).isChecksumValid(source: ForwardLab.routerA, destination: ForwardLab.hostA)
+        }
+        #expect(valid && udp.count == 12 && udp[0] == 0 && udp[1] == 7 && udp[2] == 0x10 && udp[3] == 0xE1)
+        #expect(Array(udp[8...]) == Array("ping".utf8) && back.first?.headerChecksumIsValid == true)
+
+        // A batch of the app's own skbs: fits, fragments (1400 B on MTU 1000), port 0, no route, fits.
+        try lab.stack.apply("route add unreachable 198.19.200.0/24\nlink set eth1 mtu 1000")
+        try lab.stack.udp.open(4, local: .any(port: 5000), receiver: RecordingUDPReceiver())
+        let plan: [(Int, SocketAddress)] = [(10, SocketAddress(ForwardLab.hostB, 9)), (1400, SocketAddress(ForwardLab.hostB, 9)),
+                                            (10, SocketAddress(ForwardLab.hostB, 0)), (10, SocketAddress(IPv4Address(198, 19, 200, 1), 9)),
+                                            (20, SocketAddress(ForwardLab.hostB, 9))]
+        let outDatagrams = lab.stack.udp.statistics[.outDatagrams]
+        var batch = PacketBatch()
+        for (n, (size, destination)) in plan.enumerated() {
+            let skb = lab.worker.cache.allocate()!
+            let bytes = skb.put(size)!
+            bytes.initializeMemory(as: UInt8.self, repeating: UInt8(n), count: size)
+            skb.udpDestination = destination
+            batch.append(skb)
+        }
+        let result = try lab.stack.udp.send(&batch, from: 4, worker: lab.worker)
+        #expect(batch.isEmpty && result.sent == 3 && result.error == .invalidDestination(SocketAddress(ForwardLab.hostB, 0)))
+        let sent = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        // 10 B, then the 1400 B datagram's two fragments, then 20 B: in the order given.
+        #expect(sent.map { $0.payload.count } == [18, 976, 432, 28])
+        #expect(sent.first.map { Array(Array($0.payload)[8...]) } == [UInt8](repeating: 0, count: 10))
+        #expect(sent.last.map { Array(Array($0.payload)[8...]) } == [UInt8](repeating: 4, count: 20))
+        #expect(lab.stack.udp.statistics[.outDatagrams] == outDatagrams + 3)
+        // An unbound id: nothing sent, the batch freed.
+        let skb = lab.worker.cache.allocate()!
+        batch.append(skb)
+        #expect(throws: SocketError.notBound(99)) { try lab.stack.udp.send(&batch, from: 99, worker: lab.worker) }
+        #expect(batch.isEmpty && lab.poolIsAtBaseline)
+    }
 }

@@ -12,8 +12,9 @@ import Synchronization
 /// counters stay single-threaded). Each queued skb counts its true size until the worker has
 /// sent it; a full buffer makes `enqueue` say so, and the caller waits on `writers`.
 public final class SocketSendQueue: @unchecked Sendable {
-    /// Runs on the home worker for each queued skb, which it must not free (the queue does).
-    public typealias Transmit = @Sendable (SKB, Worker) -> Void
+    /// Runs on the home worker for a burst of queued skbs, which it takes: sends or frees them
+    /// (the batch must end empty).
+    public typealias Transmit = @Sendable (inout PacketBatch, Worker) -> Void
 
     let ring: SPSCRing
     let transmit: Transmit
@@ -110,19 +111,17 @@ public final class SocketSendQueue: @unchecked Sendable {
     func drain(_ worker: Worker) {
         guard !closed.load(ordering: .relaxed) else { return }
         let burst = 64
-        withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: burst) { slots in
-            let count = ring.dequeueBurst(into: slots.baseAddress!, max: burst)
+        withPacketBatch(capacity: burst) { batch in
+            let count = batch.slots.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: burst) {
+                ring.dequeueBurst(into: $0, max: burst)
+            }
+            guard count > 0 else { return }
+            batch.count = count
             var bytes = 0
-            for i in 0..<count {
-                let skb = SKB(slots[i].assumingMemoryBound(to: SKBHead.self))
-                bytes &+= skb.trueSize
-                transmit(skb, worker)
-                worker.cache.free(skb)
-            }
-            if count > 0 {
-                queuedBytes.subtract(bytes, ordering: .relaxed)
-                writers.wakeUp()
-            }
+            for i in 0..<count { bytes &+= batch[i].trueSize }
+            transmit(&batch, worker)
+            queuedBytes.subtract(bytes, ordering: .relaxed)
+            writers.wakeUp()
         }
         if !ring.isEmpty { tasklet.schedule() }
     }

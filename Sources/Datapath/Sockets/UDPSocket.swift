@@ -33,10 +33,7 @@ public struct UDPDatagram: Sendable, Equatable {
     /// The datagram a received skb holds (`data` at the payload, headers set by `udp_rcv`).
     init(_ skb: SKB) {
         let ip = IPv4Header(unchecked: skb.networkHeader)
-        let udp = UDPHeader(unchecked: skb.transportHeader)
-        self.init(remote: SocketAddress(ip.source, udp.sourcePort),
-                  payload: Array(UnsafeRawBufferPointer(start: skb.data, count: skb.length)),
-                  local: SocketAddress(ip.destination, udp.destinationPort),
+        self.init(remote: skb.udpRemote, payload: Array(skb.payload), local: skb.udpLocal,
                   interfaceIndex: Int(skb.inputIfindex), ttl: ip.ttl, tos: ip.typeOfService,
                   timestamp: skb.head.pointee.timestamp)
     }
@@ -84,8 +81,8 @@ public final class UDPSocket: @unchecked Sendable {
         self.quiescence = stack.core.quiescence
         receiveQueue = SocketReceiveQueue(workers: stack.workerCount, size: receiveBufferSize, pool: home.pool)
         sendQueue = SocketSendQueue(worker: home, size: sendBufferSize, pool: home.pool,
-                                    largePool: stack.ipv4.sharedLargePool()) { [udp] skb, worker in
-            UDPSocket.transmit(skb, udp: udp, id: id, worker: worker)
+                                    largePool: stack.ipv4.sharedLargePool()) { [udp] batch, worker in
+            UDPSocket.transmit(&batch, udp: udp, id: id, worker: worker)
         }
         delivery = Delivery(queue: receiveQueue)
         self.local = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
@@ -168,18 +165,18 @@ public final class UDPSocket: @unchecked Sendable {
             return (0, 0)
         }
         guard destination.port != 0 else { throw .invalidDestination(destination) }
-        return (1 << 63 | UInt64(destination.address.hostOrder) << 16 | UInt64(destination.port), 0)
+        return (SKB.udpDestinationTag(destination), 0)
     }
 
-    /// On the home worker: `udp_sendmsg` for one queued datagram; a failure becomes the
-    /// socket's pending error (and SndbufErrors for a buffer shortage, as `send` counts it).
-    static func transmit(_ skb: SKB, udp: UDP, id: UInt32, worker: Worker) {
-        let tag = skb.control0
-        let destination = tag == 0 ? nil
-            : SocketAddress(IPv4Address(hostOrder: UInt32(truncatingIfNeeded: tag >> 16)), UInt16(truncatingIfNeeded: tag))
+    /// On the home worker: `udp_sendmsg` for a burst of queued datagrams, in place in the
+    /// skbs the app's bytes were copied into (no second copy when they fit the path); the first
+    /// failure becomes the socket's pending error (and SndbufErrors for a buffer shortage, as
+    /// `send` counts it).
+    static func transmit(_ batch: inout PacketBatch, udp: UDP, id: UInt32, worker: Worker) {
         do {
-            try udp.send(UnsafeRawBufferPointer(start: skb.data, count: skb.length), from: id, to: destination,
-                         worker: worker)
+            if let error = try udp.send(&batch, from: id, worker: worker).error {
+                udp.reportError(error, socket: id, worker: worker)
+            }
         } catch {
             udp.reportError(error, socket: id, worker: worker)
         }

@@ -1,0 +1,161 @@
+import DatapathCore
+import DatapathWire
+
+/// A received or outgoing datagram as the run-to-completion API sees it: an skb. These read a
+/// received one in place (`data` at the payload, the IP and UDP headers set by `udp_rcv`) and
+/// address an outgoing one (`udpDestination`), so a packet app handles datagrams with no copy
+/// and no allocation.
+extension SKB {
+    /// The payload, in place (valid while the app holds the skb).
+    @inlinable public var payload: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: length) }
+
+    /// Who sent a received datagram: its IP source and UDP source port.
+    public var udpRemote: SocketAddress {
+        SocketAddress(IPv4Header(unchecked: networkHeader).source, UDPHeader(unchecked: transportHeader).sourcePort)
+    }
+
+    /// Where a received datagram was sent to (`IP_PKTINFO`'s `ipi_addr` and the port): the
+    /// address to answer from.
+    public var udpLocal: SocketAddress {
+        SocketAddress(IPv4Header(unchecked: networkHeader).destination,
+                      UDPHeader(unchecked: transportHeader).destinationPort)
+    }
+
+    /// Where `UDP.send(_:from:worker:)` sends this skb's payload; nil (the default of a fresh
+    /// skb): the socket's connected peer (Linux: `msg_name` of one `sendmmsg` entry). Kept in
+    /// `control0` until the send routes it.
+    public var udpDestination: SocketAddress? {
+        get {
+            let tag = control0
+            guard tag >> 63 != 0 else { return nil }
+            return SocketAddress(IPv4Address(hostOrder: UInt32(truncatingIfNeeded: tag >> 16)),
+                                 UInt16(truncatingIfNeeded: tag))
+        }
+        nonmutating set { control0 = SKB.udpDestinationTag(newValue) }
+    }
+
+    /// `udpDestination`'s encoding: 1 << 63 | address << 16 | port; 0 for nil.
+    static func udpDestinationTag(_ destination: SocketAddress?) -> UInt64 {
+        destination.map { 1 << 63 | UInt64($0.address.hostOrder) << 16 | UInt64($0.port) } ?? 0
+    }
+}
+
+extension UDP {
+    /// Bytes a datagram sent in place needs in front of its payload: the UDP and IP headers and
+    /// the link layer's (Linux: `LL_RESERVED_SPACE` + the headers `ip_append_data` reserves).
+    public static let sendHeadroom = UDPHeader.length + IPv4Header.minimumLength + 32
+
+    /// `udp_sendmsg` for a batch (Linux: `sendmmsg`), the run-to-completion send: each skb holds
+    /// a payload at `data` and its destination in `udpDestination` (nil: the connected peer).
+    /// A datagram that fits its path MTU and has `sendHeadroom` in front gets its UDP and IP
+    /// headers written in place — no copy: an echo server sends back the very skbs it
+    /// received — and the lot goes to `ip_local_out` together; one that does not (fragments,
+    /// or too little headroom) is built by the copying `send` and its skb freed. The socket's
+    /// binding and options are read once, a route once per run of datagrams to one destination.
+    ///
+    /// Reads: the socket's entry and options, the route (output cache). Writes: the UDP and IP
+    /// headers, the skb's route. Next: `ip_local_out` (OutDatagrams per datagram).
+    /// Drops (each freed, the batch ends empty): a datagram whose send fails — the first
+    /// failure is returned with the number sent (as `sendmmsg` returns the count and the error).
+    /// Throws `notBound` (nothing sent; the batch is freed).
+    @discardableResult
+    public func send(_ datagrams: inout PacketBatch, from id: UInt32,
+                     worker: Worker) throws(SocketError) -> (sent: Int, error: SocketError?) {
+        guard let entry = sockets.entry(id) else {
+            worker.cache.free(&datagrams)
+            throw .notBound(id)
+        }
+        let options = self.options.read(worker)[id] ?? UDPSocketOptions()
+        let ttl = options.ttl ?? ipv4.defaultTTL
+        let bound = entry.local.address
+        let wildcardSource = bound.isZero || bound.isBroadcast || bound.isMulticast
+        var firstError: SocketError?
+        var sent = 0
+        // The route and source of the last destination, reused while it repeats.
+        var lastDestination: IPv4Address?
+        var route = RouteResult(input: .none)
+        var source = bound
+        let ipState = ipv4.state(worker)
+        withPacketBatch(capacity: max(1, datagrams.count)) { out in
+            // In order, as sendmmsg sends: what is built in place waits in `out`, which leaves
+            // before a datagram the copying path sends.
+            func flush() {
+                statistics.block(worker).add(UDPStatistics.Counter.outDatagrams.rawValue, UInt64(out.count))
+                ipv4.ipLocalOut(&out, worker: worker)
+            }
+            for i in datagrams.indices {
+                let skb = datagrams[i]
+                var failure: SocketError?
+                if let remote = skb.udpDestination ?? entry.remote {
+                    if remote.port == 0 {
+                        failure = .invalidDestination(remote)
+                    } else {
+                        if remote.address != lastDestination {
+                            route = ipv4.routeOutput(to: remote.address, tos: options.tos, mark: 0, worker: worker)
+                            lastDestination = remote.address
+                            if route.input == .forward && wildcardSource {
+                                source = ipv4.addresses.sourceAddress(for: remote.address,
+                                                                      ifindex: Int(route.outputIfindex), worker: worker)
+                            }
+                        }
+                        let total = UDPHeader.length + skb.length
+                        if route.input != .forward {
+                            failure = .noRoute(remote.address)
+                        } else if IPv4Header.minimumLength + total <= Int(route.mtu) && skb.headroom >= UDP.sendHeadroom {
+                            buildInPlace(skb, from: entry.local.port, source: source, to: remote, total: total, ttl: ttl,
+                                         options: options, route: route, identification: ipState.nextIdentification())
+                            out.append(skb)
+                            sent += 1
+                            continue
+                        } else {
+                            // The copying path: fragments, a datagram too long, or no room in front.
+                            flush()
+                            do throws(SocketError) {
+                                try send(skb.payload, from: id, to: remote, worker: worker)
+                                sent += 1
+                            } catch {
+                                failure = error
+                            }
+                        }
+                    }
+                } else {
+                    failure = .notConnected
+                }
+                if let failure, firstError == nil { firstError = failure }
+                worker.cache.free(skb)
+            }
+            datagrams.count = 0
+            flush()
+        }
+        return (sent, firstError)
+    }
+
+    /// `udp_push_pending_frames` + `ip_push_pending_frames` for one datagram in place: the UDP
+    /// header and checksum (0 → 0xFFFF, RFC 768) and the IP header pushed in front of the
+    /// payload, the route set; transmit metadata from a received skb cleared.
+    @inline(__always)
+    func buildInPlace(_ skb: SKB, from port: UInt16, source: IPv4Address, to remote: SocketAddress, total: Int,
+                      ttl: UInt8, options: UDPSocketOptions, route: RouteResult, identification: UInt16) {
+        let raw = skb.push(UDPHeader.length)!
+        let udp = UDPHeader(unchecked: raw)
+        udp.sourcePort = port
+        udp.destinationPort = remote.port
+        udp.length = UInt16(total)
+        udp.checksum = 0
+        let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
+                                                      length: total)
+        let value = ~InternetChecksum.fold(InternetChecksum.sum(raw, count: total, initial: pseudo))
+        udp.checksum = value == 0 ? 0xFFFF : value
+        let ip = skb.push(IPv4Header.minimumLength)!
+        IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
+                 payloadLength: total, identification: identification,
+                 dontFragment: options.pathMTUDiscovery != .dont, dscp: options.tos >> 2, ecn: options.tos & 0x03)
+            .emit(to: ip)
+        skb.checksumState = .none
+        skb.gsoSize = 0
+        skb.gsoType = .none
+        route.apply(to: skb)
+        skb.resetNetworkHeader()
+        skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
+    }
+}
