@@ -53,4 +53,5 @@ package.targets += [
     benchmark("AFPacketBenchmarks", ["DatapathCore", "DatapathWire", "Datapath", "DatapathGenerator"]),
     benchmark("L2Benchmarks", ["DatapathCore", "DatapathWire", "Datapath", "DatapathGenerator"]),
     benchmark("IPv4Benchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
+    benchmark("UDPBenchmarks", ["DatapathCore", "DatapathWire", "Datapath"]),
 ]
