@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "DatapathGenerator", targets: ["DatapathGenerator"]),
         .executable(name: "datapath", targets: ["DatapathCLI"]),
         .executable(name: "protocol-counter", targets: ["ProtocolCounter"]),
+        .executable(name: "udp-echo", targets: ["UDPEcho"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
@@ -48,12 +49,18 @@ let package = Package(
             dependencies: ["DatapathCore", "DatapathWire"],
             path: "Examples/ProtocolCounter"
         ),
+        // A UDP echo server on the run-to-completion socket API (`Scripts/bench-veth udp-echo`).
+        .executableTarget(
+            name: "UDPEcho",
+            dependencies: ["Datapath", "DatapathCore"],
+            path: "Examples/UDPEcho"
+        ),
         .testTarget(name: "DatapathWireTests", dependencies: ["DatapathWire"]),
         .testTarget(name: "DatapathCoreTests", dependencies: ["DatapathCore", "DatapathWire"]),
         .testTarget(name: "DatapathTests", dependencies: ["Datapath", "DatapathCore", "DatapathWire", "DatapathGenerator"]),
         .testTarget(
             name: "InteropTests",
-            dependencies: ["DatapathCore", "DatapathWire", "DatapathGenerator", "DatapathCLI", "ProtocolCounter"]
+            dependencies: ["DatapathCore", "DatapathWire", "DatapathGenerator", "DatapathCLI", "ProtocolCounter", "UDPEcho"]
         ),
     ]
 )

@@ -106,14 +106,15 @@ final class BackgroundCommand: @unchecked Sendable {
 
     var isRunning: Bool { status == nil }
 
-    /// Waits until stdout contains `text`; throws after `timeout` seconds or if the process ends.
+    /// Waits until stdout or stderr (where servers report readiness) contains `text`; throws
+    /// after `timeout` seconds or if the process ends.
     func waitFor(_ text: String, timeout: Double = 20) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if stdout.contains(text) { return }
+            if stdout.contains(text) || stderr.contains(text) { return }
             if !isRunning {
                 usleep(50_000)
-                if stdout.contains(text) { return }
+                if stdout.contains(text) || stderr.contains(text) { return }
                 throw LabError("process ended before printing '\(text)': \(stdout) \(stderr)")
             }
             usleep(20_000)
