@@ -14,14 +14,7 @@ FIRST_DESTINATION=198.18.16.0
 sink_rx() { ip -n "$NS_SINK" -s -j link show s0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["rx"]["packets"])'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }        # utime + stime
 user_ticks() { awk '{print $14}' "/proc/$1/stat"; }
-# CPU 1's busy time in ns so far: uptime minus its idle and iowait time. The kernel keeps idle
-# time exactly (NO_HZ) while user/system/softirq are sampled by the tick, which a CPU woken from
-# tickless idle only to run softirqs (RPS) may miss; on this VM the two agree within ~3 % for
-# Linux forwarding, but the tick sums of the datapath's CPU 1 varied 0.3–2.5 µs/packet between
-# runs where this reading stays within 10 %. Both sides are measured this way.
-cpu1_busy() {
-    awk -v hz="$HZ" 'NR == FNR { up = $1; next } $1 == "cpu1" { printf "%.0f\n", up * 1e9 - ($5 + $6) / hz * 1e9 }' /proc/uptime /proc/stat
-}
+. Scripts/lib/cpu.sh  # cpu1_busy
 
 kernel_router_up() {
     ip -n "$NS_DUT" addr add 198.18.1.1/24 dev x0

@@ -5,14 +5,16 @@
 #
 # The DUT's interfaces carry no kernel address and no IPv6, so the kernel never answers for
 # the datapath. Only 198.18.0.0/15 (RFC 2544) is used. Names carry the PID; `lab_down` (run it
-# from a trap) deletes everything.
+# from a trap) deletes everything, this lab's and lab_up_echo's.
 LAB_ID="${LAB_ID:-dp$$}"
 NS_GEN="${LAB_ID}-gen"
 NS_DUT="${LAB_ID}-dut"
 NS_SINK="${LAB_ID}-sink"
+NS_CLIENT="${LAB_ID}-client"
+NS_SERVER="${LAB_ID}-server"
 
 lab_down() {
-    for ns in "$NS_GEN" "$NS_DUT" "$NS_SINK"; do
+    for ns in "$NS_GEN" "$NS_DUT" "$NS_SINK" "$NS_CLIENT" "$NS_SERVER"; do
         ip netns del "$ns" 2>/dev/null || true
     done
 }
@@ -54,9 +56,24 @@ lab_up_router() {
     ip -n "$NS_SINK" route add 198.18.0.0/15 via 198.18.2.1
 }
 
+# lab_up_echo: two namespaces, for a client and the server it talks to.
+#   [ns client] c0 198.18.0.2/24 ──── s0 [ns server]  (s0's address is the server's business)
+lab_up_echo() {
+    ip netns add "$NS_CLIENT"
+    ip netns add "$NS_SERVER"
+    ip link add c0 netns "$NS_CLIENT" type veth peer name s0 netns "$NS_SERVER"
+    for pair in "$NS_CLIENT c0" "$NS_SERVER s0"; do
+        read -r ns dev <<<"$pair"
+        ip -n "$ns" link set "$dev" address "$(lab_mac "$dev")"
+        lab_quiet_link "$ns" "$dev"
+        ip -n "$ns" link set lo up
+    done
+    ip -n "$NS_CLIENT" addr add 198.18.0.2/24 dev c0
+}
+
 lab_mac() {  # fixed, locally administered MACs so scripts can name them
     case "$1" in
-        g0) echo 02:00:00:00:00:01 ;;
+        g0|c0) echo 02:00:00:00:00:01 ;;
         s0) echo 02:00:00:00:00:02 ;;
         x0) echo 02:00:00:00:01:00 ;;
         x1) echo 02:00:00:00:01:01 ;;

@@ -10,7 +10,7 @@ struct DatapathCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "datapath",
         abstract: "A user-space IPv4 datapath on AF_PACKET rings.",
-        subcommands: [CaptureCommand.self, GenCommand.self, XConnectCommand.self, ForwardCommand.self])
+        subcommands: [CaptureCommand.self, GenCommand.self, XConnectCommand.self, ForwardCommand.self, NCCommand.self])
 
     /// Parses and runs; every failure is one line on stderr and exit code 2 (help exits 0).
     static func main() {
@@ -19,8 +19,8 @@ struct DatapathCommand: ParsableCommand {
             try command.run()
         } catch let error as CLIError {
             fail(error.description)
-        } catch let error as ExitCode where error == .success {
-            Glibc.exit(0)
+        } catch let error as ExitCode {
+            Glibc.exit(error.rawValue)
         } catch {
             if exitCode(for: error) == .success {
                 print(fullMessage(for: error))

@@ -51,14 +51,7 @@ struct ForwardCommand: ParsableCommand {
 
     func run() throws {
         installStopSignals()
-        var text = ""
-        for file in configFiles {
-            guard let contents = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw CLIError("cannot read configuration \(file)")
-            }
-            text += contents + "\n"
-        }
-        text += e.joined(separator: "\n")
+        let text = try loadConfiguration(files: configFiles, commands: e)
         let stack = Stack(workers: workers, logger: cliLogger)
         stack.afpacketConfiguration.virtioNetHeader = !noOffload
         stack.afpacketConfiguration.kernelReceive = kernelRx

@@ -4,8 +4,13 @@ import DatapathCore
 import DatapathWire
 
 @Suite struct NeighbourStateMachineTests {
+    /// The pending queue is bounded in bytes of true size (`unres_qlen_bytes`): room for three
+    /// packets here, and the linuxDefaults' 212 992 bytes hold a 64 KiB datagram's 45 fragments.
     @Test func outputToAnUnknownNeighbourBroadcastsAProbeAndQueuesTheNewestThree() throws {
-        let lab = try NeighbourLab()
+        #expect(NeighbourParameters.linuxDefaults.pendingQueueBytes >= 45 * (PacketPool.defaultBufferSize + MemoryLayout<SKBHead>.stride))
+        var parameters = NeighbourParameters.linuxDefaults
+        parameters.pendingQueueBytes = 3 * (PacketPool.defaultBufferSize + MemoryLayout<SKBHead>.stride)
+        let lab = try NeighbourLab(parameters: parameters)
         let neighbour = lab.neighbours.lookupOrCreate(NeighbourLab.peer, device: lab.eth0)!
         #expect(lab.state() == NeighbourState.none)
         lab.output([1, 2, 3, 4, 5], via: neighbour)

@@ -24,7 +24,7 @@ extension NeighbourTable {
     /// The slow output path (Linux: `neigh_resolve_output` → `neigh_event_send`): STALE
     /// becomes DELAY and sends; DELAY and PROBE send; NONE and FAILED start resolving
     /// (INCOMPLETE, first broadcast probe now); while INCOMPLETE packets wait, moved out of
-    /// their ring into pool memory, at most `pendingQueueLength` of them.
+    /// their ring into pool memory, at most `pendingQueueBytes` of them.
     public func resolveOutput(_ batch: inout PacketBatch, via neighbour: Neighbour, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count

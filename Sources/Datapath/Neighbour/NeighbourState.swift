@@ -62,8 +62,10 @@ public struct NeighbourParameters: Sendable, Equatable {
     public var multicastProbes = 3
     /// Unicast probes while in PROBE (`ucast_solicit`, 3).
     public var unicastProbes = 3
-    /// Packets held per entry while resolving (`unres_qlen`, 3).
-    public var pendingQueueLength = 3
+    /// Bytes of packets (their true size) held per entry while resolving (`unres_qlen_bytes`,
+    /// 212 992 — Linux's default since 3.3, which holds a 64 KiB datagram's fragments, where
+    /// the older `unres_qlen` of 3 packets lost all but three of them).
+    public var pendingQueueBytes = 212_992
     /// An ARP reply within this time of the last update does not replace the address
     /// (`locktime`, 1 s): the first answer wins when several hosts reply.
     public var lockTime: Duration = .seconds(1)

@@ -105,11 +105,14 @@ extension NeighbourTable {
         neighbour.pending.purge(reason, worker: worker)
     }
 
-    /// Queues `skb` (already in pool memory) while resolving; over `pendingQueueLength`, the
-    /// oldest goes, as Linux's `__neigh_event_send` does.
+    /// Queues `skb` (already in pool memory) while resolving; over `pendingQueueBytes`, the
+    /// oldest go, as Linux's `__neigh_event_send` does. (The walk happens only while an entry
+    /// resolves, over what it holds.)
     func enqueuePending(_ skb: SKB, on neighbour: Neighbour, worker: Worker) {
         neighbour.pending.enqueue(skb)
-        while neighbour.pending.count > parameters.pendingQueueLength, let oldest = neighbour.pending.dequeue() {
+        var bytes = neighbour.pending.reduce(0) { $0 + $1.trueSize }
+        while bytes > parameters.pendingQueueBytes, let oldest = neighbour.pending.dequeue() {
+            bytes -= oldest.trueSize
             worker.drop(oldest, .neighQueueFull)
         }
     }
