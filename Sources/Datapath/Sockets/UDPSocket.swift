@@ -60,11 +60,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// The address it is bound to (the port chosen when 0 was asked).
     public let local: SocketAddress
     let udp: UDP
-    let quiescence: Quiescence
-    let receiveQueue: SocketReceiveQueue
-    let sendQueue: SocketSendQueue
-    let delivery: Delivery
-    let isOpen = Atomic<Bool>(true)
+    let buffers: SocketBuffers
 
     /// Opens a socket bound to `local` (port 0: an ephemeral port), on `stack`'s started workers;
     /// `device` binds it to one interface (`SO_BINDTODEVICE`). Throws `stackNotRunning` before
@@ -78,20 +74,18 @@ public final class UDPSocket: @unchecked Sendable {
         guard let home = stack.homeWorker(for: id) else { throw .stackNotRunning }
         self.id = id
         self.udp = udp
-        self.quiescence = stack.core.quiescence
-        receiveQueue = SocketReceiveQueue(workers: stack.workerCount, size: receiveBufferSize, pool: home.pool)
-        sendQueue = SocketSendQueue(worker: home, size: sendBufferSize, pool: home.pool,
-                                    largePool: stack.ipv4.sharedLargePool()) { [udp] batch, worker in
+        let buffers = SocketBuffers(stack: stack, home: home, receiveBufferSize: receiveBufferSize,
+                                    sendBufferSize: sendBufferSize) { [udp] batch, worker in
             UDPSocket.transmit(&batch, udp: udp, id: id, worker: worker)
         }
-        delivery = Delivery(queue: receiveQueue)
+        self.buffers = buffers
         self.local = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
-                                  receiver: delivery)
+                                  receiver: Delivery(buffers))
     }
 
     deinit { close() }
 
-    /// Sets (nil: clears) the default destination; only its datagrams reach the socket then
+    /// Sets (nil: clears) the default destination; a connected socket receives only from it
     /// (Linux: `connect` on a datagram socket).
     public func connect(to remote: SocketAddress?) {
         udp.connect(id, to: remote)
@@ -107,14 +101,14 @@ public final class UDPSocket: @unchecked Sendable {
 
     /// The receive buffer in bytes of true size (`SO_RCVBUF`).
     public var receiveBufferSize: Int {
-        get { receiveQueue.size }
-        set { receiveQueue.size = newValue }
+        get { buffers.receiveQueue.size }
+        set { buffers.receiveQueue.size = newValue }
     }
 
     /// The send buffer in bytes of true size (`SO_SNDBUF`).
     public var sendBufferSize: Int {
-        get { sendQueue.size }
-        set { sendQueue.size = newValue }
+        get { buffers.sendQueue.size }
+        set { buffers.sendQueue.size = newValue }
     }
 
     // MARK: Sending
@@ -125,40 +119,25 @@ public final class UDPSocket: @unchecked Sendable {
     /// `invalidDestination` (port 0), `messageTooLong` (over 65507 bytes), `noBufferSpace` — and
     /// a pending error from before.
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) async throws(SocketError) {
-        let tag = try sendTag(payload.count, to: destination)
-        try await enqueueWaiting { () throws(SocketError) in try sendQueue.enqueue(payload, tag: tag) }
+        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination))
     }
 
     /// Sends `payload` (copied), as `send(_:to:)` with raw bytes.
     public func send(_ payload: [UInt8], to destination: SocketAddress? = nil) async throws(SocketError) {
-        let tag = try sendTag(payload.count, to: destination)
-        try await enqueueWaiting { () throws(SocketError) in
-            try payload.withUnsafeBytes { raw in Result { () throws(SocketError) in try sendQueue.enqueue(raw, tag: tag) } }
-                .get()
-        }
+        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination))
     }
 
     /// Queues a datagram without waiting: throws `wouldBlock` when the send buffer is full
     /// (Linux: `MSG_DONTWAIT`).
     public func trySend(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) {
-        let tag = try sendTag(payload.count, to: destination)
-        guard try sendQueue.enqueue(payload, tag: tag) else { throw .wouldBlock }
-    }
-
-    /// Tries `enqueue` until it queues the datagram, waiting for room between tries (Linux:
-    /// `sock_alloc_send_skb` sleeping in `sock_wait_for_wmem`); `closed` if the socket closes.
-    func enqueueWaiting(_ enqueue: () throws(SocketError) -> Bool) async throws(SocketError) {
-        while try !enqueue() {
-            await sendQueue.waitForRoom()
-            try checkOpen()
-        }
+        try buffers.trySend(payload, tag: try sendTag(payload.count, to: destination))
     }
 
     /// The checks `udp_sendmsg` makes before it builds anything, and the destination as the
     /// skb's tag (0: the connected peer).
     func sendTag(_ count: Int, to destination: SocketAddress?) throws(SocketError) -> (UInt64, UInt64) {
-        try checkOpen()
-        try throwPendingError()
+        try buffers.checkOpen()
+        try buffers.throwPendingError()
         guard count <= UDP.maximumPayload else { throw .messageTooLong(count, mtu: 65535) }
         guard let destination else {
             guard remote != nil else { throw .notConnected }
@@ -187,23 +166,12 @@ public final class UDPSocket: @unchecked Sendable {
     /// The next datagram, waiting for one (Linux: a blocking `recvmsg`). Throws a pending error
     /// first (e.g. `connectionRefused` on a connected socket), `closed` once closed and drained.
     public func receive() async throws(SocketError) -> UDPDatagram {
-        while true {
-            if let datagram = try tryReceive() { return datagram }
-            await waitForData()
-            try throwPendingError()
-            if receiveQueue.isClosed && receiveQueue.isEmpty { throw .closed }
-        }
+        try await buffers.receive(UDPDatagram.init)
     }
 
     /// The next datagram if one is queued, else nil (Linux: `MSG_DONTWAIT`).
     public func tryReceive() throws(SocketError) -> UDPDatagram? {
-        try throwPendingError()
-        return withPacketBatch(capacity: 1) { batch in
-            guard receiveQueue.dequeue(into: &batch, max: 1) == 1 else { return nil }
-            let datagram = UDPDatagram(batch[0])
-            receiveQueue.release(&batch)
-            return datagram
-        }
+        try buffers.tryReceive(UDPDatagram.init)
     }
 
     /// Waits for datagrams and hands up to `max` of them to `body` in place — `data` at the
@@ -211,18 +179,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// batched reader, with no allocation per datagram. Returns what `body` returned.
     public func receive<R>(max: Int = PacketBatch.maximumCount,
                            _ body: (inout PacketBatch) throws(SocketError) -> R) async throws(SocketError) -> R {
-        while true {
-            try throwPendingError()
-            let result = withPacketBatch(capacity: Swift.min(max, PacketBatch.maximumCount)) {
-                (batch: inout PacketBatch) -> Result<R, SocketError>? in
-                guard receiveQueue.dequeue(into: &batch) > 0 else { return nil }
-                defer { receiveQueue.release(&batch) }
-                return Result { () throws(SocketError) -> R in try body(&batch) }
-            }
-            if let result { return try result.get() }
-            if receiveQueue.isClosed { throw .closed }
-            await waitForData()
-        }
+        try await buffers.receive(max: max, body)
     }
 
     /// Datagrams as they arrive, until the socket is closed (or an error is pending: the
@@ -248,75 +205,31 @@ public final class UDPSocket: @unchecked Sendable {
         public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(socket: socket) }
     }
 
-    /// Returns when a datagram may be queued, an error is pending, or the socket closed.
-    func waitForData() async {
-        await receiveQueue.readers.wait {
-            !receiveQueue.isEmpty || receiveQueue.isClosed || delivery.pendingError.withLock { $0 != nil }
-        }
-    }
-
     /// Bytes of true size waiting in the receive queue.
-    public var queuedReceiveBytes: Int { receiveQueue.queued }
+    public var queuedReceiveBytes: Int { buffers.receiveQueue.queued }
 
-    // MARK: Errors and closing
-
-    func checkOpen() throws(SocketError) {
-        guard isOpen.load(ordering: .relaxed) else { throw .closed }
-    }
-
-    func throwPendingError() throws(SocketError) {
-        if let error = delivery.pendingError.withLock({ error -> SocketError? in defer { error = nil }; return error }) {
-            throw error
-        }
-    }
+    // MARK: Closing
 
     /// Unbinds the socket, waits until no worker can still deliver to it or send for it (a
     /// grace period), and frees what is queued both ways (Linux: `udp_lib_close`). Readers and
     /// writers waiting get `closed`. Idempotent; not from a worker's thread.
     public func close() {
-        guard isOpen.exchange(false, ordering: .relaxed) else { return }
-        udp.close(id)
-        receiveQueue.close()
-        sendQueue.close()
-        quiescence.synchronize()
-        receiveQueue.purge()
-        sendQueue.purge()
+        buffers.close { udp.close(id) }
     }
 
     /// What the workers do with the socket's datagrams: queue them for the reader.
     final class Delivery: UDPReceiver, @unchecked Sendable {
-        let queue: SocketReceiveQueue
-        /// The socket's pending error (Linux: `sk_err`).
-        let pendingError = Mutex<SocketError?>(nil)
+        let buffers: SocketBuffers
 
-        init(queue: SocketReceiveQueue) {
-            self.queue = queue
-        }
+        init(_ buffers: SocketBuffers) { self.buffers = buffers }
 
         /// Linux: `udp_queue_rcv_skb` → `__udp_enqueue_schedule_skb`: out of ring memory, onto
         /// this worker's ring of the queue; over the receive buffer (or no buffer for the copy)
         /// → `.udpReceiveBufferFull`, returned as refused (UDP counts RcvbufErrors and InErrors).
         func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
-            var refused = 0
-            for i in datagrams.indices {
-                guard let skb = worker.cache.detachFromRing(datagrams[i]) else {
-                    worker.drops.count(.udpReceiveBufferFull)
-                    refused += 1
-                    continue
-                }
-                if !queue.enqueue(skb, worker: worker) {
-                    worker.drop(skb, .udpReceiveBufferFull)
-                    refused += 1
-                }
-            }
-            datagrams.removeAll()
-            queue.dataReady()
-            return refused
+            buffers.queue(&datagrams, worker: worker, refusedAs: .udpReceiveBufferFull)
         }
 
-        func error(_ error: SocketError, socket: UInt32, worker: Worker) {
-            pendingError.withLock { $0 = error }
-            queue.dataReady()   // sk_error_report: wakes readers
-        }
+        func error(_ error: SocketError, socket: UInt32, worker: Worker) { buffers.report(error) }
     }
 }
