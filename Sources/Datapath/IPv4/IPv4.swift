@@ -77,6 +77,9 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     /// Protocol handlers by IP protocol number (Linux: `inet_protos`); slot k of
     /// `protocolIndex` is handler k − 1.
     var protocolHandlers: [any IPProtocolHandler] = []
+    /// The raw sockets `ip_local_deliver_finish` offers each packet first (set by the stack
+    /// before workers start).
+    var raw: RawIP?
     let protocolIndex: UnsafeMutablePointer<UInt8>
     @inlinable static var maximumProtocolHandlers: Int { 8 }
 

@@ -16,18 +16,26 @@ extension IPv4 {
 
     /// Hands each packet to its protocol's handler (Linux: `ip_local_deliver_finish` →
     /// `ip_protocol_deliver_rcu`), `data` moved to the transport header; counts InDelivers.
-    /// Drops: `.ipNoProtocol` for a protocol nobody registered (InUnknownProtos, and ICMP
-    /// protocol unreachable unless it came as a broadcast).
+    /// Raw sockets of the packet's protocol get their copies first (`raw_local_deliver`).
+    /// Drops: `.ipNoProtocol` for a protocol nobody registered and no raw socket took
+    /// (InUnknownProtos, and ICMP protocol unreachable unless it came as a broadcast).
     public func ipLocalDeliverFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let counters = statistics.block(worker)
         let batches = state(worker).protocolBatches
+        let rawSockets = raw?.bindings.read(worker) ?? []
         var used: UInt32 = 0
         for i in batch.indices {
             let skb = batch[i]
             let ip = skb.data
+            let rawTook = !rawSockets.isEmpty && raw!.input(skb, sockets: rawSockets, worker: worker)
             let slot = Int(protocolIndex[Int(IPv4Header(unchecked: ip).protocol.rawValue)])
             guard slot != 0 else {
+                if rawTook {
+                    counters.add(IPStatistics.Counter.inDelivers.rawValue)
+                    worker.cache.free(skb)
+                    continue
+                }
                 counters.add(IPStatistics.Counter.inUnknownProtos.rawValue)
                 icmp.sendError(for: skb, type: .destinationUnreachable, code: ICMPCode.DestinationUnreachable.protocol,
                                worker: worker)

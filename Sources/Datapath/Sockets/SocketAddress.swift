@@ -43,6 +43,8 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectionRefused(SocketAddress)
     /// `EHOSTUNREACH`/`ENETUNREACH`: a router or the peer said the destination cannot be reached.
     case unreachable(IPv4Address)
+    /// `EINVAL`: a packet a raw socket with `IP_HDRINCL` cannot send as it is (what is wrong).
+    case invalidPacket(String)
     /// `EBADF`: the socket was closed.
     case closed
     /// `EAGAIN`: nothing to receive, or no room to send, and the call does not wait.
@@ -65,6 +67,7 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidDestination(let address): "invalid destination \(address)"
         case .connectionRefused(let address): "connection refused by \(address)"
         case .unreachable(let address): "\(address) is unreachable"
+        case .invalidPacket(let reason): "invalid packet: \(reason)"
         case .closed: "the socket is closed"
         case .wouldBlock: "resource temporarily unavailable"
         case .stackNotRunning: "the stack has no running workers"

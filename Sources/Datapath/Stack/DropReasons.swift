@@ -13,6 +13,7 @@ extension DropSubsystem {
     @inlinable public static var fragment: DropSubsystem { DropSubsystem(rawValue: 6) }
     @inlinable public static var netfilter: DropSubsystem { DropSubsystem(rawValue: 7) }
     @inlinable public static var udp: DropSubsystem { DropSubsystem(rawValue: 8) }
+    @inlinable public static var raw: DropSubsystem { DropSubsystem(rawValue: 9) }
 }
 
 extension DropReason {
@@ -110,6 +111,13 @@ extension DropReason {
     /// The socket's receive queue was over its buffer (Linux: `SKB_DROP_REASON_SOCKET_RCVBUFF`).
     @inlinable public static var udpReceiveBufferFull: DropReason { DropReason(.udp, 3) }
 
+    // MARK: raw
+    /// A raw socket's receive queue was over its buffer (Linux: `raw_rcv_skb` →
+    /// `SKB_DROP_REASON_SOCKET_RCVBUFF`).
+    @inlinable public static var rawReceiveBufferFull: DropReason { DropReason(.raw, 0) }
+    /// No buffer was free for a raw socket's copy of a packet (`SKB_DROP_REASON_NOMEM`).
+    @inlinable public static var rawNoMemory: DropReason { DropReason(.raw, 1) }
+
     /// Names every reason above for reports; idempotent. `Stack.init` calls it.
     public static func registerStackReasons() {
         DropReason.register(.bond, name: "bond", reasons: [
@@ -140,5 +148,6 @@ extension DropReason {
         DropReason.register(.udp, name: "udp", reasons: [
             .udpHeaderInvalid: "UDP_HDR_INVALID", .udpChecksum: "UDP_CSUM", .udpNoSocket: "NO_SOCKET", .udpReceiveBufferFull: "SOCKET_RCVBUFF",
         ])
+        DropReason.register(.raw, name: "raw", reasons: [.rawReceiveBufferFull: "SOCKET_RCVBUFF", .rawNoMemory: "NOMEM"])
     }
 }

@@ -19,6 +19,8 @@ public final class Stack: @unchecked Sendable {
     public let ipv4: IPv4
     /// UDP: its socket table, receivers and `Udp:` counters (IP protocol 17).
     public let udp: UDP
+    /// Raw IPv4 sockets (Linux: `raw_v4_hashinfo`, `raw_sendmsg`).
+    public let raw: RawIP
     /// The built-in filter table (iptables' `filter`).
     public let filter: FilterTable
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
@@ -75,6 +77,8 @@ public final class Stack: @unchecked Sendable {
         self.afpacketConfiguration = configuration
         self.filter = FilterTable(ipv4: ipv4, netfilter: netfilter, workers: workerCount)
         self.udp = UDP(ipv4: ipv4, workers: workerCount)
+        self.raw = RawIP(ipv4: ipv4, workers: workerCount)
+        ipv4.raw = raw
         arp.register()
         ipv4.register()
         ipv4.addProtocol(.udp, udp)

@@ -58,11 +58,10 @@ extension UDP {
         let source = bound.isZero || bound.isBroadcast || bound.isMulticast
             ? ipv4.addresses.sourceAddress(for: remote.address, ifindex: Int(route.outputIfindex), worker: worker)
             : bound
-        let mtu = Int(route.mtu)
         let total = UDPHeader.length + payload.count
-        let fits = IPv4Header.minimumLength + total <= mtu
-        if !fits && options.pathMTUDiscovery == .do { throw .messageTooLong(payload.count, mtu: mtu) }
-        let dontFragment = options.pathMTUDiscovery != .dont && fits
+        if IPv4Header.minimumLength + total > Int(route.mtu) && options.pathMTUDiscovery == .do {
+            throw .messageTooLong(payload.count, mtu: Int(route.mtu))
+        }
 
         // udp_push_pending_frames: the header and its checksum over the caller's bytes.
         var header: UInt64 = 0
@@ -79,63 +78,15 @@ extension UDP {
             let value = ~InternetChecksum.fold(sum)
             udp.checksum = value == 0 ? 0xFFFF : value
         }
-
-        // ip_append_data + ip_push_pending_frames: skbs of at most the path MTU, one IP header each.
         var failure: SocketError?
         withUnsafeBytes(of: &header) { headerBytes in
-            withPacketBatch { batch in
-                let identification = ipv4.state(worker).nextIdentification()
-                let ttl = options.ttl ?? ipv4.defaultTTL
-                var offset = 0
-                while offset < total {
-                    var allocated = worker.cache.allocate()
-                    if let small = allocated, fits, small.tailroom < IPv4Header.minimumLength + total {
-                        // Fits the path (a jumbo MTU) but not a pool buffer: a 64 KiB one.
-                        worker.cache.free(small)
-                        allocated = ipv4.state(worker).largeCache(of: ipv4).allocate()
-                    }
-                    guard let skb = allocated else {
-                        worker.cache.free(&batch)
-                        failure = .noBufferSpace
-                        return
-                    }
-                    let room = (skb.tailroom - IPv4Header.minimumLength) & ~7
-                    let unit = fits ? total : min((mtu - IPv4Header.minimumLength) & ~7, room)
-                    let length = min(total - offset, unit)
-                    guard length > 0, let ip = skb.put(IPv4Header.minimumLength + length) else {
-                        worker.cache.free(skb)
-                        worker.cache.free(&batch)
-                        failure = .noBufferSpace
-                        return
-                    }
-                    IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
-                             payloadLength: length, identification: identification, dontFragment: dontFragment,
-                             dscp: options.tos >> 2, ecn: options.tos & 0x03).emit(to: ip)
-                    let last = offset + length == total
-                    let header4 = IPv4Header(unchecked: ip)
-                    header4.flagsAndFragmentOffset = (dontFragment ? 0x4000 : 0) | (last ? 0 : 0x2000)
-                        | UInt16(offset / 8)
-                    // The transport bytes [offset, offset + length) of header ++ payload.
-                    var written = 0
-                    let out = ip + IPv4Header.minimumLength
-                    if offset < UDPHeader.length {
-                        let n = min(UDPHeader.length - offset, length)
-                        out.copyMemory(from: headerBytes.baseAddress! + offset, byteCount: n)
-                        written = n
-                    }
-                    if written < length, let base = payload.baseAddress {
-                        let from = offset + written - UDPHeader.length
-                        (out + written).copyMemory(from: base + from, byteCount: length - written)
-                    }
-                    route.apply(to: skb)
-                    skb.resetNetworkHeader()
-                    skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
-                    if batch.isFull { ipv4.ipLocalOut(&batch, worker: worker) }
-                    batch.append(skb)
-                    offset += length
-                }
+            do throws(SocketError) {
+                try ipv4.appendData(header: headerBytes, payload: payload, source: source, destination: remote.address,
+                                    protocol: .udp, ttl: options.ttl ?? ipv4.defaultTTL, tos: options.tos,
+                                    pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker)
                 statistics.block(worker).add(UDPStatistics.Counter.outDatagrams.rawValue)
-                ipv4.ipLocalOut(&batch, worker: worker)
+            } catch {
+                failure = error
             }
         }
         if let failure {
