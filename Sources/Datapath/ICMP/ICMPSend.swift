@@ -78,8 +78,15 @@ extension ICMP {
         message.mark = skb.mark
         message.resetNetworkHeader()
         message.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
+        countOutput(type, worker: worker)
+        ipv4.queueLocalOut(message, worker: worker)
+    }
+
+    /// Counts a message sent (Linux: `icmp_out_count`): OutMsgs and the type's `Out…`
+    /// counter — for the stack's own messages and those raw sockets send.
+    func countOutput(_ type: ICMPType, worker: Worker) {
+        let counters = statistics.block(worker)
         counters.add(ICMPStatistics.Counter.outMsgs.rawValue)
         if let counter = ICMPStatistics.output(type) { counters.add(counter.rawValue) }
-        ipv4.queueLocalOut(message, worker: worker)
     }
 }

@@ -74,5 +74,8 @@ extension IPv4 {
             ipLocalOut(&batch, worker: worker)
         }
         if let failure { throw failure }
+        if number == .icmp, let type = (header.first ?? payload.first) {
+            icmp.countOutput(ICMPType(rawValue: type), worker: worker)   // as __ip_make_skb does
+        }
     }
 }

@@ -263,6 +263,9 @@ public final class RawIP: @unchecked Sendable {
         route.apply(to: skb)
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: headerLength)
+        if ip.protocol == .icmp && bytes.count > headerLength {
+            ipv4.icmp.countOutput(ICMPType(rawValue: base.load(fromByteOffset: headerLength, as: UInt8.self)), worker: worker)
+        }
         withPacketBatch(capacity: 1) { batch in
             batch.append(skb)
             ipv4.ipLocalOut(&batch, worker: worker)   // fills the header checksum
