@@ -187,6 +187,18 @@ int CDatapath_tx_kick(int fd) {
     }
 }
 
+int CDatapath_multicast_membership(int fd, int32_t ifindex, const uint8_t mac[6], int32_t add) {
+    struct packet_mreq mreq;
+    memset(&mreq, 0, sizeof(mreq));
+    mreq.mr_ifindex = (int)ifindex;
+    mreq.mr_type = PACKET_MR_MULTICAST;
+    mreq.mr_alen = 6;
+    memcpy(mreq.mr_address, mac, 6);
+    if (setsockopt(fd, SOL_PACKET, add ? PACKET_ADD_MEMBERSHIP : PACKET_DROP_MEMBERSHIP, &mreq, sizeof(mreq)) < 0)
+        return -errno;
+    return 0;
+}
+
 int CDatapath_ring_stats(int fd, uint32_t *packets, uint32_t *drops, uint32_t *freezes) {
     struct tpacket_stats_v3 st;
     socklen_t len = sizeof(st);

@@ -86,6 +86,9 @@ int CDatapath_interface_info(const char *ifname, int32_t *ifindex, uint8_t mac[6
 /// in `driver`. Returns 0 or -errno.
 int CDatapath_interface_driver(const char *ifname, char *driver, uint32_t size);
 /// PACKET_STATISTICS (tpacket_stats_v3): resets the kernel's counters on read.
+/// Adds (add != 0) or drops a link-layer multicast address on the interface for this socket
+/// (PACKET_MR_MULTICAST: the NIC's filter lets the group's frames in). 0 or -errno.
+int CDatapath_multicast_membership(int fd, int32_t ifindex, const uint8_t mac[6], int32_t add);
 int CDatapath_ring_stats(int fd, uint32_t *packets, uint32_t *drops, uint32_t *freezes);
 
 /// Moves the calling thread into the network namespace at `path` (setns(2), CLONE_NEWNET).

@@ -80,6 +80,8 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     /// The raw sockets `ip_local_deliver_finish` offers each packet first (set by the stack
     /// before workers start).
     var raw: RawIP?
+    /// Multicast group membership (set by the stack before workers start).
+    var igmp: IGMP?
     let protocolIndex: UnsafeMutablePointer<UInt8>
     @inlinable static var maximumProtocolHandlers: Int { 8 }
 
@@ -221,6 +223,9 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// The fast path's FORWARD filter rule per frame: index + 1 | length << 32 (0: none).
     let fastRules = UnsafeMutablePointer<UInt64>.allocate(capacity: PacketBatch.maximumCount)
     var identification: UInt16
+    /// The multicast groups joined, `ifindex << 32 | group`, as of this worker's epoch (a
+    /// join or leave moves the epoch on).
+    var multicastGroups = Set<UInt64>()
     let fragmentQueues: FragmentQueues
     var largeCacheStorage: PoolCache?
 
@@ -262,6 +267,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         epoch = current
         snapshot = ipv4.fib.snapshot
         settings = ipv4.sysctls.read(worker)
+        multicastGroups = ipv4.igmp?.joinedGroups ?? []
         if snapshot.routes.count != routeTableCount {
             routeTable.deallocate()
             routeTableCount = snapshot.routes.count

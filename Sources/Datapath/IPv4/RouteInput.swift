@@ -133,7 +133,14 @@ extension IPv4 {
             }
         }
         if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: .broadcast) }
-        if destination & 0xF000_0000 == 0xE000_0000 { return RouteResult(input: .multicast) }
+        if destination & 0xF000_0000 == 0xE000_0000 {
+            // ip_check_mc_rcu: a group joined on the input device, all-hosts, or IGMPv3's
+            // report address (the queries and reports IGMP itself needs).
+            let joined = destination == IGMP.allHosts || destination == IGMP.allReports
+                || state.multicastGroups.contains(UInt64(inputIfindex) << 32 | UInt64(destination))
+            return inputIfindex != 0 && joined ? RouteResult(input: .localDeliver, flags: .multicast)
+                : RouteResult(input: .multicast)
+        }
         let index = snapshot.lookupIndex(destination)
         guard index != 0 else { return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable) }
         // fib_validate_source: a packet from one of our own addresses is a martian.
@@ -195,9 +202,13 @@ extension IPv4 {
     /// the destination gives the result a dst of its own with the lower MTU (Linux:
     /// `rt_bind_exception`), valid until the batch ends. Its `dst` is valid until the end of
     /// the batch; a holder that keeps the route takes a handle (`holdRoute`).
-    public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker) -> RouteResult {
+    public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker,
+                            outputIfindex: Int = 0) -> RouteResult {
         let state = self.state(worker)
         if !state.routing { state.refresh(self, worker: worker) }
+        if destination.isMulticast || destination.isBroadcast {
+            return linkLayerGroupRoute(to: destination, outputIfindex: outputIfindex, state: state)
+        }
         let k0 = RouteCache.key0(destination: destination.hostOrder, source: 0)
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
@@ -209,6 +220,11 @@ extension IPv4 {
                                     snapshot: state.snapshot)
             if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
         }
+        if result.input == .localDeliver && result.flags.contains(.broadcast),
+           let route = state.snapshot.lookup(destination), route.type == .broadcast {
+            // A subnet's broadcast address: out of that subnet's device.
+            return linkLayerGroupRoute(to: destination, outputIfindex: route.ifindex, state: state)
+        }
         if result.input == .forward && !pmtuExceptions.isEmpty,
            let mtu = pmtuExceptions.mtu(for: destination, now: worker.clock.now()), mtu < Int(result.mtu) {
             var entry = state.dsts[result.dst]
@@ -218,6 +234,32 @@ extension IPv4 {
             result = result.with(mtu: mtu, dst: own)
         }
         return result
+    }
+
+    /// The route out for a multicast or broadcast destination (Linux: `ip_route_output_key`'s
+    /// multicast and broadcast cases, `__mkroute_output` with `RTCF_MULTICAST`/`RTCF_BROADCAST`
+    /// and `arp_mc_map`): out of `outputIfindex` (`IP_MULTICAST_IF`, a bound device), else
+    /// the device the FIB gives the destination (a 224.0.0.0/4 or default route); the next hop
+    /// is a NOARP neighbour with the mapped link address — 01:00:5e and the group's low 23
+    /// bits, or ff:ff:ff:ff:ff:ff. The dst is the batch's (not cached). No device: net
+    /// unreachable.
+    func linkLayerGroupRoute(to destination: IPv4Address, outputIfindex: Int, state: IPv4WorkerState) -> RouteResult {
+        let ifindex = outputIfindex != 0 ? outputIfindex : state.snapshot.lookup(destination).map { $0.ifindex } ?? 0
+        guard ifindex != 0, let device = core.devices[ifindex], core.isAdminUp(ifindex: ifindex) else {
+            return RouteResult(input: .netUnreachable)
+        }
+        let multicast = destination.isMulticast
+        let mac = multicast ? MACAddress(bits: 0x0100_5E00_0000 | UInt64(destination.hostOrder & 0x7F_FFFF))
+            : MACAddress(bits: 0xFFFF_FFFF_FFFF)
+        guard let neighbour = neighbours.addNoARP(destination, linkAddress: mac, device: device) else {
+            return RouteResult(input: .none)
+        }
+        let mtu = core.mtu(ifindex: ifindex)
+        let dst = state.dsts.make(DstEntry(forwardingTo: ifindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
+                                           epoch: state.epoch))
+        state.dsts.release(dst)   // the batch's: readable until it ends
+        return RouteResult(forwardTo: neighbour.handle, nexthop: destination.hostOrder, outputIfindex: ifindex,
+                           mtu: mtu, flags: multicast ? .multicast : .broadcast, dst: dst)
     }
 
     /// Keeps `route`'s dst beyond the batch (a connected socket's route; Linux: `dst_hold` on

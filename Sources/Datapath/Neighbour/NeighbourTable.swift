@@ -115,6 +115,19 @@ public final class NeighbourTable: @unchecked Sendable {
         return neighbour
     }
 
+    /// The entry for a broadcast or multicast next hop (Linux: `arp_constructor` with
+    /// `arp_mc_map`): NOARP with the mapped link address, never resolved, never aged.
+    public func addNoARP(_ address: IPv4Address, linkAddress: MACAddress, device: any NetDevice) -> Neighbour? {
+        state.withLock { table -> Neighbour? in
+            guard let neighbour = create(address, device: device, in: &table) else { return nil }
+            if neighbour.state != .noARP || neighbour.linkAddress != linkAddress {
+                neighUpdate(neighbour, linkAddress: linkAddress, to: .noARP, flags: [.override, .admin],
+                            now: clock.now(), worker: nil, table: &table)
+            }
+            return neighbour
+        }
+    }
+
     /// Adds or replaces a static entry (Linux: `ip neigh replace … nud permanent`, which is
     /// what `neigh add` means here): PERMANENT, never changed by ARP.
     @discardableResult

@@ -29,13 +29,14 @@ final class DstTable: @unchecked Sendable {
     /// Entries made and not given up (statics included).
     private(set) var live = 0
 
-    /// Statics: 1 + (input × 4 + flags) for every input and flags value 0...3.
-    static let staticCount = 11 * 4
+    /// Statics: 1 + (input × 8 + flags) for every input and flags value 0...7 (broadcast,
+    /// local, multicast).
+    static let staticCount = 11 * 8
 
     /// The static entry of a decision with no way out.
     @inline(__always)
     static func staticIndex(_ input: DstInput, flags: RouteFlags) -> UInt32 {
-        1 &+ UInt32(input.rawValue) &* 4 &+ UInt32(flags.rawValue & 3)
+        1 &+ UInt32(input.rawValue) &* 8 &+ UInt32(flags.rawValue & 7)
     }
 
     init(capacity requested: Int = 1024) {
@@ -47,7 +48,7 @@ final class DstTable: @unchecked Sendable {
         generations.initialize(repeating: 1, count: capacity)
         links.initialize(repeating: 0, count: capacity)
         for input in 0..<11 {
-            for flags in 0..<4 {
+            for flags in 0..<8 {
                 let decision = DstInput(rawValue: UInt8(input))!
                 let set = RouteFlags(rawValue: UInt8(flags))
                 entries[Int(DstTable.staticIndex(decision, flags: set))] = DstEntry(input: decision, flags: set)

@@ -104,6 +104,8 @@ public struct RouteFlags: OptionSet, Hashable, Sendable {
     public static let broadcast = RouteFlags(rawValue: 1)
     /// The destination is one of our addresses (`RTCF_LOCAL`).
     public static let local = RouteFlags(rawValue: 2)
+    /// Delivered or sent as a multicast (`RTCF_MULTICAST`).
+    public static let multicast = RouteFlags(rawValue: 4)
     /// A connected route: each packet's next hop is its destination (the route's own entry has
     /// no neighbour).
     static let connected = RouteFlags(rawValue: 8)

@@ -45,6 +45,10 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case unreachable(IPv4Address)
     /// `EINVAL`: a packet a raw socket with `IP_HDRINCL` cannot send as it is (what is wrong).
     case invalidPacket(String)
+    /// `EACCES`: a send to a broadcast address from a socket without `broadcast` (SO_BROADCAST).
+    case broadcastNotPermitted(IPv4Address)
+    /// `EINVAL`: a group membership for an address that is not multicast.
+    case notMulticast(IPv4Address)
     /// `EBADF`: the socket was closed.
     case closed
     /// `EAGAIN`: nothing to receive, or no room to send, and the call does not wait.
@@ -68,6 +72,8 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .connectionRefused(let address): "connection refused by \(address)"
         case .unreachable(let address): "\(address) is unreachable"
         case .invalidPacket(let reason): "invalid packet: \(reason)"
+        case .broadcastNotPermitted(let address): "permission denied: \(address) is a broadcast address (set broadcast)"
+        case .notMulticast(let address): "\(address) is not a multicast address"
         case .closed: "the socket is closed"
         case .wouldBlock: "resource temporarily unavailable"
         case .stackNotRunning: "the stack has no running workers"

@@ -60,7 +60,10 @@ public final class UDPSocket: @unchecked Sendable {
     /// The address it is bound to (the port chosen when 0 was asked).
     public let local: SocketAddress
     let udp: UDP
+    let igmp: IGMP
     let buffers: SocketBuffers
+    /// The groups this socket joined, (group, device), left at close.
+    let memberships = Mutex<[(IPv4Address, Int)]>([])
 
     /// Opens a socket bound to `local` (port 0: an ephemeral port), on `stack`'s started workers;
     /// `device` binds it to one interface (`SO_BINDTODEVICE`). Throws `stackNotRunning` before
@@ -74,6 +77,7 @@ public final class UDPSocket: @unchecked Sendable {
         guard let home = stack.homeWorker(for: id) else { throw .stackNotRunning }
         self.id = id
         self.udp = udp
+        self.igmp = stack.igmp
         let buffers = SocketBuffers(stack: stack, home: home, receiveBufferSize: receiveBufferSize,
                                     sendBufferSize: sendBufferSize) { [udp] batch, worker in
             UDPSocket.transmit(&batch, udp: udp, id: id, worker: worker)
@@ -94,9 +98,28 @@ public final class UDPSocket: @unchecked Sendable {
     /// The peer set by `connect`, if any.
     public var remote: SocketAddress? { udp.sockets.entry(id)?.remote }
 
-    /// Replaces the send options (TTL, TOS, path MTU discovery).
+    /// Replaces the send options (TTL, TOS, path MTU discovery, broadcast, multicast).
     public func setOptions(_ options: UDPSocketOptions) {
         udp.setOptions(id, options)
+    }
+
+    /// Joins multicast `group` on `device` (0: the device the route to the group names)
+    /// (Linux: `IP_ADD_MEMBERSHIP`): the stack lets the group's frames in, delivers its
+    /// datagrams to the sockets bound to their port, and reports the membership with IGMPv3.
+    /// Throws `notMulticast`, `noRoute` (no device for the group).
+    public func join(group: IPv4Address, device ifindex: Int = 0) throws(SocketError) {
+        try buffers.checkOpen()
+        let device = try igmp.join(group, ifindex: ifindex)
+        memberships.withLock { $0.append((group, device)) }
+    }
+
+    /// Leaves a group joined with `join` (Linux: `IP_DROP_MEMBERSHIP`); nothing if not joined.
+    public func leave(group: IPv4Address, device ifindex: Int = 0) {
+        let left = memberships.withLock { list -> (IPv4Address, Int)? in
+            guard let index = list.firstIndex(where: { $0.0 == group && (ifindex == 0 || $0.1 == ifindex) }) else { return nil }
+            return list.remove(at: index)
+        }
+        if let (group, device) = left { igmp.leave(group, ifindex: device) }
     }
 
     /// The receive buffer in bytes of true size (`SO_RCVBUF`).
@@ -214,7 +237,10 @@ public final class UDPSocket: @unchecked Sendable {
     /// grace period), and frees what is queued both ways (Linux: `udp_lib_close`). Readers and
     /// writers waiting get `closed`. Idempotent; not from a worker's thread.
     public func close() {
-        buffers.close { udp.close(id) }
+        guard buffers.close(unbind: { udp.close(id) }) else { return }
+        for (group, device) in memberships.withLock({ list in defer { list.removeAll() }; return list }) {
+            igmp.leave(group, ifindex: device)
+        }
     }
 
     /// What the workers do with the socket's datagrams: queue them for the reader.

@@ -14,6 +14,7 @@ extension DropSubsystem {
     @inlinable public static var netfilter: DropSubsystem { DropSubsystem(rawValue: 7) }
     @inlinable public static var udp: DropSubsystem { DropSubsystem(rawValue: 8) }
     @inlinable public static var raw: DropSubsystem { DropSubsystem(rawValue: 9) }
+    @inlinable public static var igmp: DropSubsystem { DropSubsystem(rawValue: 10) }
 }
 
 extension DropReason {
@@ -118,6 +119,10 @@ extension DropReason {
     /// No buffer was free for a raw socket's copy of a packet (`SKB_DROP_REASON_NOMEM`).
     @inlinable public static var rawNoMemory: DropReason { DropReason(.raw, 1) }
 
+    // MARK: igmp
+    /// An IGMP message shorter than 8 bytes or with a bad checksum (Linux: `igmp_rcv`'s drop).
+    @inlinable public static var igmpInvalid: DropReason { DropReason(.igmp, 0) }
+
     /// Names every reason above for reports; idempotent. `Stack.init` calls it.
     public static func registerStackReasons() {
         DropReason.register(.bond, name: "bond", reasons: [
@@ -148,6 +153,7 @@ extension DropReason {
         DropReason.register(.udp, name: "udp", reasons: [
             .udpHeaderInvalid: "UDP_HDR_INVALID", .udpChecksum: "UDP_CSUM", .udpNoSocket: "NO_SOCKET", .udpReceiveBufferFull: "SOCKET_RCVBUFF",
         ])
+        DropReason.register(.igmp, name: "igmp", reasons: [.igmpInvalid: "IGMP_INVALID"])
         DropReason.register(.raw, name: "raw", reasons: [.rawReceiveBufferFull: "SOCKET_RCVBUFF", .rawNoMemory: "NOMEM"])
     }
 }

@@ -26,6 +26,7 @@ extension Stack {
         precondition(workers.allSatisfy { $0.index < workerCount },
                      "a worker index outside the stack's \(workerCount) worker(s)")
         attachedWorkers.withLock { $0 = workers }
+        if let first = workers.first { igmp.attach(first) }
     }
 
     /// The worker a socket with `id` sends from (ids spread the sockets over the workers).

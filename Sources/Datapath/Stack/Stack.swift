@@ -21,6 +21,8 @@ public final class Stack: @unchecked Sendable {
     public let udp: UDP
     /// Raw IPv4 sockets (Linux: `raw_v4_hashinfo`, `raw_sendmsg`).
     public let raw: RawIP
+    /// Multicast group membership and IGMP (Linux: `igmp.c`).
+    public let igmp: IGMP
     /// The built-in filter table (iptables' `filter`).
     public let filter: FilterTable
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
@@ -79,9 +81,12 @@ public final class Stack: @unchecked Sendable {
         self.udp = UDP(ipv4: ipv4, workers: workerCount)
         self.raw = RawIP(ipv4: ipv4, workers: workerCount)
         ipv4.raw = raw
+        self.igmp = IGMP(ipv4: ipv4, core: core, fib: fib)
+        ipv4.igmp = igmp
         arp.register()
         ipv4.register()
         ipv4.addProtocol(.udp, udp)
+        ipv4.addProtocol(.igmp, igmp)
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
         neighbours.logger = logger
         fib.logger = logger

@@ -176,6 +176,22 @@ public final class InetHashTable: @unchecked Sendable {
         return InetHashTable.select(list, source: source, destination: destination, ifindex: ifindex, hash: hash)
     }
 
+    /// Every socket a broadcast or multicast datagram reaches (Linux: `__udp4_lib_mcast_deliver`
+    /// with `__udp_is_mcast_sock`): each bound to the port whose address (wildcard, or the
+    /// destination), peer and device match — not only the best, and no reuseport choice.
+    /// Calls `body` for each, in bind order; returns how many.
+    @discardableResult
+    public func forEachMatch(source: SocketAddress, destination: SocketAddress, ifindex: Int, worker: Worker,
+                             _ body: (UInt32) -> Void) -> Int {
+        guard let list = published.read(worker)[destination.port] else { return 0 }
+        var count = 0
+        for entry in list where InetHashTable.score(entry, source: source, destination: destination, ifindex: ifindex) != nil {
+            body(entry.socket)
+            count += 1
+        }
+        return count
+    }
+
     /// The same, against the published table (the control plane, tests).
     public func lookup(source: SocketAddress, destination: SocketAddress, ifindex: Int, hash: UInt32) -> UInt32? {
         guard let list = published.value[destination.port] else { return nil }

@@ -144,17 +144,20 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                     continue
                 }
                 let multi = dsts[skb.dst].flags.contains(.broadcast) || ip.destination.isMulticast
+                if multi {
+                    flush()
+                    runReceiver = nil
+                    runSocket = nil
+                    deliverToAll(skb, udp: udp, ip: ip, receivers: receivers, counters: counters, worker: worker)
+                    continue
+                }
                 guard let socket = sockets.lookup(source: SocketAddress(ip.source, udp.sourcePort),
                                                   destination: SocketAddress(ip.destination, udp.destinationPort),
                                                   ifindex: skb.inputIfindex, hash: skb.hash, worker: worker),
                       let receiver = receivers[socket] else {
-                    if multi {
-                        counters.add(UDPStatistics.Counter.ignoredMulti.rawValue)
-                    } else {
-                        counters.add(UDPStatistics.Counter.noPorts.rawValue)
-                        ipv4.icmp.sendError(for: skb, type: .destinationUnreachable,
-                                            code: ICMPCode.DestinationUnreachable.port, worker: worker)
-                    }
+                    counters.add(UDPStatistics.Counter.noPorts.rawValue)
+                    ipv4.icmp.sendError(for: skb, type: .destinationUnreachable,
+                                        code: ICMPCode.DestinationUnreachable.port, worker: worker)
                     worker.drop(skb, .udpNoSocket)
                     continue
                 }
@@ -175,6 +178,50 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
 }
 
 extension UDP {
+    /// Linux: `__udp4_lib_mcast_deliver`: a broadcast or multicast datagram (`data` at its UDP
+    /// header, checked) to every matching socket — a clone each but the last, which gets the
+    /// skb (receivers only read: a `UDPSocket` copies a shared skb out before queueing it).
+    /// None: IgnoredMulti and `.udpNoSocket`, no ICMP. InDatagrams per delivery; a clone the
+    /// pool cannot give is counted as RcvbufErrors and InErrors (`.udpReceiveBufferFull`).
+    func deliverToAll(_ skb: SKB, udp: UDPHeader, ip: IPv4Header, receivers: [UInt32: any UDPReceiver],
+                      counters: CounterBlock, worker: Worker) {
+        let source = SocketAddress(ip.source, udp.sourcePort)
+        let destination = SocketAddress(ip.destination, udp.destinationPort)
+        var matches = 0
+        sockets.forEachMatch(source: source, destination: destination, ifindex: skb.inputIfindex, worker: worker) { socket in
+            if receivers[socket] != nil { matches += 1 }
+        }
+        guard matches > 0 else {
+            counters.add(UDPStatistics.Counter.ignoredMulti.rawValue)
+            worker.drop(skb, .udpNoSocket)
+            return
+        }
+        skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
+        _ = skb.pull(UDPHeader.length)
+        var left = matches
+        sockets.forEachMatch(source: source, destination: destination, ifindex: skb.inputIfindex, worker: worker) { socket in
+            guard let receiver = receivers[socket], left > 0 else { return }
+            left -= 1
+            guard let copy = left == 0 ? skb : worker.cache.clone(skb) else {
+                worker.drops.count(.udpReceiveBufferFull)
+                counters.add(UDPStatistics.Counter.rcvbufErrors.rawValue)
+                counters.add(UDPStatistics.Counter.inErrors.rawValue)
+                return
+            }
+            withPacketBatch(capacity: 1) { one in
+                one.append(copy)
+                let refused = receiver.receive(&one, socket: socket, worker: worker)
+                if !one.isEmpty { worker.drop(&one, .notSpecified) }
+                counters.add(UDPStatistics.Counter.inDatagrams.rawValue, UInt64(1 &- refused))
+                if refused > 0 {
+                    counters.add(UDPStatistics.Counter.rcvbufErrors.rawValue)
+                    counters.add(UDPStatistics.Counter.inErrors.rawValue)
+                }
+            }
+        }
+        if left > 0 { worker.cache.free(skb) }   // a socket closed between the two walks
+    }
+
     /// Linux: `udp_err` → `__udp4_lib_err`: an ICMP error quoting a datagram we sent reaches its
     /// socket, found as the datagram's reply would find it; a connected socket gets the error
     /// (port unreachable → `connectionRefused`, fragmentation needed → `messageTooLong` with

@@ -12,17 +12,47 @@ public enum PathMTUDiscovery: Sendable, Equatable {
     case `do`
 }
 
-/// A UDP socket's send options (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`).
+/// A UDP socket's send options (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`, `SO_BROADCAST`,
+/// `IP_MULTICAST_IF`, `IP_MULTICAST_TTL`).
 public struct UDPSocketOptions: Sendable, Equatable {
     /// nil: the stack's `ip_default_ttl`.
     public var ttl: UInt8?
     public var tos: UInt8 = 0
     public var pathMTUDiscovery: PathMTUDiscovery = .want
+    /// May send to broadcast addresses (`SO_BROADCAST`); without it such a send is refused
+    /// (`broadcastNotPermitted`, Linux's EACCES).
+    public var broadcast = false
+    /// The device multicast (and limited broadcast) leaves by (`IP_MULTICAST_IF`); 0: the one
+    /// the route to the group names.
+    public var multicastInterface = 0
+    /// The TTL of multicast datagrams (`IP_MULTICAST_TTL`, 1: this link only).
+    public var multicastTTL: UInt8 = 1
 
-    public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want) {
+    public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want, broadcast: Bool = false,
+                multicastInterface: Int = 0, multicastTTL: UInt8 = 1) {
         self.ttl = ttl
         self.tos = tos
         self.pathMTUDiscovery = pathMTUDiscovery
+        self.broadcast = broadcast
+        self.multicastInterface = multicastInterface
+        self.multicastTTL = multicastTTL
+    }
+}
+
+extension UDP {
+    /// The route for a datagram to `destination` as `udp_sendmsg` asks for it: a bound
+    /// device or `IP_MULTICAST_IF` for multicast and broadcast, broadcast only with
+    /// SO_BROADCAST. Also the TTL: `IP_MULTICAST_TTL` for a group, else the socket's or the
+    /// stack's default.
+    @inline(__always)
+    func outputRoute(to destination: IPv4Address, entry: InetHashTable.Entry, options: UDPSocketOptions,
+                     worker: Worker) throws(SocketError) -> (RouteResult, ttl: UInt8) {
+        let group = destination.isMulticast || destination.isBroadcast
+        let oif = group ? (options.multicastInterface != 0 ? options.multicastInterface : entry.ifindex) : 0
+        let route = ipv4.routeOutput(to: destination, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif)
+        guard route.input == .forward else { throw .noRoute(destination) }
+        if route.flags.contains(.broadcast) && !options.broadcast { throw .broadcastNotPermitted(destination) }
+        return (route, route.flags.contains(.multicast) ? options.multicastTTL : options.ttl ?? ipv4.defaultTTL)
     }
 }
 
@@ -50,8 +80,7 @@ extension UDP {
         guard remote.port != 0 else { throw .invalidDestination(remote) }
         guard payload.count <= UDP.maximumPayload else { throw .messageTooLong(payload.count, mtu: 65535) }
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
-        let route = ipv4.routeOutput(to: remote.address, tos: options.tos, mark: 0, worker: worker)
-        guard route.input == .forward else { throw .noRoute(remote.address) }
+        let (route, ttl) = try outputRoute(to: remote.address, entry: entry, options: options, worker: worker)
         // A wildcard, broadcast or multicast bound address is no source (Linux clears
         // `inet_saddr` for the latter two): the route's device gives one.
         let bound = entry.local.address
@@ -82,7 +111,7 @@ extension UDP {
         withUnsafeBytes(of: &header) { headerBytes in
             do throws(SocketError) {
                 try ipv4.appendData(header: headerBytes, payload: payload, source: source, destination: remote.address,
-                                    protocol: .udp, ttl: options.ttl ?? ipv4.defaultTTL, tos: options.tos,
+                                    protocol: .udp, ttl: ttl, tos: options.tos,
                                     pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker)
                 statistics.block(worker).add(UDPStatistics.Counter.outDatagrams.rawValue)
             } catch {

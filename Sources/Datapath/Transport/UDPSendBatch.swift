@@ -66,7 +66,8 @@ extension UDP {
             throw .notBound(id)
         }
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
-        let ttl = options.ttl ?? ipv4.defaultTTL
+        var ttl = options.ttl ?? ipv4.defaultTTL
+        var routeError: SocketError?
         let bound = entry.local.address
         let wildcardSource = bound.isZero || bound.isBroadcast || bound.isMulticast
         var firstError: SocketError?
@@ -91,7 +92,14 @@ extension UDP {
                         failure = .invalidDestination(remote)
                     } else {
                         if remote.address != lastDestination {
-                            route = ipv4.routeOutput(to: remote.address, tos: options.tos, mark: 0, worker: worker)
+                            do throws(SocketError) {
+                                (route, ttl) = try outputRoute(to: remote.address, entry: entry, options: options,
+                                                               worker: worker)
+                                routeError = nil
+                            } catch {
+                                route = RouteResult(input: .none)
+                                routeError = error
+                            }
                             lastDestination = remote.address
                             if route.input == .forward && wildcardSource {
                                 source = ipv4.addresses.sourceAddress(for: remote.address,
@@ -99,8 +107,8 @@ extension UDP {
                             }
                         }
                         let total = UDPHeader.length + skb.length
-                        if route.input != .forward {
-                            failure = .noRoute(remote.address)
+                        if let routeError {
+                            failure = routeError
                         } else if IPv4Header.minimumLength + total <= Int(route.mtu) && skb.headroom >= UDP.sendHeadroom {
                             buildInPlace(skb, from: entry.local.port, source: source, to: remote, total: total, ttl: ttl,
                                          options: options, route: route, identification: ipState.nextIdentification())

@@ -230,6 +230,19 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
 
     public func pollDescriptor(queue: Int) -> Int32? { queues[queue].fd }
 
+    /// PACKET_MR_MULTICAST on every queue's socket: the interface's filter lets the group's
+    /// frames in even when the device is not promiscuous.
+    public func setMulticast(_ mac: MACAddress, join: Bool) {
+        var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { mac.store(to: $0.baseAddress!) }
+        for queue in queues {
+            _ = withUnsafeBytes(of: bytes) { raw in
+                CDatapath_multicast_membership(queue.fd, Int32(kernelIndex), raw.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                               join ? 1 : 0)
+            }
+        }
+    }
+
     /// Free TX frames on `queue`, counted up to `limit`: a sender that must not drop (a traffic
     /// generator) waits for room instead of letting `transmit` count ring-full drops.
     public func transmitSpace(queue: Int, limit: Int) -> Int {

@@ -38,6 +38,10 @@ public protocol NetDevice: AnyObject, Sendable {
     /// notifier chain report: carrier, `NETDEV_CHANGEMTU`, `NETDEV_UNREGISTER`). Asked by the
     /// stack's link monitor a few times a second, never per packet; may make a system call.
     func linkState() -> LinkState
+
+    /// Lets frames to link-layer multicast address `mac` in (`join`) or stops asking for them
+    /// (Linux: `dev_mc_add` / `dev_mc_del`). Devices that receive every frame ignore it.
+    func setMulticast(_ mac: MACAddress, join: Bool)
 }
 
 /// What a device's link monitor sees (`NetDevice.linkState()`).
@@ -70,6 +74,7 @@ extension NetDevice {
     }
     public func pollDescriptor(queue: Int) -> Int32? { nil }
     public func linkState() -> LinkState { LinkState(carrier: isUp, mtu: mtu) }
+    public func setMulticast(_ mac: MACAddress, join: Bool) {}
 }
 
 /// ip-style device counters, per queue so that workers never share a cache line

@@ -1,0 +1,205 @@
+import DatapathCore
+import DatapathWire
+import Synchronization
+
+/// Multicast group membership and IGMP (Linux: `net/ipv4/igmp.c` — `ip_mc_inc_group`,
+/// `ip_mc_dec_group`, `igmp_rcv`, `igmpv3_send_report`). Sockets join groups on an interface;
+/// the first membership of a group on an interface lets its frames in (`dev_mc_add`: the
+/// 01:00:5e MAC on the device), makes route input deliver it (`ip_check_mc_rcu`) and sends an
+/// IGMPv3 report so a snooping switch forwards the group; the last one leaves and reports
+/// that. A general query (or one for a group we are in) is answered with the current state.
+/// Reports go out on a worker, through a `Tasklet`, as the stack's other packets do.
+public final class IGMP: IPProtocolHandler, @unchecked Sendable {
+    /// 224.0.0.1, every host (general queries), joined on every interface.
+    static let allHosts: UInt32 = 0xE000_0001
+    /// 224.0.0.22, where IGMPv3 reports go.
+    static let allReports: UInt32 = 0xE000_0016
+
+    unowned let ipv4: IPv4
+    let core: NetCore
+    let fib: FIB
+
+    struct State {
+        /// `ifindex << 32 | group` → how many memberships hold it.
+        var memberships: [UInt64: Int] = [:]
+        /// Reports to send: (ifindex, group, joined) — changes; (ifindex, nil, _) — a
+        /// current-state report of every group of the interface (a query's answer).
+        var pending: [(Int, IPv4Address?, Bool)] = []
+        var tasklet: Tasklet?
+        var reportsSent = 0
+        var queriesReceived = 0
+    }
+    let state = Mutex(State())
+
+    init(ipv4: IPv4, core: NetCore, fib: FIB) {
+        self.ipv4 = ipv4
+        self.core = core
+        self.fib = fib
+    }
+
+    /// The groups joined, `ifindex << 32 | group` (route input takes a copy per epoch).
+    var joinedGroups: Set<UInt64> { state.withLock { Set($0.memberships.keys) } }
+
+    /// Whether `group` is joined on device `ifindex`.
+    public func isMember(_ group: IPv4Address, ifindex: Int) -> Bool {
+        state.withLock { $0.memberships[UInt64(ifindex) << 32 | UInt64(group.hostOrder)] != nil }
+    }
+
+    /// IGMPv3 reports sent and queries received so far.
+    public var counts: (reportsSent: Int, queriesReceived: Int) {
+        state.withLock { ($0.reportsSent, $0.queriesReceived) }
+    }
+
+    /// Sends reports from `worker` from now on (the stack's first worker, at start).
+    func attach(_ worker: Worker) {
+        let tasklet = Tasklet(on: worker) { [weak self] worker in self?.sendPending(worker) }
+        let pending = state.withLock { state -> Bool in
+            state.tasklet = tasklet
+            return !state.pending.isEmpty
+        }
+        if pending { tasklet.schedule() }
+    }
+
+    /// The device a membership without one named goes on (Linux: `ip_mc_find_dev`, by the
+    /// route to the group).
+    func device(for group: IPv4Address, ifindex: Int) throws(SocketError) -> Int {
+        guard group.isMulticast else { throw .notMulticast(group) }
+        let index = ifindex != 0 ? ifindex : fib.snapshot.lookup(group)?.ifindex ?? 0
+        guard index != 0, core.devices[index] != nil else { throw .noRoute(group) }
+        return index
+    }
+
+    /// One more membership of `group` on device `ifindex` (0: the device the route to the group
+    /// names) (Linux: `ip_mc_inc_group`). Returns the device. Throws `notMulticast`, `noRoute`.
+    @discardableResult
+    public func join(_ group: IPv4Address, ifindex: Int = 0) throws(SocketError) -> Int {
+        let index = try device(for: group, ifindex: ifindex)
+        let first = state.withLock { state -> Bool in
+            let key = UInt64(index) << 32 | UInt64(group.hostOrder)
+            state.memberships[key, default: 0] += 1
+            guard state.memberships[key] == 1 else { return false }
+            state.pending.append((index, group, true))
+            return true
+        }
+        if first { changed(group, ifindex: index, joined: true) }
+        return index
+    }
+
+    /// One membership fewer (Linux: `ip_mc_dec_group`); the last one leaves the group.
+    public func leave(_ group: IPv4Address, ifindex: Int) {
+        let last = state.withLock { state -> Bool in
+            let key = UInt64(ifindex) << 32 | UInt64(group.hostOrder)
+            guard let count = state.memberships[key] else { return false }
+            if count > 1 {
+                state.memberships[key] = count - 1
+                return false
+            }
+            state.memberships[key] = nil
+            state.pending.append((ifindex, group, false))
+            return true
+        }
+        if last { changed(group, ifindex: ifindex, joined: false) }
+    }
+
+    /// The device's filter, route input (a new epoch) and a report for a group that came or went.
+    func changed(_ group: IPv4Address, ifindex: Int, joined: Bool) {
+        core.devices[ifindex]?.setMulticast(MACAddress(bits: 0x0100_5E00_0000 | UInt64(group.hostOrder & 0x7F_FFFF)),
+                                            join: joined)
+        fib.invalidateCaches()
+        state.withLock { $0.tasklet }?.schedule()
+    }
+
+    // MARK: Receive
+
+    /// Linux: `igmp_rcv` for a batch with `data` at the IGMP message: a query — general, or
+    /// for a group joined on the device it came in on — asks for a current-state report;
+    /// reports of other hosts and anything else are consumed. Drops: `.igmpInvalid` (shorter
+    /// than 8 bytes or a bad checksum).
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
+        var wanted: [Int] = []
+        for i in batch.indices {
+            let skb = batch[i]
+            guard skb.length >= 8, InternetChecksum.fold(InternetChecksum.sum(skb.data, count: skb.length)) == 0xFFFF else {
+                worker.drop(skb, .igmpInvalid)
+                continue
+            }
+            if skb.data.load(as: UInt8.self) == 0x11 {
+                let group = IPv4Address(hostOrder: UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+                let ifindex = skb.inputIfindex
+                if group.isZero || isMember(group, ifindex: ifindex) { wanted.append(ifindex) }
+            }
+            worker.cache.free(skb)
+        }
+        batch.removeAll()
+        guard !wanted.isEmpty else { return }
+        state.withLock { state in
+            state.queriesReceived += wanted.count
+            for ifindex in Set(wanted) { state.pending.append((ifindex, nil, true)) }
+        }
+        // Answered at once: the stack does not spread answers over the query's maximum
+        // response time as RFC 3376 §5.2 asks (a random delay per report), so on a link
+        // with many such hosts the reports arrive together.
+        sendPending(worker)
+    }
+
+    // MARK: Send
+
+    /// Sends what is pending (on the tasklet's worker, or the worker a query came in on).
+    func sendPending(_ worker: Worker) {
+        let (pending, groups) = state.withLock { state -> ([(Int, IPv4Address?, Bool)], [UInt64: Int]) in
+            defer { state.pending.removeAll() }
+            return (state.pending, state.memberships)
+        }
+        for (ifindex, group, joined) in pending {
+            var records: [(UInt8, UInt32)] = []
+            if let group {
+                // CHANGE_TO_EXCLUDE_MODE {} (join) or CHANGE_TO_INCLUDE_MODE {} (leave).
+                records.append((joined ? 4 : 3, group.hostOrder))
+            } else {
+                // MODE_IS_EXCLUDE {} for every group joined on the device.
+                records = groups.keys.filter { Int($0 >> 32) == ifindex }.map { (2, UInt32(truncatingIfNeeded: $0)) }
+            }
+            if !records.isEmpty { sendReport(records, ifindex: ifindex, worker: worker) }
+        }
+    }
+
+    /// An IGMPv3 membership report (RFC 3376 §4.2) to 224.0.0.22 out of `ifindex`: TTL 1, TOS
+    /// 0xC0 and a Router Alert option (RFC 2113), as Linux's `igmpv3_newpack` builds it.
+    func sendReport(_ records: [(UInt8, UInt32)], ifindex: Int, worker: Worker) {
+        let destination = IPv4Address(hostOrder: IGMP.allReports)
+        let route = ipv4.routeOutput(to: destination, tos: 0xC0, mark: 0, worker: worker, outputIfindex: ifindex)
+        guard route.input == .forward, let skb = worker.cache.allocate() else { return }
+        let headerLength = 24
+        let messageLength = 8 + 8 * records.count
+        guard let ip = skb.put(headerLength + messageLength) else {
+            worker.cache.free(skb)
+            return
+        }
+        let source = ipv4.addresses.sourceAddress(for: destination, ifindex: ifindex, worker: worker)
+        IPv4Repr(source: source, destination: destination, protocol: .igmp, ttl: 1, payloadLength: messageLength,
+                 identification: ipv4.state(worker).nextIdentification(), dontFragment: true, dscp: 0xC0 >> 2)
+            .emit(to: ip)
+        // Make room for the option: the header grows to 24 bytes, the message moves after it.
+        ip.storeBytes(of: UInt8(0x46), as: UInt8.self)
+        ip.storeBytes(of: UInt16(headerLength + messageLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+        ip.storeBytes(of: UInt32(0x9404_0000).bigEndian, toByteOffset: 20, as: UInt32.self)
+        let message = ip + headerLength
+        message.initializeMemory(as: UInt8.self, repeating: 0, count: messageLength)
+        message.storeBytes(of: UInt8(0x22), as: UInt8.self)
+        message.storeBytes(of: UInt16(records.count).bigEndian, toByteOffset: 6, as: UInt16.self)
+        for (n, (type, group)) in records.enumerated() {
+            (message + 8 + 8 * n).storeBytes(of: type, as: UInt8.self)
+            (message + 8 + 8 * n).storeBytes(of: group.bigEndian, toByteOffset: 4, as: UInt32.self)
+        }
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: messageLength))
+        message.storeBytes(of: sum.bigEndian, toByteOffset: 2, as: UInt16.self)
+        route.apply(to: skb)
+        skb.resetNetworkHeader()
+        skb.setTransportHeader(afterNetworkBytes: headerLength)
+        state.withLock { $0.reportsSent += 1 }
+        withPacketBatch(capacity: 1) { batch in
+            batch.append(skb)
+            ipv4.ipLocalOut(&batch, worker: worker)
+        }
+    }
+}
