@@ -87,7 +87,8 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         icmp.code = 0
         icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)
         let route = ipv4.routeOutput(to: requester, tos: tos, mark: skb.mark, worker: worker)
-        guard route.input == .forward else {
+        // A requester whose address routes as a broadcast (or group) gets no answer.
+        guard route.input == .forward, route.flags.isDisjoint(with: [.broadcast, .multicast]) else {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
             worker.drop(skb, .ipOutNoRoute)
             return
@@ -138,7 +139,7 @@ extension ICMP {
         guard mtu >= 68 else { return }
         let destination = quoted.destination
         let route = ipv4.routeOutput(to: destination, tos: 0, mark: skb.mark, worker: worker)
-        guard route.input == .forward else { return }
+        guard route.input == .forward, route.flags.isDisjoint(with: [.broadcast, .multicast]) else { return }
         ipv4.pmtuExceptions.update(destination, mtu: mtu, routeMTU: Int(route.mtu), now: worker.clock.now())
     }
 }

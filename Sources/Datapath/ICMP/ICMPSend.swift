@@ -51,6 +51,8 @@ extension ICMP {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
             return
         }
+        // A source that routes as a subnet's broadcast is no unicast host.
+        guard route.flags.isDisjoint(with: [.broadcast, .multicast]) else { return }
         let source = dst.flags.contains(.local)
             ? original : ipv4.addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex), worker: worker)
         guard !source.isZero else { return }
