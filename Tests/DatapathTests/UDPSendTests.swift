@@ -175,4 +175,51 @@ import DatapathWire
         #expect(throws: SocketError.notBound(99)) { try lab.stack.udp.send(&batch, from: 99, worker: lab.worker) }
         #expect(batch.isEmpty && lab.poolIsAtBaseline)
     }
+
+    /// UDP_SEGMENT: 2500 bytes in 1000-byte segments leave as three datagrams (1000, 1000,
+    /// 500) with their own lengths, valid checksums and consecutive identifications when the
+    /// device cannot segment; whole (one GSO frame, the UDP length of the whole) when it can.
+    /// A segment over the path MTU, or more than 64, is refused.
+    @Test func udpSegmentSplitsAtSegmentBoundaries() throws {
+        let lab = try ForwardLab()
+        try lab.stack.udp.open(1, local: SocketAddress(ForwardLab.routerB, 5000),
+                               sendOptions: UDPSocketOptions(segmentSize: 1000), receiver: RecordingUDPReceiver())
+        let payload = (0..<2500).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        try send(lab, payload, from: 1, to: SocketAddress(ForwardLab.hostB, 9))
+        let segments = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        #expect(segments.map { $0.payload.count } == [1008, 1008, 508])
+        var joined: [UInt8] = []
+        for (k, segment) in segments.enumerated() {
+            var udp = Array(segment.payload)
+            #expect(Int(udp[4]) << 8 | Int(udp[5]) == udp.count && segment.headerChecksumIsValid)
+            #expect(segment.frame[20] & 0x40 != 0 && segment.frame[20] & 0x20 == 0)   // DF, no MF
+            let valid = udp.withUnsafeMutableBytes { raw in
+                UDPHeader(unchecked: raw.baseAddress!).isChecksumValid(source: ForwardLab.routerB, destination: ForwardLab.hostB)
+            }
+            #expect(valid)
+            let id = Int(segment.frame[18]) << 8 | Int(segment.frame[19])
+            let first = Int(segments[0].frame[18]) << 8 | Int(segments[0].frame[19])
+            #expect(id == (first + k) & 0xFFFF)
+            joined += udp[8...]
+        }
+        #expect(joined == payload && lab.stack.udp.statistics[.outDatagrams] == 3)
+        // A device that segments gets the GSO packet whole.
+        lab.eth1.supportsGSO = true
+        try send(lab, payload, from: 1, to: SocketAddress(ForwardLab.hostB, 9))
+        let whole = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        #expect(whole.count == 1 && whole.first?.payload.count == 2508)
+        #expect(whole.first.map { Int($0.frame[38]) << 8 | Int($0.frame[39]) } == 2508)
+        // A payload within one segment is a plain datagram.
+        try send(lab, Array(payload[..<900]), from: 1, to: SocketAddress(ForwardLab.hostB, 9))
+        #expect(lab.sent(on: lab.wire1).map { SentIPv4($0).payload.count } == [908])
+        lab.stack.udp.setOptions(1, UDPSocketOptions(segmentSize: 1473))
+        #expect(throws: SocketError.invalidSegmentSize(1473, mtu: 1500)) {
+            try send(lab, payload, from: 1, to: SocketAddress(ForwardLab.hostB, 9))
+        }
+        lab.stack.udp.setOptions(1, UDPSocketOptions(segmentSize: 100))
+        #expect(throws: SocketError.invalidSegmentSize(100, mtu: 1500)) {
+            try send(lab, [UInt8](repeating: 1, count: 6401), from: 1, to: SocketAddress(ForwardLab.hostB, 9))
+        }
+        #expect(lab.poolIsAtBaseline)
+    }
 }

@@ -165,4 +165,34 @@ struct UDPInteropTests {
         #expect(running.stack.udp.statistics[.outDatagrams] == UInt64(sizes.count))
         #expect(running.stop())
     }
+
+    /// UDP_SEGMENT: one 10 000-byte send with 1200-byte segments arrives at a kernel socket as
+    /// nine datagrams (eight of 1200 bytes, one of 400), together the bytes sent.
+    @Test func aSegmentedSendArrivesAsTheRightDatagrams() async throws {
+        let (lab, host, running) = try UDPInteropTests.hostAndStack()
+        defer { lab.destroy() }
+        let server = try lab.spawn(host, "/usr/bin/python3", ["-c", """
+            import socket
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(('198.18.0.2', 9100))
+            s.settimeout(3)
+            print('ready', flush=True)
+            sizes, data = [], b''
+            try:
+                while True:
+                    d = s.recv(65536)
+                    sizes.append(len(d))
+                    data += d
+            except socket.timeout:
+                pass
+            print('sizes', sizes, 'ok' if data == bytes((i * 7) & 255 for i in range(10000)) else 'bad', flush=True)
+            """])
+        try server.waitFor("ready")
+        let socket = try UDPSocket(running.stack, bind: .any(), sendOptions: UDPSocketOptions(segmentSize: 1200))
+        try await socket.send((0..<10000).map { UInt8(truncatingIfNeeded: $0 &* 7) }, to: SocketAddress(IPv4Address(198, 18, 0, 2), 9100))
+        #expect(server.wait(timeout: 15) == 0)
+        #expect(server.stdout.contains("sizes [1200, 1200, 1200, 1200, 1200, 1200, 1200, 1200, 400] ok"), "\(server.stdout)")
+        socket.close()
+        #expect(running.stop())
+    }
 }

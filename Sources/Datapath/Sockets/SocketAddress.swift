@@ -49,6 +49,9 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case broadcastNotPermitted(IPv4Address)
     /// `EINVAL`: a group membership for an address that is not multicast.
     case notMulticast(IPv4Address)
+    /// `EINVAL`: a UDP_SEGMENT send whose segments do not fit the path MTU, or that makes more
+    /// than 64 segments (`UDP_MAX_SEGMENTS`).
+    case invalidSegmentSize(Int, mtu: Int)
     /// `EBADF`: the socket was closed.
     case closed
     /// `EAGAIN`: nothing to receive, or no room to send, and the call does not wait.
@@ -74,6 +77,8 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidPacket(let reason): "invalid packet: \(reason)"
         case .broadcastNotPermitted(let address): "permission denied: \(address) is a broadcast address (set broadcast)"
         case .notMulticast(let address): "\(address) is not a multicast address"
+        case .invalidSegmentSize(let size, let mtu):
+            "invalid argument: UDP segments of \(size) bytes (at most 64, each within a path MTU of \(mtu))"
         case .closed: "the socket is closed"
         case .wouldBlock: "resource temporarily unavailable"
         case .stackNotRunning: "the stack has no running workers"

@@ -27,9 +27,15 @@ public struct UDPSocketOptions: Sendable, Equatable {
     public var multicastInterface = 0
     /// The TTL of multicast datagrams (`IP_MULTICAST_TTL`, 1: this link only).
     public var multicastTTL: UInt8 = 1
+    /// `UDP_SEGMENT` (0: off): a send longer than this becomes datagrams of this many bytes
+    /// (the last shorter), built as one GSO packet that leaves whole through a device with
+    /// segmentation offload (the kernel segments it behind AF_PACKET) or is segmented in
+    /// software. Each segment must fit the path MTU, and there are at most 64.
+    public var segmentSize = 0
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want, broadcast: Bool = false,
-                multicastInterface: Int = 0, multicastTTL: UInt8 = 1) {
+                multicastInterface: Int = 0, multicastTTL: UInt8 = 1, segmentSize: Int = 0) {
+        self.segmentSize = segmentSize
         self.ttl = ttl
         self.tos = tos
         self.pathMTUDiscovery = pathMTUDiscovery
@@ -87,6 +93,11 @@ extension UDP {
         let source = bound.isZero || bound.isBroadcast || bound.isMulticast
             ? ipv4.addresses.sourceAddress(for: remote.address, ifindex: Int(route.outputIfindex), worker: worker)
             : bound
+        if options.segmentSize > 0 && payload.count > options.segmentSize {
+            try sendSegmented(payload, from: entry.local.port, source: source, to: remote, ttl: ttl, options: options,
+                              route: route, worker: worker)
+            return
+        }
         let total = UDPHeader.length + payload.count
         if IPv4Header.minimumLength + total > Int(route.mtu) && options.pathMTUDiscovery == .do {
             throw .messageTooLong(payload.count, mtu: Int(route.mtu))
@@ -121,6 +132,64 @@ extension UDP {
         if let failure {
             statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
             throw failure
+        }
+    }
+}
+
+extension UDP {
+    /// UDP_SEGMENT (Linux: `udp_send_skb` with `cork->gso_size`): `payload` as one GSO packet
+    /// of `options.segmentSize`-byte segments — the IP header for the whole, the UDP header
+    /// with the whole length and the pseudo-header checksum left partial (`CHECKSUM_PARTIAL`),
+    /// `SKB_GSO_UDP_L4` — in a 64 KiB buffer; identifications reserved for every segment
+    /// (`ip_select_ident_segs`). `ip_output` hands it on whole where the device segments
+    /// (virtio-net header) and `dev_queue_xmit` segments it in software where it cannot (each
+    /// segment then gets its own UDP length and full checksum). OutDatagrams counts segments.
+    /// Throws `invalidSegmentSize` (a segment over the path MTU, or more than 64 segments),
+    /// `noBufferSpace`.
+    func sendSegmented(_ payload: UnsafeRawBufferPointer, from port: UInt16, source: IPv4Address, to remote: SocketAddress,
+                       ttl: UInt8, options: UDPSocketOptions, route: RouteResult, worker: Worker) throws(SocketError) {
+        let size = options.segmentSize
+        let mtu = Int(route.mtu)
+        let segments = (payload.count + size - 1) / size
+        guard IPv4Header.minimumLength + UDPHeader.length + size <= mtu, segments <= 64 else {
+            throw .invalidSegmentSize(size, mtu: mtu)
+        }
+        let state = ipv4.state(worker)
+        let total = UDPHeader.length + payload.count
+        guard let skb = state.largeCache(of: ipv4).allocate() else {
+            statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
+            throw .noBufferSpace
+        }
+        guard let ip = skb.put(IPv4Header.minimumLength + total) else {
+            worker.cache.free(skb)
+            statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
+            throw .noBufferSpace
+        }
+        let identification = state.nextIdentification()
+        state.identification &+= UInt16(truncatingIfNeeded: segments - 1)
+        IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl, payloadLength: total,
+                 identification: identification, dontFragment: options.pathMTUDiscovery != .dont,
+                 dscp: options.tos >> 2, ecn: options.tos & 0x03).emit(to: ip)
+        let raw = ip + IPv4Header.minimumLength
+        let udp = UDPHeader(unchecked: raw)
+        udp.sourcePort = port
+        udp.destinationPort = remote.port
+        udp.length = UInt16(total)
+        udp.checksum = InternetChecksum.fold(InternetChecksum.pseudoHeaderSum(
+            source: source, destination: remote.address, protocol: .udp, length: total))
+        if let base = payload.baseAddress { (raw + UDPHeader.length).copyMemory(from: base, byteCount: payload.count) }
+        skb.gsoSize = size
+        skb.gsoType = .udpL4
+        skb.checksumState = .partial
+        skb.checksumStart = raw - skb.head.pointee.bufferStart
+        skb.checksumOffset = 6
+        route.apply(to: skb)
+        skb.resetNetworkHeader()
+        skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
+        statistics.block(worker).add(UDPStatistics.Counter.outDatagrams.rawValue, UInt64(segments))
+        withPacketBatch(capacity: 1) { batch in
+            batch.append(skb)
+            ipv4.ipLocalOut(&batch, worker: worker)
         }
     }
 }

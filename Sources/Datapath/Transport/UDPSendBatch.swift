@@ -109,7 +109,8 @@ extension UDP {
                         let total = UDPHeader.length + skb.length
                         if let routeError {
                             failure = routeError
-                        } else if IPv4Header.minimumLength + total <= Int(route.mtu) && skb.headroom >= UDP.sendHeadroom {
+                        } else if IPv4Header.minimumLength + total <= Int(route.mtu) && skb.headroom >= UDP.sendHeadroom
+                                    && (options.segmentSize == 0 || skb.length <= options.segmentSize) {
                             buildInPlace(skb, from: entry.local.port, source: source, to: remote, total: total, ttl: ttl,
                                          options: options, route: route, identification: ipState.nextIdentification())
                             out.append(skb)
