@@ -222,4 +222,84 @@ import DatapathWire
         }
         #expect(lab.poolIsAtBaseline)
     }
+
+    /// MSG_MORE / UDP_CORK (ip_append_data onto the cork): random pieces of random datagrams,
+    /// all but the last sent with `more`, leave byte for byte as the one send of the whole
+    /// does (fragments included; the identification and header checksum aside); under
+    /// UDP_CORK nothing leaves until the cork is pulled; past 65507 bytes the pending datagram
+    /// is dropped with EMSGSIZE; a close frees what was pending.
+    @Test func corkedPiecesLeaveAsOneSendDoes() throws {
+        var rng = SplitMix64(seed: 11)
+        let lab = try ForwardLab()
+        try lab.stack.udp.open(1, local: SocketAddress(ForwardLab.routerB, 5000), receiver: RecordingUDPReceiver())
+        let destination = SocketAddress(ForwardLab.hostB, 9)
+        func masked(_ frames: [[UInt8]]) -> [[UInt8]] {
+            frames.map { frame in
+                var frame = frame
+                for i in [18, 19, 24, 25] { frame[i] = 0 }
+                return frame
+            }
+        }
+        for _ in 0..<20 {
+            let size = 1 + Int(rng.next() % 6000)
+            let payload = (0..<size).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            try send(lab, payload, from: 1, to: destination)
+            let whole = masked(lab.sent(on: lab.wire1))
+            var cuts = (0..<Int(rng.next() % 5)).map { _ in Int(rng.next() % UInt64(size + 1)) }.sorted()
+            cuts = [0] + cuts + [size]
+            for k in 0..<(cuts.count - 1) {
+                let piece = Array(payload[cuts[k]..<cuts[k + 1]])
+                try piece.withUnsafeBytes {
+                    try lab.stack.udp.send($0, from: 1, to: k == 0 ? destination : nil, more: k < cuts.count - 2,
+                                           worker: lab.worker)
+                }
+                if k < cuts.count - 2 { #expect(lab.sent(on: lab.wire1).isEmpty) }
+            }
+            #expect(masked(lab.sent(on: lab.wire1)) == whole, "size \(size) cuts \(cuts)")
+        }
+        // UDP_CORK: held until the cork is pulled.
+        lab.stack.udp.setOptions(1, UDPSocketOptions(cork: true))
+        for piece in [[1, 2], [3], [4, 5, 6]] as [[UInt8]] {
+            try piece.withUnsafeBytes { try lab.stack.udp.send($0, from: 1, to: destination, more: false, worker: lab.worker) }
+        }
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+        lab.stack.udp.setOptions(1, UDPSocketOptions())
+        try lab.stack.udp.pushPending(1, worker: lab.worker)
+        #expect(lab.sent(on: lab.wire1).map { Array(SentIPv4($0).payload.dropFirst(8)) } == [[1, 2, 3, 4, 5, 6]])
+        // Over 65507 bytes: EMSGSIZE, nothing pending, nothing sent.
+        let big = [UInt8](repeating: 7, count: 40000)
+        try big.withUnsafeBytes { try lab.stack.udp.send($0, from: 1, to: destination, more: true, worker: lab.worker) }
+        #expect(throws: SocketError.messageTooLong(80000, mtu: 65535)) {
+            try big.withUnsafeBytes { try lab.stack.udp.send($0, from: 1, more: true, worker: lab.worker) }
+        }
+        try lab.stack.udp.pushPending(1, worker: lab.worker)
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+        // A close frees a pending datagram.
+        try big.withUnsafeBytes { try lab.stack.udp.send($0, from: 1, to: destination, more: true, worker: lab.worker) }
+        lab.stack.udp.close(1)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// The async socket's `more`: two pieces wait on the worker for the third.
+    @Test func theAsyncSocketCorksWithMore() async throws {
+        let lab = try ForwardLab()
+        lab.stack.attach([lab.worker])
+        let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerB, 5000))
+        try await socket.send([1, 2], to: SocketAddress(ForwardLab.hostB, 9), more: true)
+        try await socket.send([3], more: true)
+        lab.worker.tasklets.run(lab.worker)
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+        try await socket.send([4])
+        lab.worker.tasklets.run(lab.worker)
+        #expect(lab.sent(on: lab.wire1).map { Array(SentIPv4($0).payload.dropFirst(8)) } == [[1, 2, 3, 4]])
+        socket.setOptions(UDPSocketOptions(cork: true))
+        try await socket.send([5], to: SocketAddress(ForwardLab.hostB, 9))
+        lab.worker.tasklets.run(lab.worker)
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+        socket.setOptions(UDPSocketOptions())
+        lab.worker.tasklets.run(lab.worker)
+        #expect(lab.sent(on: lab.wire1).map { Array(SentIPv4($0).payload.dropFirst(8)) } == [[5]])
+        socket.close()
+        #expect(lab.poolIsAtBaseline)
+    }
 }

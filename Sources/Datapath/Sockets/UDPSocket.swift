@@ -62,6 +62,10 @@ public final class UDPSocket: @unchecked Sendable {
     let udp: UDP
     let igmp: IGMP
     let buffers: SocketBuffers
+    /// A corked datagram is being appended to (a send with `more`, or under `cork`): a send
+    /// without a destination then joins it, as Linux's `up->pending` skips the address check.
+    let appending = Atomic<Bool>(false)
+    let corked = Atomic<Bool>(false)
     /// The groups this socket joined, (group, device), left at close.
     let memberships = Mutex<[(IPv4Address, Int)]>([])
 
@@ -98,10 +102,21 @@ public final class UDPSocket: @unchecked Sendable {
     /// The peer set by `connect`, if any.
     public var remote: SocketAddress? { udp.sockets.entry(id)?.remote }
 
-    /// Replaces the send options (TTL, TOS, path MTU discovery, broadcast, multicast).
+    /// Replaces the send options (TTL, TOS, path MTU discovery, broadcast, multicast,
+    /// segment size, cork). Clearing `cork` sends what it held (as Linux's `UDP_CORK` 0) —
+    /// or, when the send buffer is full just then, the next send does.
     public func setOptions(_ options: UDPSocketOptions) {
         udp.setOptions(id, options)
+        corked.store(options.cork, ordering: .relaxed)
+        if !options.cork {
+            appending.store(false, ordering: .relaxed)
+            try? buffers.trySend(UnsafeRawBufferPointer(start: nil, count: 0), tag: (0, UDPSocket.pushOnly))
+        }
     }
+
+    /// The second tag word: `MSG_MORE` (bit 0); a marker that only pushes the corked datagram.
+    static let more: UInt64 = 1
+    static let pushOnly: UInt64 = 2
 
     /// Joins multicast `group` on `device` (0: the device the route to the group names)
     /// (Linux: `IP_ADD_MEMBERSHIP`): the stack lets the group's frames in, delivers its
@@ -141,13 +156,16 @@ public final class UDPSocket: @unchecked Sendable {
     /// worker. Throws at once what can be told here — `closed`, `notConnected`,
     /// `invalidDestination` (port 0), `messageTooLong` (over 65507 bytes), `noBufferSpace` — and
     /// a pending error from before.
-    public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) async throws(SocketError) {
-        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination))
+    /// With `more` (Linux: `MSG_MORE`) the bytes wait for the rest of the datagram: the next
+    /// sends append to it until one without `more` sends the whole (as under `UDP_CORK`).
+    public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil,
+                     more: Bool = false) async throws(SocketError) {
+        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination, more: more))
     }
 
-    /// Sends `payload` (copied), as `send(_:to:)` with raw bytes.
-    public func send(_ payload: [UInt8], to destination: SocketAddress? = nil) async throws(SocketError) {
-        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination))
+    /// Sends `payload` (copied), as `send(_:to:more:)` with raw bytes.
+    public func send(_ payload: [UInt8], to destination: SocketAddress? = nil, more: Bool = false) async throws(SocketError) {
+        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination, more: more))
     }
 
     /// Queues a datagram without waiting: throws `wouldBlock` when the send buffer is full
@@ -158,16 +176,18 @@ public final class UDPSocket: @unchecked Sendable {
 
     /// The checks `udp_sendmsg` makes before it builds anything, and the destination as the
     /// skb's tag (0: the connected peer).
-    func sendTag(_ count: Int, to destination: SocketAddress?) throws(SocketError) -> (UInt64, UInt64) {
+    func sendTag(_ count: Int, to destination: SocketAddress?, more: Bool = false) throws(SocketError) -> (UInt64, UInt64) {
         try buffers.checkOpen()
         try buffers.throwPendingError()
         guard count <= UDP.maximumPayload else { throw .messageTooLong(count, mtu: 65535) }
+        let flags = more ? UDPSocket.more : 0
+        let joining = appending.exchange(more || corked.load(ordering: .relaxed), ordering: .relaxed)
         guard let destination else {
-            guard remote != nil else { throw .notConnected }
-            return (0, 0)
+            guard remote != nil || joining else { throw .notConnected }
+            return (0, flags)
         }
         guard destination.port != 0 else { throw .invalidDestination(destination) }
-        return (SKB.udpDestinationTag(destination), 0)
+        return (SKB.udpDestinationTag(destination), flags)
     }
 
     /// On the home worker: `udp_sendmsg` for a burst of queued datagrams, in place in the
@@ -175,6 +195,27 @@ public final class UDPSocket: @unchecked Sendable {
     /// failure becomes the socket's pending error (and SndbufErrors for a buffer shortage, as
     /// `send` counts it).
     static func transmit(_ batch: inout PacketBatch, udp: UDP, id: UInt32, worker: Worker) {
+        if batch.indices.contains(where: { batch[$0].control1 != 0 }) {
+            // Corking: each in turn, appended or pushed (the copying path).
+            var failure: SocketError?
+            for i in batch.indices {
+                let skb = batch[i]
+                do throws(SocketError) {
+                    if skb.control1 == UDPSocket.pushOnly {
+                        try udp.pushPending(id, worker: worker)
+                    } else {
+                        try udp.send(skb.payload, from: id, to: skb.udpDestination, more: skb.control1 & UDPSocket.more != 0,
+                                     worker: worker)
+                    }
+                } catch {
+                    if failure == nil { failure = error }
+                }
+                worker.cache.free(skb)
+            }
+            batch.removeAll()
+            if let failure { udp.reportError(failure, socket: id, worker: worker) }
+            return
+        }
         do {
             if let error = try udp.send(&batch, from: id, worker: worker).error {
                 udp.reportError(error, socket: id, worker: worker)

@@ -35,9 +35,12 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     let options: Snapshot<[UInt32: UDPSocketOptions]>
     public let receiveStage = StageID.named("udp-rcv")
     let nextSocketID = Atomic<UInt32>(UInt32.max)
+    /// Corked datagrams (UDP_CORK, MSG_MORE).
+    let corks: UDPCorks
 
     init(ipv4: IPv4, workers: Int) {
         self.ipv4 = ipv4
+        corks = UDPCorks(pool: { [unowned ipv4] in ipv4.sharedLargePool() })
         sockets = InetHashTable(workers: workers)
         statistics = UDPStatistics(workers: workers)
         receivers = Snapshot([:], workers: workers)
@@ -86,6 +89,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
 
     /// Unbinds socket `id` (Linux: `udp_lib_unhash` at close).
     public func close(_ id: UInt32) {
+        corks.discard(id)
         sockets.close(id)
         receivers.update { $0[id] = nil }
         options.update { $0[id] = nil }

@@ -32,10 +32,14 @@ public struct UDPSocketOptions: Sendable, Equatable {
     /// segmentation offload (the kernel segments it behind AF_PACKET) or is segmented in
     /// software. Each segment must fit the path MTU, and there are at most 64.
     public var segmentSize = 0
+    /// `UDP_CORK`: sends append to one pending datagram until it is cleared (and
+    /// `UDP.pushPending` or the next send without it sends the whole).
+    public var cork = false
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want, broadcast: Bool = false,
-                multicastInterface: Int = 0, multicastTTL: UInt8 = 1, segmentSize: Int = 0) {
+                multicastInterface: Int = 0, multicastTTL: UInt8 = 1, segmentSize: Int = 0, cork: Bool = false) {
         self.segmentSize = segmentSize
+        self.cork = cork
         self.ttl = ttl
         self.tos = tos
         self.pathMTUDiscovery = pathMTUDiscovery

@@ -66,6 +66,9 @@ extension UDP {
             throw .notBound(id)
         }
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
+        if options.cork || corks.isPending(id) {
+            return sendCorked(&datagrams, from: id, worker: worker)
+        }
         var ttl = options.ttl ?? ipv4.defaultTTL
         var routeError: SocketError?
         let bound = entry.local.address
@@ -136,6 +139,25 @@ extension UDP {
             datagrams.count = 0
             flush()
         }
+        return (sent, firstError)
+    }
+
+    /// The batch under UDP_CORK or onto a pending datagram: each appended in turn (the copying
+    /// path), as `sendmmsg` calls `sendmsg` per message.
+    func sendCorked(_ datagrams: inout PacketBatch, from id: UInt32, worker: Worker) -> (sent: Int, error: SocketError?) {
+        var firstError: SocketError?
+        var sent = 0
+        for i in datagrams.indices {
+            let skb = datagrams[i]
+            do throws(SocketError) {
+                try send(skb.payload, from: id, to: skb.udpDestination, more: false, worker: worker)
+                sent += 1
+            } catch {
+                if firstError == nil { firstError = error }
+            }
+            worker.cache.free(skb)
+        }
+        datagrams.removeAll()
         return (sent, firstError)
     }
 
