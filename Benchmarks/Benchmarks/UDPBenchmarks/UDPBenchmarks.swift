@@ -62,6 +62,18 @@ let benchmarks: @Sendable () -> Void = {
         rig.drainRing()
     }
 
+    // The async API: the benchmark's task and the stack's worker thread on different cores
+    // (this VM has two), the datagrams crossing both ways on the sockets' SPSC rings.
+    Benchmark("UDPSocket echo round, async API: receive(max:) + trySend, worker on its own thread, 64-byte payload") {
+        benchmark in
+        let rig = try! AsyncUDPRig()
+        benchmark.startMeasurement()
+        let echoed = try! await rig.run(datagrams: benchmark.scaledIterations.count)
+        benchmark.stopMeasurement()
+        precondition(echoed >= benchmark.scaledIterations.count)
+        rig.stop()
+    }
+
     Benchmark("UDP echo round, in-memory: RX → udp_rcv → handler → batch send → TX, 64-byte payload") { benchmark in
         let rig = try! UDPRig(mode: .echo)
         benchmark.startMeasurement()

@@ -23,10 +23,18 @@ public final class UDPRig {
     /// back to eth0's ring untouched (the receive path alone: udp_rcv → handler).
     public enum Mode { case echo, consume }
 
-    public init(mode: Mode, payload: Int = 64, datagrams: Int = 1024) throws {
-        pool = try PacketPool(capacity: 8192)
+    public convenience init(mode: Mode, payload: Int = 64, datagrams: Int = 1024) throws {
+        try self.init(stack: Stack(workers: 1), pool: PacketPool(capacity: 8192))
+        let receiver: UDPReceiver = mode == .echo ? EchoReceiver(stack.udp) : ReturnReceiver(eth0)
+        try stack.udp.open(1, local: UDPRig.server, receiver: receiver)
+        inject(datagrams, payload: payload)
+    }
+
+    /// The devices and addresses, no socket, no traffic yet.
+    init(stack: Stack, pool: PacketPool) throws {
+        self.pool = pool
         worker = Worker(pool: pool)
-        stack = Stack(workers: 1)
+        self.stack = stack
         eth0 = MemoryDevice(name: "eth0", macAddress: MACAddress(2, 0, 0, 0, 0, 1), ringSize: 4096)
         eth1 = Bouncer(into: eth0)
         try stack.addDevice(eth0)
@@ -36,8 +44,10 @@ public final class UDPRig {
             addr add 198.18.2.1/24 dev eth1
             neigh add 198.18.2.2 lladdr 02:00:00:00:00:01 dev eth1
             """)
-        let receiver: UDPReceiver = mode == .echo ? EchoReceiver(stack.udp) : ReturnReceiver(eth0)
-        try stack.udp.open(1, local: UDPRig.server, receiver: receiver)
+    }
+
+    /// Puts `datagrams` requests on eth0's receive ring.
+    func inject(_ datagrams: Int, payload: Int) {
         for i in 0..<datagrams {
             let skb = worker.cache.allocate()!
             let frame = skb.put(14 + 28 + payload)!
@@ -115,5 +125,57 @@ final class Bouncer: NetDevice, @unchecked Sendable {
         }
         _ = target.inject(&batch)
         worker.drop(&batch, .transmitRingFull)
+    }
+}
+
+/// The async API's round on the same wiring: a `UDPSocket` echo on 198.18.1.1:7 whose app
+/// side (the caller's task) takes batches with `receive(max:)` and answers each with `trySend`,
+/// while a worker thread of its own runs the stack (busy-polling eth0): udp_rcv → the socket's
+/// receive ring → the app → the send ring → the worker's tasklet → the batch send → TX → back.
+public final class AsyncUDPRig {
+    let rig: UDPRig
+    public let group: WorkerGroup
+    public let socket: UDPSocket
+    public var stack: Stack { rig.stack }
+
+    public init(payload: Int = 64, datagrams: Int = 512) throws {
+        let pool = try PacketPool(capacity: 16384)
+        rig = try UDPRig(stack: Stack(workers: 1), pool: pool)
+        group = WorkerGroup(core: rig.stack.core, pool: pool, count: 1, pin: false, mode: .busyPoll)
+        group.pollAllQueues(of: [rig.eth0])
+        rig.stack.start(on: group)
+        socket = try UDPSocket(rig.stack, bind: UDPRig.server, receiveBufferSize: 4 << 20, sendBufferSize: 4 << 20)
+        rig.inject(datagrams, payload: payload)
+        group.start()
+    }
+
+    /// Echoes `total` datagrams from the app's side; returns how many it echoed.
+    public func run(datagrams total: Int) async throws -> Int {
+        var echoed = 0
+        while echoed < total {
+            echoed += try await socket.receive(max: 256) { (batch: inout PacketBatch) throws(SocketError) -> Int in
+                var sent = 0
+                for i in batch.indices {
+                    let skb = batch[i]
+                    while true {
+                        do throws(SocketError) {
+                            try socket.trySend(skb.payload, to: skb.udpRemote)
+                            break
+                        } catch .wouldBlock {
+                            continue
+                        }
+                    }
+                    sent += 1
+                }
+                return sent
+            }
+        }
+        return echoed
+    }
+
+    public func stop() {
+        group.stop()
+        socket.close()
+        rig.drainRing()
     }
 }
