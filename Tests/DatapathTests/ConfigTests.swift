@@ -111,18 +111,20 @@ import DatapathWire
         #expect(bond.slaves.map(\.device.name) == ["eth0", "eth1"])
         #expect(bond.activeSlave?.device.name == "eth0")
         #expect(stack.showLinks() == """
-            1: eth0: <SLAVE,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master bond0 state UP
+            1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN
+                link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00
+            2: eth0: <SLAVE,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master bond0 state UP
                 link/ether 02:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff
-            2: eth1: <SLAVE,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master bond0 state UP
+            3: eth1: <SLAVE,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master bond0 state UP
                 link/ether 02:00:00:00:00:02 brd ff:ff:ff:ff:ff:ff
-            3: eth2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master br0 state UP
+            4: eth2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master br0 state UP
                 link/ether 02:00:00:00:00:03 brd ff:ff:ff:ff:ff:ff
-            4: eth3: <BROADCAST,MULTICAST> mtu 1500 qdisc pfifo master br0 state DOWN
+            5: eth3: <BROADCAST,MULTICAST> mtu 1500 qdisc pfifo master br0 state DOWN
                 link/ether 02:00:00:00:00:04 brd ff:ff:ff:ff:ff:ff
-            5: bond0: <MASTER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP
+            6: bond0: <MASTER,BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP
                 link/ether 02:00:00:00:00:01 brd ff:ff:ff:ff:ff:ff
                 bond mode active-backup active_slave eth0 failovers 0
-            6: br0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP
+            7: br0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP
                 link/ether \(stack.link(named: "br0")!.device.macAddress) brd ff:ff:ff:ff:ff:ff
                 bridge ageing_time 300s
             """)

@@ -60,6 +60,10 @@ struct PingInteropTests {
         #expect(large.stdout.contains("4008 bytes from 198.18.5.2: icmp_seq=1 ttl=63 time="), "\(large.stdout)")
         #expect(large.stdout.contains("2 packets transmitted, 2 received, 0% packet loss"), "\(large.stdout)")
 
+        // Its own address: out of lo and back, the stack answering itself.
+        let own = try ping(lab, dut, ["-c", "2", "-i", "0.2", "198.18.0.1"])
+        #expect(own.status == 0 && own.stdout.contains("64 bytes from 198.18.0.1: icmp_seq=2 ttl=64"), "\(own.stdout)")
+
         let nobody = try ping(lab, dut, ["-c", "2", "-i", "0.2", "-W", "1", "198.18.0.9"])
         #expect(nobody.status == 1)
         #expect(nobody.stdout.contains("2 packets transmitted, 0 received, 100% packet loss"), "\(nobody.stdout)")

@@ -102,7 +102,7 @@ struct RouterInteropTests {
         let cache = stats?["route_cache"] as? [String: Int]
         #expect((cache?["hits"] ?? 0) > 0, "\(String(describing: cache))")
         let links = (stats?["links"] as? [[String: Any]])?.compactMap { $0["name"] as? String } ?? []
-        #expect(links == ["eth0", "eth1"])
+        #expect(links == ["lo", "eth0", "eth1"])
     }
 
     @Test func pathMTUDiscoveryAcrossASmallerLinkAndTheHostAdapts() throws {

@@ -94,7 +94,7 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             return
         }
         let source = ipv4.state(worker).dsts[skb.dst].flags.contains(.local)
-            ? requested : ipv4.addresses.sourceAddress(for: requester, ifindex: Int(route.outputIfindex), worker: worker)
+            ? requested : ipv4.selectSource(for: requester, route: route, worker: worker)
         // Record route and timestamp come back with this host in them (`ip_options_echo`).
         var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         let requestHeaderLength = request.headerLength

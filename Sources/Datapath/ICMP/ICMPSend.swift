@@ -54,7 +54,7 @@ extension ICMP {
         // A source that routes as a subnet's broadcast is no unicast host.
         guard route.flags.isDisjoint(with: [.broadcast, .multicast]) else { return }
         let source = dst.flags.contains(.local)
-            ? original : ipv4.addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex), worker: worker)
+            ? original : ipv4.selectSource(for: destination, route: route, worker: worker)
         guard !source.isZero else { return }
         let quoted = min(headerLength + 8, available)
         let length = IPv4Header.minimumLength + ICMPHeader.length + quoted

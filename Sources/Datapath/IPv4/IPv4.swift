@@ -82,6 +82,8 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     var raw: RawIP?
     /// Multicast group membership (set by the stack before workers start).
     var igmp: IGMP?
+    /// The loopback device, where output to our own addresses goes (set by the stack).
+    var loopbackIfindex = 0
     let protocolIndex: UnsafeMutablePointer<UInt8>
     @inlinable static var maximumProtocolHandlers: Int { 8 }
 

@@ -143,8 +143,9 @@ extension IPv4 {
         }
         let index = snapshot.lookupIndex(destination)
         guard index != 0 else { return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable) }
-        // fib_validate_source: a packet from one of our own addresses is a martian.
-        if inputIfindex != 0, state.isLocalAddress(source, in: snapshot) {
+        // fib_validate_source: a packet from one of our own addresses is a martian — unless it
+        // came back on the loopback device, where that is the point.
+        if inputIfindex != 0, inputIfindex != loopbackIfindex, state.isLocalAddress(source, in: snapshot) {
             return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
@@ -220,6 +221,9 @@ extension IPv4 {
                                     snapshot: state.snapshot)
             if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
         }
+        if result.input == .localDeliver && result.flags.contains(.local) {
+            return loopbackRoute(to: destination, state: state)
+        }
         if result.input == .localDeliver && result.flags.contains(.broadcast),
            let route = state.snapshot.lookup(destination), route.type == .broadcast {
             // A subnet's broadcast address: out of that subnet's device.
@@ -260,6 +264,31 @@ extension IPv4 {
         state.dsts.release(dst)   // the batch's: readable until it ends
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination.hostOrder, outputIfindex: ifindex,
                            mtu: mtu, flags: multicast ? .multicast : .broadcast, dst: dst)
+    }
+
+    /// The route out to one of our own addresses (Linux: `ip_route_output_key` → `RTN_LOCAL`
+    /// with `dev_out` the loopback device): out of lo, whose frames come back to `ip_rcv`, to
+    /// a NOARP neighbour with the zero MAC. The dst is the batch's. No lo: no route.
+    func loopbackRoute(to destination: IPv4Address, state: IPv4WorkerState) -> RouteResult {
+        guard loopbackIfindex != 0, let device = core.devices[loopbackIfindex],
+              let neighbour = neighbours.addNoARP(destination, linkAddress: .zero, device: device) else {
+            return RouteResult(input: .hostUnreachable)
+        }
+        let mtu = core.mtu(ifindex: loopbackIfindex)
+        let dst = state.dsts.make(DstEntry(forwardingTo: loopbackIfindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
+                                           epoch: state.epoch))
+        state.dsts.release(dst)
+        return RouteResult(forwardTo: neighbour.handle, nexthop: destination.hostOrder, outputIfindex: loopbackIfindex,
+                           mtu: mtu, flags: .local, dst: dst)
+    }
+
+    /// The source address for a packet the stack sends to `destination` by `route` (Linux:
+    /// `inet_select_addr` on the output device, or — to one of our own addresses, out of lo —
+    /// the destination itself, as `ip_route_output_key` sets `fl4->saddr`). 0.0.0.0 when the
+    /// device has none.
+    func selectSource(for destination: IPv4Address, route: RouteResult, worker: Worker) -> IPv4Address {
+        if route.flags.contains(.local) { return destination }
+        return addresses.sourceAddress(for: destination, ifindex: Int(route.outputIfindex), worker: worker)
     }
 
     /// Keeps `route`'s dst beyond the batch (a connected socket's route; Linux: `dst_hold` on

@@ -8,6 +8,11 @@ extension Stack {
             let device = link.device
             let adminUp = core.isAdminUp(ifindex: device.ifindex)
             let lowerUp = adminUp && device.isUp
+            if device is LoopbackDevice {
+                return "\(device.ifindex): lo: <LOOPBACK\(adminUp ? ",UP" : "")\(lowerUp ? ",LOWER_UP" : "")> mtu "
+                    + "\(core.mtu(ifindex: device.ifindex)) qdisc noqueue state UNKNOWN"
+                    + "\n    link/loopback 00:00:00:00:00:00 brd 00:00:00:00:00:00"
+            }
             var flags = ["BROADCAST", "MULTICAST"]
             if case .bond = link.kind { flags.insert("MASTER", at: 0) }
             if link.master != nil, link.master.flatMap({ self.link(named: $0)?.device as? BondDevice }) != nil {

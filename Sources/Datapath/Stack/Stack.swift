@@ -87,6 +87,9 @@ public final class Stack: @unchecked Sendable {
         ipv4.register()
         ipv4.addProtocol(.udp, udp)
         ipv4.addProtocol(.igmp, igmp)
+        // lo (Linux's ifindex 1): what the stack sends to its own addresses comes back on it.
+        let loopback = LoopbackDevice(queues: workerCount)
+        ipv4.loopbackIfindex = (try? add(loopback, kind: .device)) ?? 0
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
         neighbours.logger = logger
         fib.logger = logger

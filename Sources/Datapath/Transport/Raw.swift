@@ -214,7 +214,7 @@ public final class RawIP: @unchecked Sendable {
         let route = ipv4.routeOutput(to: target, tos: options.tos, mark: 0, worker: worker)
         guard route.input == .forward else { throw .noRoute(target) }
         let source = binding.local.isZero || binding.local.isBroadcast || binding.local.isMulticast
-            ? ipv4.addresses.sourceAddress(for: target, ifindex: Int(route.outputIfindex), worker: worker)
+            ? ipv4.selectSource(for: target, route: route, worker: worker)
             : binding.local
         let mtu = Int(route.mtu)
         if options.headerIncluded {

@@ -95,7 +95,7 @@ extension UDP {
         // `inet_saddr` for the latter two): the route's device gives one.
         let bound = entry.local.address
         let source = bound.isZero || bound.isBroadcast || bound.isMulticast
-            ? ipv4.addresses.sourceAddress(for: remote.address, ifindex: Int(route.outputIfindex), worker: worker)
+            ? ipv4.selectSource(for: remote.address, route: route, worker: worker)
             : bound
         if options.segmentSize > 0 && payload.count > options.segmentSize {
             try sendSegmented(payload, from: entry.local.port, source: source, to: remote, ttl: ttl, options: options,

@@ -105,8 +105,7 @@ extension UDP {
                             }
                             lastDestination = remote.address
                             if route.input == .forward && wildcardSource {
-                                source = ipv4.addresses.sourceAddress(for: remote.address,
-                                                                      ifindex: Int(route.outputIfindex), worker: worker)
+                                source = ipv4.selectSource(for: remote.address, route: route, worker: worker)
                             }
                         }
                         let total = UDPHeader.length + skb.length

@@ -1,3 +1,7 @@
+import CDatapath
+#if canImport(Glibc)
+import Glibc
+#endif
 import DatapathWire
 
 /// An in-memory device for unit tests and benchmarks: packets transmitted on it arrive, without
@@ -114,44 +118,65 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
     }
 }
 
-/// The loopback device (Linux: `lo`): what it transmits it receives.
+/// The loopback device (Linux: `lo`, `loopback_xmit` → `netif_rx`): what it transmits it
+/// receives. One ring per queue, written and read by the same worker (queue q is worker q's
+/// in `transmitQueue(for:)` and in `WorkerGroup.pollAllQueues`), each with an eventfd in the
+/// worker's poll set, rung when a transmit leaves frames behind — a worker that loops a
+/// packet back to itself does not sleep on it.
 public final class LoopbackDevice: NetDevice, @unchecked Sendable {
     public let name = "lo"
     public var ifindex: Int = 0
     public let macAddress = MACAddress.zero
     public let mtu: Int
-    public let queueCount = 1
-    public let stats = DeviceStats(queues: 1)
-    let ring: SPSCRing
+    public let queueCount: Int
+    public let stats: DeviceStats
+    let rings: [SPSCRing]
+    let bells: [Int32]
 
-    public init(mtu: Int = 65536, ringSize: Int = 1024) {
+    public init(mtu: Int = 65536, ringSize: Int = 1024, queues: Int = 1) {
         self.mtu = mtu
-        self.ring = SPSCRing(capacity: ringSize)
+        queueCount = max(1, queues)
+        stats = DeviceStats(queues: queueCount)
+        rings = (0..<queueCount).map { _ in SPSCRing(capacity: ringSize) }
+        bells = (0..<queueCount).map { _ in CDatapath_eventfd_open() }
     }
+
+    deinit {
+        for fd in bells where fd >= 0 { Glibc.close(fd) }
+    }
+
+    public func pollDescriptor(queue: Int) -> Int32? { bells[queue] >= 0 ? bells[queue] : nil }
+
+    /// Frames waiting on `queue`.
+    public func pending(queue: Int = 0) -> Int { rings[queue].count }
 
     public func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int {
         let room = Swift.min(max, batch.capacity - batch.count)
         guard room > 0 else { return 0 }
+        // Cleared before the ring is read: a transmit after this rings again.
+        if bells[queue] >= 0 { CDatapath_eventfd_clear(bells[queue]) }
         let got = (batch.slots + batch.count).withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: room) {
-            ring.dequeueBurst(into: $0, max: room)
+            rings[queue].dequeueBurst(into: $0, max: room)
         }
         for i in batch.count..<(batch.count + got) { batch[i].inputIfindex = ifindex }
         batch.count += got
-        stats.add(queue: 0, .rxPackets, UInt64(got))
+        stats.add(queue: queue, .rxPackets, UInt64(got))
+        if !rings[queue].isEmpty && bells[queue] >= 0 { CDatapath_eventfd_signal(bells[queue]) }
         return got
     }
 
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         var sent = 0
         for i in batch.indices {
-            if ring.enqueue(UnsafeMutableRawPointer(batch[i].head)) {
+            if rings[queue].enqueue(UnsafeMutableRawPointer(batch[i].head)) {
                 sent += 1
             } else {
                 worker.drop(batch[i], .transmitRingFull)
-                stats.add(queue: 0, .txDropped)
+                stats.add(queue: queue, .txDropped)
             }
         }
-        stats.add(queue: 0, .txPackets, UInt64(sent))
+        stats.add(queue: queue, .txPackets, UInt64(sent))
         batch.removeAll()
+        if sent > 0 && bells[queue] >= 0 { CDatapath_eventfd_signal(bells[queue]) }
     }
 }
