@@ -11,7 +11,7 @@ struct DatapathCommand: ParsableCommand {
         commandName: "datapath",
         abstract: "A user-space IPv4 datapath on AF_PACKET rings.",
         subcommands: [CaptureCommand.self, GenCommand.self, XConnectCommand.self, ForwardCommand.self, NCCommand.self,
-                      PingCommand.self])
+                      PingCommand.self, CtlCommand.self])
 
     /// Parses and runs; every failure is one line on stderr and exit code 2 (help exits 0).
     static func main() {

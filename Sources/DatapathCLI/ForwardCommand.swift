@@ -40,6 +40,9 @@ struct ForwardCommand: ParsableCommand {
     @Flag(help: "Run every packet stage by stage (no forwarding fast path), to compare.") var noFastPath = false
     @Flag(help: "Exchange no virtio-net headers with the kernel (kernels before 5.8): TSO/GRO super-frames cannot cross then.")
     var noOffload = false
+    @Option(help: "Take commands (route/neigh/addr/filter, batch … end, route show, show) on this Unix socket while forwarding (see `datapath ctl`).")
+    var control: String?
+    @Option(help: "Make the control socket 0660 for this group (default 0600: the owner only).") var controlGroup: String?
     @Flag(help: "Let the kernel's own stack process the interfaces' received frames too (by default a BPF program on their tcx ingress hook drops them after the packet taps).")
     var kernelRx = false
 
@@ -65,6 +68,16 @@ struct ForwardCommand: ParsableCommand {
         group.pollAllQueues(of: stack.receivingDevices)
         stack.start(on: group)
         group.start()
+        var controlServer: ControlServer?
+        if let control {
+            let start = monotonicSeconds()
+            let workers = group.workers
+            controlServer = try ControlServer(path: control, group: controlGroup, stack: stack) {
+                stack.statistics(workers: workers, duration: monotonicSeconds() - start).runtimeTable(since: .empty)
+            }
+            controlServer?.start()
+        }
+        defer { controlServer?.stop() }
         say("forward: forwarding on \(stack.links.count) link(s) with \(workers) worker(s), \(stack.fib.count) routes")
         let start = monotonicSeconds()
         var last = StackStatistics.empty

@@ -94,7 +94,15 @@ extension Stack {
             guard let role = roles[name] else { throw fail(line, name, "no such device (add it with 'link add' first)") }
             return role
         }
+        let running = core.registriesAreFrozen
         for line in lines {
+            if running {
+                switch line.command {
+                case .addAFPacket, .addBond, .addBridge, .setMaster:
+                    throw fail(line, line.words.first ?? "", "devices cannot be added or enslaved while the stack runs")
+                default: break
+                }
+            }
             switch line.command {
             case .addAFPacket(let name, _), .addBond(let name, _, _), .addBridge(let name):
                 guard roles[name] == nil else { throw fail(line, name, "device already exists") }
