@@ -348,4 +348,44 @@ import DatapathWire
         expectFailure(stack, text, message)
         #expect(stack.fib.routes.isEmpty)
     }
+
+    /// `route replace` replaces the route with that prefix and metric (or adds it); `route
+    /// flush` leaves only what the addresses brought, and lines after it in the same
+    /// configuration are checked against the flushed table; `addr del` takes its routes along
+    /// (the subnet's only with the subnet's last address); `neigh del` removes the entry;
+    /// deleting what is not there is an error naming it.
+    @Test func routesReplaceAndFlushAddressesAndNeighboursDelete() throws {
+        let (stack, _) = try makeStack()
+        try stack.apply("""
+            addr add 198.18.1.1/24 dev eth0
+            addr add 198.18.1.5/24 dev eth0
+            route add 198.19.0.0/16 via 198.18.1.2
+            route add blackhole 198.20.0.0/16
+            neigh add 198.18.1.2 lladdr 02:00:00:00:00:22 dev eth0
+            """)
+        let before = stack.fib.count
+        try stack.apply("route replace 198.19.0.0/16 via 198.18.1.3\nroute replace 198.21.0.0/16 via 198.18.1.4")
+        #expect(stack.fib.snapshot.lookup(ip("198.19.1.1"))?.gateway == ip("198.18.1.3"))
+        #expect(stack.fib.snapshot.lookup(ip("198.21.1.1"))?.gateway == ip("198.18.1.4"))
+        #expect(stack.fib.count == before + 1)
+
+        try stack.apply("route flush\nroute add 198.19.0.0/16 via 198.18.1.2")
+        let snapshot = stack.fib.snapshot
+        #expect(snapshot.lookup(ip("198.20.1.1")) == nil && snapshot.lookup(ip("198.21.1.1")) == nil)
+        #expect(snapshot.lookup(ip("198.19.1.1"))?.gateway == ip("198.18.1.2"))
+        #expect(snapshot.lookup(ip("198.18.1.1"))?.type == .local && snapshot.lookup(ip("198.18.1.255"))?.type == .broadcast)
+        #expect(snapshot.lookup(ip("198.18.1.9"))?.type == .unicast)   // the connected route stayed
+
+        try stack.apply("addr del 198.18.1.1/24 dev eth0")
+        #expect(stack.addresses.all.map(\.address) == [ip("198.18.1.5")])
+        #expect(stack.fib.snapshot.lookup(ip("198.18.1.1"))?.type == .unicast)   // no longer local; the subnet stays
+        try stack.apply("addr del 198.18.1.5/24 dev eth0")
+        #expect(stack.fib.snapshot.lookup(ip("198.18.1.9")) == nil && stack.fib.snapshot.lookup(ip("198.18.1.255")) == nil)
+        expectFailure(stack, "addr del 198.18.1.5/24 dev eth0", "line 1: '198.18.1.5': no such address on eth0")
+
+        #expect(stack.neighbours.snapshot().map(\.address) == [ip("198.18.1.2")])
+        try stack.apply("neigh del 198.18.1.2 dev eth0")
+        #expect(stack.neighbours.snapshot().isEmpty)
+        expectFailure(stack, "neigh del 198.18.1.2 dev eth0", "line 1: '198.18.1.2': no such neighbour on eth0")
+    }
 }

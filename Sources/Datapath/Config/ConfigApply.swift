@@ -55,6 +55,10 @@ extension Stack {
         case .addFDBEntry(let address, let device): try addFDBEntry(address, port: device)
         case .addRoute(let spec): try addRoute(spec)
         case .deleteRoute(let prefix, let metric): try removeRoute(prefix, metric: metric)
+        case .replaceRoute(let spec): try replaceRoute(spec)
+        case .flushRoutes: flushRoutes()
+        case .deleteAddress(let address, let length, let device): try removeAddress(address, prefixLength: length, device: device)
+        case .deleteNeighbour(let address, let device): try removeNeighbour(address, device: device)
         case .addFilterRule(let spec): try addFilterRule(spec)
         case .listFilter: break  // a display request: `AppliedConfiguration.listsFilter`
         }
@@ -66,8 +70,8 @@ extension Stack {
         var roles: [String: Role] = [:]
         var masters: [String: String] = [:]
         // Subnets (device name, subnet) and routes (prefix, metric) as the lines leave them.
-        var subnets: [(String, IPv4Prefix)] = addresses.all.compactMap { address in
-            core.devices[address.ifindex].map { ($0.name, address.subnet) }
+        var subnets: [(String, IPv4Prefix, IPv4Address)] = addresses.all.compactMap { address in
+            core.devices[address.ifindex].map { ($0.name, address.subnet, address.address) }
         }
         var routes = RouteModel(fib: fib)
         // Neighbour entries by (address, device): those the table holds and cannot collect to
@@ -133,11 +137,11 @@ extension Stack {
                     throw fail(line, "\(address)", "not a unicast address")
                 }
                 let subnet = IPv4Prefix(address: address, length: length)!
-                subnets.append((device, subnet))
+                subnets.append((device, subnet, address))
                 routes.add(IPv4Prefix(address: address, length: 32)!, metric: 0)
                 if length < 32 { routes.add(subnet, metric: 0) }
                 if length < 31 { routes.add(IPv4Prefix(address: subnet.lastAddress, length: 32)!, metric: 0) }
-            case .addRoute(let spec):
+            case .addRoute(let spec), .replaceRoute(let spec):
                 if let device = spec.device { _ = try existing(device, line) }
                 if let gateway = spec.gateway {
                     guard subnets.contains(where: { $0.1.contains(gateway) && $0.1.length < 32
@@ -145,12 +149,33 @@ extension Stack {
                         throw fail(line, "\(gateway)", "gateway not in a connected subnet\(spec.device.map { " of \($0)" } ?? "") (add the address first)")
                     }
                 }
-                guard routes.add(spec.prefix, metric: spec.metric) else {
+                if case .replaceRoute = line.command {
+                    routes.add(spec.prefix, metric: spec.metric)
+                } else if !routes.add(spec.prefix, metric: spec.metric) {
                     throw fail(line, "\(spec.prefix)", "route exists (metric \(spec.metric))")
                 }
             case .deleteRoute(let prefix, let metric):
                 guard routes.remove(prefix, metric: metric) else {
                     throw fail(line, "\(prefix)", "no such route")
+                }
+            case .flushRoutes:
+                routes.flush(keeping: Set(subnets.flatMap { Self.addressPrefixes($0.1, address: $0.2) }))
+            case .deleteAddress(let address, let length, let device):
+                _ = try existing(device, line)
+                let subnet = IPv4Prefix(address: address, length: length)!
+                guard let index = subnets.firstIndex(where: { $0.0 == device && $0.1 == subnet && $0.2 == address }) else {
+                    throw fail(line, "\(address)", "no such address on \(device)")
+                }
+                subnets.remove(at: index)
+                routes.remove(IPv4Prefix(address: address, length: 32)!, metric: 0)
+                if !subnets.contains(where: { $0.0 == device && $0.1 == subnet }) {
+                    if length < 32 { routes.remove(subnet, metric: 0) }
+                    if length < 31 { routes.remove(IPv4Prefix(address: subnet.lastAddress, length: 32)!, metric: 0) }
+                }
+            case .deleteNeighbour(let address, let device):
+                _ = try existing(device, line)
+                guard neighbourKeys.remove("\(address) \(device)") != nil else {
+                    throw fail(line, "\(address)", "no such neighbour on \(device)")
                 }
             case .addNeighbour(let address, let linkAddress, let device):
                 _ = try existing(device, line)
@@ -188,6 +213,13 @@ extension Stack {
     }
 }
 
+extension Stack {
+    /// The prefixes of the routes an address brings (local /32, subnet, broadcast).
+    static func addressPrefixes(_ subnet: IPv4Prefix, address: IPv4Address) -> [IPv4Prefix] {
+        [IPv4Prefix(address: address, length: 32)!, subnet, IPv4Prefix(address: subnet.lastAddress, length: 32)!]
+    }
+}
+
 /// The routing table as the lines of a configuration leave it, for validation: the FIB's routes
 /// with the lines' changes laid over them, per prefix (a dictionary: checking a line costs the
 /// same in an empty table and in one of a million routes).
@@ -195,10 +227,23 @@ struct RouteModel {
     let fib: FIB
     /// The metrics, ascending, of every prefix a line has touched.
     var changed: [IPv4Prefix: [UInt32]] = [:]
+    /// After a `route flush`: only these prefixes (the addresses') keep their FIB routes.
+    var flushedKeeping: Set<IPv4Prefix>?
 
     init(fib: FIB) { self.fib = fib }
 
-    func metrics(of prefix: IPv4Prefix) -> [UInt32] { changed[prefix] ?? fib.metrics(of: prefix) }
+    func metrics(of prefix: IPv4Prefix) -> [UInt32] {
+        if let list = changed[prefix] { return list }
+        if let kept = flushedKeeping, !kept.contains(prefix) { return [] }
+        return fib.metrics(of: prefix)
+    }
+
+    /// `route flush`: every route goes but the addresses' (`prefixes`: their local, subnet and
+    /// broadcast routes, metric 0) — also what earlier lines added.
+    mutating func flush(keeping prefixes: Set<IPv4Prefix>) {
+        changed = Dictionary(uniqueKeysWithValues: prefixes.map { ($0, [0]) })
+        flushedKeeping = prefixes
+    }
 
     /// Adds a route; false when one with that prefix and metric is there already.
     @discardableResult

@@ -24,6 +24,16 @@ public enum ConfigCommand: Equatable, Sendable {
     case addRoute(RouteSpec)
     /// `route del PREFIX [metric N]`
     case deleteRoute(prefix: IPv4Prefix, metric: UInt32?)
+    /// `route replace …` (as `route add`): the route with that prefix and metric is replaced,
+    /// or added when there is none (Linux: NLM_F_CREATE | NLM_F_REPLACE).
+    case replaceRoute(RouteSpec)
+    /// `route flush`: every route but those the addresses bring (local, broadcast and
+    /// connected subnet routes), as `ip route flush` of the routes a daemon or a user added.
+    case flushRoutes
+    /// `addr del A.B.C.D/LEN dev DEV`, with the routes it brought.
+    case deleteAddress(address: IPv4Address, prefixLength: Int, device: String)
+    /// `neigh del A.B.C.D dev DEV`
+    case deleteNeighbour(address: IPv4Address, device: String)
     /// `filter add HOOK [iif DEV] [oif DEV] [src PREFIX] [dst PREFIX] [proto P] [sport N[-M]]
     /// [dport N[-M]] [icmp-type T] [fragment] accept|drop|reject [with CODE]`
     case addFilterRule(FilterRuleSpec)

@@ -20,17 +20,23 @@ public enum ConfigParser {
             default: return try parseLinkSet(&c)
             }
         case "addr":
-            try c.expect("add")
+            let verb = try c.keyword(["add", "del"])
             let (address, length) = try c.prefix()
             try c.expect("dev")
-            return .addAddress(address: address, prefixLength: length, device: try c.name("a device name"))
+            let device = try c.name("a device name")
+            return verb == "add" ? .addAddress(address: address, prefixLength: length, device: device)
+                : .deleteAddress(address: address, prefixLength: length, device: device)
         case "route":
             return try parseRoute(&c)
         case "filter":
             if try c.keyword(["add", "list"]) == "list" { return .listFilter }
             return try parseFilterRule(&c)
         case "neigh":
-            try c.expect("add")
+            if try c.keyword(["add", "del"]) == "del" {
+                let address = try c.address()
+                try c.expect("dev")
+                return .deleteNeighbour(address: address, device: try c.name("a device name"))
+            }
             let address = try c.address()
             try c.expect("lladdr")
             let linkAddress = try c.mac()
@@ -74,7 +80,9 @@ public enum ConfigParser {
     }
 
     static func parseRoute(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {
-        if try c.keyword(["add", "del"]) == "del" {
+        let verb = try c.keyword(["add", "del", "replace", "flush"])
+        if verb == "flush" { return .flushRoutes }
+        if verb == "del" {
             let prefix = try c.routePrefix()
             var metric: UInt32?
             if c.peek == "metric" {
@@ -111,7 +119,7 @@ public enum ConfigParser {
         if spec.type == .unicast && spec.gateway == nil && spec.device == nil {
             throw c.error("'via GATEWAY' or 'dev DEVICE'")
         }
-        return .addRoute(spec)
+        return verb == "replace" ? .replaceRoute(spec) : .addRoute(spec)
     }
 
     static func parseFilterRule(_ c: inout Cursor) throws(ConfigError) -> ConfigCommand {

@@ -100,6 +100,35 @@ public final class FIB: @unchecked Sendable {
         }
     }
 
+    /// Replaces the route for `route.prefix` with `route.metric` (any type), or adds it (Linux:
+    /// `ip route replace`, NLM_F_CREATE | NLM_F_REPLACE).
+    public func replace(_ route: Route) {
+        state.withLock { state in
+            var list = state.routes[route.prefix] ?? []
+            list.removeAll { $0.metric == route.metric }
+            list.append(route)
+            list.sort { $0.metric < $1.metric }
+            state.routes[route.prefix] = list
+            publish(&state)
+        }
+    }
+
+    /// Removes every route `doomed` picks; returns how many went. One publication.
+    @discardableResult
+    public func removeAll(where doomed: (Route) -> Bool) -> Int {
+        state.withLock { state in
+            var removed = 0
+            for (prefix, list) in state.routes {
+                let kept = list.filter { !doomed($0) }
+                guard kept.count != list.count else { continue }
+                removed += list.count - kept.count
+                state.routes[prefix] = kept.isEmpty ? nil : kept
+            }
+            if removed > 0 { publish(&state) }
+            return removed
+        }
+    }
+
     /// Removes every route through device `ifindex` (Linux: `fib_sync_down_dev`).
     public func removeRoutes(ifindex: Int) {
         state.withLock { state in

@@ -209,6 +209,54 @@ public final class Stack: @unchecked Sendable {
         try fibAdd(resolve(spec))
     }
 
+    /// Replaces the route with the spec's prefix and metric, or adds it (Linux: `ip route
+    /// replace`).
+    public func replaceRoute(_ spec: RouteSpec) throws(StackError) {
+        fib.replace(try resolve(spec))
+    }
+
+    /// Removes every route but those the addresses bring — local, broadcast, and the connected
+    /// route of each address's subnet on its device — (Linux: `ip route flush` of what was
+    /// added); returns how many went.
+    @discardableResult
+    public func flushRoutes() -> Int {
+        let connected = Set(addresses.all.map { "\($0.subnet)@\($0.ifindex)" })
+        return fib.removeAll { route in
+            switch route.type {
+            case .local, .broadcast: return false
+            case .unicast: return route.gateway != nil || !connected.contains("\(route.prefix)@\(route.ifindex)")
+            default: return true
+            }
+        }
+    }
+
+    /// Removes an address and the routes it brought (Linux: `ip addr del` → `fib_del_ifaddr`):
+    /// its local route, and — when no other address of the device is in the subnet — the
+    /// subnet's connected and broadcast routes.
+    public func removeAddress(_ address: IPv4Address, prefixLength: Int, device name: String) throws(StackError) {
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
+        let ifindex = link.device.ifindex
+        let entry = InterfaceAddress(address: address, prefixLength: prefixLength, ifindex: ifindex)
+        guard addresses.remove(entry) else { throw .noSuchAddress(address, device: name) }
+        let subnetInUse = addresses.all.contains { $0.ifindex == ifindex && $0.subnet == entry.subnet }
+        let broadcast = IPv4Prefix(address: entry.subnet.lastAddress, length: 32)!
+        fib.removeAll { route in
+            guard route.ifindex == ifindex else { return false }
+            if route.type == .local { return route.prefix == IPv4Prefix(address: address, length: 32)! }
+            guard !subnetInUse else { return false }
+            return (route.type == .broadcast && route.prefix == broadcast)
+                || (route.type == .unicast && route.gateway == nil && route.prefix == entry.subnet && prefixLength < 32)
+        }
+    }
+
+    /// Removes a neighbour entry (Linux: `ip neigh del`).
+    public func removeNeighbour(_ address: IPv4Address, device name: String) throws(StackError) {
+        guard let link = link(named: name) else { throw .noSuchDevice(name) }
+        guard neighbours.remove(address, ifindex: link.device.ifindex) else {
+            throw .noSuchNeighbour(address, device: name)
+        }
+    }
+
     /// Removes a route (Linux: `ip route del PREFIX [metric N]`).
     public func removeRoute(_ prefix: IPv4Prefix, metric: UInt32? = nil) throws(StackError) {
         do { try fib.remove(prefix, metric: metric) } catch { throw .route(error) }
@@ -286,6 +334,8 @@ public enum StackError: Error, CustomStringConvertible, Sendable, Equatable {
     /// A route's gateway lies in no connected subnet (of the named device, when one is named).
     case gatewayNotConnected(IPv4Address, device: String?)
     case neighbourTableFull
+    case noSuchAddress(IPv4Address, device: String)
+    case noSuchNeighbour(IPv4Address, device: String)
     case notABridgePort(String)
     case fdbFull(bridge: String)
     /// The FIB refused the change.
@@ -303,6 +353,8 @@ public enum StackError: Error, CustomStringConvertible, Sendable, Equatable {
         case .gatewayNotConnected(let gateway, let device):
             "gateway \(gateway) is not in a connected subnet\(device.map { " of \($0)" } ?? "")"
         case .neighbourTableFull: "neighbour table full"
+        case .noSuchAddress(let address, let device): "no address \(address) on \(device)"
+        case .noSuchNeighbour(let address, let device): "no neighbour \(address) on \(device)"
         case .notABridgePort(let name): "\(name) is not a bridge port"
         case .fdbFull(let bridge): "FDB of \(bridge) is full"
         case .route(let error): error.description
