@@ -13,6 +13,9 @@ let package = Package(
         .executable(name: "datapath", targets: ["DatapathCLI"]),
         .executable(name: "protocol-counter", targets: ["ProtocolCounter"]),
         .executable(name: "udp-echo", targets: ["UDPEcho"]),
+        // The fuzz targets' bodies (Fuzz/ builds them with libFuzzer; the tests replay the
+        // regression inputs through them).
+        .library(name: "DatapathFuzzHarness", targets: ["DatapathFuzzHarness"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
@@ -34,6 +37,7 @@ let package = Package(
             name: "Datapath",
             dependencies: ["DatapathCore", "DatapathWire", .product(name: "Logging", package: "swift-log")]
         ),
+        .target(name: "DatapathFuzzHarness", dependencies: ["Datapath", "DatapathCore", "DatapathWire"]),
         // Traffic generation (Linux's pktgen role): the CLI's `gen`, tests and benchmarks.
         .target(name: "DatapathGenerator", dependencies: ["DatapathCore", "DatapathWire"]),
         .executableTarget(
@@ -57,7 +61,8 @@ let package = Package(
         ),
         .testTarget(name: "DatapathWireTests", dependencies: ["DatapathWire"]),
         .testTarget(name: "DatapathCoreTests", dependencies: ["DatapathCore", "DatapathWire"]),
-        .testTarget(name: "DatapathTests", dependencies: ["Datapath", "DatapathCore", "DatapathWire", "DatapathGenerator"]),
+        .testTarget(name: "DatapathTests",
+                    dependencies: ["Datapath", "DatapathCore", "DatapathWire", "DatapathGenerator", "DatapathFuzzHarness"]),
         .testTarget(
             name: "InteropTests",
             dependencies: ["DatapathCore", "DatapathWire", "DatapathGenerator", "DatapathCLI", "ProtocolCounter", "UDPEcho"]

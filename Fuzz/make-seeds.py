@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus (Fuzz/Corpus/<target>/): valid packets of every kind the stack
+handles, and malformed ones. Run from the repository root: python3 Fuzz/make-seeds.py"""
+import os, struct
+
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+
+def ip(src, dst, proto, payload, ttl=64, ident=1, flags=0x4000, options=b''):
+    ihl = 5 + len(options) // 4
+    h = struct.pack('!BBHHHBBH4s4s', 0x40 | ihl, 0, ihl * 4 + len(payload), ident, flags, ttl, proto, 0,
+                    bytes(src), bytes(dst)) + options
+    h = h[:10] + struct.pack('!H', csum(h)) + h[12:]
+    return h + payload
+
+def eth(dst, src, etype, payload):
+    return bytes(dst) + bytes(src) + struct.pack('!H', etype) + payload
+
+def udp(src, dst, sport, dport, data):
+    u = struct.pack('!HHHH', sport, dport, 8 + len(data), 0) + data
+    pseudo = bytes(src) + bytes(dst) + struct.pack('!BBH', 0, 17, len(u))
+    c = csum(pseudo + u) or 0xFFFF
+    return u[:6] + struct.pack('!H', c) + u[8:]
+
+def icmp(t, c, rest, data):
+    m = struct.pack('!BBH', t, c, 0) + rest + data
+    return m[:2] + struct.pack('!H', csum(m)) + m[4:]
+
+def tcp(src, dst, sport, dport, flags, options=b''):
+    off = (20 + len(options)) // 4
+    t = struct.pack('!HHIIBBHHH', sport, dport, 1, 0, off << 4, flags, 65535, 0, 0) + options
+    pseudo = bytes(src) + bytes(dst) + struct.pack('!BBH', 0, 6, len(t))
+    return t[:16] + struct.pack('!H', csum(pseudo + t)) + t[18:]
+
+ROUTER = [2, 0, 0, 0, 0, 1]; HOSTA = [2, 0, 0, 0, 0, 0xA2]
+A = [198, 18, 1, 2]; R = [198, 18, 1, 1]; FAR = [198, 19, 0, 5]
+frames = {
+    'udp-echo': eth(ROUTER, HOSTA, 0x800, ip(A, R, 17, udp(A, R, 4000, 7, b'hello'))),
+    'udp-closed-port': eth(ROUTER, HOSTA, 0x800, ip(A, R, 17, udp(A, R, 4000, 9999, b'x'))),
+    'udp-forward': eth(ROUTER, HOSTA, 0x800, ip(A, FAR, 17, udp(A, FAR, 4000, 53, b'q' * 40))),
+    'icmp-echo': eth(ROUTER, HOSTA, 0x800, ip(A, R, 1, icmp(8, 0, struct.pack('!HH', 1, 1), b'x' * 32))),
+    'icmp-frag-needed': eth(ROUTER, HOSTA, 0x800, ip(A, R, 1, icmp(3, 4, struct.pack('!HH', 0, 576),
+                                                     ip(R, A, 17, udp(R, A, 7, 4000, b'')))) ),
+    'tcp-syn': eth(ROUTER, HOSTA, 0x800, ip(A, R, 6, tcp(A, R, 5000, 80, 0x02, b'\x02\x04\x05\xb4\x01\x01\x04\x02'))),
+    'ttl-1-forward': eth(ROUTER, HOSTA, 0x800, ip(A, FAR, 17, udp(A, FAR, 1, 2, b'z'), ttl=1)),
+    'options-rr': eth(ROUTER, HOSTA, 0x800, ip(A, FAR, 17, udp(A, FAR, 1, 2, b'o'), options=b'\x07\x07\x04\0\0\0\0\0')),
+    'arp-request': eth([0xFF] * 6, HOSTA, 0x806, struct.pack('!HHBBH', 1, 0x800, 6, 4, 1) + bytes(HOSTA) + bytes(A)
+                       + bytes(6) + bytes(R)),
+    'bad-ip-checksum': eth(ROUTER, HOSTA, 0x800, ip(A, R, 17, udp(A, R, 1, 7, b'b'))[:10] + b'\0\0'
+                           + ip(A, R, 17, udp(A, R, 1, 7, b'b'))[12:]),
+    'broadcast-udp': eth([0xFF] * 6, HOSTA, 0x800, ip(A, [198, 18, 1, 255], 17, udp(A, [198, 18, 1, 255], 1, 7, b'b'))),
+    'multicast-udp': eth([1, 0, 0x5e, 1, 2, 3], HOSTA, 0x800, ip(A, [239, 1, 2, 3], 17, udp(A, [239, 1, 2, 3], 1, 7, b'm'))),
+    'vlan-tagged': bytes(ROUTER) + bytes(HOSTA) + b'\x81\x00\x00\x05\x08\x00' + ip(A, R, 1, icmp(8, 0, b'\0\1\0\1', b'')),
+}
+# Two fragments of one UDP datagram to the socket, in reverse order.
+whole = udp(A, R, 4000, 7, b'F' * 100)
+f1 = ip(A, R, 17, whole[:56], ident=77, flags=0x2000)
+f2 = ip(A, R, 17, whole[56:], ident=77, flags=56 // 8)
+def record(frame, flags=0, gso=0):
+    return struct.pack('!BHH', flags, gso, len(frame)) + frame
+
+os.makedirs('Fuzz/Corpus/FuzzStackReceive', exist_ok=True)
+os.makedirs('Fuzz/Corpus/FuzzWire', exist_ok=True)
+os.makedirs('Fuzz/Corpus/FuzzConfig', exist_ok=True)
+for name, frame in frames.items():
+    open('Fuzz/Corpus/FuzzStackReceive/' + name, 'wb').write(record(frame))
+    open('Fuzz/Corpus/FuzzWire/' + name, 'wb').write(frame)
+open('Fuzz/Corpus/FuzzStackReceive/fragments-reversed', 'wb').write(
+    record(eth(ROUTER, HOSTA, 0x800, f2)) + record(eth(ROUTER, HOSTA, 0x800, f1)))
+open('Fuzz/Corpus/FuzzStackReceive/verified-checksum', 'wb').write(record(frames['udp-echo'], flags=1))
+big = eth(ROUTER, HOSTA, 0x800, ip(A, FAR, 17, udp(A, FAR, 1, 2, b'g' * 1400)))
+open('Fuzz/Corpus/FuzzStackReceive/gso-udp', 'wb').write(record(big, flags=2 | 8, gso=500))
+configs = {
+    'router': 'addr add 198.18.2.1/24 dev eth1\nroute add 198.20.0.0/16 via 198.18.2.2 metric 5\n'
+              'neigh add 198.18.2.2 lladdr 02:00:00:00:00:22 dev eth1\nfilter add forward proto tcp dport 22 drop\n',
+    'bond-bridge': 'link add bond0 type bond mode balance-xor xmit_hash_policy layer3+4\nlink set eth1 master bond0\n'
+                   'link add br0 type bridge\n',
+    'replace-flush': 'route replace 198.19.0.0/16 via 198.18.1.3\nroute flush\naddr del 198.18.1.1/24 dev eth0\n',
+    'error-late': 'route add 198.21.0.0/16 via 198.18.1.2\nroute add 198.22.0.0/16 via 198.18.9.9\n',
+}
+for name, text in configs.items():
+    open('Fuzz/Corpus/FuzzConfig/' + name, 'w').write(text)

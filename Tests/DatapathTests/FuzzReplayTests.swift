@@ -1,0 +1,36 @@
+import DatapathFuzzHarness
+import Foundation
+import Testing
+
+/// The fuzz targets' bodies on their seed corpus and on every regression input a fuzzer once
+/// found (Fuzz/Corpus, Fuzz/Regressions): each must pass its harness's invariants (a failure
+/// traps, failing the run). `Scripts/fuzz` runs the fuzzers themselves.
+@Suite struct FuzzReplayTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fuzz")
+
+    static func inputs(_ target: String) -> [URL] {
+        ["Corpus", "Regressions"].flatMap { folder -> [URL] in
+            let directory = root.appendingPathComponent(folder).appendingPathComponent(target)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+            return names.filter { $0 != "README" }.sorted().map { directory.appendingPathComponent($0) }
+        }
+    }
+
+    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire"])
+    func everySeedAndRegressionPasses(target: String) throws {
+        let files = Self.inputs(target)
+        #expect(files.count >= 4, "the seed corpus of \(target) is missing")
+        let harness = target == "FuzzStackReceive" ? try StackReceiveHarness() : nil
+        for file in files {
+            let data = try Data(contentsOf: file)
+            data.withUnsafeBytes { bytes in
+                switch target {
+                case "FuzzStackReceive": harness!.run(bytes)
+                case "FuzzConfig": ConfigHarness.run(bytes)
+                default: WireHarness.run(bytes)
+                }
+            }
+        }
+    }
+}
