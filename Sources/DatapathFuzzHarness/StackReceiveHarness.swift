@@ -23,6 +23,7 @@ public final class StackReceiveHarness {
     let stack: Stack
     let eth0: MemoryDevice, wire0: MemoryDevice
     let eth1: MemoryDevice, wire1: MemoryDevice
+    let loopback: LoopbackDevice
     var batch = PacketBatch()
     let baseline: Int
     final class Consume: UDPReceiver, RawReceiver, @unchecked Sendable {
@@ -43,6 +44,7 @@ public final class StackReceiveHarness {
                                           ringSize: 4096)
         try stack.addDevice(eth0)
         try stack.addDevice(eth1)
+        loopback = stack.link(named: "lo")!.device as! LoopbackDevice
         try stack.apply("""
             addr add 198.18.1.1/24 dev eth0
             addr add 198.18.2.1/24 dev eth1
@@ -87,6 +89,7 @@ public final class StackReceiveHarness {
             let device = flags & 0x10 != 0 ? eth1 : eth0
             if !device.inject(skb) { worker.cache.free(skb) }
             receive(device)
+            receiveLoopback()
         }
         checkTransmitted(wire0)
         checkTransmitted(wire1)
@@ -98,6 +101,7 @@ public final class StackReceiveHarness {
             clock.advance(by: 2_000_000_000)
         }
         stack.ipv4.expireFragments(worker: worker)
+        receiveLoopback()
         checkTransmitted(wire0)
         checkTransmitted(wire1)
         precondition(worker.drops[.notSpecified] == 0, "a drop without a reason")
@@ -108,6 +112,14 @@ public final class StackReceiveHarness {
     func receive(_ device: MemoryDevice) {
         while device.pending() > 0 {
             _ = device.receive(queue: 0, into: &batch, max: 256, worker: worker)
+            stack.core.netifReceiveSkb(&batch, worker: worker)
+        }
+    }
+
+    /// What the stack sent itself through lo, received (a few rounds: an answer may loop too).
+    func receiveLoopback() {
+        for _ in 0..<4 where loopback.pending() > 0 {
+            _ = loopback.receive(queue: 0, into: &batch, max: 256, worker: worker)
             stack.core.netifReceiveSkb(&batch, worker: worker)
         }
     }

@@ -51,8 +51,10 @@ extension ICMP {
             ipv4.statistics.block(worker).add(IPStatistics.Counter.outNoRoutes.rawValue)
             return
         }
-        // A source that routes as a subnet's broadcast is no unicast host.
+        // A source that routes as a subnet's broadcast is no unicast host; one of our own
+        // addresses on a packet from outside is spoofed (only what came back on lo is ours).
         guard route.flags.isDisjoint(with: [.broadcast, .multicast]) else { return }
+        guard !route.flags.contains(.local) || skb.inputIfindex == ipv4.loopbackIfindex else { return }
         let source = dst.flags.contains(.local)
             ? original : ipv4.selectSource(for: destination, route: route, worker: worker)
         guard !source.isZero else { return }

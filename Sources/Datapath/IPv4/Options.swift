@@ -12,12 +12,14 @@ extension IPv4 {
 
     /// ICMP parameter problem for a header whose options are malformed (Linux: the `error:`
     /// exit of `ip_options_compile`, pointer = the offending octet). Other header errors get
-    /// no answer.
+    /// no answer — a header that is not IPv4 (the version) above all: its "options" are
+    /// whatever follows. (Found by the fuzzer: a version-3 header got a parameter problem.)
     func reportBadOptions(_ skb: SKB, worker: Worker) {
         let base = skb.data
-        guard skb.length >= 20 else { return }
+        guard skb.length >= 20, base.load(as: UInt8.self) >> 4 == 4 else { return }
         let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
         guard headerLength > 20, headerLength <= skb.length,
+              skb.checksumState == .unnecessary || IPv4Header(unchecked: base).isChecksumValid,
               let error = IPv4.firstOptionError(base, headerLength: headerLength, sourceRoutesToo: false) else { return }
         skb.resetNetworkHeader()
         icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,

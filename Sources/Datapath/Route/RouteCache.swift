@@ -57,7 +57,10 @@ public final class RouteCache: @unchecked Sendable {
         words[4] = 1
     }
 
-    deinit { words.deallocate() }
+    deinit {
+        words.deallocate()
+        memory.deallocate()
+    }
 
     /// The key word of a destination and source (host order): their wire bytes, source first,
     /// as one little-endian load of IPv4 header bytes 12..<20 reads them.

@@ -95,6 +95,11 @@ public final class Stack: @unchecked Sendable {
         fib.logger = logger
     }
 
+    /// The core's registries hold the stack's handlers and devices, which hold the core: the
+    /// stack lets them go when it goes (its workers must have stopped by then, as they run
+    /// its code).
+    deinit { core.releaseRegistries() }
+
     // MARK: links
 
     public func link(named name: String) -> Link? { links.first { $0.name == name } }

@@ -89,6 +89,20 @@ public final class NetCore: @unchecked Sendable {
         backloggedQdiscs.deallocate()
     }
 
+    /// Lets go of every device and handler (their owner — the stack — is going away), which
+    /// breaks the reference cycles between the core and what it dispatches to (a handler
+    /// holds its core). Only once no worker runs on the core any more.
+    public func releaseRegistries() {
+        for slot in devices.indices { devices[slot] = nil }
+        for slot in rxHandlers.indices { rxHandlers[slot] = nil }
+        for slot in deviceTaps.indices { deviceTaps[slot] = [] }
+        for slot in qdiscs.indices { qdiscs[slot] = [] }
+        globalTaps = []
+        ingressFastPath = nil
+        packetTypes = []
+        packetTypeIndex.update(repeating: 0, count: 65536)
+    }
+
     /// Workers a core serves at most (qdisc bookkeeping is per worker).
     @inlinable public static var maximumWorkers: Int { 256 }
 
