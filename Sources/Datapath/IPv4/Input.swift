@@ -52,7 +52,11 @@ extension IPv4 {
         if length >= 20 && base.load(as: UInt8.self) == 0x45 {
             let ip = IPv4Header(unchecked: base)
             let total = Int(ip.totalLength)
-            if (skb.checksumState == .unnecessary || ip.isChecksumValid) && total >= 20 && total <= length {
+            // The header checksum is always verified: a ring's "checksum valid" (TP_STATUS_CSUM_VALID,
+            // CHECKSUM_UNNECESSARY) covers the transport checksum, not this one — Linux's
+            // ip_rcv_core verifies it regardless. (The fuzzer found a forwarded packet keeping a
+            // bad header checksum when the ring said "valid".)
+            if ip.isChecksumValid && total >= 20 && total <= length {
                 if total != length { skb.trim(to: total) }
                 skb.resetNetworkHeader()
                 skb.setTransportHeader(afterNetworkBytes: 20)
@@ -78,7 +82,7 @@ extension IPv4 {
             return .ipHeaderInvalid
         }
         let ip = IPv4Header(unchecked: base)
-        if skb.checksumState != .unnecessary && !ip.isChecksumValid {
+        if !ip.isChecksumValid {
             counters.add(IPStatistics.Counter.inCsumErrors.rawValue)
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
             return .ipChecksum
