@@ -27,6 +27,37 @@ final class CollectingUDPReceiver: UDPReceiver, @unchecked Sendable {
 struct UDPInteropTests {
     static let sizes = [1, 100, 1472, 1473, 3000, 20000, 65507]
 
+    /// A Python kernel client for an echo server at 198.18.0.1:7: it sends `edges` and `random`
+    /// more sizes up to 65507 bytes of random bytes (seeded), retrying each up to three times,
+    /// and prints `echoed N of M` (the echoes that came back byte-exact).
+    static func echoClientScript(seed: Int, edges: [Int], random: Int) -> String {
+        """
+        import random, socket, sys
+        random.seed(\(seed))
+        sizes = \(edges) + [random.randint(1, 65507) for _ in range(\(random))]
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        s.connect(('198.18.0.1', 7))
+        ok = 0
+        for n in sizes:
+            data = bytes(random.getrandbits(8) for _ in range(n))
+            for attempt in range(3):
+                s.send(data)
+                try:
+                    back = s.recv(65536)
+                except socket.timeout:
+                    continue
+                if back == data:
+                    ok += 1
+                else:
+                    print('mismatch at', n, len(back))
+                break
+            else:
+                print('no echo for', n)
+        print('echoed', ok, 'of', len(sizes))
+        """
+    }
+
     static func pattern(_ size: Int) -> [UInt8] { (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ size) } }
 
     /// A kernel host (198.18.0.2 on h0) wired to the stack (198.18.0.1 on eth0 = d0, running);
