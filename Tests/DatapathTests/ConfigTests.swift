@@ -383,6 +383,14 @@ import DatapathWire
         #expect(stack.fib.snapshot.lookup(ip("198.18.1.9")) == nil && stack.fib.snapshot.lookup(ip("198.18.1.255")) == nil)
         expectFailure(stack, "addr del 198.18.1.5/24 dev eth0", "line 1: '198.18.1.5': no such address on eth0")
 
+        // filter del HOOK N (iptables -D CHAIN N): by number from 1, checked across the lines.
+        try stack.apply("filter add input proto udp dport 9 drop\nfilter add input proto tcp dport 22 drop")
+        let second = stack.filter.allRules.last?.description
+        try stack.apply("filter del input 1")
+        #expect(stack.filter.allRules.map(\.description) == [second])
+        expectFailure(stack, "filter del input 1\nfilter del input 1", "line 2: '1': no rule 1 in INPUT (it has 0)")
+        #expect(stack.filter.count(.localIn) == 1)
+
         #expect(stack.neighbours.snapshot().map(\.address) == [ip("198.18.1.2")])
         try stack.apply("neigh del 198.18.1.2 dev eth0")
         #expect(stack.neighbours.snapshot().isEmpty)

@@ -59,6 +59,7 @@ extension Stack {
         case .flushRoutes: flushRoutes()
         case .deleteAddress(let address, let length, let device): try removeAddress(address, prefixLength: length, device: device)
         case .deleteNeighbour(let address, let device): try removeNeighbour(address, device: device)
+        case .deleteFilterRule(let hook, let number): try removeFilterRule(hook, number: number)
         case .addFilterRule(let spec): try addFilterRule(spec)
         case .listFilter: break  // a display request: `AppliedConfiguration.listsFilter`
         }
@@ -74,6 +75,8 @@ extension Stack {
             core.devices[address.ifindex].map { ($0.name, address.subnet, address.address) }
         }
         var routes = RouteModel(fib: fib)
+        // Rules per hook as the lines leave them.
+        var filterRules: [NetfilterHook: Int] = [:]
         // Neighbour entries by (address, device): those the table holds and cannot collect to
         // make room (Linux's forced `neigh_forced_gc` spares the same), and those lines add.
         let neighbourEntries = neighbours.snapshot()
@@ -189,6 +192,11 @@ extension Stack {
                 }
             case .addFilterRule(let spec):
                 for device in [spec.inputDevice, spec.outputDevice].compactMap({ $0 }) { _ = try existing(device, line) }
+                filterRules[spec.hook, default: filter.count(spec.hook)] += 1
+            case .deleteFilterRule(let hook, let number):
+                let count = filterRules[hook, default: filter.count(hook)]
+                guard number <= count else { throw fail(line, "\(number)", "no rule \(number) in \(hook) (it has \(count))") }
+                filterRules[hook] = count - 1
             case .listFilter:
                 break
             case .addFDBEntry(let address, let device):

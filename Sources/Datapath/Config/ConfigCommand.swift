@@ -37,6 +37,8 @@ public enum ConfigCommand: Equatable, Sendable {
     /// `filter add HOOK [iif DEV] [oif DEV] [src PREFIX] [dst PREFIX] [proto P] [sport N[-M]]
     /// [dport N[-M]] [icmp-type T] [fragment] accept|drop|reject [with CODE]`
     case addFilterRule(FilterRuleSpec)
+    /// `filter del input|forward|output N`: rule N (from 1) of the hook.
+    case deleteFilterRule(hook: NetfilterHook, number: Int)
     /// `filter list`: show the filter table with its counters as the datapath runs.
     case listFilter
 }

@@ -29,8 +29,14 @@ public enum ConfigParser {
         case "route":
             return try parseRoute(&c)
         case "filter":
-            if try c.keyword(["add", "list"]) == "list" { return .listFilter }
-            return try parseFilterRule(&c)
+            switch try c.keyword(["add", "del", "list"]) {
+            case "list": return .listFilter
+            case "del":
+                let hooks: [String: NetfilterHook] = ["input": .localIn, "forward": .forward, "output": .localOut]
+                let hook = hooks[try c.keyword(["input", "forward", "output"])]!
+                return .deleteFilterRule(hook: hook, number: try c.number("a rule number (from 1)", in: 1...1_000_000))
+            default: return try parseFilterRule(&c)
+            }
         case "neigh":
             if try c.keyword(["add", "del"]) == "del" {
                 let address = try c.address()

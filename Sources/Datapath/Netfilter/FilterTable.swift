@@ -40,6 +40,21 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
         if first { netfilter.register(self, on: spec.hook, priority: FilterTable.priority) }
     }
 
+    /// Removes rule `number` (1-based) of `hook` (iptables `-D CHAIN RULENUM`); false when the
+    /// hook has no such rule. The hook keeps its registration (an empty list accepts all).
+    @discardableResult
+    public func remove(_ hook: NetfilterHook, number: Int) -> Bool {
+        hooks.update { hooks -> Bool in
+            guard number >= 1 && number <= hooks[hook.rawValue].rules.count else { return false }
+            hooks[hook.rawValue].rules.remove(at: number - 1)
+            hooks[hook.rawValue].matches.remove(at: number - 1)
+            return true
+        }
+    }
+
+    /// How many rules `hook` has.
+    public func count(_ hook: NetfilterHook) -> Int { hooks.value[hook.rawValue].rules.count }
+
     /// Every rule, hook by hook in path order, then rule order.
     public var allRules: [FilterRule] { hooks.value.flatMap(\.rules) }
 

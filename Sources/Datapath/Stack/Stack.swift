@@ -300,6 +300,11 @@ public final class Stack: @unchecked Sendable {
         filter.append(spec, inputIfindex: try ifindex(spec.inputDevice), outputIfindex: try ifindex(spec.outputDevice))
     }
 
+    /// Removes rule `number` (1-based, as `iptables -D CHAIN N` counts) of `hook`.
+    public func removeFilterRule(_ hook: NetfilterHook, number: Int) throws(StackError) {
+        guard filter.remove(hook, number: number) else { throw .noSuchFilterRule(hook, number: number) }
+    }
+
     /// Adds a permanent neighbour (Linux: `ip neigh add … lladdr … dev … nud permanent`).
     public func addNeighbour(_ address: IPv4Address, linkAddress: MACAddress, device name: String) throws(StackError) {
         guard let link = link(named: name) else { throw .noSuchDevice(name) }
@@ -341,6 +346,7 @@ public enum StackError: Error, CustomStringConvertible, Sendable, Equatable {
     case neighbourTableFull
     case noSuchAddress(IPv4Address, device: String)
     case noSuchNeighbour(IPv4Address, device: String)
+    case noSuchFilterRule(NetfilterHook, number: Int)
     case notABridgePort(String)
     case fdbFull(bridge: String)
     /// The FIB refused the change.
@@ -360,6 +366,7 @@ public enum StackError: Error, CustomStringConvertible, Sendable, Equatable {
         case .neighbourTableFull: "neighbour table full"
         case .noSuchAddress(let address, let device): "no address \(address) on \(device)"
         case .noSuchNeighbour(let address, let device): "no neighbour \(address) on \(device)"
+        case .noSuchFilterRule(let hook, let number): "no rule \(number) in \(hook)"
         case .notABridgePort(let name): "\(name) is not a bridge port"
         case .fdbFull(let bridge): "FDB of \(bridge) is full"
         case .route(let error): error.description

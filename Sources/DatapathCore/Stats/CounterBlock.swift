@@ -20,14 +20,16 @@ public final class CounterBlock: @unchecked Sendable {
     @inlinable @inline(__always)
     public func add(_ index: Int, _ amount: UInt64 = 1) {
         precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "counter index out of range")
-        values[index] &+= amount
+        // Relaxed atomic load and store (one writer): the same two moves as a plain `+=` on
+        // x86-64 and arm64, but no data race with a reader (ThreadSanitizer agrees).
+        SharedWord.storeRelaxed(values + index, SharedWord.loadRelaxed(values + index) &+ amount)
     }
 
-    /// A racy but tear-free read (aligned 64-bit loads), for reporting.
+    /// A relaxed atomic read (tear-free, possibly a little behind the writer), for reporting.
     @inlinable
     public subscript(index: Int) -> UInt64 {
         precondition(UInt(bitPattern: index) < UInt(bitPattern: count), "counter index out of range")
-        return values[index]
+        return SharedWord.loadRelaxed(values + index)
     }
 
     public func reset() { values.update(repeating: 0, count: count) }
