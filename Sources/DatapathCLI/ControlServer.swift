@@ -15,7 +15,7 @@ import Glibc
 /// FIB publication — and answered `ok` or `error: <the exact error>`; `batch` … `end` applies
 /// the lines between as one configuration and answers once; `route show` (`route show
 /// summary`) and `show` (the stage table) answer with their text and then `ok`. A line over
-/// 64 KiB, or a batch over 1 000 000 lines, is answered with an error and the connection
+/// 64 KiB, or a batch over 2 000 000 lines or 256 MiB, is answered with an error and the connection
 /// closed; nothing a client sends stops forwarding. Whoever can write to the socket controls
 /// the router: it is created mode 0600 (0660 with a group); a stale socket file (nobody
 /// listening) is replaced, anything else at the path is refused.
@@ -28,7 +28,8 @@ final class ControlServer: @unchecked Sendable {
     let applying = Mutex<Void>(())
     let stopped = Atomic<Bool>(false)
     static let maximumLine = 65536
-    static let maximumBatch = 1_000_000
+    static let maximumBatch = 2_000_000
+    static let maximumBatchBytes = 256 << 20
 
     init(path: String, group: String?, stack: Stack, show: @escaping @Sendable () -> String) throws {
         self.path = path
@@ -66,7 +67,12 @@ final class ControlServer: @unchecked Sendable {
                 unlink(path)
                 throw CLIError("no such group: \(group)")
             }
-            _ = chown(path, getuid(), entry.pointee.gr_gid)
+            guard chown(path, getuid(), entry.pointee.gr_gid) == 0 else {
+                let reason = String(cString: strerror(errno))
+                close(fd)
+                unlink(path)
+                throw CLIError("control socket \(path): chown to group \(group): \(reason)")
+            }
             _ = chmod(path, 0o660)
         }
         guard listen(fd, 16) == 0 else {
@@ -91,6 +97,10 @@ final class ControlServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         if connected == 0 { throw CLIError("control socket \(path) is in use by another process") }
+        // Only a socket nobody listens on is stale; any other failure (no permission) leaves it.
+        guard errno == ECONNREFUSED else {
+            throw CLIError("control socket \(path) exists and cannot be probed: \(String(cString: strerror(errno)))")
+        }
         unlink(path)
     }
 
@@ -121,6 +131,7 @@ final class ControlServer: @unchecked Sendable {
         defer { close(client) }
         var pending: [UInt8] = []
         var batch: [String]?
+        var batchBytes = 0
         var buffer = [UInt8](repeating: 0, count: 65536)
         while !stopped.load(ordering: .relaxed) {
             let n = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
@@ -133,16 +144,18 @@ final class ControlServer: @unchecked Sendable {
                 }
                 let line = String(decoding: pending[..<newline], as: UTF8.self)
                 pending.removeSubrange(...newline)
-                if var lines = batch {
+                if batch != nil {
                     if line.trimmingCharacters(in: .whitespaces) == "end" {
+                        let text = batch!.joined(separator: "\n")
                         batch = nil
-                        reply(client, apply(lines.joined(separator: "\n")))
-                    } else if lines.count >= ControlServer.maximumBatch {
-                        reply(client, "error: batch longer than \(ControlServer.maximumBatch) lines")
+                        batchBytes = 0
+                        reply(client, apply(text))
+                    } else if batch!.count >= ControlServer.maximumBatch || batchBytes + line.utf8.count > ControlServer.maximumBatchBytes {
+                        reply(client, "error: batch larger than \(ControlServer.maximumBatch) lines or \(ControlServer.maximumBatchBytes >> 20) MiB")
                         return
                     } else {
-                        lines.append(line)
-                        batch = lines
+                        batchBytes += line.utf8.count + 1
+                        batch!.append(line)   // in place: no copy of the lines so far
                     }
                     continue
                 }

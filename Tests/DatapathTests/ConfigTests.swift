@@ -383,6 +383,14 @@ import DatapathWire
         #expect(stack.fib.snapshot.lookup(ip("198.18.1.9")) == nil && stack.fib.snapshot.lookup(ip("198.18.1.255")) == nil)
         expectFailure(stack, "addr del 198.18.1.5/24 dev eth0", "line 1: '198.18.1.5': no such address on eth0")
 
+        // What the model keeps over a flush is what the flush keeps: a metric-100 connected-
+        // looking route goes, so adding it again in the same batch is no conflict; and
+        // `route replace` of one of our own addresses leaves its local route alone.
+        try stack.apply("addr add 198.18.3.1/24 dev eth1\nroute add 198.18.3.0/24 dev eth1 metric 100")
+        try stack.apply("route flush\nroute add 198.18.3.0/24 dev eth1 metric 100")
+        try stack.apply("route replace 198.18.3.1/32 via 198.18.3.2")
+        #expect(stack.fib.snapshot.lookup(ip("198.18.3.1"))?.type == .local)
+
         // filter del HOOK N (iptables -D CHAIN N): by number from 1, checked across the lines.
         try stack.apply("filter add input proto udp dport 9 drop\nfilter add input proto tcp dport 22 drop")
         let second = stack.filter.allRules.last?.description

@@ -302,4 +302,37 @@ import DatapathWire
         socket.close()
         #expect(lab.poolIsAtBaseline)
     }
+
+    /// A broadcast delivered to two run-to-completion echo sockets reaches each as a clone of
+    /// one buffer: the first echo must not write its headers into the bytes the second reads
+    /// (a shared skb takes the copying path), so both answer host A's port.
+    @Test func aSharedDatagramIsNotRewrittenInPlace() throws {
+        let lab = try ForwardLab()
+        final class Echo: UDPReceiver, @unchecked Sendable {
+            let udp: UDP
+            init(_ udp: UDP) { self.udp = udp }
+            func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
+                for i in datagrams.indices { datagrams[i].udpDestination = datagrams[i].udpRemote }
+                _ = try? udp.send(&datagrams, from: socket, worker: worker)
+                return 0
+            }
+        }
+        try lab.stack.udp.open(1, local: .any(port: 7), options: .reuseAddress, receiver: Echo(lab.stack.udp))
+        try lab.stack.udp.open(2, local: .any(port: 7), options: .reuseAddress, receiver: Echo(lab.stack.udp))
+        var bytes = [UInt8](repeating: 0, count: 8) + Array("bcast".utf8)
+        bytes.withUnsafeMutableBytes { raw in
+            UDPRepr(sourcePort: 4000, destinationPort: 7, payloadLength: 5)
+                .emit(to: raw.baseAddress!, source: ForwardLab.hostA, destination: IPv4Address(198, 18, 1, 255))
+        }
+        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 18, 1, 255), payload: bytes, dontFragment: false,
+                                     toMAC: MACAddress(bits: 0xFFFF_FFFF_FFFF)))
+        let replies = lab.sent(on: lab.wire0).map(SentIPv4.init)
+        #expect(replies.count == 2)
+        for reply in replies {
+            let udp = Array(reply.payload)
+            #expect(reply.destination == ForwardLab.hostA && Int(udp[2]) << 8 | Int(udp[3]) == 4000)
+            #expect(Array(udp[8...]) == Array("bcast".utf8))
+        }
+        #expect(lab.poolIsAtBaseline)
+    }
 }

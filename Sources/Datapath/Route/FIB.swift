@@ -105,7 +105,9 @@ public final class FIB: @unchecked Sendable {
     public func replace(_ route: Route) {
         state.withLock { state in
             var list = state.routes[route.prefix] ?? []
-            list.removeAll { $0.metric == route.metric }
+            // The routes addresses bring (Linux keeps them in the local table, which `ip route
+            // replace` does not touch) stay.
+            list.removeAll { $0.metric == route.metric && $0.type != .local && $0.type != .broadcast }
             list.append(route)
             list.sort { $0.metric < $1.metric }
             state.routes[route.prefix] = list

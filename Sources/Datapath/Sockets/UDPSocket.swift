@@ -279,6 +279,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// writers waiting get `closed`. Idempotent; not from a worker's thread.
     public func close() {
         guard buffers.close(unbind: { udp.close(id) }) else { return }
+        udp.corks.discard(id)   // after the grace period: nothing can append any more
         for (group, device) in memberships.withLock({ list in defer { list.removeAll() }; return list }) {
             igmp.leave(group, ifindex: device)
         }

@@ -229,7 +229,8 @@ public final class Stack: @unchecked Sendable {
         return fib.removeAll { route in
             switch route.type {
             case .local, .broadcast: return false
-            case .unicast: return route.gateway != nil || !connected.contains("\(route.prefix)@\(route.ifindex)")
+            case .unicast:
+                return route.gateway != nil || route.metric != 0 || !connected.contains("\(route.prefix)@\(route.ifindex)")
             default: return true
             }
         }

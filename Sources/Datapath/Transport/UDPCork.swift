@@ -66,38 +66,40 @@ extension UDP {
                      more: Bool, worker: Worker) throws(SocketError) {
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
         let holding = more || options.cork
-        let corked = corks.isPending(id)
-        guard holding || corked else {
+        guard holding || corks.isPending(id) else {
             try send(payload, from: id, to: destination, worker: worker)
             return
         }
-        var remote = SocketAddress.any()
-        if !corked {
-            guard let entry = sockets.entry(id) else { throw .notBound(id) }
-            guard let peer = destination ?? entry.remote else { throw .notConnected }
-            guard peer.port != 0 else { throw .invalidDestination(peer) }
-            remote = peer
-        }
-        let appended = corks.state.withLock { state -> Int? in
+        guard let entry = sockets.entry(id) else { throw .notBound(id) }
+        let peer = destination ?? entry.remote
+        // Whether a pending datagram exists is decided under the lock (a push on another path
+        // may have taken it since the check above): a new one needs a destination.
+        enum Outcome { case appended, noBuffer, noDestination, invalid(SocketAddress), tooLong(Int) }
+        let outcome = corks.state.withLock { state -> Outcome in
             if state.pending[id] == nil {
+                guard let peer else { return .noDestination }
+                guard peer.port != 0 else { return .invalid(peer) }
                 if state.cache == nil { state.cache = corks.pool().makeCache(capacity: 4, batch: 1) }
-                guard let buffer = state.cache!.allocate() else { return nil }
-                state.pending[id] = UDPCorks.Pending(destination: remote, buffer: buffer)
+                guard let buffer = state.cache!.allocate() else { return .noBuffer }
+                state.pending[id] = UDPCorks.Pending(destination: peer, buffer: buffer)
                 corks.count.add(1, ordering: .relaxed)
             }
             let buffer = state.pending[id]!.buffer
             let length = buffer.length + payload.count
-            guard length <= UDP.maximumPayload, let out = buffer.put(payload.count) else { return -length }
+            guard length <= UDP.maximumPayload, let out = buffer.put(payload.count) else { return .tooLong(length) }
             if let base = payload.baseAddress { out.copyMemory(from: base, byteCount: payload.count) }
-            return length
+            return .appended
         }
-        guard let appended else {
+        switch outcome {
+        case .appended: break
+        case .noBuffer:
             statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
             throw .noBufferSpace
-        }
-        if appended < 0 {
+        case .noDestination: throw .notConnected
+        case .invalid(let address): throw .invalidDestination(address)
+        case .tooLong(let length):
             corks.discard(id)
-            throw .messageTooLong(-appended, mtu: 65535)
+            throw .messageTooLong(length, mtu: 65535)
         }
         if !holding { try pushPending(id, worker: worker) }
     }

@@ -89,8 +89,8 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
 
     /// Unbinds socket `id` (Linux: `udp_lib_unhash` at close).
     public func close(_ id: UInt32) {
-        corks.discard(id)
         sockets.close(id)
+        corks.discard(id)   // after the unhash: a send still under way finds no entry
         receivers.update { $0[id] = nil }
         options.update { $0[id] = nil }
     }

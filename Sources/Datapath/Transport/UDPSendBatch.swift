@@ -47,8 +47,9 @@ extension UDP {
 
     /// `udp_sendmsg` for a batch (Linux: `sendmmsg`), the run-to-completion send: each skb holds
     /// a payload at `data` and its destination in `udpDestination` (nil: the connected peer).
-    /// A datagram that fits its path MTU and has `sendHeadroom` in front gets its UDP and IP
-    /// headers written in place — no copy: an echo server sends back the very skbs it
+    /// A datagram that fits its path MTU, has `sendHeadroom` in front and is not shared (a
+    /// clone — a broadcast delivered to several sockets — reads the same bytes) gets its UDP
+    /// and IP headers written in place — no copy: an echo server sends back the very skbs it
     /// received — and the lot goes to `ip_local_out` together; one that does not (fragments,
     /// or too little headroom) is built by the copying `send` and its skb freed. The socket's
     /// binding and options are read once, a route once per run of datagrams to one destination.
@@ -112,7 +113,7 @@ extension UDP {
                         if let routeError {
                             failure = routeError
                         } else if IPv4Header.minimumLength + total <= Int(route.mtu) && skb.headroom >= UDP.sendHeadroom
-                                    && (options.segmentSize == 0 || skb.length <= options.segmentSize) {
+                                    && (options.segmentSize == 0 || skb.length <= options.segmentSize) && !skb.isShared {
                             buildInPlace(skb, from: entry.local.port, source: source, to: remote, total: total, ttl: ttl,
                                          options: options, route: route, identification: ipState.nextIdentification())
                             out.append(skb)
