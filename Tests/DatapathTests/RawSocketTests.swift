@@ -87,6 +87,19 @@ final class RecordingRawReceiver: RawReceiver, @unchecked Sendable {
             try [1].withUnsafeBytes { try lab.stack.raw.send($0, from: 1, worker: lab.worker) }
         }
 
+        // Broadcast only with SO_BROADCAST; a group with IP_MULTICAST_IF and TTL 1.
+        let eth1 = lab.stack.link(named: "eth1")!.device.ifindex
+        lab.stack.raw.setOptions(1, RawSocketOptions(multicastInterface: eth1))
+        #expect(throws: SocketError.broadcastNotPermitted(IPv4Address(198, 18, 2, 255))) {
+            try send([1], to: IPv4Address(198, 18, 2, 255))
+        }
+        try send([2], to: IPv4Address(239, 1, 1, 1))
+        lab.stack.raw.setOptions(1, RawSocketOptions(broadcast: true))
+        try send([3], to: IPv4Address(198, 18, 2, 255))
+        sent = lab.sent(on: lab.wire1).map(SentIPv4.init)
+        #expect(sent.map(\.ttl) == [1, 64] && sent.first?.destination == IPv4Address(239, 1, 1, 1))
+        #expect(sent.last?.destinationMAC == MACAddress(bits: 0xFFFF_FFFF_FFFF))
+
         lab.stack.raw.setOptions(1, RawSocketOptions(headerIncluded: true))
         var packet = [UInt8](repeating: 0, count: 20) + Array("hdrincl".utf8)
         packet[0] = 0x45; packet[8] = 9; packet[9] = 254   // TTL 9, protocol 254; length, id, source, checksum 0

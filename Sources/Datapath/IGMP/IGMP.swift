@@ -101,10 +101,17 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         if last { changed(group, ifindex: ifindex, joined: false) }
     }
 
+    /// Serialises the device filter changes, each made from the membership as it stands.
+    let filterLock = Mutex<Void>(())
+
     /// The device's filter, route input (a new epoch) and a report for a group that came or went.
+    /// The filter follows the membership as it is when the change runs — not as the caller
+    /// saw it — so a join racing a leave cannot leave the MAC out while a member remains.
     func changed(_ group: IPv4Address, ifindex: Int, joined: Bool) {
-        core.devices[ifindex]?.setMulticast(MACAddress(bits: 0x0100_5E00_0000 | UInt64(group.hostOrder & 0x7F_FFFF)),
-                                            join: joined)
+        filterLock.withLock { _ in
+            core.devices[ifindex]?.setMulticast(MACAddress(bits: 0x0100_5E00_0000 | UInt64(group.hostOrder & 0x7F_FFFF)),
+                                                join: isMember(group, ifindex: ifindex))
+        }
         fib.invalidateCaches()
         state.withLock { $0.tasklet }?.schedule()
     }

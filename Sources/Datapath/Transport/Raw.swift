@@ -38,19 +38,30 @@ public struct ICMPFilter: Hashable, Sendable {
     func blocks(_ type: UInt8) -> Bool { type < 32 && blockedTypes & 1 << UInt32(type) != 0 }
 }
 
-/// How a raw socket sends (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`, `IP_HDRINCL`).
+/// How a raw socket sends (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`, `IP_HDRINCL`,
+/// `SO_BROADCAST`, `IP_MULTICAST_IF`, `IP_MULTICAST_TTL`).
 public struct RawSocketOptions: Sendable, Equatable {
     /// nil: the stack's default TTL.
     public var ttl: UInt8?
     public var tos: UInt8
     public var pathMTUDiscovery: PathMTUDiscovery
+    /// May send to broadcast addresses (EACCES, `broadcastNotPermitted`, without it).
+    public var broadcast = false
+    /// The device multicast and limited broadcast leave by; 0: the route's.
+    public var multicastInterface = 0
+    /// The TTL of packets to a group (1: this link only).
+    public var multicastTTL: UInt8 = 1
     /// The caller writes the IP header (`IP_HDRINCL`): checked as `raw_send_hdrinc` does;
     /// the stack fills the total length, the checksum, an identification of 0 and a source of
     /// 0.0.0.0. Such a packet must fit the path MTU (it is not fragmented).
     public var headerIncluded: Bool
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want,
-                headerIncluded: Bool = false) {
+                headerIncluded: Bool = false, broadcast: Bool = false, multicastInterface: Int = 0,
+                multicastTTL: UInt8 = 1) {
+        self.broadcast = broadcast
+        self.multicastInterface = multicastInterface
+        self.multicastTTL = multicastTTL
         self.ttl = ttl
         self.tos = tos
         self.pathMTUDiscovery = pathMTUDiscovery
@@ -211,8 +222,12 @@ public final class RawIP: @unchecked Sendable {
         let target = destination ?? (binding.remote.isZero ? nil : binding.remote)
         guard let target else { throw .notConnected }
         let options = binding.options
-        let route = ipv4.routeOutput(to: target, tos: options.tos, mark: 0, worker: worker)
+        let group = target.isMulticast || target.isBroadcast
+        let oif = group ? (options.multicastInterface != 0 ? options.multicastInterface : binding.ifindex) : 0
+        let route = ipv4.routeOutput(to: target, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif)
         guard route.input == .forward else { throw .noRoute(target) }
+        if route.flags.contains(.broadcast) && !options.broadcast { throw .broadcastNotPermitted(target) }
+        let ttl = route.flags.contains(.multicast) ? options.multicastTTL : options.ttl ?? ipv4.defaultTTL
         let source = binding.local.isZero || binding.local.isBroadcast || binding.local.isMulticast
             ? ipv4.selectSource(for: target, route: route, worker: worker)
             : binding.local
@@ -229,7 +244,7 @@ public final class RawIP: @unchecked Sendable {
         }
         try ipv4.appendData(header: UnsafeRawBufferPointer(start: nil, count: 0), payload: bytes, source: source,
                             destination: target, protocol: IPProtocol(rawValue: binding.protocolNumber),
-                            ttl: options.ttl ?? ipv4.defaultTTL, tos: options.tos,
+                            ttl: ttl, tos: options.tos,
                             pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker)
     }
 
