@@ -26,13 +26,9 @@ extension IPv4 {
             let identification = state(worker).nextIdentification()
             var offset = 0
             while offset < total {
-                var allocated = worker.cache.allocate()
-                if let small = allocated, fits, small.tailroom < IPv4Header.minimumLength + total {
-                    // Fits the path (a jumbo MTU) but not a pool buffer: a 64 KiB one.
-                    worker.cache.free(small)
-                    allocated = state(worker).largeCache(of: self).allocate()
-                }
-                guard let skb = allocated else {
+                // What fits the path (a jumbo MTU) but not a pool buffer takes a 64 KiB one.
+                guard let skb = fits ? allocateLarge(bytes: IPv4Header.minimumLength + total, worker: worker)
+                    : worker.cache.allocate() else {
                     worker.cache.free(&batch)
                     failure = .noBufferSpace
                     return

@@ -321,3 +321,16 @@ public struct IPv4Settings: Sendable, Equatable {
 
     public init() {}
 }
+
+extension IPv4 {
+    /// An empty skb able to hold `bytes`: from the worker's pool when it fits, else from the
+    /// stack's pool of 64 KiB buffers — for what outgrows a pool buffer: reassembled
+    /// datagrams, a jumbo datagram built whole, a raw socket's copy or IP_HDRINCL packet.
+    func allocateLarge(bytes: Int, worker: Worker) -> SKB? {
+        if let skb = worker.cache.allocate() {
+            if skb.tailroom >= bytes { return skb }
+            worker.cache.free(skb)
+        }
+        return state(worker).largeCache(of: self).allocate()
+    }
+}

@@ -242,15 +242,6 @@ extension IPv4 {
         return whole
     }
 
-    /// An empty skb able to hold `bytes`: from the worker's pool when it fits, else from the
-    /// stack's pool of 64 KiB buffers for reassembled datagrams.
-    func allocateLarge(bytes: Int, worker: Worker) -> SKB? {
-        if let skb = worker.cache.allocate() {
-            if skb.tailroom >= bytes { return skb }
-            worker.cache.free(skb)
-        }
-        return state(worker).largeCache(of: self).allocate()
-    }
 
     /// Gives the datagram up (ReasmFails) and frees its fragments.
     func discard(_ index: Int, _ table: FragmentQueues, worker: Worker) {

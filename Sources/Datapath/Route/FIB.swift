@@ -56,6 +56,11 @@ public final class FIB: @unchecked Sendable {
         }
     }
 
+    /// Every route, in no particular order (for counting: no sort of a large table).
+    public var unorderedRoutes: [Route] {
+        state.withLock { state in state.routes.values.flatMap { $0 } }
+    }
+
     /// Adds routes (Linux: `ip route add`, with NLM_F_EXCL): all or none — a route whose prefix,
     /// metric and type are already present (in the table or earlier in `routes`) throws and
     /// changes nothing. One publication for the lot; the table is changed in place, so adding

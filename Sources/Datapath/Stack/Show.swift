@@ -78,7 +78,7 @@ extension Stack {
     /// summary`): `routes 1000003: unicast 1000000, local 1, broadcast 2; prefixes /0–/15 3,
     /// /16–/24 1000000, /25–/32 3; trie 4.2 MiB`.
     public func showRouteSummary() -> String {
-        let routes = fib.routes
+        let routes = fib.unorderedRoutes
         var byType: [RouteType: Int] = [:]
         var byLength = [0, 0, 0]
         for route in routes {

@@ -185,11 +185,7 @@ public final class RawIP: @unchecked Sendable {
     /// The packet (from `data`, `length` bytes) in a buffer of its own — a 64 KiB one for a
     /// reassembled datagram longer than a pool buffer — with its input device and timestamp.
     func privateCopy(of skb: SKB, worker: Worker) -> SKB? {
-        var copy = worker.cache.allocate()
-        if let small = copy, small.tailroom < skb.length {
-            worker.cache.free(small)
-            copy = ipv4.state(worker).largeCache(of: ipv4).allocate()
-        }
+        let copy = ipv4.allocateLarge(bytes: skb.length, worker: worker)
         guard let copy, let out = copy.put(skb.length) else {
             if let copy { worker.cache.free(copy) }
             return nil
@@ -261,11 +257,7 @@ public final class RawIP: @unchecked Sendable {
         }
         guard bytes.count <= RawIP.maximumPacket else { throw .messageTooLong(bytes.count, mtu: RawIP.maximumPacket) }
         guard bytes.count <= Int(route.mtu) else { throw .messageTooLong(bytes.count, mtu: Int(route.mtu)) }
-        var skb = worker.cache.allocate()
-        if let small = skb, small.tailroom < bytes.count {
-            worker.cache.free(small)
-            skb = ipv4.state(worker).largeCache(of: ipv4).allocate()
-        }
+        let skb = ipv4.allocateLarge(bytes: bytes.count, worker: worker)
         guard let skb, let out = skb.put(bytes.count) else {
             if let skb { worker.cache.free(skb) }
             throw .noBufferSpace
