@@ -127,6 +127,47 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    /// icmp_reply through ip_append_data: a 4000-byte echo, reassembled, is answered in
+    /// fragments of the path (one identification, DF clear, MF on all but the last, offsets in
+    /// 8-byte units) whose bytes put together are the request's with type 0 — and a record
+    /// route option rides in the first fragment only (RFC 791: not a copied option).
+    @Test func aLongEchoIsAnsweredInFragmentsWithOptionsOnlyInTheFirst() throws {
+        let lab = try ForwardLab()
+        let data = (0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        for withOptions in [false, true] {
+            let request = ForwardLab.echoRequest(to: ForwardLab.routerA, sequence: withOptions ? 2 : 1, data: data)
+            let recordRoute: [UInt8] = [7, 11, 4] + [UInt8](repeating: 0, count: 8) + [0]
+            let pieces = ReassemblyTests.fragments(of: request, sizes: [1480, 1480, 1480])
+            lab.deliver(withOptions ? [ForwardLab.withOptions(pieces[0], recordRoute)] + pieces.dropFirst() : pieces)
+            let replies = lab.sent(on: lab.wire0).map(SentIPv4.init)
+            try #require(replies.count == 3)
+            let firstHeader = withOptions ? 32 : 20
+            #expect(replies[0].headerLength == firstHeader && replies[1].headerLength == 20)
+            #expect(replies.allSatisfy { $0.headerChecksumIsValid && $0.totalLength <= 1500 })
+            #expect(Set(replies.map { UInt16($0.frame[18]) << 8 | UInt16($0.frame[19]) }).count == 1)
+            #expect(replies.map { $0.flagsAndOffset & 0xE000 } == [0x2000, 0x2000, 0])
+            var joined: [UInt8] = []
+            for reply in replies {
+                #expect(Int(reply.flagsAndOffset & 0x1FFF) * 8 == joined.count)
+                joined += reply.payload
+            }
+            var expected = Array(request[34...])
+            expected[0] = 0
+            expected[2] = 0
+            expected[3] = 0
+            let sum = ~InternetChecksum.fold(InternetChecksum.sum(expected, count: expected.count))
+            expected[2] = UInt8(sum >> 8)
+            expected[3] = UInt8(sum & 0xFF)
+            #expect(joined == expected)
+            if withOptions {
+                #expect(Array(replies[0].options.prefix(11)) == [7, 11, 12, 198, 18, 1, 1, 198, 18, 1, 1])
+            }
+        }
+        #expect(lab.stack.ipv4.icmp.statistics[.outEchoReps] == 2)
+        #expect(lab.stack.ipv4.statistics[.fragCreates] == 6 && lab.stack.ipv4.statistics[.fragOKs] == 2)
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func aBadChecksumOrABroadcastEchoGetsNoReply() throws {
         let lab = try ForwardLab()
         var corrupt = ForwardLab.echoRequest(to: ForwardLab.routerA)

@@ -69,23 +69,20 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         batch.removeAll()
     }
 
-    /// Turns an echo request into its reply (Linux: `icmp_echo` → `icmp_reply`): type 0, the
-    /// checksum patched, a fresh IPv4 header (record route and timestamp options echoed) from the
-    /// request's destination — or, for a broadcast, the address of the route back — to its
-    /// source, TTL `defaultTTL`, TOS kept.
-    func echoReply(_ request: SKB, worker: Worker) {
-        guard let skb = worker.unshare(request) else { return }
+    /// Answers an echo request (Linux: `icmp_echo` → `icmp_reply` → `icmp_push_reply` →
+    /// `ip_append_data` → `ip_push_pending_frames`): type 0, the request's checksum patched
+    /// for it (RFC 1624), its identifier, sequence and data copied into a new datagram from
+    /// the request's destination — or, for a broadcast, the address of the route back — to
+    /// its source, TTL `defaultTTL`, TOS and mark kept, DF never set (the ICMP socket's
+    /// `IP_PMTUDISC_DONT`), record route and timestamp options echoed (`ip_options_echo`).
+    /// A reply longer than the path leaves in fragments. The request is consumed.
+    /// Drops: `.ipOutNoRoute` (no route back, or one to a broadcast or group), `.noMemory`.
+    func echoReply(_ skb: SKB, worker: Worker) {
         let original = skb.networkHeader
         let request = IPv4Header(unchecked: original)
         let tos = request.typeOfService
         let requester = request.source
         let requested = request.destination
-        // Type and code become 0 (echo reply), the checksum patched for them (RFC 1624).
-        let icmp = ICMPHeader(unchecked: skb.data)
-        let typeCode = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code.rawValue)
-        icmp.type = .echoReply
-        icmp.code = 0
-        icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)
         let route = ipv4.routeOutput(to: requester, tos: tos, mark: skb.mark, worker: worker)
         // A requester whose address routes as a broadcast (or group) gets no answer.
         guard route.input == .forward, route.flags.isDisjoint(with: [.broadcast, .multicast]) else {
@@ -102,25 +99,34 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
             ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!,
                                 worker: worker)
         } : 0
-        let headerLength = IPv4Header.minimumLength &+ optionLength
-        guard let ip = skb.push(headerLength) else {
+        // Type and code become 0 (echo reply), the checksum patched for them.
+        var header: UInt64 = 0
+        withUnsafeMutableBytes(of: &header) { raw in
+            raw.baseAddress!.copyMemory(from: skb.data, byteCount: ICMPHeader.length)
+            let icmp = ICMPHeader(unchecked: raw.baseAddress!)
+            let typeCode = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code.rawValue)
+            icmp.type = .echoReply
+            icmp.code = 0
+            icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)
+        }
+        do throws(SocketError) {
+            try withUnsafeBytes(of: &header) { (header) throws(SocketError) in
+                try withUnsafeBytes(of: &options) { (options) throws(SocketError) in
+                    try ipv4.appendData(header: header,
+                                        payload: UnsafeRawBufferPointer(start: skb.data + ICMPHeader.length,
+                                                                        count: skb.length - ICMPHeader.length),
+                                        source: source, destination: requester, protocol: .icmp,
+                                        ttl: ipv4.sysctls.read(worker).defaultTTL, tos: tos, pathMTUDiscovery: .dont,
+                                        route: route, worker: worker,
+                                        options: UnsafeRawBufferPointer(rebasing: options.prefix(optionLength)),
+                                        mark: skb.mark, deferred: true)
+                }
+            }
+        } catch {
             worker.drop(skb, .noMemory)
             return
         }
-        ipv4.writeHeader(ip, tos: tos, totalLength: skb.length, protocol: .icmp, source: source,
-                         destination: requester, worker: worker)
-        if optionLength > 0 {
-            IPv4Header(unchecked: ip).headerLength = headerLength
-            withUnsafeBytes(of: &options) { (ip + 20).copyMemory(from: $0.baseAddress!, byteCount: optionLength) }
-        }
-        route.apply(to: skb)
-        skb.resetNetworkHeader()
-        skb.setTransportHeader(afterNetworkBytes: headerLength)
-        skb.checksumState = .none
-        let counters = statistics.block(worker)
-        counters.add(ICMPStatistics.Counter.outMsgs.rawValue)
-        counters.add(ICMPStatistics.Counter.outEchoReps.rawValue)
-        ipv4.queueLocalOut(skb, worker: worker)
+        worker.cache.free(skb)
     }
 }
 

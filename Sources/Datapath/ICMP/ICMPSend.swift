@@ -59,31 +59,28 @@ extension ICMP {
             ? original : ipv4.selectSource(for: destination, route: route, worker: worker)
         guard !source.isZero else { return }
         let quoted = min(headerLength + 8, available)
-        let length = IPv4Header.minimumLength + ICMPHeader.length + quoted
-        guard let message = worker.cache.allocate() else {
-            counters.add(ICMPStatistics.Counter.outErrors.rawValue)
-            return
+        // icmp_push_reply: the ICMP header with its checksum over header and quote, then
+        // ip_append_data → ip_push_pending_frames on the ICMP socket (DF never set).
+        var message: UInt64 = 0
+        withUnsafeMutableBytes(of: &message) { raw in
+            let icmp = ICMPHeader(unchecked: raw.baseAddress!)
+            icmp.type = type
+            icmp.code = code
+            icmp.checksum = 0
+            icmp.restOfHeader = info
+            let sum = InternetChecksum.sum(raw.baseAddress!, count: ICMPHeader.length)
+            icmp.checksum = ~InternetChecksum.fold(InternetChecksum.sum(ip, count: quoted, initial: sum))
         }
-        guard let out = message.put(length) else {
-            worker.cache.free(message)
+        do throws(SocketError) {
+            try withUnsafeBytes(of: &message) { (header) throws(SocketError) in
+                try ipv4.appendData(header: header, payload: UnsafeRawBufferPointer(start: ip, count: quoted),
+                                    source: source, destination: destination, protocol: .icmp,
+                                    ttl: ipv4.sysctls.read(worker).defaultTTL, tos: tos, pathMTUDiscovery: .dont, route: route,
+                                    worker: worker, mark: skb.mark, deferred: true)
+            }
+        } catch {
             counters.add(ICMPStatistics.Counter.outErrors.rawValue)
-            return
         }
-        ipv4.writeHeader(out, tos: tos, totalLength: length, protocol: .icmp, source: source,
-                         destination: destination, worker: worker)
-        let icmp = ICMPHeader(unchecked: out + IPv4Header.minimumLength)
-        icmp.type = type
-        icmp.code = code
-        icmp.checksum = 0
-        icmp.restOfHeader = info
-        (icmp.base + ICMPHeader.length).copyMemory(from: ip, byteCount: quoted)
-        icmp.fillChecksum(messageLength: ICMPHeader.length + quoted)
-        route.apply(to: message)
-        message.mark = skb.mark
-        message.resetNetworkHeader()
-        message.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
-        countOutput(type, worker: worker)
-        ipv4.queueLocalOut(message, worker: worker)
     }
 
     /// Counts a message sent (Linux: `icmp_out_count`): OutMsgs and the type's `Out…`

@@ -12,31 +12,44 @@ extension IPv4 {
     /// when it fits and `pathMTUDiscovery` is not `.dont`; a datagram that fits the path but not
     /// a pool buffer (a jumbo MTU) takes a 64 KiB buffer. Reads: the route (device, MTU,
     /// neighbour). Writes: one IP header per skb. Next: `ip_local_out`.
+    ///
+    /// `options` (a multiple of 4 bytes, at most 40: the stack's own replies echo record route
+    /// and timestamp, `ip_options_echo`) go in the first fragment's header only: neither
+    /// option is copied into later fragments (RFC 791). `mark` is the packets' `skb->mark`.
+    /// `deferred` (the stack's own messages, raised while a batch is in flight: `icmp_reply`,
+    /// `icmp_send`) queues the skbs to leave when the current batch ends instead of sending
+    /// them now.
     /// Throws `noBufferSpace` (a pool empty: nothing is sent). Callers check the length
     /// against the path with `.do` (EMSGSIZE) before they build their header.
     func appendData(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, source: IPv4Address,
                     destination: IPv4Address, protocol number: IPProtocol, ttl: UInt8, tos: UInt8,
-                    pathMTUDiscovery: PathMTUDiscovery, route: RouteResult, worker: Worker) throws(SocketError) {
+                    pathMTUDiscovery: PathMTUDiscovery, route: RouteResult, worker: Worker,
+                    options: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), mark: UInt32 = 0,
+                    deferred: Bool = false) throws(SocketError) {
+        precondition(options.count & 3 == 0 && options.count <= 40, "IPv4 options are whole words, at most 40 bytes")
         let mtu = Int(route.mtu)
         let total = header.count + payload.count
-        let fits = IPv4Header.minimumLength + total <= mtu
+        let firstHeaderLength = IPv4Header.minimumLength + options.count
+        let fits = firstHeaderLength + total <= mtu
         let dontFragment = pathMTUDiscovery != .dont && fits
         var failure: SocketError?
+        var fragments = 0
         withPacketBatch { batch in
             let identification = state(worker).nextIdentification()
             var offset = 0
             while offset < total {
+                let headerLength = offset == 0 ? firstHeaderLength : IPv4Header.minimumLength
                 // What fits the path (a jumbo MTU) but not a pool buffer takes a 64 KiB one.
-                guard let skb = fits ? allocateLarge(bytes: IPv4Header.minimumLength + total, worker: worker)
+                guard let skb = fits ? allocateLarge(bytes: headerLength + total, worker: worker)
                     : worker.cache.allocate() else {
                     worker.cache.free(&batch)
                     failure = .noBufferSpace
                     return
                 }
-                let room = (skb.tailroom - IPv4Header.minimumLength) & ~7
-                let unit = fits ? total : min((mtu - IPv4Header.minimumLength) & ~7, room)
+                let room = (skb.tailroom - headerLength) & ~7
+                let unit = fits ? total : min((mtu - headerLength) & ~7, room)
                 let length = min(total - offset, unit)
-                guard length > 0, let ip = skb.put(IPv4Header.minimumLength + length) else {
+                guard length > 0, let ip = skb.put(headerLength + length) else {
                     worker.cache.free(skb)
                     worker.cache.free(&batch)
                     failure = .noBufferSpace
@@ -46,11 +59,16 @@ extension IPv4 {
                          payloadLength: length, identification: identification, dontFragment: dontFragment,
                          dscp: tos >> 2, ecn: tos & 0x03).emit(to: ip)
                 let last = offset + length == total
-                IPv4Header(unchecked: ip).flagsAndFragmentOffset = (dontFragment ? 0x4000 : 0) | (last ? 0 : 0x2000)
-                    | UInt16(offset / 8)
+                let view = IPv4Header(unchecked: ip)
+                if headerLength > IPv4Header.minimumLength {
+                    (ip + IPv4Header.minimumLength).copyMemory(from: options.baseAddress!, byteCount: options.count)
+                    view.headerLength = headerLength
+                    view.totalLength = UInt16(headerLength + length)
+                }
+                view.flagsAndFragmentOffset = (dontFragment ? 0x4000 : 0) | (last ? 0 : 0x2000) | UInt16(offset / 8)
                 // The transport bytes [offset, offset + length) of header ++ payload.
                 var written = 0
-                let out = ip + IPv4Header.minimumLength
+                let out = ip + headerLength
                 if offset < header.count {
                     let n = min(header.count - offset, length)
                     out.copyMemory(from: header.baseAddress! + offset, byteCount: n)
@@ -61,15 +79,27 @@ extension IPv4 {
                     (out + written).copyMemory(from: base + from, byteCount: length - written)
                 }
                 route.apply(to: skb)
+                skb.mark = mark
                 skb.resetNetworkHeader()
-                skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)
-                if batch.isFull { ipLocalOut(&batch, worker: worker) }
-                batch.append(skb)
+                skb.setTransportHeader(afterNetworkBytes: headerLength)
+                if deferred {
+                    queueLocalOut(skb, worker: worker)
+                } else {
+                    if batch.isFull { ipLocalOut(&batch, worker: worker) }
+                    batch.append(skb)
+                }
                 offset += length
+                fragments += 1
             }
             ipLocalOut(&batch, worker: worker)
         }
         if let failure { throw failure }
+        if !fits {
+            // As Linux's ip_fragment counts the pieces of a queue ip_append_data built.
+            let counters = statistics.block(worker)
+            counters.add(IPStatistics.Counter.fragOKs.rawValue)
+            counters.add(IPStatistics.Counter.fragCreates.rawValue, UInt64(fragments))
+        }
         if number == .icmp, let type = (header.first ?? payload.first) {
             icmp.countOutput(ICMPType(rawValue: type), worker: worker)   // as __ip_make_skb does
         }
