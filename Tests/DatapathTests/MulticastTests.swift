@@ -123,6 +123,55 @@ import DatapathWire
         lab.stack.udp.setOptions(1, UDPSocketOptions(multicastInterface: eth1, multicastTTL: 8))
         try send(to: SocketAddress(Self.group, 6000))
         #expect(lab.sent(on: lab.wire1).map { SentIPv4($0).ttl } == [8])
+        // The limited broadcast came back through lo too; nobody is bound to 6000 here.
+        LoopbackTests.pollLoopback(lab)
+        #expect(lab.stack.udp.statistics[.ignoredMulti] == 1 && lab.stack.udp.statistics[.noPorts] == 0)
+        #expect(lab.sent(on: lab.wire1).isEmpty)   // and no port unreachable about a broadcast
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// IP_MULTICAST_LOOP (`ip_mc_output`): a datagram to a group joined on the device it
+    /// leaves by comes back to this host's members too (on by default), as received on that
+    /// device; with the option off only the wire gets it; TTL 0 keeps it to this host; a
+    /// limited broadcast always comes back, to the sockets bound to its port.
+    @Test func ownGroupSendsAndLimitedBroadcastsComeBackToThisHost() throws {
+        let lab = try Self.lab()
+        let eth0 = lab.stack.link(named: "eth0")!.device.ifindex
+        let member = try UDPSocket(lab.stack, bind: .any(port: 5000), options: .reuseAddress)
+        try member.join(group: Self.group, device: eth0)
+        lab.worker.tasklets.run(lab.worker)
+        #expect(lab.sent(on: lab.wire0).count == 1)   // the join's report
+        try lab.stack.udp.open(1, local: .any(port: 7000), receiver: RecordingUDPReceiver())
+        func send(_ byte: UInt8, to address: IPv4Address, options: UDPSocketOptions) throws {
+            lab.stack.udp.setOptions(1, options)
+            try [byte].withUnsafeBytes {
+                try lab.stack.udp.send($0, from: 1, to: SocketAddress(address, 5000), worker: lab.worker)
+            }
+            LoopbackTests.pollLoopback(lab)
+        }
+        try send(1, to: Self.group, options: UDPSocketOptions(multicastInterface: eth0))
+        let looped = try member.tryReceive()
+        #expect(looped?.payload == [1] && looped?.remote == SocketAddress(ForwardLab.routerA, 7000))
+        #expect(looped?.local == SocketAddress(Self.group, 5000) && looped?.interfaceIndex == eth0)
+        #expect(lab.sent(on: lab.wire0).map { SentIPv4($0).destination } == [Self.group])
+
+        try send(2, to: Self.group, options: UDPSocketOptions(multicastInterface: eth0, multicastLoop: false))
+        #expect(try member.tryReceive() == nil)
+        #expect(lab.sent(on: lab.wire0).count == 1)
+
+        try send(3, to: Self.group, options: UDPSocketOptions(multicastInterface: eth0, multicastTTL: 0))
+        #expect(try member.tryReceive()?.payload == [3])
+        #expect(lab.sent(on: lab.wire0).isEmpty)
+
+        try send(4, to: IPv4Address(255, 255, 255, 255), options: UDPSocketOptions(broadcast: true, multicastInterface: eth0))
+        let broadcast = try member.tryReceive()
+        #expect(broadcast?.payload == [4] && broadcast?.local == SocketAddress(IPv4Address(255, 255, 255, 255), 5000))
+        #expect(lab.sent(on: lab.wire0).map { SentIPv4($0).destinationMAC } == [MACAddress(bits: 0xFFFF_FFFF_FFFF)])
+        #expect(try member.tryReceive() == nil)
+        member.close()
+        lab.stack.udp.close(1)
+        lab.worker.tasklets.run(lab.worker)
+        _ = lab.sent(on: lab.wire0)
         #expect(lab.poolIsAtBaseline)
     }
 }

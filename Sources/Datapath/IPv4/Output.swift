@@ -14,7 +14,8 @@ extension IPv4 {
     }
 
     /// Hands each packet to its dst's output (Linux: `dst_output` → `skb_dst(skb)->output`):
-    /// `ip_output` for a route; a dst with no way out drops (`.ipOutNoRoute`). The xfrm issue's
+    /// `ip_output` for a route; `ip_mc_output` (`ipMcLoop`, then `ip_output`) for a group or
+    /// broadcast that comes back to this host; a dst with no way out drops (`.ipOutNoRoute`). The xfrm issue's
     /// transform outputs end by moving the packet to the bundle's `child` and come back here,
     /// the loop Linux's `dst_output` makes over a bundle. A batch of routes only — the usual
     /// case — costs one load per packet.
@@ -34,6 +35,15 @@ extension IPv4 {
                 case .ipOutput:
                     batch[kept] = skb
                     kept &+= 1
+                case .mcOutput:
+                    ipMcLoop(skb, worker: worker)
+                    // TTL 0 (IP_MULTICAST_TTL 0): this host only.
+                    if IPv4Header(unchecked: skb.data).ttl == 0 {
+                        worker.cache.free(skb)
+                    } else {
+                        batch[kept] = skb
+                        kept &+= 1
+                    }
                 case .discard:
                     worker.drop(skb, .ipOutNoRoute)
                 }
@@ -41,6 +51,42 @@ extension IPv4 {
             batch.count = kept
         }
         ipOutput(&batch, worker: worker)
+    }
+
+    /// The local copy of a multicast or broadcast the stack sends (Linux: `ip_mc_output` →
+    /// `NF_HOOK(POST_ROUTING)` → `ip_mc_finish_output` → `dev_loopback_xmit`): a private copy
+    /// through POST_ROUTING, framed for the group's MAC, typed `.loopback` and handed to the
+    /// loopback device, which gives it back to the receive path as received on the device the
+    /// original left by — so members of the group there (or, for a broadcast, sockets bound
+    /// to the port) get it, with that device in their packet info. Its checksums count as
+    /// verified. A GSO packet is not looped. Drops: `.noMemory` (no buffer for the copy).
+    func ipMcLoop(_ skb: SKB, worker: Worker) {
+        guard !skb.isGSO, let lo = core.devices[loopbackIfindex] else { return }
+        guard let copy = worker.cache.copy(skb) else {
+            worker.drops.count(.noMemory)
+            return
+        }
+        let ifindex = Int(state(worker).dsts[skb.dst].outputIfindex)
+        withPacketBatch(capacity: 1) { loop in
+            loop.append(copy)
+            netfilter.run(.postRouting, &loop, worker: worker)
+            guard !loop.isEmpty else { return }
+            let destination = IPv4Header(unchecked: copy.data).destination
+            guard let ethernet = copy.push(EthernetHeader.length) else {
+                worker.drop(&loop, .noMemory)
+                return
+            }
+            let mac = destination.isMulticast
+                ? MACAddress(bits: 0x0100_5E00_0000 | UInt64(destination.hostOrder & 0x7F_FFFF)) : MACAddress.broadcast
+            let header = EthernetHeader(unchecked: ethernet)
+            header.destination = mac
+            header.source = core.devices[ifindex]?.macAddress ?? .zero
+            header.etherType = .ipv4
+            copy.packetType = .loopback
+            copy.inputIfindex = ifindex
+            copy.checksumState = .unnecessary
+            core.devQueueXmit(&loop, device: lo, worker: worker)
+        }
     }
 
     /// Linux: `ip_output` → `NF_HOOK(POST_ROUTING)` → `ip_finish_output`.

@@ -203,12 +203,14 @@ extension IPv4 {
     /// the destination gives the result a dst of its own with the lower MTU (Linux:
     /// `rt_bind_exception`), valid until the batch ends. Its `dst` is valid until the end of
     /// the batch; a holder that keeps the route takes a handle (`holdRoute`).
+    /// `multicastLoop` is the sending socket's `IP_MULTICAST_LOOP` (`sk_mc_loop`).
     public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker,
-                            outputIfindex: Int = 0) -> RouteResult {
+                            outputIfindex: Int = 0, multicastLoop: Bool = false) -> RouteResult {
         let state = self.state(worker)
         if !state.routing { state.refresh(self, worker: worker) }
         if destination.isMulticast || destination.isBroadcast {
-            return linkLayerGroupRoute(to: destination, outputIfindex: outputIfindex, state: state)
+            return linkLayerGroupRoute(to: destination, outputIfindex: outputIfindex, loop: multicastLoop,
+                                       state: state)
         }
         let k0 = RouteCache.key0(destination: destination.hostOrder, source: 0)
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
@@ -227,7 +229,7 @@ extension IPv4 {
         if result.input == .localDeliver && result.flags.contains(.broadcast),
            let route = state.snapshot.lookup(destination), route.type == .broadcast {
             // A subnet's broadcast address: out of that subnet's device.
-            return linkLayerGroupRoute(to: destination, outputIfindex: route.ifindex, state: state)
+            return linkLayerGroupRoute(to: destination, outputIfindex: route.ifindex, loop: false, state: state)
         }
         if result.input == .forward && !pmtuExceptions.isEmpty,
            let mtu = pmtuExceptions.mtu(for: destination, now: worker.clock.now()), mtu < Int(result.mtu) {
@@ -247,7 +249,14 @@ extension IPv4 {
     /// is a NOARP neighbour with the mapped link address — 01:00:5e and the group's low 23
     /// bits, or ff:ff:ff:ff:ff:ff. The dst is the batch's (not cached). No device: net
     /// unreachable.
-    func linkLayerGroupRoute(to destination: IPv4Address, outputIfindex: Int, state: IPv4WorkerState) -> RouteResult {
+    ///
+    /// Its output is `ip_mc_output` (a copy back to this host) for the limited broadcast, and
+    /// for a group joined on the device when `loop` (`IP_MULTICAST_LOOP`): Linux's `RTCF_LOCAL`
+    /// from `ip_check_mc_rcu`. A subnet's broadcast is not looped: its copy would come back
+    /// from one of our own addresses, which route input refuses (Linux skips route input for
+    /// it, the copy keeping its output dst).
+    func linkLayerGroupRoute(to destination: IPv4Address, outputIfindex: Int, loop: Bool,
+                             state: IPv4WorkerState) -> RouteResult {
         let ifindex = outputIfindex != 0 ? outputIfindex : state.snapshot.lookup(destination).map { $0.ifindex } ?? 0
         guard ifindex != 0, let device = core.devices[ifindex], core.isAdminUp(ifindex: ifindex) else {
             return RouteResult(input: .netUnreachable)
@@ -259,8 +268,13 @@ extension IPv4 {
             return RouteResult(input: .none)
         }
         let mtu = core.mtu(ifindex: ifindex)
-        let dst = state.dsts.make(DstEntry(forwardingTo: ifindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
-                                           epoch: state.epoch))
+        var entry = DstEntry(forwardingTo: ifindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
+                             epoch: state.epoch)
+        if loopbackIfindex != 0 && (destination.isBroadcast
+            || (loop && state.multicastGroups.contains(UInt64(ifindex) << 32 | UInt64(destination.hostOrder)))) {
+            entry.output = .mcOutput
+        }
+        let dst = state.dsts.make(entry)
         state.dsts.release(dst)   // the batch's: readable until it ends
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination.hostOrder, outputIfindex: ifindex,
                            mtu: mtu, flags: multicast ? .multicast : .broadcast, dst: dst)

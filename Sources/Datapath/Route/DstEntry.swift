@@ -6,6 +6,10 @@ public enum DstOutput: UInt8, Sendable {
     case discard = 0
     /// `ip_output`: NF POST_ROUTING, fragmentation, the neighbour.
     case ipOutput = 1
+    /// `ip_mc_output`: a multicast or broadcast route whose packets also come back to this
+    /// host — a group joined on the device with `IP_MULTICAST_LOOP`, or the limited broadcast —
+    /// a copy of each through the loopback device, then `ip_output`.
+    case mcOutput = 2
     // The xfrm issue adds the transform outputs (`xfrm4_output`), which end by moving the
     // packet to `child`; `dstOutput` then loops, as Linux's `dst_output` does over a bundle.
 }

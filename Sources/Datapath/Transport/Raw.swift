@@ -39,7 +39,7 @@ public struct ICMPFilter: Hashable, Sendable {
 }
 
 /// How a raw socket sends (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`, `IP_HDRINCL`,
-/// `SO_BROADCAST`, `IP_MULTICAST_IF`, `IP_MULTICAST_TTL`).
+/// `SO_BROADCAST`, `IP_MULTICAST_IF`, `IP_MULTICAST_TTL`, `IP_MULTICAST_LOOP`).
 public struct RawSocketOptions: Sendable, Equatable {
     /// nil: the stack's default TTL.
     public var ttl: UInt8?
@@ -51,6 +51,8 @@ public struct RawSocketOptions: Sendable, Equatable {
     public var multicastInterface = 0
     /// The TTL of packets to a group (1: this link only).
     public var multicastTTL: UInt8 = 1
+    /// A packet to a group joined on its device also comes back to this host (on by default).
+    public var multicastLoop = true
     /// The caller writes the IP header (`IP_HDRINCL`): checked as `raw_send_hdrinc` does;
     /// the stack fills the total length, the checksum, an identification of 0 and a source of
     /// 0.0.0.0. Such a packet must fit the path MTU (it is not fragmented).
@@ -58,7 +60,8 @@ public struct RawSocketOptions: Sendable, Equatable {
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want,
                 headerIncluded: Bool = false, broadcast: Bool = false, multicastInterface: Int = 0,
-                multicastTTL: UInt8 = 1) {
+                multicastTTL: UInt8 = 1, multicastLoop: Bool = true) {
+        self.multicastLoop = multicastLoop
         self.broadcast = broadcast
         self.multicastInterface = multicastInterface
         self.multicastTTL = multicastTTL
@@ -220,7 +223,8 @@ public final class RawIP: @unchecked Sendable {
         let options = binding.options
         let group = target.isMulticast || target.isBroadcast
         let oif = group ? (options.multicastInterface != 0 ? options.multicastInterface : binding.ifindex) : 0
-        let route = ipv4.routeOutput(to: target, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif)
+        let route = ipv4.routeOutput(to: target, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif,
+                                     multicastLoop: options.multicastLoop)
         guard route.input == .forward else { throw .noRoute(target) }
         if route.flags.contains(.broadcast) && !options.broadcast { throw .broadcastNotPermitted(target) }
         let ttl = route.flags.contains(.multicast) ? options.multicastTTL : options.ttl ?? ipv4.defaultTTL

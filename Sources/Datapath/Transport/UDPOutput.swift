@@ -13,7 +13,7 @@ public enum PathMTUDiscovery: Sendable, Equatable {
 }
 
 /// A UDP socket's send options (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`, `SO_BROADCAST`,
-/// `IP_MULTICAST_IF`, `IP_MULTICAST_TTL`).
+/// `IP_MULTICAST_IF`, `IP_MULTICAST_TTL`, `IP_MULTICAST_LOOP`, `UDP_SEGMENT`, `UDP_CORK`).
 public struct UDPSocketOptions: Sendable, Equatable {
     /// nil: the stack's `ip_default_ttl`.
     public var ttl: UInt8?
@@ -27,6 +27,10 @@ public struct UDPSocketOptions: Sendable, Equatable {
     public var multicastInterface = 0
     /// The TTL of multicast datagrams (`IP_MULTICAST_TTL`, 1: this link only).
     public var multicastTTL: UInt8 = 1
+    /// `IP_MULTICAST_LOOP` (on by default, as in Linux): a datagram sent to a group joined on
+    /// the device it leaves by also comes back to this host's members of it (TTL 0: only to
+    /// them). Limited broadcasts always come back, as Linux's do.
+    public var multicastLoop = true
     /// `UDP_SEGMENT` (0: off): a send longer than this becomes datagrams of this many bytes
     /// (the last shorter), built as one GSO packet that leaves whole through a device with
     /// segmentation offload (the kernel segments it behind AF_PACKET) or is segmented in
@@ -37,7 +41,9 @@ public struct UDPSocketOptions: Sendable, Equatable {
     public var cork = false
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want, broadcast: Bool = false,
-                multicastInterface: Int = 0, multicastTTL: UInt8 = 1, segmentSize: Int = 0, cork: Bool = false) {
+                multicastInterface: Int = 0, multicastTTL: UInt8 = 1, multicastLoop: Bool = true, segmentSize: Int = 0,
+                cork: Bool = false) {
+        self.multicastLoop = multicastLoop
         self.segmentSize = segmentSize
         self.cork = cork
         self.ttl = ttl
@@ -59,7 +65,8 @@ extension UDP {
                      worker: Worker) throws(SocketError) -> (RouteResult, ttl: UInt8) {
         let group = destination.isMulticast || destination.isBroadcast
         let oif = group ? (options.multicastInterface != 0 ? options.multicastInterface : entry.ifindex) : 0
-        let route = ipv4.routeOutput(to: destination, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif)
+        let route = ipv4.routeOutput(to: destination, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif,
+                                     multicastLoop: options.multicastLoop)
         guard route.input == .forward else { throw .noRoute(destination) }
         if route.flags.contains(.broadcast) && !options.broadcast { throw .broadcastNotPermitted(destination) }
         return (route, route.flags.contains(.multicast) ? options.multicastTTL : options.ttl ?? ipv4.defaultTTL)

@@ -19,6 +19,11 @@ public struct PacketType: RawRepresentable, Hashable, Sendable {
     @inlinable public static var multicast: PacketType { PacketType(rawValue: 2) }
     @inlinable public static var otherHost: PacketType { PacketType(rawValue: 3) }
     @inlinable public static var outgoing: PacketType { PacketType(rawValue: 4) }
+    /// Looped back by the stack itself (Linux: `PACKET_LOOPBACK`, set by `dev_loopback_xmit`):
+    /// a copy of a multicast or broadcast the stack sent, handed to the loopback device to come
+    /// back in as received on the device it left by (`inputIfindex`, kept by lo). The receive
+    /// path sets the type from the frame's destination again.
+    @inlinable public static var loopback: PacketType { PacketType(rawValue: 5) }
 }
 
 /// The fixed per-packet header in pool memory (Linux: `struct sk_buff`, trimmed to what the

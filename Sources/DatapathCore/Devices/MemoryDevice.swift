@@ -158,7 +158,10 @@ public final class LoopbackDevice: NetDevice, @unchecked Sendable {
         let got = (batch.slots + batch.count).withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: room) {
             rings[queue].dequeueBurst(into: $0, max: room)
         }
-        for i in batch.count..<(batch.count + got) { batch[i].inputIfindex = ifindex }
+        // A multicast or broadcast's local copy comes in on the device it was sent by.
+        for i in batch.count..<(batch.count + got) where batch[i].packetType != .loopback {
+            batch[i].inputIfindex = ifindex
+        }
         batch.count += got
         stats.add(queue: queue, .rxPackets, UInt64(got))
         if !rings[queue].isEmpty && bells[queue] >= 0 { CDatapath_eventfd_signal(bells[queue]) }
