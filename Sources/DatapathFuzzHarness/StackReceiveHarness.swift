@@ -31,7 +31,7 @@ public final class StackReceiveHarness {
             worker.cache.free(&datagrams)
             return 0
         }
-        func error(_ error: SocketError, socket: UInt32, worker: Worker) {}
+        func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) {}
     }
 
     public init() throws {

@@ -8,7 +8,7 @@ final class RecordingUDPReceiver: UDPReceiver, @unchecked Sendable {
     var payloads: [[UInt8]] = []
     var sources: [UInt16] = []
     var errors: [SocketError] = []
-    func error(_ error: SocketError, socket: UInt32, worker: Worker) { errors.append(error) }
+    func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) { errors.append(message.error) }
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
         for i in datagrams.indices {
             let skb = datagrams[i]

@@ -9,7 +9,7 @@ import DatapathWire
 final class CollectingUDPReceiver: UDPReceiver, @unchecked Sendable {
     let payloads = Mutex<[[UInt8]]>([])
     let errors = Mutex<[SocketError]>([])
-    func error(_ error: SocketError, socket: UInt32, worker: Worker) { errors.withLock { $0.append(error) } }
+    func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) { errors.withLock { $0.append(message.error) } }
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
         for i in datagrams.indices {
             let skb = datagrams[i]

@@ -152,14 +152,20 @@ extension ICMP {
 
 extension ICMP {
     /// Hands an ICMP error to the protocol of the packet it quotes (Linux: `icmp_socket_deliver`
-    /// → the protocol's `err_handler`), when the quote holds the whole IPv4 header and 8 bytes
-    /// of what followed (RFC 792). The protocol finds the socket the quoted packet left from,
-    /// if any, as Linux does; nothing checks that the quoted source is one of our addresses.
+    /// → `raw_icmp_error` for the raw sockets of the quoted protocol, then the protocol's
+    /// `err_handler`), when the quote holds the whole IPv4 header and 8 bytes of what followed
+    /// (RFC 792). The protocol finds the socket the quoted packet left from, if any, as Linux
+    /// does; nothing checks that the quoted source is one of our addresses.
     func icmpSocketDeliver(_ skb: SKB, type: ICMPType, worker: Worker) {
         let header = ICMPHeader(unchecked: skb.data)
-        guard let quoted = IPv4Header(skb.data + ICMPHeader.length, length: skb.length - ICMPHeader.length),
-              ICMPHeader.length + quoted.headerLength + 8 <= skb.length,
-              let handler = ipv4.protocolHandler(quoted.protocol) else { return }
-        handler.icmpError(type: type, code: header.code, info: header.restOfHeader, quoted: quoted, worker: worker)
+        let quotedLength = skb.length - ICMPHeader.length
+        guard let quoted = IPv4Header(skb.data + ICMPHeader.length, length: quotedLength),
+              quoted.headerLength + 8 <= quotedLength else { return }
+        let offender = IPv4Header(unchecked: skb.networkHeader).source
+        ipv4.raw?.icmpError(type: type, code: header.code, info: header.restOfHeader, quoted: quoted,
+                            quotedLength: quotedLength, offender: offender, worker: worker)
+        ipv4.protocolHandler(quoted.protocol)?.icmpError(type: type, code: header.code, info: header.restOfHeader,
+                                                          quoted: quoted, quotedLength: quotedLength, offender: offender,
+                                                          worker: worker)
     }
 }

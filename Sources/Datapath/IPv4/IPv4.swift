@@ -173,13 +173,15 @@ public protocol IPProtocolHandler: AnyObject, Sendable {
 
     /// An ICMP error about a packet of this protocol (Linux: `struct net_protocol`'s
     /// `err_handler`, called from `icmp_unreach` → `icmp_socket_deliver`): `quoted` is the
-    /// offending packet's IPv4 header as the error quotes it, with at least 8 bytes after it.
-    /// The default ignores it.
-    func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker)
+    /// offending packet's IPv4 header as the error quotes it, with at least 8 bytes after it
+    /// and `quotedLength` bytes in all; `offender` sent the error. The default ignores it.
+    func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, quotedLength: Int,
+                   offender: IPv4Address, worker: Worker)
 }
 
 extension IPProtocolHandler {
-    public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker) {}
+    public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, quotedLength: Int,
+                          offender: IPv4Address, worker: Worker) {}
 }
 
 /// One worker's IPv4 state: its route cache with the FIB snapshot and epoch it is valid for,

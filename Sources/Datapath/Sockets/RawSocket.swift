@@ -62,6 +62,7 @@ public final class RawSocket: @unchecked Sendable {
             RawSocket.transmit(&batch, raw: raw, id: id, worker: worker)
         }
         self.buffers = buffers
+        buffers.errorQueue.enabled.store(options.receiveErrors, ordering: .relaxed)
         try raw.open(id, protocol: number, local: local, ifindex: ifindex, options: options, receiver: Delivery(buffers))
     }
 
@@ -73,8 +74,16 @@ public final class RawSocket: @unchecked Sendable {
     /// `ICMP_FILTER`: the ICMP types the socket does not want (ICMP sockets only).
     public func setFilter(_ filter: ICMPFilter) { raw.setFilter(id, filter) }
 
-    /// Replaces the send options (TTL, TOS, path MTU discovery, `IP_HDRINCL`).
-    public func setOptions(_ options: RawSocketOptions) { raw.setOptions(id, options) }
+    /// Replaces the send options (TTL, TOS, path MTU discovery, `IP_HDRINCL`, `IP_RECVERR`).
+    public func setOptions(_ options: RawSocketOptions) {
+        buffers.errorQueue.enabled.store(options.receiveErrors, ordering: .relaxed)
+        if !options.receiveErrors { buffers.errorQueue.removeAll() }   // as Linux's IP_RECVERR 0 purges it
+        raw.setOptions(id, options)
+    }
+
+    /// The oldest error the socket kept under `receiveErrors`, nil when none (Linux:
+    /// `recvmsg(MSG_ERRQUEUE)`, which never waits); the pending error becomes the next one's.
+    public func receiveError() -> SocketErrorMessage? { buffers.receiveError() }
 
     // MARK: Sending
 
@@ -141,6 +150,6 @@ public final class RawSocket: @unchecked Sendable {
             buffers.queue(&packets, worker: worker, refusedAs: .rawReceiveBufferFull)
         }
 
-        func error(_ error: SocketError, socket: UInt32, worker: Worker) { buffers.report(error) }
+        func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) { buffers.report(message) }
     }
 }

@@ -43,6 +43,8 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
     case connectionRefused(SocketAddress)
     /// `EHOSTUNREACH`/`ENETUNREACH`: a router or the peer said the destination cannot be reached.
     case unreachable(IPv4Address)
+    /// `EPROTO`: the peer or a router answered with a parameter problem.
+    case protocolError(IPv4Address)
     /// `EINVAL`: a packet a raw socket with `IP_HDRINCL` cannot send as it is (what is wrong).
     case invalidPacket(String)
     /// `EACCES`: a send to a broadcast address from a socket without `broadcast` (SO_BROADCAST).
@@ -74,6 +76,7 @@ public enum SocketError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidDestination(let address): "invalid destination \(address)"
         case .connectionRefused(let address): "connection refused by \(address)"
         case .unreachable(let address): "\(address) is unreachable"
+        case .protocolError(let address): "protocol error: a parameter problem about a datagram to \(address)"
         case .invalidPacket(let reason): "invalid packet: \(reason)"
         case .broadcastNotPermitted(let address): "permission denied: \(address) is a broadcast address (set broadcast)"
         case .notMulticast(let address): "\(address) is not a multicast address"

@@ -1,5 +1,8 @@
 import DatapathCore
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What every datagram socket of the async level has (Linux: the `struct sock` part that
 /// `sock_queue_rcv_skb`, `sock_alloc_send_skb`, `sk_err` and `sk_wait_data` work on): the
@@ -12,6 +15,8 @@ final class SocketBuffers: @unchecked Sendable {
     let quiescence: Quiescence
     /// The socket's pending error (Linux: `sk_err`).
     let pendingError = Mutex<SocketError?>(nil)
+    /// The details `IP_RECVERR` keeps (Linux: `sk_error_queue`).
+    let errorQueue = SocketErrorQueue()
     let isOpen = Atomic<Bool>(true)
 
     init(stack: Stack, home: Worker, receiveBufferSize: Int, sendBufferSize: Int,
@@ -51,7 +56,25 @@ final class SocketBuffers: @unchecked Sendable {
         receiveQueue.dataReady()
     }
 
+    /// An error about something the socket sent: with `IP_RECVERR` an ICMP error, or EMSGSIZE
+    /// met sending (`ip_local_error`), is queued with its details; every one becomes the
+    /// pending error.
+    func report(_ message: SocketErrorMessage) {
+        if errorQueue.enabled.load(ordering: .relaxed) && (message.origin == .icmp || message.errno == EMSGSIZE) {
+            errorQueue.enqueue(message)
+        }
+        report(message.error)
+    }
+
     // MARK: The app
+
+    /// The oldest message of the error queue (Linux: `recvmsg(MSG_ERRQUEUE)`, which never
+    /// waits); the pending error becomes the next message's, or none.
+    func receiveError() -> SocketErrorMessage? {
+        guard let (message, next) = errorQueue.dequeue() else { return nil }
+        pendingError.withLock { $0 = next }
+        return message
+    }
 
     func checkOpen() throws(SocketError) {
         guard isOpen.load(ordering: .relaxed) else { throw .closed }
@@ -144,6 +167,7 @@ final class SocketBuffers: @unchecked Sendable {
         quiescence.synchronize()
         receiveQueue.purge()
         sendQueue.purge()
+        errorQueue.removeAll()
         return true
     }
 }

@@ -87,6 +87,7 @@ public final class UDPSocket: @unchecked Sendable {
             UDPSocket.transmit(&batch, udp: udp, id: id, worker: worker)
         }
         self.buffers = buffers
+        buffers.errorQueue.enabled.store(sendOptions.receiveErrors, ordering: .relaxed)
         self.local = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
                                   receiver: Delivery(buffers))
     }
@@ -106,6 +107,8 @@ public final class UDPSocket: @unchecked Sendable {
     /// segment size, cork). Clearing `cork` sends what it held (as Linux's `UDP_CORK` 0) —
     /// or, when the send buffer is full just then, the next send does.
     public func setOptions(_ options: UDPSocketOptions) {
+        buffers.errorQueue.enabled.store(options.receiveErrors, ordering: .relaxed)
+        if !options.receiveErrors { buffers.errorQueue.removeAll() }   // as Linux's IP_RECVERR 0 purges it
         udp.setOptions(id, options)
         corked.store(options.cork, ordering: .relaxed)
         if !options.cork {
@@ -113,6 +116,12 @@ public final class UDPSocket: @unchecked Sendable {
             try? buffers.trySend(UnsafeRawBufferPointer(start: nil, count: 0), tag: (0, UDPSocket.pushOnly))
         }
     }
+
+    /// The oldest error the socket kept under `receiveErrors` (`IP_RECVERR`), nil when none
+    /// (Linux: `recvmsg(MSG_ERRQUEUE)`, which never waits): the ICMP type and code, who sent
+    /// it, where the datagram was going and the quoted payload. The pending error becomes the
+    /// next message's.
+    public func receiveError() -> SocketErrorMessage? { buffers.receiveError() }
 
     /// The second tag word: `MSG_MORE` (bit 0); a marker that only pushes the corked datagram.
     static let more: UInt64 = 1
@@ -298,6 +307,6 @@ public final class UDPSocket: @unchecked Sendable {
             buffers.queue(&datagrams, worker: worker, refusedAs: .udpReceiveBufferFull)
         }
 
-        func error(_ error: SocketError, socket: UInt32, worker: Worker) { buffers.report(error) }
+        func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) { buffers.report(message) }
     }
 }

@@ -9,12 +9,14 @@ import Synchronization
 public protocol RawReceiver: AnyObject, Sendable {
     func receive(_ packets: inout PacketBatch, socket: UInt32, worker: Worker) -> Int
 
-    /// An error met on the worker for something the socket sent (no route, EMSGSIZE).
-    func error(_ error: SocketError, socket: UInt32, worker: Worker)
+    /// An error about something the socket sent: one the worker met sending (no route,
+    /// EMSGSIZE), or an ICMP error (Linux: `raw_err`) — with `receiveErrors` every one, else
+    /// only a hard one on a connected socket.
+    func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker)
 }
 
 extension RawReceiver {
-    public func error(_ error: SocketError, socket: UInt32, worker: Worker) {}
+    public func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) {}
 }
 
 /// Linux's `ICMP_FILTER` for ICMP raw sockets: a bit per ICMP type below 32; a set bit keeps
@@ -53,6 +55,9 @@ public struct RawSocketOptions: Sendable, Equatable {
     public var multicastTTL: UInt8 = 1
     /// A packet to a group joined on its device also comes back to this host (on by default).
     public var multicastLoop = true
+    /// `IP_RECVERR`: every ICMP error about the socket's packets reaches it, with its details on
+    /// the error queue (`RawSocket.receiveError()`).
+    public var receiveErrors = false
     /// The caller writes the IP header (`IP_HDRINCL`): checked as `raw_send_hdrinc` does;
     /// the stack fills the total length, the checksum, an identification of 0 and a source of
     /// 0.0.0.0. Such a packet must fit the path MTU (it is not fragmented).
@@ -60,7 +65,8 @@ public struct RawSocketOptions: Sendable, Equatable {
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want,
                 headerIncluded: Bool = false, broadcast: Bool = false, multicastInterface: Int = 0,
-                multicastTTL: UInt8 = 1, multicastLoop: Bool = true) {
+                multicastTTL: UInt8 = 1, multicastLoop: Bool = true, receiveErrors: Bool = false) {
+        self.receiveErrors = receiveErrors
         self.multicastLoop = multicastLoop
         self.broadcast = broadcast
         self.multicastInterface = multicastInterface
@@ -143,8 +149,35 @@ public final class RawIP: @unchecked Sendable {
     func allocateSocketID() -> UInt32 { nextSocketID.subtract(1, ordering: .relaxed).oldValue }
 
     /// Hands `error` to socket `id`'s receiver.
-    func reportError(_ error: SocketError, socket id: UInt32, worker: Worker) {
-        bindings.read(worker).first { $0.id == id }?.receiver.error(error, socket: id, worker: worker)
+    func reportError(_ error: SocketError, socket id: UInt32, destination: IPv4Address? = nil, worker: Worker) {
+        guard let binding = bindings.read(worker).first(where: { $0.id == id }) else { return }
+        let message = SocketErrorMessage(local: error, destination: SocketAddress(destination ?? binding.remote, 0))
+        binding.receiver.error(message, socket: id, worker: worker)
+    }
+
+    /// Linux: `raw_icmp_error` → `raw_err`, for an ICMP error quoting a packet of a protocol
+    /// raw sockets are open for: each socket of that protocol whose bound address is the
+    /// quoted source and whose peer (if connected) the quoted destination hears of it — with
+    /// `receiveErrors` (`IP_RECVERR`) every error, queued with its details (the quote from the
+    /// IP header with `headerIncluded`, else after it); without, a connected socket only the
+    /// hard ones. Fragmentation needed is EMSGSIZE, soft under `IP_PMTUDISC_DONT`.
+    func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, quotedLength: Int,
+                   offender: IPv4Address, worker: Worker) {
+        let number = quoted.protocol.rawValue
+        let source = quoted.source, destination = quoted.destination
+        for binding in bindings.read(worker) where binding.protocolNumber == number {
+            guard binding.local.isZero || binding.local == source,
+                  binding.remote.isZero || binding.remote == destination else { continue }
+            let options = binding.options
+            guard options.receiveErrors || !binding.remote.isZero else { continue }
+            let start = options.headerIncluded ? 0 : quoted.headerLength
+            guard let message = SocketErrorMessage.icmp(
+                type: type, code: code, info: info, offender: offender, destination: SocketAddress(destination, 0),
+                payload: UnsafeRawBufferPointer(start: quoted.base + start, count: max(0, quotedLength - start)),
+                sentLength: Int(quoted.totalLength), pathMTUDiscovery: options.pathMTUDiscovery, raw: true) else { continue }
+            guard options.receiveErrors || message.isHard else { continue }
+            binding.receiver.error(message, socket: binding.id, worker: worker)
+        }
     }
 
     // MARK: Receive

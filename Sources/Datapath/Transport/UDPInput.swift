@@ -13,14 +13,15 @@ public protocol UDPReceiver: AnyObject, Sendable {
     /// InErrors, the rest as InDatagrams.
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int
 
-    /// An error an ICMP message reported for a datagram the socket sent (Linux: `sk_err` and
-    /// `sk_error_report`, as `recv` returns it): only for a connected socket, as Linux without
-    /// IP_RECVERR. The default ignores it.
-    func error(_ error: SocketError, socket: UInt32, worker: Worker)
+    /// An error about a datagram the socket sent (Linux: `sk_err` and `sk_error_report`, as
+    /// `recv` returns it, and with `IP_RECVERR` the details `recvmsg(MSG_ERRQUEUE)` reads):
+    /// an ICMP error — without `receiveErrors` only a hard one on a connected socket — or a
+    /// failure the worker met sending for the socket. The default ignores it.
+    func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker)
 }
 
 extension UDPReceiver {
-    public func error(_ error: SocketError, socket: UInt32, worker: Worker) {}
+    public func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) {}
 }
 
 /// UDP (Linux: `net/ipv4/udp.c`): the socket table, the receivers of bound sockets, the `Udp:`
@@ -83,8 +84,9 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
 
     /// Hands `error` to socket `id`'s receiver (its pending error, for a `UDPSocket`): for
     /// errors met on the worker after the app's call returned.
-    func reportError(_ error: SocketError, socket id: UInt32, worker: Worker) {
-        receivers.read(worker)[id]?.error(error, socket: id, worker: worker)
+    func reportError(_ error: SocketError, socket id: UInt32, destination: SocketAddress? = nil, worker: Worker) {
+        let to = destination ?? sockets.entry(id)?.remote ?? .any()
+        receivers.read(worker)[id]?.error(SocketErrorMessage(local: error, destination: to), socket: id, worker: worker)
     }
 
     /// Unbinds socket `id` (Linux: `udp_lib_unhash` at close).
@@ -227,35 +229,29 @@ extension UDP {
     }
 
     /// Linux: `udp_err` → `__udp4_lib_err`: an ICMP error quoting a datagram we sent reaches its
-    /// socket, found as the datagram's reply would find it; a connected socket gets the error
-    /// (port unreachable → `connectionRefused`, fragmentation needed → `messageTooLong` with
-    /// the MTU — the path MTU itself is learned by ICMP —, protocol unreachable and the
-    /// prohibitions → `unreachable`).
-    public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, worker: Worker) {
+    /// socket, found as the datagram's reply would find it. The error is Linux's
+    /// (`SocketErrorMessage.convert`: port unreachable → `connectionRefused`, fragmentation
+    /// needed → `messageTooLong` with the MTU — the path MTU itself is learned by ICMP —,
+    /// parameter problem → `protocolError`, the rest `unreachable`, each with its errno). A
+    /// socket with `receiveErrors` (`IP_RECVERR`) gets every one, connected or not, with the
+    /// offender and the quoted payload for its error queue (`ip_icmp_error`); without, only
+    /// the hard ones, and only when connected.
+    public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, quotedLength: Int,
+                          offender: IPv4Address, worker: Worker) {
         let udp = UDPHeader(unchecked: quoted.payload)
         let local = SocketAddress(quoted.source, udp.sourcePort)
         let remote = SocketAddress(quoted.destination, udp.destinationPort)
         guard let socket = sockets.lookup(source: remote, destination: local, ifindex: 0, hash: 0, worker: worker),
-              let entry = sockets.entry(socket), entry.remote != nil,
+              let entry = sockets.entry(socket),
               let receiver = receivers.read(worker)[socket] else { return }
-        // Only what Linux calls fatal reaches a socket without IP_RECVERR (`icmp_err_convert`):
-        // port and protocol unreachable, administratively prohibited, and fragmentation needed
-        // unless the socket lets its datagrams be fragmented. Net/host unreachable and time
-        // exceeded are soft errors.
-        guard type == .destinationUnreachable else { return }
-        let error: SocketError
-        switch code {
-        case ICMPCode.DestinationUnreachable.port: error = .connectionRefused(remote)
-        case ICMPCode.DestinationUnreachable.fragmentationNeeded:
-            guard options.read(worker)[socket]?.pathMTUDiscovery != .dont else { return }
-            error = .messageTooLong(Int(quoted.totalLength) - quoted.headerLength - UDPHeader.length,
-                                    mtu: Int(info & 0xFFFF))
-        case ICMPCode.DestinationUnreachable.protocol, ICMPCode.DestinationUnreachable.networkProhibited,
-             ICMPCode.DestinationUnreachable.hostProhibited, ICMPCode.DestinationUnreachable.administrativelyProhibited:
-            error = .unreachable(remote.address)
-        default:
-            return
-        }
-        receiver.error(error, socket: socket, worker: worker)
+        let options = options.read(worker)[socket] ?? UDPSocketOptions()
+        let start = quoted.headerLength + UDPHeader.length
+        let sent = Int(quoted.totalLength) - start
+        guard let message = SocketErrorMessage.icmp(
+            type: type, code: code, info: info, offender: offender, destination: remote,
+            payload: UnsafeRawBufferPointer(start: quoted.base + start, count: max(0, quotedLength - start)),
+            sentLength: sent, pathMTUDiscovery: options.pathMTUDiscovery) else { return }
+        if !options.receiveErrors { guard message.isHard, entry.remote != nil else { return } }
+        receiver.error(message, socket: socket, worker: worker)
     }
 }

@@ -31,6 +31,10 @@ public struct UDPSocketOptions: Sendable, Equatable {
     /// the device it leaves by also comes back to this host's members of it (TTL 0: only to
     /// them). Limited broadcasts always come back, as Linux's do.
     public var multicastLoop = true
+    /// `IP_RECVERR`: every ICMP error about the socket's datagrams reaches it, connected or
+    /// not, with its details kept on the socket's error queue (`UDPSocket.receiveError()`), as
+    /// is EMSGSIZE met sending; without it a connected socket hears only of hard errors.
+    public var receiveErrors = false
     /// `UDP_SEGMENT` (0: off): a send longer than this becomes datagrams of this many bytes
     /// (the last shorter), built as one GSO packet that leaves whole through a device with
     /// segmentation offload (the kernel segments it behind AF_PACKET) or is segmented in
@@ -42,7 +46,8 @@ public struct UDPSocketOptions: Sendable, Equatable {
 
     public init(ttl: UInt8? = nil, tos: UInt8 = 0, pathMTUDiscovery: PathMTUDiscovery = .want, broadcast: Bool = false,
                 multicastInterface: Int = 0, multicastTTL: UInt8 = 1, multicastLoop: Bool = true, segmentSize: Int = 0,
-                cork: Bool = false) {
+                cork: Bool = false, receiveErrors: Bool = false) {
+        self.receiveErrors = receiveErrors
         self.multicastLoop = multicastLoop
         self.segmentSize = segmentSize
         self.cork = cork
