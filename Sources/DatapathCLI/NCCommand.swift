@@ -59,7 +59,7 @@ struct NCCommand: ParsableCommand {
         let state = NCState()
         if let host, let port {
             let peer = SocketAddress(IPv4Address(host)!, port)
-            socket.connect(to: peer)
+            do { try socket.connect(to: peer) } catch { throw CLIError(error) }
             state.peer.withLock { $0 = peer }
         }
         printError("nc: \(l ? "listening on" : "sending from") \(socket.local)")
@@ -77,7 +77,7 @@ struct NCCommand: ParsableCommand {
                     }
                     if l && state.peer.withLock({ $0 }) == nil {
                         state.peer.withLock { $0 = datagram.remote }
-                        socket.connect(to: datagram.remote)
+                        try socket.connect(to: datagram.remote)
                         printError("nc: peer \(datagram.remote)")
                     }
                     datagram.payload.withUnsafeBytes { writeAll(1, $0) }

@@ -57,7 +57,7 @@ import Glibc
         let lab = try Self.lab()
         let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerB, 5005))
         let peer = SocketAddress(ForwardLab.hostB, 9)
-        socket.connect(to: peer)
+        try socket.connect(to: peer)
         var packet = try await Self.sendToHostB(lab, socket, [1])
         lab.deliver(ForwardLab.icmpErrorFromHostB(type: 11, code: 0, quoting: packet), on: lab.eth1)
         lab.deliver(ForwardLab.icmpErrorFromHostB(code: 1, quoting: packet), on: lab.eth1)
@@ -90,7 +90,7 @@ import Glibc
         let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerB, 5006),
                                    sendOptions: UDPSocketOptions(pathMTUDiscovery: .do, receiveErrors: true))
         let peer = SocketAddress(ForwardLab.hostB, 9)
-        socket.connect(to: peer)
+        try socket.connect(to: peer)
         try await socket.send([UInt8](repeating: 7, count: 2000))
         _ = lab.worker.tasklets.run(lab.worker)
         #expect(lab.sent(on: lab.wire1).isEmpty)

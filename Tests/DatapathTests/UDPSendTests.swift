@@ -81,12 +81,61 @@ import DatapathWire
             try send(lab, [1], from: 2, to: SocketAddress(ForwardLab.hostB, 0))
         }
         #expect(throws: SocketError.notBound(3)) { try send(lab, [1], from: 3, to: to) }
-        lab.stack.udp.connect(2, to: to)
+        try lab.stack.udp.connect(2, to: to)
         try send(lab, [5], from: 2)
         #expect(lab.sent(on: lab.wire1).count == 1)
         #expect(throws: SocketError.noRoute(IPv4Address(198, 18, 77, 1))) {
             try send(lab, [1], from: 2, to: SocketAddress(IPv4Address(198, 18, 77, 1), 9))
         }
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// ip4_datagram_connect: connect routes once — no route (or an unreachable one) and a
+    /// broadcast without SO_BROADCAST are refused and leave the socket as it was; a
+    /// wildcard-bound socket takes the route's source address, and gives it back on
+    /// disconnect. The worker keeps the connected socket's route (no route cache lookup for
+    /// the next sends) until a route change makes it stale, then follows the new route.
+    @Test func connectRoutesOnceAndSendsReuseTheRouteUntilItChanges() throws {
+        let lab = try ForwardLab()
+        try lab.stack.udp.open(1, local: .any(port: 6100), receiver: RecordingUDPReceiver())
+        #expect(throws: SocketError.noRoute(IPv4Address(198, 18, 77, 1))) {
+            try lab.stack.udp.connect(1, to: SocketAddress(IPv4Address(198, 18, 77, 1), 9))
+        }
+        try lab.stack.addRoute(RouteSpec(prefix: IPv4Prefix("198.18.78.0/24")!, type: .unreachable))
+        #expect(throws: SocketError.noRoute(IPv4Address(198, 18, 78, 1))) {
+            try lab.stack.udp.connect(1, to: SocketAddress(IPv4Address(198, 18, 78, 1), 9))
+        }
+        #expect(throws: SocketError.broadcastNotPermitted(IPv4Address(198, 18, 2, 255))) {
+            try lab.stack.udp.connect(1, to: SocketAddress(IPv4Address(198, 18, 2, 255), 9))
+        }
+        #expect(lab.stack.udp.sockets.entry(1)?.remote == nil)
+        #expect(lab.stack.udp.sockets.entry(1)?.local == .any(port: 6100))
+
+        let peer = SocketAddress(IPv4Address(198, 18, 5, 9), 9)   // via host B, a gateway on eth1
+        try lab.stack.addRoute(RouteSpec(prefix: IPv4Prefix("198.18.5.0/24")!, gateway: ForwardLab.hostB))
+        try lab.stack.udp.connect(1, to: peer)
+        #expect(lab.stack.udp.sockets.entry(1)?.local == SocketAddress(ForwardLab.routerB, 6100))
+        try send(lab, [1], from: 1)
+        let lookups = lab.stack.ipv4.routeCacheCounters
+        try send(lab, [2], from: 1)
+        try send(lab, [3], from: 1)
+        let after = lab.stack.ipv4.routeCacheCounters
+        #expect(after.hits == lookups.hits && after.misses == lookups.misses)   // the held route
+        #expect(lab.sent(on: lab.wire1).map { SentIPv4($0).destinationMAC } == Array(repeating: ForwardLab.hostBMAC, count: 3))
+
+        // A more specific route out of eth0 (via host A): the held route is stale, the next
+        // send takes the new one.
+        try lab.stack.addRoute(RouteSpec(prefix: IPv4Prefix("198.18.5.9/32")!, gateway: ForwardLab.hostA))
+        try send(lab, [4], from: 1)
+        #expect(lab.sent(on: lab.wire1).isEmpty)
+        let moved = lab.sent(on: lab.wire0).map(SentIPv4.init)
+        #expect(moved.count == 1 && moved.first?.destinationMAC == ForwardLab.hostAMAC)
+        #expect(moved.first?.source == ForwardLab.routerB)   // the address connect chose stays
+
+        try lab.stack.udp.connect(1, to: nil)
+        #expect(lab.stack.udp.sockets.entry(1)?.local == .any(port: 6100))
+        #expect(throws: SocketError.notConnected) { try send(lab, [5], from: 1) }
+        lab.stack.udp.close(1)
         #expect(lab.poolIsAtBaseline)
     }
 
@@ -98,7 +147,7 @@ import DatapathWire
         try lab.stack.udp.open(1, local: .any(port: 6000), receiver: connected)
         try lab.stack.udp.open(2, local: .any(port: 6001), receiver: unconnected)
         let peer = SocketAddress(ForwardLab.hostB, 9)
-        lab.stack.udp.connect(1, to: peer)
+        try lab.stack.udp.connect(1, to: peer)
         try send(lab, [1, 2, 3], from: 1)
         try send(lab, [4, 5, 6], from: 2, to: peer)
         let sent = lab.sent(on: lab.wire1).map { Array($0[14...]) }

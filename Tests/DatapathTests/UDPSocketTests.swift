@@ -81,7 +81,7 @@ import DatapathWire
         let lab = try Self.lab()
         let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerA, 5000))
         try await socket.send(Array("hello".utf8), to: SocketAddress(ForwardLab.hostA, 6000))
-        socket.connect(to: SocketAddress(ForwardLab.hostA, 6001))
+        try socket.connect(to: SocketAddress(ForwardLab.hostA, 6001))
         try await socket.send(Array(repeating: 7, count: 3000))   // to the peer: 3008 bytes in 1480-byte fragments
         #expect(lab.sent(on: lab.wire0).isEmpty)   // nothing leaves before the worker runs
         #expect(lab.worker.tasklets.run(lab.worker) == 1)
@@ -182,7 +182,7 @@ import DatapathWire
         let lab = try Self.lab()
         let socket = try UDPSocket(lab.stack, bind: SocketAddress(ForwardLab.routerB, 5004))
         let peer = SocketAddress(ForwardLab.hostB, 9)
-        socket.connect(to: peer)
+        try socket.connect(to: peer)
         try await socket.send([1, 2, 3])
         _ = lab.worker.tasklets.run(lab.worker)
         let sent = lab.sent(on: lab.wire1)

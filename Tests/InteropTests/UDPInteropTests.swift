@@ -142,7 +142,7 @@ struct UDPInteropTests {
         let refused = CollectingUDPReceiver()
         try stack.udp.open(2, local: .any(), receiver: refused)
         let closedPort = SocketAddress(IPv4Address(198, 18, 0, 2), 9)
-        stack.udp.connect(2, to: closedPort)
+        try stack.udp.connect(2, to: closedPort)
         stack.perform { worker in _ = try? [UInt8](repeating: 7, count: 10).withUnsafeBytes {
             try stack.udp.send($0, from: 2, worker: worker)
         } }

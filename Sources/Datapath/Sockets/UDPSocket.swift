@@ -57,8 +57,11 @@ public struct UDPDatagram: Sendable, Equatable {
 public final class UDPSocket: @unchecked Sendable {
     /// The socket's id in the stack's UDP table.
     public let id: UInt32
-    /// The address it is bound to (the port chosen when 0 was asked).
-    public let local: SocketAddress
+    /// The address it is bound to (the port chosen when 0 was asked; the address `connect`
+    /// chose for a wildcard-bound socket), as `getsockname` gives it.
+    public var local: SocketAddress { udp.sockets.entry(id)?.local ?? bound }
+    /// The address bind gave.
+    let bound: SocketAddress
     let udp: UDP
     let igmp: IGMP
     let buffers: SocketBuffers
@@ -88,16 +91,19 @@ public final class UDPSocket: @unchecked Sendable {
         }
         self.buffers = buffers
         buffers.errorQueue.enabled.store(sendOptions.receiveErrors, ordering: .relaxed)
-        self.local = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
+        self.bound = try udp.open(id, local: local, ifindex: ifindex, options: options, sendOptions: sendOptions,
                                   receiver: Delivery(buffers))
     }
 
     deinit { close() }
 
     /// Sets (nil: clears) the default destination; a connected socket receives only from it
-    /// (Linux: `connect` on a datagram socket).
-    public func connect(to remote: SocketAddress?) {
-        udp.connect(id, to: remote)
+    /// (Linux: `connect` on a datagram socket). Routes once: throws `noRoute` when there is
+    /// none, `broadcastNotPermitted` for a broadcast without SO_BROADCAST; a wildcard-bound
+    /// socket becomes bound to the route's source address (`local` shows it).
+    public func connect(to remote: SocketAddress?) throws(SocketError) {
+        try buffers.checkOpen()
+        try udp.connect(id, to: remote)
     }
 
     /// The peer set by `connect`, if any.

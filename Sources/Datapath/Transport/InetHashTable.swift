@@ -26,6 +26,9 @@ public final class InetHashTable: @unchecked Sendable {
         public var options: BindOptions
         /// Bind order, for ties.
         var sequence: UInt64
+        /// The address was chosen by `connect`, not bound (Linux: no `SOCK_BINDADDR_LOCK`):
+        /// disconnecting returns the socket to the wildcard.
+        var addressFromConnect = false
     }
 
     /// Sharing asked for at bind time.
@@ -91,11 +94,22 @@ public final class InetHashTable: @unchecked Sendable {
     }
 
     /// Sets (or, with nil, clears) the peer of a bound socket (Linux: `ip4_datagram_connect`'s
-    /// part in the table: `inet->inet_daddr`, `inet_dport`).
-    public func connect(_ socket: UInt32, to remote: SocketAddress?) {
+    /// part in the table: `inet->inet_daddr`, `inet_dport`). A wildcard-bound socket given a
+    /// `source` becomes bound to it (`inet_rcv_saddr` set and the socket rehashed); clearing
+    /// the peer returns an address chosen that way to the wildcard (`__udp_disconnect`).
+    public func connect(_ socket: UInt32, to remote: SocketAddress?, source: IPv4Address? = nil) {
         state.withLock { tables in
             guard let (port, i) = InetHashTable.locate(socket, in: tables) else { return }
-            tables.byPort[port]![i].remote = remote
+            var entry = tables.byPort[port]![i]
+            entry.remote = remote
+            if remote == nil, entry.addressFromConnect {
+                entry.local.address = .zero
+                entry.addressFromConnect = false
+            } else if let source, !source.isZero, entry.local.address.isZero {
+                entry.local.address = source
+                entry.addressFromConnect = true
+            }
+            tables.byPort[port]![i] = entry
             published.publish(tables.byPort)
         }
     }

@@ -38,9 +38,12 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     let nextSocketID = Atomic<UInt32>(UInt32.max)
     /// Corked datagrams (UDP_CORK, MSG_MORE).
     let corks: UDPCorks
+    /// Each worker's routes of connected sockets (`sk_dst_cache`).
+    let connectedRoutes: WorkerLocal<ConnectedRoutes>
 
     init(ipv4: IPv4, workers: Int) {
         self.ipv4 = ipv4
+        connectedRoutes = WorkerLocal(workers: max(1, workers)) { _ in ConnectedRoutes() }
         corks = UDPCorks(pool: { [unowned ipv4] in ipv4.sharedLargePool() })
         sockets = InetHashTable(workers: workers)
         statistics = UDPStatistics(workers: workers)
@@ -65,10 +68,39 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
         return bound
     }
 
-    /// Sets (nil: clears) socket `id`'s peer (Linux: `ip4_datagram_connect`): `send` without a
-    /// destination goes there, and only its datagrams match the socket ahead of unconnected ones.
-    public func connect(_ id: UInt32, to remote: SocketAddress?) {
-        sockets.connect(id, to: remote)
+    /// Connects socket `id` to `remote` — its default destination, and the only source it
+    /// receives from — or, with nil, disconnects it (Linux: `ip4_datagram_connect`,
+    /// `__udp_disconnect`). Routes once: no route (or a blackhole, unreachable or prohibit
+    /// route) throws `noRoute`, a broadcast without `broadcast` (SO_BROADCAST) throws
+    /// `broadcastNotPermitted`, and a wildcard-bound socket becomes bound to the source
+    /// address the route gives (`inet_saddr`), as `getsockname` then shows. The workers keep
+    /// the route per connected socket and revalidate it on each send (`sk_dst_check`).
+    /// Throws `notBound` for an unknown id.
+    public func connect(_ id: UInt32, to remote: SocketAddress?) throws(SocketError) {
+        guard let entry = sockets.entry(id) else { throw .notBound(id) }
+        guard let remote else {
+            sockets.connect(id, to: nil)
+            return
+        }
+        let options = options.value[id] ?? UDPSocketOptions()
+        let destination = remote.address
+        var source = IPv4Address.zero
+        if destination.isMulticast || destination.isBroadcast {
+            if destination.isBroadcast && !options.broadcast { throw .broadcastNotPermitted(destination) }
+            let oif = options.multicastInterface != 0 ? options.multicastInterface : entry.ifindex
+            let ifindex = oif != 0 ? oif : ipv4.fib.snapshot.lookup(destination)?.ifindex ?? 0
+            guard ifindex != 0 else { throw .noRoute(destination) }
+            source = ipv4.addresses.sourceAddress(for: destination, ifindex: ifindex)
+        } else {
+            guard let route = ipv4.fib.snapshot.lookup(destination),
+                  route.type == .unicast || route.type == .local || route.type == .broadcast else {
+                throw .noRoute(destination)
+            }
+            if route.type == .broadcast && !options.broadcast { throw .broadcastNotPermitted(destination) }
+            source = route.type == .local ? destination
+                : ipv4.addresses.sourceAddress(for: destination, ifindex: route.ifindex)
+        }
+        sockets.connect(id, to: remote, source: source)
     }
 
     /// Replaces socket `id`'s send options.

@@ -60,7 +60,41 @@ public struct UDPSocketOptions: Sendable, Equatable {
     }
 }
 
+/// The routes of connected sockets as one worker keeps them (Linux: `sk_dst_cache`, set when
+/// `ip4_datagram_connect` routes and checked by `sk_dst_check` on every send): a handle on
+/// the dst, revalidated with two compares; a route change (a new FIB epoch) or a path-MTU
+/// exception (a dst of its own per batch) fails the check and the send routes again.
+/// Direct-mapped by socket id; a slot is keyed by the socket, its peer and its TOS.
+final class ConnectedRoutes {
+    struct Slot {
+        var socket: UInt32
+        var remote: SocketAddress
+        var tos: UInt8
+        var handle: DstHandle
+        var route: RouteResult
+    }
+    static let size = 64
+    var slots = [Slot?](repeating: nil, count: ConnectedRoutes.size)
+}
+
 extension UDP {
+    /// The kept route of connected socket `id` to `remote`, if still current.
+    @inline(__always)
+    func heldRoute(_ id: UInt32, to remote: SocketAddress, tos: UInt8, worker: Worker) -> RouteResult? {
+        let routes = connectedRoutes[worker]
+        guard let slot = routes.slots[Int(id & UInt32(ConnectedRoutes.size - 1))], slot.socket == id,
+              slot.remote == remote, slot.tos == tos, ipv4.checkRoute(slot.handle, worker: worker) else { return nil }
+        return slot.route
+    }
+
+    /// Keeps a connected socket's unicast route for its next sends.
+    func holdRoute(_ route: RouteResult, for id: UInt32, to remote: SocketAddress, tos: UInt8, worker: Worker) {
+        guard route.flags.isDisjoint(with: [.broadcast, .multicast, .local]) else { return }
+        connectedRoutes[worker].slots[Int(id & UInt32(ConnectedRoutes.size - 1))] =
+            ConnectedRoutes.Slot(socket: id, remote: remote, tos: tos, handle: ipv4.holdRoute(route, worker: worker),
+                                 route: route)
+    }
+
     /// The route for a datagram to `destination` as `udp_sendmsg` asks for it: a bound
     /// device or `IP_MULTICAST_IF` for multicast and broadcast, broadcast only with
     /// SO_BROADCAST. Also the TTL: `IP_MULTICAST_TTL` for a group, else the socket's or the
@@ -102,7 +136,14 @@ extension UDP {
         guard remote.port != 0 else { throw .invalidDestination(remote) }
         guard payload.count <= UDP.maximumPayload else { throw .messageTooLong(payload.count, mtu: 65535) }
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
-        let (route, ttl) = try outputRoute(to: remote.address, entry: entry, options: options, worker: worker)
+        // A connected socket's send reuses its route while it is current (sk_dst_check).
+        let route: RouteResult, ttl: UInt8
+        if destination == nil, let held = heldRoute(id, to: remote, tos: options.tos, worker: worker) {
+            (route, ttl) = (held, options.ttl ?? ipv4.defaultTTL)
+        } else {
+            (route, ttl) = try outputRoute(to: remote.address, entry: entry, options: options, worker: worker)
+            if destination == nil { holdRoute(route, for: id, to: remote, tos: options.tos, worker: worker) }
+        }
         // A wildcard, broadcast or multicast bound address is no source (Linux clears
         // `inet_saddr` for the latter two): the route's device gives one.
         let bound = entry.local.address
