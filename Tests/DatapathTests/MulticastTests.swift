@@ -174,4 +174,81 @@ import DatapathWire
         _ = lab.sent(on: lab.wire0)
         #expect(lab.poolIsAtBaseline)
     }
+    /// An IGMP query frame from host A to 224.0.0.1 (or the group for a group-specific one):
+    /// 8 bytes for v1/v2 (`maxResponse` 0: v1), 12 for v3.
+    static func query(group: IPv4Address = .zero, maxResponse: UInt8, v3: Bool = false) -> [UInt8] {
+        var query: [UInt8] = [0x11, maxResponse, 0, 0] + group.bytes + (v3 ? [0, 0, 0, 0] : [])
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(query, count: query.count))
+        query[2] = UInt8(sum >> 8); query[3] = UInt8(sum & 0xFF)
+        let destination = group.isZero ? IPv4Address(224, 0, 0, 1) : group
+        let low = destination.hostOrder & 0x7F_FFFF
+        return ForwardLab.frame(source: ForwardLab.hostA, destination: destination, protocol: .igmp, ttl: 1, payload: query,
+                                toMAC: MACAddress(0x01, 0x00, 0x5E, UInt8(low >> 16), UInt8(low >> 8 & 0xFF), UInt8(low & 0xFF)))
+    }
+
+    /// (type, group, IP destination) of each IGMPv1/v2 message among `frames`.
+    static func olderMessages(_ frames: [[UInt8]]) -> [(UInt8, IPv4Address, IPv4Address)] {
+        frames.map(SentIPv4.init).filter { $0.protocolNumber == 2 && $0.totalLength - $0.headerLength == 8 }.map { ip in
+            let m = Array(ip.frame[(14 + ip.headerLength)...])
+            return (m[0], IPv4Address(m[4], m[5], m[6], m[7]), ip.destination)
+        }
+    }
+
+    /// RFC 3376 §7.2.1: a v2 query puts the interface in IGMPv2 mode — each group answered
+    /// by a v2 report to the group (Router Alert, TTL 1, a valid checksum), a group-specific
+    /// query for that group only, a leave as a v2 leave to 224.0.0.2; a v1 query makes it v1
+    /// (reports 0x12, no leave); 260 s after the last older query it is v3 again. A general
+    /// v3 query of 300 groups is answered in reports that each fit the MTU.
+    @Test func olderQueriersGetReportsInTheirVersionAndLargeAnswersAreSplit() throws {
+        let lab = try Self.lab()
+        let eth0 = lab.stack.link(named: "eth0")!.device.ifindex
+        let socket = try UDPSocket(lab.stack, bind: .any(port: 5000))
+        let other = IPv4Address(239, 1, 2, 4)
+        try socket.join(group: Self.group, device: eth0)
+        try socket.join(group: other, device: eth0)
+        lab.worker.tasklets.run(lab.worker)
+        #expect(lab.sent(on: lab.wire0).compactMap(Self.reportRecords).count == 2)   // v3 joins
+
+        lab.deliver(Self.query(maxResponse: 100))
+        #expect(lab.stack.igmp.version(ifindex: eth0, now: lab.clock.now()) == 2)
+        let answers = lab.sent(on: lab.wire0)
+        let v2 = Self.olderMessages(answers)
+        #expect(v2.count == 2 && v2.allSatisfy { $0.0 == 0x16 && $0.1 == $0.2 })
+        #expect(Set(v2.map(\.1)) == [Self.group, other])
+        #expect(answers.map(SentIPv4.init).allSatisfy {
+            $0.ttl == 1 && $0.headerLength == 24 && $0.options == [0x94, 4, 0, 0] && $0.headerChecksumIsValid
+            && InternetChecksum.fold(InternetChecksum.sum(Array($0.payload), count: 8)) == 0xFFFF
+        })
+        lab.deliver(Self.query(group: other, maxResponse: 100))
+        #expect(Self.olderMessages(lab.sent(on: lab.wire0)).map(\.1) == [other])
+        socket.leave(group: other, device: eth0)
+        lab.worker.tasklets.run(lab.worker)
+        let leave = Self.olderMessages(lab.sent(on: lab.wire0))
+        #expect(leave.count == 1 && leave.first?.0 == 0x17 && leave.first?.1 == other
+                && leave.first?.2 == IPv4Address(224, 0, 0, 2))
+
+        lab.deliver(Self.query(maxResponse: 0))   // IGMPv1
+        #expect(Self.olderMessages(lab.sent(on: lab.wire0)).map { [$0.0] + $0.1.bytes } == [[0x12] + Self.group.bytes])
+        try socket.join(group: other, device: eth0)
+        socket.leave(group: other, device: eth0)
+        lab.worker.tasklets.run(lab.worker)
+        #expect(Self.olderMessages(lab.sent(on: lab.wire0)).map(\.0) == [0x12])   // the join; no v1 leave
+
+        lab.clock.advance(by: 261_000_000_000)
+        #expect(lab.stack.igmp.version(ifindex: eth0, now: lab.clock.now()) == 3)
+        let many = (0..<300).map { IPv4Address(239, 2, UInt8($0 >> 8), UInt8($0 & 0xFF)) }
+        for group in many { try socket.join(group: group, device: eth0) }
+        lab.worker.tasklets.run(lab.worker)
+        _ = lab.sent(on: lab.wire0)
+        lab.deliver(Self.query(maxResponse: 100, v3: true))
+        let reports = lab.sent(on: lab.wire0)
+        #expect(reports.count == 2 && reports.allSatisfy { $0.count <= 14 + 1500 })
+        let records = reports.compactMap(Self.reportRecords).flatMap { $0 }
+        #expect(records.count == 301 && records.allSatisfy { $0.0 == 2 })
+        #expect(Set(records.map(\.1)) == Set(many + [Self.group]))
+        socket.close()
+        lab.worker.tasklets.run(lab.worker)
+        _ = lab.sent(on: lab.wire0)
+        #expect(lab.poolIsAtBaseline)
+    }
 }

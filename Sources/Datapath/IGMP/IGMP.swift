@@ -8,12 +8,31 @@ import Synchronization
 /// 01:00:5e MAC on the device), makes route input deliver it (`ip_check_mc_rcu`) and sends an
 /// IGMPv3 report so a snooping switch forwards the group; the last one leaves and reports
 /// that. A general query (or one for a group we are in) is answered with the current state.
-/// Reports go out on a worker, through a `Tasklet`, as the stack's other packets do.
+/// Where an IGMPv1 or IGMPv2 querier is heard, the interface falls back to that version
+/// (RFC 3376 §7.2.1, Linux's `mr_v1_seen`/`mr_v2_seen`) for the Older Version Querier
+/// Present Timeout: v2 reports to each group and leaves to 224.0.0.2, or v1 reports and no
+/// leaves. Reports go out on a worker, through a `Tasklet`, as the stack's other packets do.
 public final class IGMP: IPProtocolHandler, @unchecked Sendable {
     /// 224.0.0.1, every host (general queries), joined on every interface.
     static let allHosts: UInt32 = 0xE000_0001
     /// 224.0.0.22, where IGMPv3 reports go.
     static let allReports: UInt32 = 0xE000_0016
+    /// 224.0.0.2, where IGMPv2 leaves go.
+    static let allRouters: UInt32 = 0xE000_0002
+    /// RFC 3376 §8.12's Older Version Querier Present Timeout with the defaults (robustness 2
+    /// × query interval 125 s + query response interval 10 s).
+    static let olderQuerierTimeout: UInt64 = 260_000_000_000
+
+    /// What a pending report says.
+    enum Report {
+        /// The group was joined (v3 CHANGE_TO_EXCLUDE {}, a v1/v2 report).
+        case joined
+        /// The group was left (v3 CHANGE_TO_INCLUDE {}, a v2 leave).
+        case left
+        /// A query's answer: the current state (v3 MODE_IS_EXCLUDE {}, v1/v2 reports) of one
+        /// group, or of every group of the interface when the group is nil.
+        case current
+    }
 
     unowned let ipv4: IPv4
     let core: NetCore
@@ -24,7 +43,9 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         var memberships: [UInt64: Int] = [:]
         /// Reports to send: (ifindex, group, joined) — changes; (ifindex, nil, _) — a
         /// current-state report of every group of the interface (a query's answer).
-        var pending: [(Int, IPv4Address?, Bool)] = []
+        var pending: [(Int, IPv4Address?, Report)] = []
+        /// ifindex → the oldest querier version heard (1 or 2) and until when it counts.
+        var olderQuerier: [Int: (version: UInt8, until: UInt64)] = [:]
         var tasklet: Tasklet?
         var reportsSent = 0
         var queriesReceived = 0
@@ -45,7 +66,16 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         state.withLock { $0.memberships[UInt64(ifindex) << 32 | UInt64(group.hostOrder)] != nil }
     }
 
-    /// IGMPv3 reports sent and queries received so far.
+    /// The IGMP version the interface reports with now: 3, or 1 or 2 while an older querier
+    /// was heard within the timeout.
+    public func version(ifindex: Int, now: UInt64) -> UInt8 {
+        state.withLock { state in
+            guard let older = state.olderQuerier[ifindex], now < older.until else { return 3 }
+            return older.version
+        }
+    }
+
+    /// IGMP reports sent and queries received so far.
     public var counts: (reportsSent: Int, queriesReceived: Int) {
         state.withLock { ($0.reportsSent, $0.queriesReceived) }
     }
@@ -78,7 +108,7 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
             let key = UInt64(index) << 32 | UInt64(group.hostOrder)
             state.memberships[key, default: 0] += 1
             guard state.memberships[key] == 1 else { return false }
-            state.pending.append((index, group, true))
+            state.pending.append((index, group, .joined))
             return true
         }
         if first { changed(group, ifindex: index, joined: true) }
@@ -95,7 +125,7 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
                 return false
             }
             state.memberships[key] = nil
-            state.pending.append((ifindex, group, false))
+            state.pending.append((ifindex, group, .left))
             return true
         }
         if last { changed(group, ifindex: ifindex, joined: false) }
@@ -118,30 +148,46 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
 
     // MARK: Receive
 
-    /// Linux: `igmp_rcv` for a batch with `data` at the IGMP message: a query — general, or
-    /// for a group joined on the device it came in on — asks for a current-state report;
-    /// reports of other hosts and anything else are consumed. Drops: `.igmpInvalid` (shorter
-    /// than 8 bytes or a bad checksum).
+    /// Linux: `igmp_rcv` → `igmp_heard_query` for a batch with `data` at the IGMP message: a
+    /// query — general, or for a group joined on the device it came in on — asks for a
+    /// current-state report of what it names. Its version is told as RFC 3376 §7.1 tells it (8
+    /// bytes: v1 when the maximum response code is 0, else v2; 12 or more: v3; other lengths
+    /// are ignored); a v1 or v2 query puts the interface in that version's compatibility
+    /// mode. Reports of other hosts and anything else are consumed. Drops: `.igmpInvalid`
+    /// (shorter than 8 bytes or a bad checksum).
     public func receive(_ batch: inout PacketBatch, worker: Worker) {
-        var wanted: [Int] = []
+        var wanted: [(Int, IPv4Address?)] = []
+        var older: [(Int, UInt8)] = []
         for i in batch.indices {
             let skb = batch[i]
             guard skb.length >= 8, InternetChecksum.fold(InternetChecksum.sum(skb.data, count: skb.length)) == 0xFFFF else {
                 worker.drop(skb, .igmpInvalid)
                 continue
             }
-            if skb.data.load(as: UInt8.self) == 0x11 {
+            let length = skb.length
+            if skb.data.load(as: UInt8.self) == 0x11 && (length == 8 || length >= 12) {
                 let group = IPv4Address(hostOrder: UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
-                let ifindex = skb.inputIfindex
-                if group.isZero || isMember(group, ifindex: ifindex) { wanted.append(ifindex) }
+                let ifindex = Int(skb.inputIfindex)
+                if length == 8 { older.append((ifindex, skb.data.load(fromByteOffset: 1, as: UInt8.self) == 0 ? 1 : 2)) }
+                if group.isZero { wanted.append((ifindex, nil)) }
+                else if isMember(group, ifindex: ifindex) { wanted.append((ifindex, group)) }
             }
             worker.cache.free(skb)
         }
         batch.removeAll()
-        guard !wanted.isEmpty else { return }
+        guard !wanted.isEmpty || !older.isEmpty else { return }
+        let now = worker.clock.now()
         state.withLock { state in
+            for (ifindex, version) in older {
+                let current = state.olderQuerier[ifindex].flatMap { now < $0.until ? $0.version : nil } ?? 3
+                state.olderQuerier[ifindex] = (min(current, version), now &+ IGMP.olderQuerierTimeout)
+            }
             state.queriesReceived += wanted.count
-            for ifindex in Set(wanted) { state.pending.append((ifindex, nil, true)) }
+            let general = Set(wanted.filter { $0.1 == nil }.map(\.0))
+            for ifindex in general { state.pending.append((ifindex, nil, .current)) }
+            for (ifindex, group) in wanted where group != nil && !general.contains(ifindex) {
+                state.pending.append((ifindex, group, .current))
+            }
         }
         // Answered at once: the stack does not spread answers over the query's maximum
         // response time as RFC 3376 §5.2 asks (a random delay per report), so on a link
@@ -151,33 +197,75 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
 
     // MARK: Send
 
-    /// Sends what is pending (on the tasklet's worker, or the worker a query came in on).
+    /// Sends what is pending (on the tasklet's worker, or the worker a query came in on), in
+    /// the version each interface reports with now.
     func sendPending(_ worker: Worker) {
-        let (pending, groups) = state.withLock { state -> ([(Int, IPv4Address?, Bool)], [UInt64: Int]) in
+        let now = worker.clock.now()
+        let (pending, groups) = state.withLock { state -> ([(Int, IPv4Address?, Report)], [UInt64: Int]) in
             defer { state.pending.removeAll() }
             return (state.pending, state.memberships)
         }
-        for (ifindex, group, joined) in pending {
-            var records: [(UInt8, UInt32)] = []
-            if let group {
-                // CHANGE_TO_EXCLUDE_MODE {} (join) or CHANGE_TO_INCLUDE_MODE {} (leave).
-                records.append((joined ? 4 : 3, group.hostOrder))
-            } else {
-                // MODE_IS_EXCLUDE {} for every group joined on the device.
-                records = groups.keys.filter { Int($0 >> 32) == ifindex }.map { (2, UInt32(truncatingIfNeeded: $0)) }
+        for (ifindex, group, report) in pending {
+            let named = group.map { [$0] }
+                ?? groups.keys.filter { Int($0 >> 32) == ifindex }.map { IPv4Address(hostOrder: UInt32(truncatingIfNeeded: $0)) }
+            switch version(ifindex: ifindex, now: now) {
+            case 3:
+                // CHANGE_TO_EXCLUDE_MODE {} (join), CHANGE_TO_INCLUDE_MODE {} (leave) or
+                // MODE_IS_EXCLUDE {} (a query's answer), as many per report as the MTU holds.
+                let type: UInt8 = switch report { case .joined: 4; case .left: 3; case .current: 2 }
+                let perReport = max(1, (core.mtu(ifindex: ifindex) - 24 - 8) / 8)
+                var start = 0
+                while start < named.count {
+                    let end = min(start + perReport, named.count)
+                    sendV3Report(named[start..<end].map { (type, $0.hostOrder) }, ifindex: ifindex, worker: worker)
+                    start = end
+                }
+            case let version:
+                // One message per group: a report to the group, or (v2 only) a leave to
+                // 224.0.0.2 (RFC 2236 §3; IGMPv1 has no leave).
+                for group in named {
+                    if report == .left {
+                        if version == 2 {
+                            send(type: 0x17, group: group, to: IPv4Address(hostOrder: IGMP.allRouters), ifindex: ifindex,
+                                 worker: worker)
+                        }
+                    } else {
+                        send(type: version == 2 ? 0x16 : 0x12, group: group, to: group, ifindex: ifindex, worker: worker)
+                    }
+                }
             }
-            if !records.isEmpty { sendReport(records, ifindex: ifindex, worker: worker) }
         }
     }
 
-    /// An IGMPv3 membership report (RFC 3376 §4.2) to 224.0.0.22 out of `ifindex`: TTL 1, TOS
-    /// 0xC0 and a Router Alert option (RFC 2113), as Linux's `igmpv3_newpack` builds it.
-    func sendReport(_ records: [(UInt8, UInt32)], ifindex: Int, worker: Worker) {
-        let destination = IPv4Address(hostOrder: IGMP.allReports)
+    /// An IGMPv3 membership report (RFC 3376 §4.2) of `records` (type, group) to 224.0.0.22.
+    func sendV3Report(_ records: [(UInt8, UInt32)], ifindex: Int, worker: Worker) {
+        sendMessage(length: 8 + 8 * records.count, to: IPv4Address(hostOrder: IGMP.allReports), ifindex: ifindex,
+                    worker: worker) { message in
+            message.storeBytes(of: UInt8(0x22), as: UInt8.self)
+            message.storeBytes(of: UInt16(records.count).bigEndian, toByteOffset: 6, as: UInt16.self)
+            for (n, (type, group)) in records.enumerated() {
+                (message + 8 + 8 * n).storeBytes(of: type, as: UInt8.self)
+                (message + 8 + 8 * n).storeBytes(of: group.bigEndian, toByteOffset: 4, as: UInt32.self)
+            }
+        }
+    }
+
+    /// An IGMPv1 or v2 message (RFC 1112, RFC 2236 §2): `type`, the group, to `destination`.
+    func send(type: UInt8, group: IPv4Address, to destination: IPv4Address, ifindex: Int, worker: Worker) {
+        sendMessage(length: 8, to: destination, ifindex: ifindex, worker: worker) { message in
+            message.storeBytes(of: type, as: UInt8.self)
+            message.storeBytes(of: group.hostOrder.bigEndian, toByteOffset: 4, as: UInt32.self)
+        }
+    }
+
+    /// An IGMP message of `length` bytes (zeroed, then filled by `fill`, then checksummed) to
+    /// `destination` out of `ifindex`: TTL 1, TOS 0xC0 and a Router Alert option (RFC 2113),
+    /// as Linux's `igmp_send_report` and `igmpv3_newpack` build them.
+    func sendMessage(length messageLength: Int, to destination: IPv4Address, ifindex: Int, worker: Worker,
+                     fill: (UnsafeMutableRawPointer) -> Void) {
         let route = ipv4.routeOutput(to: destination, tos: 0xC0, mark: 0, worker: worker, outputIfindex: ifindex)
         guard route.input == .forward, let skb = worker.cache.allocate() else { return }
         let headerLength = 24
-        let messageLength = 8 + 8 * records.count
         guard let ip = skb.put(headerLength + messageLength) else {
             worker.cache.free(skb)
             return
@@ -187,17 +275,13 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
                  identification: ipv4.state(worker).nextIdentification(), dontFragment: true, dscp: 0xC0 >> 2)
             .emit(to: ip)
         // Make room for the option: the header grows to 24 bytes, the message moves after it.
-        ip.storeBytes(of: UInt8(0x46), as: UInt8.self)
-        ip.storeBytes(of: UInt16(headerLength + messageLength).bigEndian, toByteOffset: 2, as: UInt16.self)
+        let header = IPv4Header(unchecked: ip)
+        header.headerLength = headerLength
+        header.totalLength = UInt16(headerLength + messageLength)
         ip.storeBytes(of: UInt32(0x9404_0000).bigEndian, toByteOffset: 20, as: UInt32.self)
         let message = ip + headerLength
         message.initializeMemory(as: UInt8.self, repeating: 0, count: messageLength)
-        message.storeBytes(of: UInt8(0x22), as: UInt8.self)
-        message.storeBytes(of: UInt16(records.count).bigEndian, toByteOffset: 6, as: UInt16.self)
-        for (n, (type, group)) in records.enumerated() {
-            (message + 8 + 8 * n).storeBytes(of: type, as: UInt8.self)
-            (message + 8 + 8 * n).storeBytes(of: group.bigEndian, toByteOffset: 4, as: UInt32.self)
-        }
+        fill(message)
         let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: messageLength))
         message.storeBytes(of: sum.bigEndian, toByteOffset: 2, as: UInt16.self)
         route.apply(to: skb)
