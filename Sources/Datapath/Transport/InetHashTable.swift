@@ -206,6 +206,11 @@ public final class InetHashTable: @unchecked Sendable {
         return count
     }
 
+    /// One port's sockets as this worker's table has them (nil: none): for a caller that
+    /// looks up many packets to one port with `select`, one table probe for the lot.
+    @inline(__always)
+    public func sockets(port: UInt16, worker: Worker) -> [Entry]? { published.read(worker)[port] }
+
     /// The same, against the published table (the control plane, tests).
     public func lookup(source: SocketAddress, destination: SocketAddress, ifindex: Int, hash: UInt32) -> UInt32? {
         guard let list = published.value[destination.port] else { return nil }
@@ -216,16 +221,23 @@ public final class InetHashTable: @unchecked Sendable {
     /// over to its group's member for `hash`.
     static func select(_ list: [Entry], source: SocketAddress, destination: SocketAddress, ifindex: Int,
                        hash: UInt32) -> UInt32? {
-        var best: Entry?
+        // A port with one socket (a server's) — the usual case — needs no comparison.
+        if list.count == 1 {
+            let only = list[0]
+            guard score(only, source: source, destination: destination, ifindex: ifindex) != nil else { return nil }
+            if !only.options.contains(.reusePort) { return only.socket }
+        }
+        var best = -1
         var bestScore = -1
-        for entry in list {
+        for (i, entry) in list.enumerated() {
             guard let score = score(entry, source: source, destination: destination, ifindex: ifindex) else { continue }
-            if score > bestScore || (score == bestScore && entry.sequence > best!.sequence) {
-                best = entry
+            if score > bestScore || (score == bestScore && entry.sequence > list[best].sequence) {
+                best = i
                 bestScore = score
             }
         }
-        guard let winner = best else { return nil }
+        guard best >= 0 else { return nil }
+        let winner = list[best]
         guard winner.options.contains(.reusePort) else { return winner.socket }
         let group = list.filter {
             $0.options.contains(.reusePort) && $0.local == winner.local && $0.ifindex == winner.ifindex

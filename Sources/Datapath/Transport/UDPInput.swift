@@ -158,6 +158,10 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                 }
             }
             let receivers = self.receivers.read(worker)
+            // The last port's sockets: a server's datagrams share a port, so one table probe
+            // serves a run of them.
+            var lastPort: UInt16?
+            var portSockets: [InetHashTable.Entry]?
             for i in batch.indices {
                 let skb = batch[i]
                 guard let udp = UDPHeader(skb.data, length: skb.length) else {
@@ -189,10 +193,19 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                     deliverToAll(skb, udp: udp, ip: ip, receivers: receivers, counters: counters, worker: worker)
                     continue
                 }
-                guard let socket = sockets.lookup(source: SocketAddress(ip.source, udp.sourcePort),
-                                                  destination: SocketAddress(ip.destination, udp.destinationPort),
-                                                  ifindex: skb.inputIfindex, hash: skb.hash, worker: worker),
-                      let receiver = receivers[socket] else {
+                let port = udp.destinationPort
+                if port != lastPort {
+                    portSockets = sockets.sockets(port: port, worker: worker)
+                    lastPort = port
+                }
+                var found: UInt32?
+                if portSockets != nil {
+                    found = InetHashTable.select(portSockets.unsafelyUnwrapped, source: SocketAddress(ip.source, udp.sourcePort),
+                                                 destination: SocketAddress(ip.destination, port),
+                                                 ifindex: skb.inputIfindex, hash: skb.hash)
+                }
+                guard let socket = found,
+                      let receiver = socket == runSocket ? runReceiver : receivers[socket] else {
                     counters.add(UDPStatistics.Counter.noPorts.rawValue)
                     ipv4.icmp.sendError(for: skb, type: .destinationUnreachable,
                                         code: ICMPCode.DestinationUnreachable.port, worker: worker)
