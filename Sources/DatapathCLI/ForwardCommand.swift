@@ -114,6 +114,14 @@ struct ForwardCommand: ParsableCommand {
         say(stack.udp.statistics.snmpLines())
         let cache = stack.ipv4.routeCacheCounters
         say("route cache: hits \(cache.hits) misses \(cache.misses) evictions \(cache.evictions)")
+        // Every queue emptied, every pool should be whole again: what is not was lost.
+        let held = stack.releaseHeldPackets(workers: group.workers)
+            + (group.backlog.map { $0.release(worker: group.workers[0]) } ?? 0)
+        let poolsNow = stack.poolCounters(workers: group.workers)
+        let lost = poolsNow.reduce(0) { $0 + $1.inUse }
+        say(StackStatistics.empty.with(pools: poolsNow).poolLines)
+        say(lost == 0 ? "pools: back at baseline (\(held) queued packet(s) freed at exit)"
+            : "pools: \(lost) buffer(s) still in use after every queue was freed: lost (a leak)")
         if let statsJSON {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -37,6 +37,9 @@ struct ForwardCLIInteropTests {
         #expect(out.contains("02:00:00:00:06:01 dev pa master br0 used"), "\(out)")
         #expect(out.contains("02:00:00:00:06:02 dev pb master br0 used"), "\(out)")
         #expect(out.contains(": pa: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo master br0 state UP"), "\(out)")
+        // The pools: in the per-second table, and whole again at exit.
+        #expect(out.contains("pool node0: ") && out.contains("in use"), "\(out)")
+        #expect(out.contains("pools: back at baseline"), "\(out)")
     }
 
     @Test func aBadConfigurationLineFailsWithItsNumberAndAppliesNothing() throws {

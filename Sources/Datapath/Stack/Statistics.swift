@@ -19,6 +19,30 @@ public struct StackStatistics: Codable, Sendable, Equatable {
     public var snmp: SNMP
     public var routeCache: RouteCacheCounters
     public var links: [LinkCounters]
+    /// The packet pools the stack's workers allocate from (absent from JSON written before
+    /// they were counted: decoded as none).
+    public var pools: [PoolCounters] = []
+
+    /// One packet pool: its buffers in use (in skbs anywhere — in flight, queued, held) and free.
+    public struct PoolCounters: Codable, Sendable, Equatable {
+        public var name: String
+        public var buffers: Int
+        public var bufferSize: Int
+        public var inUse: Int
+        public var free: Int
+
+        public init(name: String, buffers: Int, bufferSize: Int, inUse: Int, free: Int) {
+            self.name = name
+            self.buffers = buffers
+            self.bufferSize = bufferSize
+            self.inUse = inUse
+            self.free = free
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case name, buffers, bufferSize = "buffer_size", inUse = "in_use", free
+        }
+    }
 
     public struct Stage: Codable, Sendable, Equatable {
         public var name: String
@@ -81,7 +105,42 @@ public struct StackStatistics: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case duration = "duration_s", stages, drops, snmp, routeCache = "route_cache", links
+        case duration = "duration_s", stages, drops, snmp, routeCache = "route_cache", links, pools
+    }
+
+    public init(duration: Double, stages: [Stage], drops: [String: UInt64], snmp: SNMP, routeCache: RouteCacheCounters,
+                links: [LinkCounters], pools: [PoolCounters] = []) {
+        self.duration = duration
+        self.stages = stages
+        self.drops = drops
+        self.snmp = snmp
+        self.routeCache = routeCache
+        self.links = links
+        self.pools = pools
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        duration = try container.decode(Double.self, forKey: .duration)
+        stages = try container.decode([Stage].self, forKey: .stages)
+        drops = try container.decode([String: UInt64].self, forKey: .drops)
+        snmp = try container.decode(SNMP.self, forKey: .snmp)
+        routeCache = try container.decode(RouteCacheCounters.self, forKey: .routeCache)
+        links = try container.decode([LinkCounters].self, forKey: .links)
+        pools = try container.decodeIfPresent([PoolCounters].self, forKey: .pools) ?? []
+    }
+
+    /// The same counters with `pools` in place of these.
+    public func with(pools: [PoolCounters]) -> StackStatistics {
+        var copy = self
+        copy.pools = pools
+        return copy
+    }
+
+    /// One line per pool: `pool NAME: N in use, M free of B (S-byte buffers)`.
+    public var poolLines: String {
+        pools.map { "pool \($0.name): \($0.inUse) in use, \($0.free) free of \($0.buffers) (\($0.bufferSize)-byte buffers)" }
+            .joined(separator: "\n")
     }
 
     /// The table `datapath forward` prints each second (VPP's `show runtime`): per stage its
@@ -112,6 +171,7 @@ public struct StackStatistics: Codable, Sendable, Equatable {
                              + pad(rate(Double(delta) / interval), 13))
             }
         }
+        if !pools.isEmpty { lines.append(poolLines) }
         return lines.joined(separator: "\n")
     }
 
@@ -152,6 +212,25 @@ extension Stack {
                                snmp: StackStatistics.SNMP(ip: ip, icmp: icmp, udp: udp),
                                routeCache: StackStatistics.RouteCacheCounters(hits: cache.hits, misses: cache.misses,
                                                                                evictions: cache.evictions),
-                               links: links)
+                               links: links, pools: poolCounters(workers: workers))
+    }
+
+    /// The pools of `workers` (one per NUMA node, as `PacketPool.perNode` makes them) and the
+    /// stack's 64 KiB pool once it exists. In use: allocated skbs (in flight, queued, held by
+    /// a socket or a neighbour); a worker's cache of free buffers counts as free. Exact when
+    /// the workers are idle.
+    public func poolCounters(workers: [Worker]) -> [StackStatistics.PoolCounters] {
+        var seen = Set<ObjectIdentifier>()
+        var pools: [PacketPool] = []
+        for pool in workers.map(\.pool) + [ipv4.largePool.withLock { $0 }].compactMap({ $0 })
+        where seen.insert(ObjectIdentifier(pool)).inserted {
+            pools.append(pool)
+        }
+        return pools.map { pool in
+            let free = pool.freeCount
+            let name = pool === ipv4.largePool.withLock({ $0 }) ? "large" : "node\(pool.node)"
+            return StackStatistics.PoolCounters(name: name, buffers: pool.capacity, bufferSize: pool.bufferSize,
+                                                inUse: pool.capacity - free, free: free)
+        }
     }
 }

@@ -168,6 +168,19 @@ public final class LoopbackDevice: NetDevice, @unchecked Sendable {
         return got
     }
 
+    /// Frees what waits on every queue, once the workers have stopped. Returns how many.
+    public func release(worker: Worker) -> Int {
+        var freed = 0
+        var batch = PacketBatch()
+        for queue in rings.indices {
+            while receive(queue: queue, into: &batch, max: batch.capacity, worker: worker) > 0 {
+                freed &+= batch.count
+                worker.cache.free(&batch)
+            }
+        }
+        return freed
+    }
+
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         var sent = 0
         for i in batch.indices {

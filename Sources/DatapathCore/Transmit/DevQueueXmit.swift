@@ -125,6 +125,25 @@ extension NetCore {
         backloggedQdiscs[worker.index] &-= 1
     }
 
+    /// Frees every packet the devices' qdiscs hold, once the workers have stopped (Linux:
+    /// `qdisc_reset` as the devices go down at exit). Returns how many it freed.
+    public func releaseQdiscs(worker: Worker) -> Int {
+        var freed = 0
+        var batch = worker.qdiscBatch.pointee.view()
+        for ifindex in 1..<NetCore.maximumDevices {
+            for qdisc in qdiscs[ifindex] {
+                while qdisc.backlog > 0 {
+                    qdisc.dequeue(into: &batch)
+                    freed &+= batch.count
+                    worker.cache.free(&batch)
+                }
+            }
+        }
+        worker.qdiscBatch.pointee.removeAll()
+        backloggedQdiscs.update(repeating: 0, count: NetCore.maximumWorkers)
+        return freed
+    }
+
     /// Whether this worker's qdiscs hold packets (an idle worker then sleeps only briefly).
     public func hasQdiscBacklog(worker: Worker) -> Bool {
         backloggedQdiscs[worker.index] > 0

@@ -61,4 +61,25 @@ public final class Backlog: @unchecked Sendable {
         }
         return total
     }
+
+    /// Frees what the backlogs still hold, once the workers have stopped. Returns how many.
+    public func release(worker: Worker) -> Int {
+        var freed = 0
+        var slots = [UnsafeMutableRawPointer?](repeating: nil, count: 64)
+        for ring in rings {
+            while true {
+                let got = slots.withUnsafeMutableBufferPointer { buffer in
+                    buffer.baseAddress!.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: 64) {
+                        ring.dequeueBurst(into: $0, max: 64)
+                    }
+                }
+                if got == 0 { break }
+                for slot in slots[0..<got] {
+                    worker.cache.free(SKB(slot!.assumingMemoryBound(to: SKBHead.self)))
+                }
+                freed &+= got
+            }
+        }
+        return freed
+    }
 }
