@@ -43,11 +43,14 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Take commands (route/neigh/addr/filter, batch … end, route show, show) on this Unix socket while forwarding (see `datapath ctl`).")
     var control: String?
     @Option(help: "Make the control socket 0660 for this group (default 0600: the owner only).") var controlGroup: String?
+    @Option(help: "What multipath routes hash to pick a next hop: 0, the addresses; 1, also TCP/UDP ports (Linux's fib_multipath_hash_policy).")
+    var multipathHashPolicy: UInt8 = 0
     @Flag(help: "Let the kernel's own stack process the interfaces' received frames too (by default a BPF program on their tcx ingress hook drops them after the packet taps).")
     var kernelRx = false
 
     func validate() throws {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
+        if multipathHashPolicy > 1 { throw ValidationError("--multipath-hash-policy must be 0 or 1") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
         if configFiles.isEmpty && e.isEmpty { throw ValidationError("give a configuration with --config FILE or -e COMMAND") }
     }
@@ -63,6 +66,7 @@ struct ForwardCommand: ParsableCommand {
         warnIfKernelStillReceives(stack.links.compactMap { $0.device as? AFPacketDevice })
         if noRouteCache { stack.ipv4.setRouteCacheEnabled(false) }
         stack.ipv4.fastPath = !noFastPath
+        stack.ipv4.settings.multipathHashPolicy = multipathHashPolicy
         let pools = try PacketPool.perNode(capacity: 8192 * workers)
         let group = WorkerGroup(core: stack.core, pools: pools, count: workers, mode: busyPoll ? .busyPoll : .event)
         group.pollAllQueues(of: stack.receivingDevices)

@@ -145,11 +145,14 @@ extension Stack {
                 if length < 32 { routes.add(subnet, metric: 0) }
                 if length < 31 { routes.add(IPv4Prefix(address: subnet.lastAddress, length: 32)!, metric: 0) }
             case .addRoute(let spec), .replaceRoute(let spec):
-                if let device = spec.device { _ = try existing(device, line) }
-                if let gateway = spec.gateway {
-                    guard subnets.contains(where: { $0.1.contains(gateway) && $0.1.length < 32
-                                                    && (spec.device == nil || $0.0 == spec.device) }) else {
-                        throw fail(line, "\(gateway)", "gateway not in a connected subnet\(spec.device.map { " of \($0)" } ?? "") (add the address first)")
+                let hops = spec.nexthops.isEmpty ? [NexthopSpec(gateway: spec.gateway, device: spec.device)] : spec.nexthops
+                for hop in hops {
+                    if let device = hop.device { _ = try existing(device, line) }
+                    if let gateway = hop.gateway {
+                        guard subnets.contains(where: { $0.1.contains(gateway) && $0.1.length < 32
+                                                        && (hop.device == nil || $0.0 == hop.device) }) else {
+                            throw fail(line, "\(gateway)", "gateway not in a connected subnet\(hop.device.map { " of \($0)" } ?? "") (add the address first)")
+                        }
                     }
                 }
                 if case .replaceRoute = line.command {

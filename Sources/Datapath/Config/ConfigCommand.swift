@@ -51,15 +51,31 @@ public struct RouteSpec: Equatable, Sendable {
     public var device: String?
     public var metric: UInt32 = 0
     public var mtu: Int = 0
+    /// A multipath route's next hops (`nexthop via G dev D weight W`, two or more).
+    public var nexthops: [NexthopSpec] = []
 
     public init(prefix: IPv4Prefix, type: RouteType = .unicast, gateway: IPv4Address? = nil, device: String? = nil,
-                metric: UInt32 = 0, mtu: Int = 0) {
+                metric: UInt32 = 0, mtu: Int = 0, nexthops: [NexthopSpec] = []) {
+        self.nexthops = nexthops
         self.prefix = prefix
         self.type = type
         self.gateway = gateway
         self.device = device
         self.metric = metric
         self.mtu = mtu
+    }
+}
+
+/// One next hop of a multipath route as the command language gives it.
+public struct NexthopSpec: Equatable, Sendable {
+    public var gateway: IPv4Address?
+    public var device: String?
+    public var weight: Int = 1
+
+    public init(gateway: IPv4Address? = nil, device: String? = nil, weight: Int = 1) {
+        self.gateway = gateway
+        self.device = device
+        self.weight = weight
     }
 }
 

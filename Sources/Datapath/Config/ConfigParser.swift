@@ -106,10 +106,10 @@ public enum ConfigParser {
         spec.prefix = try c.routePrefix()
         while let word = c.peek {
             switch word {
-            case "via" where spec.type == .unicast && spec.gateway == nil:
+            case "via" where spec.type == .unicast && spec.gateway == nil && spec.nexthops.isEmpty:
                 c.advance()
                 spec.gateway = try c.address()
-            case "dev" where spec.type == .unicast && spec.device == nil:
+            case "dev" where spec.type == .unicast && spec.device == nil && spec.nexthops.isEmpty:
                 c.advance()
                 spec.device = try c.name("a device name")
             case "metric":
@@ -118,11 +118,39 @@ public enum ConfigParser {
             case "mtu" where spec.type == .unicast:
                 c.advance()
                 spec.mtu = try c.number("an MTU (68-65535)", in: 68...65535)
+            case "nexthop" where spec.type == .unicast && spec.gateway == nil && spec.device == nil:
+                // `nexthop [via G] [dev D] [weight W]`, as iproute2 takes them; the next
+                // `nexthop` (or the end of the line) ends one.
+                c.advance()
+                var hop = NexthopSpec()
+                var seen: Set<String> = []
+                while let word = c.peek, ["via", "dev", "weight"].contains(word), !seen.contains(word) {
+                    seen.insert(word)
+                    c.advance()
+                    switch word {
+                    case "via": hop.gateway = try c.address()
+                    case "dev": hop.device = try c.name("a device name")
+                    default: hop.weight = try c.number("a weight (1-256)", in: 1...256)
+                    }
+                }
+                if hop.gateway == nil && hop.device == nil { throw c.error("'via GATEWAY' or 'dev DEVICE'") }
+                spec.nexthops.append(hop)
             default:
-                throw c.error(spec.type == .unicast ? "one of 'via', 'dev', 'metric', 'mtu'" : "'metric' or end of line")
+                if !spec.nexthops.isEmpty && ["via", "dev", "weight"].contains(c.peek ?? "") {
+                    throw c.error("'nexthop', 'metric', 'mtu' or end of line (one 'via', 'dev' and 'weight' per next hop)")
+                }
+                throw c.error(spec.type != .unicast ? "'metric' or end of line"
+                              : spec.nexthops.isEmpty ? "one of 'via', 'dev', 'metric', 'mtu', 'nexthop'"
+                              : "'nexthop', 'metric', 'mtu' or end of line")
             }
         }
-        if spec.type == .unicast && spec.gateway == nil && spec.device == nil {
+        // One next hop is a plain route, as Linux makes it.
+        if spec.nexthops.count == 1 {
+            spec.gateway = spec.nexthops[0].gateway
+            spec.device = spec.nexthops[0].device
+            spec.nexthops = []
+        }
+        if spec.type == .unicast && spec.gateway == nil && spec.device == nil && spec.nexthops.isEmpty {
             throw c.error("'via GATEWAY' or 'dev DEVICE'")
         }
         return verb == "replace" ? .replaceRoute(spec) : .addRoute(spec)

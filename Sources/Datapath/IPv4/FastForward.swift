@@ -266,8 +266,10 @@ extension IPv4: IngressFastPath {
         // off, where it would not, the fast path counts the frames it forwards instead).
         if cache.isEnabled { cache.countMisses() }
         let result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(k1 & 0xFFFF),
-                                    state: state, snapshot: snapshot)
-        if result.input != .none { cache.insert(k0, k1, into: set, epoch: state.epoch, result) }
+                                    state: state, snapshot: snapshot, packet: skb.data + EthernetHeader.length)
+        if result.input != .none && !result.flags.contains(.perFlow) {
+            cache.insert(k0, k1, into: set, epoch: state.epoch, result)
+        }
         return IPv4.fastVerdict(skb, result, total: total, ttl: ttl)
     }
 

@@ -202,6 +202,8 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// not made yet.
     var routeTable: UnsafeMutablePointer<RouteResult>
     var routeTableCount: Int
+    /// Per multipath route of `snapshot` (by index), each next hop's decision, made on first use.
+    var multipathEntries: [Int: [RouteResult]] = [:]
     var forward = PacketBatch()
     var local = PacketBatch()
     /// Packets the stack originates during a batch (ICMP errors and replies), sent at its end.
@@ -265,9 +267,13 @@ final class IPv4WorkerState: @unchecked Sendable {
 
     func adopt(_ ipv4: IPv4, epoch current: UInt64, worker: Worker) {
         // The routes' dsts go with the epoch (readable until the batch ends).
-        for i in 0..<routeTableCount where routeTable[i].input == .forward {
+        for i in 0..<routeTableCount where routeTable[i].input == .forward && !routeTable[i].flags.contains(.multipath) {
             dsts.release(DstIndex(rawValue: routeTable[i].dst))
         }
+        for entries in multipathEntries.values {
+            for entry in entries where entry.input == .forward { dsts.release(DstIndex(rawValue: entry.dst)) }
+        }
+        multipathEntries.removeAll(keepingCapacity: true)
         epoch = current
         snapshot = ipv4.fib.snapshot
         settings = ipv4.sysctls.read(worker)
@@ -320,6 +326,10 @@ public struct IPv4Settings: Sendable, Equatable {
     /// default. Off, every frame takes the staged path (for comparisons and tests). Not a
     /// Linux sysctl.
     public var fastPath = true
+    /// What a multipath route hashes to choose a next hop (Linux:
+    /// `net.ipv4.fib_multipath_hash_policy`): 0, the source and destination addresses; 1, also
+    /// the protocol and ports of TCP and UDP (routes chosen that way are not cached).
+    public var multipathHashPolicy: UInt8 = 0
 
     public init() {}
 }

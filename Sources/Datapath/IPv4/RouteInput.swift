@@ -50,8 +50,8 @@ extension IPv4 {
                 result = hit
             } else {
                 result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
-                                        state: state, snapshot: snapshot)
-                if result.input != .none { cache.insert(k0, k1, epoch: epoch, result) }
+                                        state: state, snapshot: snapshot, packet: ip)
+                if result.input != .none && !result.flags.contains(.perFlow) { cache.insert(k0, k1, epoch: epoch, result) }
             }
             result.apply(to: skb)
             // Forwarding first: nearly every packet of a router. (Both batches have room for
@@ -117,10 +117,12 @@ extension IPv4 {
 
     /// A route cache miss (Linux: `ip_route_input_slow` → `fib_lookup`, `fib_validate_source`,
     /// `ip_mkroute_input`). A connected route's result names the destination's neighbour;
-    /// `.none` means the neighbour table was full (nothing to cache).
+    /// `.none` means the neighbour table was full (nothing to cache). A multipath route's
+    /// next hop is chosen by the flow's hash (`selectMultipath`); `packet` (the IPv4 header,
+    /// when there is a packet) gives the ports for `fib_multipath_hash_policy` 1.
     @inline(__always)
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
-                        snapshot: FIBSnapshot) -> RouteResult {
+                        snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer? = nil) -> RouteResult {
         // Martians (RFC 1812 §5.3.7): a multicast, limited-broadcast, zero or loopback source;
         // a zero or loopback destination.
         if inputIfindex != 0 {
@@ -156,14 +158,79 @@ extension IPv4 {
         }
         guard entry.input == .forward else { return entry }
         if inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
+        if entry.flags.contains(.multipath) {
+            entry = selectMultipath(index, snapshot.routes[index], destination: destination, source: source,
+                                    packet: packet, state: state)
+            guard entry.input == .forward else { return entry }
+        }
         guard entry.flags.contains(.connected) else { return entry }
         guard let device = core.devices[Int(entry.outputIfindex)],
               let neighbour = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
             return RouteResult(input: .none)
         }
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination,
-                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu), flags: [],
-                           dst: DstIndex(rawValue: entry.dst))
+                           outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu),
+                           flags: entry.flags.intersection(.perFlow), dst: DstIndex(rawValue: entry.dst))
+    }
+
+    /// Picks a multipath route's next hop for a flow (Linux: `fib_select_multipath` with
+    /// `fib_multipath_hash`): the hash of the source and destination addresses — with
+    /// `fib_multipath_hash_policy` 1 also the protocol and ports of a TCP or UDP packet that is
+    /// not a fragment — split over the next hops whose device is up in proportion to their
+    /// weights (hash-threshold, RFC 2992: a change of next hops moves as few flows as it can).
+    /// Each next hop's decision is made once per FIB epoch, as a plain route's is. A choice
+    /// that used the ports is marked `.perFlow`: the route cache, keyed by addresses, does not
+    /// keep it. No next hop up: net unreachable.
+    func selectMultipath(_ index: Int, _ route: Route, destination: UInt32, source: UInt32,
+                         packet: UnsafeMutableRawPointer?, state: IPv4WorkerState) -> RouteResult {
+        var entries = state.multipathEntries[index] ?? []
+        if entries.isEmpty {
+            entries = route.nexthops.map { hop in
+                makeRouteEntry(Route(prefix: route.prefix, gateway: hop.gateway, ifindex: hop.ifindex,
+                                     metric: route.metric, mtu: route.mtu), state: state)
+            }
+            state.multipathEntries[index] = entries
+        }
+        var ports: UInt32 = 0
+        var number: UInt8 = 0
+        if state.settings.multipathHashPolicy == 1, let ip = packet {
+            let header = IPv4Header(unchecked: ip)
+            number = header.protocol.rawValue
+            if (number == 6 || number == 17) && header.flagsAndFragmentOffset & 0x3FFF == 0
+                && Int(header.totalLength) >= header.headerLength + 4 {
+                ports = ip.loadUnaligned(fromByteOffset: header.headerLength, as: UInt32.self)
+            } else {
+                number = 0
+            }
+        }
+        let hash = IPv4.multipathHash(source: source, destination: destination, protocol: number, ports: ports)
+        var total = 0
+        for (i, hop) in route.nexthops.enumerated() where entries[i].input == .forward { total += hop.weight }
+        guard total > 0 else { return RouteResult(input: .netUnreachable) }
+        // The hash's place in [0, total): the next hop whose share of the weights holds it.
+        var point = Int((UInt64(hash) &* UInt64(total)) >> 32)
+        for (i, hop) in route.nexthops.enumerated() where entries[i].input == .forward {
+            if point < hop.weight {
+                var chosen = entries[i]
+                if number != 0 { chosen = chosen.adding(.perFlow) }
+                return chosen
+            }
+            point -= hop.weight
+        }
+        return RouteResult(input: .netUnreachable)
+    }
+
+    /// A flow's multipath hash: the addresses, and for policy 1 the protocol and ports, mixed
+    /// (a murmur3-style finaliser; Linux uses jhash with a boot-time seed).
+    static func multipathHash(source: UInt32, destination: UInt32, protocol number: UInt8, ports: UInt32) -> UInt32 {
+        var h = UInt64(source) << 32 | UInt64(destination)
+        h ^= UInt64(ports) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(number) << 56
+        h ^= h >> 33
+        h &*= 0xFF51_AFD7_ED55_8CCD
+        h ^= h >> 33
+        h &*= 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return UInt32(truncatingIfNeeded: h)
     }
 
     /// What a route decides for every destination it covers (Linux: `fib_info` → the dst of
@@ -171,6 +238,8 @@ extension IPv4 {
     /// new dst entry with the output device and MTU and, behind a gateway, the gateway's
     /// neighbour. A route through a device that is down is no route.
     func makeRouteEntry(_ route: Route, state: IPv4WorkerState) -> RouteResult {
+        // A multipath route decides per flow (`selectMultipath`).
+        if !route.nexthops.isEmpty && route.type == .unicast { return RouteResult(input: .forward, flags: .multipath) }
         switch route.type {
         case .local: return RouteResult(input: .localDeliver, flags: .local)
         case .broadcast: return RouteResult(input: .localDeliver, flags: .broadcast)

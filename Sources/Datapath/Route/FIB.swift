@@ -136,11 +136,21 @@ public final class FIB: @unchecked Sendable {
         }
     }
 
-    /// Removes every route through device `ifindex` (Linux: `fib_sync_down_dev`).
+    /// Removes every route through device `ifindex` (Linux: `fib_sync_down_dev`); a multipath
+    /// route loses the next hops through it, and goes when none is left.
     public func removeRoutes(ifindex: Int) {
         state.withLock { state in
             for (prefix, list) in state.routes {
-                let kept = list.filter { $0.ifindex != ifindex }
+                let kept = list.compactMap { route -> Route? in
+                    guard !route.nexthops.isEmpty else { return route.ifindex == ifindex ? nil : route }
+                    let hops = route.nexthops.filter { $0.ifindex != ifindex }
+                    guard let first = hops.first else { return nil }
+                    var changed = route
+                    changed.nexthops = hops.count > 1 ? hops : []
+                    changed.gateway = first.gateway
+                    changed.ifindex = first.ifindex
+                    return changed
+                }
                 state.routes[prefix] = kept.isEmpty ? nil : kept
             }
             publish(&state)

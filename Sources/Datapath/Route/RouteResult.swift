@@ -71,6 +71,12 @@ public struct RouteResult: Sendable {
         self.dst = dst.rawValue
     }
 
+    /// The same decision with `flags` added.
+    func adding(_ more: RouteFlags) -> RouteResult {
+        RouteResult(forwardTo: neighbour == 0 ? nil : NeighbourHandle(rawValue: neighbour), nexthop: nexthop,
+                    outputIfindex: Int(outputIfindex), mtu: Int(mtu), flags: flags.union(more), dst: DstIndex(rawValue: dst))
+    }
+
     /// The same decision with another MTU and entry (a path-MTU exception's).
     func with(mtu: Int, dst: DstIndex) -> RouteResult {
         RouteResult(forwardTo: neighbour == 0 ? nil : NeighbourHandle(rawValue: neighbour), nexthop: nexthop,
@@ -109,4 +115,9 @@ public struct RouteFlags: OptionSet, Hashable, Sendable {
     /// A connected route: each packet's next hop is its destination (the route's own entry has
     /// no neighbour).
     static let connected = RouteFlags(rawValue: 8)
+    /// A multipath route's entry in a worker's route table: the next hop is chosen per flow.
+    static let multipath = RouteFlags(rawValue: 16)
+    /// A multipath choice made with the packet's ports (`fib_multipath_hash_policy` 1): right
+    /// for that flow only, so the route cache (keyed by addresses) does not keep it.
+    static let perFlow = RouteFlags(rawValue: 32)
 }

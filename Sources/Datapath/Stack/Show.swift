@@ -66,10 +66,18 @@ extension Stack {
             var line = route.type == .unicast ? "" : "\(route.type) "
             line += route.prefix.length == 0 ? "default" : route.prefix.length == 32 && route.type != .unicast
                 ? "\(route.prefix.address)" : "\(route.prefix)"
-            if let gateway = route.gateway { line += " via \(gateway)" }
-            if route.ifindex != 0 { line += " dev \(core.devices[route.ifindex]?.name ?? "?")" }
+            if route.nexthops.isEmpty {
+                if let gateway = route.gateway { line += " via \(gateway)" }
+                if route.ifindex != 0 { line += " dev \(core.devices[route.ifindex]?.name ?? "?")" }
+            }
             if route.metric != 0 { line += " metric \(route.metric)" }
             if route.mtu != 0 { line += " mtu \(route.mtu)" }
+            // As `ip route` prints a multipath route: one tab-indented line per next hop.
+            for hop in route.nexthops {
+                line += "\n\tnexthop"
+                if let gateway = hop.gateway { line += " via \(gateway)" }
+                line += " dev \(core.devices[hop.ifindex]?.name ?? "?") weight \(hop.weight)"
+            }
             return line
         }.joined(separator: "\n")
     }

@@ -275,20 +275,37 @@ public final class Stack: @unchecked Sendable {
     /// The route a spec names, with device and gateway checked against the links and subnets.
     func resolve(_ spec: RouteSpec) throws(StackError) -> Route {
         guard spec.type == .unicast else { return Route(prefix: spec.prefix, type: spec.type, metric: spec.metric) }
+        if !spec.nexthops.isEmpty {
+            var hops: [Nexthop] = []
+            for hop in spec.nexthops {
+                hops.append(Nexthop(gateway: hop.gateway, ifindex: try resolveNexthop(gateway: hop.gateway, device: hop.device),
+                                    weight: hop.weight))
+            }
+            return Route(prefix: spec.prefix, gateway: hops[0].gateway, ifindex: hops[0].ifindex, metric: spec.metric,
+                         mtu: spec.mtu, nexthops: hops)
+        }
+        return Route(prefix: spec.prefix, gateway: spec.gateway,
+                     ifindex: try resolveNexthop(gateway: spec.gateway, device: spec.device), metric: spec.metric,
+                     mtu: spec.mtu)
+    }
+
+    /// A next hop's output device: the one named, or the one whose connected subnet holds the
+    /// gateway (Linux: `fib_check_nh`).
+    func resolveNexthop(gateway: IPv4Address?, device: String?) throws(StackError) -> Int {
         var ifindex: Int?
-        if let name = spec.device {
+        if let name = device {
             guard let link = link(named: name) else { throw .noSuchDevice(name) }
             ifindex = link.device.ifindex
         }
-        if let gateway = spec.gateway {
+        if let gateway {
             guard let subnet = addresses.all.first(where: {
                 $0.subnet.contains(gateway) && $0.prefixLength < 32 && (ifindex == nil || $0.ifindex == ifindex)
             }) else {
-                throw .gatewayNotConnected(gateway, device: spec.device)
+                throw .gatewayNotConnected(gateway, device: device)
             }
             ifindex = subnet.ifindex
         }
-        return Route(prefix: spec.prefix, gateway: spec.gateway, ifindex: ifindex ?? 0, metric: spec.metric, mtu: spec.mtu)
+        return ifindex ?? 0
     }
 
     /// Appends a filter rule (Linux: `iptables -A CHAIN …`), its devices resolved by name.
