@@ -43,6 +43,8 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Take commands (route/neigh/addr/filter, batch … end, route show, show) on this Unix socket while forwarding (see `datapath ctl`).")
     var control: String?
     @Option(help: "Make the control socket 0660 for this group (default 0600: the owner only).") var controlGroup: String?
+    @Flag(help: "Follow the namespace's kernel routing table (main table, not the kernel's own connected routes) and permanent neighbours over rtnetlink, as VPP's linux-cp does: routes BIRD, FRR or `ip route` install are the datapath's too.")
+    var mirrorKernelRoutes = false
     @Option(help: "What multipath routes hash to pick a next hop: 0, the addresses; 1, also TCP/UDP ports (Linux's fib_multipath_hash_policy).")
     var multipathHashPolicy: UInt8 = 0
     @Flag(help: "Let the kernel's own stack process the interfaces' received frames too (by default a BPF program on their tcx ingress hook drops them after the packet taps).")
@@ -82,6 +84,17 @@ struct ForwardCommand: ParsableCommand {
             controlServer?.start()
         }
         defer { controlServer?.stop() }
+        var mirror: KernelRouteMirror?
+        if mirrorKernelRoutes {
+            do {
+                mirror = try KernelRouteMirror(stack: stack, logger: cliLogger)
+                try mirror?.start()
+            } catch {
+                group.stop()
+                throw CLIError("--mirror-kernel-routes: \(error)")
+            }
+        }
+        defer { mirror?.stop() }
         say("forward: forwarding on \(stack.links.count) link(s) with \(workers) worker(s), \(stack.fib.count) routes")
         let start = monotonicSeconds()
         var last = StackStatistics.empty
@@ -94,7 +107,11 @@ struct ForwardCommand: ParsableCommand {
             }
             last = now
         }
+        mirror?.stop()
         group.stop()
+        if let counts = mirror?.statistics {
+            say("kernel route mirror: \(counts.lines) change(s) in \(counts.batches) batch(es), \(counts.refused) refused")
+        }
         let final = stack.statistics(workers: group.workers, duration: monotonicSeconds() - start)
         say("runtime (whole run, \(String(format: "%.1f", final.duration)) s):\n" + final.runtimeTable(since: .empty))
         for case let device as AFPacketDevice in stack.receivingDevices { device.collectKernelDrops() }
