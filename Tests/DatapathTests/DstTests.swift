@@ -70,7 +70,8 @@ import DatapathWire
 
 @Suite struct DstRoutingTests {
     /// Every forwarded packet points at its route's entry — one per route, shared by the
-    /// destinations it covers — and a FIB change gives those entries up.
+    /// destinations it covers; a route change elsewhere leaves them alone, and one that takes
+    /// part of a route's range gives that route's entry up.
     @Test func forwardedPacketsShareTheirRoutesEntryUntilTheFIBChanges() throws {
         let lab = try ForwardLab()
         let state = lab.stack.ipv4.state(lab.worker)
@@ -91,8 +92,11 @@ import DatapathWire
         #expect(state.dsts.live == before + 2)
         try lab.stack.apply("route add 198.20.0.0/16 via 198.18.2.2")
         lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1)))
-        #expect(state.dsts.live == before + 1)                 // the old two gone, one new
-        #expect(lab.sent(on: lab.wire1).count == 4)
+        #expect(state.dsts.live == before + 2 && seen[3] == seen[0])   // kept: 198.19/16 did not change
+        try lab.stack.apply("route add 198.19.7.0/24 via 198.18.2.2")
+        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1)))
+        #expect(state.dsts.live == before + 2 && seen[4] != seen[0])   // 198.19/16's entry made again
+        #expect(lab.sent(on: lab.wire1).count == 5)
         #expect(lab.poolIsAtBaseline)
     }
 
@@ -103,8 +107,15 @@ import DatapathWire
         #expect(route.input == .forward)
         let handle = ipv4.holdRoute(route, worker: lab.worker)
         #expect(ipv4.checkRoute(handle, worker: lab.worker))
-        try lab.stack.apply("route add 198.20.0.0/16 via 198.18.2.2")
+        try lab.stack.apply("route add 198.20.0.0/16 via 198.18.2.2")       // elsewhere: still current
+        #expect(ipv4.checkRoute(handle, worker: lab.worker))
+        try lab.stack.apply("route add 198.19.1.0/24 via 198.18.2.2")       // takes part of its range
         #expect(!ipv4.checkRoute(handle, worker: lab.worker))
+        let again = ipv4.holdRoute(ipv4.routeOutput(to: IPv4Address(198, 19, 1, 1), tos: 0, mark: 0, worker: lab.worker),
+                                   worker: lab.worker)
+        #expect(ipv4.checkRoute(again, worker: lab.worker))
+        try lab.stack.apply("addr add 198.18.9.1/24 dev eth1")              // an address: every cached decision
+        #expect(!ipv4.checkRoute(again, worker: lab.worker))
     }
 }
 

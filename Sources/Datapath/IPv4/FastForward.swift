@@ -233,7 +233,7 @@ extension IPv4: IngressFastPath {
         let k1 = UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
         let ttl = UInt8(truncatingIfNeeded: b)
         let set = reader.setBase(k0, k1)
-        guard let route = RouteCacheReader.lookup(k0, k1, in: set, epoch: epoch) else {
+        guard let route = RouteCacheReader.lookup(k0, k1, in: set, epoch: epoch, changed: state.changed) else {
             return fastRoute(skb, k0: k0, k1: k1, set: set, total: total, ttl: ttl, state: state, snapshot: snapshot)
         }
         return IPv4.fastVerdict(skb, route, total: total, ttl: ttl)

@@ -197,12 +197,18 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// True while `ipRcvFinish` routes a batch against `snapshot`: a route lookup made meanwhile
     /// (an ICMP error's `routeOutput`) must not adopt a newer snapshot under it.
     var routing = false
-    /// Per route of `snapshot`, its decision as far as it does not depend on the destination
-    /// (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use; `.none` =
-    /// not made yet.
+    /// Per route slot of `snapshot`, its decision as far as it does not depend on the
+    /// destination (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use
+    /// and stamped with the generation it was made at (`routeStamps`): one whose slot changed
+    /// since is made again; `.none` = not made yet.
     var routeTable: UnsafeMutablePointer<RouteResult>
+    var routeStamps: UnsafeMutablePointer<UInt32>
     var routeTableCount: Int
-    /// Per multipath route of `snapshot` (by index), each next hop's decision, made on first use.
+    /// The snapshot generation adopted (a new one moves only `snapshot`).
+    var generation: UInt64
+    /// The FIB's per-slot change marks (`RouteSlots.changed`).
+    let changed: UnsafeMutablePointer<UInt32>
+    /// Per multipath route slot (by index), each next hop's decision, made on first use.
     var multipathEntries: [Int: [RouteResult]] = [:]
     var forward = PacketBatch()
     var local = PacketBatch()
@@ -241,9 +247,13 @@ final class IPv4WorkerState: @unchecked Sendable {
         dsts = DstTable(capacity: 256)
         self.snapshot = snapshot
         self.epoch = epoch
-        routeTableCount = snapshot.routes.count
+        generation = snapshot.generation
+        changed = snapshot.routes.changed
+        routeTableCount = max(64, snapshot.routes.count)
         routeTable = .allocate(capacity: routeTableCount)
         routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
+        routeStamps = .allocate(capacity: routeTableCount)
+        routeStamps.initialize(repeating: 0, count: routeTableCount)
         identification = UInt16.random(in: 0 ... .max)
         protocolBatches = .allocate(capacity: IPv4.maximumProtocolHandlers)
         for i in 0..<IPv4.maximumProtocolHandlers { (protocolBatches + i).initialize(to: PacketBatch()) }
@@ -251,6 +261,7 @@ final class IPv4WorkerState: @unchecked Sendable {
 
     deinit {
         routeTable.deallocate()
+        routeStamps.deallocate()
         fastHops.deallocate()
         fastRules.deallocate()
         sourceMemo.deallocate()
@@ -258,32 +269,50 @@ final class IPv4WorkerState: @unchecked Sendable {
         protocolBatches.deallocate()
     }
 
-    /// Takes the FIB's current snapshot and the sysctls when the epoch moved on (once per batch).
+    /// Takes the FIB's current snapshot when its generation moved on, and the sysctls too when
+    /// the epoch did (once per batch).
     @inline(__always)
     func refresh(_ ipv4: IPv4, worker: Worker) {
         let current = ipv4.fib.epoch
-        if current != epoch { adopt(ipv4, epoch: current, worker: worker) }
+        if current != epoch || ipv4.fib.publishedGeneration != generation {
+            adopt(ipv4, epoch: current, worker: worker)
+        }
     }
 
     func adopt(_ ipv4: IPv4, epoch current: UInt64, worker: Worker) {
-        // The routes' dsts go with the epoch (readable until the batch ends).
-        for i in 0..<routeTableCount where routeTable[i].input == .forward && !routeTable[i].flags.contains(.multipath) {
-            dsts.release(DstIndex(rawValue: routeTable[i].dst))
+        if current != epoch {
+            // Everything made per route goes with the epoch (readable until the batch ends).
+            for i in 0..<routeTableCount where routeTable[i].input == .forward && !routeTable[i].flags.contains(.multipath) {
+                dsts.release(DstIndex(rawValue: routeTable[i].dst))
+            }
+            for entries in multipathEntries.values {
+                for entry in entries where entry.input == .forward { dsts.release(DstIndex(rawValue: entry.dst)) }
+            }
+            multipathEntries.removeAll(keepingCapacity: true)
+            routeTable.update(repeating: RouteResult(input: .none), count: routeTableCount)
+            epoch = current
+            settings = ipv4.sysctls.read(worker)
+            multicastGroups = ipv4.igmp?.joinedGroups ?? []
         }
-        for entries in multipathEntries.values {
-            for entry in entries where entry.input == .forward { dsts.release(DstIndex(rawValue: entry.dst)) }
-        }
-        multipathEntries.removeAll(keepingCapacity: true)
-        epoch = current
         snapshot = ipv4.fib.snapshot
-        settings = ipv4.sysctls.read(worker)
-        multicastGroups = ipv4.igmp?.joinedGroups ?? []
-        if snapshot.routes.count != routeTableCount {
+        generation = snapshot.generation
+        // Slots may have been added: the per-slot table covers them all.
+        let needed = snapshot.routes.count
+        if needed > routeTableCount {
+            var grown = routeTableCount
+            while grown < needed { grown *= 2 }
+            let table = UnsafeMutablePointer<RouteResult>.allocate(capacity: grown)
+            table.moveInitialize(from: routeTable, count: routeTableCount)
+            (table + routeTableCount).initialize(repeating: RouteResult(input: .none), count: grown - routeTableCount)
             routeTable.deallocate()
-            routeTableCount = snapshot.routes.count
-            routeTable = .allocate(capacity: routeTableCount)
+            routeTable = table
+            let stamps = UnsafeMutablePointer<UInt32>.allocate(capacity: grown)
+            stamps.moveInitialize(from: routeStamps, count: routeTableCount)
+            (stamps + routeTableCount).initialize(repeating: 0, count: grown - routeTableCount)
+            routeStamps.deallocate()
+            routeStamps = stamps
+            routeTableCount = grown
         }
-        routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
         sourceMemo.pointee = 0
     }
 

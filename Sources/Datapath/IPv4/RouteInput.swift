@@ -46,7 +46,7 @@ extension IPv4 {
             let k0 = RouteCache.key0(destination: destination, source: source)
             let k1 = UInt64(skb.mark) << 32 | tos << 16 | iif
             let result: RouteResult
-            if let hit = cache.lookup(k0, k1, epoch: epoch) {
+            if let hit = cache.lookup(k0, k1, epoch: epoch, changed: state.changed) {
                 result = hit
             } else {
                 result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
@@ -120,9 +120,19 @@ extension IPv4 {
     /// `.none` means the neighbour table was full (nothing to cache). A multipath route's
     /// next hop is chosen by the flow's hash (`selectMultipath`); `packet` (the IPv4 header,
     /// when there is a packet) gives the ports for `fib_multipath_hash_policy` 1.
+    /// The result is stamped with the route slot it came from and the snapshot's generation,
+    /// so that a cache keeping it can tell when that slot changes.
     @inline(__always)
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                         snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer? = nil) -> RouteResult {
+        var slot: UInt32 = 0
+        return routeDecision(destination: destination, source: source, inputIfindex: inputIfindex, state: state,
+                             snapshot: snapshot, packet: packet, slot: &slot).stamped(slot: slot, stamp: snapshot.stamp)
+    }
+
+    @inline(__always)
+    func routeDecision(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
+                       snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer?, slot: inout UInt32) -> RouteResult {
         // Martians (RFC 1812 §5.3.7): a multicast, limited-broadcast, zero or loopback source;
         // a zero or loopback destination.
         if inputIfindex != 0 {
@@ -144,6 +154,7 @@ extension IPv4 {
                 : RouteResult(input: .multicast)
         }
         let index = snapshot.lookupIndex(destination)
+        slot = UInt32(truncatingIfNeeded: index)
         guard index != 0 else { return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable) }
         // fib_validate_source: a packet from one of our own addresses is a martian — unless it
         // came back on the loopback device, where that is the point.
@@ -151,10 +162,20 @@ extension IPv4 {
             return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
-        if entry.input == .none {
-            entry = makeRouteEntry(snapshot.routes[index], state: state)
+        if entry.input == .none
+            || !RouteSlots.isCurrent(changed: state.changed, slot: slot, stamp: state.routeStamps[index]) {
+            // Made for what the slot held before it changed: its dsts go (readable until the
+            // batch ends) and the decision is made again.
+            if entry.input == .forward && !entry.flags.contains(.multipath) {
+                state.dsts.release(DstIndex(rawValue: entry.dst))
+            }
+            if let entries = state.multipathEntries.removeValue(forKey: index) {
+                for hop in entries where hop.input == .forward { state.dsts.release(DstIndex(rawValue: hop.dst)) }
+            }
+            entry = makeRouteEntry(snapshot.routes[index], slot: index, state: state)
             if entry.input == .none { return entry }
             state.routeTable[index] = entry
+            state.routeStamps[index] = snapshot.stamp
         }
         guard entry.input == .forward else { return entry }
         if inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
@@ -187,7 +208,7 @@ extension IPv4 {
         if entries.isEmpty {
             entries = route.nexthops.map { hop in
                 makeRouteEntry(Route(prefix: route.prefix, gateway: hop.gateway, ifindex: hop.ifindex,
-                                     metric: route.metric, mtu: route.mtu), state: state)
+                                     metric: route.metric, mtu: route.mtu), slot: index, state: state)
             }
             state.multipathEntries[index] = entries
         }
@@ -237,7 +258,7 @@ extension IPv4 {
     /// `rt_dst_alloc`, cached on the next hop): the input action of its type; for unicast a
     /// new dst entry with the output device and MTU and, behind a gateway, the gateway's
     /// neighbour. A route through a device that is down is no route.
-    func makeRouteEntry(_ route: Route, state: IPv4WorkerState) -> RouteResult {
+    func makeRouteEntry(_ route: Route, slot: Int, state: IPv4WorkerState) -> RouteResult {
         // A multipath route decides per flow (`selectMultipath`).
         if !route.nexthops.isEmpty && route.type == .unicast { return RouteResult(input: .forward, flags: .multipath) }
         switch route.type {
@@ -253,14 +274,19 @@ extension IPv4 {
         }
         let mtu = route.mtu != 0 ? route.mtu : core.mtu(ifindex: route.ifindex)
         guard let gateway = route.gateway else {
-            let dst = state.dsts.make(DstEntry(forwardingTo: route.ifindex, gateway: 0, neighbour: nil, mtu: mtu,
-                                               epoch: state.epoch))
+            var made = DstEntry(forwardingTo: route.ifindex, gateway: 0, neighbour: nil, mtu: mtu, epoch: state.epoch)
+            made.route = UInt32(truncatingIfNeeded: slot)
+            made.stamp = state.snapshot.stamp
+            let dst = state.dsts.make(made)
             return RouteResult(forwardTo: nil, nexthop: 0, outputIfindex: route.ifindex, mtu: mtu,
                                flags: .connected, dst: dst)
         }
         guard let neighbour = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
-        let dst = state.dsts.make(DstEntry(forwardingTo: route.ifindex, gateway: gateway.hostOrder,
-                                           neighbour: neighbour.handle, mtu: mtu, epoch: state.epoch))
+        var made = DstEntry(forwardingTo: route.ifindex, gateway: gateway.hostOrder, neighbour: neighbour.handle, mtu: mtu,
+                            epoch: state.epoch)
+        made.route = UInt32(truncatingIfNeeded: slot)
+        made.stamp = state.snapshot.stamp
+        let dst = state.dsts.make(made)
         return RouteResult(forwardTo: neighbour.handle, nexthop: gateway.hostOrder,
                            outputIfindex: route.ifindex, mtu: mtu, flags: [], dst: dst)
     }
@@ -285,7 +311,7 @@ extension IPv4 {
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
         var result: RouteResult
-        if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch) {
+        if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch, changed: state.changed) {
             result = hit
         } else {
             result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
@@ -387,6 +413,11 @@ extension IPv4 {
     func checkRoute(_ handle: DstHandle, worker: Worker) -> Bool {
         let state = self.state(worker)
         if !state.routing { state.refresh(self, worker: worker) }
-        return state.dsts.check(handle, epoch: state.epoch) != nil
+        guard let index = state.dsts.check(handle, epoch: state.epoch) else { return false }
+        // A route's dst also goes stale when its slot changed (a more specific route took
+        // the destination, the route was replaced or removed).
+        guard index.rawValue > UInt32(DstTable.staticCount) else { return true }
+        let entry = state.dsts[index.rawValue]
+        return RouteSlots.isCurrent(changed: state.changed, slot: entry.route, stamp: entry.stamp)
     }
 }

@@ -36,6 +36,10 @@ public struct DstEntry: Sendable, Equatable {
     public internal(set) var child: DstIndex
     /// The FIB epoch the entry was made in: a newer one makes it obsolete (Linux: `rt_genid`).
     public internal(set) var epoch: UInt64
+    /// The route slot it was made from and the FIB generation then: a change to that slot
+    /// makes it obsolete too (`RouteSlots.changed`).
+    public internal(set) var route: UInt32 = 0
+    public internal(set) var stamp: UInt32 = 0
 
     /// An entry with no way out: `input` only (local delivery, an error route).
     init(input: DstInput, flags: RouteFlags) {

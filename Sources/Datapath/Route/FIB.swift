@@ -4,14 +4,31 @@ import Logging
 import Synchronization
 
 /// The routing table (Linux: the main FIB table, `fib_table_insert` / `fib_table_delete` /
-/// `fib_table_lookup`). The control plane changes routes; each change publishes a new immutable
-/// `FIBSnapshot` with the next generation number. Workers take the current snapshot once per
-/// batch (`snapshot`) and look up in it without a lock.
+/// `fib_table_lookup`). The control plane changes routes; each change updates the trie in
+/// place of what it covers — copying only the nodes on its path and under its prefix — and
+/// publishes a new immutable `FIBSnapshot` (a root and a generation) with the next generation
+/// number. Workers take the current snapshot once per batch when the generation moved on and
+/// look up in it without a lock. Route slots keep their numbers, and a change marks only the
+/// slots whose decisions it changes (`RouteSlots.changed`): the route a new prefix takes
+/// destinations from, the slot a removed or replaced route had. Route caches, per-route dsts
+/// and held routes made from other slots stay valid.
 public final class FIB: @unchecked Sendable {
     struct State {
-        /// Per prefix, its routes by ascending metric; the first is the one the snapshot uses.
+        /// Per prefix, its routes by ascending metric; the first is the one the trie uses.
         var routes: [IPv4Prefix: [Route]] = [:]
+        /// Per prefix, the slot of its best route (the trie's leaf).
+        var bestSlot: [IPv4Prefix: UInt32] = [:]
+        /// Per slot, its prefix's length (for painting), indexed by slot.
+        var slotLength: [UInt8] = [0]
+        /// How many prefixes of each length have a route (a parent search skips the rest).
+        var lengthCounts = [Int](repeating: 0, count: 33)
         var snapshot: FIBSnapshot
+        /// The working trie's root; nodes made since the last publication are `fresh` (not
+        /// yet seen by workers: changed in place), the ones they replaced wait to be retired.
+        var root: UInt32
+        var fresh: Set<UInt32> = []
+        var replacedNodes: [UInt32] = []
+        var replacedSlots: [UInt32] = []
         /// How many `batch` calls are open: while any is, changes wait for one publication.
         var batches = 0
         /// A change was made while batching and is not published yet.
@@ -19,31 +36,52 @@ public final class FIB: @unchecked Sendable {
     }
 
     let state: Mutex<State>
-    /// The route-cache epoch (DESIGN.md §6): moves on with every rebuild and every
-    /// `invalidateCaches`, after the new snapshot is in place. Read without a lock.
+    let nodes = TrieNodes()
+    let slots = RouteSlots()
+    /// The route-cache epoch (DESIGN.md §6): moves on with every `invalidateCaches` — what
+    /// every cached decision depends on changed — not with route changes, which mark slots.
     let epochWord: UnsafeMutablePointer<UInt64>
+    /// The published snapshot's generation, for workers to notice a change without the lock.
+    let generationWord: UnsafeMutablePointer<UInt64>
+    /// Where retired nodes and slots wait out their grace period (the stack sets it; without
+    /// one they are never reused).
+    public var quiescence: Quiescence?
     /// Where publications are reported (debug level: one per change). Set before workers start.
     public var logger = Logger(label: "datapath.fib", factory: { _ in SwiftLogNoOpLogHandler() })
 
     public init() {
-        state = Mutex(State(snapshot: FIBSnapshot(routes: [], generation: 1)))
+        guard let root = nodes.allocate(filledWith: 0, quiescence: nil) else { preconditionFailure("no FIB node") }
+        state = Mutex(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1), root: root))
         epochWord = .allocate(capacity: 1)
         epochWord.initialize(to: 1)
+        generationWord = .allocate(capacity: 1)
+        generationWord.initialize(to: 1)
     }
 
-    deinit { epochWord.deallocate() }
+    deinit {
+        epochWord.deallocate()
+        generationWord.deallocate()
+    }
 
     /// The epoch route caches are valid for now; a worker reads it once per batch.
     @inline(__always)
     public var epoch: UInt64 { SharedWord.load(epochWord) }
 
-    /// Invalidates every route cache without changing a route: something a cached decision
-    /// depends on changed (an address, a link's state or MTU, a neighbour entry went away).
+    /// The generation of the published snapshot; a worker reads it once per batch.
+    @inline(__always)
+    public var publishedGeneration: UInt64 { SharedWord.load(generationWord) }
+
+    /// Per slot, the generation its decisions last changed at (`RouteSlots.changed`).
+    public var slotChanges: UnsafeMutablePointer<UInt32> { slots.changed }
+
+    /// Invalidates every route cache without changing a route: something every cached
+    /// decision may depend on changed (an address, a link's state or MTU, a neighbour entry
+    /// went away).
     public func invalidateCaches() {
         state.withLock { _ in SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
     }
 
-    /// The table workers read now: one lock, once per batch.
+    /// The table workers read now: one lock, when the generation moved on.
     public var snapshot: FIBSnapshot { state.withLock { $0.snapshot } }
 
     public var generation: UInt64 { snapshot.generation }
@@ -63,8 +101,8 @@ public final class FIB: @unchecked Sendable {
 
     /// Adds routes (Linux: `ip route add`, with NLM_F_EXCL): all or none — a route whose prefix,
     /// metric and type are already present (in the table or earlier in `routes`) throws and
-    /// changes nothing. One publication for the lot; the table is changed in place, so adding
-    /// one route to a large table costs the rebuild, not a copy of the table.
+    /// changes nothing. One publication for the lot; each route changes only the part of the
+    /// trie its prefix covers.
     public func add(_ routes: [Route]) throws(RouteError) {
         try state.withLock { (state: inout State) throws(RouteError) in
             func clashes(_ route: Route, _ list: [Route]?) -> Bool {
@@ -85,6 +123,7 @@ public final class FIB: @unchecked Sendable {
             for route in routes {
                 state.routes[route.prefix, default: []].append(route)
                 state.routes[route.prefix]!.sort { $0.metric < $1.metric }
+                try updateBest(route.prefix, &state)
             }
             publish(&state)
         }
@@ -101,6 +140,7 @@ public final class FIB: @unchecked Sendable {
             else { throw RouteError.notFound(prefix) }
             list.remove(at: index)
             state.routes[prefix] = list.isEmpty ? nil : list
+            try? updateBest(prefix, &state)   // a removal needs no new node or slot
             publish(&state)
         }
     }
@@ -116,6 +156,7 @@ public final class FIB: @unchecked Sendable {
             list.append(route)
             list.sort { $0.metric < $1.metric }
             state.routes[route.prefix] = list
+            try? updateBest(route.prefix, &state)
             publish(&state)
         }
     }
@@ -130,6 +171,7 @@ public final class FIB: @unchecked Sendable {
                 guard kept.count != list.count else { continue }
                 removed += list.count - kept.count
                 state.routes[prefix] = kept.isEmpty ? nil : kept
+                try? updateBest(prefix, &state)
             }
             if removed > 0 { publish(&state) }
             return removed
@@ -151,7 +193,9 @@ public final class FIB: @unchecked Sendable {
                     changed.ifindex = first.ifindex
                     return changed
                 }
+                guard kept != list else { continue }
                 state.routes[prefix] = kept.isEmpty ? nil : kept
+                try? updateBest(prefix, &state)
             }
             publish(&state)
         }
@@ -161,8 +205,7 @@ public final class FIB: @unchecked Sendable {
     /// `remove`, `removeRoutes`) are published together, once, when the outermost batch ends —
     /// as when the body throws: what it changed before throwing stays, as with one change at a
     /// time. Workers go on reading the snapshot from before the batch until then. A whole
-    /// configuration applies as one batch (Linux publishes per rtnetlink message; a table of a
-    /// million routes loads here with one rebuild instead of a million).
+    /// configuration applies as one batch (Linux publishes per rtnetlink message).
     public func batch<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         state.withLock { $0.batches += 1 }
         defer {
@@ -188,10 +231,167 @@ public final class FIB: @unchecked Sendable {
             return
         }
         state.unpublished = false
-        let best = state.routes.values.map { $0[0] }
-        state.snapshot = FIBSnapshot(routes: best, generation: state.snapshot.generation &+ 1)
-        SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
-        logger.debug("FIB generation \(state.snapshot.generation) published: \(best.count) routes")
+        let generation = state.snapshot.generation &+ 1
+        // What workers may still read through the snapshot being replaced is reused only
+        // after a grace period.
+        if !state.replacedNodes.isEmpty || !state.replacedSlots.isEmpty, let quiescence {
+            let ticket = quiescence.retire()
+            nodes.retired += state.replacedNodes.map { ($0, ticket) }
+            slots.retired += state.replacedSlots.map { ($0, ticket) }
+        }
+        state.replacedNodes.removeAll(keepingCapacity: true)
+        state.replacedSlots.removeAll(keepingCapacity: true)
+        state.fresh.removeAll(keepingCapacity: true)
+        state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation)
+        SharedWord.store(generationWord, generation)
+        logger.debug("FIB generation \(generation) published: \(state.bestSlot.count) routes")
+    }
+}
+
+// MARK: - The trie's incremental updates
+
+extension FIB {
+    /// The stamp the next publication carries (what `changed` marks get).
+    func nextStamp(_ state: State) -> UInt32 { UInt32(truncatingIfNeeded: state.snapshot.generation &+ 1) }
+
+    /// Makes the trie follow `prefix`'s best route after its list changed: a new prefix
+    /// paints its range where only shorter prefixes (or none) were, a new best route for a
+    /// prefix takes its old one's leaves, a prefix without routes gives its leaves back to the
+    /// longest shorter prefix holding it. Marks the slots whose decisions change. Throws
+    /// `tableFull` when no slot or node is left (the trie is then as before for the prefix).
+    func updateBest(_ prefix: IPv4Prefix, _ state: inout State) throws(RouteError) {
+        let best = state.routes[prefix]?.first
+        let old = state.bestSlot[prefix]
+        if let old, let best, slots[Int(old)] == best { return }
+        let stamp = nextStamp(state)
+        var new: UInt32?
+        if let best {
+            guard let slot = slots.allocate(best, generation: stamp, quiescence: quiescence) else {
+                throw RouteError.tableFull
+            }
+            new = slot
+            while state.slotLength.count <= Int(slot) { state.slotLength.append(0) }
+            state.slotLength[Int(slot)] = UInt8(prefix.length)
+        }
+        do throws(RouteError) {
+            if let old {
+                let value: UInt32
+                if let new { value = new } else { value = try parentSlot(of: prefix, state) }
+                try paint(prefix, &state, value: value) { $0 == old }
+                slots.retire(old, generation: stamp, ticket: nil)
+                state.replacedSlots.append(old)
+            } else if let new {
+                // The destinations it takes were the longest shorter prefix's (or nobody's).
+                slots.changed[Int(try parentSlot(of: prefix, state))] = stamp
+                let length = prefix.length
+                try paint(prefix, &state, value: new) { [slotLength = state.slotLength] leaf in
+                    leaf == 0 || Int(slotLength[Int(leaf)]) < length
+                }
+            }
+        } catch {
+            if let new { slots.retire(new, generation: stamp, ticket: nil); state.replacedSlots.append(new) }
+            throw error
+        }
+        if let new {
+            if old == nil { state.lengthCounts[prefix.length] += 1 }
+            state.bestSlot[prefix] = new
+        } else {
+            state.lengthCounts[prefix.length] -= 1
+            state.bestSlot[prefix] = nil
+        }
+    }
+
+    /// The slot of the longest prefix strictly shorter than `prefix` that holds it, 0 for none.
+    func parentSlot(of prefix: IPv4Prefix, _ state: State) throws(RouteError) -> UInt32 {
+        var length = prefix.length - 1
+        while length >= 0 {
+            if state.lengthCounts[length] > 0,
+               let slot = state.bestSlot[IPv4Prefix(address: prefix.address, length: length)!] {
+                return slot
+            }
+            length -= 1
+        }
+        return 0
+    }
+
+    /// A node of the working trie the control plane may change: itself when made since the
+    /// last publication, else a copy (the original waits to be retired at publication).
+    func own(_ node: UInt32, _ state: inout State) throws(RouteError) -> UInt32 {
+        if state.fresh.contains(node) { return node }
+        guard let copy = nodes.allocate(filledWith: 0, quiescence: quiescence) else { throw RouteError.tableFull }
+        (nodes.entries + Int(copy) << 8).update(from: nodes.entries + Int(node) << 8, count: 256)
+        state.replacedNodes.append(node)
+        state.fresh.insert(copy)
+        return copy
+    }
+
+    /// Sets every leaf in `prefix`'s range that `matches` to `value`, down through the nodes
+    /// below (copied when they hold such a leaf): DIR-24-8's update (DPDK's `rte_lpm_add`).
+    /// The path to the prefix's level is copied, a leaf on it split into a node of that leaf.
+    func paint(_ prefix: IPv4Prefix, _ state: inout State, value: UInt32,
+               matches: (UInt32) -> Bool) throws(RouteError) {
+        let length = prefix.length
+        let address = prefix.address.hostOrder
+        let level = length == 0 ? 0 : (length - 1) / 8
+        // Nothing to do when a leaf on the path already covers the range and does not match.
+        var probe = UInt32(state.root)
+        for depth in 0..<level {
+            let entry = nodes.entries[Int(probe) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
+            if entry & TrieNodes.nodeFlag == 0 {
+                if !matches(entry) { return }
+                break
+            }
+            probe = entry & ~TrieNodes.nodeFlag
+        }
+        var node = try own(state.root, &state)
+        state.root = node
+        for depth in 0..<level {
+            let index = Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)
+            let entry = nodes.entries[index]
+            let child: UInt32
+            if entry & TrieNodes.nodeFlag != 0 {
+                child = try own(entry & ~TrieNodes.nodeFlag, &state)
+            } else {
+                guard let made = nodes.allocate(filledWith: entry, quiescence: quiescence) else { throw RouteError.tableFull }
+                state.fresh.insert(made)
+                child = made
+            }
+            nodes.entries[index] = TrieNodes.nodeFlag | child
+            node = child
+        }
+        let bits = length - 8 * level
+        let first = length == 0 ? 0 : Int(address >> (24 - 8 * level) & 0xFF) & ~((1 << (8 - bits)) - 1)
+        try paintRange(node, from: first, count: 1 << (8 - bits), &state, value: value, matches: matches)
+    }
+
+    func paintRange(_ node: UInt32, from first: Int, count: Int, _ state: inout State, value: UInt32,
+                    matches: (UInt32) -> Bool) throws(RouteError) {
+        for slot in first..<(first + count) {
+            let index = Int(node) << 8 | slot
+            let entry = nodes.entries[index]
+            if entry & TrieNodes.nodeFlag != 0 {
+                let child = entry & ~TrieNodes.nodeFlag
+                guard holds(child, matches) else { continue }
+                let owned = try own(child, &state)
+                nodes.entries[index] = TrieNodes.nodeFlag | owned
+                try paintRange(owned, from: 0, count: 256, &state, value: value, matches: matches)
+            } else if matches(entry) {
+                nodes.entries[index] = value
+            }
+        }
+    }
+
+    /// Whether the subtree at `node` has a leaf that `matches` (read only).
+    func holds(_ node: UInt32, _ matches: (UInt32) -> Bool) -> Bool {
+        for slot in 0..<256 {
+            let entry = nodes.entries[Int(node) << 8 | slot]
+            if entry & TrieNodes.nodeFlag != 0 {
+                if holds(entry & ~TrieNodes.nodeFlag, matches) { return true }
+            } else if matches(entry) {
+                return true
+            }
+        }
+        return false
     }
 }
 
@@ -199,11 +399,14 @@ public final class FIB: @unchecked Sendable {
 public enum RouteError: Error, CustomStringConvertible, Equatable, Sendable {
     case exists(Route)
     case notFound(IPv4Prefix)
+    /// No route slot or trie node is left (`RouteSlots.capacity` routes).
+    case tableFull
 
     public var description: String {
         switch self {
         case .exists(let route): "route exists: \(route)"
         case .notFound(let prefix): "no such route: \(prefix)"
+        case .tableFull: "the routing table is full (\(RouteSlots.capacity) routes)"
         }
     }
 }

@@ -1,73 +1,186 @@
 import DatapathCore
 import DatapathWire
 
-/// An immutable longest-prefix-match table over a FIB's routes (DESIGN.md §6), built whole by
-/// the control plane and read by workers without a lock: a multibit trie with strides 16-8-8
-/// (the DIR-24-8 idea with a 256 KiB first level). A lookup is one, two or three dependent
-/// loads. Each slot is a leaf — the index of the best route + 1, 0 for none — or, with the top
-/// bit set, the number of a 256-slot group one level down.
-public final class FIBSnapshot: @unchecked Sendable {
-    /// The routes the leaves point at (the best per prefix), index 0 unused.
-    public let routes: [Route]
-    /// Bumped on every rebuild: route caches compare it to invalidate in O(1).
-    public let generation: UInt64
-    @usableFromInline let level1: UnsafeMutablePointer<UInt32>
-    @usableFromInline let groups: UnsafeMutablePointer<UInt32>
-    public let groupCount: Int
-    let level1Memory: LargeMemory
-    let groupMemory: LargeMemory
+/// The FIB's best routes — one per prefix — in slots whose numbers stay the same while the
+/// route is in the table (Linux: the `fib_info`s the trie's leaves point at), so a change does
+/// not renumber the table. Workers read a slot's route, and `changed`: per slot, the FIB
+/// generation (low 32 bits) from which what the slot decides changed last — its route was
+/// replaced or removed, or a more specific route took part of its range. A route cache entry,
+/// a per-route dst or a held route made from slot `s` at generation `g` is current while
+/// `changed[s]` is not after `g` (`isCurrent`); slot 0 stands for "no route".
+///
+/// The slots live in one reserved mapping that never moves (pages are taken as they are
+/// touched). The control plane (under the FIB's lock) fills, retires and reuses them; a retired
+/// slot is reused only after a grace period, when no worker can still read it.
+public final class RouteSlots: @unchecked Sendable {
+    /// How many routes the table can hold.
+    public static let capacity = 1 << 22
+    let routeMemory: LargeMemory
+    let changedMemory: LargeMemory
+    @usableFromInline let routes: UnsafeMutablePointer<Route>
+    /// Per slot, the generation its decisions last changed at (read by workers, no lock).
+    public let changed: UnsafeMutablePointer<UInt32>
+    /// Control plane only (the FIB's lock): the slots ever used, free ones, retired ones with
+    /// their grace-period tickets, and which slots hold a route.
+    var highWater = 1
+    var free: [UInt32] = []
+    var retired: [(slot: UInt32, ticket: UInt64)] = []
+    var live: [Bool] = [false]
 
-    @usableFromInline static let groupFlag: UInt32 = 1 << 31
-
-    /// Builds the trie for `routes` (already reduced to one route per prefix).
-    init(routes best: [Route], generation: UInt64) {
-        self.generation = generation
-        self.routes = [Route(prefix: IPv4Prefix(address: .zero, length: 0)!, type: .blackhole)] + best
-        level1Memory = LargeMemory(bytes: 65536 * 4)
-        level1 = level1Memory.base.bindMemory(to: UInt32.self, capacity: 65536)
-        // Shorter prefixes first, so longer ones paint over them; equal lengths never overlap.
-        let order = best.indices.sorted { best[$0].prefix.length < best[$1].prefix.length }
-        var builder = GroupBuilder()
-        for index in order {
-            let route = best[index]
-            let leaf = UInt32(index + 1)
-            let address = route.prefix.address.hostOrder
-            let length = route.prefix.length
-            if length <= 16 {
-                let first = Int(address >> 16)
-                (level1 + first).update(repeating: leaf, count: 1 << (16 - length))
-                continue
-            }
-            let group2 = builder.group(below: level1 + Int(address >> 16))
-            let slot2 = Int((address >> 8) & 0xFF)
-            if length <= 24 {
-                builder.paint(group2, from: slot2, count: 1 << (24 - length), leaf: leaf)
-                continue
-            }
-            let group3 = builder.group(belowSlot: slot2, of: group2)
-            builder.paint(group3, from: Int(address & 0xFF), count: 1 << (32 - length), leaf: leaf)
-        }
-        groupCount = builder.slots.count / 256
-        let slotCount = max(256, builder.slots.count)
-        groupMemory = LargeMemory(bytes: slotCount * 4)
-        groups = groupMemory.base.bindMemory(to: UInt32.self, capacity: slotCount)
-        builder.slots.withUnsafeBufferPointer { groups.update(from: $0.baseAddress!, count: $0.count) }
+    init() {
+        routeMemory = LargeMemory(bytes: RouteSlots.capacity * MemoryLayout<Route>.stride)
+        changedMemory = LargeMemory(bytes: RouteSlots.capacity * 4)
+        routes = routeMemory.base.bindMemory(to: Route.self, capacity: RouteSlots.capacity)
+        changed = changedMemory.base.bindMemory(to: UInt32.self, capacity: RouteSlots.capacity)
+        // Slot 0: what a lookup that finds no route reads (never a leaf's route).
+        routes.initialize(to: Route(prefix: IPv4Prefix(address: .zero, length: 0)!, type: .blackhole))
+        live[0] = true
     }
 
     deinit {
-        level1Memory.deallocate()
-        groupMemory.deallocate()
+        for slot in live.indices where live[slot] { (routes + slot).deinitialize(count: 1) }
+        routeMemory.deallocate()
+        changedMemory.deallocate()
+        highWaterWord.deallocate()
     }
 
-    /// The index into `routes` of the longest prefix holding `destination` (host order);
-    /// 0 when none does.
+    /// Slots in use or once used: what a per-slot table of a worker must cover. Safe while
+    /// workers run.
+    public var count: Int { Int(SharedWord.load(highWaterWord)) }
+    let highWaterWord: UnsafeMutablePointer<UInt64> = {
+        let word = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        word.initialize(to: 1)
+        return word
+    }()
+
+    /// The route in slot `index` (a leaf of the current trie; 0: the "no route" placeholder).
+    @inlinable
+    public subscript(index: Int) -> Route { routes[index] }
+
+    /// Whether something made from slot `slot` at generation `stamp` still holds: its slot's
+    /// decisions have not changed since (wrap-safe).
+    @inline(__always)
+    static func isCurrent(changed: UnsafeMutablePointer<UInt32>, slot: UInt32, stamp: UInt32) -> Bool {
+        Int32(bitPattern: stamp &- changed[Int(slot)]) >= 0
+    }
+
+    /// A slot for `route` (control plane): a free one whose grace period is over, else a new
+    /// one. Nil when the table is full.
+    func allocate(_ route: Route, generation: UInt32, quiescence: Quiescence?) -> UInt32? {
+        if free.isEmpty, let quiescence, !retired.isEmpty {
+            retired.removeAll { entry in
+                guard quiescence.hasElapsed(entry.ticket) else { return false }
+                (routes + Int(entry.slot)).deinitialize(count: 1)
+                live[Int(entry.slot)] = false
+                free.append(entry.slot)
+                return true
+            }
+        }
+        let slot: UInt32
+        if let reused = free.popLast() {
+            slot = reused
+        } else {
+            guard highWater < RouteSlots.capacity else { return nil }
+            slot = UInt32(highWater)
+            highWater += 1
+            live.append(false)
+            SharedWord.store(highWaterWord, UInt64(highWater))
+        }
+        (routes + Int(slot)).initialize(to: route)
+        live[Int(slot)] = true
+        changed[Int(slot)] = generation
+        return slot
+    }
+
+    /// Gives a slot up once no worker can read it (a grace period after `ticket`); what was
+    /// made from it is stale from `generation` on.
+    func retire(_ slot: UInt32, generation: UInt32, ticket: UInt64?) {
+        changed[Int(slot)] = generation
+        // Without a quiescence domain (a FIB on its own) a slot is never reused.
+        if let ticket { retired.append((slot, ticket)) }
+    }
+}
+
+/// The FIB trie's nodes: 256-entry groups in one reserved mapping that never moves, so workers
+/// follow node numbers without a lock. An entry is a leaf — a route slot, 0 for none — or,
+/// with the top bit set, the number of the node one level down. Node 0 is unused.
+final class TrieNodes: @unchecked Sendable {
+    static let capacity = 1 << 20
+    static let nodeFlag: UInt32 = 1 << 31
+    let memory: LargeMemory
+    let entries: UnsafeMutablePointer<UInt32>
+    var highWater = 1
+    var free: [UInt32] = []
+    var retired: [(node: UInt32, ticket: UInt64)] = []
+
+    init() {
+        memory = LargeMemory(bytes: TrieNodes.capacity * 256 * 4)
+        entries = memory.base.bindMemory(to: UInt32.self, capacity: TrieNodes.capacity * 256)
+    }
+
+    deinit { memory.deallocate() }
+
+    /// Nodes in use (the trie's size: used minus free).
+    var inUse: Int { highWater - 1 - free.count - retired.count }
+
+    /// A node filled with `leaf` (control plane). Nil when none is left.
+    func allocate(filledWith leaf: UInt32, quiescence: Quiescence?) -> UInt32? {
+        if free.isEmpty, let quiescence, !retired.isEmpty {
+            retired.removeAll { entry in
+                guard quiescence.hasElapsed(entry.ticket) else { return false }
+                free.append(entry.node)
+                return true
+            }
+        }
+        let node: UInt32
+        if let reused = free.popLast() {
+            node = reused
+        } else {
+            guard highWater < TrieNodes.capacity else { return nil }
+            node = UInt32(highWater)
+            highWater += 1
+        }
+        (entries + Int(node) << 8).update(repeating: leaf, count: 256)
+        return node
+    }
+}
+
+/// An immutable view of the FIB's longest-prefix-match trie (DESIGN.md §6) at one generation,
+/// read by workers without a lock: strides 8-8-8-8 over shared, never-moving nodes — a lookup
+/// is two to four dependent loads. A change copies only the nodes on its path and the ones its
+/// prefix covers (the DIR-24-8 update of DPDK's `rte_lpm_add`/`_delete`) and publishes a new
+/// root: readers of the old root keep a consistent view, and the replaced nodes are reused only
+/// after a grace period. Route slots keep their numbers across changes.
+public final class FIBSnapshot: @unchecked Sendable {
+    /// The routes the leaves point at, by slot (0: the "no route" placeholder).
+    public let routes: RouteSlots
+    /// Bumped on every publication.
+    public let generation: UInt64
+    @usableFromInline let entries: UnsafeMutablePointer<UInt32>
+    @usableFromInline let root: Int
+    @usableFromInline static let nodeFlag: UInt32 = 1 << 31
+    /// Nodes in use when it was published.
+    public let groupCount: Int
+
+    init(routes: RouteSlots, nodes: TrieNodes, root: UInt32, generation: UInt64) {
+        self.routes = routes
+        self.generation = generation
+        entries = nodes.entries
+        self.root = Int(root)
+        groupCount = nodes.inUse
+    }
+
+    /// The slot of the longest prefix holding `destination` (host order); 0 when none does.
     @inlinable @inline(__always)
     public func lookupIndex(_ destination: UInt32) -> Int {
-        var entry = level1[Int(destination >> 16)]
-        if entry & FIBSnapshot.groupFlag != 0 {
-            entry = groups[Int(entry & ~FIBSnapshot.groupFlag) &<< 8 | Int((destination >> 8) & 0xFF)]
-            if entry & FIBSnapshot.groupFlag != 0 {
-                entry = groups[Int(entry & ~FIBSnapshot.groupFlag) &<< 8 | Int(destination & 0xFF)]
+        var entry = entries[root &<< 8 | Int(destination >> 24)]
+        if entry & FIBSnapshot.nodeFlag != 0 {
+            entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 16) & 0xFF)]
+            if entry & FIBSnapshot.nodeFlag != 0 {
+                entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 8) & 0xFF)]
+                if entry & FIBSnapshot.nodeFlag != 0 {
+                    entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int(destination & 0xFF)]
+                }
             }
         }
         return Int(entry)
@@ -80,41 +193,10 @@ public final class FIBSnapshot: @unchecked Sendable {
         return index == 0 ? nil : routes[index]
     }
 
-    /// Bytes the trie takes.
-    public var memoryBytes: Int { 65536 * 4 + max(256, groupCount * 256) * 4 }
+    /// The generation's low 32 bits, as stamps carry it.
+    @inline(__always)
+    var stamp: UInt32 { UInt32(truncatingIfNeeded: generation) }
 
-    /// Collects groups in a growable array while building.
-    struct GroupBuilder {
-        var slots: [UInt32] = []
-
-        /// The group a level-1 slot points at, made (filled with the slot's leaf) if it is a leaf.
-        mutating func group(below slot: UnsafeMutablePointer<UInt32>) -> Int {
-            if slot.pointee & FIBSnapshot.groupFlag != 0 { return Int(slot.pointee & ~FIBSnapshot.groupFlag) }
-            let number = make(filledWith: slot.pointee)
-            slot.pointee = FIBSnapshot.groupFlag | UInt32(number)
-            return number
-        }
-
-        /// The level-3 group below slot `slot` of group `group`, made if that slot is a leaf.
-        mutating func group(belowSlot slot: Int, of group: Int) -> Int {
-            let entry = slots[group * 256 + slot]
-            if entry & FIBSnapshot.groupFlag != 0 { return Int(entry & ~FIBSnapshot.groupFlag) }
-            let number = make(filledWith: entry)
-            slots[group * 256 + slot] = FIBSnapshot.groupFlag | UInt32(number)
-            return number
-        }
-
-        mutating func make(filledWith leaf: UInt32) -> Int {
-            let number = slots.count / 256
-            slots.append(contentsOf: repeatElement(leaf, count: 256))
-            return number
-        }
-
-        /// Fills `count` slots of `group` with `leaf`. Prefixes arrive shortest first, so the
-        /// slots are leaves here: deeper groups only appear for longer prefixes, later.
-        mutating func paint(_ group: Int, from first: Int, count: Int, leaf: UInt32) {
-            let base = group * 256 + first
-            for slot in base..<(base + count) { slots[slot] = leaf }
-        }
-    }
+    /// Bytes the trie's nodes take.
+    public var memoryBytes: Int { max(1, groupCount) * 256 * 4 }
 }

@@ -12,7 +12,7 @@ import DatapathWire
 /// reference, so evicting or flushing one releases nothing.
 public final class RouteCache: @unchecked Sendable {
     /// Entries (64 bytes each): key0 @0 (`key0(destination:source:)`), key1 @8 (mark << 32 |
-    /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 24 bytes).
+    /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 32 bytes).
     let entries: UnsafeMutableRawPointer
     let memory: LargeMemory
     public let capacity: Int
@@ -83,9 +83,14 @@ public final class RouteCache: @unchecked Sendable {
 
     /// The cached result for a key made in `epoch`, or nil (a miss is counted). Key words:
     /// `k0` = `key0(destination:source:)`, `k1` = mark << 32 | TOS << 16 | input ifindex.
+    /// With `changed` (the FIB's `slotChanges`), a result whose route slot changed since it
+    /// was made is a miss too.
     @inline(__always)
-    public func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
-        if let hit = reader.lookup(k0, k1, epoch: epoch) { return hit }
+    public func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, changed: UnsafeMutablePointer<UInt32>? = nil) -> RouteResult? {
+        if let hit = reader.lookup(k0, k1, epoch: epoch),
+           changed.map({ RouteSlots.isCurrent(changed: $0, slot: hit.slot, stamp: hit.stamp) }) ?? true {
+            return hit
+        }
         words[1] &+= 1
         return nil
     }
@@ -101,9 +106,19 @@ public final class RouteCache: @unchecked Sendable {
     func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, epoch: UInt64, _ result: RouteResult) {
         guard words[4] != 0 else { return }
         var chosen = -1
-        for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) != epoch {
-            chosen = way
-            break
+        // The key's own way first (its entry went stale), then an empty or stale one.
+        for way in 0..<RouteCache.ways {
+            let entry = base + way &* 64
+            if entry.load(as: UInt64.self) == k0 && entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
+                chosen = way
+                break
+            }
+        }
+        if chosen < 0 {
+            for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) != epoch {
+                chosen = way
+                break
+            }
         }
         if chosen < 0 { chosen = evict() }
         let entry = base + chosen &* 64
@@ -156,17 +171,27 @@ struct RouteCacheReader {
     /// The result cached for the key in `epoch`, or nil.
     @inline(__always)
     func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
-        RouteCacheReader.lookup(k0, k1, in: setBase(k0, k1), epoch: epoch)
+        for way in 0..<RouteCache.ways {
+            let entry = setBase(k0, k1) + way &* 64
+            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
+               entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
+                return entry.load(fromByteOffset: 24, as: RouteResult.self)
+            }
+        }
+        return nil
     }
 
-    /// `lookup` in the key's set, `base`.
+    /// `lookup` in the key's set, `base`; a result whose route slot changed since it was made
+    /// (`changed`) is no hit.
     @inline(__always)
-    static func lookup(_ k0: UInt64, _ k1: UInt64, in base: UnsafeMutableRawPointer, epoch: UInt64) -> RouteResult? {
+    static func lookup(_ k0: UInt64, _ k1: UInt64, in base: UnsafeMutableRawPointer, epoch: UInt64,
+                       changed: UnsafeMutablePointer<UInt32>) -> RouteResult? {
         for way in 0..<RouteCache.ways {
             let entry = base + way &* 64
             if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
                entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
-                return entry.load(fromByteOffset: 24, as: RouteResult.self)
+                let result = entry.load(fromByteOffset: 24, as: RouteResult.self)
+                return RouteSlots.isCurrent(changed: changed, slot: result.slot, stamp: result.stamp) ? result : nil
             }
         }
         return nil

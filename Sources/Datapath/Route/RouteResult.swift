@@ -46,6 +46,10 @@ public struct RouteResult: Sendable {
     public let flags: RouteFlags
     /// The decision's entry in the worker's `DstTable`, as `apply` writes it into `skb.dst`.
     let dst: UInt32
+    /// The route slot the decision was made from (0: none) and the FIB generation it was made
+    /// at: a cached decision holds while the slot has not changed since (`RouteSlots`).
+    var slot: UInt32 = 0
+    var stamp: UInt32 = 0
 
     /// A decision without a next hop (local delivery, the error routes).
     public init(input: DstInput, flags: RouteFlags = []) {
@@ -73,14 +77,27 @@ public struct RouteResult: Sendable {
 
     /// The same decision with `flags` added.
     func adding(_ more: RouteFlags) -> RouteResult {
-        RouteResult(forwardTo: neighbour == 0 ? nil : NeighbourHandle(rawValue: neighbour), nexthop: nexthop,
-                    outputIfindex: Int(outputIfindex), mtu: Int(mtu), flags: flags.union(more), dst: DstIndex(rawValue: dst))
+        var result = RouteResult(forwardTo: neighbour == 0 ? nil : NeighbourHandle(rawValue: neighbour), nexthop: nexthop,
+                                 outputIfindex: Int(outputIfindex), mtu: Int(mtu), flags: flags.union(more),
+                                 dst: DstIndex(rawValue: dst))
+        result.slot = slot
+        result.stamp = stamp
+        return result
+    }
+
+    /// The same decision marked as made from route slot `slot` at generation `stamp`.
+    @inline(__always)
+    func stamped(slot: UInt32, stamp: UInt32) -> RouteResult {
+        var result = self
+        result.slot = slot
+        result.stamp = stamp
+        return result
     }
 
     /// The same decision with another MTU and entry (a path-MTU exception's).
     func with(mtu: Int, dst: DstIndex) -> RouteResult {
         RouteResult(forwardTo: neighbour == 0 ? nil : NeighbourHandle(rawValue: neighbour), nexthop: nexthop,
-                    outputIfindex: Int(outputIfindex), mtu: mtu, flags: flags, dst: dst)
+                    outputIfindex: Int(outputIfindex), mtu: mtu, flags: flags, dst: dst).stamped(slot: slot, stamp: stamp)
     }
 
     /// Writes the decision into the skb: its dst entry's index, the output device, the

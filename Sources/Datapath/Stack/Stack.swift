@@ -93,6 +93,7 @@ public final class Stack: @unchecked Sendable {
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
         neighbours.logger = logger
         fib.logger = logger
+        fib.quiescence = core.quiescence
     }
 
     /// The core's registries hold the stack's handlers and devices, which hold the core: the
@@ -206,6 +207,8 @@ public final class Stack: @unchecked Sendable {
                                 ifindex: ifindex))
         }
         for route in routes { try? fib.add(route) }
+        // Source checks and source choices depend on the addresses: every cached decision goes.
+        fib.invalidateCaches()
     }
 
     /// Adds a route (Linux: `ip route add`). A gateway must lie in a connected subnet — of the
@@ -253,6 +256,7 @@ public final class Stack: @unchecked Sendable {
             return (route.type == .broadcast && route.prefix == broadcast)
                 || (route.type == .unicast && route.gateway == nil && route.prefix == entry.subnet && prefixLength < 32)
         }
+        fib.invalidateCaches()
     }
 
     /// Removes a neighbour entry (Linux: `ip neigh del`).
