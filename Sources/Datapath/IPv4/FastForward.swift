@@ -89,11 +89,11 @@ extension IPv4: IngressFastPath {
                       state: IPv4WorkerState) {
         let hops = state.fastHops
         let reader = state.routeCache.reader
-        let epoch = state.epoch
+        let current = state.cacheCurrent
         let snapshot = state.snapshot
         let iif = UInt64(truncatingIfNeeded: ifindex)
         for i in 0..<packets {
-            hops[i] = fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, epoch: epoch, state: state,
+            hops[i] = fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, current: current, state: state,
                                     snapshot: snapshot)
         }
     }
@@ -202,7 +202,7 @@ extension IPv4: IngressFastPath {
     /// other frame left to the staged path (not IPv4, not to us, a route that does not forward:
     /// later frames of its flow, if any, are left too).
     @inline(__always)
-    func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader, epoch: UInt64,
+    func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader, current: UInt64,
                        state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {
         let head = skb.head
         let frame = head.pointee.data
@@ -233,10 +233,12 @@ extension IPv4: IngressFastPath {
         let k1 = UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
         let ttl = UInt8(truncatingIfNeeded: b)
         let set = reader.setBase(k0, k1)
-        guard let route = RouteCacheReader.lookup(k0, k1, in: set, epoch: epoch, changed: state.changed) else {
+        guard let entry = RouteCacheReader.find(k0, k1, in: set, current: current, changed: state.changed) else {
             return fastRoute(skb, k0: k0, k1: k1, set: set, total: total, ttl: ttl, state: state, snapshot: snapshot)
         }
-        return IPv4.fastVerdict(skb, route, total: total, ttl: ttl)
+        return IPv4.fastVerdict(skb, neighbour: entry.load(fromByteOffset: RouteCacheReader.neighbourOffset, as: UInt64.self),
+                                mtu: entry.load(fromByteOffset: RouteCacheReader.mtuOffset, as: UInt16.self),
+                                total: total, ttl: ttl)
     }
 
     /// The checks after routing: the neighbour, or the neighbour tagged (+ 1) when the frame
@@ -244,9 +246,14 @@ extension IPv4: IngressFastPath {
     /// neighbour only when it forwards).
     @inline(__always)
     static func fastVerdict(_ skb: SKB, _ route: RouteResult, total: UInt32, ttl: UInt8) -> UInt {
-        let neighbour = UInt(truncatingIfNeeded: route.neighbour)
+        fastVerdict(skb, neighbour: route.neighbour, mtu: route.mtu, total: total, ttl: ttl)
+    }
+
+    @inline(__always)
+    static func fastVerdict(_ skb: SKB, neighbour handle: UInt64, mtu: UInt16, total: UInt32, ttl: UInt8) -> UInt {
+        let neighbour = UInt(truncatingIfNeeded: handle)
         guard neighbour != 0 else { return 0 }
-        guard ttl > 1, !skb.hasOffloadWork, !skb.isShared, total <= UInt32(route.mtu) else {
+        guard ttl > 1, !skb.hasOffloadWork, !skb.isShared, total <= UInt32(mtu) else {
             return neighbour | 1
         }
         return neighbour
@@ -268,7 +275,7 @@ extension IPv4: IngressFastPath {
         let result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(k1 & 0xFFFF),
                                     state: state, snapshot: snapshot, packet: skb.data + EthernetHeader.length)
         if result.input != .none && !result.flags.contains(.perFlow) {
-            cache.insert(k0, k1, into: set, epoch: state.epoch, result)
+            cache.insert(k0, k1, into: set, current: state.cacheCurrent, result)
         }
         return IPv4.fastVerdict(skb, result, total: total, ttl: ttl)
     }

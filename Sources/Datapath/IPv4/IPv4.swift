@@ -208,6 +208,9 @@ final class IPv4WorkerState: @unchecked Sendable {
     var generation: UInt64
     /// The FIB's per-slot change marks (`RouteSlots.changed`).
     let changed: UnsafeMutablePointer<UInt32>
+    /// `RouteCache.validity` of `epoch` and `generation`: what the route cache checks hits
+    /// against.
+    var cacheCurrent: UInt64
     /// Per multipath route slot (by index), each next hop's decision, made on first use.
     var multipathEntries: [Int: [RouteResult]] = [:]
     var forward = PacketBatch()
@@ -249,6 +252,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         self.epoch = epoch
         generation = snapshot.generation
         changed = snapshot.routes.changed
+        cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
         routeTableCount = max(64, snapshot.routes.count)
         routeTable = .allocate(capacity: routeTableCount)
         routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
@@ -296,6 +300,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         }
         snapshot = ipv4.fib.snapshot
         generation = snapshot.generation
+        cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
         // Slots may have been added: the per-slot table covers them all.
         let needed = snapshot.routes.count
         if needed > routeTableCount {

@@ -25,7 +25,7 @@ extension IPv4 {
         let state = self.state(worker)
         state.refresh(self, worker: worker)
         let cache = state.routeCache
-        let epoch = state.epoch
+        let current = state.cacheCurrent
         let snapshot = state.snapshot
         let iif = UInt64(truncatingIfNeeded: batch[0].inputIfindex)
         var forward = state.forward.view()
@@ -46,12 +46,12 @@ extension IPv4 {
             let k0 = RouteCache.key0(destination: destination, source: source)
             let k1 = UInt64(skb.mark) << 32 | tos << 16 | iif
             let result: RouteResult
-            if let hit = cache.lookup(k0, k1, epoch: epoch, changed: state.changed) {
+            if let hit = cache.lookup(k0, k1, current: current, changed: state.changed) {
                 result = hit
             } else {
                 result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
                                         state: state, snapshot: snapshot, packet: ip)
-                if result.input != .none && !result.flags.contains(.perFlow) { cache.insert(k0, k1, epoch: epoch, result) }
+                if result.input != .none && !result.flags.contains(.perFlow) { cache.insert(k0, k1, current: current, result) }
             }
             result.apply(to: skb)
             // Forwarding first: nearly every packet of a router. (Both batches have room for
@@ -126,8 +126,11 @@ extension IPv4 {
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                         snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer? = nil) -> RouteResult {
         var slot: UInt32 = 0
-        return routeDecision(destination: destination, source: source, inputIfindex: inputIfindex, state: state,
-                             snapshot: snapshot, packet: packet, slot: &slot).stamped(slot: slot, stamp: snapshot.stamp)
+        var result = routeDecision(destination: destination, source: source, inputIfindex: inputIfindex, state: state,
+                                   snapshot: snapshot, packet: packet, slot: &slot)
+        result.slot = slot
+        result.stamp = snapshot.stamp
+        return result
     }
 
     @inline(__always)
@@ -311,12 +314,12 @@ extension IPv4 {
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
         var result: RouteResult
-        if let hit = state.routeCache.lookup(k0, k1, epoch: state.epoch, changed: state.changed) {
+        if let hit = state.routeCache.lookup(k0, k1, current: state.cacheCurrent, changed: state.changed) {
             result = hit
         } else {
             result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
                                     snapshot: state.snapshot)
-            if result.input != .none { state.routeCache.insert(k0, k1, epoch: state.epoch, result) }
+            if result.input != .none { state.routeCache.insert(k0, k1, current: state.cacheCurrent, result) }
         }
         if result.input == .localDeliver && result.flags.contains(.local) {
             return loopbackRoute(to: destination, state: state)

@@ -243,6 +243,8 @@ public final class FIB: @unchecked Sendable {
         state.replacedSlots.removeAll(keepingCapacity: true)
         state.fresh.removeAll(keepingCapacity: true)
         state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation)
+        // Route caches compare generations in 32 bits: when those wrap, every entry goes.
+        if generation & 0xFFFF_FFFF == 0 { SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
         SharedWord.store(generationWord, generation)
         logger.debug("FIB generation \(generation) published: \(state.bestSlot.count) routes")
     }

@@ -12,7 +12,8 @@ import DatapathWire
 /// reference, so evicting or flushing one releases nothing.
 public final class RouteCache: @unchecked Sendable {
     /// Entries (64 bytes each): key0 @0 (`key0(destination:source:)`), key1 @8 (mark << 32 |
-    /// TOS << 16 | iif), epoch @16 (0 = empty), result @24 (`RouteResult`, 32 bytes).
+    /// TOS << 16 | iif), validity @16 (`validity(epoch:generation:)`, 0 = empty), result @24 (`RouteResult`,
+    /// 32 bytes).
     let entries: UnsafeMutableRawPointer
     let memory: LargeMemory
     public let capacity: Int
@@ -43,6 +44,10 @@ public final class RouteCache: @unchecked Sendable {
     /// `capacity` entries, rounded up to a power of two and at least two sets.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
         precondition(MemoryLayout<RouteResult>.size <= 40, "a route cache entry is one 64-byte line")
+        precondition(MemoryLayout<RouteResult>.offset(of: \RouteResult.neighbour) == RouteCacheReader.neighbourOffset - 24
+                     && MemoryLayout<RouteResult>.offset(of: \RouteResult.mtu) == RouteCacheReader.mtuOffset - 24
+                     && MemoryLayout<RouteResult>.offset(of: \RouteResult.slot) == RouteCacheReader.slotOffset - 24,
+                     "RouteResult's layout moved: update RouteCacheReader's offsets")
         var sets = 2
         while sets * RouteCache.ways < capacity { sets <<= 1 }
         self.capacity = sets * RouteCache.ways
@@ -81,50 +86,49 @@ public final class RouteCache: @unchecked Sendable {
     @inline(__always)
     func countMisses(_ count: Int = 1) { words[1] &+= UInt64(count) }
 
-    /// The cached result for a key made in `epoch`, or nil (a miss is counted). Key words:
-    /// `k0` = `key0(destination:source:)`, `k1` = mark << 32 | TOS << 16 | input ifindex.
-    /// With `changed` (the FIB's `slotChanges`), a result whose route slot changed since it
-    /// was made is a miss too.
+    /// The validity word of an entry made now: the cache epoch's low 32 bits over the FIB
+    /// generation (low 32 bits) the decision was made at.
     @inline(__always)
-    public func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, changed: UnsafeMutablePointer<UInt32>? = nil) -> RouteResult? {
-        if let hit = reader.lookup(k0, k1, epoch: epoch),
-           changed.map({ RouteSlots.isCurrent(changed: $0, slot: hit.slot, stamp: hit.stamp) }) ?? true {
-            return hit
-        }
+    public static func validity(epoch: UInt64, generation: UInt32) -> UInt64 {
+        UInt64(UInt32(truncatingIfNeeded: epoch)) << 32 | UInt64(generation)
+    }
+
+    /// The cached result for a key, or nil (a miss is counted). Key words: `k0` =
+    /// `key0(destination:source:)`, `k1` = mark << 32 | TOS << 16 | input ifindex. `current` is
+    /// `validity(epoch:generation:)` of the worker's epoch and adopted FIB generation: an entry
+    /// made at it (or re-checked since) hits at once; one from an earlier generation of the
+    /// same epoch hits when its route slot has not changed since (`changed`) — and is then
+    /// marked current — and is emptied when it has; one from another epoch misses.
+    @inline(__always)
+    public func lookup(_ k0: UInt64, _ k1: UInt64, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> RouteResult? {
+        if let hit = reader.lookup(k0, k1, current: current, changed: changed) { return hit }
         words[1] &+= 1
         return nil
     }
 
-    /// Stores `result` for the key.
+    /// Stores `result` for the key, made at `current` (`validity`).
     @inline(__always)
-    public func insert(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, _ result: RouteResult) {
-        insert(k0, k1, into: reader.setBase(k0, k1), epoch: epoch, result)
+    public func insert(_ k0: UInt64, _ k1: UInt64, current: UInt64, _ result: RouteResult) {
+        insert(k0, k1, into: reader.setBase(k0, k1), current: current, result)
     }
 
     /// `insert` into the key's set, `base` (`RouteCacheReader.setBase`), known already.
     @inline(__always)
-    func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, epoch: UInt64, _ result: RouteResult) {
+    func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, current: UInt64, _ result: RouteResult) {
         guard words[4] != 0 else { return }
         var chosen = -1
-        // The key's own way first (its entry went stale), then an empty or stale one.
-        for way in 0..<RouteCache.ways {
-            let entry = base + way &* 64
-            if entry.load(as: UInt64.self) == k0 && entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
-                chosen = way
-                break
-            }
-        }
-        if chosen < 0 {
-            for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) != epoch {
-                chosen = way
-                break
-            }
+        // An empty way, or one of an earlier epoch (below the epoch's floor; a lookup that found
+        // the key's entry stale emptied it).
+        let floor = current & 0xFFFF_FFFF_0000_0000
+        for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) < floor {
+            chosen = way
+            break
         }
         if chosen < 0 { chosen = evict() }
         let entry = base + chosen &* 64
         entry.storeBytes(of: k0, as: UInt64.self)
         entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
-        entry.storeBytes(of: epoch, toByteOffset: 16, as: UInt64.self)
+        entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
         entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
     }
 
@@ -142,9 +146,11 @@ public final class RouteCache: @unchecked Sendable {
         for index in 0..<capacity { (entries + index &* 64).storeBytes(of: 0, toByteOffset: 16, as: UInt64.self) }
     }
 
-    /// Entries made in `epoch` (for tests: the cache stays bounded).
+    /// Entries of cache epoch `epoch` (for tests: the cache stays bounded).
     public func liveEntries(epoch: UInt64) -> Int {
-        (0..<capacity).reduce(0) { $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) == epoch ? 1 : 0) }
+        (0..<capacity).reduce(0) {
+            $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) >> 32 == epoch & 0xFFFF_FFFF ? 1 : 0)
+        }
     }
 }
 
@@ -168,30 +174,76 @@ struct RouteCacheReader {
         entries + set(k0, k1) &* (RouteCache.ways &* 64)
     }
 
-    /// The result cached for the key in `epoch`, or nil.
+    /// The result cached for the key in `epoch`, or nil. With `changed`, an entry whose route
+    /// slot changed since it was made is no hit (and is emptied).
     @inline(__always)
-    func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64) -> RouteResult? {
-        for way in 0..<RouteCache.ways {
-            let entry = setBase(k0, k1) + way &* 64
-            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
-               entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
-                return entry.load(fromByteOffset: 24, as: RouteResult.self)
-            }
-        }
-        return nil
-    }
-
-    /// `lookup` in the key's set, `base`; a result whose route slot changed since it was made
-    /// (`changed`) is no hit.
-    @inline(__always)
-    static func lookup(_ k0: UInt64, _ k1: UInt64, in base: UnsafeMutableRawPointer, epoch: UInt64,
-                       changed: UnsafeMutablePointer<UInt32>) -> RouteResult? {
+    func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, changed: UnsafeMutablePointer<UInt32>? = nil) -> RouteResult? {
+        let base = setBase(k0, k1)
         for way in 0..<RouteCache.ways {
             let entry = base + way &* 64
             if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
                entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
                 let result = entry.load(fromByteOffset: 24, as: RouteResult.self)
-                return RouteSlots.isCurrent(changed: changed, slot: result.slot, stamp: result.stamp) ? result : nil
+                if let changed, !RouteSlots.isCurrent(changed: changed, slot: result.slot, stamp: result.stamp) {
+                    entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
+                    return nil
+                }
+                return result
+            }
+        }
+        return nil
+    }
+
+    /// Where `RouteResult`'s fields lie (checked against the compiler's layout when a cache is
+    /// made): the fast path reads only those it needs from an entry.
+    static let neighbourOffset = 24 + 0, mtuOffset = 24 + 14, slotOffset = 24 + 24
+
+    /// Whether the matching `entry` holds at `current` (see `RouteCache.lookup`): at once when
+    /// made at or re-checked since the current generation; else when its slot has not changed
+    /// since its stamp — marking it current — and otherwise it is emptied.
+    @inline(__always)
+    static func holds(_ entry: UnsafeMutableRawPointer, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> Bool {
+        entry.load(fromByteOffset: 16, as: UInt64.self) >= current || recheck(entry, current: current, changed: changed)
+    }
+
+    /// `holds` for an entry made before the current generation (out of line: rare but for
+    /// route churn).
+    @inline(never)
+    static func recheck(_ entry: UnsafeMutableRawPointer, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> Bool {
+        let word = entry.load(fromByteOffset: 16, as: UInt64.self)
+        guard word >> 32 == current >> 32 else { return false }
+        let slot = entry.load(fromByteOffset: slotOffset, as: UInt32.self)
+        guard RouteSlots.isCurrent(changed: changed, slot: slot, stamp: UInt32(truncatingIfNeeded: word)) else {
+            entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
+            return false
+        }
+        entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
+        return true
+    }
+
+    /// The result cached for the key, or nil (`RouteCache.lookup`).
+    @inline(__always)
+    func lookup(_ k0: UInt64, _ k1: UInt64, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> RouteResult? {
+        let base = setBase(k0, k1)
+        for way in 0..<RouteCache.ways {
+            let entry = base + way &* 64
+            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
+                return RouteCacheReader.holds(entry, current: current, changed: changed)
+                    ? entry.load(fromByteOffset: 24, as: RouteResult.self) : nil
+            }
+        }
+        return nil
+    }
+
+    /// `lookup` in the key's set, `base`, for the fast path: the key's entry, if it holds —
+    /// its neighbour handle and MTU are read in place (`neighbourOffset`, `mtuOffset`).
+    @inline(__always)
+    static func find(_ k0: UInt64, _ k1: UInt64, in base: UnsafeMutableRawPointer, current: UInt64,
+                     changed: UnsafeMutablePointer<UInt32>) -> UnsafeMutableRawPointer? {
+        for way in 0..<RouteCache.ways {
+            let entry = base + way &* 64
+            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
+                return holds(entry, current: current, changed: changed) ? entry : nil
             }
         }
         return nil
