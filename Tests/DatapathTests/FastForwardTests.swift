@@ -331,6 +331,23 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    /// A FORWARD rule added and deleted again leaves no trace: the filter table stays on the
+    /// hook with no rule (accepting all) and the fast path takes the frames again (found by
+    /// the soak: it stayed off for good).
+    @Test func theFastPathComesBackWhenTheLastForwardRuleGoes() throws {
+        let lab = try lab(fastPath: true)
+        let frame = ForwardLab.frame(destination: ip("198.19.1.1"))
+        try lab.stack.apply("filter add forward proto tcp drop")
+        lab.deliver([frame, frame])
+        let withRule = fastPackets(lab)
+        #expect(withRule == 2)
+        try lab.stack.apply("filter del forward 1")
+        lab.deliver([frame, frame])
+        #expect(fastPackets(lab) == withRule + 2)
+        #expect(lab.sent(on: lab.wire1).count == 4)
+        #expect(lab.poolIsAtBaseline)
+    }
+
     /// A route change moves the flow at once: the cached entry is stale, the next frame is
     /// routed anew, and the fast path follows the new route.
     @Test func aRouteChangeIsFollowedAtOnce() throws {

@@ -47,8 +47,9 @@ extension IPv4: IngressFastPath {
         if !netfilter.isEmpty(.forward) {
             guard let table = netfilter.soleFunction(on: .forward, worker: worker) as? FilterTable else { return }
             let hook = table.rules(.forward, worker: worker)
-            guard !hook.rules.isEmpty, hook.rules.count == hook.matches.count else { return }
-            filter = (table, hook.rules, hook.matches)
+            guard hook.rules.count == hook.matches.count else { return }
+            // A table whose last FORWARD rule was deleted stays registered, accepting all: no filter.
+            if !hook.rules.isEmpty { filter = (table, hook.rules, hook.matches) }
         }
         let cache = state.routeCache
         let start = cycleCount()
