@@ -22,6 +22,9 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     /// The filter table's priority (Linux: `NF_IP_PRI_FILTER`).
     public static let priority = 0
 
+    /// The hooks the table is registered on.
+    let registered = Mutex<Set<Int>>([])
+
     init(ipv4: IPv4, netfilter: Netfilter, workers: Int) {
         self.ipv4 = ipv4
         self.netfilter = netfilter
@@ -32,12 +35,16 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     /// Appends a rule to its hook (iptables `-A`), with devices already resolved.
     public func append(_ spec: FilterRuleSpec, inputIfindex: Int = 0, outputIfindex: Int = 0) {
         let rule = FilterRule(spec: spec, inputIfindex: inputIfindex, outputIfindex: outputIfindex, workers: workers)
-        let first = hooks.update { hooks -> Bool in
+        hooks.update { hooks in
             hooks[spec.hook.rawValue].rules.append(rule)
             hooks[spec.hook.rawValue].matches.append(rule.match)
-            return hooks[spec.hook.rawValue].rules.count == 1
         }
-        if first { netfilter.register(self, on: spec.hook, priority: FilterTable.priority) }
+        // Once per hook: a hook whose rules were all deleted keeps its registration, and a
+        // second one would run the table twice (counting every rule twice, and keeping the
+        // forwarding fast path off for good: found by the soak).
+        if registered.withLock({ $0.insert(spec.hook.rawValue).inserted }) {
+            netfilter.register(self, on: spec.hook, priority: FilterTable.priority)
+        }
     }
 
     /// Removes rule `number` (1-based) of `hook` (iptables `-D CHAIN RULENUM`); false when the
