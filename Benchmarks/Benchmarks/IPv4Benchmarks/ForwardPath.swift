@@ -44,13 +44,17 @@ func forwardPathBenchmarks() {
         let cache = RouteCache(capacity: 4096, seed: 1)
         let keys = (0..<256).map { UInt64(0xC613_0000 | UInt32($0)) << 32 | 0xC612_0102 }
         let result = RouteResult(input: .blackhole)
-        for key in keys { cache.insert(key, 1, epoch: 1, result) }
+        let current = RouteCache.validity(epoch: 1, generation: 1)
+        let changed = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        changed.initialize(to: 0)
+        defer { changed.deallocate() }
+        for key in keys { cache.insert(key, 1, current: current, result) }
         var found = 0
         benchmark.startMeasurement()
         cache.countLookups(benchmark.scaledIterations.count)
         keys.withUnsafeBufferPointer { list in
             for i in benchmark.scaledIterations {
-                if cache.lookup(list[i & 255], 1, epoch: 1) != nil { found &+= 1 }
+                if cache.lookup(list[i & 255], 1, current: current, changed: changed) != nil { found &+= 1 }
             }
         }
         benchmark.stopMeasurement()

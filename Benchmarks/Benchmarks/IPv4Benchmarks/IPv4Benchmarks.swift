@@ -69,6 +69,23 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     for count in [1, 1_000, 500_000] {
+        // #14: a route change costs what its prefix covers, not the table — one add and one
+        // delete of a /24 per iteration, each published (a worker sees each), in a full table.
+        Benchmark("FIB churn, add + delete of a /24 (one publication each), \(count) routes (changes/s = 2 × this)") {
+            benchmark in
+            let (fib, _) = randomTable(routes: count, destinations: 16)
+            var random = SplitMix64(seed: 7)
+            let prefixes = (0..<1024).map { _ in
+                IPv4Prefix(address: IPv4Address(hostOrder: 0xC613_0000 | UInt32(truncatingIfNeeded: random.next()) & 0xFF00), length: 24)!
+            }
+            benchmark.startMeasurement()
+            for i in benchmark.scaledIterations {
+                let prefix = prefixes[i & 1023]
+                try? fib.add(Route(prefix: prefix, gateway: IPv4Address(hostOrder: 0xC612_0202), ifindex: 2, metric: 77))
+                try? fib.remove(prefix, metric: 77)
+            }
+            benchmark.stopMeasurement()
+        }
         Benchmark("FIB lookup, \(count) random routes, destinations inside them") { benchmark in
             let (fib, destinations) = randomTable(routes: count, destinations: 1 << 16)
             let snapshot = fib.snapshot

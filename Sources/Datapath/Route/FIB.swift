@@ -16,6 +16,9 @@ public final class FIB: @unchecked Sendable {
     struct State {
         /// Per prefix, its routes by ascending metric; the first is the one the trie uses.
         var routes: [IPv4Prefix: [Route]] = [:]
+        /// How many routes `routes` holds (kept as it changes: counting a full table per
+        /// change would cost what the incremental updates save).
+        var total = 0
         /// Per prefix, the slot of its best route (the trie's leaf).
         var bestSlot: [IPv4Prefix: UInt32] = [:]
         /// Per slot, its prefix's length (for painting), indexed by slot.
@@ -123,6 +126,7 @@ public final class FIB: @unchecked Sendable {
             for route in routes {
                 state.routes[route.prefix, default: []].append(route)
                 state.routes[route.prefix]!.sort { $0.metric < $1.metric }
+                state.total += 1
                 try updateBest(route.prefix, &state)
             }
             publish(&state)
@@ -140,6 +144,7 @@ public final class FIB: @unchecked Sendable {
             else { throw RouteError.notFound(prefix) }
             list.remove(at: index)
             state.routes[prefix] = list.isEmpty ? nil : list
+            state.total -= 1
             try? updateBest(prefix, &state)   // a removal needs no new node or slot
             publish(&state)
         }
@@ -152,8 +157,10 @@ public final class FIB: @unchecked Sendable {
             var list = state.routes[route.prefix] ?? []
             // The routes addresses bring (Linux keeps them in the local table, which `ip route
             // replace` does not touch) stay.
+            let before = list.count
             list.removeAll { $0.metric == route.metric && $0.type != .local && $0.type != .broadcast }
             list.append(route)
+            state.total += list.count - before
             list.sort { $0.metric < $1.metric }
             state.routes[route.prefix] = list
             try? updateBest(route.prefix, &state)
@@ -170,6 +177,7 @@ public final class FIB: @unchecked Sendable {
                 let kept = list.filter { !doomed($0) }
                 guard kept.count != list.count else { continue }
                 removed += list.count - kept.count
+                state.total -= list.count - kept.count
                 state.routes[prefix] = kept.isEmpty ? nil : kept
                 try? updateBest(prefix, &state)
             }
@@ -194,6 +202,7 @@ public final class FIB: @unchecked Sendable {
                     return changed
                 }
                 guard kept != list else { continue }
+                state.total -= list.count - kept.count
                 state.routes[prefix] = kept.isEmpty ? nil : kept
                 try? updateBest(prefix, &state)
             }
@@ -218,7 +227,7 @@ public final class FIB: @unchecked Sendable {
     }
 
     /// How many routes the table holds (every metric of every prefix).
-    public var count: Int { state.withLock { $0.routes.values.reduce(0) { $0 + $1.count } } }
+    public var count: Int { state.withLock { $0.total } }
 
     /// The metrics of the routes for `prefix`, ascending (none: empty).
     public func metrics(of prefix: IPv4Prefix) -> [UInt32] {
