@@ -26,6 +26,18 @@ import DatapathWire
         return Array(ForwardLab.hostAMAC.bytes + mac(0x01).bytes + [0x08, 0x00]) + header + icmp
     }
 
+    /// The ICMP message answering echo request frame `request`: type 0, its checksum redone.
+    static func echoReplyMessage(for request: [UInt8]) -> [UInt8] {
+        var expected = Array(request[34...])
+        expected[0] = 0
+        expected[2] = 0
+        expected[3] = 0
+        let sum = ~InternetChecksum.fold(InternetChecksum.sum(expected, count: expected.count))
+        expected[2] = UInt8(sum >> 8)
+        expected[3] = UInt8(sum & 0xFF)
+        return expected
+    }
+
     @Test func timeExceededQuotesTheHeaderAndEightBytes() throws {
         let lab = try ForwardLab()
         let offending = ForwardLab.frame(destination: ip("198.19.3.3"), ttl: 1, tos: 0x2C)
@@ -95,14 +107,7 @@ import DatapathWire
         #expect(reply.destinationMAC == ForwardLab.hostAMAC)
         #expect(reply.source == ForwardLab.routerB && reply.destination == ForwardLab.hostA)
         #expect(reply.headerChecksumIsValid && reply.ttl == 64 && reply.protocolNumber == 1)
-        var expected = Array(request[34...])
-        expected[0] = 0
-        expected[2] = 0
-        expected[3] = 0
-        let sum = ~InternetChecksum.fold(InternetChecksum.sum(expected, count: expected.count))
-        expected[2] = UInt8(sum >> 8)
-        expected[3] = UInt8(sum & 0xFF)
-        #expect(Array(reply.payload) == expected)
+        #expect(Array(reply.payload) == Self.echoReplyMessage(for: request))
         #expect(lab.stack.ipv4.icmp.statistics[.inEchos] == 1 && lab.stack.ipv4.icmp.statistics[.outEchoReps] == 1)
         #expect(lab.stack.ipv4.statistics[.inDelivers] == 1 && lab.stack.ipv4.statistics[.outRequests] == 1)
         #expect(lab.poolIsAtBaseline)
@@ -151,14 +156,7 @@ import DatapathWire
                 #expect(Int(reply.flagsAndOffset & 0x1FFF) * 8 == joined.count)
                 joined += reply.payload
             }
-            var expected = Array(request[34...])
-            expected[0] = 0
-            expected[2] = 0
-            expected[3] = 0
-            let sum = ~InternetChecksum.fold(InternetChecksum.sum(expected, count: expected.count))
-            expected[2] = UInt8(sum >> 8)
-            expected[3] = UInt8(sum & 0xFF)
-            #expect(joined == expected)
+            #expect(joined == Self.echoReplyMessage(for: request))
             if withOptions {
                 #expect(Array(replies[0].options.prefix(11)) == [7, 11, 12, 198, 18, 1, 1, 198, 18, 1, 1])
             }

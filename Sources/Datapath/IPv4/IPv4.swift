@@ -84,6 +84,8 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     var igmp: IGMP?
     /// The loopback device, where output to our own addresses goes (set by the stack).
     var loopbackIfindex = 0
+    /// What multipath routes hash flows with (keyed at random per stack).
+    let multipathHasher = FlowHasher()
     let protocolIndex: UnsafeMutablePointer<UInt8>
     @inlinable static var maximumProtocolHandlers: Int { 8 }
 

@@ -227,7 +227,10 @@ extension IPv4 {
                 number = 0
             }
         }
-        let hash = IPv4.multipathHash(source: source, destination: destination, protocol: number, ports: ports)
+        // The addresses, and for policy 1 the protocol and ports, mixed with a per-stack key
+        // (Linux: jhash with a boot-time seed), so a sender cannot aim its flows at one hop.
+        let hash = multipathHasher.mix(UInt64(source) << 32 | UInt64(destination)
+                                       ^ (UInt64(ports) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(number) << 56))
         var total = 0
         for (i, hop) in route.nexthops.enumerated() where entries[i].input == .forward { total += hop.weight }
         guard total > 0 else { return RouteResult(input: .netUnreachable) }
@@ -242,19 +245,6 @@ extension IPv4 {
             point -= hop.weight
         }
         return RouteResult(input: .netUnreachable)
-    }
-
-    /// A flow's multipath hash: the addresses, and for policy 1 the protocol and ports, mixed
-    /// (a murmur3-style finaliser; Linux uses jhash with a boot-time seed).
-    static func multipathHash(source: UInt32, destination: UInt32, protocol number: UInt8, ports: UInt32) -> UInt32 {
-        var h = UInt64(source) << 32 | UInt64(destination)
-        h ^= UInt64(ports) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(number) << 56
-        h ^= h >> 33
-        h &*= 0xFF51_AFD7_ED55_8CCD
-        h ^= h >> 33
-        h &*= 0xC4CE_B9FE_1A85_EC53
-        h ^= h >> 33
-        return UInt32(truncatingIfNeeded: h)
     }
 
     /// What a route decides for every destination it covers (Linux: `fib_info` → the dst of

@@ -245,8 +245,8 @@ public final class FIB: @unchecked Sendable {
         // after a grace period.
         if !state.replacedNodes.isEmpty || !state.replacedSlots.isEmpty, let quiescence {
             let ticket = quiescence.retire()
-            nodes.retired += state.replacedNodes.map { ($0, ticket) }
-            slots.retired += state.replacedSlots.map { ($0, ticket) }
+            nodes.numbers.retired += state.replacedNodes.map { ($0, ticket) }
+            slots.numbers.retired += state.replacedSlots.map { ($0, ticket) }
         }
         state.replacedNodes.removeAll(keepingCapacity: true)
         state.replacedSlots.removeAll(keepingCapacity: true)

@@ -20,11 +20,8 @@ public final class RouteSlots: @unchecked Sendable {
     @usableFromInline let routes: UnsafeMutablePointer<Route>
     /// Per slot, the generation its decisions last changed at (read by workers, no lock).
     public let changed: UnsafeMutablePointer<UInt32>
-    /// Control plane only (the FIB's lock): the slots ever used, free ones, retired ones with
-    /// their grace-period tickets, and which slots hold a route.
-    var highWater = 1
-    var free: [UInt32] = []
-    var retired: [(slot: UInt32, ticket: UInt64)] = []
+    /// Control plane only (the FIB's lock): slot numbers, and which slots hold a route.
+    var numbers = RecycledNumbers(capacity: RouteSlots.capacity)
     var live: [Bool] = [false]
 
     init() {
@@ -67,25 +64,12 @@ public final class RouteSlots: @unchecked Sendable {
     /// A slot for `route` (control plane): a free one whose grace period is over, else a new
     /// one. Nil when the table is full.
     func allocate(_ route: Route, generation: UInt32, quiescence: Quiescence?) -> UInt32? {
-        if free.isEmpty, let quiescence, !retired.isEmpty {
-            retired.removeAll { entry in
-                guard quiescence.hasElapsed(entry.ticket) else { return false }
-                (routes + Int(entry.slot)).deinitialize(count: 1)
-                live[Int(entry.slot)] = false
-                free.append(entry.slot)
-                return true
-            }
-        }
-        let slot: UInt32
-        if let reused = free.popLast() {
-            slot = reused
-        } else {
-            guard highWater < RouteSlots.capacity else { return nil }
-            slot = UInt32(highWater)
-            highWater += 1
-            live.append(false)
-            SharedWord.store(highWaterWord, UInt64(highWater))
-        }
+        guard let slot = numbers.take(quiescence: quiescence, reclaim: { slot in
+            (routes + Int(slot)).deinitialize(count: 1)
+            live[Int(slot)] = false
+        }) else { return nil }
+        while live.count <= Int(slot) { live.append(false) }
+        SharedWord.store(highWaterWord, UInt64(numbers.highWater))
         (routes + Int(slot)).initialize(to: route)
         live[Int(slot)] = true
         changed[Int(slot)] = generation
@@ -97,7 +81,7 @@ public final class RouteSlots: @unchecked Sendable {
     func retire(_ slot: UInt32, generation: UInt32, ticket: UInt64?) {
         changed[Int(slot)] = generation
         // Without a quiescence domain (a FIB on its own) a slot is never reused.
-        if let ticket { retired.append((slot, ticket)) }
+        if let ticket { numbers.retired.append((slot, ticket)) }
     }
 }
 
@@ -109,9 +93,7 @@ final class TrieNodes: @unchecked Sendable {
     static let nodeFlag: UInt32 = 1 << 31
     let memory: LargeMemory
     let entries: UnsafeMutablePointer<UInt32>
-    var highWater = 1
-    var free: [UInt32] = []
-    var retired: [(node: UInt32, ticket: UInt64)] = []
+    var numbers = RecycledNumbers(capacity: TrieNodes.capacity)
 
     init() {
         memory = LargeMemory(bytes: TrieNodes.capacity * 256 * 4)
@@ -121,27 +103,45 @@ final class TrieNodes: @unchecked Sendable {
     deinit { memory.deallocate() }
 
     /// Nodes in use (the trie's size: used minus free).
-    var inUse: Int { highWater - 1 - free.count - retired.count }
+    var inUse: Int { numbers.inUse }
 
     /// A node filled with `leaf` (control plane). Nil when none is left.
     func allocate(filledWith leaf: UInt32, quiescence: Quiescence?) -> UInt32? {
+        guard let node = numbers.take(quiescence: quiescence, reclaim: { _ in }) else { return nil }
+        (entries + Int(node) << 8).update(repeating: leaf, count: 256)
+        return node
+    }
+}
+
+/// Numbers from 1 up to `capacity` handed out and taken back (the FIB's nodes and route slots):
+/// a number given up is retired with a grace-period ticket and handed out again only once the
+/// grace period is over (`Quiescence.hasElapsed`), so no worker still reads what it named.
+struct RecycledNumbers {
+    let capacity: Int
+    var highWater = 1
+    var free: [UInt32] = []
+    var retired: [(number: UInt32, ticket: UInt64)] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Numbers in use: handed out, neither free nor waiting.
+    var inUse: Int { highWater - 1 - free.count - retired.count }
+
+    /// A free number — retired ones whose grace period is over are reclaimed first, each
+    /// through `reclaim` — else a new one; nil when all are in use.
+    mutating func take(quiescence: Quiescence?, reclaim: (UInt32) -> Void) -> UInt32? {
         if free.isEmpty, let quiescence, !retired.isEmpty {
             retired.removeAll { entry in
                 guard quiescence.hasElapsed(entry.ticket) else { return false }
-                free.append(entry.node)
+                reclaim(entry.number)
+                free.append(entry.number)
                 return true
             }
         }
-        let node: UInt32
-        if let reused = free.popLast() {
-            node = reused
-        } else {
-            guard highWater < TrieNodes.capacity else { return nil }
-            node = UInt32(highWater)
-            highWater += 1
-        }
-        (entries + Int(node) << 8).update(repeating: leaf, count: 256)
-        return node
+        if let reused = free.popLast() { return reused }
+        guard highWater < capacity else { return nil }
+        highWater += 1
+        return UInt32(highWater - 1)
     }
 }
 
