@@ -94,7 +94,7 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
     /// route to the group).
     func device(for group: IPv4Address, ifindex: Int) throws(SocketError) -> Int {
         guard group.isMulticast else { throw .notMulticast(group) }
-        let index = ifindex != 0 ? ifindex : fib.snapshot.lookup(group)?.ifindex ?? 0
+        let index = ifindex != 0 ? ifindex : fib.lookup(group)?.ifindex ?? 0
         guard index != 0, core.devices[index] != nil else { throw .noRoute(group) }
         return index
     }

@@ -279,8 +279,11 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// the epoch did (once per batch).
     @inline(__always)
     func refresh(_ ipv4: IPv4, worker: Worker) {
+        // The generation first: a publication stores an epoch bump before its generation, so
+        // a new generation seen here comes with its epoch.
+        let published = ipv4.fib.publishedGeneration
         let current = ipv4.fib.epoch
-        if current != epoch || ipv4.fib.publishedGeneration != generation {
+        if current != epoch || published != generation {
             adopt(ipv4, epoch: current, worker: worker)
         }
     }

@@ -165,13 +165,16 @@ extension IPv4 {
             return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
-        if entry.input == .none
-            || !RouteSlots.isCurrent(changed: state.changed, slot: slot, stamp: state.routeStamps[index]) {
-            // Made for what the slot held before it changed: its dsts go (readable until the
-            // batch ends) and the decision is made again.
+        if entry.input == .none || !RouteSlots.holds(changed: state.changed, slot: slot, stamp: state.routeStamps[index],
+                                                     adopted: snapshot.stamp) {
+            // Made for what the slot held before a change this worker has adopted: its dsts go
+            // (readable until the batch ends) and the decision is made again. (A mark for a
+            // generation not adopted yet does not count: cached decisions of this snapshot
+            // still name these dsts.)
             if entry.input == .forward && !entry.flags.contains(.multipath) {
                 state.dsts.release(DstIndex(rawValue: entry.dst))
             }
+            state.routeTable[index] = RouteResult(input: .none)   // released once, whatever follows
             if let entries = state.multipathEntries.removeValue(forKey: index) {
                 for hop in entries where hop.input == .forward { state.dsts.release(DstIndex(rawValue: hop.dst)) }
             }

@@ -84,8 +84,16 @@ public final class FIB: @unchecked Sendable {
         state.withLock { _ in SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
     }
 
-    /// The table workers read now: one lock, when the generation moved on.
+    /// The table workers read now: one lock, when the generation moved on. Only workers (whose
+    /// quiescent states the grace periods wait for) may keep reading it after the lock: nodes
+    /// and slots it names are reused once they have all moved on. Other threads use `lookup`.
     public var snapshot: FIBSnapshot { state.withLock { $0.snapshot } }
+
+    /// The route for `destination` now (Linux: `fib_lookup`), for threads that are not
+    /// workers (the control plane, sockets' `connect`): looked up under the table's lock.
+    public func lookup(_ destination: IPv4Address) -> Route? {
+        state.withLock { $0.snapshot.lookup(destination) }
+    }
 
     public var generation: UInt64 { snapshot.generation }
 
@@ -241,20 +249,26 @@ public final class FIB: @unchecked Sendable {
         }
         state.unpublished = false
         let generation = state.snapshot.generation &+ 1
-        // What workers may still read through the snapshot being replaced is reused only
-        // after a grace period.
-        if !state.replacedNodes.isEmpty || !state.replacedSlots.isEmpty, let quiescence {
-            let ticket = quiescence.retire()
+        state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation)
+        // Stamps compare generations in 32 bits, valid within 2^31 of each other: every 2^30
+        // publications every cached decision goes (the epoch) and the marks start again.
+        if generation & 0x3FFF_FFFF == 0 {
+            let stamp = UInt32(truncatingIfNeeded: generation)
+            for slot in 0..<slots.numbers.highWater { slots.changed[slot] = stamp }
+            SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
+        }
+        SharedWord.store(generationWord, generation)
+        // What workers may still read through the snapshot just replaced is reused only after a
+        // grace period that starts now — after the new snapshot is in place, so that a worker
+        // passing a quiescent state from here on can only take the new one.
+        if !state.replacedNodes.isEmpty || !state.replacedSlots.isEmpty {
+            let ticket = quiescence?.retire() ?? 0
             nodes.numbers.retired += state.replacedNodes.map { ($0, ticket) }
             slots.numbers.retired += state.replacedSlots.map { ($0, ticket) }
         }
         state.replacedNodes.removeAll(keepingCapacity: true)
         state.replacedSlots.removeAll(keepingCapacity: true)
         state.fresh.removeAll(keepingCapacity: true)
-        state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation)
-        // Route caches compare generations in 32 bits: when those wrap, every entry goes.
-        if generation & 0xFFFF_FFFF == 0 { SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
-        SharedWord.store(generationWord, generation)
         logger.debug("FIB generation \(generation) published: \(state.bestSlot.count) routes")
     }
 }
@@ -273,6 +287,7 @@ extension FIB {
     func updateBest(_ prefix: IPv4Prefix, _ state: inout State) throws(RouteError) {
         let best = state.routes[prefix]?.first
         let old = state.bestSlot[prefix]
+        if old == nil && best == nil { return }   // never in the trie (an add that failed)
         if let old, let best, slots[Int(old)] == best { return }
         let stamp = nextStamp(state)
         var new: UInt32?
@@ -289,7 +304,7 @@ extension FIB {
                 let value: UInt32
                 if let new { value = new } else { value = try parentSlot(of: prefix, state) }
                 try paint(prefix, &state, value: value) { $0 == old }
-                slots.retire(old, generation: stamp, ticket: nil)
+                slots.retire(old, generation: stamp)
                 state.replacedSlots.append(old)
             } else if let new {
                 // The destinations it takes were the longest shorter prefix's (or nobody's).
@@ -300,7 +315,7 @@ extension FIB {
                 }
             }
         } catch {
-            if let new { slots.retire(new, generation: stamp, ticket: nil); state.replacedSlots.append(new) }
+            if let new { slots.retire(new, generation: stamp); state.replacedSlots.append(new) }
             throw error
         }
         if let new {

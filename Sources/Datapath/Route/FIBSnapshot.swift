@@ -61,6 +61,15 @@ public final class RouteSlots: @unchecked Sendable {
         Int32(bitPattern: stamp &- changed[Int(slot)]) >= 0
     }
 
+    /// `isCurrent` as a worker on generation `adopted` sees it: a mark for a generation it has
+    /// not adopted yet (the control plane marks slots before it publishes) does not count, so
+    /// the worker keeps what matches its snapshot until it takes the next one.
+    @inline(__always)
+    static func holds(changed: UnsafeMutablePointer<UInt32>, slot: UInt32, stamp: UInt32, adopted: UInt32) -> Bool {
+        let mark = changed[Int(slot)]
+        return Int32(bitPattern: stamp &- mark) >= 0 || Int32(bitPattern: adopted &- mark) < 0
+    }
+
     /// A slot for `route` (control plane): a free one whose grace period is over, else a new
     /// one. Nil when the table is full.
     func allocate(_ route: Route, generation: UInt32, quiescence: Quiescence?) -> UInt32? {
@@ -76,12 +85,10 @@ public final class RouteSlots: @unchecked Sendable {
         return slot
     }
 
-    /// Gives a slot up once no worker can read it (a grace period after `ticket`); what was
-    /// made from it is stale from `generation` on.
-    func retire(_ slot: UInt32, generation: UInt32, ticket: UInt64?) {
+    /// Marks a slot given up: what was made from it is stale from `generation` on. The FIB
+    /// hands its number back at publication, to be reused after a grace period.
+    func retire(_ slot: UInt32, generation: UInt32) {
         changed[Int(slot)] = generation
-        // Without a quiescence domain (a FIB on its own) a slot is never reused.
-        if let ticket { numbers.retired.append((slot, ticket)) }
     }
 }
 
@@ -129,14 +136,17 @@ struct RecycledNumbers {
 
     /// A free number — retired ones whose grace period is over are reclaimed first, each
     /// through `reclaim` — else a new one; nil when all are in use.
+    /// Without a quiescence domain (a table no worker reads) a retired number is free at once.
     mutating func take(quiescence: Quiescence?, reclaim: (UInt32) -> Void) -> UInt32? {
-        if free.isEmpty, let quiescence, !retired.isEmpty {
-            retired.removeAll { entry in
-                guard quiescence.hasElapsed(entry.ticket) else { return false }
-                reclaim(entry.number)
-                free.append(entry.number)
-                return true
+        if free.isEmpty, !retired.isEmpty {
+            // Tickets only grow: the first one whose grace period is still open ends the scan.
+            var elapsed = 0
+            while elapsed < retired.count, quiescence?.hasElapsed(retired[elapsed].ticket) ?? true {
+                reclaim(retired[elapsed].number)
+                free.append(retired[elapsed].number)
+                elapsed += 1
             }
+            retired.removeFirst(elapsed)
         }
         if let reused = free.popLast() { return reused }
         guard highWater < capacity else { return nil }
@@ -157,6 +167,8 @@ public final class FIBSnapshot: @unchecked Sendable {
     /// Bumped on every publication.
     public let generation: UInt64
     @usableFromInline let entries: UnsafeMutablePointer<UInt32>
+    /// Kept so that the nodes' memory lives as long as any snapshot does.
+    let nodes: TrieNodes
     @usableFromInline let root: Int
     @usableFromInline static let nodeFlag: UInt32 = 1 << 31
     /// Nodes in use when it was published.
@@ -166,6 +178,7 @@ public final class FIBSnapshot: @unchecked Sendable {
         self.routes = routes
         self.generation = generation
         entries = nodes.entries
+        self.nodes = nodes
         self.root = Int(root)
         groupCount = nodes.inUse
     }

@@ -213,7 +213,8 @@ struct RouteCacheReader {
         let word = entry.load(fromByteOffset: 16, as: UInt64.self)
         guard word >> 32 == current >> 32 else { return false }
         let slot = entry.load(fromByteOffset: slotOffset, as: UInt32.self)
-        guard RouteSlots.isCurrent(changed: changed, slot: slot, stamp: UInt32(truncatingIfNeeded: word)) else {
+        guard RouteSlots.holds(changed: changed, slot: slot, stamp: UInt32(truncatingIfNeeded: word),
+                               adopted: UInt32(truncatingIfNeeded: current)) else {
             entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
             return false
         }

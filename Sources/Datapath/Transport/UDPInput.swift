@@ -88,11 +88,11 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
         if destination.isMulticast || destination.isBroadcast {
             if destination.isBroadcast && !options.broadcast { throw .broadcastNotPermitted(destination) }
             let oif = options.multicastInterface != 0 ? options.multicastInterface : entry.ifindex
-            let ifindex = oif != 0 ? oif : ipv4.fib.snapshot.lookup(destination)?.ifindex ?? 0
+            let ifindex = oif != 0 ? oif : ipv4.fib.lookup(destination)?.ifindex ?? 0
             guard ifindex != 0 else { throw .noRoute(destination) }
             source = ipv4.addresses.sourceAddress(for: destination, ifindex: ifindex)
         } else {
-            guard let route = ipv4.fib.snapshot.lookup(destination),
+            guard let route = ipv4.fib.lookup(destination),
                   route.type == .unicast || route.type == .local || route.type == .broadcast else {
                 throw .noRoute(destination)
             }
