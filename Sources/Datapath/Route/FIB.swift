@@ -249,7 +249,8 @@ public final class FIB: @unchecked Sendable {
         }
         state.unpublished = false
         let generation = state.snapshot.generation &+ 1
-        state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation)
+        state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation,
+                                     replaced: state.replacedNodes.count)
         // Stamps compare generations in 32 bits, valid within 2^31 of each other: every 2^30
         // publications every cached decision goes (the epoch) and the marks start again.
         if generation & 0x3FFF_FFFF == 0 {
@@ -371,6 +372,8 @@ extension FIB {
         }
         var node = try own(state.root, &state)
         state.root = node
+        // The path's entries (each the slot pointing at the next node), for folding back up.
+        var path: [Int] = []
         for depth in 0..<level {
             let index = Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)
             let entry = nodes.entries[index]
@@ -383,11 +386,35 @@ extension FIB {
                 child = made
             }
             nodes.entries[index] = TrieNodes.nodeFlag | child
+            path.append(index)
             node = child
         }
         let bits = length - 8 * level
         let first = length == 0 ? 0 : Int(address >> (24 - 8 * level) & 0xFF) & ~((1 << (8 - bits)) - 1)
         try paintRange(node, from: first, count: 1 << (8 - bits), &state, value: value, matches: matches)
+        // Nodes the change left holding one leaf throughout fold into their parent's entry, as
+        // DPDK gives back a tbl8 group: churn does not grow the trie.
+        while let index = path.popLast() {
+            guard let leaf = uniformLeaf(node) else { break }
+            nodes.entries[index] = leaf
+            release(node, &state)
+            node = UInt32(index >> 8)
+        }
+    }
+
+    /// The leaf every entry of `node` holds, nil when they differ or one is a node.
+    func uniformLeaf(_ node: UInt32) -> UInt32? {
+        let base = nodes.entries + Int(node) << 8
+        let leaf = base[0]
+        guard leaf & TrieNodes.nodeFlag == 0 else { return nil }
+        for slot in 1..<256 where base[slot] != leaf { return nil }
+        return leaf
+    }
+
+    /// Gives back a node made since the last publication (no snapshot names it: at once).
+    func release(_ node: UInt32, _ state: inout State) {
+        state.fresh.remove(node)
+        nodes.numbers.free.append(node)
     }
 
     func paintRange(_ node: UInt32, from first: Int, count: Int, _ state: inout State, value: UInt32,
@@ -401,6 +428,10 @@ extension FIB {
                 let owned = try own(child, &state)
                 nodes.entries[index] = TrieNodes.nodeFlag | owned
                 try paintRange(owned, from: 0, count: 256, &state, value: value, matches: matches)
+                if let leaf = uniformLeaf(owned) {
+                    nodes.entries[index] = leaf
+                    release(owned, &state)
+                }
             } else if matches(entry) {
                 nodes.entries[index] = value
             }

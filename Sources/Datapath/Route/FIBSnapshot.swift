@@ -174,13 +174,14 @@ public final class FIBSnapshot: @unchecked Sendable {
     /// Nodes in use when it was published.
     public let groupCount: Int
 
-    init(routes: RouteSlots, nodes: TrieNodes, root: UInt32, generation: UInt64) {
+    /// `replaced`: nodes it no longer names that are not retired yet (not counted in use).
+    init(routes: RouteSlots, nodes: TrieNodes, root: UInt32, generation: UInt64, replaced: Int = 0) {
         self.routes = routes
         self.generation = generation
         entries = nodes.entries
         self.nodes = nodes
         self.root = Int(root)
-        groupCount = nodes.inUse
+        groupCount = nodes.inUse - replaced
     }
 
     /// The slot of the longest prefix holding `destination` (host order); 0 when none does.
