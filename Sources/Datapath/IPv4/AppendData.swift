@@ -104,4 +104,39 @@ extension IPv4 {
             icmp.countOutput(ICMPType(rawValue: type), worker: worker)   // as __ip_make_skb does
         }
     }
+
+    /// The route for a datagram a socket sends (Linux: `ip_route_output_flow` as `udp_sendmsg`
+    /// and `raw_sendmsg` ask for it): for a group or a broadcast out of `multicastInterface`
+    /// (`IP_MULTICAST_IF`) or else the bound device, looped back to this host per
+    /// `multicastLoop`; a broadcast only with `broadcast` (SO_BROADCAST). Also the TTL:
+    /// `multicastTTL` for a group, else `ttl` or the stack's default. Throws `noRoute`,
+    /// `broadcastNotPermitted`.
+    @inline(__always)
+    func datagramRoute(to destination: IPv4Address, tos: UInt8, boundIfindex: Int, multicastInterface: Int,
+                       multicastLoop: Bool, broadcast: Bool, ttl: UInt8?, multicastTTL: UInt8,
+                       worker: Worker) throws(SocketError) -> (RouteResult, ttl: UInt8) {
+        let group = destination.isMulticast || destination.isBroadcast
+        let oif = group ? (multicastInterface != 0 ? multicastInterface : boundIfindex) : 0
+        let route = routeOutput(to: destination, tos: tos, mark: 0, worker: worker, outputIfindex: oif,
+                                multicastLoop: multicastLoop)
+        guard route.input == .forward else { throw .noRoute(destination) }
+        if route.flags.contains(.broadcast) && !broadcast { throw .broadcastNotPermitted(destination) }
+        return (route, route.flags.contains(.multicast) ? multicastTTL : ttl ?? defaultTTL)
+    }
+
+    /// Whether a socket bound to `address` lets the route choose its source: a wildcard,
+    /// broadcast or multicast bound address is no source (Linux clears `inet_saddr` for the
+    /// latter two).
+    @inline(__always)
+    static func routeChoosesSource(bound address: IPv4Address) -> Bool {
+        address.isZero || address.isBroadcast || address.isMulticast
+    }
+
+    /// The source of a datagram from a socket bound to `bound` (`routeChoosesSource`: then
+    /// the one `selectSource` gives for the route's device).
+    @inline(__always)
+    func datagramSource(bound: IPv4Address, to destination: IPv4Address, route: RouteResult,
+                        worker: Worker) -> IPv4Address {
+        IPv4.routeChoosesSource(bound: bound) ? selectSource(for: destination, route: route, worker: worker) : bound
+    }
 }

@@ -74,9 +74,6 @@ public final class FIB: @unchecked Sendable {
     @inline(__always)
     public var publishedGeneration: UInt64 { SharedWord.load(generationWord) }
 
-    /// Per slot, the generation its decisions last changed at (`RouteSlots.changed`).
-    public var slotChanges: UnsafeMutablePointer<UInt32> { slots.changed }
-
     /// Invalidates every route cache without changing a route: something every cached
     /// decision may depend on changed (an address, a link's state or MTU, a neighbour entry
     /// went away).

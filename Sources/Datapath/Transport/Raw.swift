@@ -254,16 +254,11 @@ public final class RawIP: @unchecked Sendable {
         let target = destination ?? (binding.remote.isZero ? nil : binding.remote)
         guard let target else { throw .notConnected }
         let options = binding.options
-        let group = target.isMulticast || target.isBroadcast
-        let oif = group ? (options.multicastInterface != 0 ? options.multicastInterface : binding.ifindex) : 0
-        let route = ipv4.routeOutput(to: target, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif,
-                                     multicastLoop: options.multicastLoop)
-        guard route.input == .forward else { throw .noRoute(target) }
-        if route.flags.contains(.broadcast) && !options.broadcast { throw .broadcastNotPermitted(target) }
-        let ttl = route.flags.contains(.multicast) ? options.multicastTTL : options.ttl ?? ipv4.defaultTTL
-        let source = binding.local.isZero || binding.local.isBroadcast || binding.local.isMulticast
-            ? ipv4.selectSource(for: target, route: route, worker: worker)
-            : binding.local
+        let (route, ttl) = try ipv4.datagramRoute(to: target, tos: options.tos, boundIfindex: binding.ifindex,
+                                                  multicastInterface: options.multicastInterface,
+                                                  multicastLoop: options.multicastLoop, broadcast: options.broadcast,
+                                                  ttl: options.ttl, multicastTTL: options.multicastTTL, worker: worker)
+        let source = ipv4.datagramSource(bound: binding.local, to: target, route: route, worker: worker)
         let mtu = Int(route.mtu)
         if options.headerIncluded {
             try sendHeaderIncluded(bytes, source: source, route: route, worker: worker)

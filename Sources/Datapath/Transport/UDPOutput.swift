@@ -102,13 +102,10 @@ extension UDP {
     @inline(__always)
     func outputRoute(to destination: IPv4Address, entry: InetHashTable.Entry, options: UDPSocketOptions,
                      worker: Worker) throws(SocketError) -> (RouteResult, ttl: UInt8) {
-        let group = destination.isMulticast || destination.isBroadcast
-        let oif = group ? (options.multicastInterface != 0 ? options.multicastInterface : entry.ifindex) : 0
-        let route = ipv4.routeOutput(to: destination, tos: options.tos, mark: 0, worker: worker, outputIfindex: oif,
-                                     multicastLoop: options.multicastLoop)
-        guard route.input == .forward else { throw .noRoute(destination) }
-        if route.flags.contains(.broadcast) && !options.broadcast { throw .broadcastNotPermitted(destination) }
-        return (route, route.flags.contains(.multicast) ? options.multicastTTL : options.ttl ?? ipv4.defaultTTL)
+        try ipv4.datagramRoute(to: destination, tos: options.tos, boundIfindex: entry.ifindex,
+                               multicastInterface: options.multicastInterface, multicastLoop: options.multicastLoop,
+                               broadcast: options.broadcast, ttl: options.ttl, multicastTTL: options.multicastTTL,
+                               worker: worker)
     }
 }
 
@@ -144,12 +141,7 @@ extension UDP {
             (route, ttl) = try outputRoute(to: remote.address, entry: entry, options: options, worker: worker)
             if destination == nil { holdRoute(route, for: id, to: remote, tos: options.tos, worker: worker) }
         }
-        // A wildcard, broadcast or multicast bound address is no source (Linux clears
-        // `inet_saddr` for the latter two): the route's device gives one.
-        let bound = entry.local.address
-        let source = bound.isZero || bound.isBroadcast || bound.isMulticast
-            ? ipv4.selectSource(for: remote.address, route: route, worker: worker)
-            : bound
+        let source = ipv4.datagramSource(bound: entry.local.address, to: remote.address, route: route, worker: worker)
         if options.segmentSize > 0 && payload.count > options.segmentSize {
             try sendSegmented(payload, from: entry.local.port, source: source, to: remote, ttl: ttl, options: options,
                               route: route, worker: worker)

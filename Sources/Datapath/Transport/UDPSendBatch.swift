@@ -73,7 +73,7 @@ extension UDP {
         var ttl = options.ttl ?? ipv4.defaultTTL
         var routeError: SocketError?
         let bound = entry.local.address
-        let wildcardSource = bound.isZero || bound.isBroadcast || bound.isMulticast
+        let wildcardSource = IPv4.routeChoosesSource(bound: bound)
         var firstError: SocketError?
         var sent = 0
         // The route and source of the last destination, reused while it repeats.
