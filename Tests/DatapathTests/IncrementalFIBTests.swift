@@ -29,7 +29,7 @@ import DatapathWire
                 let route = Route(prefix: prefix, gateway: IPv4Address(hostOrder: UInt32(step)), ifindex: 1 + step % 5,
                                   metric: UInt32(random.next() % 2) * 10)
                 if table.contains(where: { $0.prefix == prefix && $0.metric == route.metric }) {
-                    fib.replace(route)
+                    try fib.replace(route)
                     table.removeAll { $0.prefix == prefix && $0.metric == route.metric }
                 } else {
                     try fib.add(route)
@@ -153,5 +153,73 @@ import DatapathWire
         #expect(fib.snapshot.groupCount == before, "\(fib.snapshot.groupCount) nodes, \(before) before")
         #expect(fib.snapshot.lookup(IPv4Address(198, 18, 5, 17))?.ifindex == 1)
         #expect(fib.snapshot.lookup(IPv4Address(198, 19, 7, 1))?.ifindex == 2)
+    }
+
+    /// A table with room for few routes and nodes: adds (one or several at once), replaces and
+    /// removes it refuses for want of room throw `tableFull` and change nothing — the trie
+    /// agrees with the routes it reports after every step — removals keep working when adds
+    /// are refused, and the table empties back to its root.
+    @Test(arguments: [21, 22, 23])
+    func aFullTableRefusesChangesWholeAndStillRemoves(seed: UInt64) throws {
+        var random = SplitMix64(seed: seed)
+        let fib = FIB(routes: 40, nodes: 64)
+        var table: [Route] = []
+        var refused = 0, done = 0
+        func randomRoute(_ step: Int, _ random: inout SplitMix64) -> Route {
+            let lengths = [0, 8, 12, 16, 20, 24, 25, 28, 32]
+            let length = lengths[Int(random.next() % UInt64(lengths.count))]
+            let base = [0x0A00_0000, 0xC612_0000, 0x6440_0000, 0xAC10_0000][Int(random.next() % 4)]
+                | UInt32(truncatingIfNeeded: random.next()) & 0x00FF_FFFF
+            return Route(prefix: IPv4Prefix(address: IPv4Address(hostOrder: UInt32(base)), length: length)!,
+                         gateway: IPv4Address(hostOrder: UInt32(step)), ifindex: 1 + step % 3,
+                         metric: UInt32(random.next() % 2) * 10)
+        }
+        func clashes(_ route: Route, _ list: [Route]) -> Bool {
+            list.contains { $0.prefix == route.prefix && $0.metric == route.metric }
+        }
+        for step in 0..<1500 {
+            let roll = random.next() % 10
+            do {
+                if roll < 5 || table.isEmpty {
+                    var batch: [Route] = []
+                    for _ in 0..<(1 + Int(random.next() % 3)) {
+                        let route = randomRoute(step, &random)
+                        if !clashes(route, table) && !clashes(route, batch) { batch.append(route) }
+                    }
+                    try fib.add(batch)
+                    table += batch
+                } else if roll < 7 {
+                    let route = randomRoute(step, &random)
+                    try fib.replace(route)
+                    table.removeAll { $0.prefix == route.prefix && $0.metric == route.metric }
+                    table.append(route)
+                } else {
+                    let victim = table[Int(random.next() % UInt64(table.count))]
+                    try fib.remove(victim.prefix, metric: victim.metric)
+                    table.removeAll { $0 == victim }
+                }
+                done += 1
+            } catch {
+                try #require(error == .tableFull, "step \(step): \(error)")
+                refused += 1
+            }
+            let snapshot = fib.snapshot
+            try #require(fib.count == table.count, "step \(step)")
+            var probes: [IPv4Address] = []
+            for route in table {
+                let first = route.prefix.address.hostOrder, last = route.prefix.lastAddress.hostOrder
+                probes += [first, last, first &- 1, last &+ 1].map(IPv4Address.init(hostOrder:))
+            }
+            let wrong = probes.filter { snapshot.lookup($0) != oracle(table, $0) }
+            try #require(wrong.isEmpty, "step \(step): \(wrong.prefix(3)) after \(table.count) routes")
+        }
+        #expect(refused > 50 && done > 500, "\(refused) refused, \(done) done")
+        // Longest first, each removal needs no more than the nodes adds leave spare.
+        for route in table.sorted(by: { $0.prefix.length > $1.prefix.length }) {
+            try fib.remove(route.prefix, metric: route.metric)
+        }
+        #expect(fib.count == 0)
+        #expect(fib.snapshot.groupCount == 1)
+        #expect(fib.snapshot.lookup(IPv4Address(198, 18, 0, 1)) == nil)
     }
 }

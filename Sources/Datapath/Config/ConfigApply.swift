@@ -268,6 +268,7 @@ struct RouteModel {
 
     /// Removes the route with `metric`, or the best (lowest metric) when nil, as the FIB does;
     /// false when there is none.
+    @discardableResult
     mutating func remove(_ prefix: IPv4Prefix, metric: UInt32?) -> Bool {
         var list = metrics(of: prefix)
         guard let index = metric.map({ m in list.firstIndex(of: m) }) ?? list.indices.first else { return false }

@@ -39,8 +39,11 @@ public final class FIB: @unchecked Sendable {
     }
 
     let state: Mutex<State>
-    let nodes = TrieNodes()
-    let slots = RouteSlots()
+    let nodes: TrieNodes
+    let slots: RouteSlots
+    /// Trie nodes adds leave free, so that removals — which copy nodes too — can still be
+    /// made in a full table.
+    let removalReserve: Int
     /// The route-cache epoch (DESIGN.md §6): moves on with every `invalidateCaches` — what
     /// every cached decision depends on changed — not with route changes, which mark slots.
     let epochWord: UnsafeMutablePointer<UInt64>
@@ -52,7 +55,16 @@ public final class FIB: @unchecked Sendable {
     /// Where publications are reported (debug level: one per change). Set before workers start.
     public var logger = Logger(label: "datapath.fib", factory: { _ in SwiftLogNoOpLogHandler() })
 
-    public init() {
+    /// How many trie nodes a table has by default (1 GiB of address space, touched as used).
+    public static let defaultNodeCapacity = 1 << 20
+
+    /// A table of at most `routes` routes (best routes of distinct prefixes) in at most
+    /// `nodes` trie nodes (256 entries each; a full Internet table uses about 70 000).
+    public init(routes: Int = RouteSlots.defaultCapacity, nodes nodeCount: Int = FIB.defaultNodeCapacity) {
+        precondition(routes >= 2 && nodeCount >= 2, "a FIB needs room for a route and its root")
+        nodes = TrieNodes(capacity: nodeCount)
+        slots = RouteSlots(capacity: routes)
+        removalReserve = min(1024, nodeCount / 16)
         guard let root = nodes.allocate(filledWith: 0, quiescence: nil) else { preconditionFailure("no FIB node") }
         state = Mutex(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1), root: root))
         epochWord = .allocate(capacity: 1)
@@ -128,6 +140,8 @@ public final class FIB: @unchecked Sendable {
                     seen[route.prefix, default: []].append(route)
                 }
             }
+            // Room for all of them is checked first, so that none is added when one would not fit.
+            try ensureRoom(for: routes.lazy.map(\.prefix), slots: routes.count, reserve: removalReserve, &state)
             for route in routes {
                 state.routes[route.prefix, default: []].append(route)
                 state.routes[route.prefix]!.sort { $0.metric < $1.metric }
@@ -148,17 +162,22 @@ public final class FIB: @unchecked Sendable {
                   let index = metric.map({ m in list.firstIndex { $0.metric == m } }) ?? list.indices.first
             else { throw RouteError.notFound(prefix) }
             list.remove(at: index)
+            // A removal copies nodes too, and takes a slot when another route of the prefix
+            // becomes its best: checked before anything changes.
+            try ensureRoom(for: CollectionOfOne(prefix), slots: index == 0 && !list.isEmpty ? 1 : 0, reserve: 0, &state)
             state.routes[prefix] = list.isEmpty ? nil : list
             state.total -= 1
-            try? updateBest(prefix, &state)   // a removal needs no new node or slot
+            try updateBest(prefix, &state)
             publish(&state)
         }
     }
 
     /// Replaces the route for `route.prefix` with `route.metric` (any type), or adds it (Linux:
-    /// `ip route replace`, NLM_F_CREATE | NLM_F_REPLACE).
-    public func replace(_ route: Route) {
-        state.withLock { state in
+    /// `ip route replace`, NLM_F_CREATE | NLM_F_REPLACE). Throws `tableFull`, changing nothing,
+    /// when it does not fit.
+    public func replace(_ route: Route) throws(RouteError) {
+        try state.withLock { (state: inout State) throws(RouteError) in
+            try ensureRoom(for: CollectionOfOne(route.prefix), slots: 1, reserve: removalReserve, &state)
             var list = state.routes[route.prefix] ?? []
             // The routes addresses bring (Linux keeps them in the local table, which `ip route
             // replace` does not touch) stay.
@@ -168,12 +187,14 @@ public final class FIB: @unchecked Sendable {
             state.total += list.count - before
             list.sort { $0.metric < $1.metric }
             state.routes[route.prefix] = list
-            try? updateBest(route.prefix, &state)
+            try updateBest(route.prefix, &state)
             publish(&state)
         }
     }
 
-    /// Removes every route `doomed` picks; returns how many went. One publication.
+    /// Removes every route `doomed` picks; returns how many went. One publication. In a table
+    /// too full to repaint a prefix (removals copy nodes too), that prefix's routes stay and
+    /// the error is logged.
     @discardableResult
     public func removeAll(where doomed: (Route) -> Bool) -> Int {
         state.withLock { state in
@@ -181,13 +202,28 @@ public final class FIB: @unchecked Sendable {
             for (prefix, list) in state.routes {
                 let kept = list.filter { !doomed($0) }
                 guard kept.count != list.count else { continue }
+                guard change(prefix, to: kept, &state) else { continue }
                 removed += list.count - kept.count
-                state.total -= list.count - kept.count
-                state.routes[prefix] = kept.isEmpty ? nil : kept
-                try? updateBest(prefix, &state)
             }
             if removed > 0 { publish(&state) }
             return removed
+        }
+    }
+
+    /// Sets `prefix`'s routes to `kept` (what is left of them) and repaints it, when there is room
+    /// for that; logs the refusal otherwise. For the removals that cannot throw.
+    private func change(_ prefix: IPv4Prefix, to kept: [Route], _ state: inout State) -> Bool {
+        do throws(RouteError) {
+            let list = state.routes[prefix]!
+            try ensureRoom(for: CollectionOfOne(prefix), slots: kept.first.map { $0 != list[0] ? 1 : 0 } ?? 0,
+                           reserve: 0, &state)
+            state.total -= list.count - kept.count
+            state.routes[prefix] = kept.isEmpty ? nil : kept
+            try updateBest(prefix, &state)
+            return true
+        } catch {
+            logger.error("routes for \(prefix) kept: \(error)")
+            return false
         }
     }
 
@@ -195,6 +231,7 @@ public final class FIB: @unchecked Sendable {
     /// route loses the next hops through it, and goes when none is left.
     public func removeRoutes(ifindex: Int) {
         state.withLock { state in
+            var changed = false
             for (prefix, list) in state.routes {
                 let kept = list.compactMap { route -> Route? in
                     guard !route.nexthops.isEmpty else { return route.ifindex == ifindex ? nil : route }
@@ -206,12 +243,10 @@ public final class FIB: @unchecked Sendable {
                     changed.ifindex = first.ifindex
                     return changed
                 }
-                guard kept != list else { continue }
-                state.total -= list.count - kept.count
-                state.routes[prefix] = kept.isEmpty ? nil : kept
-                try? updateBest(prefix, &state)
+                guard kept != list, change(prefix, to: kept, &state) else { continue }
+                changed = true
             }
-            publish(&state)
+            if changed { publish(&state) }
         }
     }
 
@@ -280,8 +315,8 @@ extension FIB {
     /// Makes the trie follow `prefix`'s best route after its list changed: a new prefix
     /// paints its range where only shorter prefixes (or none) were, a new best route for a
     /// prefix takes its old one's leaves, a prefix without routes gives its leaves back to the
-    /// longest shorter prefix holding it. Marks the slots whose decisions change. Throws
-    /// `tableFull` when no slot or node is left (the trie is then as before for the prefix).
+    /// longest shorter prefix holding it. Marks the slots whose decisions change. Callers check
+    /// first that the change fits (`ensureRoom`): `tableFull` here would mean that check is wrong.
     func updateBest(_ prefix: IPv4Prefix, _ state: inout State) throws(RouteError) {
         let best = state.routes[prefix]?.first
         let old = state.bestSlot[prefix]
@@ -323,6 +358,56 @@ extension FIB {
             state.lengthCounts[prefix.length] -= 1
             state.bestSlot[prefix] = nil
         }
+    }
+
+    /// Throws `tableFull` unless repainting `prefixes` (and `slots` new route slots) fits in
+    /// what is left, with `reserve` nodes to spare: checked before a change touches anything,
+    /// so a change that does not fit changes nothing. A repaint allocates at most one copy of
+    /// each node on its path and under its range (copies are made once per publication) and
+    /// up to three new nodes where its path splits a leaf; the whole trie bounds the copies,
+    /// so a table with room to spare is not walked.
+    func ensureRoom(for prefixes: some Collection<IPv4Prefix>, slots needed: Int, reserve: Int,
+                    _ state: inout State) throws(RouteError) {
+        guard slots.available(quiescence: quiescence) >= needed else { throw RouteError.tableFull }
+        let left = nodes.available(quiescence: quiescence) - reserve
+        if left >= nodes.inUse + 3 * prefixes.count + 1 { return }
+        var bound = 0
+        for prefix in prefixes {
+            bound += nodesCovering(prefix, state) + 3
+            if bound > left { throw RouteError.tableFull }
+        }
+    }
+
+    /// The nodes on `prefix`'s path from the root and in the subtrees under its range.
+    func nodesCovering(_ prefix: IPv4Prefix, _ state: State) -> Int {
+        let length = prefix.length
+        let address = prefix.address.hostOrder
+        let level = length == 0 ? 0 : (length - 1) / 8
+        var node = state.root
+        var count = 1
+        for depth in 0..<level {
+            let entry = nodes.entries[Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
+            guard entry & TrieNodes.nodeFlag != 0 else { return count }
+            node = entry & ~TrieNodes.nodeFlag
+            count += 1
+        }
+        let bits = length - 8 * level
+        let first = length == 0 ? 0 : Int(address >> (24 - 8 * level) & 0xFF) & ~((1 << (8 - bits)) - 1)
+        for slot in first..<(first + 1 << (8 - bits)) {
+            let entry = nodes.entries[Int(node) << 8 | slot]
+            if entry & TrieNodes.nodeFlag != 0 { count += subtreeSize(entry & ~TrieNodes.nodeFlag) }
+        }
+        return count
+    }
+
+    /// How many nodes the subtree at `node` has, itself included.
+    func subtreeSize(_ node: UInt32) -> Int {
+        var count = 1
+        for slot in 0..<256 {
+            let entry = nodes.entries[Int(node) << 8 | slot]
+            if entry & TrieNodes.nodeFlag != 0 { count += subtreeSize(entry & ~TrieNodes.nodeFlag) }
+        }
+        return count
     }
 
     /// The slot of the longest prefix strictly shorter than `prefix` that holds it, 0 for none.
@@ -460,7 +545,7 @@ public enum RouteError: Error, CustomStringConvertible, Equatable, Sendable {
         switch self {
         case .exists(let route): "route exists: \(route)"
         case .notFound(let prefix): "no such route: \(prefix)"
-        case .tableFull: "the routing table is full (\(RouteSlots.capacity) routes)"
+        case .tableFull: "the routing table is full (no route slot or trie node left)"
         }
     }
 }

@@ -13,22 +13,26 @@ import DatapathWire
 /// touched). The control plane (under the FIB's lock) fills, retires and reuses them; a retired
 /// slot is reused only after a grace period, when no worker can still read it.
 public final class RouteSlots: @unchecked Sendable {
-    /// How many routes the table can hold.
-    public static let capacity = 1 << 22
+    /// How many routes a table holds by default.
+    public static let defaultCapacity = 1 << 22
+    /// How many routes this table can hold (slot 0 is the placeholder).
+    public let capacity: Int
     let routeMemory: LargeMemory
     let changedMemory: LargeMemory
     @usableFromInline let routes: UnsafeMutablePointer<Route>
     /// Per slot, the generation its decisions last changed at (read by workers, no lock).
     public let changed: UnsafeMutablePointer<UInt32>
     /// Control plane only (the FIB's lock): slot numbers, and which slots hold a route.
-    var numbers = RecycledNumbers(capacity: RouteSlots.capacity)
+    var numbers: RecycledNumbers
     var live: [Bool] = [false]
 
-    init() {
-        routeMemory = LargeMemory(bytes: RouteSlots.capacity * MemoryLayout<Route>.stride)
-        changedMemory = LargeMemory(bytes: RouteSlots.capacity * 4)
-        routes = routeMemory.base.bindMemory(to: Route.self, capacity: RouteSlots.capacity)
-        changed = changedMemory.base.bindMemory(to: UInt32.self, capacity: RouteSlots.capacity)
+    init(capacity: Int = RouteSlots.defaultCapacity) {
+        self.capacity = capacity
+        numbers = RecycledNumbers(capacity: capacity)
+        routeMemory = LargeMemory(bytes: capacity * MemoryLayout<Route>.stride)
+        changedMemory = LargeMemory(bytes: capacity * 4)
+        routes = routeMemory.base.bindMemory(to: Route.self, capacity: capacity)
+        changed = changedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
         // Slot 0: what a lookup that finds no route reads (never a leaf's route).
         routes.initialize(to: Route(prefix: IPv4Prefix(address: .zero, length: 0)!, type: .blackhole))
         live[0] = true
@@ -73,16 +77,24 @@ public final class RouteSlots: @unchecked Sendable {
     /// A slot for `route` (control plane): a free one whose grace period is over, else a new
     /// one. Nil when the table is full.
     func allocate(_ route: Route, generation: UInt32, quiescence: Quiescence?) -> UInt32? {
-        guard let slot = numbers.take(quiescence: quiescence, reclaim: { slot in
-            (routes + Int(slot)).deinitialize(count: 1)
-            live[Int(slot)] = false
-        }) else { return nil }
+        guard let slot = numbers.take(quiescence: quiescence, reclaim: reclaim) else { return nil }
         while live.count <= Int(slot) { live.append(false) }
         SharedWord.store(highWaterWord, UInt64(numbers.highWater))
         (routes + Int(slot)).initialize(to: route)
         live[Int(slot)] = true
         changed[Int(slot)] = generation
         return slot
+    }
+
+    /// How many slots `allocate` can hand out now (control plane).
+    func available(quiescence: Quiescence?) -> Int {
+        numbers.available(quiescence: quiescence, reclaim: reclaim)
+    }
+
+    /// A retired slot whose grace period is over: its route goes.
+    private func reclaim(_ slot: UInt32) {
+        (routes + Int(slot)).deinitialize(count: 1)
+        live[Int(slot)] = false
     }
 
     /// Marks a slot given up: what was made from it is stale from `generation` on. The FIB
@@ -96,21 +108,24 @@ public final class RouteSlots: @unchecked Sendable {
 /// follow node numbers without a lock. An entry is a leaf — a route slot, 0 for none — or,
 /// with the top bit set, the number of the node one level down. Node 0 is unused.
 final class TrieNodes: @unchecked Sendable {
-    static let capacity = 1 << 20
     static let nodeFlag: UInt32 = 1 << 31
     let memory: LargeMemory
     let entries: UnsafeMutablePointer<UInt32>
-    var numbers = RecycledNumbers(capacity: TrieNodes.capacity)
+    var numbers: RecycledNumbers
 
-    init() {
-        memory = LargeMemory(bytes: TrieNodes.capacity * 256 * 4)
-        entries = memory.base.bindMemory(to: UInt32.self, capacity: TrieNodes.capacity * 256)
+    init(capacity: Int) {
+        numbers = RecycledNumbers(capacity: capacity)
+        memory = LargeMemory(bytes: capacity * 256 * 4)
+        entries = memory.base.bindMemory(to: UInt32.self, capacity: capacity * 256)
     }
 
     deinit { memory.deallocate() }
 
     /// Nodes in use (the trie's size: used minus free).
     var inUse: Int { numbers.inUse }
+
+    /// How many nodes `allocate` can hand out now (control plane).
+    func available(quiescence: Quiescence?) -> Int { numbers.available(quiescence: quiescence, reclaim: { _ in }) }
 
     /// A node filled with `leaf` (control plane). Nil when none is left.
     func allocate(filledWith leaf: UInt32, quiescence: Quiescence?) -> UInt32? {
@@ -138,20 +153,31 @@ struct RecycledNumbers {
     /// through `reclaim` — else a new one; nil when all are in use.
     /// Without a quiescence domain (a table no worker reads) a retired number is free at once.
     mutating func take(quiescence: Quiescence?, reclaim: (UInt32) -> Void) -> UInt32? {
-        if free.isEmpty, !retired.isEmpty {
-            // Tickets only grow: the first one whose grace period is still open ends the scan.
-            var elapsed = 0
-            while elapsed < retired.count, quiescence?.hasElapsed(retired[elapsed].ticket) ?? true {
-                reclaim(retired[elapsed].number)
-                free.append(retired[elapsed].number)
-                elapsed += 1
-            }
-            retired.removeFirst(elapsed)
-        }
+        if free.isEmpty { reclaimElapsed(quiescence: quiescence, reclaim: reclaim) }
         if let reused = free.popLast() { return reused }
         guard highWater < capacity else { return nil }
         highWater += 1
         return UInt32(highWater - 1)
+    }
+
+    /// How many numbers `take` can hand out now: never used, free, or retired with their grace
+    /// period over (those are reclaimed now).
+    mutating func available(quiescence: Quiescence?, reclaim: (UInt32) -> Void) -> Int {
+        reclaimElapsed(quiescence: quiescence, reclaim: reclaim)
+        return capacity - highWater + free.count
+    }
+
+    /// Moves the retired numbers whose grace period is over to `free`, each through `reclaim`.
+    mutating func reclaimElapsed(quiescence: Quiescence?, reclaim: (UInt32) -> Void) {
+        guard !retired.isEmpty else { return }
+        // Tickets only grow: the first one whose grace period is still open ends the scan.
+        var elapsed = 0
+        while elapsed < retired.count, quiescence?.hasElapsed(retired[elapsed].ticket) ?? true {
+            reclaim(retired[elapsed].number)
+            free.append(retired[elapsed].number)
+            elapsed += 1
+        }
+        retired.removeFirst(elapsed)
     }
 }
 

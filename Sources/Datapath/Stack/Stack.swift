@@ -206,7 +206,17 @@ public final class Stack: @unchecked Sendable {
             routes.append(Route(prefix: IPv4Prefix(address: entry.subnet.lastAddress, length: 32)!, type: .broadcast,
                                 ifindex: ifindex))
         }
-        for route in routes { try? fib.add(route) }
+        var added: [Route] = []
+        for route in routes {
+            do { try fib.add(route); added.append(route) } catch {
+                // A route already there stays; a table without room for the address's own
+                // routes refuses the address.
+                if case .exists = error { continue }
+                fib.removeAll { added.contains($0) }
+                _ = addresses.remove(entry)
+                throw .route(error)
+            }
+        }
         // Source checks and source choices depend on the addresses: every cached decision goes.
         fib.invalidateCaches()
     }
@@ -220,7 +230,8 @@ public final class Stack: @unchecked Sendable {
     /// Replaces the route with the spec's prefix and metric, or adds it (Linux: `ip route
     /// replace`).
     public func replaceRoute(_ spec: RouteSpec) throws(StackError) {
-        fib.replace(try resolve(spec))
+        let route = try resolve(spec)
+        do { try fib.replace(route) } catch { throw .route(error) }
     }
 
     /// Removes every route but those the addresses bring — local, broadcast, and the connected
