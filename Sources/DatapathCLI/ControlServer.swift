@@ -1,4 +1,5 @@
 import Datapath
+import Logging
 import DatapathCore
 import Foundation
 import Synchronization
@@ -149,7 +150,7 @@ final class ControlServer: @unchecked Sendable {
                         let text = batch!.joined(separator: "\n")
                         batch = nil
                         batchBytes = 0
-                        reply(client, apply(text))
+                        reply(client, apply(text, logLevel: .notice))
                     } else if batch!.count >= ControlServer.maximumBatch || batchBytes + line.utf8.count > ControlServer.maximumBatchBytes {
                         reply(client, "error: batch larger than \(ControlServer.maximumBatch) lines or \(ControlServer.maximumBatchBytes >> 20) MiB")
                         return
@@ -179,15 +180,16 @@ final class ControlServer: @unchecked Sendable {
         case ["show"]: return show() + "\nok"
         case ["route", "show"]: return applying.withLock { _ in stack.showRoutes() } + "\nok"
         case ["route", "show", "summary"]: return applying.withLock { _ in stack.showRouteSummary() } + "\nok"
-        default: return apply(line)
+        default: return apply(line, logLevel: .info)
         }
     }
 
-    /// Applies configuration text: `ok`, or `error: ` and the configuration error.
-    func apply(_ text: String) -> String {
+    /// Applies configuration text: `ok`, or `error: ` and the configuration error. A batch is
+    /// logged at notice level, a single line at info (below what the CLI prints).
+    func apply(_ text: String, logLevel: Logger.Level) -> String {
         applying.withLock { _ in
             do {
-                try stack.apply(text)
+                try stack.apply(text, logLevel: logLevel)
                 return "ok"
             } catch {
                 return "error: \(error)"

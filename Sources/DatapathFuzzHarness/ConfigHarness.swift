@@ -13,7 +13,7 @@ public enum ConfigHarness {
         for name in ["eth0", "eth1"] {
             _ = try? stack.addDevice(MemoryDevice(name: name, macAddress: MACAddress(2, 0, 0, 0, 0, name == "eth0" ? 1 : 2)))
         }
-        try? stack.apply("addr add 198.18.1.1/24 dev eth0\nroute add 198.19.0.0/16 via 198.18.1.2")
+        _ = try? stack.apply("addr add 198.18.1.1/24 dev eth0\nroute add 198.19.0.0/16 via 198.18.1.2")
         let before = state(stack)
         do {
             try stack.apply(text)

@@ -123,6 +123,44 @@ import DatapathWire
         #expect(lab.poolIsAtBaseline)
     }
 
+    /// A worker keeps its route cache's generation across publications that mark none of the
+    /// slots its entries came from (so unrelated churn costs its hits nothing); random adds and
+    /// deletes of /24s that take flows from their /16, mixed with unrelated ones, still move
+    /// every flow at the next packet — with few cached slots and with more than it lists.
+    @Test(arguments: [8, 40])
+    func everyFlowFollowsItsRouteThroughChurnOfOthers(flows: Int) throws {
+        let lab = try ForwardLab()
+        var random = SplitMix64(seed: UInt64(flows))
+        var specifics: [Int: Bool] = [:]   // 198.19.n.0/24 → out of eth0 (true) or eth1 (false)
+        let destinations = (0..<flows).map { IPv4Address(198, 19, UInt8($0), 9) }
+        for step in 0..<300 {
+            let n = Int(random.next() % UInt64(flows))
+            switch random.next() % 3 {
+            case 0:
+                if let viaEth0 = specifics.removeValue(forKey: n) {
+                    _ = viaEth0
+                    try lab.stack.apply("route del 198.19.\(n).0/24")
+                } else {
+                    let viaEth0 = random.next() % 2 == 0
+                    specifics[n] = viaEth0
+                    try lab.stack.apply("route add 198.19.\(n).0/24 via \(viaEth0 ? "198.18.1.2" : "198.18.2.2")")
+                }
+            default:
+                let other = random.next() % 64
+                try lab.stack.apply("route replace 198.21.\(other).0/24 via 198.18.2.2")
+            }
+            for _ in 0..<4 {
+                let flow = Int(random.next() % UInt64(flows))
+                lab.deliver(ForwardLab.frame(destination: destinations[flow]))
+                let viaEth0 = specifics[flow] ?? false
+                let out0 = lab.sent(on: lab.wire0).count, out1 = lab.sent(on: lab.wire1).count
+                try #require(viaEth0 ? (out0 == 1 && out1 == 0) : (out0 == 0 && out1 == 1),
+                             "step \(step): flow \(flow) out of eth0 \(out0), eth1 \(out1); expected \(viaEth0 ? "eth0" : "eth1")")
+            }
+        }
+        #expect(lab.poolIsAtBaseline)
+    }
+
     /// Route slots keep their numbers: a route's slot is the same before and after other
     /// routes come and go around it.
     @Test func slotsKeepTheirNumbersAcrossOtherChanges() throws {

@@ -56,9 +56,23 @@ public final class ForwardRig {
     }
 
 
-    /// Runs `total` packets through the whole path.
-    public func run(packets total: Int) {
-        receiveLoop(eth0, core: stack.core, worker: worker, total: total, batch: &batch)
+    /// Runs `total` packets through the whole path. `quiescent`: the worker reports a
+    /// quiescent state before each batch, as `WorkerGroup`'s loop does — needed while another
+    /// thread changes the tables (the FIB reuses what it replaced only after grace periods).
+    public func run(packets total: Int, quiescent: Bool = false) {
+        guard quiescent else {
+            receiveLoop(eth0, core: stack.core, worker: worker, total: total, batch: &batch)
+            return
+        }
+        let quiescence = stack.core.quiescence
+        defer { quiescence.offline(worker) }
+        var done = 0
+        while done < total {
+            quiescence.quiescent(worker)
+            let n = eth0.receive(queue: 0, into: &batch, max: 256, worker: worker)
+            stack.core.netifReceiveSkb(&batch, worker: worker)
+            done &+= n
+        }
     }
 
     /// Frees what is left on the ring.

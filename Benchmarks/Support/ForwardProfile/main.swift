@@ -6,7 +6,7 @@ import DatapathCore
 // The whole in-memory forward path (BenchmarkSupport.ForwardRig) for PACKETS packets, as a plain
 // program: under `valgrind --tool=callgrind` its instruction count per packet is the steady
 // measure this noisy VM cannot give in time. Usage:
-// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool|udp-echo|udp-consume]
+// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool|udp-echo|udp-consume|churn]
 // (`staged`: the fast path off; `bond`: in through an active-backup bond's slave; `pool`: the
 // pool's alloc+free in batches of 32 instead of the forward path; `udp-echo`/`udp-consume`:
 // BenchmarkSupport.UDPRig's in-memory echo round / receive path instead).
@@ -27,6 +27,37 @@ if variant == "pool" {
     let elapsed = Double(CDatapath_monotonic_ns() - start)
     withExtendedLifetime((pool, worker)) {}
     print("forward-profile: \(packets) pool alloc+free, \(String(format: "%.2f", elapsed / Double(packets))) ns each")
+} else if variant == "churn" {
+    // forward-profile PACKETS churn [ROUTES] [BATCH]: the cached forward path with ROUTES
+    // Internet-shaped routes in the table (default 1 000 000), PACKETS packets timed alone,
+    // then PACKETS more while another thread adds and deletes routes through `Stack.apply`
+    // in batches of BATCH lines (default 1 000; 1: one line per apply). Prints both rates,
+    // their ratio and the changes per second (#14).
+    let routes = arguments.count > 3 ? Int(arguments[3]) ?? 1_000_000 : 1_000_000
+    let batch = arguments.count > 4 ? Int(arguments[4]) ?? 1_000 : 1_000
+    let rig = try ForwardRig(randomDestinations: false)
+    let loadStart = CDatapath_monotonic_ns()
+    try rig.stack.apply(internetPrefixes(routes, seed: 42).map { "route add \($0) via 198.18.2.2" }.joined(separator: "\n"))
+    let loadSeconds = Double(CDatapath_monotonic_ns() - loadStart) / 1e9
+    let churn = RouteChurn(stack: rig.stack, batch: batch, gateway: "198.18.2.2")
+    rig.run(packets: 4096, quiescent: true)
+    func timed(_ body: () -> Void) -> Double {
+        let start = CDatapath_monotonic_ns()
+        body()
+        return Double(CDatapath_monotonic_ns() - start) / 1e9
+    }
+    let alone = timed { rig.run(packets: packets, quiescent: true) }
+    churn.start()
+    let during = timed { rig.run(packets: packets, quiescent: true) }
+    let (changes, seconds) = churn.stop()
+    let after = timed { rig.run(packets: packets, quiescent: true) }
+    rig.drainRing()
+    func mpps(_ seconds: Double) -> String { String(format: "%.2f Mpps", Double(packets) / seconds / 1e6) }
+    print("forward-profile: churn, \(rig.stack.fib.count) routes (loaded in \(String(format: "%.2f", loadSeconds)) s), "
+          + "batches of \(batch) line\(batch == 1 ? "" : "s")")
+    print("  forwarding alone \(mpps(alone)), during churn \(mpps(during)) (ratio \(String(format: "%.3f", alone / during))), "
+          + "after \(mpps(after))")
+    print("  churn: \(changes) changes in \(String(format: "%.2f", seconds)) s = \(String(format: "%.0f", Double(changes) / seconds)) changes/s")
 } else if variant.hasPrefix("udp-") {
     let rig = try UDPRig(mode: variant == "udp-echo" ? .echo : .consume)
     rig.run(datagrams: 4096)

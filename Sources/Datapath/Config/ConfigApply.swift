@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import Logging
 
 extension Stack {
     /// Parses and applies a configuration, all or nothing (DESIGN.md §7): every line is checked
@@ -7,8 +8,10 @@ extension Stack {
     /// are opened, before anything changes. Throws `ConfigError` (syntax) or `ConfigApplyError`
     /// (meaning: unknown device, wrong kind, interface that cannot be opened). Returns what the
     /// configuration asks of whoever shows the stack (`filter list`), which is not stack state.
+    /// Says so on the stack's logger at `logLevel` (a control channel's single changes, which
+    /// a routing daemon makes thousands of a second, log below notice).
     @discardableResult
-    public func apply(_ text: String) throws -> AppliedConfiguration {
+    public func apply(_ text: String, logLevel: Logger.Level = .notice) throws -> AppliedConfiguration {
         let lines = try ConfigParser.parse(text)
         try validate(lines)
         var opened: [Int: AFPacketDevice] = [:]
@@ -35,7 +38,7 @@ extension Stack {
             }
         }
         if !lines.isEmpty {
-            logger.notice("configuration applied: \(lines.count) command\(lines.count == 1 ? "" : "s"), \(fib.count) routes")
+            logger.log(level: logLevel, "configuration applied: \(lines.count) command\(lines.count == 1 ? "" : "s"), \(fib.count) routes")
         }
         return applied
     }
@@ -79,7 +82,15 @@ extension Stack {
         var filterRules: [NetfilterHook: Int] = [:]
         // Neighbour entries by (address, device): those the table holds and cannot collect to
         // make room (Linux's forced `neigh_forced_gc` spares the same), and those lines add.
-        let neighbourEntries = neighbours.snapshot()
+        // Read only when a line needs them: a control channel's route changes must not cost
+        // a pass over every neighbour the stack has learned.
+        let touchesNeighbours = lines.contains { line in
+            switch line.command {
+            case .addNeighbour, .deleteNeighbour: true
+            default: false
+            }
+        }
+        let neighbourEntries = touchesNeighbours ? neighbours.snapshot() : []
         var neighbourKeys = Set(neighbourEntries.map { "\($0.address) \($0.device)" })
         let collectable: [NeighbourState] = [.failed, .stale, .none]
         var heldNeighbours = neighbourEntries.count { !collectable.contains($0.state) || $0.pending > 0 }

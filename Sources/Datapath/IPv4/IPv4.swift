@@ -104,7 +104,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         protocolIndex = .allocate(capacity: 256)
         protocolIndex.initialize(repeating: 0, count: 256)
         perWorker = WorkerLocal(workers: max(1, workers)) { _ in
-            IPv4WorkerState(cacheCapacity: routeCacheCapacity, snapshot: fib.snapshot, epoch: fib.epoch,
+            IPv4WorkerState(cacheCapacity: routeCacheCapacity, fib: fib, epoch: fib.epoch,
                             reassembly: reassembly)
         }
         icmp = ICMP(ipv4: self, workers: workers, rateLimits: icmpRateLimits, clock: clock)
@@ -206,8 +206,8 @@ final class IPv4WorkerState: @unchecked Sendable {
     var routeTable: UnsafeMutablePointer<RouteResult>
     var routeStamps: UnsafeMutablePointer<UInt32>
     var routeTableCount: Int
-    /// The snapshot generation adopted (a new one moves only `snapshot`).
-    var generation: UInt64
+    /// The FIB's published word adopted (`FIB.published`; a new one moves only `snapshot`).
+    var published: UInt64
     /// The FIB's per-slot change marks (`RouteSlots.changed`).
     let changed: UnsafeMutablePointer<UInt32>
     /// `RouteCache.validity` of `epoch` and `generation`: what the route cache checks hits
@@ -246,13 +246,14 @@ final class IPv4WorkerState: @unchecked Sendable {
     let fragmentQueues: FragmentQueues
     var largeCacheStorage: PoolCache?
 
-    init(cacheCapacity: Int, snapshot: FIBSnapshot, epoch: UInt64, reassembly: ReassemblyParameters) {
+    init(cacheCapacity: Int, fib: FIB, epoch: UInt64, reassembly: ReassemblyParameters) {
+        published = fib.published
+        let snapshot = fib.published(published)
         fragmentQueues = FragmentQueues(parameters: reassembly)
         routeCache = RouteCache(capacity: cacheCapacity)
         dsts = DstTable(capacity: 256)
         self.snapshot = snapshot
         self.epoch = epoch
-        generation = snapshot.generation
         changed = snapshot.routes.changed
         cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
         routeTableCount = max(64, snapshot.routes.count)
@@ -281,14 +282,14 @@ final class IPv4WorkerState: @unchecked Sendable {
     func refresh(_ ipv4: IPv4, worker: Worker) {
         // The generation first: a publication stores an epoch bump before its generation, so
         // a new generation seen here comes with its epoch.
-        let published = ipv4.fib.publishedGeneration
+        let word = ipv4.fib.published
         let current = ipv4.fib.epoch
-        if current != epoch || published != generation {
-            adopt(ipv4, epoch: current, worker: worker)
+        if current != epoch || word != published {
+            adopt(ipv4, published: word, epoch: current, worker: worker)
         }
     }
 
-    func adopt(_ ipv4: IPv4, epoch current: UInt64, worker: Worker) {
+    func adopt(_ ipv4: IPv4, published word: UInt64, epoch current: UInt64, worker: Worker) {
         if current != epoch {
             // Everything made per route goes with the epoch (readable until the batch ends).
             for i in 0..<routeTableCount where routeTable[i].input == .forward && !routeTable[i].flags.contains(.multipath) {
@@ -302,10 +303,21 @@ final class IPv4WorkerState: @unchecked Sendable {
             epoch = current
             settings = ipv4.sysctls.read(worker)
             multicastGroups = ipv4.igmp?.joinedGroups ?? []
+            routeCache.forgetSlots()
         }
-        snapshot = ipv4.fib.snapshot
-        generation = snapshot.generation
-        cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
+        if word != published {
+            snapshot = ipv4.fib.published(word)
+            published = word
+        }
+        // The cache's generation moves on only when the publications since marked a slot its
+        // entries came from (or the epoch moved): churn of other routes costs its hits no
+        // re-check. Entries made meanwhile carry the older generation, which can only make
+        // a later re-check drop one too many.
+        let cacheStamp = UInt32(truncatingIfNeeded: cacheCurrent)
+        if cacheCurrent >> 32 != epoch & 0xFFFF_FFFF
+            || routeCache.changedAny(changed, since: cacheStamp, adopted: snapshot.stamp) {
+            cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
+        }
         // Slots may have been added: the per-slot table covers them all.
         let needed = snapshot.routes.count
         if needed > routeTableCount {

@@ -158,7 +158,11 @@ extension IPv4 {
         }
         let index = snapshot.lookupIndex(destination)
         slot = UInt32(truncatingIfNeeded: index)
-        guard index != 0 else { return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable) }
+        guard index != 0 else {
+            // A decision from "no route" changes when a route comes: the cache must watch slot 0.
+            state.routeCache.noteSlot(0)
+            return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable)
+        }
         // fib_validate_source: a packet from one of our own addresses is a martian — unless it
         // came back on the loopback device, where that is the point.
         if inputIfindex != 0, inputIfindex != loopbackIfindex, state.isLocalAddress(source, in: snapshot) {
@@ -179,6 +183,9 @@ extension IPv4 {
                 for hop in entries where hop.input == .forward { state.dsts.release(DstIndex(rawValue: hop.dst)) }
             }
             entry = makeRouteEntry(snapshot.routes[index], slot: index, state: state)
+            // Every cached decision from this slot goes through this entry: the route cache
+            // watches the slots that have one (a superset of its entries' slots).
+            state.routeCache.noteSlot(slot)
             if entry.input == .none { return entry }
             state.routeTable[index] = entry
             state.routeStamps[index] = snapshot.stamp

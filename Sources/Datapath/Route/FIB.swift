@@ -32,6 +32,11 @@ public final class FIB: @unchecked Sendable {
         var fresh: Set<UInt32> = []
         var replacedNodes: [UInt32] = []
         var replacedSlots: [UInt32] = []
+        /// Nodes and slots published snapshots replaced, waiting for a grace-period ticket:
+        /// one ticket serves many publications (`retireBatch`), so that a route change does
+        /// not move the grace-period epoch every worker reads at each batch.
+        var unticketedNodes: [UInt32] = []
+        var unticketedSlots: [UInt32] = []
         /// How many `batch` calls are open: while any is, changes wait for one publication.
         var batches = 0
         /// A change was made while batching and is not published yet.
@@ -47,8 +52,11 @@ public final class FIB: @unchecked Sendable {
     /// The route-cache epoch (DESIGN.md §6): moves on with every `invalidateCaches` — what
     /// every cached decision depends on changed — not with route changes, which mark slots.
     let epochWord: UnsafeMutablePointer<UInt64>
-    /// The published snapshot's generation, for workers to notice a change without the lock.
-    let generationWord: UnsafeMutablePointer<UInt64>
+    /// The published snapshot, for workers to take without the lock: its root node number
+    /// above its generation's low `generationBits` bits (`published`).
+    let publishedWord: UnsafeMutablePointer<UInt64>
+    /// How many low bits of the published word carry the generation.
+    static let generationBits = 40
     /// Where retired nodes and slots wait out their grace period (the stack sets it; without
     /// one they are never reused).
     public var quiescence: Quiescence?
@@ -61,30 +69,50 @@ public final class FIB: @unchecked Sendable {
     /// A table of at most `routes` routes (best routes of distinct prefixes) in at most
     /// `nodes` trie nodes (256 entries each; a full Internet table uses about 70 000).
     public init(routes: Int = RouteSlots.defaultCapacity, nodes nodeCount: Int = FIB.defaultNodeCapacity) {
-        precondition(routes >= 2 && nodeCount >= 2, "a FIB needs room for a route and its root")
+        precondition(routes >= 2 && nodeCount >= 2 && nodeCount <= 1 << (64 - FIB.generationBits),
+                     "a FIB needs room for a route and its root, and at most 2^24 nodes")
         nodes = TrieNodes(capacity: nodeCount)
         slots = RouteSlots(capacity: routes)
         removalReserve = min(1024, nodeCount / 16)
         guard let root = nodes.allocate(filledWith: 0, quiescence: nil) else { preconditionFailure("no FIB node") }
-        state = Mutex(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1), root: root))
+        state = Mutex(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1, groupCount: 1),
+                            root: root))
         epochWord = .allocate(capacity: 1)
         epochWord.initialize(to: 1)
-        generationWord = .allocate(capacity: 1)
-        generationWord.initialize(to: 1)
+        publishedWord = .allocate(capacity: 1)
+        publishedWord.initialize(to: FIB.publishedWord(root: root, generation: 1))
     }
 
     deinit {
         epochWord.deallocate()
-        generationWord.deallocate()
+        publishedWord.deallocate()
+    }
+
+    static func publishedWord(root: UInt32, generation: UInt64) -> UInt64 {
+        UInt64(root) << generationBits | generation & (1 << generationBits - 1)
     }
 
     /// The epoch route caches are valid for now; a worker reads it once per batch.
     @inline(__always)
     public var epoch: UInt64 { SharedWord.load(epochWord) }
 
-    /// The generation of the published snapshot; a worker reads it once per batch.
+    /// The published snapshot as one word — its root node above its generation's low 40
+    /// bits — which a worker reads once per batch: when it moved on, the worker makes its own
+    /// view of it (`published(_:)`) without taking the table's lock, so route changes never
+    /// make a worker wait for the control plane.
     @inline(__always)
-    public var publishedGeneration: UInt64 { SharedWord.load(generationWord) }
+    public var published: UInt64 { SharedWord.load(publishedWord) }
+
+    /// The generation of the published snapshot, modulo 2^40.
+    public var publishedGeneration: UInt64 { published & (1 << FIB.generationBits - 1) }
+
+    /// A view of the snapshot a word from `published` names, for a worker: valid while that
+    /// worker has not passed a quiescent state since it read the word (the nodes it names are
+    /// reused only after a grace period). Its generation is the published one modulo 2^40.
+    public func published(_ word: UInt64) -> FIBSnapshot {
+        FIBSnapshot(routes: slots, nodes: nodes, root: UInt32(truncatingIfNeeded: word >> FIB.generationBits),
+                    generation: word & (1 << FIB.generationBits - 1), groupCount: 0)
+    }
 
     /// Invalidates every route cache without changing a route: something every cached
     /// decision may depend on changed (an address, a link's state or MTU, a neighbour entry
@@ -282,7 +310,7 @@ public final class FIB: @unchecked Sendable {
         state.unpublished = false
         let generation = state.snapshot.generation &+ 1
         state.snapshot = FIBSnapshot(routes: slots, nodes: nodes, root: state.root, generation: generation,
-                                     replaced: state.replacedNodes.count)
+                                     groupCount: nodes.inUse - state.replacedNodes.count - state.unticketedNodes.count)
         // Stamps compare generations in 32 bits, valid within 2^31 of each other: every 2^30
         // publications every cached decision goes (the epoch) and the marks start again.
         if generation & 0x3FFF_FFFF == 0 {
@@ -290,18 +318,19 @@ public final class FIB: @unchecked Sendable {
             for slot in 0..<slots.numbers.highWater { slots.changed[slot] = stamp }
             SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
         }
-        SharedWord.store(generationWord, generation)
+        SharedWord.store(publishedWord, FIB.publishedWord(root: state.root, generation: generation))
         // What workers may still read through the snapshot just replaced is reused only after a
         // grace period that starts now — after the new snapshot is in place, so that a worker
         // passing a quiescent state from here on can only take the new one.
-        if !state.replacedNodes.isEmpty || !state.replacedSlots.isEmpty {
-            let ticket = quiescence?.retire() ?? 0
-            nodes.numbers.retired += state.replacedNodes.map { ($0, ticket) }
-            slots.numbers.retired += state.replacedSlots.map { ($0, ticket) }
-        }
+        state.unticketedNodes += state.replacedNodes
+        state.unticketedSlots += state.replacedSlots
         state.replacedNodes.removeAll(keepingCapacity: true)
         state.replacedSlots.removeAll(keepingCapacity: true)
-        state.fresh.removeAll(keepingCapacity: true)
+        if quiescence == nil || state.unticketedNodes.count + state.unticketedSlots.count >= FIB.retireBatch {
+            retireReplaced(&state)
+        }
+        // A big set (after a whole table's load) would cost its capacity to empty each time.
+        if state.fresh.capacity > 1024 { state.fresh = [] } else { state.fresh.removeAll(keepingCapacity: true) }
         logger.debug("FIB generation \(generation) published: \(state.bestSlot.count) routes")
     }
 }
@@ -309,6 +338,20 @@ public final class FIB: @unchecked Sendable {
 // MARK: - The trie's incremental updates
 
 extension FIB {
+    /// How many replaced nodes and slots wait for one grace-period ticket.
+    static let retireBatch = 256
+
+    /// Starts the grace period of everything published snapshots replaced so far: it is
+    /// reused once every worker has passed a quiescent state after this.
+    func retireReplaced(_ state: inout State) {
+        guard !state.unticketedNodes.isEmpty || !state.unticketedSlots.isEmpty else { return }
+        let ticket = quiescence?.retire() ?? 0
+        nodes.numbers.retired += state.unticketedNodes.map { ($0, ticket) }
+        slots.numbers.retired += state.unticketedSlots.map { ($0, ticket) }
+        state.unticketedNodes.removeAll(keepingCapacity: true)
+        state.unticketedSlots.removeAll(keepingCapacity: true)
+    }
+
     /// The stamp the next publication carries (what `changed` marks get).
     func nextStamp(_ state: State) -> UInt32 { UInt32(truncatingIfNeeded: state.snapshot.generation &+ 1) }
 
@@ -368,6 +411,11 @@ extension FIB {
     /// so a table with room to spare is not walked.
     func ensureRoom(for prefixes: some Collection<IPv4Prefix>, slots needed: Int, reserve: Int,
                     _ state: inout State) throws(RouteError) {
+        // Near the edge, what replaced snapshots hold starts its grace period now.
+        if slots.available(quiescence: quiescence) < needed + FIB.retireBatch
+            || nodes.available(quiescence: quiescence) < reserve + FIB.retireBatch {
+            retireReplaced(&state)
+        }
         guard slots.available(quiescence: quiescence) >= needed else { throw RouteError.tableFull }
         let left = nodes.available(quiescence: quiescence) - reserve
         if left >= nodes.inUse + 3 * prefixes.count + 1 { return }

@@ -200,14 +200,14 @@ public final class FIBSnapshot: @unchecked Sendable {
     /// Nodes in use when it was published.
     public let groupCount: Int
 
-    /// `replaced`: nodes it no longer names that are not retired yet (not counted in use).
-    init(routes: RouteSlots, nodes: TrieNodes, root: UInt32, generation: UInt64, replaced: Int = 0) {
+    /// `groupCount`: the nodes in use (0 in a worker's view, which does not count them).
+    init(routes: RouteSlots, nodes: TrieNodes, root: UInt32, generation: UInt64, groupCount: Int) {
         self.routes = routes
         self.generation = generation
         entries = nodes.entries
         self.nodes = nodes
         self.root = Int(root)
-        groupCount = nodes.inUse - replaced
+        self.groupCount = groupCount
     }
 
     /// The slot of the longest prefix holding `destination` (host order); 0 when none does.

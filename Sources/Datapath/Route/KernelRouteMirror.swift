@@ -185,7 +185,7 @@ public final class KernelRouteMirror: @unchecked Sendable {
             _ = try stack.apply(lines.joined(separator: "\n"))
         } catch {
             for line in lines {
-                do { _ = try stack.apply(line) } catch {
+                do { _ = try stack.apply(line, logLevel: .info) } catch {
                     refused += 1
                     logger.info("kernel route mirror: '\(line)' not applied: \(error)")
                 }
@@ -222,7 +222,7 @@ public final class KernelRouteMirror: @unchecked Sendable {
     func linkName(kernelIndex index: Int32) -> String? {
         var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
         guard if_indextoname(UInt32(bitPattern: index), &name) != nil else { return nil }
-        let kernelName = String(cString: name)
+        let kernelName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if stack.link(named: kernelName) != nil { return kernelName }
         if let link = stack.links.first(where: { ($0.device as? AFPacketDevice)?.interface == kernelName }) {
             return link.name

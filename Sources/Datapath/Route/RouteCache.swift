@@ -25,6 +25,13 @@ public final class RouteCache: @unchecked Sendable {
     /// lookups @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
     /// of a class pays a dynamic exclusivity check per access.
     let words: UnsafeMutablePointer<UInt64>
+    /// The route slots its entries may have been made from, while they are few (the worker
+    /// notes each slot it makes a per-route decision for, and "no route", slot 0): a FIB
+    /// publication that marked none of them changes no entry, so the worker keeps its cache's
+    /// generation and its hits need no re-check (`changedAny`). [0]: how many, or `.max` once
+    /// more than `slotListCapacity` were seen (then every publication counts).
+    let slotList: UnsafeMutablePointer<UInt32>
+    static let slotListCapacity = 32
 
     /// Whether lookups use the cache (off: every packet is a miss that stores nothing, and
     /// turning it off empties it). Like every method here, for the cache's worker, or before
@@ -60,9 +67,14 @@ public final class RouteCache: @unchecked Sendable {
         words = .allocate(capacity: 5)
         words.initialize(repeating: 0, count: 5)
         words[4] = 1
+        // [0]: the count, then the slots, then the last slot noted (.max: none).
+        slotList = .allocate(capacity: RouteCache.slotListCapacity + 2)
+        slotList.initialize(repeating: 0, count: RouteCache.slotListCapacity + 1)
+        (slotList + RouteCache.slotListCapacity + 1).initialize(to: .max)
     }
 
     deinit {
+        slotList.deallocate()
         words.deallocate()
         memory.deallocate()
     }
@@ -130,6 +142,43 @@ public final class RouteCache: @unchecked Sendable {
         entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
         entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
         entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
+    }
+
+    /// Adds `slot` to the slots entries may be made from (see `slotList`). Out of line: its
+    /// callers are the rare paths (a per-route decision made, no route found).
+    @inline(never)
+    func noteSlot(_ slot: UInt32) {
+        guard slotList[RouteCache.slotListCapacity + 1] != slot else { return }
+        slotList[RouteCache.slotListCapacity + 1] = slot
+        let count = slotList[0]
+        guard count != .max else { return }
+        for i in 0..<Int(count) where slotList[1 + i] == slot { return }
+        if Int(count) == RouteCache.slotListCapacity {
+            slotList[0] = .max
+        } else {
+            slotList[1 + Int(count)] = slot
+            slotList[0] = count + 1
+        }
+    }
+
+    /// Forgets the slots entries were made from (every entry is stale: a new epoch).
+    func forgetSlots() {
+        slotList[0] = 0
+        slotList[RouteCache.slotListCapacity + 1] = .max
+    }
+
+    /// Whether a publication from `stamp` up to `adopted` may have changed an entry: one of
+    /// the slots they were made from has a mark in that range (a mark after `adopted` is for a
+    /// generation not published yet and counts at a later adoption) — or the slots are too
+    /// many to know.
+    func changedAny(_ changed: UnsafeMutablePointer<UInt32>, since stamp: UInt32, adopted: UInt32) -> Bool {
+        let count = slotList[0]
+        guard count != .max else { return true }
+        for i in 0..<Int(count) {
+            let mark = changed[Int(slotList[1 + i])]
+            if Int32(bitPattern: mark &- stamp) > 0 && Int32(bitPattern: adopted &- mark) >= 0 { return true }
+        }
+        return false
     }
 
     /// The way a full set gives up (round robin), counted as an eviction.

@@ -36,7 +36,12 @@ public final class Quiescence: @unchecked Sendable {
     @inline(__always)
     public func quiescent(_ worker: Worker) {
         precondition(worker.index < capacity, "worker beyond the quiescence domain")
-        SharedWord.store(observed + worker.index, epoch.load(ordering: .sequentiallyConsistent))
+        let current = epoch.load(ordering: .sequentiallyConsistent)
+        // Nothing retired since the last one: a grace period that starts later waits for a
+        // later quiescent state anyway, so neither the store nor the fence is needed — and
+        // the worker does not pull its word back from a control plane polling it.
+        if SharedWord.load(observed + worker.index) == current { return }
+        SharedWord.store(observed + worker.index, current)
         // Store, then a full fence, then the batch's reads (urcu-qsbr's online: smp_mb). Either
         // a retiring thread sees this store, or this worker's reads see what it retired.
         atomicMemoryFence(ordering: .sequentiallyConsistent)
