@@ -419,11 +419,30 @@ extension FIB {
         guard slots.available(quiescence: quiescence) >= needed else { throw RouteError.tableFull }
         let left = nodes.available(quiescence: quiescence) - reserve
         if left >= nodes.inUse + 3 * prefixes.count + 1 { return }
+        if prefixes.count > 1, left >= nodes.inUse + pathPositions(prefixes) + 1 { return }
         var bound = 0
         for prefix in prefixes {
             bound += nodesCovering(prefix, state) + 3
             if bound > left { throw RouteError.tableFull }
         }
+    }
+
+    /// How many distinct nodes below the root the paths of `prefixes` pass through: a bound
+    /// on the new nodes their paint can make (each made once, then reused by the others).
+    func pathPositions(_ prefixes: some Collection<IPv4Prefix>) -> Int {
+        var first = [UInt64](repeating: 0, count: 4)         // /8 positions
+        var second = [UInt64](repeating: 0, count: 1024)     // /16 positions
+        var third = Set<UInt32>()                            // /24 positions
+        var count = 0
+        for prefix in prefixes where prefix.length > 8 {
+            let address = prefix.address.hostOrder
+            let a = Int(address >> 24), b = Int(address >> 16)
+            if first[a >> 6] & 1 << (a & 63) == 0 { first[a >> 6] |= 1 << (a & 63); count += 1 }
+            guard prefix.length > 16 else { continue }
+            if second[b >> 6] & 1 << (b & 63) == 0 { second[b >> 6] |= 1 << (b & 63); count += 1 }
+            if prefix.length > 24, third.insert(address >> 8).inserted { count += 1 }
+        }
+        return count
     }
 
     /// The nodes on `prefix`'s path from the root and in the subtrees under its range.
