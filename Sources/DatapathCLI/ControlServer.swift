@@ -127,32 +127,48 @@ final class ControlServer: @unchecked Sendable {
         unlink(path)
     }
 
-    /// Reads requests line by line from `client` and answers each.
+    /// Reads requests line by line from `client` and answers each. The answers to what one
+    /// read brought go out in one write, after its last complete line (a client that pipelines
+    /// its requests pays one system call per read, not one per request; one that waits for
+    /// each answer gets it at once, since nothing more was read).
     func serve(_ client: Int32) {
         defer { close(client) }
         var pending: [UInt8] = []
+        var answers: [UInt8] = []
         var batch: [String]?
         var batchBytes = 0
         var buffer = [UInt8](repeating: 0, count: 65536)
+        func reply(_ text: String) {
+            guard !text.isEmpty else { return }
+            answers += text.utf8
+            answers.append(UInt8(ascii: "\n"))
+        }
+        func flush() {
+            guard !answers.isEmpty else { return }
+            answers.withUnsafeBytes { writeAll(client, $0) }
+            answers.removeAll(keepingCapacity: true)
+        }
+        defer { flush() }
         while !stopped.load(ordering: .relaxed) {
             let n = buffer.withUnsafeMutableBytes { read(client, $0.baseAddress, $0.count) }
             if n <= 0 { return }
             pending += buffer[0..<n]
-            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                if newline > ControlServer.maximumLine {
-                    reply(client, "error: request line longer than \(ControlServer.maximumLine) bytes")
+            var start = 0   // the first byte of pending not consumed (one compaction per read)
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if newline - start > ControlServer.maximumLine {
+                    reply("error: request line longer than \(ControlServer.maximumLine) bytes")
                     return
                 }
-                let line = String(decoding: pending[..<newline], as: UTF8.self)
-                pending.removeSubrange(...newline)
+                let line = String(decoding: pending[start..<newline], as: UTF8.self)
+                start = newline + 1
                 if batch != nil {
                     if line.trimmingCharacters(in: .whitespaces) == "end" {
                         let text = batch!.joined(separator: "\n")
                         batch = nil
                         batchBytes = 0
-                        reply(client, apply(text, logLevel: .notice))
+                        reply(apply(text, logLevel: .notice))
                     } else if batch!.count >= ControlServer.maximumBatch || batchBytes + line.utf8.count > ControlServer.maximumBatchBytes {
-                        reply(client, "error: batch larger than \(ControlServer.maximumBatch) lines or \(ControlServer.maximumBatchBytes >> 20) MiB")
+                        reply("error: batch larger than \(ControlServer.maximumBatch) lines or \(ControlServer.maximumBatchBytes >> 20) MiB")
                         return
                     } else {
                         batchBytes += line.utf8.count + 1
@@ -160,10 +176,12 @@ final class ControlServer: @unchecked Sendable {
                     }
                     continue
                 }
-                reply(client, answer(line, batch: &batch))
+                reply(answer(line, batch: &batch))
             }
+            pending.removeFirst(start)
+            flush()
             if pending.count > ControlServer.maximumLine {
-                reply(client, "error: request line longer than \(ControlServer.maximumLine) bytes")
+                reply("error: request line longer than \(ControlServer.maximumLine) bytes")
                 return
             }
         }
@@ -195,11 +213,5 @@ final class ControlServer: @unchecked Sendable {
                 return "error: \(error)"
             }
         }
-    }
-
-    func reply(_ client: Int32, _ text: String) {
-        guard !text.isEmpty else { return }
-        let bytes = Array((text + "\n").utf8)
-        bytes.withUnsafeBytes { writeAll(client, $0) }
     }
 }
