@@ -46,6 +46,20 @@ import DatapathWire
         #expect(table.check(table.handle(local), epoch: 99) == local)
     }
 
+    /// A handle taken on an entry already given up in this batch (a packet in flight that a
+    /// holder keeps) never names the entry that reuses the slot.
+    @Test func aHandleTakenAfterReleaseDoesNotNameTheSlotsNextEntry() {
+        let table = DstTable()
+        let entry = DstEntry(forwardingTo: 3, gateway: 0xC612_0202, neighbour: nil, mtu: 1500, epoch: 7)
+        let index = table.make(entry)
+        table.release(index)
+        let late = table.handle(index)                          // taken while still readable
+        table.endBatch()
+        let other = table.make(DstEntry(forwardingTo: 4, gateway: 0xC612_0303, neighbour: nil, mtu: 1400, epoch: 7))
+        #expect(other == index)                                 // the same slot…
+        #expect(table.check(late, epoch: 7) == nil)             // …which the late handle does not name
+    }
+
     @Test func theTableGrowsAndKeepsWhatItHolds() {
         let table = DstTable(capacity: 64)
         let start = table.capacity
@@ -70,8 +84,9 @@ import DatapathWire
 
 @Suite struct DstRoutingTests {
     /// Every forwarded packet points at its route's entry — one per route, shared by the
-    /// destinations it covers; a route change elsewhere leaves them alone, and one that takes
-    /// part of a route's range gives that route's entry up.
+    /// destinations it covers; a route change elsewhere leaves them alone, and so does one that
+    /// takes part of a route's range (the route itself did not change: Linux keeps the dst
+    /// cached on its next hop); replacing the route gives its entry up.
     @Test func forwardedPacketsShareTheirRoutesEntryUntilTheFIBChanges() throws {
         let lab = try ForwardLab()
         let state = lab.stack.ipv4.state(lab.worker)
@@ -95,8 +110,13 @@ import DatapathWire
         #expect(state.dsts.live == before + 2 && seen[3] == seen[0])   // kept: 198.19/16 did not change
         try lab.stack.apply("route add 198.19.7.0/24 via 198.18.2.2")
         lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1)))
-        #expect(state.dsts.live == before + 2 && seen[4] != seen[0])   // 198.19/16's entry made again
-        #expect(lab.sent(on: lab.wire1).count == 5)
+        #expect(state.dsts.live == before + 2 && seen[4] == seen[0])   // 198.19/16's entry kept
+        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 7, 9)))
+        #expect(state.dsts.live == before + 3 && seen[5] != seen[0])   // the /24's own
+        try lab.stack.apply("route replace 198.19.0.0/16 via 198.18.2.2 mtu 1400")
+        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1)))
+        #expect(seen[6] != seen[0] && state.dsts[seen[6]].mtu == 1400)   // a new route: a new entry
+        #expect(lab.sent(on: lab.wire1).count == 7)
         #expect(lab.poolIsAtBaseline)
     }
 
@@ -114,6 +134,17 @@ import DatapathWire
         let again = ipv4.holdRoute(ipv4.routeOutput(to: IPv4Address(198, 19, 1, 1), tos: 0, mark: 0, worker: lab.worker),
                                    worker: lab.worker)
         #expect(ipv4.checkRoute(again, worker: lab.worker))
+        // A more specific route elsewhere in 198.19/16's range: a route held through the /16
+        // is checked again (as Linux's genid would make it), and held again it is current —
+        // the /16's entry itself stays.
+        func hold(_ destination: IPv4Address) -> DstHandle {
+            ipv4.holdRoute(ipv4.routeOutput(to: destination, tos: 0, mark: 0, worker: lab.worker), worker: lab.worker)
+        }
+        let other = hold(IPv4Address(198, 19, 2, 2))
+        try lab.stack.apply("route add 198.19.5.0/24 via 198.18.2.2")
+        #expect(!ipv4.checkRoute(other, worker: lab.worker))
+        let rerouted = hold(IPv4Address(198, 19, 2, 2))
+        #expect(ipv4.checkRoute(rerouted, worker: lab.worker) && rerouted.index == other.index)
         try lab.stack.apply("addr add 198.18.9.1/24 dev eth1")              // an address: every cached decision
         #expect(!ipv4.checkRoute(again, worker: lab.worker))
     }

@@ -201,7 +201,7 @@ final class IPv4WorkerState: @unchecked Sendable {
     var routing = false
     /// Per route slot of `snapshot`, its decision as far as it does not depend on the
     /// destination (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use
-    /// and stamped with the generation it was made at (`routeStamps`): one whose slot changed
+    /// and stamped with the generation it was made at (`routeStamps`): one whose slot was reused
     /// since is made again; `.none` = not made yet.
     var routeTable: UnsafeMutablePointer<RouteResult>
     var routeStamps: UnsafeMutablePointer<UInt32>
@@ -210,6 +210,8 @@ final class IPv4WorkerState: @unchecked Sendable {
     var published: UInt64
     /// The FIB's per-slot change marks (`RouteSlots.changed`).
     let changed: UnsafeMutablePointer<UInt32>
+    /// The generation each slot's route was put in at (`RouteSlots.allocated`).
+    let allocated: UnsafeMutablePointer<UInt32>
     /// `RouteCache.validity` of `epoch` and `generation`: what the route cache checks hits
     /// against.
     var cacheCurrent: UInt64
@@ -255,6 +257,7 @@ final class IPv4WorkerState: @unchecked Sendable {
         self.snapshot = snapshot
         self.epoch = epoch
         changed = snapshot.routes.changed
+        allocated = snapshot.routes.allocated
         cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
         routeTableCount = max(64, snapshot.routes.count)
         routeTable = .allocate(capacity: routeTableCount)

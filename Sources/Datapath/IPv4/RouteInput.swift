@@ -169,12 +169,11 @@ extension IPv4 {
             return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
-        if entry.input == .none || !RouteSlots.holds(changed: state.changed, slot: slot, stamp: state.routeStamps[index],
-                                                     adopted: snapshot.stamp) {
-            // Made for what the slot held before a change this worker has adopted: its dsts go
-            // (readable until the batch ends) and the decision is made again. (A mark for a
-            // generation not adopted yet does not count: cached decisions of this snapshot
-            // still name these dsts.)
+        if entry.input == .none || Int32(bitPattern: state.routeStamps[index] &- state.allocated[index]) < 0 {
+            // Made for the route the slot held before (it was reused since): its dsts go
+            // (readable until the batch ends) and the decision is made again. A slot in this
+            // worker's snapshot was not reused after the snapshot, and a more specific route
+            // taking part of the slot's range leaves the route — and its dst — as they were.
             if entry.input == .forward && !entry.flags.contains(.multipath) {
                 state.dsts.release(DstIndex(rawValue: entry.dst))
             }
@@ -407,7 +406,7 @@ extension IPv4 {
     /// the socket's `sk_dst_cache`): a handle to revalidate with `checkRoute`. A route with a
     /// dst of its own for the batch only (an exception's) gives a handle that fails its check.
     func holdRoute(_ route: RouteResult, worker: Worker) -> DstHandle {
-        state(worker).dsts.handle(DstIndex(rawValue: route.dst))
+        state(worker).dsts.handle(DstIndex(rawValue: route.dst), stamp: route.stamp)
     }
 
     /// Whether a kept route is still current (Linux: `__sk_dst_check` → `ipv4_dst_check`):
@@ -417,10 +416,10 @@ extension IPv4 {
         let state = self.state(worker)
         if !state.routing { state.refresh(self, worker: worker) }
         guard let index = state.dsts.check(handle, epoch: state.epoch) else { return false }
-        // A route's dst also goes stale when its slot changed (a more specific route took
-        // the destination, the route was replaced or removed).
+        // The route also goes stale when its slot's decisions changed after it was decided (a
+        // more specific route took destinations, the route was replaced or removed).
         guard index.rawValue > UInt32(DstTable.staticCount) else { return true }
         let entry = state.dsts[index.rawValue]
-        return RouteSlots.isCurrent(changed: state.changed, slot: entry.route, stamp: entry.stamp)
+        return RouteSlots.isCurrent(changed: state.changed, slot: entry.route, stamp: handle.stamp)
     }
 }

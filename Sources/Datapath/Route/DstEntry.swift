@@ -80,9 +80,11 @@ public struct DstIndex: Hashable, Sendable {
 }
 
 /// A dst kept across batches (a connected socket's route, a cached bundle; Linux: a counted
-/// `dst_entry *` with `dst_check`): the index with the slot's generation. `DstTable.check`
-/// says whether it still names a current route.
+/// `dst_entry *` with `dst_check`): the index with the slot's generation, and the FIB
+/// generation the holder's route was decided at (what `IPv4.checkRoute` compares the route
+/// slot's change marks with). `DstTable.check` says whether it still names a current route.
 public struct DstHandle: Hashable, Sendable {
     public let index: DstIndex
     let generation: UInt32
+    let stamp: UInt32
 }

@@ -87,6 +87,9 @@ final class DstTable: @unchecked Sendable {
         let slot = freeHead
         freeHead = links[Int(slot)]
         links[Int(slot)] = 0
+        // A new generation for the new entry too: a handle taken on the slot after it was
+        // given up (a packet of the batch held beyond it) must not name what comes next.
+        generations[Int(slot)] &+= 1
         entries[Int(slot)] = entry
         live += 1
         return DstIndex(rawValue: slot)
@@ -140,9 +143,11 @@ final class DstTable: @unchecked Sendable {
 
     // MARK: Holders across batches
 
-    /// A handle for keeping `index` beyond the batch.
-    func handle(_ index: DstIndex) -> DstHandle {
-        DstHandle(index: index, generation: generations[Int(index.rawValue)])
+    /// A handle for keeping `index` beyond the batch, for a route decided at FIB generation
+    /// `stamp` (by default the entry's own).
+    func handle(_ index: DstIndex, stamp: UInt32? = nil) -> DstHandle {
+        DstHandle(index: index, generation: generations[Int(index.rawValue)],
+                  stamp: stamp ?? entries[Int(index.rawValue)].stamp)
     }
 
     /// The entry's index when `handle` still names it and it was made in FIB epoch `epoch`

@@ -315,7 +315,10 @@ public final class FIB: @unchecked Sendable {
         // publications every cached decision goes (the epoch) and the marks start again.
         if generation & 0x3FFF_FFFF == 0 {
             let stamp = UInt32(truncatingIfNeeded: generation)
-            for slot in 0..<slots.numbers.highWater { slots.changed[slot] = stamp }
+            for slot in 0..<slots.numbers.highWater {
+                slots.changed[slot] = stamp
+                slots.allocated[slot] = stamp
+            }
             SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
         }
         SharedWord.store(publishedWord, FIB.publishedWord(root: state.root, generation: generation))

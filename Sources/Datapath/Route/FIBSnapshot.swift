@@ -22,6 +22,11 @@ public final class RouteSlots: @unchecked Sendable {
     @usableFromInline let routes: UnsafeMutablePointer<Route>
     /// Per slot, the generation its decisions last changed at (read by workers, no lock).
     public let changed: UnsafeMutablePointer<UInt32>
+    /// Per slot, the generation its route was put in it at: what a worker's per-route
+    /// decision for the slot (made from the route alone) depends on. A more specific route
+    /// taking part of the slot's range marks `changed`, not this, so the per-route dst stays.
+    public let allocated: UnsafeMutablePointer<UInt32>
+    let allocatedMemory: LargeMemory
     /// Control plane only (the FIB's lock): slot numbers, and which slots hold a route.
     var numbers: RecycledNumbers
     var live: [Bool] = [false]
@@ -33,6 +38,8 @@ public final class RouteSlots: @unchecked Sendable {
         changedMemory = LargeMemory(bytes: capacity * 4)
         routes = routeMemory.base.bindMemory(to: Route.self, capacity: capacity)
         changed = changedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
+        allocatedMemory = LargeMemory(bytes: capacity * 4)
+        allocated = allocatedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
         // Slot 0: what a lookup that finds no route reads (never a leaf's route).
         routes.initialize(to: Route(prefix: IPv4Prefix(address: .zero, length: 0)!, type: .blackhole))
         live[0] = true
@@ -42,6 +49,7 @@ public final class RouteSlots: @unchecked Sendable {
         for slot in live.indices where live[slot] { (routes + slot).deinitialize(count: 1) }
         routeMemory.deallocate()
         changedMemory.deallocate()
+        allocatedMemory.deallocate()
         highWaterWord.deallocate()
     }
 
@@ -83,6 +91,7 @@ public final class RouteSlots: @unchecked Sendable {
         (routes + Int(slot)).initialize(to: route)
         live[Int(slot)] = true
         changed[Int(slot)] = generation
+        allocated[Int(slot)] = generation
         return slot
     }
 
