@@ -28,14 +28,19 @@ if variant == "pool" {
     withExtendedLifetime((pool, worker)) {}
     print("forward-profile: \(packets) pool alloc+free, \(String(format: "%.2f", elapsed / Double(packets))) ns each")
 } else if variant == "churn" {
-    // forward-profile PACKETS churn [ROUTES] [BATCH]: the cached forward path with ROUTES
+    // forward-profile PACKETS churn [ROUTES] [BATCH] [default]: the cached forward path with ROUTES
     // Internet-shaped routes in the table (default 1 000 000), PACKETS packets timed alone,
     // then PACKETS more while another thread adds and deletes routes through `Stack.apply`
     // in batches of BATCH lines (default 1 000; 1: one line per apply). Prints both rates,
-    // their ratio and the changes per second (#14).
+    // their ratio, the route cache misses during churn and the changes per second (#14).
+    // `default`: the flows go by a default route instead of 198.19.0.0/16.
     let routes = arguments.count > 3 ? Int(arguments[3]) ?? 1_000_000 : 1_000_000
     let batch = arguments.count > 4 ? Int(arguments[4]) ?? 1_000 : 1_000
     let rig = try ForwardRig(randomDestinations: false)
+    if arguments.count > 5 && arguments[5] == "default" {
+        // The flows go by a default route, which the churn's prefixes take destinations from.
+        try rig.stack.apply("route del 198.19.0.0/16\nroute add 0.0.0.0/0 via 198.18.2.2")
+    }
     let loadStart = CDatapath_monotonic_ns()
     try rig.stack.apply(internetPrefixes(routes, seed: 42).map { "route add \($0) via 198.18.2.2" }.joined(separator: "\n"))
     let loadSeconds = Double(CDatapath_monotonic_ns() - loadStart) / 1e9
@@ -47,8 +52,10 @@ if variant == "pool" {
         return Double(CDatapath_monotonic_ns() - start) / 1e9
     }
     let alone = timed { rig.run(packets: packets, quiescent: true) }
+    let missesBefore = rig.stack.ipv4.routeCacheCounters.misses
     churn.start()
     let during = timed { rig.run(packets: packets, quiescent: true) }
+    print("  route cache misses during churn: \(rig.stack.ipv4.routeCacheCounters.misses - missesBefore)")
     let (changes, seconds) = churn.stop()
     let after = timed { rig.run(packets: packets, quiescent: true) }
     rig.drainRing()
