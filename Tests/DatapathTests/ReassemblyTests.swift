@@ -165,6 +165,45 @@ import DatapathWire
     }
 }
 
+/// #13 item 6: the reassembly bound holds against fragments of datagrams already started.
+@Suite struct ReassemblyExhaustionTests {
+    /// One datagram started under the bound, then thousands of 8-byte fragments for it (and
+    /// for a few more): fragment memory stays at the threshold, the rest are dropped with
+    /// their reason, and a ping through the router is still answered meanwhile.
+    @Test func tinyFragmentsOfStartedDatagramsStayWithinTheBound() throws {
+        var limits = ReassemblyParameters()
+        limits.highThreshold = 256 << 10
+        let lab = try ForwardLab(reassembly: limits)
+        let header = Array(ForwardLab.frame(destination: ForwardLab.routerA, protocol: .udp,
+                                            payload: Array(repeating: 0, count: 64), dontFragment: false)[..<34])
+        var frames: [[UInt8]] = []
+        for id in 0..<4 {
+            var ip = Array(header[14..<34])
+            ip[4] = 0x42; ip[5] = UInt8(id)
+            // Offsets 8, 16, … (never the first or the last): each its own pool buffer.
+            for n in 1...2000 {
+                frames.append(ReassemblyTests.fragment(header: ip, frame: header, payload: Array(repeating: 0xAB, count: 8),
+                                                       offset: n * 8, more: true))
+            }
+        }
+        for chunk in stride(from: 0, to: frames.count, by: 200) {
+            lab.deliver(Array(frames[chunk..<min(chunk + 200, frames.count)]))
+            #expect(lab.stack.ipv4.reassemblyQueues(worker: 0).bytes <= 256 << 10)
+        }
+        let held = lab.stack.ipv4.reassemblyQueues(worker: 0)
+        #expect(held.bytes <= 256 << 10 && held.bytes > 200 << 10)
+        #expect(lab.drops(.fragMemoryLimit) > 7000)
+        // Service continues: a ping to the router is answered.
+        lab.deliver(ForwardLab.echoRequest(to: ForwardLab.routerA, data: Array(repeating: 1, count: 56)))
+        #expect(lab.sent(on: lab.wire0).contains { $0.count >= 34 && $0[23] == 1 && $0[34] == 0 })
+        lab.clock.advance(by: 31_000_000_000)
+        lab.stack.ipv4.expireFragments(worker: lab.worker)
+        _ = lab.sent(on: lab.wire0)
+        #expect(lab.stack.ipv4.reassemblyQueues(worker: 0).datagrams == 0)
+        #expect(lab.poolIsAtBaseline)
+    }
+}
+
 @Suite struct ReassemblyOptionTests {
     @Test func laterFragmentsWithShorterHeadersReassembleUnderTheFirstOnesHeader() throws {
         let lab = try ForwardLab()

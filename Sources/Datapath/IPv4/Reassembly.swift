@@ -3,8 +3,9 @@ import DatapathWire
 
 /// Reassembly limits (Linux sysctls `ipfrag_high_thresh`, `ipfrag_time`), per worker here.
 public struct ReassemblyParameters: Sendable {
-    /// Bytes of fragments held at most (buffer sizes, as Linux counts truesize); a fragment that
-    /// would start a new datagram above it is dropped.
+    /// Bytes of fragments held at most (buffer sizes, as Linux counts truesize): a fragment
+    /// that would take them above it — one that starts a datagram or one of a datagram
+    /// already started — is dropped.
     public var highThreshold = 4 << 20
     /// Nanoseconds a datagram may take to complete (Linux: 30 s).
     public var timeout: Duration = .seconds(30)
@@ -189,6 +190,14 @@ extension IPv4 {
             }
             if start >= end { break }
             previous = fragment
+        }
+        // Every fragment counts against the bound, not only a datagram's first: tiny
+        // fragments of datagrams already started would otherwise hold any number of the
+        // pool's buffers (8 191 per datagram) until they time out, starving all traffic.
+        guard table.memory + Int(incoming.head.pointee.bufferSize) <= table.parameters.highThreshold else {
+            counters.add(IPStatistics.Counter.reasmFails.rawValue)
+            worker.drop(incoming, .fragMemoryLimit)
+            return nil
         }
         guard let skb = worker.cache.detachFromRing(incoming) else {
             worker.drops.count(.noMemory)
