@@ -22,5 +22,6 @@ func fuzzTarget(_ name: String) -> Target {
 let package = Package(
     name: "swift-datapath-fuzz",
     dependencies: [.package(path: "..")],
-    targets: [fuzzTarget("FuzzStackReceive"), fuzzTarget("FuzzConfig"), fuzzTarget("FuzzWire")]
+    targets: [fuzzTarget("FuzzStackReceive"), fuzzTarget("FuzzConfig"), fuzzTarget("FuzzWire"),
+              fuzzTarget("FuzzReassembly")]
 )

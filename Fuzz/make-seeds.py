@@ -83,3 +83,28 @@ configs = {
 }
 for name, text in configs.items():
     open('Fuzz/Corpus/FuzzConfig/' + name, 'w').write(text)
+
+# FuzzReassembly: records of [what][offset units: 2][length: 2][plan] (see ReassemblyHarness).
+def frag(n, units, length, more=False, b=False, df=False):
+    what = n | (8 if more else 0) | (0x10 if b else 0) | (0x40 if df else 0)
+    return struct.pack('!BHHB', what, units, length, 0)
+def frag_plan(n, units, length, plan, more=False, b=False):
+    return struct.pack('!BHHB', n | (8 if more else 0) | (0x10 if b else 0), units, length, plan)
+def step(seconds):
+    return struct.pack('!BHHB', 0x60, 0, 0, seconds)
+os.makedirs('Fuzz/Corpus/FuzzReassembly', exist_ok=True)
+reassembly = {
+    # A 1000-byte datagram (UDP length 8 + 16 * 62 = 1000) in two fragments, in order and reversed.
+    'two-in-order': frag_plan(0, 0, 504, 62, more=True) + frag_plan(0, 63, 496, 62),
+    'two-reversed': frag_plan(1, 63, 496, 62) + frag_plan(1, 0, 504, 62, more=True),
+    'three-with-duplicate': frag_plan(2, 0, 400, 62, more=True) + frag_plan(2, 50, 400, 62, more=True)
+        + frag_plan(2, 50, 400, 62, more=True) + frag_plan(2, 100, 200, 62),
+    'overlap': frag_plan(3, 0, 504, 62, more=True) + frag_plan(3, 60, 520, 62),
+    'two-sources-same-id': frag_plan(4, 0, 504, 62, more=True) + frag_plan(4, 0, 504, 62, more=True, b=True)
+        + frag_plan(4, 63, 496, 62, b=True) + frag_plan(4, 63, 496, 62),
+    'timeout': frag_plan(5, 0, 504, 62, more=True) + step(31) + frag_plan(5, 63, 496, 62),
+    'tiny-flood': b''.join(frag(6, u, 8, more=True) for u in range(1, 400)),
+    'too-big': frag_plan(7, 8190, 100, 0),
+}
+for name, data in reassembly.items():
+    open('Fuzz/Corpus/FuzzReassembly/' + name, 'wb').write(data)

@@ -17,20 +17,26 @@ import Testing
         }
     }
 
-    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire"])
+    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly"])
     func everySeedAndRegressionPasses(target: String) throws {
         let files = Self.inputs(target)
         #expect(files.count >= 4, "the seed corpus of \(target) is missing")
         let harness = target == "FuzzStackReceive" ? try StackReceiveHarness() : nil
+        let reassembly = target == "FuzzReassembly" ? try ReassemblyHarness() : nil
         for file in files {
             let data = try Data(contentsOf: file)
             data.withUnsafeBytes { bytes in
                 switch target {
                 case "FuzzStackReceive": harness!.run(bytes)
                 case "FuzzConfig": ConfigHarness.run(bytes)
+                case "FuzzReassembly": reassembly!.run(bytes)
                 default: WireHarness.run(bytes)
                 }
             }
+        }
+        if let reassembly {
+            // The in-order, reversed, duplicate and two-source seeds complete 5 datagrams.
+            #expect(reassembly.delivered >= 5, "\(reassembly.delivered) datagrams reassembled")
         }
     }
 }
