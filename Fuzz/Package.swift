@@ -23,5 +23,5 @@ let package = Package(
     name: "swift-datapath-fuzz",
     dependencies: [.package(path: "..")],
     targets: [fuzzTarget("FuzzStackReceive"), fuzzTarget("FuzzConfig"), fuzzTarget("FuzzWire"),
-              fuzzTarget("FuzzReassembly")]
+              fuzzTarget("FuzzReassembly"), fuzzTarget("FuzzNeighbour")]
 )

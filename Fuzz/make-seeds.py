@@ -108,3 +108,27 @@ reassembly = {
 }
 for name, data in reassembly.items():
     open('Fuzz/Corpus/FuzzReassembly/' + name, 'wb').write(data)
+
+# FuzzNeighbour: records of [what][a][b][c] (see NeighbourHarness).
+def arp_from(n, m, reply=False, broadcast=True, target_ours=True, target=0):
+    return struct.pack('!BBBB', (4 if reply else 0) | (8 if broadcast else 0), n, m, 0 if target_ours else 2 * target + 1)
+def to(n):
+    return struct.pack('!BBBB', 1, n, 0, 0)
+def wait(ticks):
+    return struct.pack('!BBBB', 2, ticks, 0, 0)
+def bad_arp(n, lengths, op):
+    return struct.pack('!BBBB', 3, n, lengths, op)
+os.makedirs('Fuzz/Corpus/FuzzNeighbour', exist_ok=True)
+neighbour = {
+    'resolve-then-forward': to(0) + arp_from(0, 0, reply=True, broadcast=False) + to(0),
+    'request-learns-stale': arp_from(1, 1) + to(1) + to(1),
+    'mac-moves-after-locktime': arp_from(2, 1, reply=True) + to(2) + wait(30) + arp_from(2, 2, reply=True) + to(2),
+    'table-full': b''.join(to(n) for n in range(8)) + b''.join(arp_from(n, n % 4, reply=True) for n in range(8))
+        + b''.join(to(n) for n in range(8)),
+    'probes-fail': to(3) + wait(255) + wait(255) + to(3),
+    'stale-then-probe': arp_from(4, 3) + to(4) + wait(255) + wait(255) + to(4) + wait(120) + arp_from(4, 3, reply=True) + to(4),
+    'malformed': bad_arp(5, 0x46, 1) + bad_arp(5, 0x64, 2) + bad_arp(5, 0x00, 0) + bad_arp(5, 0x46, 3) + to(5),
+    'gratuitous': arp_from(6, 0) + to(6) + arp_from(6, 1, target_ours=False, target=6) + wait(30) + to(6),
+}
+for name, data in neighbour.items():
+    open('Fuzz/Corpus/FuzzNeighbour/' + name, 'wb').write(data)

@@ -17,12 +17,13 @@ import Testing
         }
     }
 
-    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly"])
+    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly", "FuzzNeighbour"])
     func everySeedAndRegressionPasses(target: String) throws {
         let files = Self.inputs(target)
         #expect(files.count >= 4, "the seed corpus of \(target) is missing")
         let harness = target == "FuzzStackReceive" ? try StackReceiveHarness() : nil
         let reassembly = target == "FuzzReassembly" ? try ReassemblyHarness() : nil
+        let neighbour = target == "FuzzNeighbour" ? try NeighbourHarness() : nil
         for file in files {
             let data = try Data(contentsOf: file)
             data.withUnsafeBytes { bytes in
@@ -30,6 +31,7 @@ import Testing
                 case "FuzzStackReceive": harness!.run(bytes)
                 case "FuzzConfig": ConfigHarness.run(bytes)
                 case "FuzzReassembly": reassembly!.run(bytes)
+                case "FuzzNeighbour": neighbour!.run(bytes)
                 default: WireHarness.run(bytes)
                 }
             }
@@ -37,6 +39,10 @@ import Testing
         if let reassembly {
             // The in-order, reversed, duplicate and two-source seeds complete 5 datagrams.
             #expect(reassembly.delivered >= 5, "\(reassembly.delivered) datagrams reassembled")
+        }
+        if let neighbour {
+            // The seeds resolve neighbours and forward what waited for them.
+            #expect(neighbour.forwarded >= 4, "\(neighbour.forwarded) packets forwarded to resolved neighbours")
         }
     }
 }
