@@ -23,5 +23,6 @@ let package = Package(
     name: "swift-datapath-fuzz",
     dependencies: [.package(path: "..")],
     targets: [fuzzTarget("FuzzStackReceive"), fuzzTarget("FuzzConfig"), fuzzTarget("FuzzWire"),
-              fuzzTarget("FuzzReassembly"), fuzzTarget("FuzzNeighbour")]
+              fuzzTarget("FuzzReassembly"), fuzzTarget("FuzzNeighbour"),
+              fuzzTarget("FuzzPcap")]
 )

@@ -132,3 +132,20 @@ neighbour = {
 }
 for name, data in neighbour.items():
     open('Fuzz/Corpus/FuzzNeighbour/' + name, 'wb').write(data)
+
+# FuzzPcap: [mode] then records [length: 2][original: 2][time: 4] and bytes (see PcapHarness).
+def pcap_record(length, original, time):
+    return struct.pack('!HHI', length, original, time)
+os.makedirs('Fuzz/Corpus/FuzzPcap', exist_ok=True)
+pcap = {
+    'roundtrip-ns': bytes([0x0E]) + pcap_record(60, 60, 1) + pcap_record(1514, 1514, 2) + bytes(range(64)),
+    'roundtrip-us-snap64': bytes([0x14]) + pcap_record(100, 1514, 70000) + pcap_record(0, 0, 3),
+    'small-buffer-big-record': bytes([0x2E]) + pcap_record(5000, 5000, 9) + pcap_record(10, 10, 10) + b'abc',
+    'read-valid': bytes([1]) + struct.pack('<IHHiIII', 0xA1B23C4D, 2, 4, 0, 0, 65535, 1)
+        + struct.pack('<IIII', 1, 2, 4, 4) + b'abcd',
+    'read-truncated': bytes([1]) + struct.pack('<IHHiIII', 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1) + struct.pack('<IIII', 1, 2, 100, 100),
+    'read-big-endian': bytes([1]) + struct.pack('>IHHiIII', 0xA1B2C3D4, 2, 4, 0, 0, 96, 1) + struct.pack('>IIII', 5, 999999, 2, 60) + b'xy',
+    'read-bad-magic': bytes([3]) + b'not a pcap file at all, not even close',
+}
+for name, data in pcap.items():
+    open('Fuzz/Corpus/FuzzPcap/' + name, 'wb').write(data)

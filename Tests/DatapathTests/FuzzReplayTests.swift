@@ -17,7 +17,7 @@ import Testing
         }
     }
 
-    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly", "FuzzNeighbour"])
+    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly", "FuzzNeighbour", "FuzzPcap"])
     func everySeedAndRegressionPasses(target: String) throws {
         let files = Self.inputs(target)
         #expect(files.count >= 4, "the seed corpus of \(target) is missing")
@@ -32,6 +32,7 @@ import Testing
                 case "FuzzConfig": ConfigHarness.run(bytes)
                 case "FuzzReassembly": reassembly!.run(bytes)
                 case "FuzzNeighbour": neighbour!.run(bytes)
+                case "FuzzPcap": PcapHarness.run(bytes)
                 default: WireHarness.run(bytes)
                 }
             }
