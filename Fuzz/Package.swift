@@ -24,5 +24,5 @@ let package = Package(
     dependencies: [.package(path: "..")],
     targets: [fuzzTarget("FuzzStackReceive"), fuzzTarget("FuzzConfig"), fuzzTarget("FuzzWire"),
               fuzzTarget("FuzzReassembly"), fuzzTarget("FuzzNeighbour"),
-              fuzzTarget("FuzzPcap")]
+              fuzzTarget("FuzzPcap"), fuzzTarget("FuzzUDPReceive")]
 )

@@ -149,3 +149,17 @@ pcap = {
 }
 for name, data in pcap.items():
     open('Fuzz/Corpus/FuzzPcap/' + name, 'wb').write(data)
+
+# FuzzUDPReceive: records of [to][port][from][length][checksum][fill] (see UDPReceiveHarness).
+def dgram(to=0, port=0, frm=0, length=16, mode=0, fill=0x41):
+    return bytes([to, port, frm, length, mode, fill])
+os.makedirs('Fuzz/Corpus/FuzzUDPReceive', exist_ok=True)
+udp_seeds = {
+    'to-each-socket': dgram(port=0) + dgram(port=1) + dgram(port=2, frm=0) + dgram(port=2, frm=1) + dgram(port=4),
+    'broadcasts': dgram(to=1, port=4) + dgram(to=2, port=4) + dgram(to=1, port=2) + dgram(to=2, port=1),
+    'checksums': dgram(mode=1) + dgram(mode=2) + dgram(mode=3) + dgram(mode=4) + dgram(length=0, mode=0),
+    'lengths': dgram(mode=5) + dgram(mode=6) + dgram(length=3, mode=6) + dgram(length=255),
+    'no-socket-and-not-ours': dgram(port=3) + dgram(port=5) + dgram(to=3),
+}
+for name, data in udp_seeds.items():
+    open('Fuzz/Corpus/FuzzUDPReceive/' + name, 'wb').write(data)

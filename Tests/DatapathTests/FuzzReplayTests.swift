@@ -17,13 +17,14 @@ import Testing
         }
     }
 
-    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly", "FuzzNeighbour", "FuzzPcap"])
+    @Test(arguments: ["FuzzStackReceive", "FuzzConfig", "FuzzWire", "FuzzReassembly", "FuzzNeighbour", "FuzzPcap", "FuzzUDPReceive"])
     func everySeedAndRegressionPasses(target: String) throws {
         let files = Self.inputs(target)
         #expect(files.count >= 4, "the seed corpus of \(target) is missing")
         let harness = target == "FuzzStackReceive" ? try StackReceiveHarness() : nil
         let reassembly = target == "FuzzReassembly" ? try ReassemblyHarness() : nil
         let neighbour = target == "FuzzNeighbour" ? try NeighbourHarness() : nil
+        let udp = target == "FuzzUDPReceive" ? try UDPReceiveHarness() : nil
         for file in files {
             let data = try Data(contentsOf: file)
             data.withUnsafeBytes { bytes in
@@ -33,6 +34,7 @@ import Testing
                 case "FuzzReassembly": reassembly!.run(bytes)
                 case "FuzzNeighbour": neighbour!.run(bytes)
                 case "FuzzPcap": PcapHarness.run(bytes)
+                case "FuzzUDPReceive": udp!.run(bytes)
                 default: WireHarness.run(bytes)
                 }
             }
@@ -44,6 +46,10 @@ import Testing
         if let neighbour {
             // The seeds resolve neighbours and forward what waited for them.
             #expect(neighbour.forwarded >= 4, "\(neighbour.forwarded) packets forwarded to resolved neighbours")
+        }
+        if let udp {
+            // The seeds' good datagrams reach their sockets (broadcasts two of them).
+            #expect(udp.delivered >= 6, "\(udp.delivered) datagrams received")
         }
     }
 }
