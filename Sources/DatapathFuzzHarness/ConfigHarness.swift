@@ -17,14 +17,15 @@ public enum ConfigHarness {
         let before = state(stack)
         do {
             try stack.apply(text)
-        } catch let error as ConfigError {
-            precondition(error.line >= 1, "a syntax error without a line")
-            precondition(state(stack) == before, "a configuration with a syntax error changed the stack")
-        } catch let error as ConfigApplyError {
-            precondition(error.line >= 1, "an error without a line")
-            precondition(state(stack) == before, "a configuration that failed changed the stack: \(error)")
         } catch {
-            preconditionFailure("an error of an unexpected type: \(error)")
+            switch error {
+            case .syntax(let error):
+                precondition(error.line >= 1, "a syntax error without a line")
+                precondition(state(stack) == before, "a configuration with a syntax error changed the stack")
+            case .apply(let error):
+                precondition(error.line >= 1, "an error without a line")
+                precondition(state(stack) == before, "a configuration that failed changed the stack: \(error)")
+            }
         }
     }
 

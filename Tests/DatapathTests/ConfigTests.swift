@@ -150,7 +150,8 @@ import DatapathWire
                 link set eth9 master br0
                 """)
         } throws: { error in
-            (error as? ConfigApplyError)?.description
+            guard case .apply(let error) = error as? ConfigurationError else { return false }
+            return error.description
                 == "line 4: 'eth9': no such device (add it with 'link add' first)"
         }
         #expect(stack.links.count == before)
@@ -249,7 +250,7 @@ import DatapathWire
         do {
             try stack.apply("route add 198.18.1.0/24 dev eth0")   // the connected route exists
             Issue.record("applied")
-        } catch let error as ConfigApplyError {
+        } catch .apply(let error) {
             #expect(error.cause == .invalid("route exists (metric 0)") && error.line == 1)
         }
         // A full neighbour table is found before anything changes, and named as the stack's error.
@@ -261,7 +262,7 @@ import DatapathWire
         do {
             try small.apply("neigh add 198.18.1.3 lladdr 02:00:00:00:00:03 dev eth0")
             Issue.record("applied")
-        } catch let error as ConfigApplyError {
+        } catch .apply(let error) {
             #expect(error.cause == .stack(.neighbourTableFull))
             #expect(error.description == "line 1: '198.18.1.3': neighbour table full")
         }
@@ -272,7 +273,7 @@ import DatapathWire
         do {
             try stack.apply("link add br0 type bridge\nlink add wan0 type afpacket dev veth9nosuch")
             Issue.record("applied")
-        } catch let error as ConfigApplyError {
+        } catch .apply(let error) {
             #expect(error.line == 2)
             #expect(error.word == "veth9nosuch")
         }

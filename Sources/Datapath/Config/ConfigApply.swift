@@ -5,14 +5,24 @@ import Logging
 extension Stack {
     /// Parses and applies a configuration, all or nothing (DESIGN.md §7): every line is checked
     /// against the devices that exist and those the configuration creates, and AF_PACKET devices
-    /// are opened, before anything changes. Throws `ConfigError` (syntax) or `ConfigApplyError`
-    /// (meaning: unknown device, wrong kind, interface that cannot be opened). Returns what the
+    /// are opened, before anything changes. Throws `.syntax` (a `ConfigError`) or `.apply` (a
+    /// `ConfigApplyError`: unknown device, wrong kind, interface that cannot be opened). Returns what the
     /// configuration asks of whoever shows the stack (`filter list`), which is not stack state.
     /// Says so on the stack's logger at `logLevel` (a control channel's single changes, which
     /// a routing daemon makes thousands of a second, log below notice).
     @discardableResult
-    public func apply(_ text: String, logLevel: Logger.Level = .notice) throws -> AppliedConfiguration {
-        let lines = try ConfigParser.parse(text)
+    public func apply(_ text: String, logLevel: Logger.Level = .notice) throws(ConfigurationError) -> AppliedConfiguration {
+        let lines: [ConfigLine]
+        do throws(ConfigError) { lines = try ConfigParser.parse(text) } catch { throw .syntax(error) }
+        return try apply(lines, logLevel: logLevel)
+    }
+
+    func apply(_ lines: [ConfigLine], logLevel: Logger.Level) throws(ConfigurationError) -> AppliedConfiguration {
+        do throws(ConfigApplyError) { return try applyParsed(lines, logLevel: logLevel) }
+        catch { throw .apply(error) }
+    }
+
+    func applyParsed(_ lines: [ConfigLine], logLevel: Logger.Level) throws(ConfigApplyError) -> AppliedConfiguration {
         try validate(lines)
         var opened: [Int: AFPacketDevice] = [:]
         for line in lines {

@@ -51,3 +51,25 @@ public struct ConfigApplyError: Error, CustomStringConvertible, Sendable, Equata
 
     public var description: String { "line \(line): '\(word)': \(reason)" }
 }
+
+/// Why `Stack.apply` applied nothing: a line that does not parse, or one that cannot be
+/// applied. Its description is the inner error's (`line 3: expected 'type', got 'typ'`).
+public enum ConfigurationError: Error, CustomStringConvertible, Sendable, Equatable {
+    case syntax(ConfigError)
+    case apply(ConfigApplyError)
+
+    /// The configuration line at fault (1-based).
+    public var line: Int {
+        switch self {
+        case .syntax(let error): error.line
+        case .apply(let error): error.line
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .syntax(let error): error.description
+        case .apply(let error): error.description
+        }
+    }
+}
