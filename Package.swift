@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
     ],
     targets: [
         .target(name: "CDatapath"),
@@ -35,7 +36,8 @@ let package = Package(
         ),
         .target(
             name: "Datapath",
-            dependencies: ["DatapathCore", "DatapathWire", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["DatapathCore", "DatapathWire", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "SystemPackage", package: "swift-system")]
         ),
         .target(name: "DatapathFuzzHarness", dependencies: ["Datapath", "DatapathCore", "DatapathWire"]),
         // Traffic generation (Linux's pktgen role): the CLI's `gen`, tests and benchmarks.

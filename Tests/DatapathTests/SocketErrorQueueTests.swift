@@ -41,7 +41,7 @@ import Glibc
         #expect(throws: SocketError.connectionRefused(peer)) { try socket.tryReceive() }
         #expect(try socket.tryReceive() == nil)   // thrown once
         let message = try #require(socket.receiveError())
-        #expect(message.error == .connectionRefused(peer) && message.errno == ECONNREFUSED && message.isHard)
+        #expect(message.error == .connectionRefused(peer) && message.errno == .connectionRefused && message.isHard)
         #expect(message.origin == .icmp && message.type == 3 && message.code == 3)
         #expect(message.offender == ForwardLab.hostB && message.destination == peer)
         #expect(message.payload == [4, 5, 6, 7])
@@ -71,11 +71,11 @@ import Glibc
         lab.deliver(ForwardLab.icmpErrorFromHostB(type: 11, code: 0, quoting: packet), on: lab.eth1)
         lab.deliver(ForwardLab.icmpErrorFromHostB(code: 0, quoting: packet), on: lab.eth1)
         let exceeded = try #require(socket.receiveError())
-        #expect(exceeded.errno == EHOSTUNREACH && !exceeded.isHard && exceeded.type == 11)
+        #expect(exceeded.errno == .noRouteToHost && !exceeded.isHard && exceeded.type == 11)
         // Reading the queue leaves the next message's error pending, as sk_err.
         #expect(throws: SocketError.unreachable(ForwardLab.hostB)) { try socket.tryReceive() }
         let network = try #require(socket.receiveError())
-        #expect(network.errno == ENETUNREACH && network.code == 0 && network.payload == [2])
+        #expect(network.errno == .networkUnreachable && network.code == 0 && network.payload == [2])
         lab.deliver(ForwardLab.icmpErrorFromHostB(code: 0, quoting: packet), on: lab.eth1)
         socket.close()
         #expect(socket.receiveError() == nil)
@@ -96,7 +96,7 @@ import Glibc
         #expect(lab.sent(on: lab.wire1).isEmpty)
         #expect(throws: SocketError.messageTooLong(2000, mtu: 1500)) { try socket.tryReceive() }
         let local = try #require(socket.receiveError())
-        #expect(local.origin == .local && local.errno == EMSGSIZE && local.info == 1500 && local.offender == .zero)
+        #expect(local.origin == .local && local.errno == .messageTooLong && local.info == 1500 && local.offender == .zero)
         #expect(local.destination == peer)
 
         let packet = try await Self.sendToHostB(lab, socket, [UInt8](repeating: 8, count: 1200))
@@ -122,7 +122,7 @@ import Glibc
         try #require(sent.count == 1)
         lab.deliver(ForwardLab.icmpErrorFromHostB(code: 1, quoting: Array(sent[0][14...])), on: lab.eth1)
         let message = try #require(socket.receiveError())
-        #expect(message.errno == EHOSTUNREACH && message.type == 3 && message.code == 1 && !message.isHard)
+        #expect(message.errno == .noRouteToHost && message.type == 3 && message.code == 1 && !message.isHard)
         #expect(message.offender == ForwardLab.hostB && message.destination == SocketAddress(ForwardLab.hostB, 0))
         #expect(message.payload == request)
         #expect(quiet.receiveError() == nil)

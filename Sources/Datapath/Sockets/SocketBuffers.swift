@@ -60,7 +60,7 @@ final class SocketBuffers: @unchecked Sendable {
     /// met sending (`ip_local_error`), is queued with its details; every one becomes the
     /// pending error.
     func report(_ message: SocketErrorMessage) {
-        if errorQueue.enabled.load(ordering: .relaxed) && (message.origin == .icmp || message.errno == EMSGSIZE) {
+        if errorQueue.enabled.load(ordering: .relaxed) && (message.origin == .icmp || message.errno == .messageTooLong) {
             errorQueue.enqueue(message)
         }
         report(message.error)

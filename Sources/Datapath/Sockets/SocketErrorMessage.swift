@@ -1,5 +1,6 @@
 import DatapathCore
 import DatapathWire
+import SystemPackage
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -20,7 +21,7 @@ public struct SocketErrorMessage: Sendable, Equatable {
     /// The error as the socket's calls throw it.
     public var error: SocketError
     /// `ee_errno`: the errno Linux gives this error (ECONNREFUSED, EHOSTUNREACH, EMSGSIZE, …).
-    public var errno: Int32
+    public var errno: Errno
     public var origin: Origin
     /// `ee_type` and `ee_code`: the ICMP type and code (0 for a local error).
     public var type: UInt8
@@ -39,7 +40,7 @@ public struct SocketErrorMessage: Sendable, Equatable {
     /// connected socket without `IP_RECVERR` hears of.
     public var isHard: Bool
 
-    public init(error: SocketError, errno: Int32, origin: Origin, type: UInt8 = 0, code: UInt8 = 0, info: UInt32 = 0,
+    public init(error: SocketError, errno: Errno, origin: Origin, type: UInt8 = 0, code: UInt8 = 0, info: UInt32 = 0,
                 offender: IPv4Address = .zero, destination: SocketAddress, payload: [UInt8] = [], isHard: Bool = true) {
         self.error = error
         self.errno = errno
@@ -103,29 +104,29 @@ public struct SocketErrorMessage: Sendable, Equatable {
         case EPROTO: .protocolError(destination.address)
         default: .unreachable(destination.address)
         }
-        return SocketErrorMessage(error: error, errno: errno, origin: .icmp, type: type.rawValue, code: code.rawValue,
+        return SocketErrorMessage(error: error, errno: Errno(rawValue: errno), origin: .icmp, type: type.rawValue, code: code.rawValue,
                                   info: type == .destinationUnreachable && errno == EMSGSIZE ? info & 0xFFFF : info,
                                   offender: offender, destination: destination, payload: Array(payload), isHard: hard)
     }
 }
 
 extension SocketError {
-    /// The errno Linux returns for this error.
-    public var errno: Int32 {
+    /// The errno Linux returns for this error (swift-system's `Errno`).
+    public var errno: Errno {
         switch self {
-        case .addressInUse, .noFreePort: EADDRINUSE
-        case .addressNotAvailable: EADDRNOTAVAIL
-        case .alreadyBound, .invalidDestination, .invalidPacket, .notMulticast, .invalidSegmentSize: EINVAL
-        case .notBound, .closed: EBADF
-        case .notConnected: EDESTADDRREQ
-        case .messageTooLong: EMSGSIZE
-        case .noRoute, .unreachable: EHOSTUNREACH
-        case .noBufferSpace: ENOBUFS
-        case .connectionRefused: ECONNREFUSED
-        case .protocolError: EPROTO
-        case .broadcastNotPermitted: EACCES
-        case .wouldBlock: EAGAIN
-        case .stackNotRunning: ENETDOWN
+        case .addressInUse, .noFreePort: .addressInUse
+        case .addressNotAvailable: .addressNotAvailable
+        case .alreadyBound, .invalidDestination, .invalidPacket, .notMulticast, .invalidSegmentSize: .invalidArgument
+        case .notBound, .closed: .badFileDescriptor
+        case .notConnected: .addressRequired
+        case .messageTooLong: .messageTooLong
+        case .noRoute, .unreachable: .noRouteToHost
+        case .noBufferSpace: .noBufferSpace
+        case .connectionRefused: .connectionRefused
+        case .protocolError: .protocolError
+        case .broadcastNotPermitted: .permissionDenied
+        case .wouldBlock: .wouldBlock
+        case .stackNotRunning: .networkDown
         }
     }
 }
