@@ -45,7 +45,7 @@ struct CaptureCommand: ParsableCommand {
 
 /// Consumes every frame (the tap has seen it): capture needs no protocol handlers.
 final class ConsumeAll: RxHandler, @unchecked Sendable {
-    func handleFrames(_ batch: inout PacketBatch, worker: Worker) {
+    func receive(_ batch: inout PacketBatch, worker: Worker) {
         worker.cache.free(&batch)
     }
 }

@@ -72,7 +72,7 @@ import DatapathWire
         core.addPacketType(.ipv4, handler)
         final class TakeOdd: RxHandler, @unchecked Sendable {
             var taken = 0
-            func handleFrames(_ batch: inout PacketBatch, worker: Worker) {
+            func receive(_ batch: inout PacketBatch, worker: Worker) {
                 var kept = 0
                 for i in batch.indices {
                     if batch[i].data.load(as: UInt8.self) % 2 == 1 {
@@ -103,7 +103,7 @@ import DatapathWire
         final class ToMaster: RxHandler, @unchecked Sendable {
             let master: Int
             init(master: Int) { self.master = master }
-            func handleFrames(_ batch: inout PacketBatch, worker: Worker) {
+            func receive(_ batch: inout PacketBatch, worker: Worker) {
                 for i in batch.indices { batch[i].inputIfindex = master }
             }
         }

@@ -3,7 +3,7 @@ import Datapath
 import DatapathCore
 import DatapathWire
 
-/// The forwarding fast path (`IPv4.receiveFrames`): for any traffic, the same frames out, the
+/// The forwarding fast path (`IPv4.receive(_:ifindex:macWord:worker:)`): for any traffic, the same frames out, the
 /// same counters and drops as the staged path; a flow's frames in order; and it stands aside
 /// whenever something must see the packets stage by stage.
 @Suite struct FastForwardTests {

@@ -10,7 +10,7 @@ import DatapathWire
 /// through the whole path: MemoryDevice RX → netif_receive_skb → ip_rcv (checksum verified) →
 /// NF PREROUTING (empty) → ip_rcv_finish + route cache → ip_forward → NF FORWARD → ip_output →
 /// NF POSTROUTING → ip_finish_output → ip_finish_output2 → neigh_output (hh cache) →
-/// dev_queue_xmit → TX — in the fast path's one loop (`IPv4.receiveFrames`), or stage by stage
+/// dev_queue_xmit → TX — in the fast path's one loop (`IPv4.receive(_:ifindex:macWord:worker:)`), or stage by stage
 /// with `fastPath: false`.
 /// The reflector's few stores per packet are inside the measurement.
 public final class ForwardRig {

@@ -37,7 +37,7 @@ extension IPv4: IngressFastPath {
     /// InReceives, ForwDatagrams, route cache lookups, filter rule matches — and its time is the
     /// `ip-forward-fast` stage's. It does not write header offsets, protocol or route into the
     /// skb: nothing after it reads them.
-    public func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
+    public func receive(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
         let state = self.state(worker)
         state.refresh(self, worker: worker)
         let settings = state.settings
@@ -195,7 +195,7 @@ extension IPv4: IngressFastPath {
     }
 
     /// The fast path's checks on one frame, reading only but for trimming padding, and on a
-    /// route cache miss routing it (`fastRoute`); see `receiveFrames`. Returns the neighbour to
+    /// route cache miss routing it (`fastRoute`); see `receive(_:ifindex:macWord:worker:)`. Returns the neighbour to
     /// send it to; that neighbour + 1 when the frame was routed but is left to the staged path
     /// (the rest of the batch for that neighbour then goes the same way); 1 for an IPv4 frame
     /// to us left before routing (options, a checksum only the device vouches for, a bad

@@ -47,7 +47,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         get { settings.defaultTTL }
         set { settings.defaultTTL = newValue }
     }
-    /// Whether frames that only need forwarding take the fast path (`receiveFrames`).
+    /// Whether frames that only need forwarding take the fast path (`receive(_:ifindex:macWord:worker:)`).
     public var fastPath: Bool {
         get { settings.fastPath }
         set { settings.fastPath = newValue }
@@ -228,7 +228,7 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// Per protocol handler slot, the packets `ipLocalDeliverFinish` hands it.
     let protocolBatches: UnsafeMutablePointer<PacketBatch>
     let neighbourBatches = NeighbourBatches()
-    /// The fast path's per-neighbour output batches (`receiveFrames`).
+    /// The fast path's per-neighbour output batches (`receive(_:ifindex:macWord:worker:)`).
     let fastGroups = NeighbourBatches()
     /// The fast path's neighbour per frame of the batch (0: left to the staged path).
     let fastHops = UnsafeMutablePointer<UInt>.allocate(capacity: PacketBatch.maximumCount)
@@ -376,7 +376,7 @@ public struct IPv4Settings: Sendable, Equatable {
     public var forwarding = true
     /// TTL of packets the stack originates (`ip_default_ttl`).
     public var defaultTTL: UInt8 = 64
-    /// Whether frames that only need forwarding take the fast path (`receiveFrames`); on by
+    /// Whether frames that only need forwarding take the fast path (`receive(_:ifindex:macWord:worker:)`); on by
     /// default. Off, every frame takes the staged path (for comparisons and tests). Not a
     /// Linux sysctl.
     public var fastPath = true

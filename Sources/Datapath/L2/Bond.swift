@@ -231,7 +231,7 @@ public final class BondSlave: RxHandler, @unchecked Sendable {
     /// Linux: `bond_handle_frame` — hands frames to the bond (`RX_HANDLER_ANOTHER`), marking
     /// unicast to the bond's MAC as `.host`; an inactive slave's frames are dropped
     /// (`.bondInactiveSlave`, Linux's `RX_HANDLER_EXACT` with no exact-match taker).
-    public func handleFrames(_ batch: inout PacketBatch, worker: Worker) {
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
         guard isActive else {
             worker.drop(&batch, .bondInactiveSlave)
             return

@@ -41,7 +41,7 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
     /// Drops: `.bridgePortState` (this port or the destination's not forwarding, or no port to
     /// flood to), `.macInvalidSource`, `.bridgeSamePort` (no hairpin), `.unhandledProtocol`
     /// (link-local groups), `.noMemory` (a flood clone).
-    public func handleFrames(_ batch: inout PacketBatch, worker: Worker) {
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
         let bridge = self.bridge

@@ -20,7 +20,7 @@ public final class XConnect: RxHandler, @unchecked Sendable {
     /// Frames handed to the output device so far, over all workers.
     public var forwardedCount: UInt64 { forwarded.reduce(0) { $0 &+ $1[0] } }
 
-    public func handleFrames(_ batch: inout PacketBatch, worker: Worker) {
+    public func receive(_ batch: inout PacketBatch, worker: Worker) {
         for i in batch.indices {
             _ = batch[i].push(EthernetHeader.length)
         }

@@ -10,7 +10,7 @@ public protocol PacketTypeHandler: AnyObject, Sendable {
 /// leaves in `batch` what should go on. To pass frames on as another device's (Linux's
 /// `RX_HANDLER_ANOTHER`), it sets their `inputIfindex`; survivors must then all name one device.
 public protocol RxHandler: AnyObject, Sendable {
-    func handleFrames(_ batch: inout PacketBatch, worker: Worker)
+    func receive(_ batch: inout PacketBatch, worker: Worker)
 }
 
 /// A packet tap (Linux: a `ptype_all` entry, as AF_PACKET sockets and tcpdump use). Sees every

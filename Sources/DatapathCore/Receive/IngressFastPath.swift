@@ -12,7 +12,7 @@ public protocol IngressFastPath: AnyObject, Sendable {
     /// Takes from `batch` the frames it finishes (sent on, or queued for sending) and leaves the
     /// others in `batch`, unchanged and in their order. All frames arrived on `ifindex`, whose
     /// MAC address is `macWord` (as `MACAddress.wireWord`).
-    func receiveFrames(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker)
+    func receive(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker)
 }
 
 extension NetCore {
@@ -29,7 +29,7 @@ extension NetCore {
     func runIngressFastPath(_ batch: inout PacketBatch, ifindex: Int, worker: Worker) {
         guard let fastPath = ingressFastPath, rxHandlers[ifindex] == nil, globalTaps.isEmpty,
               deviceTaps[ifindex].isEmpty else { return }
-        fastPath.receiveFrames(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
+        fastPath.receive(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
     }
 
     /// Runs the fast path over frames an rx_handler handed to the device above it (a bond's
@@ -55,7 +55,7 @@ extension NetCore {
             head.pointee.length &+= UInt32(EthernetHeader.length)
             pushed &+= 1
         }
-        fastPath.receiveFrames(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
+        fastPath.receive(&batch, ifindex: ifindex, macWord: deviceMACs[ifindex], worker: worker)
         Self.pullEthernetHeaders(batch.slots, batch.count)
     }
 

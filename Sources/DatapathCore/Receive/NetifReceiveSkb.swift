@@ -62,7 +62,7 @@ extension NetCore {
         var depth = 0
         while !batch.isEmpty, let handler = rxHandlers[ifindex], depth < 8 {
             oneProtocol = false  // a handler may hand on frames of other protocols
-            handler.handleFrames(&batch, worker: worker)
+            handler.receive(&batch, worker: worker)
             guard !batch.isEmpty, batch[0].inputIfindex != ifindex else { break }
             ifindex = batch[0].inputIfindex
             deliverTaps(batch, ifindex: ifindex, worker: worker)
