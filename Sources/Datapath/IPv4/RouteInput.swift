@@ -136,25 +136,12 @@ extension IPv4 {
     @inline(__always)
     func routeDecision(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                        snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer?, slot: inout UInt32) -> RouteResult {
-        // Martians (RFC 1812 §5.3.7): a multicast, limited-broadcast, zero or loopback source;
-        // a zero or loopback destination.
-        if inputIfindex != 0 {
-            if source & 0xF000_0000 == 0xE000_0000 || source == 0xFFFF_FFFF || source == 0
-                || source & 0xFF00_0000 == 0x7F00_0000 {
-                return RouteResult(input: .martianSource)
-            }
-            if destination == 0 || destination & 0xFF00_0000 == 0x7F00_0000 {
-                return RouteResult(input: .martianDestination)
-            }
-        }
-        if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: .broadcast) }
-        if destination & 0xF000_0000 == 0xE000_0000 {
-            // ip_check_mc_rcu: a group joined on the input device, all-hosts, or IGMPv3's
-            // report address (the queries and reports IGMP itself needs).
-            let joined = destination == IGMP.allHosts || destination == IGMP.allReports
-                || state.multicastGroups.contains(UInt64(inputIfindex) << 32 | UInt64(destination))
-            return inputIfindex != 0 && joined ? RouteResult(input: .localDeliver, flags: .multicast)
-                : RouteResult(input: .multicast)
+        // Addresses whose first octet is 0, 127 or 224–255 need a closer look; two compares
+        // each rule the rest out.
+        if IPv4.hasSpecialOctet(source) || IPv4.hasSpecialOctet(destination),
+           let special = specialAddresses(destination: destination, source: source, inputIfindex: inputIfindex,
+                                          state: state) {
+            return special
         }
         let index = snapshot.lookupIndex(destination)
         slot = UInt32(truncatingIfNeeded: index)
@@ -204,6 +191,40 @@ extension IPv4 {
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination,
                            outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu),
                            flags: entry.flags.intersection(.perFlow), dst: DstIndex(rawValue: entry.dst))
+    }
+
+    /// Whether an address's first octet is 0, 127 or 224–255 (two compares: 0 wraps to the top).
+    @inline(__always)
+    static func hasSpecialOctet(_ address: UInt32) -> Bool {
+        let octet = address >> 24
+        return octet &- 1 >= 223 || octet == 127
+    }
+
+    /// The decisions `routeDecision` makes before the FIB for addresses with a special first
+    /// octet; nil when the addresses turn out ordinary.
+    /// Martians (RFC 1812 §5.3.7): a multicast, limited-broadcast, zero or loopback source; a
+    /// zero or loopback destination. Then the limited broadcast and multicast destinations.
+    @inline(never)
+    func specialAddresses(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState) -> RouteResult? {
+        if inputIfindex != 0 {
+            if source & 0xF000_0000 == 0xE000_0000 || source == 0xFFFF_FFFF || source == 0
+                || source & 0xFF00_0000 == 0x7F00_0000 {
+                return RouteResult(input: .martianSource)
+            }
+            if destination == 0 || destination & 0xFF00_0000 == 0x7F00_0000 {
+                return RouteResult(input: .martianDestination)
+            }
+        }
+        if destination == 0xFFFF_FFFF { return RouteResult(input: .localDeliver, flags: .broadcast) }
+        if destination & 0xF000_0000 == 0xE000_0000 {
+            // ip_check_mc_rcu: a group joined on the input device, all-hosts, or IGMPv3's
+            // report address (the queries and reports IGMP itself needs).
+            let joined = destination == IGMP.allHosts || destination == IGMP.allReports
+                || state.multicastGroups.contains(UInt64(inputIfindex) << 32 | UInt64(destination))
+            return inputIfindex != 0 && joined ? RouteResult(input: .localDeliver, flags: .multicast)
+                : RouteResult(input: .multicast)
+        }
+        return nil
     }
 
     /// Picks a multipath route's next hop for a flow (Linux: `fib_select_multipath` with
