@@ -157,24 +157,8 @@ extension IPv4 {
         }
         var entry = state.routeTable[index]
         if entry.input == .none || Int32(bitPattern: state.routeStamps[index] &- state.allocated[index]) < 0 {
-            // Made for the route the slot held before (it was reused since): its dsts go
-            // (readable until the batch ends) and the decision is made again. A slot in this
-            // worker's snapshot was not reused after the snapshot, and a more specific route
-            // taking part of the slot's range leaves the route — and its dst — as they were.
-            if entry.input == .forward && !entry.flags.contains(.multipath) {
-                state.dsts.release(DstIndex(rawValue: entry.dst))
-            }
-            state.routeTable[index] = RouteResult(input: .none)   // released once, whatever follows
-            if let entries = state.multipathEntries.removeValue(forKey: index) {
-                for hop in entries where hop.input == .forward { state.dsts.release(DstIndex(rawValue: hop.dst)) }
-            }
-            entry = makeRouteEntry(snapshot.routes[index], slot: index, state: state)
-            // Every cached decision from this slot goes through this entry: the route cache
-            // watches the slots that have one (a superset of its entries' slots).
-            state.routeCache.noteSlot(slot)
+            entry = remakeRouteEntry(index, snapshot: snapshot, state: state)
             if entry.input == .none { return entry }
-            state.routeTable[index] = entry
-            state.routeStamps[index] = snapshot.stamp
         }
         guard entry.input == .forward else { return entry }
         if inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
@@ -191,6 +175,31 @@ extension IPv4 {
         return RouteResult(forwardTo: neighbour.handle, nexthop: destination,
                            outputIfindex: Int(entry.outputIfindex), mtu: Int(entry.mtu),
                            flags: entry.flags.intersection(.perFlow), dst: DstIndex(rawValue: entry.dst))
+    }
+
+    /// The per-route decision for slot `index`, made (again): the one made for the route the
+    /// slot held before (it was reused since) gives up its dsts (readable until the batch ends).
+    /// A slot in this worker's snapshot was not reused after the snapshot, and a more specific
+    /// route taking part of the slot's range leaves the route — and its dst — as they were.
+    /// Out of line: rare, and its registers would otherwise spill on the miss path.
+    @inline(never)
+    func remakeRouteEntry(_ index: Int, snapshot: FIBSnapshot, state: IPv4WorkerState) -> RouteResult {
+        let old = state.routeTable[index]
+        if old.input == .forward && !old.flags.contains(.multipath) {
+            state.dsts.release(DstIndex(rawValue: old.dst))
+        }
+        state.routeTable[index] = RouteResult(input: .none)   // released once, whatever follows
+        if let entries = state.multipathEntries.removeValue(forKey: index) {
+            for hop in entries where hop.input == .forward { state.dsts.release(DstIndex(rawValue: hop.dst)) }
+        }
+        let entry = makeRouteEntry(snapshot.routes[index], slot: index, state: state)
+        // Every cached decision from this slot goes through this entry: the route cache
+        // watches the slots that have one (a superset of its entries' slots).
+        state.routeCache.noteSlot(UInt32(truncatingIfNeeded: index))
+        if entry.input == .none { return entry }
+        state.routeTable[index] = entry
+        state.routeStamps[index] = snapshot.stamp
+        return entry
     }
 
     /// Whether an address's first octet is 0, 127 or 224–255 (two compares: 0 wraps to the top).
