@@ -168,6 +168,14 @@ extension IPv4 {
             guard entry.input == .forward else { return entry }
         }
         guard entry.flags.contains(.connected) else { return entry }
+        return connectedDecision(entry, destination: destination)
+    }
+
+    /// A connected route's decision for one destination: the destination is the next hop, its
+    /// own neighbour entry (made when new). Out of line, as the neighbour lookup's registers
+    /// would otherwise spill on the gateway routes' miss path.
+    @inline(never)
+    func connectedDecision(_ entry: RouteResult, destination: UInt32) -> RouteResult {
         guard let device = core.devices[Int(entry.outputIfindex)],
               let neighbour = neighbours.lookupOrCreate(IPv4Address(hostOrder: destination), device: device) else {
             return RouteResult(input: .none)
