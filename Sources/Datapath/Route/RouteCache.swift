@@ -22,7 +22,7 @@ public final class RouteCache: @unchecked Sendable {
     static let ways = 4
     /// The hash's secret: two random odd multipliers.
     let multipliers: (UInt64, UInt64)
-    /// lookups @0, misses @1, evictions @2, victim @3, enabled @4: raw words, because every `var`
+    /// lookups @0, misses @1, evictions @2, (unused) @3, enabled @4: raw words, because every `var`
     /// of a class pays a dynamic exclusivity check per access.
     let words: UnsafeMutablePointer<UInt64>
     /// The route slots its entries may have been made from, while they are few (the worker
@@ -181,13 +181,13 @@ public final class RouteCache: @unchecked Sendable {
         return false
     }
 
-    /// The way a full set gives up (round robin), counted as an eviction.
+    /// The way a full set gives up, counted as an eviction: round robin over the misses
+    /// counted so far (every insert follows a miss), so no victim word of its own is loaded
+    /// and stored.
     @inline(__always)
     func evict() -> Int {
-        let way = Int(truncatingIfNeeded: words[3]) & (RouteCache.ways - 1)
-        words[3] &+= 1
         words[2] &+= 1
-        return way
+        return Int(truncatingIfNeeded: words[1]) & (RouteCache.ways - 1)
     }
 
     /// Empties every entry.
