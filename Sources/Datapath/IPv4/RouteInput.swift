@@ -136,9 +136,9 @@ extension IPv4 {
     @inline(__always)
     func routeDecision(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                        snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer?, slot: inout UInt32) -> RouteResult {
-        // Addresses whose first octet is 0, 127 or 224–255 need a closer look; two compares
-        // each rule the rest out.
-        if IPv4.hasSpecialOctet(source) || IPv4.hasSpecialOctet(destination),
+        // Addresses whose first octet is 0, 127 or 224–255 need a closer look; a table load
+        // each rules the rest out.
+        if state.specialOctets[Int(source >> 24)] | state.specialOctets[Int(destination >> 24)] != 0,
            let special = specialAddresses(destination: destination, source: source, inputIfindex: inputIfindex,
                                           state: state) {
             return special
@@ -208,13 +208,6 @@ extension IPv4 {
         state.routeTable[index] = entry
         state.routeStamps[index] = snapshot.stamp
         return entry
-    }
-
-    /// Whether an address's first octet is 0, 127 or 224–255 (two compares: 0 wraps to the top).
-    @inline(__always)
-    static func hasSpecialOctet(_ address: UInt32) -> Bool {
-        let octet = address >> 24
-        return octet &- 1 >= 223 || octet == 127
     }
 
     /// The decisions `routeDecision` makes before the FIB for addresses with a special first
