@@ -356,7 +356,9 @@ final class IPv4WorkerState: @unchecked Sendable {
     @inline(__always)
     func isLocalAddress(_ address: UInt32, in snapshot: FIBSnapshot) -> Bool {
         let memo = sourceMemo.pointee
-        if memo >> 63 != 0 && UInt32(truncatingIfNeeded: memo) == address { return memo & 1 << 62 != 0 }
+        let tagged = 1 << 63 | UInt64(address)
+        if memo == tagged { return false }          // the usual answer: a source not ours
+        if memo == tagged | 1 << 62 { return true }
         let local = snapshot.routes[snapshot.lookupIndex(address)].type == .local
         sourceMemo.pointee = 1 << 63 | (local ? 1 << 62 : 0) | UInt64(address)
         return local
