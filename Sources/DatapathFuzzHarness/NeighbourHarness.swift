@@ -21,14 +21,11 @@ import DatapathWire
 /// our own sender address; the table never holds more than its bound; every drop has a reason;
 /// once every entry has timed out, every pool buffer is back.
 public final class NeighbourHarness {
-    let clock = VirtualClock(start: 1_000_000_000_000)
-    let pool: PacketPool
-    let worker: Worker
-    let stack: Stack
+    let rig: HarnessRig
+    var stack: Stack { rig.stack }
+    var worker: Worker { rig.worker }
     let eth0: MemoryDevice, wire0: MemoryDevice
     let eth1: MemoryDevice, wire1: MemoryDevice
-    var batch = PacketBatch()
-    let baseline: Int
     static let maximumEntries = 4
     static let routerMAC = MACAddress(2, 0, 0, 0, 0, 1)
     /// Per neighbour (198.18.1.10 + n), the MACs it has sent ARP from (bit m: …01:m).
@@ -37,11 +34,9 @@ public final class NeighbourHarness {
     public private(set) var forwarded = 0
 
     public init() throws {
-        pool = try PacketPool(capacity: 4096)
-        worker = Worker(pool: pool, clock: clock)
         var parameters = NeighbourParameters()
         parameters.maximumEntries = NeighbourHarness.maximumEntries
-        stack = Stack(workers: 1, clock: clock, neighbourParameters: parameters)
+        rig = try HarnessRig { Stack(workers: 1, clock: $0, neighbourParameters: parameters) }
         (eth0, wire0) = MemoryDevice.pair("eth0", NeighbourHarness.routerMAC, "wire0", MACAddress(2, 0, 0, 0, 1, 0),
                                           ringSize: 4096)
         (eth1, wire1) = MemoryDevice.pair("eth1", MACAddress(2, 0, 0, 0, 0, 0x11), "wire1", MACAddress(2, 0, 0, 0, 0, 0xB2),
@@ -53,8 +48,7 @@ public final class NeighbourHarness {
             addr add 198.18.2.1/24 dev eth1
             neigh add 198.18.2.2 lladdr 02:00:00:00:00:b2 dev eth1
             """)
-        worker.cache.drainAll()
-        baseline = pool.inUseCount
+        rig.markBaseline()
     }
 
     static func neighbourMAC(_ m: Int) -> MACAddress { MACAddress(2, 0, 0, 0, 1, UInt8(m)) }
@@ -76,7 +70,7 @@ public final class NeighbourHarness {
             case 1:
                 packet(to: IPv4Address(198, 18, 1, UInt8(10 + a % 8)))
             case 2:
-                clock.advance(by: UInt64(a) * 50_000_000)
+                rig.clock.advance(by: UInt64(a) * 50_000_000)
                 _ = stack.neighbours.runTimers(worker: worker)
             default:
                 used[a % 8] |= 1   // valid now and then (lengths 6 and 4): it may teach MAC …01:00
@@ -86,10 +80,9 @@ public final class NeighbourHarness {
             }
             check()
         }
-        precondition(worker.drops[.notSpecified] == 0, "a drop without a reason")
         // Every entry times out (stale time, failed probes) and gives back what it held.
         for _ in 0..<40 {
-            clock.advance(by: 10_000_000_000)
+            rig.clock.advance(by: 10_000_000_000)
             _ = stack.neighbours.runTimers(worker: worker)
             check()
         }
@@ -99,8 +92,7 @@ public final class NeighbourHarness {
         }
         _ = stack.neighbours.runTimers(worker: worker)
         check()
-        worker.cache.drainAll()
-        precondition(pool.inUseCount == baseline, "pool not at its baseline: \(pool.inUseCount) in use, \(baseline) before")
+        rig.checkDropsAndPool()
     }
 
     func arp(operation: UInt16, broadcast: Bool, senderMAC: MACAddress, sender: IPv4Address, target: IPv4Address,
@@ -138,47 +130,33 @@ public final class NeighbourHarness {
         deliver(skb, on: eth1)
     }
 
-    func deliver(_ skb: SKB, on device: MemoryDevice) {
-        if !device.inject(skb) { worker.cache.free(skb); return }
-        while device.pending() > 0 {
-            _ = device.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            stack.core.netifReceiveSkb(&batch, worker: worker)
-        }
-    }
+    func deliver(_ skb: SKB, on device: MemoryDevice) { rig.deliver(skb, on: device) }
 
     /// The table's bound, and what left eth0 and eth1 (ICMP errors to host B), frame by frame.
     func check() {
         let entries = stack.neighbours.snapshot().filter { $0.device == "eth0" }
         precondition(entries.count <= NeighbourHarness.maximumEntries, "the neighbour table past its bound")
-        while wire0.pending() > 0 {
-            _ = wire0.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            for i in batch.indices {
-                let skb = batch[i]
-                precondition(skb.length >= 42, "a frame out of eth0 shorter than ARP")
-                let type = UInt16(bigEndian: skb.data.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
-                if type == 0x0806 {
-                    precondition(skb.data.loadUnaligned(fromByteOffset: 14, as: UInt32.self) == UInt32(0x0001_0800).bigEndian
-                                 && skb.data.loadUnaligned(fromByteOffset: 18, as: UInt16.self) == UInt16(0x0604).bigEndian,
-                                 "an ARP frame out with a bad header")
-                    precondition(MACAddress(loadingFrom: skb.data + 22) == NeighbourHarness.routerMAC
-                                 && UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 28, as: UInt32.self)) == 0xC612_0101,
-                                 "an ARP frame out that is not from us")
-                } else {
-                    precondition(type == 0x0800, "a frame out of eth0 that is neither ARP nor IPv4")
-                    let destination = UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 30, as: UInt32.self))
-                    let n = Int(destination) - 0xC612_010A
-                    precondition((0..<8).contains(n), "an IPv4 frame out of eth0 to an address the harness never used")
-                    let mac = MACAddress(loadingFrom: skb.data)
-                    let sentFrom = (0..<4).contains { used[n] & (1 << $0) != 0 && NeighbourHarness.neighbourMAC($0) == mac }
-                    precondition(sentFrom, "an IPv4 frame to 198.18.1.\(10 + n) sent to \(mac), which it never used")
-                    forwarded += 1
-                }
+        rig.drain(wire0) { skb in
+            precondition(skb.length >= 42, "a frame out of eth0 shorter than ARP")
+            let type = UInt16(bigEndian: skb.data.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            if type == 0x0806 {
+                precondition(skb.data.loadUnaligned(fromByteOffset: 14, as: UInt32.self) == UInt32(0x0001_0800).bigEndian
+                             && skb.data.loadUnaligned(fromByteOffset: 18, as: UInt16.self) == UInt16(0x0604).bigEndian,
+                             "an ARP frame out with a bad header")
+                precondition(MACAddress(loadingFrom: skb.data + 22) == NeighbourHarness.routerMAC
+                             && UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 28, as: UInt32.self)) == 0xC612_0101,
+                             "an ARP frame out that is not from us")
+            } else {
+                precondition(type == 0x0800, "a frame out of eth0 that is neither ARP nor IPv4")
+                let destination = UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 30, as: UInt32.self))
+                let n = Int(destination) - 0xC612_010A
+                precondition((0..<8).contains(n), "an IPv4 frame out of eth0 to an address the harness never used")
+                let mac = MACAddress(loadingFrom: skb.data)
+                let sentFrom = (0..<4).contains { used[n] & (1 << $0) != 0 && NeighbourHarness.neighbourMAC($0) == mac }
+                precondition(sentFrom, "an IPv4 frame to 198.18.1.\(10 + n) sent to \(mac), which it never used")
+                forwarded += 1
             }
-            worker.cache.free(&batch)
         }
-        while wire1.pending() > 0 {
-            _ = wire1.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            worker.cache.free(&batch)
-        }
+        rig.drain(wire1)
     }
 }

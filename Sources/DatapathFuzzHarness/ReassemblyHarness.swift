@@ -20,13 +20,10 @@ import DatapathWire
 /// exceeds the threshold; every drop has a reason; what the stack sends (ICMP time exceeded)
 /// is well formed; once everything expired, every pool buffer is back.
 public final class ReassemblyHarness {
-    let clock = VirtualClock(start: 1_000_000_000_000)
-    let pool: PacketPool
-    let worker: Worker
-    let stack: Stack
+    let rig: HarnessRig
+    var stack: Stack { rig.stack }
+    var worker: Worker { rig.worker }
     let eth0: MemoryDevice, wire0: MemoryDevice
-    var batch = PacketBatch()
-    let baseline: Int
     static let threshold = 128 << 10
     static let hostA = IPv4Address(198, 18, 1, 2), hostB = IPv4Address(198, 18, 1, 3)
     static let macA = MACAddress(2, 0, 0, 0, 0, 0xA2), macB = MACAddress(2, 0, 0, 0, 0, 0xA3)
@@ -58,12 +55,10 @@ public final class ReassemblyHarness {
     public var delivered: Int { verify.delivered }
 
     public init() throws {
-        pool = try PacketPool(capacity: 4096)
-        worker = Worker(pool: pool, clock: clock)
         var limits = ReassemblyParameters()
         limits.highThreshold = ReassemblyHarness.threshold
         limits.maximumQueues = 16
-        stack = Stack(workers: 1, clock: clock, reassembly: limits)
+        rig = try HarnessRig { Stack(workers: 1, clock: $0, reassembly: limits) }
         (eth0, wire0) = MemoryDevice.pair("eth0", MACAddress(2, 0, 0, 0, 0, 1), "wire0", ReassemblyHarness.macA,
                                           ringSize: 4096)
         try stack.addDevice(eth0)
@@ -73,8 +68,7 @@ public final class ReassemblyHarness {
             neigh add 198.18.1.3 lladdr 02:00:00:00:00:a3 dev eth0
             """)
         try stack.udp.open(1, local: .any(port: 7), receiver: verify)
-        worker.cache.drainAll()
-        baseline = pool.inUseCount
+        rig.markBaseline()
     }
 
     /// Runs one input; traps when an invariant fails.
@@ -87,7 +81,7 @@ public final class ReassemblyHarness {
             let plan = Int(input[offset + 5])
             offset += 6
             if (what >> 5) & 3 == 3 {
-                clock.advance(by: UInt64(plan) * 1_000_000_000)
+                rig.clock.advance(by: UInt64(plan) * 1_000_000_000)
                 stack.ipv4.expireFragments(worker: worker)
             } else {
                 inject(datagram: Int(what & 7), more: what & 8 != 0, fromB: what & 0x10 != 0,
@@ -97,13 +91,11 @@ public final class ReassemblyHarness {
                          "fragment memory above its threshold")
             drainWire()
         }
-        precondition(worker.drops[.notSpecified] == 0, "a drop without a reason")
-        clock.advance(by: 31_000_000_000)
+        rig.clock.advance(by: 31_000_000_000)
         stack.ipv4.expireFragments(worker: worker)
         drainWire()
         precondition(stack.ipv4.reassemblyQueues(worker: 0).datagrams == 0, "a datagram outlived its timeout")
-        worker.cache.drainAll()
-        precondition(pool.inUseCount == baseline, "pool not at its baseline: \(pool.inUseCount) in use, \(baseline) before")
+        rig.checkDropsAndPool()
     }
 
     func inject(datagram n: Int, more: Bool, fromB: Bool, dontFragment: Bool, units: Int, length: Int, plan: Int) {
@@ -141,25 +133,16 @@ public final class ReassemblyHarness {
         header.source = fromB ? ReassemblyHarness.hostB : ReassemblyHarness.hostA
         header.destination = IPv4Address(198, 18, 1, 1)
         header.fillChecksum()
-        if !eth0.inject(skb) { worker.cache.free(skb); return }
-        while eth0.pending() > 0 {
-            _ = eth0.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            stack.core.netifReceiveSkb(&batch, worker: worker)
-        }
+        rig.deliver(skb, on: eth0)
     }
 
     /// What the stack sent (ICMP errors about expired datagrams) is well formed; all freed.
     func drainWire() {
-        while wire0.pending() > 0 {
-            _ = wire0.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            for i in batch.indices {
-                let skb = batch[i]
-                precondition(skb.length >= 34, "a transmitted frame shorter than Ethernet + IPv4")
-                let header = IPv4Header(unchecked: skb.data + 14)
-                precondition(header.isChecksumValid && Int(header.totalLength) <= skb.length - 14,
-                             "a transmitted IPv4 header that does not verify")
-            }
-            worker.cache.free(&batch)
+        rig.drain(wire0) { skb in
+            precondition(skb.length >= 34, "a transmitted frame shorter than Ethernet + IPv4")
+            let header = IPv4Header(unchecked: skb.data + 14)
+            precondition(header.isChecksumValid && Int(header.totalLength) <= skb.length - 14,
+                         "a transmitted IPv4 header that does not verify")
         }
     }
 }

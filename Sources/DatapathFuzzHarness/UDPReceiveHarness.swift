@@ -21,13 +21,10 @@ import DatapathWire
 /// past the packet, reaches no socket; a unicast datagram reaches one socket at most; every
 /// drop has a reason; the pool is back after every input.
 public final class UDPReceiveHarness {
-    let clock = VirtualClock(start: 1_000_000_000_000)
-    let pool: PacketPool
-    let worker: Worker
-    let stack: Stack
+    let rig: HarnessRig
+    var stack: Stack { rig.stack }
+    var worker: Worker { rig.worker }
     let eth0: MemoryDevice, wire0: MemoryDevice
-    var batch = PacketBatch()
-    var baseline = 0
     /// What the datagram being delivered carries, and whether a socket may take it.
     var expected: [UInt8] = []
     var deliverable = true
@@ -64,9 +61,7 @@ public final class UDPReceiveHarness {
     }
 
     public init() throws {
-        pool = try PacketPool(capacity: 4096)
-        worker = Worker(pool: pool, clock: clock)
-        stack = Stack(workers: 1, clock: clock)
+        rig = try HarnessRig { Stack(workers: 1, clock: $0) }
         (eth0, wire0) = MemoryDevice.pair("eth0", MACAddress(2, 0, 0, 0, 0, 1), "wire0", MACAddress(2, 0, 0, 0, 0, 0xA2),
                                           ringSize: 4096)
         try stack.addDevice(eth0)
@@ -85,8 +80,7 @@ public final class UDPReceiveHarness {
             try stack.udp.open(id, local: local, options: .reuseAddress, receiver: Check(self, local: local, peer: remote))
             if let remote { try stack.udp.connect(id, to: remote) }
         }
-        worker.cache.drainAll()
-        baseline = pool.inUseCount
+        rig.markBaseline()
     }
 
     /// Runs one input; traps when an invariant fails.
@@ -106,14 +100,9 @@ public final class UDPReceiveHarness {
             datagram(from: source, port: UInt16(1000 + (from / 3) % 3), to: destination, port: UInt16(7 + port % 6),
                      payload: payload, mode: mode)
             if to % 4 == 0 { precondition(deliveries <= 1, "a unicast datagram reached \(deliveries) sockets") }
-            while wire0.pending() > 0 {   // ICMP port unreachable and the like
-                _ = wire0.receive(queue: 0, into: &batch, max: 256, worker: worker)
-                worker.cache.free(&batch)
-            }
+            rig.drain(wire0)   // ICMP port unreachable and the like
         }
-        precondition(worker.drops[.notSpecified] == 0, "a drop without a reason")
-        worker.cache.drainAll()
-        precondition(pool.inUseCount == baseline, "pool not at its baseline: \(pool.inUseCount) in use, \(baseline) before")
+        rig.checkDropsAndPool()
     }
 
     func datagram(from source: IPv4Address, port sourcePort: UInt16, to destination: IPv4Address, port: UInt16,
@@ -154,10 +143,6 @@ public final class UDPReceiveHarness {
         }
         udp.storeBytes(of: checksum.bigEndian, toByteOffset: 6, as: UInt16.self)
         if mode == 3 || mode == 4 { skb.checksumState = .unnecessary }
-        if !eth0.inject(skb) { worker.cache.free(skb); return }
-        while eth0.pending() > 0 {
-            _ = eth0.receive(queue: 0, into: &batch, max: 256, worker: worker)
-            stack.core.netifReceiveSkb(&batch, worker: worker)
-        }
+        rig.deliver(skb, on: eth0)
     }
 }
