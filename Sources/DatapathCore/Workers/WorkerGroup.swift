@@ -79,10 +79,16 @@ public final class WorkerGroup: @unchecked Sendable {
         core.freezeRegistries()
         self.action.withLock { $0 = action ?? { batch, worker in core.netifReceiveSkb(&batch, worker: worker) } }
         running.store(true, ordering: .releasing)
+        // What each loop needs is read here, under the locks, and handed to it: the workers
+        // never take these locks (ThreadSanitizer does not see Synchronization.Mutex's ordering
+        // between two workers entering it at once, and the loops need nothing it guards later).
+        let polls = assignments.withLock { $0 }
+        let deliver = self.action.withLock { $0 }
         for (i, queue) in queues.enumerated() {
             finished.enter()
+            let assigned = polls[i]
             queue.async { [self] in
-                loop(workers[i])
+                loop(workers[i], polls: assigned, deliver: deliver)
                 finished.leave()
             }
         }
@@ -96,10 +102,9 @@ public final class WorkerGroup: @unchecked Sendable {
 
     public var isRunning: Bool { running.load(ordering: .acquiring) }
 
-    func loop(_ worker: Worker) {
+    func loop(_ worker: Worker, polls: [(device: any NetDevice, queue: Int)], deliver: ReceiveAction?) {
         if pin, let cpu = worker.cpu { _ = CDatapath_pin_current_thread(Int32(cpu)) }
-        let polls = assignments.withLock { $0[worker.index] }
-        guard let deliver = action.withLock({ $0 }) else { return }
+        guard let deliver else { return }
         var descriptors = polls.compactMap { $0.device.pollDescriptor(queue: $0.queue) }
         // In-memory devices (no ring descriptor) and RPS backlogs are re-polled, not waited on.
         let sleepsInPoll = !descriptors.isEmpty && backlog == nil
