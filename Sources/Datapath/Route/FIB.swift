@@ -323,8 +323,9 @@ public final class FIB: @unchecked Sendable {
         }
         SharedWord.store(publishedWord, FIB.publishedWord(root: state.root, generation: generation))
         // What workers may still read through the snapshot just replaced is reused only after a
-        // grace period that starts now — after the new snapshot is in place, so that a worker
-        // passing a quiescent state from here on can only take the new one.
+        // grace period, whose ticket (`retireReplaced`, one per `retireBatch`) is taken after the
+        // new snapshot is in place: a worker passing a quiescent state after it can only take
+        // the new one.
         state.unticketedNodes += state.replacedNodes
         state.unticketedSlots += state.replacedSlots
         state.replacedNodes.removeAll(keepingCapacity: true)

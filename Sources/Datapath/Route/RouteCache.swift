@@ -22,7 +22,7 @@ public final class RouteCache: @unchecked Sendable {
     static let ways = 4
     /// The hash's secret: two random odd multipliers.
     let multipliers: (UInt64, UInt64)
-    /// lookups @0, misses @1, evictions @2, (unused) @3, enabled @4: raw words, because every `var`
+    /// lookups @0, misses @1, evictions @2, enabled @3: raw words, because every `var`
     /// of a class pays a dynamic exclusivity check per access.
     let words: UnsafeMutablePointer<UInt64>
     /// The route slots its entries may have been made from, while they are few (the worker
@@ -37,9 +37,9 @@ public final class RouteCache: @unchecked Sendable {
     /// turning it off empties it). Like every method here, for the cache's worker, or before
     /// workers start.
     public var isEnabled: Bool {
-        get { words[4] != 0 }
+        get { words[3] != 0 }
         set {
-            words[4] = newValue ? 1 : 0
+            words[3] = newValue ? 1 : 0
             if !newValue { flush() }
         }
     }
@@ -64,9 +64,9 @@ public final class RouteCache: @unchecked Sendable {
         entries.initializeMemory(as: UInt8.self, repeating: 0, count: self.capacity * 64)
         var random = SplitMix64(seed: seed)
         multipliers = (random.next() | 1, random.next() | 1)
-        words = .allocate(capacity: 5)
-        words.initialize(repeating: 0, count: 5)
-        words[4] = 1
+        words = .allocate(capacity: 4)
+        words.initialize(repeating: 0, count: 4)
+        words[3] = 1
         // [0]: the count, then the slots, then the last slot noted (.max: none).
         slotList = .allocate(capacity: RouteCache.slotListCapacity + 2)
         slotList.initialize(repeating: 0, count: RouteCache.slotListCapacity + 1)
@@ -127,7 +127,7 @@ public final class RouteCache: @unchecked Sendable {
     /// `insert` into the key's set, `base` (`RouteCacheReader.setBase`), known already.
     @inline(__always)
     func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, current: UInt64, _ result: RouteResult) {
-        guard words[4] != 0 else { return }
+        guard words[3] != 0 else { return }
         var chosen = -1
         // An empty way, or one of an earlier epoch (below the epoch's floor; a lookup that found
         // the key's entry stale emptied it).
@@ -174,9 +174,9 @@ public final class RouteCache: @unchecked Sendable {
     func changedAny(_ changed: UnsafeMutablePointer<UInt32>, since stamp: UInt32, adopted: UInt32) -> Bool {
         let count = slotList[0]
         guard count != .max else { return true }
-        for i in 0..<Int(count) {
-            let mark = changed[Int(slotList[1 + i])]
-            if Int32(bitPattern: mark &- stamp) > 0 && Int32(bitPattern: adopted &- mark) >= 0 { return true }
+        for i in 0..<Int(count) where !RouteSlots.holds(changed: changed, slot: slotList[1 + i], stamp: stamp,
+                                                        adopted: adopted) {
+            return true
         }
         return false
     }
