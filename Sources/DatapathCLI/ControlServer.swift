@@ -26,7 +26,7 @@ final class ControlServer: @unchecked Sendable {
     let stack: Stack
     let show: @Sendable () -> String
     /// One request applied at a time, whichever connection it came on.
-    let applying = Mutex<Void>(())
+    let applying = Lock<Void>(())
     let stopped = Atomic<Bool>(false)
     static let maximumLine = 65536
     static let maximumBatch = 2_000_000

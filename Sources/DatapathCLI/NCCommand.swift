@@ -110,11 +110,11 @@ struct NCCommand: ParsableCommand {
 
 /// What the threads of `nc` share.
 final class NCState: Sendable {
-    let peer = Mutex<SocketAddress?>(nil)
-    let failure = Mutex<SocketError?>(nil)
+    let peer = Lock<SocketAddress?>(nil)
+    let failure = Lock<SocketError?>(nil)
     /// When stdin ended (monotonic seconds).
-    let eof = Mutex<Double?>(nil)
-    let lastActivity = Mutex<Double>(monotonicSeconds())
+    let eof = Lock<Double?>(nil)
+    let lastActivity = Lock<Double>(monotonicSeconds())
 
     func touch() { lastActivity.withLock { $0 = monotonicSeconds() } }
 

@@ -96,13 +96,15 @@ struct PingCommand: ParsableCommand {
 
 /// What ping's sender and receiver share: send times, replies, errors, round-trip times.
 final class PingState: @unchecked Sendable {
-    private let lock = Mutex<Inner>(Inner())
+    private let lock = Lock<Inner>(Inner())
     struct Inner {
         var sentAt: [UInt16: Double] = [:]
         var answered = Set<UInt16>()
         var received = 0
         var errors = 0
         var rtts: [Double] = []
+        /// The summary was made: replies that arrive later are not printed.
+        var finished = false
     }
 
     var received: Int { lock.withLock { $0.received } }
@@ -162,15 +164,18 @@ final class PingState: @unchecked Sendable {
         if type == 0 {
             guard word(icmp, 4) == identifier else { return }
             let sequence = word(icmp, 6)
-            let (sentAt, duplicate) = lock.withLock { inner -> (Double?, Bool) in
+            // Counted and printed under the lock, so the summary (which takes it) never comes
+            // before the line of a reply it counts, and nothing is printed after it.
+            lock.withLock { inner in
+                guard !inner.finished, let sentAt = inner.sentAt[sequence] else { return }
                 let duplicate = !inner.answered.insert(sequence).inserted
-                if !duplicate { inner.received += 1 }
-                return (inner.sentAt[sequence], duplicate)
+                let ms = (now - sentAt) * 1000
+                if !duplicate {
+                    inner.received += 1
+                    inner.rtts.append(ms)
+                }
+                say("\(icmp.count) bytes from \(datagram.source): icmp_seq=\(sequence) ttl=\(packet[8]) time=\(PingState.format(ms)) ms\(duplicate ? " (DUP!)" : "")")
             }
-            guard let sentAt else { return }
-            let ms = (now - sentAt) * 1000
-            if !duplicate { lock.withLock { $0.rtts.append(ms) } }
-            say("\(icmp.count) bytes from \(datagram.source): icmp_seq=\(sequence) ttl=\(packet[8]) time=\(PingState.format(ms)) ms\(duplicate ? " (DUP!)" : "")")
             return
         }
         // An error quoting one of our requests: the quoted IP header, then our ICMP header.
@@ -181,10 +186,11 @@ final class PingState: @unchecked Sendable {
               word(quoted, quotedLength + 4) == identifier else { return }
         let sequence = word(quoted, quotedLength + 6)
         lock.withLock { inner in
+            guard !inner.finished else { return }
             inner.errors += 1
             inner.answered.insert(sequence)
+            say("From \(datagram.source) icmp_seq=\(sequence) \(PingState.describe(type: type, code: code, mtu: word(icmp, 6)))")
         }
-        say("From \(datagram.source) icmp_seq=\(sequence) \(PingState.describe(type: type, code: code, mtu: word(icmp, 6)))")
     }
 
     /// iputils' words for an ICMP error.
@@ -213,6 +219,7 @@ final class PingState: @unchecked Sendable {
     /// The closing lines, as iputils prints them.
     func summary(target: IPv4Address, transmitted: Int, milliseconds: Int) -> String {
         lock.withLock { inner in
+            inner.finished = true
             let loss = transmitted == 0 ? 0 : Double(transmitted - inner.received) * 100 / Double(transmitted)
             var text = "\n--- \(target) ping statistics ---\n\(transmitted) packets transmitted, \(inner.received) received, "
             if inner.errors > 0 { text += "+\(inner.errors) errors, " }

@@ -7,7 +7,7 @@ import Synchronization
 
 /// A log handler that keeps what it is given, for tests.
 final class LogRecorder: @unchecked Sendable {
-    let lines = Mutex<[(Logger.Level, String)]>([])
+    let lines = Lock<[(Logger.Level, String)]>([])
 
     var logger: Logger {
         var logger = Logger(label: "test") { _ in Handler(recorder: self) }

@@ -52,7 +52,7 @@ struct PingInteropTests {
         }
         #expect(lines.contains("--- 198.18.0.2 ping statistics ---"))
         #expect(lines.contains { $0.hasPrefix("3 packets transmitted, 3 received, 0% packet loss, time ") })
-        #expect(lines.last?.hasPrefix("rtt min/avg/max/mdev = ") == true)
+        #expect(lines.last?.hasPrefix("rtt min/avg/max/mdev = ") == true, "\(plain.stdout)")
         #expect(plain.stderr.contains("Icmp: "))
 
         let large = try ping(lab, dut, ["-c", "2", "-i", "0.2", "-s", "4000", "198.18.5.2"])

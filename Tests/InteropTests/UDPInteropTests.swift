@@ -7,8 +7,8 @@ import DatapathWire
 
 /// Keeps the payloads a stack socket receives, on the worker's thread, for the test's thread.
 final class CollectingUDPReceiver: UDPReceiver, @unchecked Sendable {
-    let payloads = Mutex<[[UInt8]]>([])
-    let errors = Mutex<[SocketError]>([])
+    let payloads = Lock<[[UInt8]]>([])
+    let errors = Lock<[SocketError]>([])
     func error(_ message: SocketErrorMessage, socket: UInt32, worker: Worker) { errors.withLock { $0.append(message.error) } }
     func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
         for i in datagrams.indices {
@@ -115,7 +115,7 @@ struct UDPInteropTests {
                 print(n, d == bytes(((i * 13 + n) & 0xFF) for i in range(n)), a[0], flush=True)
             """])
         try server.waitFor("ready")
-        let errors = Mutex<[String]>([])
+        let errors = Lock<[String]>([])
         for size in UDPInteropTests.sizes {
             let payload = UDPInteropTests.pattern(size)
             let done = Atomic(false)

@@ -127,6 +127,18 @@ static inline uint32_t CDatapath_atomic_load_u32(const uint32_t *p) {
 static inline void CDatapath_atomic_store_u32(uint32_t *p, uint32_t v) {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
+static inline long CDatapath_atomic_load_relaxed_long(const long *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void CDatapath_atomic_store_relaxed_long(long *p, long v) {
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+static inline uint32_t CDatapath_atomic_load_relaxed_u32(const uint32_t *p) {
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+static inline void CDatapath_atomic_store_relaxed_u32(uint32_t *p, uint32_t v) {
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
 /// Adds and returns the new value.
 static inline uint32_t CDatapath_atomic_add_u32(uint32_t *p, uint32_t v) {
     return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);

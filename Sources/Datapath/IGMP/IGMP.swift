@@ -50,7 +50,7 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         var reportsSent = 0
         var queriesReceived = 0
     }
-    let state = Mutex(State())
+    let state = Lock(State())
 
     init(ipv4: IPv4, core: NetCore, fib: FIB) {
         self.ipv4 = ipv4
@@ -132,7 +132,7 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
     }
 
     /// Serialises the device filter changes, each made from the membership as it stands.
-    let filterLock = Mutex<Void>(())
+    let filterLock = Lock<Void>(())
 
     /// The device's filter, route input (a new epoch) and a report for a group that came or went.
     /// The filter follows the membership as it is when the change runs — not as the caller

@@ -54,7 +54,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     }
     public let reassembly: ReassemblyParameters
     /// 64 KiB buffers for reassembled datagrams and long sends, made on first need.
-    let largePool = Mutex<PacketPool?>(nil)
+    let largePool = Lock<PacketPool?>(nil)
 
     /// The 64 KiB pool (made on first use: 32 buffers per worker).
     func sharedLargePool() -> PacketPool {

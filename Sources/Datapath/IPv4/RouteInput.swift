@@ -156,7 +156,7 @@ extension IPv4 {
             return RouteResult(input: .localSource)
         }
         var entry = state.routeTable[index]
-        if entry.input == .none || Int32(bitPattern: state.routeStamps[index] &- state.allocated[index]) < 0 {
+        if entry.input == .none || Int32(bitPattern: state.routeStamps[index] &- SharedWord.loadRelaxed(state.allocated + index)) < 0 {
             entry = remakeRouteEntry(index, snapshot: snapshot, state: state)
             if entry.input == .none { return entry }
         }

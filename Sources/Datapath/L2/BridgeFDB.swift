@@ -20,7 +20,7 @@ public final class BridgeFDB: @unchecked Sendable {
     @usableFromInline let multiplier: UInt64
     /// Two words per slot: the entry, then when it was last seen (ns).
     @usableFromInline let slots: UnsafeMutablePointer<UInt64>
-    let writer = Mutex<WriterState>(WriterState())
+    let writer = Lock<WriterState>(WriterState())
     let ageing: UnsafeMutablePointer<UInt64>
 
     struct WriterState {

@@ -23,7 +23,7 @@ final class LinkMonitor: Sendable {
     }
 
     /// By ifindex; touched by housekeeping (worker 0) and by `setMTU` (control plane).
-    let watched = Mutex<[Int: Watched]>([:])
+    let watched = Lock<[Int: Watched]>([:])
 
     /// Starts watching `device`, whose link is taken as up at the device's MTU.
     func watch(_ device: any NetDevice) {

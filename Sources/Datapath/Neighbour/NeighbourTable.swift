@@ -16,7 +16,7 @@ public final class NeighbourTable: @unchecked Sendable {
     public let clock: any DatapathClock
     public let core: NetCore
     public let addresses: InterfaceAddresses
-    let state: Mutex<TableState>
+    let state: Lock<TableState>
     /// Every entry by slot, for workers holding handles; changed under `state`'s lock.
     let slab: NeighbourSlab
     /// Per worker, the batch the packets that waited for resolution leave in.
@@ -63,7 +63,7 @@ public final class NeighbourTable: @unchecked Sendable {
         self.slab = NeighbourSlab(capacity: 2 * max(1, parameters.maximumEntries) + 64, quiescence: core.quiescence)
         var random = SplitMix64(seed: seed ?? UInt64.random(in: 0 ... .max))
         let reachable = NeighbourTable.randomReachableTime(parameters.baseReachableTime.nanoseconds, &random)
-        self.state = Mutex(TableState(reachableTime: reachable, nextRandomization: clock.now() &+ 300_000_000_000,
+        self.state = Lock(TableState(reachableTime: reachable, nextRandomization: clock.now() &+ 300_000_000_000,
                                       random: random))
     }
 

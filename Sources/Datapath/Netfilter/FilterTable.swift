@@ -23,7 +23,7 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     public static let priority = 0
 
     /// The hooks the table is registered on.
-    let registered = Mutex<Set<Int>>([])
+    let registered = Lock<Set<Int>>([])
 
     init(ipv4: IPv4, netfilter: Netfilter, workers: Int) {
         self.ipv4 = ipv4

@@ -43,7 +43,7 @@ public final class FIB: @unchecked Sendable {
         var unpublished = false
     }
 
-    let state: Mutex<State>
+    let state: Lock<State>
     let nodes: TrieNodes
     let slots: RouteSlots
     /// Trie nodes adds leave free, so that removals — which copy nodes too — can still be
@@ -75,7 +75,7 @@ public final class FIB: @unchecked Sendable {
         slots = RouteSlots(capacity: routes)
         removalReserve = min(1024, nodeCount / 16)
         guard let root = nodes.allocate(filledWith: 0, quiescence: nil) else { preconditionFailure("no FIB node") }
-        state = Mutex(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1, groupCount: 1),
+        state = Lock(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1, groupCount: 1),
                             root: root))
         epochWord = .allocate(capacity: 1)
         epochWord.initialize(to: 1)
@@ -316,8 +316,8 @@ public final class FIB: @unchecked Sendable {
         if generation & 0x3FFF_FFFF == 0 {
             let stamp = UInt32(truncatingIfNeeded: generation)
             for slot in 0..<slots.numbers.highWater {
-                slots.changed[slot] = stamp
-                slots.allocated[slot] = stamp
+                slots.mark(UInt32(slot), stamp)
+                SharedWord.storeRelaxed(slots.allocated + slot, stamp)
             }
             SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
         }
@@ -388,7 +388,7 @@ extension FIB {
                 state.replacedSlots.append(old)
             } else if let new {
                 // The destinations it takes were the longest shorter prefix's (or nobody's).
-                slots.changed[Int(try parentSlot(of: prefix, state))] = stamp
+                slots.mark(try parentSlot(of: prefix, state), stamp)
                 let length = prefix.length
                 try paint(prefix, &state, value: new) { [slotLength = state.slotLength] leaf in
                     leaf == 0 || Int(slotLength[Int(leaf)]) < length

@@ -35,7 +35,7 @@ public final class KernelRouteMirror: @unchecked Sendable {
     /// Interfaces already reported as not the stack's.
     var reported: Set<String> = []
     /// Batches applied, lines applied, lines the stack refused (tests, the exit report).
-    let countsLock = Mutex<(batches: Int, lines: Int, refused: Int)>((0, 0, 0))
+    let countsLock = Lock<(batches: Int, lines: Int, refused: Int)>((0, 0, 0))
 
     /// Opens the rtnetlink socket (subscribed to IPv4 route and neighbour changes). Throws a
     /// `StackError.kernel` with the errno's words when the socket cannot be made.

@@ -31,7 +31,7 @@ public final class PMTUExceptions: @unchecked Sendable {
     }
 
     public let parameters: Parameters
-    let entries = Mutex<[UInt32: Entry]>([:])
+    let entries = Lock<[UInt32: Entry]>([:])
     /// How many entries there are, for the lock-free "none" check.
     let countWord: UnsafeMutablePointer<UInt64>
 

@@ -14,7 +14,7 @@ final class SocketBuffers: @unchecked Sendable {
     let sendQueue: SocketSendQueue
     let quiescence: Quiescence
     /// The socket's pending error (Linux: `sk_err`).
-    let pendingError = Mutex<SocketError?>(nil)
+    let pendingError = Lock<SocketError?>(nil)
     /// The details `IP_RECVERR` keeps (Linux: `sk_error_queue`).
     let errorQueue = SocketErrorQueue()
     let isOpen = Atomic<Bool>(true)

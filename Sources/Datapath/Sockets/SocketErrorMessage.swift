@@ -136,7 +136,7 @@ extension SocketError {
 /// past the receive buffer).
 final class SocketErrorQueue: @unchecked Sendable {
     static let capacity = 64
-    let messages = Mutex<[SocketErrorMessage]>([])
+    let messages = Lock<[SocketErrorMessage]>([])
     /// `IP_RECVERR`, as the socket's options last set it.
     let enabled = Atomic<Bool>(false)
 

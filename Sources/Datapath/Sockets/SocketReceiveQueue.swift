@@ -22,7 +22,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
     let closed = Atomic<Bool>(false)
     let readers = SocketWaitQueue()
     /// The reader's side: the ring to take from next, and the cache the reader frees into.
-    let reader: Mutex<Reader>
+    let reader: Lock<Reader>
 
     struct Reader: ~Copyable {
         var next = 0
@@ -38,7 +38,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
         let slots = SocketReceiveQueue.ringCapacity(forBytes: size)
         rings = (0..<max(1, workers)).map { _ in SPSCRing(capacity: slots) }
         limit = Atomic(size)
-        reader = Mutex(Reader(cache: pool.makeCache(capacity: 128, batch: 32)))
+        reader = Lock(Reader(cache: pool.makeCache(capacity: 128, batch: 32)))
     }
 
     /// The receive buffer in bytes of true size (Linux: `SO_RCVBUF`, without its doubling).

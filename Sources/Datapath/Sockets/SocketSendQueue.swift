@@ -23,7 +23,7 @@ public final class SocketSendQueue: @unchecked Sendable {
     let closed = Atomic<Bool>(false)
     /// Tasks waiting for room.
     let writers = SocketWaitQueue()
-    let producer: Mutex<Producer>
+    let producer: Lock<Producer>
     /// Set once, right after init (the tasklet's action refers back to the queue).
     private(set) var tasklet: Tasklet!
 
@@ -43,7 +43,7 @@ public final class SocketSendQueue: @unchecked Sendable {
         ring = SPSCRing(capacity: SocketReceiveQueue.ringCapacity(forBytes: size))
         limit = Atomic(size)
         self.transmit = transmit
-        producer = Mutex(Producer(cache: pool.makeCache(capacity: 64, batch: 16), largePool: largePool))
+        producer = Lock(Producer(cache: pool.makeCache(capacity: 64, batch: 16), largePool: largePool))
         tasklet = Tasklet(on: worker) { [weak self] worker in self?.drain(worker) }
     }
 

@@ -1,4 +1,5 @@
 import Synchronization
+import DatapathCore
 
 /// Tasks waiting on a socket for a state change (Linux: the socket's `wait_queue_head_t`, slept
 /// on in `__skb_wait_for_more_packets` and `sock_wait_for_wmem`, woken by `sk_data_ready` and
@@ -11,7 +12,7 @@ import Synchronization
 /// check their condition again (a waiter must loop: another may have taken what woke it).
 public final class SocketWaitQueue: @unchecked Sendable {
     let waiting = Atomic<Bool>(false)
-    let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    let waiters = Lock<[CheckedContinuation<Void, Never>]>([])
 
     public init() {}
 

@@ -70,7 +70,7 @@ public final class UDPSocket: @unchecked Sendable {
     let appending = Atomic<Bool>(false)
     let corked = Atomic<Bool>(false)
     /// The groups this socket joined, (group, device), left at close.
-    let memberships = Mutex<[(IPv4Address, Int)]>([])
+    let memberships = Lock<[(IPv4Address, Int)]>([])
 
     /// Opens a socket bound to `local` (port 0: an ephemeral port), on `stack`'s started workers;
     /// `device` binds it to one interface (`SO_BINDTODEVICE`). Throws `stackNotRunning` before

@@ -28,9 +28,9 @@ public final class Stack: @unchecked Sendable {
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []
-    let control = Mutex<[@Sendable (Worker) -> Void]>([])
+    let control = Lock<[@Sendable (Worker) -> Void]>([])
     /// The workers serving the stack (`start(on:)` or `attach`): sockets pick their home here.
-    let attachedWorkers = Mutex<[Worker]>([])
+    let attachedWorkers = Lock<[Worker]>([])
     /// Where control-plane events go (link up/down, MTU changes, a lost interface) — never
     /// anything per packet. Silent unless the user passes a logger.
     public let logger: Logger

@@ -52,7 +52,7 @@ public final class InetHashTable: @unchecked Sendable {
         var nextEphemeral: UInt16
     }
 
-    let state: Mutex<Tables>
+    let state: Lock<Tables>
     let published: Snapshot<[UInt16: [Entry]]>
     public let ephemeralPorts: ClosedRange<UInt16>
 
@@ -61,7 +61,7 @@ public final class InetHashTable: @unchecked Sendable {
         self.ephemeralPorts = ephemeralPorts
         let span = UInt32(ephemeralPorts.upperBound - ephemeralPorts.lowerBound) + 1
         let start = ephemeralPorts.lowerBound &+ UInt16(truncatingIfNeeded: UInt32.random(in: 0..<span))
-        state = Mutex(Tables(nextEphemeral: start))
+        state = Lock(Tables(nextEphemeral: start))
         published = Snapshot([:], workers: workers)
     }
 

@@ -16,7 +16,7 @@ final class UDPCorks: @unchecked Sendable {
         var pending: [UInt32: Pending] = [:]
         var cache: PoolCache?
     }
-    let state = Mutex(State())
+    let state = Lock(State())
     /// How many sockets have a pending datagram: the batch send's check, without the lock.
     let count = Atomic<Int>(0)
     let pool: () -> PacketPool

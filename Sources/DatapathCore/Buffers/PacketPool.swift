@@ -18,7 +18,7 @@ public final class PacketPool: @unchecked Sendable {
         return table
     }()
     /// Which registry slots are taken (reserved in `init` before the pool can register itself).
-    static let registryLock = Mutex<[Bool]>(Array(repeating: false, count: 256))
+    static let registryLock = Lock<[Bool]>(Array(repeating: false, count: 256))
 
     public let id: UInt16
     public let node: Int
@@ -31,9 +31,9 @@ public final class PacketPool: @unchecked Sendable {
     @usableFromInline let memorySize: Int
     @usableFromInline let stride: Int
     let usesNUMA: Bool
-    let shared: Mutex<Int>
+    let shared: Lock<Int>
     let sharedSlots: UnsafeMutablePointer<UnsafeMutablePointer<SKBHead>>
-    let caches: Mutex<[PoolCache]>
+    let caches: Lock<[PoolCache]>
 
     @inlinable public static var headSize: Int { 128 }
     /// The header bytes reset on allocation: everything before `ownBuffer`.
@@ -120,8 +120,8 @@ public final class PacketPool: @unchecked Sendable {
             head.initialize(to: SKBHead.free(buffer: buffer, size: UInt32(bufferSize), poolID: assigned))
             sharedSlots[capacity - 1 - i] = head
         }
-        shared = Mutex(capacity)
-        caches = Mutex([])
+        shared = Lock(capacity)
+        caches = Lock([])
         PacketPool.registryLock.withLock { _ in PacketPool.registry[Int(assigned)] = Unmanaged.passUnretained(self) }
     }
 

@@ -34,8 +34,10 @@ public final class PoolCache: @unchecked Sendable {
         countStorage.deallocate()
     }
 
-    /// Free elements held here.
-    public var count: Int { countStorage.pointee }
+    /// Free elements held here. Only the cache's worker changes the count, but the pool's
+    /// `freeCount` reads it from any thread (statistics), so its stores and this load are
+    /// relaxed atomics: plain moves, and no data race.
+    public var count: Int { SharedWord.loadRelaxed(countStorage) }
 
     // MARK: allocation
 
@@ -49,7 +51,7 @@ public final class PoolCache: @unchecked Sendable {
             if n == 0 { return nil }
         }
         n &-= 1
-        countStorage.pointee = n
+        SharedWord.storeRelaxed(countStorage, n)
         let head = slots[n]
         initialize(head)
         return SKB(head)
@@ -74,7 +76,7 @@ public final class PoolCache: @unchecked Sendable {
             destination[i] = SKB(head)
             i &+= 1
         }
-        countStorage.pointee = n
+        SharedWord.storeRelaxed(countStorage, n)
         return true
     }
 
@@ -89,7 +91,7 @@ public final class PoolCache: @unchecked Sendable {
     func refill() -> Int {
         let n = countStorage.pointee
         let got = pool.takeShared(slots + n, max: min(batch, capacity - n))
-        countStorage.pointee = n + got
+        SharedWord.storeRelaxed(countStorage, n + got)
         return n + got
     }
 
@@ -98,14 +100,14 @@ public final class PoolCache: @unchecked Sendable {
         let n = countStorage.pointee
         let give = min(batch, n)
         pool.giveShared(slots + (n - give), count: give)
-        countStorage.pointee = n - give
+        SharedWord.storeRelaxed(countStorage, n - give)
     }
 
     /// Returns every cached element to the shared stack (a worker stopping).
     public func drainAll() {
         let n = countStorage.pointee
         if n > 0 { pool.giveShared(slots, count: n) }
-        countStorage.pointee = 0
+        SharedWord.storeRelaxed(countStorage, 0)
     }
 
     // MARK: freeing
@@ -141,7 +143,7 @@ public final class PoolCache: @unchecked Sendable {
                 slots[i] = head
                 i &+= 1
             }
-            countStorage.pointee = cached &+ i
+            SharedWord.storeRelaxed(countStorage, cached &+ i)
         }
         if i < n { freeRest(&batch, from: i) }
         batch.count = 0
@@ -205,7 +207,7 @@ public final class PoolCache: @unchecked Sendable {
             n = countStorage.pointee
         }
         slots[n] = head
-        countStorage.pointee = n &+ 1
+        SharedWord.storeRelaxed(countStorage, n &+ 1)
     }
 
     /// Returns a head to its pool: here when it is ours, else to its pool's shared stack.

@@ -4,12 +4,12 @@ import Synchronization
 /// socket on `ptype_all`). Frames are written from the MAC header, whatever stage the skb is
 /// at. Thread-safe: workers take a lock once per batch. Stops writing after `limit` frames.
 public final class PcapTap: PacketTap, @unchecked Sendable {
-    let writer: Mutex<PcapWriter>
+    let writer: Lock<PcapWriter>
     let written = Atomic<Int>(0)
     public let limit: Int
 
     public init(writer: sending PcapWriter, limit: Int = .max) {
-        self.writer = Mutex(writer)
+        self.writer = Lock(writer)
         self.limit = limit
     }
 

@@ -69,11 +69,11 @@ public struct DropReason: RawRepresentable, Hashable, Sendable, CaseIterable, Cu
         var names: [UInt16: String] = [:]
     }
 
-    static let registry: Mutex<Registry> = {
+    static let registry: Lock<Registry> = {
         var registry = Registry()
         registry.subsystems[DropSubsystem.core.rawValue] = "core"
         for (reason, name) in DropReason.coreNames { registry.names[reason.rawValue] = name }
-        return Mutex(registry)
+        return Lock(registry)
     }()
 
     /// Names a subsystem and its reasons, for reports (`DropReason.allCases`, `description`).

@@ -6,7 +6,7 @@ public struct StageID: Hashable, Sendable {
     public let rawValue: Int
 
     /// Stage names, registered once at start-up; the index is the stage's counter slot.
-    static let names = Mutex<[String]>([])
+    static let names = Lock<[String]>([])
     @inlinable public static var maximumCount: Int { 64 }
 
     /// Registers (or finds) a stage by name.

@@ -40,6 +40,26 @@ public enum SharedWord {
         CDatapath_atomic_store_u32(word, value)
     }
 
+    @inlinable @inline(__always)
+    public static func loadRelaxed(_ word: UnsafeMutablePointer<Int>) -> Int {
+        CDatapath_atomic_load_relaxed_long(word)
+    }
+
+    @inlinable @inline(__always)
+    public static func storeRelaxed(_ word: UnsafeMutablePointer<Int>, _ value: Int) {
+        CDatapath_atomic_store_relaxed_long(word, value)
+    }
+
+    @inlinable @inline(__always)
+    public static func loadRelaxed(_ word: UnsafeMutablePointer<UInt32>) -> UInt32 {
+        CDatapath_atomic_load_relaxed_u32(word)
+    }
+
+    @inlinable @inline(__always)
+    public static func storeRelaxed(_ word: UnsafeMutablePointer<UInt32>, _ value: UInt32) {
+        CDatapath_atomic_store_relaxed_u32(word, value)
+    }
+
     /// Orders the loads before it ahead of the loads after it (a seqlock reader's second check).
     @inlinable @inline(__always)
     public static func acquireFence() { CDatapath_fence_acquire() }

@@ -25,14 +25,14 @@ public final class Snapshot<Value: Sendable>: @unchecked Sendable {
         var generation: UInt64
     }
 
-    let published: Mutex<Published>
+    let published: Lock<Published>
     /// The generation of the published value; written under the lock, read by workers without.
     @usableFromInline let generationWord: UnsafeMutablePointer<UInt64>
     @usableFromInline let cached: WorkerLocal<Cached>
 
     /// A snapshot of `value` (generation 1) that `workers` workers read.
     public init(_ value: Value, workers: Int) {
-        published = Mutex(Published(value: value, generation: 1))
+        published = Lock(Published(value: value, generation: 1))
         generationWord = .allocate(capacity: 1)
         generationWord.initialize(to: 1)
         cached = WorkerLocal(workers: max(1, workers)) { _ in Cached(generation: 1, value: value) }

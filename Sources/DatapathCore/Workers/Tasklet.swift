@@ -43,7 +43,7 @@ public final class Tasklet: @unchecked Sendable {
 /// said it was about to sleep (a store-fence-load handshake on both sides, so no request is
 /// left waiting for the 10 ms poll timeout).
 public final class TaskletList: @unchecked Sendable {
-    let queue = Mutex<[Tasklet]>([])
+    let queue = Lock<[Tasklet]>([])
     let pending = Atomic<Bool>(false)
     let sleeping = Atomic<Bool>(false)
     /// An eventfd (non-blocking), -1 when none could be made (then a sleeping worker notices

@@ -25,10 +25,10 @@ public final class WorkerGroup: @unchecked Sendable {
     public let backlog: Backlog?
     let pin: Bool
     let queues: [DispatchQueue]
-    let assignments: Mutex<[[(device: any NetDevice, queue: Int)]]>
+    let assignments: Lock<[[(device: any NetDevice, queue: Int)]]>
     let running = Atomic<Bool>(false)
     let finished = DispatchGroup()
-    let action: Mutex<ReceiveAction?>
+    let action: Lock<ReceiveAction?>
 
     /// Creates `count` workers over `pool`. CPUs are assigned round-robin over the CPUs the
     /// process may run on (its affinity mask: `taskset -c 2,3 datapath …` puts worker 0 on
@@ -56,9 +56,9 @@ public final class WorkerGroup: @unchecked Sendable {
             return Worker(index: index, cpu: pin ? cpu : nil, pool: pool, clock: clock)
         }
         self.queues = (0..<count).map { DispatchQueue(label: "datapath.worker.\($0)", qos: .userInteractive) }
-        self.assignments = Mutex(Array(repeating: [], count: count))
+        self.assignments = Lock(Array(repeating: [], count: count))
         self.backlog = rps && count > 1 ? Backlog(workers: count) : nil
-        self.action = Mutex(nil)
+        self.action = Lock(nil)
     }
 
     /// Has worker `index` poll `device`'s `queue` (before `start`).
@@ -80,8 +80,7 @@ public final class WorkerGroup: @unchecked Sendable {
         self.action.withLock { $0 = action ?? { batch, worker in core.netifReceiveSkb(&batch, worker: worker) } }
         running.store(true, ordering: .releasing)
         // What each loop needs is read here, under the locks, and handed to it: the workers
-        // never take these locks (ThreadSanitizer does not see Synchronization.Mutex's ordering
-        // between two workers entering it at once, and the loops need nothing it guards later).
+        // never take these locks (the loops need nothing they guard later).
         let polls = assignments.withLock { $0 }
         let deliver = self.action.withLock { $0 }
         for (i, queue) in queues.enumerated() {
