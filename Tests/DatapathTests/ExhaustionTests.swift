@@ -6,6 +6,7 @@ import DatapathWire
 /// #13 item 6: bounded resources flooded — memory stays at the bound, and legitimate traffic
 /// is still served meanwhile. (Reassembly: ReassemblyTests/ReassemblyExhaustionTests; the
 /// bridge FDB: BridgeTests; socket buffers: UDPSocketTests; the FIB: IncrementalFIBTests.)
+/// Each prints its figure (`exhaustion: …`), which the README's table quotes.
 @Suite struct ExhaustionTests {
     /// 20 000 new destinations through a 1 024-entry route cache: it never holds more than its
     /// size, evicts, and a flow routed before the flood is still forwarded after it.
@@ -62,5 +63,88 @@ import DatapathWire
         }
         #expect(lab.drops(.neighFailed) > 0)
         #expect(lab.poolIsAtBaseline)
+    }
+
+    /// 10 000 frames forwarded to a link whose peer takes none (its 256-frame ring full): the
+    /// transmit queue's qdisc holds its limit (`txqueuelen`, 300 here) and drops the rest with
+    /// QDISC_DROP, so the buffers held stop at ring + limit; pings to the router on the other
+    /// link are answered throughout; once the peer reads again the queue drains in order, new
+    /// traffic is forwarded, and every buffer is back.
+    @Test func aFullTransmitQueueHoldsItsLimitAndTheOtherLinkIsServed() throws {
+        let lab = try ForwardLab(ringSize: 256, transmitQueueLength: 300)
+        var peak = 0
+        for chunk in 0..<50 {
+            lab.deliver((0..<200).map { n in
+                ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1), payload: [UInt8(chunk), UInt8(n)] + Array(repeating: 0, count: 30))
+            })
+            peak = max(peak, lab.pool.inUseCount - lab.baseline)
+            #expect(lab.pool.inUseCount - lab.baseline <= 256 + 300)
+            lab.deliver(ForwardLab.echoRequest(to: ForwardLab.routerA, sequence: UInt16(chunk)))
+            let replies = lab.sent(on: lab.wire0)
+            #expect(replies.count == 1 && replies.first.map { $0[23] == 1 && $0[34] == 0 } == true)
+        }
+        let qdisc = try #require(lab.stack.core.qdisc(ifindex: lab.eth1.ifindex))
+        #expect(qdisc.backlog == 300)
+        #expect(lab.drops(.qdiscDrop) == UInt64(10_000 - 256 - 300))
+        #expect(lab.eth1.stats[.txDropped] == UInt64(10_000 - 256 - 300))
+        print("exhaustion: qdisc, 10 000 frames to a stalled link: \(qdisc.backlog) queued, "
+              + "\(lab.drops(.qdiscDrop)) QDISC_DROP, at most \(peak) buffers held")
+        // The peer reads again: ring first, then the queue, in the order they came.
+        var order: [Int] = []
+        func take() { order += lab.sent(on: lab.wire1).map { Int($0[34]) << 8 | Int($0[35]) } }
+        take()
+        while lab.stack.core.hasQdiscBacklog(worker: lab.worker) {
+            lab.stack.core.runQdiscs(worker: lab.worker)
+            take()
+        }
+        #expect(order.count == 256 + 300)
+        #expect(order == order.sorted())
+        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 2)))
+        #expect(lab.sent(on: lab.wire1).count == 1)
+        #expect(lab.drops(.notSpecified) == 0)
+        #expect(lab.poolIsAtBaseline)
+    }
+
+    /// One worker steering 10 000 frames to another that does not run (RPS, as a stalled CPU's
+    /// backlog): the backlog ring between them holds its size (`netdev_max_backlog`, 512
+    /// here) and the rest are CPU_BACKLOG drops on the steering worker; frames of its own
+    /// flows go on meanwhile; when the other worker runs it gets what was queued, in order,
+    /// and every buffer is back.
+    @Test func aStalledWorkersBacklogHoldsItsSizeAndTheSteeringWorkerGoesOn() throws {
+        let pool = try PacketPool(capacity: 4096)
+        let workers = [Worker(index: 0, pool: pool), Worker(index: 1, pool: pool)]
+        let backlog = Backlog(workers: 2, ringSize: 512)
+        let baseline = pool.inUseCount
+        var kept = 0
+        var steeredAway = 0
+        var peak = 0
+        var batch = PacketBatch()
+        for n in 0..<10_000 {
+            let skb = workers[0].cache.allocate()!
+            let data = skb.put(60)!
+            data.initializeMemory(as: UInt8.self, repeating: 0, count: 60)
+            data.storeBytes(of: UInt32(n).bigEndian, toByteOffset: 14, as: UInt32.self)
+            skb.hash = UInt32(truncatingIfNeeded: n &* 2_654_435_761) | 1
+            if backlog.target(of: skb) == 0 { kept += 1 } else { steeredAway += 1 }
+            batch.append(skb)
+            if batch.isFull || n == 9_999 {
+                backlog.steer(&batch, from: workers[0])
+                workers[0].cache.free(&batch)   // what worker 0 keeps it processes (here: frees)
+                peak = max(peak, pool.inUseCount - baseline)
+            }
+        }
+        #expect(peak <= 512)
+        #expect(workers[0].drops[.cpuBacklog] == UInt64(steeredAway - 512))
+        print("exhaustion: backlog, 10 000 frames, \(steeredAway) to a stalled worker: 512 queued, "
+              + "\(workers[0].drops[.cpuBacklog]) CPU_BACKLOG, \(kept) kept by the steering worker, at most \(peak) buffers held")
+        var got: [Int] = []
+        while backlog.drain(for: workers[1], into: &batch) > 0 {
+            got += batch.indices.map { Int(UInt32(bigEndian: batch[$0].data.loadUnaligned(fromByteOffset: 14, as: UInt32.self))) }
+            workers[1].cache.free(&batch)
+        }
+        #expect(got.count == 512 && got == got.sorted())
+        workers[0].cache.drainAll()
+        workers[1].cache.drainAll()
+        #expect(pool.inUseCount == baseline)
     }
 }

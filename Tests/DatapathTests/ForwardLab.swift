@@ -30,13 +30,15 @@ final class ForwardLab {
     let ingressName: String
 
     init(rateLimits: ICMPRateLimitParameters = .linuxDefaults, cacheCapacity: Int = 4096,
-         reassembly: ReassemblyParameters = .linuxDefaults, ingress: Ingress = .device) throws {
+         reassembly: ReassemblyParameters = .linuxDefaults, ingress: Ingress = .device, ringSize: Int = 4096,
+         transmitQueueLength: Int = 1000) throws {
         pool = try PacketPool(capacity: 4096)
         worker = Worker(pool: pool, clock: clock)
         stack = Stack(workers: 1, clock: clock, icmpRateLimits: rateLimits, routeCacheCapacity: cacheCapacity,
                       reassembly: reassembly)
-        (eth0, wire0) = MemoryDevice.pair("eth0", mac(0x01), "wire0", ForwardLab.hostAMAC, ringSize: 4096)
-        (eth1, wire1) = MemoryDevice.pair("eth1", mac(0x11), "wire1", ForwardLab.hostBMAC, ringSize: 4096)
+        (eth0, wire0) = MemoryDevice.pair("eth0", mac(0x01), "wire0", ForwardLab.hostAMAC, ringSize: ringSize)
+        (eth1, wire1) = MemoryDevice.pair("eth1", mac(0x11), "wire1", ForwardLab.hostBMAC, ringSize: ringSize)
+        stack.core.transmitQueueLength = transmitQueueLength
         try stack.addDevice(eth0)
         try stack.addDevice(eth1)
         switch ingress {
