@@ -96,3 +96,65 @@ public struct IPv4OptionIterator: IteratorProtocol, Sequence {
         }
     }
 }
+
+/// A view of a record route or internet timestamp option (RFC 791 §3.1), the two options a
+/// router writes into as it forwards.
+///
+/// Layout: 0 type · 1 length · 2 pointer (the octet, counted from 1 at the type, where the
+/// next entry goes) · then, for a timestamp, 3 overflow (high 4 bits: hops that found no room)
+/// and flag (low 4 bits: 0 timestamps only, 1 address and timestamp, 3 prespecified
+/// addresses) · the entries.
+public struct IPv4RecordingOption {
+    /// The option's first octet (its type).
+    public let base: UnsafeMutableRawPointer
+
+    @usableFromInline
+    enum Field {
+        @inlinable static var type: Int { 0 }
+        @inlinable static var length: Int { 1 }
+        @inlinable static var pointer: Int { 2 }
+        @inlinable static var overflowAndFlag: Int { 3 }
+    }
+
+    /// A view of the option at `base`; the caller has checked its length covers the fields it
+    /// reads (3 for record route, 4 for a timestamp).
+    @inlinable
+    public init(unchecked base: UnsafeMutableRawPointer) {
+        self.base = base
+    }
+
+    /// The option type.
+    @inlinable
+    public var type: IPv4OptionType {
+        IPv4OptionType(rawValue: base.loadBigEndian(UInt8.self, at: Field.type))
+    }
+
+    /// The option's length in octets, type and length octets included.
+    @inlinable
+    public var length: Int { Int(base.loadBigEndian(UInt8.self, at: Field.length)) }
+
+    /// Where the next entry goes, counted from 1 at the type octet.
+    @inlinable
+    public var pointer: Int {
+        get { Int(base.loadBigEndian(UInt8.self, at: Field.pointer)) }
+        nonmutating set { base.storeBigEndian(UInt8(truncatingIfNeeded: newValue), at: Field.pointer) }
+    }
+
+    /// A timestamp's overflow count (0…15).
+    @inlinable
+    public var overflow: UInt8 {
+        get { base.loadBigEndian(UInt8.self, at: Field.overflowAndFlag) >> 4 }
+        nonmutating set {
+            let flag = base.loadBigEndian(UInt8.self, at: Field.overflowAndFlag) & 0x0F
+            base.storeBigEndian(newValue << 4 | flag, at: Field.overflowAndFlag)
+        }
+    }
+
+    /// A timestamp's flag (0, 1 or 3 are defined).
+    @inlinable
+    public var flag: UInt8 { base.loadBigEndian(UInt8.self, at: Field.overflowAndFlag) & 0x0F }
+
+    /// The next entry's first octet (`pointer`, counted from 1).
+    @inlinable
+    public var nextEntry: UnsafeMutableRawPointer { base + (pointer &- 1) }
+}

@@ -79,4 +79,19 @@ public struct IPv4Repr: Hashable, Sendable {
         base.storeBigEndian(s, at: IPv4Header.Field.source)
         base.storeBigEndian(d, at: IPv4Header.Field.destination)
     }
+
+    /// Writes the header with `options` after its 20 fixed bytes (a multiple of 4 bytes, at
+    /// most 40, already padded as RFC 791 asks): the header length and the total length grow
+    /// by them, the checksum covers them. `base` must have room for `20 + options.count`.
+    @inlinable
+    public func emit(to base: UnsafeMutableRawPointer, options: UnsafeRawBufferPointer) {
+        precondition(options.count & 3 == 0 && options.count <= 40, "IPv4 options: a multiple of 4 bytes, at most 40")
+        emit(to: base)
+        guard let bytes = options.baseAddress, options.count > 0 else { return }
+        let header = IPv4Header(unchecked: base)
+        header.headerLength = IPv4Header.minimumLength &+ options.count
+        header.totalLength = UInt16(truncatingIfNeeded: IPv4Header.minimumLength &+ options.count &+ payloadLength)
+        (base + IPv4Header.minimumLength).copyMemory(from: bytes, byteCount: options.count)
+        header.fillChecksum()
+    }
 }

@@ -19,6 +19,9 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
     static let allReports: UInt32 = 0xE000_0016
     /// 224.0.0.2, where IGMPv2 leaves go.
     static let allRouters: UInt32 = 0xE000_0002
+    /// The Router Alert option (RFC 2113: type 148, length 4, value 0) every IGMP message
+    /// carries, so a router examines it (RFC 2236 §2, RFC 3376 §4).
+    static let routerAlert: [UInt8] = [IPv4OptionType.routerAlert.rawValue, 4, 0, 0]
     /// RFC 3376 §8.12's Older Version Querier Present Timeout with the defaults (robustness 2
     /// × query interval 125 s + query response interval 10 s).
     static let olderQuerierTimeout: UInt64 = 260_000_000_000
@@ -160,15 +163,15 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         var older: [(Int, UInt8)] = []
         for i in batch.indices {
             let skb = batch[i]
-            guard skb.length >= 8, InternetChecksum.fold(InternetChecksum.sum(skb.data, count: skb.length)) == 0xFFFF else {
+            let length = skb.length
+            guard let message = IGMPHeader(skb.data, length: length), message.isChecksumValid(messageLength: length) else {
                 worker.drop(skb, .igmpInvalid)
                 continue
             }
-            let length = skb.length
-            if skb.data.load(as: UInt8.self) == 0x11 && (length == 8 || length >= 12) {
-                let group = IPv4Address(hostOrder: UInt32(bigEndian: skb.data.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+            if message.type == .membershipQuery && (length == IGMPHeader.length || length >= 12) {
+                let group = message.group
                 let ifindex = Int(skb.inputIfindex)
-                if length == 8 { older.append((ifindex, skb.data.load(fromByteOffset: 1, as: UInt8.self) == 0 ? 1 : 2)) }
+                if length == IGMPHeader.length { older.append((ifindex, message.maxResponseCode == 0 ? 1 : 2)) }
                 if group.isZero { wanted.append((ifindex, nil)) }
                 else if isMember(group, ifindex: ifindex) { wanted.append((ifindex, group)) }
             }
@@ -212,12 +215,16 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
             case 3:
                 // CHANGE_TO_EXCLUDE_MODE {} (join), CHANGE_TO_INCLUDE_MODE {} (leave) or
                 // MODE_IS_EXCLUDE {} (a query's answer), as many per report as the MTU holds.
-                let type: UInt8 = switch report { case .joined: 4; case .left: 3; case .current: 2 }
-                let perReport = max(1, (core.mtu(ifindex: ifindex) - 24 - 8) / 8)
+                let type: IGMPv3RecordType = switch report {
+                case .joined: .changeToExclude
+                case .left: .changeToInclude
+                case .current: .modeIsExclude
+                }
+                let perReport = max(1, (core.mtu(ifindex: ifindex) - 24 - IGMPHeader.length) / IGMPv3ReportRepr.recordLength)
                 var start = 0
                 while start < named.count {
                     let end = min(start + perReport, named.count)
-                    sendV3Report(named[start..<end].map { (type, $0.hostOrder) }, ifindex: ifindex, worker: worker)
+                    sendV3Report(IGMPv3ReportRepr(records: named[start..<end].map { (type, $0) }), ifindex: ifindex, worker: worker)
                     start = end
                 }
             case let version:
@@ -226,64 +233,49 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
                 for group in named {
                     if report == .left {
                         if version == 2 {
-                            send(type: 0x17, group: group, to: IPv4Address(hostOrder: IGMP.allRouters), ifindex: ifindex,
+                            send(IGMPRepr(type: .leaveGroup, group: group), to: IPv4Address(hostOrder: IGMP.allRouters), ifindex: ifindex,
                                  worker: worker)
                         }
                     } else {
-                        send(type: version == 2 ? 0x16 : 0x12, group: group, to: group, ifindex: ifindex, worker: worker)
+                        send(IGMPRepr(type: version == 2 ? .v2MembershipReport : .v1MembershipReport, group: group), to: group,
+                             ifindex: ifindex, worker: worker)
                     }
                 }
             }
         }
     }
 
-    /// An IGMPv3 membership report (RFC 3376 §4.2) of `records` (type, group) to 224.0.0.22.
-    func sendV3Report(_ records: [(UInt8, UInt32)], ifindex: Int, worker: Worker) {
-        sendMessage(length: 8 + 8 * records.count, to: IPv4Address(hostOrder: IGMP.allReports), ifindex: ifindex,
-                    worker: worker) { message in
-            message.storeBytes(of: UInt8(0x22), as: UInt8.self)
-            message.storeBytes(of: UInt16(records.count).bigEndian, toByteOffset: 6, as: UInt16.self)
-            for (n, (type, group)) in records.enumerated() {
-                (message + 8 + 8 * n).storeBytes(of: type, as: UInt8.self)
-                (message + 8 + 8 * n).storeBytes(of: group.bigEndian, toByteOffset: 4, as: UInt32.self)
-            }
+    /// An IGMPv3 membership report (RFC 3376 §4.2) to 224.0.0.22.
+    func sendV3Report(_ report: IGMPv3ReportRepr, ifindex: Int, worker: Worker) {
+        sendMessage(length: report.length, to: IPv4Address(hostOrder: IGMP.allReports), ifindex: ifindex, worker: worker) {
+            report.emit(to: $0)
         }
     }
 
-    /// An IGMPv1 or v2 message (RFC 1112, RFC 2236 §2): `type`, the group, to `destination`.
-    func send(type: UInt8, group: IPv4Address, to destination: IPv4Address, ifindex: Int, worker: Worker) {
-        sendMessage(length: 8, to: destination, ifindex: ifindex, worker: worker) { message in
-            message.storeBytes(of: type, as: UInt8.self)
-            message.storeBytes(of: group.hostOrder.bigEndian, toByteOffset: 4, as: UInt32.self)
-        }
+    /// An IGMPv1 or v2 message (RFC 1112, RFC 2236 §2) to `destination`.
+    func send(_ message: IGMPRepr, to destination: IPv4Address, ifindex: Int, worker: Worker) {
+        sendMessage(length: IGMPHeader.length, to: destination, ifindex: ifindex, worker: worker) { message.emit(to: $0) }
     }
 
-    /// An IGMP message of `length` bytes (zeroed, then filled by `fill`, then checksummed) to
+    /// An IGMP message of `length` bytes (written by `fill`, with its checksum) to
     /// `destination` out of `ifindex`: TTL 1, TOS 0xC0 and a Router Alert option (RFC 2113),
     /// as Linux's `igmp_send_report` and `igmpv3_newpack` build them.
     func sendMessage(length messageLength: Int, to destination: IPv4Address, ifindex: Int, worker: Worker,
                      fill: (UnsafeMutableRawPointer) -> Void) {
         let route = ipv4.routeOutput(to: destination, tos: 0xC0, mark: 0, worker: worker, outputIfindex: ifindex)
         guard route.input == .forward, let skb = worker.cache.allocate() else { return }
-        let headerLength = 24
+        let headerLength = IPv4Header.minimumLength + IGMP.routerAlert.count
         guard let ip = skb.put(headerLength + messageLength) else {
             worker.cache.free(skb)
             return
         }
         let source = ipv4.addresses.sourceAddress(for: destination, ifindex: ifindex, worker: worker)
-        IPv4Repr(source: source, destination: destination, protocol: .igmp, ttl: 1, payloadLength: messageLength,
-                 identification: ipv4.state(worker).nextIdentification(), dontFragment: true, dscp: 0xC0 >> 2)
-            .emit(to: ip)
-        // Make room for the option: the header grows to 24 bytes, the message moves after it.
-        let header = IPv4Header(unchecked: ip)
-        header.headerLength = headerLength
-        header.totalLength = UInt16(headerLength + messageLength)
-        ip.storeBytes(of: UInt32(0x9404_0000).bigEndian, toByteOffset: 20, as: UInt32.self)
-        let message = ip + headerLength
-        message.initializeMemory(as: UInt8.self, repeating: 0, count: messageLength)
-        fill(message)
-        let sum = ~InternetChecksum.fold(InternetChecksum.sum(message, count: messageLength))
-        message.storeBytes(of: sum.bigEndian, toByteOffset: 2, as: UInt16.self)
+        IGMP.routerAlert.withUnsafeBytes { option in
+            IPv4Repr(source: source, destination: destination, protocol: .igmp, ttl: 1, payloadLength: messageLength,
+                     identification: ipv4.state(worker).nextIdentification(), dontFragment: true, dscp: 0xC0 >> 2)
+                .emit(to: ip, options: option)
+        }
+        fill(ip + headerLength)
         route.apply(to: skb)
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: headerLength)

@@ -202,6 +202,12 @@ extension IPv4: IngressFastPath {
     /// length: the rest of the batch goes the same way, since its flow is not known); 0 for any
     /// other frame left to the staged path (not IPv4, not to us, a route that does not forward:
     /// later frames of its flow, if any, are left too).
+    ///
+    /// It reads the frame as whole machine words rather than through the Wire views, on
+    /// purpose — with the neighbour's prebuilt header words, the one place above Wire that does:
+    /// the destination MAC, EtherType, version, header length and TOS are two compares, the
+    /// header checksum three loads and two adds, and the route cache key two words as they lie
+    /// in the header, where field-by-field reads would byte-swap and recombine each one.
     @inline(__always)
     func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader, current: UInt64,
                        state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {

@@ -49,8 +49,8 @@ extension IPv4 {
         let base = skb.data
         // Nearly every packet: version 4, a 20-byte header, a good checksum, a total length
         // within the frame. Anything else is judged (and counted) by `validateSlowly`.
-        if length >= 20 && base.load(as: UInt8.self) == 0x45 {
-            let ip = IPv4Header(unchecked: base)
+        let ip = IPv4Header(unchecked: base)
+        if length >= IPv4Header.minimumLength && ip.isVersion4WithoutOptions {
             let total = Int(ip.totalLength)
             // The header checksum is always verified: a ring's "checksum valid" (TP_STATUS_CSUM_VALID,
             // CHECKSUM_UNNECESSARY) covers the transport checksum, not this one — Linux's
@@ -74,14 +74,12 @@ extension IPv4 {
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
             return .packetTooSmall
         }
-        let base = skb.data
-        let versionIHL = base.load(as: UInt8.self)
-        let headerLength = Int(versionIHL & 0x0F) &* 4
-        guard versionIHL >> 4 == 4, headerLength >= 20, headerLength <= length else {
+        let ip = IPv4Header(unchecked: skb.data)
+        let headerLength = ip.headerLength
+        guard ip.version == 4, headerLength >= 20, headerLength <= length else {
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
             return .ipHeaderInvalid
         }
-        let ip = IPv4Header(unchecked: base)
         if !ip.isChecksumValid {
             counters.add(IPStatistics.Counter.inCsumErrors.rawValue)
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)

@@ -16,10 +16,11 @@ extension IPv4 {
     /// whatever follows. (Found by the fuzzer: a version-3 header got a parameter problem.)
     func reportBadOptions(_ skb: SKB, worker: Worker) {
         let base = skb.data
-        guard skb.length >= 20, base.load(as: UInt8.self) >> 4 == 4 else { return }
-        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
-        guard headerLength > 20, headerLength <= skb.length,
-              skb.checksumState == .unnecessary || IPv4Header(unchecked: base).isChecksumValid,
+        guard skb.length >= IPv4Header.minimumLength else { return }
+        let header = IPv4Header(unchecked: base)
+        let headerLength = header.headerLength
+        guard header.version == 4, headerLength > IPv4Header.minimumLength, headerLength <= skb.length,
+              skb.checksumState == .unnecessary || header.isChecksumValid,
               let error = IPv4.firstOptionError(base, headerLength: headerLength, sourceRoutesToo: false) else { return }
         skb.resetNetworkHeader()
         icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
@@ -56,19 +57,19 @@ extension IPv4 {
     /// errors), or a full area whose overflow count can still grow.
     static func optionProblem(_ type: IPv4OptionType, header: UnsafeMutableRawPointer, offset: Int,
                               length: Int) -> Int? {
+        let option = IPv4RecordingOption(unchecked: header + offset)
         if type == .recordRoute {
             guard length >= 3 else { return offset &+ 1 }
-            let pointer = Int(header.load(fromByteOffset: offset &+ 2, as: UInt8.self))
+            let pointer = option.pointer
             if pointer < 4 || (pointer <= length && pointer &+ 3 > length) { return offset &+ 2 }
             return nil
         }
         guard type == .timestamp else { return nil }
         guard length >= 4 else { return offset &+ 1 }
-        let pointer = Int(header.load(fromByteOffset: offset &+ 2, as: UInt8.self))
-        let flags = header.load(fromByteOffset: offset &+ 3, as: UInt8.self)
+        let pointer = option.pointer
         guard pointer >= 5 else { return offset &+ 2 }
-        guard pointer <= length else { return flags & 0xF0 == 0xF0 ? offset &+ 3 : nil }
-        switch flags & 0x0F {
+        guard pointer <= length else { return option.overflow == 15 ? offset &+ 3 : nil }
+        switch option.flag {
         case 0: return pointer &+ 3 > length ? offset &+ 2 : nil
         case 1, 3: return pointer &+ 7 > length ? offset &+ 2 : nil
         default: return offset &+ 3
@@ -81,8 +82,8 @@ extension IPv4 {
     /// what `recordHop` writes. The header checksum is recomputed when anything changed.
     func ipForwardOptions(_ skb: SKB, worker: Worker) {
         let base = skb.data
-        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) &* 4
-        guard headerLength > 20 else { return }
+        let headerLength = IPv4Header(unchecked: base).headerLength
+        guard headerLength > IPv4Header.minimumLength else { return }
         var changed = false
         var source: IPv4Address?
         for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: base, end: headerLength)
@@ -107,31 +108,31 @@ extension IPv4 {
     /// full timestamp counts one more overflow. Returns whether it wrote anything.
     func recordHop(_ option: UnsafeMutableRawPointer, type: IPv4OptionType, length: Int, address: IPv4Address,
                    worker: Worker?) -> Bool {
-        let pointer = Int(option.load(fromByteOffset: 2, as: UInt8.self))
-        let slot = option + (pointer &- 1)
+        let view = IPv4RecordingOption(unchecked: option)
+        let pointer = view.pointer
+        let slot = view.nextEntry
         if type == .recordRoute {
             guard pointer <= length else { return false }
             address.store(to: slot)
-            option.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: 2, as: UInt8.self)
+            view.pointer = pointer &+ 4
             return true
         }
-        let flags = option.load(fromByteOffset: 3, as: UInt8.self)
         guard pointer <= length else {
-            option.storeBytes(of: flags &+ 0x10, toByteOffset: 3, as: UInt8.self)
+            view.overflow &+= 1
             return true
         }
-        switch flags & 0x0F {
+        switch view.flag {
         case 0:
             slot.storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
-            option.storeBytes(of: UInt8(pointer &+ 4), toByteOffset: 2, as: UInt8.self)
+            view.pointer = pointer &+ 4
         case 1:
             address.store(to: slot)
             (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
-            option.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: 2, as: UInt8.self)
+            view.pointer = pointer &+ 8
         default:  // 3: prespecified addresses
             guard addresses.isLocal(IPv4Address(loadingFrom: slot), worker: worker) else { return false }
             (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
-            option.storeBytes(of: UInt8(pointer &+ 8), toByteOffset: 2, as: UInt8.self)
+            view.pointer = pointer &+ 8
         }
         return true
     }
@@ -154,10 +155,9 @@ extension IPv4 {
             _ = recordHop(option, type: type, length: length, address: address, worker: worker)
             written &+= length
         }
-        while written & 3 != 0 {
-            out.storeBytes(of: UInt8(0), toByteOffset: written, as: UInt8.self)
-            written &+= 1
-        }
+        let padded = (written &+ 3) & ~3
+        (out + written).initializeMemory(as: UInt8.self, repeating: IPv4OptionType.end.rawValue, count: padded &- written)
+        written = padded
         return written
     }
 

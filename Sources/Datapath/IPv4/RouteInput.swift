@@ -260,9 +260,10 @@ extension IPv4 {
         if state.settings.multipathHashPolicy == 1, let ip = packet {
             let header = IPv4Header(unchecked: ip)
             number = header.protocol.rawValue
-            if (number == 6 || number == 17) && header.flagsAndFragmentOffset & 0x3FFF == 0
-                && Int(header.totalLength) >= header.headerLength + 4 {
-                ports = ip.loadUnaligned(fromByteOffset: header.headerLength, as: UInt32.self)
+            if (number == 6 || number == 17) && !header.isFragment && Int(header.totalLength) >= header.headerLength + 4 {
+                // The port word as the header holds it, loaded as a host word.
+                let transport = UDPHeader(unchecked: header.payload)
+                ports = (UInt32(transport.sourcePort) << 16 | UInt32(transport.destinationPort)).bigEndian
             } else {
                 number = 0
             }

@@ -14,31 +14,33 @@ public enum BondHash {
     /// `layer2`: destination MAC[5] ⊕ source MAC[5] ⊕ EtherType.
     @inlinable @inline(__always)
     public static func layer2(_ frame: UnsafeRawPointer) -> UInt32 {
-        UInt32(frame.load(fromByteOffset: 5, as: UInt8.self) ^ frame.load(fromByteOffset: 11, as: UInt8.self))
-            ^ UInt32(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)))
+        let ethernet = EthernetHeader(unchecked: UnsafeMutableRawPointer(mutating: frame))
+        return UInt32(ethernet.destination[5] ^ ethernet.source[5]) ^ UInt32(ethernet.etherType.rawValue)
     }
 
-    /// `layer3+4`: the port word (as in the header) ⊕ source ⊕ destination address, folded
+    /// `layer3+4`: the port word ⊕ source ⊕ destination address, each as the driver reads it
+    /// (the header's bytes loaded as a host word: `.bigEndian` of the host-order value), folded
     /// (`h ^= h >> 16; h ^= h >> 8; h >>= 1`). Fragments and protocols without ports hash
     /// their addresses only; non-IPv4 frames fall back to `layer2`.
     @inlinable @inline(__always)
     public static func layer34(_ frame: UnsafeRawPointer, length: Int) -> UInt32 {
-        guard length >= 34, frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self) == UInt16(0x0800).bigEndian else {
+        let ethernet = EthernetHeader(unchecked: UnsafeMutableRawPointer(mutating: frame))
+        guard length >= EthernetHeader.length + IPv4Header.minimumLength, ethernet.etherType == .ipv4 else {
             return layer2(frame)
         }
-        let ip = frame + 14
-        let headerLength = Int(ip.load(as: UInt8.self) & 0x0F) &* 4
+        let ip = IPv4Header(unchecked: ethernet.payload)
+        let headerLength = ip.headerLength
         var hash: UInt32 = 0
-        let fragment = UInt16(bigEndian: ip.loadUnaligned(fromByteOffset: 6, as: UInt16.self)) & 0x3FFF
-        if fragment == 0, headerLength >= 20, length >= 14 &+ headerLength &+ 4 {
-            switch ip.load(fromByteOffset: 9, as: UInt8.self) {
-            case 6, 17, 33, 132, 136:   // TCP, UDP, DCCP, SCTP, UDP-Lite
-                hash = (ip + headerLength).loadUnaligned(as: UInt32.self)
+        if !ip.isFragment, headerLength >= IPv4Header.minimumLength, length >= EthernetHeader.length &+ headerLength &+ 4 {
+            switch ip.protocol.rawValue {
+            case 6, 17, 33, 132, 136:   // TCP, UDP, DCCP, SCTP, UDP-Lite: source and destination port first
+                let ports = UDPHeader(unchecked: ip.payload)
+                hash = (UInt32(ports.sourcePort) << 16 | UInt32(ports.destinationPort)).bigEndian
             default:
                 break
             }
         }
-        hash ^= ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self) ^ ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
+        hash ^= ip.source.hostOrder.bigEndian ^ ip.destination.hostOrder.bigEndian
         hash ^= hash >> 16
         hash ^= hash >> 8
         return hash >> 1

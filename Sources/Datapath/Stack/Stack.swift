@@ -5,8 +5,14 @@ import Synchronization
 
 /// One datapath instance above Core (Linux: a `struct net`): its devices with their kinds and
 /// masters, addresses, the neighbour table with ARP, bonds and bridges, and the periodic work
-/// they need. Configured by the command language (`apply`) or this API, before workers start;
-/// `start(on:)` schedules its housekeeping on worker 0.
+/// they need. Configured by the command language (`apply`) or this API; `start(on:)`
+/// schedules its housekeeping on worker 0.
+///
+/// Threads: the links — `addDevice`, `addAFPacket`, `addBond`, `addBridge`, `setMaster` — and
+/// `start(on:)` are registry changes, made before the `WorkerGroup` starts. Everything else —
+/// `apply`, routes, addresses, neighbours, filter rules, FDB entries, `setUp`, `setMTU`,
+/// `statistics` — may be called from any thread while workers run: each change is published
+/// and workers take it at their next batch (README: "Which calls are safe when").
 public final class Stack: @unchecked Sendable {
     public let core: NetCore
     public let clock: any DatapathClock

@@ -37,7 +37,7 @@ public struct ICMPFilter: Hashable, Sendable {
     }
 
     @inline(__always)
-    func blocks(_ type: UInt8) -> Bool { type < 32 && blockedTypes & 1 << UInt32(type) != 0 }
+    func blocks(_ type: ICMPType) -> Bool { type.rawValue < 32 && blockedTypes & 1 << UInt32(type.rawValue) != 0 }
 }
 
 /// How a raw socket sends (Linux: `IP_TTL`, `IP_TOS`, `IP_MTU_DISCOVER`, `IP_HDRINCL`,
@@ -202,7 +202,7 @@ public final class RawIP: @unchecked Sendable {
             if number == IPProtocol.icmp.rawValue {
                 let headerLength = ip.headerLength
                 guard skb.length > headerLength,
-                      !binding.filter.blocks(skb.data.load(fromByteOffset: headerLength, as: UInt8.self)) else { continue }
+                      !binding.filter.blocks(ICMPHeader(unchecked: skb.data + headerLength).type) else { continue }
             }
             delivered = true
             guard let copy = privateCopy(of: skb, worker: worker) else {
@@ -282,8 +282,9 @@ public final class RawIP: @unchecked Sendable {
         guard bytes.count >= IPv4Header.minimumLength, let base = bytes.baseAddress else {
             throw .invalidPacket("shorter than an IPv4 header (\(bytes.count) bytes)")
         }
-        let headerLength = Int(base.load(as: UInt8.self) & 0x0F) * 4
-        guard base.load(as: UInt8.self) >> 4 == 4, headerLength >= IPv4Header.minimumLength,
+        let given = IPv4Header(unchecked: UnsafeMutableRawPointer(mutating: base))
+        let headerLength = given.headerLength
+        guard given.version == 4, headerLength >= IPv4Header.minimumLength,
               headerLength <= bytes.count else {
             throw .invalidPacket("not an IPv4 header of 20 bytes or more within the packet")
         }
@@ -303,7 +304,7 @@ public final class RawIP: @unchecked Sendable {
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: headerLength)
         if ip.protocol == .icmp && bytes.count > headerLength {
-            ipv4.icmp.countOutput(ICMPType(rawValue: base.load(fromByteOffset: headerLength, as: UInt8.self)), worker: worker)
+            ipv4.icmp.countOutput(ICMPHeader(unchecked: out + headerLength).type, worker: worker)
         }
         withPacketBatch(capacity: 1) { batch in
             batch.append(skb)
