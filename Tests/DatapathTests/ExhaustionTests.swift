@@ -9,11 +9,15 @@ import DatapathWire
 /// Each prints its figure (`exhaustion: …`), which the README's table quotes.
 @Suite struct ExhaustionTests {
     /// 20 000 new destinations through a 1 024-entry route cache: it never holds more than its
-    /// size, evicts, and a flow routed before the flood is still forwarded after it.
+    /// size, full sets give up a way only on one miss in 32, and most flows routed before the
+    /// flood still hit after it (each entry survives ~600 random evictions among 1 024 with
+    /// odds e^-0.6; with every miss evicting, as before, none would).
     @Test func theRouteCacheStaysAtItsSizeUnderARandomDestinationFlood() throws {
         let lab = try ForwardLab(cacheCapacity: 1024)
         let cache = lab.stack.ipv4.state(lab.worker).routeCache
-        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1)))
+        let established = (1...64).map { ForwardLab.frame(destination: IPv4Address(198, 19, 0, UInt8($0))) }
+        lab.deliver(established)
+        #expect(lab.sent(on: lab.wire1).count == 64)
         var random = SplitMix64(seed: 5)
         for _ in 0..<20 {
             lab.deliver((0..<1000).map { _ in
@@ -22,11 +26,15 @@ import DatapathWire
             _ = lab.sent(on: lab.wire1)
             #expect(cache.liveEntries(epoch: lab.stack.ipv4.state(lab.worker).epoch) <= cache.capacity)
         }
-        #expect(cache.capacity == 1024 && lab.stack.ipv4.routeCacheCounters.evictions > 10_000)
+        let evictions = lab.stack.ipv4.routeCacheCounters.evictions
+        #expect(cache.capacity == 1024 && evictions > 300 && evictions < 1000)
+        let missesBefore = cache.misses
+        lab.deliver(established)
+        #expect(lab.sent(on: lab.wire1).count == 64)
+        let missed = cache.misses - missesBefore
         print("exhaustion: route cache, 20 000 destinations: \(cache.capacity) entries at most, "
-              + "\(lab.stack.ipv4.routeCacheCounters.evictions) evictions")
-        lab.deliver(ForwardLab.frame(destination: IPv4Address(198, 19, 0, 1)))
-        #expect(lab.sent(on: lab.wire1).count == 1)
+              + "\(evictions) evictions, \(64 - missed) of 64 established flows still cached")
+        #expect(missed <= 44)
         #expect(lab.poolIsAtBaseline)
     }
 

@@ -76,7 +76,8 @@ import DatapathWire
         #expect(cache.capacity == 256)
         #expect(cache.liveEntries(epoch: lab.stack.fib.epoch) <= 256)
         if cacheOn {
-            #expect(cache.evictions > 3000)
+            // Full sets give up a way on one miss in 32 (bimodal insertion).
+            #expect(cache.evictions > 50 && cache.evictions < 400)
         } else {
             #expect(cache.liveEntries(epoch: lab.stack.fib.epoch) == 0 && cache.hits == 0)
         }

@@ -89,7 +89,7 @@ public final class ForwardRig {
 /// and into eth0's receive ring.
 final class Reflector: NetDevice, @unchecked Sendable {
     let name = "eth1"
-    var ifindex = 0
+    @exclusivity(unchecked) var ifindex = 0
     let macAddress = MACAddress(2, 0, 0, 0, 0, 2)
     let mtu = 1500
     let queueCount = 1

@@ -103,7 +103,7 @@ final class ReturnReceiver: UDPReceiver, @unchecked Sendable {
 /// and puts it on eth0's receive ring as the next request.
 final class Bouncer: NetDevice, @unchecked Sendable {
     let name = "eth1"
-    var ifindex = 0
+    @exclusivity(unchecked) var ifindex = 0
     let macAddress = MACAddress(2, 0, 0, 0, 0, 2)
     let mtu = 1500
     let queueCount = 1

@@ -75,15 +75,16 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public let fastForwardStage = StageID.named("ip-forward-fast")
 
     /// Protocol handlers by IP protocol number (Linux: `inet_protos`); slot k of
-    /// `protocolIndex` is handler k − 1.
-    var protocolHandlers: [any IPProtocolHandler] = []
+    /// `protocolIndex` is handler k − 1. This and the three below are registries, fixed before
+    /// workers start, so reads on the worker's path skip the dynamic exclusivity check.
+    @exclusivity(unchecked) var protocolHandlers: [any IPProtocolHandler] = []
     /// The raw sockets `ip_local_deliver_finish` offers each packet first (set by the stack
     /// before workers start).
-    var raw: RawIP?
+    @exclusivity(unchecked) var raw: RawIP?
     /// Multicast group membership (set by the stack before workers start).
-    var igmp: IGMP?
+    @exclusivity(unchecked) var igmp: IGMP?
     /// The loopback device, where output to our own addresses goes (set by the stack).
-    var loopbackIfindex = 0
+    @exclusivity(unchecked) var loopbackIfindex = 0
     /// What multipath routes hash flows with (keyed at random per stack).
     let multipathHasher = FlowHasher()
     let protocolIndex: UnsafeMutablePointer<UInt8>
@@ -188,33 +189,38 @@ extension IPProtocolHandler {
 
 /// One worker's IPv4 state: its route cache with the FIB snapshot and epoch it is valid for,
 /// the batches stages split into, and the IP identification counter.
+///
+/// Only its worker touches it. The fields read on every batch are `@exclusivity(unchecked)`:
+/// a class's `var` otherwise pays a dynamic exclusivity check on each access (a call into the
+/// runtime and its access-set bookkeeping, ~80 instructions), which no other thread could
+/// ever fail here.
 final class IPv4WorkerState: @unchecked Sendable {
     let routeCache: RouteCache
     /// The worker's dst entries: statics, one per FIB route in use, and owned ones.
     let dsts: DstTable
-    var snapshot: FIBSnapshot
-    var epoch: UInt64
+    @exclusivity(unchecked) var snapshot: FIBSnapshot
+    @exclusivity(unchecked) var epoch: UInt64
     /// The sysctls as of `epoch` (publishing them moves the epoch on).
-    var settings = IPv4Settings()
+    @exclusivity(unchecked) var settings = IPv4Settings()
     /// True while `ipRcvFinish` routes a batch against `snapshot`: a route lookup made meanwhile
     /// (an ICMP error's `routeOutput`) must not adopt a newer snapshot under it.
-    var routing = false
+    @exclusivity(unchecked) var routing = false
     /// Per route slot of `snapshot`, its decision as far as it does not depend on the
     /// destination (Linux: the dst cached on the next hop, `nh_rth_input`), made on first use
     /// and stamped with the generation it was made at (`routeStamps`): one whose slot was reused
     /// since is made again; `.none` = not made yet.
-    var routeTable: UnsafeMutablePointer<RouteResult>
-    var routeStamps: UnsafeMutablePointer<UInt32>
-    var routeTableCount: Int
+    @exclusivity(unchecked) var routeTable: UnsafeMutablePointer<RouteResult>
+    @exclusivity(unchecked) var routeStamps: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) var routeTableCount: Int
     /// The FIB's published word adopted (`FIB.published`; a new one moves only `snapshot`).
-    var published: UInt64
+    @exclusivity(unchecked) var published: UInt64
     /// The FIB's per-slot change marks (`RouteSlots.changed`).
     let changed: UnsafeMutablePointer<UInt32>
     /// The generation each slot's route was put in at (`RouteSlots.allocated`).
     let allocated: UnsafeMutablePointer<UInt32>
     /// `RouteCache.validity` of `epoch` and `generation`: what the route cache checks hits
     /// against.
-    var cacheCurrent: UInt64
+    @exclusivity(unchecked) var cacheCurrent: UInt64
     /// Per multipath route slot (by index), each next hop's decision, made on first use.
     var multipathEntries: [Int: [RouteResult]] = [:]
     var forward = PacketBatch()

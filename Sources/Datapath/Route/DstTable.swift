@@ -2,7 +2,8 @@ import DatapathCore
 
 /// One worker's dst entries (Linux: the dsts cached per CPU on each next hop,
 /// `nh_pcpu_rth_output` / `nh_rth_input`, and the `dst_ops` that allocate and free them): the
-/// one owner of every `DstEntry` the worker's packets point at.
+/// one owner of every `DstEntry` the worker's packets point at. Only its worker touches it, so
+/// its fields skip the dynamic exclusivity check a class `var` pays on each access.
 ///
 /// Three kinds of entry:
 /// - *static* ones, one per (input, flags) of a decision with no way out — local delivery,
@@ -18,16 +19,16 @@ import DatapathCore
 /// worker's route cache. Storage grows by doubling, between batches only being safe: growth
 /// happens in `make`, which never runs while a caller holds a pointer into the table.
 final class DstTable: @unchecked Sendable {
-    private(set) var entries: UnsafeMutablePointer<DstEntry>
-    private(set) var generations: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) private(set) var entries: UnsafeMutablePointer<DstEntry>
+    @exclusivity(unchecked) private(set) var generations: UnsafeMutablePointer<UInt32>
     /// Free-list links (slot index; 0 ends the list).
-    private(set) var links: UnsafeMutablePointer<UInt32>
-    private(set) var capacity: Int
-    var freeHead: UInt32 = 0
+    @exclusivity(unchecked) private(set) var links: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) private(set) var capacity: Int
+    @exclusivity(unchecked) var freeHead: UInt32 = 0
     /// Slots given up during the current batch, freed by `endBatch`.
-    var deferred: [UInt32] = []
+    @exclusivity(unchecked) var deferred: [UInt32] = []
     /// Entries made and not given up (statics included).
-    private(set) var live = 0
+    @exclusivity(unchecked) private(set) var live = 0
 
     /// Statics: 1 + (input × 8 + flags) for every input and flags value 0...7 (broadcast,
     /// local, multicast).

@@ -4,9 +4,13 @@ import DatapathWire
 /// One worker's flow-hashed route cache (DESIGN.md §6; Linux had one until 3.6 — `rt_hash_table`
 /// — and keeps the idea per next hop in `nh_rth_input`): set-associative, fixed size, keyed on
 /// (destination, source, TOS, input device, mark) with a hash keyed by a random per-process
-/// secret. It never grows: a miss takes a way of the set (an empty or stale one first, else
-/// round-robin). Every entry carries the epoch it was made in; `FIB.epoch` moving on — a route,
-/// address, link or neighbour change — invalidates them all in O(1).
+/// secret. It never grows: a miss takes a way of the set — an empty or stale one; in a full
+/// set, a way is given up only on one miss in `replacementInterval` (bimodal insertion, as
+/// Qureshi et al.'s BIP: the ways of a set that more flows share than it holds keep serving
+/// those they hold instead of all of them missing in turn, and a flood of new destinations
+/// evicts established flows `replacementInterval` times more slowly). Every entry carries the
+/// epoch it was made in; `FIB.epoch` moving on — a route, address, link or neighbour change —
+/// invalidates them all in O(1).
 ///
 /// Single-threaded: only its worker touches it. Entries hold neighbours by handle, not by
 /// reference, so evicting or flushing one releases nothing.
@@ -20,6 +24,8 @@ public final class RouteCache: @unchecked Sendable {
     /// 64 − log2(sets): the set index is a hash's top bits.
     let shift: UInt64
     static let ways = 4
+    /// A full set gives up a way on one miss in this many (a power of two).
+    static let replacementInterval: UInt64 = 32
     /// The hash's secret: two random odd multipliers.
     let multipliers: (UInt64, UInt64)
     /// lookups @0, misses @1, evictions @2, enabled @3: raw words, because every `var`
@@ -136,7 +142,10 @@ public final class RouteCache: @unchecked Sendable {
             chosen = way
             break
         }
-        if chosen < 0 { chosen = evict() }
+        if chosen < 0 {
+            guard let victim = evict() else { return }
+            chosen = victim
+        }
         let entry = base + chosen &* 64
         entry.storeBytes(of: k0, as: UInt64.self)
         entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
@@ -181,13 +190,16 @@ public final class RouteCache: @unchecked Sendable {
         return false
     }
 
-    /// The way a full set gives up, counted as an eviction: round robin over the misses
-    /// counted so far (every insert follows a miss), so no victim word of its own is loaded
-    /// and stored.
+    /// The way a full set gives up, counted as an eviction, or nil when this miss leaves the set
+    /// as it is (all but one miss in `replacementInterval`). Both follow the misses counted so
+    /// far (every insert follows a miss): the interval's low bits, the way the bits above —
+    /// round robin — so no word of its own is loaded and stored.
     @inline(__always)
-    func evict() -> Int {
+    func evict() -> Int? {
+        let misses = words[1]
+        guard misses & (RouteCache.replacementInterval &- 1) == 0 else { return nil }
         words[2] &+= 1
-        return Int(truncatingIfNeeded: words[1]) & (RouteCache.ways - 1)
+        return Int(truncatingIfNeeded: misses / RouteCache.replacementInterval) & (RouteCache.ways - 1)
     }
 
     /// Empties every entry.

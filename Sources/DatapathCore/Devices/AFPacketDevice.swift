@@ -59,7 +59,9 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     public let name: String
     /// The kernel interface it drives.
     public let interface: String
-    public var ifindex: Int = 0
+    /// Set once by `NetCore.register`, before workers start, and read on every batch: no
+    /// dynamic exclusivity check (a class `var` pays one per access otherwise).
+    @exclusivity(unchecked) public var ifindex: Int = 0
     /// The kernel's index for the interface.
     public let kernelIndex: Int
     public let macAddress: MACAddress

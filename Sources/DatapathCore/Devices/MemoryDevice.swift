@@ -10,7 +10,9 @@ import DatapathWire
 /// worker, one receiving worker.
 public final class MemoryDevice: NetDevice, @unchecked Sendable {
     public let name: String
-    public var ifindex: Int = 0
+    /// Set once by `NetCore.register`, before workers start, and read on every batch: no
+    /// dynamic exclusivity check (a class `var` pays one per access otherwise).
+    @exclusivity(unchecked) public var ifindex: Int = 0
     public let macAddress: MACAddress
     public let mtu: Int
     public let queueCount: Int
@@ -125,7 +127,9 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
 /// packet back to itself does not sleep on it.
 public final class LoopbackDevice: NetDevice, @unchecked Sendable {
     public let name = "lo"
-    public var ifindex: Int = 0
+    /// Set once by `NetCore.register`, before workers start, and read on every batch: no
+    /// dynamic exclusivity check (a class `var` pays one per access otherwise).
+    @exclusivity(unchecked) public var ifindex: Int = 0
     public let macAddress = MACAddress.zero
     public let mtu: Int
     public let queueCount: Int

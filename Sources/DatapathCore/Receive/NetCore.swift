@@ -9,7 +9,9 @@ import Synchronization
 ///
 /// The registries — devices, packet types, rx_handlers, taps, the ingress fast path — are fixed
 /// before workers start: a `WorkerGroup` freezes them when it starts, and changing one after
-/// that is a precondition failure (workers read them without synchronisation). What may change
+/// that is a precondition failure (workers read them without synchronisation — nor with the
+/// dynamic exclusivity check a class `var` pays on each access: they are
+/// `@exclusivity(unchecked)`, since nothing writes them once workers run). What may change
 /// while workers run: device flags (admin state, carrier, MTU, through `set…`), and the stack's
 /// tables, which are `Snapshot`s.
 public final class NetCore: @unchecked Sendable {
@@ -34,14 +36,14 @@ public final class NetCore: @unchecked Sendable {
     }
 
     /// Devices by `ifindex` (slot 0 unused, as in Linux).
-    public private(set) var devices: [(any NetDevice)?] = Array(repeating: nil, count: NetCore.maximumDevices)
-    var rxHandlers: [(any RxHandler)?] = Array(repeating: nil, count: NetCore.maximumDevices)
-    var deviceTaps: [[any PacketTap]] = Array(repeating: [], count: NetCore.maximumDevices)
-    var globalTaps: [any PacketTap] = []
+    @exclusivity(unchecked) public private(set) var devices: [(any NetDevice)?] = Array(repeating: nil, count: NetCore.maximumDevices)
+    @exclusivity(unchecked) var rxHandlers: [(any RxHandler)?] = Array(repeating: nil, count: NetCore.maximumDevices)
+    @exclusivity(unchecked) var deviceTaps: [[any PacketTap]] = Array(repeating: [], count: NetCore.maximumDevices)
+    @exclusivity(unchecked) var globalTaps: [any PacketTap] = []
     /// Runs ahead of `eth_type_trans` on devices without rx_handler or taps (`IngressFastPath`).
-    var ingressFastPath: (any IngressFastPath)?
+    @exclusivity(unchecked) var ingressFastPath: (any IngressFastPath)?
     /// Protocol handlers; slot k is `packetTypeIndex` value k + 1.
-    var packetTypes: [any PacketTypeHandler] = []
+    @exclusivity(unchecked) var packetTypes: [any PacketTypeHandler] = []
     /// EtherType → handler slot + 1 (0 = none): one load per packet, 64 KiB.
     let packetTypeIndex: UnsafeMutablePointer<UInt8>
     /// Device MACs as UInt64 (low 48 bits, wire order) for the per-packet host check.
@@ -57,7 +59,7 @@ public final class NetCore: @unchecked Sendable {
     @usableFromInline let deviceMTUs: UnsafeMutablePointer<UInt32>
     /// Each device's queueing disciplines, one per transmit queue (Linux: the root qdisc of
     /// each `netdev_queue`).
-    var qdiscs: [[PfifoQdisc]] = Array(repeating: [], count: NetCore.maximumDevices)
+    @exclusivity(unchecked) var qdiscs: [[PfifoQdisc]] = Array(repeating: [], count: NetCore.maximumDevices)
     /// Per worker: how many of its qdiscs hold packets (0: `runQdiscs` has nothing to do).
     let backloggedQdiscs: UnsafeMutablePointer<Int>
     /// Packets a transmit queue's qdisc holds at most (Linux: `txqueuelen`, default 1000).
