@@ -29,6 +29,21 @@ public enum InternetChecksum {
         var a: UInt64 = 0
         var b: UInt64 = 0
         var i = 0
+        if count < 256 {
+            // A header or a short datagram — most of what the stack sums: 64-bit words with
+            // add-with-carry (the carry folded back at the end), two instructions per word, and
+            // none of the vector loop's set-up, which only pays from a few hundred bytes.
+            var carries: UInt64 = 0
+            while i &+ 8 <= count {
+                let (s, o) = a.addingReportingOverflow(p.loadUnaligned(fromByteOffset: i, as: UInt64.self))
+                a = s
+                carries &+= o ? 1 : 0
+                i &+= 8
+            }
+            // 2^64 ≡ 1 (mod 0xFFFF): a carry out of 64 bits is worth one. Halves keep `a` and
+            // the carries from overflowing again.
+            a = (a & 0xFFFF_FFFF) &+ (a >> 32) &+ carries
+        }
         while i &+ 32 <= count {
             let w0 = p.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             let w1 = p.loadUnaligned(fromByteOffset: i &+ 8, as: UInt64.self)

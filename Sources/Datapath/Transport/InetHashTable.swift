@@ -219,14 +219,21 @@ public final class InetHashTable: @unchecked Sendable {
 
     /// Linux's `compute_score` over one port's sockets, the best kept; a reuseport winner hands
     /// over to its group's member for `hash`.
+    @inline(__always)
     static func select(_ list: [Entry], source: SocketAddress, destination: SocketAddress, ifindex: Int,
                        hash: UInt32) -> UInt32? {
-        // A port with one socket (a server's) — the usual case — needs no comparison.
-        if list.count == 1 {
-            let only = list[0]
-            guard score(only, source: source, destination: destination, ifindex: ifindex) != nil else { return nil }
-            if !only.options.contains(.reusePort) { return only.socket }
+        // A port with one socket (a server's) — the usual case — needs no comparison; inline,
+        // so the caller's list is not retained around a call.
+        if list.count == 1, !list[0].options.contains(.reusePort) {
+            return score(list[0], source: source, destination: destination, ifindex: ifindex) != nil ? list[0].socket : nil
         }
+        return selectAmong(list, source: source, destination: destination, ifindex: ifindex, hash: hash)
+    }
+
+    /// `select` for a port with more than one socket, or a reuseport one.
+    @inline(never)
+    static func selectAmong(_ list: [Entry], source: SocketAddress, destination: SocketAddress, ifindex: Int,
+                            hash: UInt32) -> UInt32? {
         var best = -1
         var bestScore = -1
         for (i, entry) in list.enumerated() {

@@ -204,8 +204,10 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                                                  destination: SocketAddress(ip.destination, port),
                                                  ifindex: skb.inputIfindex, hash: skb.hash)
                 }
-                guard let socket = found,
-                      let receiver = socket == runSocket ? runReceiver : receivers[socket] else {
+                // The run's receiver is looked up (and its existential copied, a retain) only
+                // when the socket changes, not per datagram.
+                let receiver = found.flatMap { $0 == runSocket ? nil : receivers[$0] }
+                guard let socket = found, socket == runSocket || receiver != nil else {
                     counters.add(UDPStatistics.Counter.noPorts.rawValue)
                     ipv4.icmp.sendError(for: skb, type: .destinationUnreachable,
                                         code: ICMPCode.DestinationUnreachable.port, worker: worker)
@@ -214,8 +216,10 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                 }
                 if socket != runSocket || run.isFull {
                     flush()
-                    runSocket = socket
-                    runReceiver = receiver
+                    if socket != runSocket {
+                        runSocket = socket
+                        runReceiver = receiver
+                    }
                 }
                 skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
                 _ = skb.pull(UDPHeader.length)
