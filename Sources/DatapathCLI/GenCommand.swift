@@ -88,7 +88,7 @@ struct GenCommand: ParsableCommand {
             }
             let room = device.transmitSpace(queue: 0, limit: n)
             if room < n {
-                _ = device.flushTransmit(timeout: 0)
+                _ = device.flushTransmit(timeout: .zero)
                 if room == 0 {
                     usleep(20)
                     continue

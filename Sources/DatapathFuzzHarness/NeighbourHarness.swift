@@ -70,7 +70,7 @@ public final class NeighbourHarness {
             case 1:
                 packet(to: IPv4Address(198, 18, 1, UInt8(10 + a % 8)))
             case 2:
-                rig.clock.advance(by: UInt64(a) * 50_000_000)
+                rig.clock.advance(by: .milliseconds(Int(a) * 50))
                 _ = stack.neighbours.runTimers(worker: worker)
             default:
                 used[a % 8] |= 1   // valid now and then (lengths 6 and 4): it may teach MAC …01:00
@@ -82,7 +82,7 @@ public final class NeighbourHarness {
         }
         // Every entry times out (stale time, failed probes) and gives back what it held.
         for _ in 0..<40 {
-            rig.clock.advance(by: 10_000_000_000)
+            rig.clock.advance(by: .seconds(10))
             _ = stack.neighbours.runTimers(worker: worker)
             check()
         }

@@ -81,7 +81,7 @@ public final class ReassemblyHarness {
             let plan = Int(input[offset + 5])
             offset += 6
             if (what >> 5) & 3 == 3 {
-                rig.clock.advance(by: UInt64(plan) * 1_000_000_000)
+                rig.clock.advance(by: .seconds(Int(plan)))
                 stack.ipv4.expireFragments(worker: worker)
             } else {
                 inject(datagram: Int(what & 7), more: what & 8 != 0, fromB: what & 0x10 != 0,
@@ -91,7 +91,7 @@ public final class ReassemblyHarness {
                          "fragment memory above its threshold")
             drainWire()
         }
-        rig.clock.advance(by: 31_000_000_000)
+        rig.clock.advance(by: .seconds(31))
         stack.ipv4.expireFragments(worker: worker)
         drainWire()
         precondition(stack.ipv4.reassemblyQueues(worker: 0).datagrams == 0, "a datagram outlived its timeout")

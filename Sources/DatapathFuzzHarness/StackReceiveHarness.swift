@@ -94,11 +94,11 @@ public final class StackReceiveHarness {
         checkTransmitted(wire0)
         checkTransmitted(wire1)
         // Let what waits expire: fragments, unresolved neighbours, and what they held.
-        clock.advance(by: 120_000_000_000)
+        clock.advance(by: .seconds(120))
         stack.ipv4.expireFragments(worker: worker)
         for _ in 0..<8 {
             stack.neighbours.runTimers(worker: worker)
-            clock.advance(by: 2_000_000_000)
+            clock.advance(by: .seconds(2))
         }
         stack.ipv4.expireFragments(worker: worker)
         receiveLoopback()

@@ -13,11 +13,11 @@ private final class FiringLog {
     @Test func virtualClockMovesOnlyWhenTold() {
         let clock = VirtualClock(start: 1_000)
         #expect(clock.now() == 1_000)
-        clock.advance(by: 500)
+        clock.advance(by: .nanoseconds(500))
         #expect(clock.now() == 1_500)
         clock.set(10_000)
         #expect(clock.now() == 10_000)
-        clock.advance(by: .max)
+        clock.advance(by: .seconds(Int64.max))
         #expect(clock.now() == .max)
         #expect(VirtualClock().now() == 0)
     }

@@ -143,15 +143,15 @@ final class UpperRecorder: PacketTypeHandler, @unchecked Sendable {
     @Test func learnedEntriesAgeOutAfterTheAgeingTimeButStaticOnesStay() throws {
         let lab = try BridgeLab()
         let fdb = lab.bridge.fdb
-        #expect(fdb.ageingTime == 300_000_000_000)
+        #expect(fdb.ageingTime == .seconds(300))
         let staticMAC = mac(0x99)
         fdb.addStatic(staticMAC, port: 2, now: lab.clock.now())
         lab.send(from: 0, lab.frame(from: 0, to: .broadcast, marker: 0))
         _ = lab.receivedByAll()
-        lab.clock.advance(by: Nanoseconds.seconds(299))
+        lab.clock.advance(by: .seconds(299))
         #expect(fdb.age(now: lab.clock.now()) == 0)
         #expect(fdb.port(of: lab.hosts[0].macAddress) == 0)
-        lab.clock.advance(by: Nanoseconds.seconds(2))
+        lab.clock.advance(by: .seconds(2))
         #expect(fdb.age(now: lab.clock.now()) == 1)
         #expect(fdb.port(of: lab.hosts[0].macAddress) == nil)
         #expect(fdb.port(of: staticMAC) == 2)
@@ -214,7 +214,7 @@ final class UpperRecorder: PacketTypeHandler, @unchecked Sendable {
         }
         #expect(lab.bridge.fdb.count <= 32)
         #expect(lab.bridge.fdb.refused > 0)
-        lab.clock.advance(by: Nanoseconds.seconds(301))
+        lab.clock.advance(by: .seconds(301))
         lab.bridge.fdb.age(now: lab.clock.now())
         #expect(lab.bridge.fdb.count == 3)   // the local entries: br0, p0, p1
         #expect(lab.pool.inUseCount == 0)

@@ -65,7 +65,7 @@ import DatapathWire
         #expect(lab.sent(on: lab.wire1).count == 1)
         // The probes fail; what waited is dropped and the pool is back.
         for _ in 0..<6 {
-            lab.clock.advance(by: 1_000_000_000)
+            lab.clock.advance(by: .seconds(1))
             lab.stack.neighbours.runTimers(worker: lab.worker)
             _ = lab.sent(on: lab.wire1)
         }

@@ -211,10 +211,10 @@ import DatapathWire
         lab.deliver(expired)
         #expect(lab.sent(on: lab.wire0).count == 6)
         #expect(lab.stack.ipv4.icmp.statistics[.outRateLimitHost] == 4)
-        lab.clock.advance(by: 500_000_000)
+        lab.clock.advance(by: .milliseconds(500))
         lab.deliver(expired[0])
         #expect(lab.sent(on: lab.wire0).isEmpty)
-        lab.clock.advance(by: 500_000_000)
+        lab.clock.advance(by: .milliseconds(500))
         lab.deliver(expired[0])
         #expect(lab.sent(on: lab.wire0).count == 1)
         // Fragmentation needed is never limited; echo replies are not in the mask.
@@ -240,7 +240,7 @@ import DatapathWire
         lab.deliver(frames)
         #expect(lab.sent(on: lab.wire0).count == 5)
         #expect(lab.stack.ipv4.icmp.statistics[.outRateLimitGlobal] == 15)
-        lab.clock.advance(by: 300_000_000)
+        lab.clock.advance(by: .milliseconds(300))
         lab.deliver(frames.suffix(10))
         #expect(lab.sent(on: lab.wire0).count == 3)
     }

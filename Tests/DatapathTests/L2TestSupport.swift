@@ -124,7 +124,7 @@ final class NeighbourLab {
     }
 
     func advance(seconds: Double) {
-        clock.advance(by: Nanoseconds.seconds(seconds))
+        clock.advance(by: .seconds(seconds))
         neighbours.runTimers(worker: worker)
     }
 

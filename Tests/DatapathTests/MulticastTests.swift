@@ -234,7 +234,7 @@ import DatapathWire
         lab.worker.tasklets.run(lab.worker)
         #expect(Self.olderMessages(lab.sent(on: lab.wire0)).map(\.0) == [0x12])   // the join; no v1 leave
 
-        lab.clock.advance(by: 261_000_000_000)
+        lab.clock.advance(by: .seconds(261))
         #expect(lab.stack.igmp.version(ifindex: eth0, now: lab.clock.now()) == 3)
         let many = (0..<300).map { IPv4Address(239, 2, UInt8($0 >> 8), UInt8($0 & 0xFF)) }
         for group in many { try socket.join(group: group, device: eth0) }

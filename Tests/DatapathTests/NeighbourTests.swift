@@ -229,7 +229,7 @@ import DatapathWire
         _ = lab.resolvedPeer()
         lab.peerReplies(from: mac(0xEE))
         #expect(lab.neighbours.snapshot().first?.linkAddress == NeighbourLab.peerMAC)
-        lab.clock.advance(by: Nanoseconds.seconds(1.1))
+        lab.clock.advance(by: .seconds(1.1))
         lab.peerReplies(from: mac(0xEE))
         #expect(lab.neighbours.snapshot().first?.linkAddress == mac(0xEE))
         #expect(lab.pool.inUseCount == 0)

@@ -102,7 +102,7 @@ final class VethLab {
     func send(_ count: Int) -> Int {
         let n = min(count, sender.transmitSpace(queue: 0, limit: count))
         guard n > 0 else {
-            sender.flushTransmit(timeout: 0)
+            sender.flushTransmit(timeout: .zero)
             return 0
         }
         for i in 0..<n {

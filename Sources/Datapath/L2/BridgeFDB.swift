@@ -11,7 +11,7 @@ import Synchronization
 /// lookup, so a flood of random source MACs costs a bounded lookup and, when no slot is left,
 /// an unlearned address (flooded, as Linux does past `max_learned`) — never a longer chain.
 public final class BridgeFDB: @unchecked Sendable {
-    public static let defaultAgeingTime: UInt64 = 300_000_000_000
+    public static let defaultAgeingTime: Duration = .seconds(300)
     public static let maximumProbes = 32
     public let capacity: Int
     /// Entries kept at most (Linux: `max_learned`): half the slots, so chains stay short.
@@ -38,7 +38,7 @@ public final class BridgeFDB: @unchecked Sendable {
     /// The entries a table made with the default capacity takes.
     public static let defaultMaximumEntries = 16384 / 2
 
-    public init(capacity: Int = 16384, ageingTime: UInt64 = BridgeFDB.defaultAgeingTime, seed: UInt64? = nil) {
+    public init(capacity: Int = 16384, ageingTime: Duration = BridgeFDB.defaultAgeingTime, seed: UInt64? = nil) {
         var size = 64
         while size < capacity { size <<= 1 }
         self.capacity = size
@@ -48,7 +48,7 @@ public final class BridgeFDB: @unchecked Sendable {
         slots = .allocate(capacity: size * 2)
         slots.initialize(repeating: 0, count: size * 2)
         ageing = .allocate(capacity: 1)
-        ageing.initialize(to: ageingTime)
+        ageing.initialize(to: ageingTime.nanoseconds)
     }
 
     deinit {
@@ -57,9 +57,9 @@ public final class BridgeFDB: @unchecked Sendable {
     }
 
     /// Learned entries older than this are removed by `age` (Linux: `ageing_time`).
-    public var ageingTime: UInt64 {
-        get { SharedWord.load(ageing) }
-        set { SharedWord.store(ageing, newValue) }
+    public var ageingTime: Duration {
+        get { .nanoseconds(Int64(clamping: SharedWord.load(ageing))) }
+        set { SharedWord.store(ageing, newValue.nanoseconds) }
     }
 
     @inlinable @inline(__always)
@@ -166,7 +166,7 @@ public final class BridgeFDB: @unchecked Sendable {
     @discardableResult
     public func age(now: UInt64) -> Int {
         removeAll { word, seen in
-            word & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 && now &- seen >= ageingTime
+            word & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 && now &- seen >= SharedWord.load(ageing)
         }
     }
 

@@ -36,7 +36,7 @@ extension Stack {
                 if let bond = device as? BondDevice, mode == .activeBackup {
                     line += " active_slave \(bond.activeSlave?.device.name ?? "none") failovers \(bond.failovers)"
                 }
-            case .bridge: line += "\n    bridge ageing_time \((device as? BridgeDevice).map { $0.fdb.ageingTime / 1_000_000_000 } ?? 0)s"
+            case .bridge: line += "\n    bridge ageing_time \((device as? BridgeDevice).map { $0.fdb.ageingTime.components.seconds } ?? 0)s"
             case .device: break
             }
             return line

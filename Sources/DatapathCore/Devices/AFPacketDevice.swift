@@ -252,10 +252,10 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     }
 
     /// Kicks the kernel until every submitted TX frame on every queue is sent, or `timeout`
-    /// seconds pass; returns whether all were sent.
+    /// passes; returns whether all were sent.
     @discardableResult
-    public func flushTransmit(timeout: Double = 2) -> Bool {
-        let deadline = CDatapath_monotonic_ns() + UInt64(timeout * 1e9)
+    public func flushTransmit(timeout: Duration = .seconds(2)) -> Bool {
+        let deadline = CDatapath_monotonic_ns() &+ timeout.nanoseconds
         while true {
             var pending = 0
             for queue in queues {

@@ -40,8 +40,14 @@ public final class VirtualClock: DatapathClock {
 
     public func now() -> UInt64 { value.load(ordering: .acquiring) }
 
+    /// Moves the clock forward by `duration` (saturating at `UInt64.max` nanoseconds; a
+    /// negative duration leaves it where it is).
+    public func advance(by duration: Duration) {
+        advance(nanoseconds: duration.nanoseconds)
+    }
+
     /// Moves the clock forward by `nanoseconds` (saturating at `UInt64.max`).
-    public func advance(by nanoseconds: UInt64) {
+    public func advance(nanoseconds: UInt64) {
         var current = value.load(ordering: .relaxed)
         while true {
             let (sum, overflow) = current.addingReportingOverflow(nanoseconds)
