@@ -251,7 +251,7 @@ import DatapathWire
             try stack.apply("route add 198.18.1.0/24 dev eth0")   // the connected route exists
             Issue.record("applied")
         } catch .apply(let error) {
-            #expect(error.cause == .invalid("route exists (metric 0)") && error.line == 1)
+            #expect(error.cause == .invalid(.routeExists(metric: 0)) && error.line == 1)
         }
         // A full neighbour table is found before anything changes, and named as the stack's error.
         var parameters = NeighbourParameters.linuxDefaults

@@ -115,11 +115,11 @@ extension Stack {
             }
             masters[link.name] = link.master
         }
-        func fail(_ line: ConfigLine, _ word: String, _ reason: String) -> ConfigApplyError {
+        func fail(_ line: ConfigLine, _ word: String, _ reason: ConfigApplyError.Invalidity) -> ConfigApplyError {
             ConfigApplyError(line: line.line, word: word, cause: .invalid(reason))
         }
         func existing(_ name: String, _ line: ConfigLine) throws(ConfigApplyError) -> Role {
-            guard let role = roles[name] else { throw fail(line, name, "no such device (add it with 'link add' first)") }
+            guard let role = roles[name] else { throw fail(line, name, .noSuchDevice) }
             return role
         }
         let running = core.registriesAreFrozen
@@ -127,25 +127,25 @@ extension Stack {
             if running {
                 switch line.command {
                 case .addAFPacket, .addBond, .addBridge, .setMaster:
-                    throw fail(line, line.words.first ?? "", "devices cannot be added or enslaved while the stack runs")
+                    throw fail(line, line.words.first ?? "", .linksFixedWhileRunning)
                 default: break
                 }
             }
             switch line.command {
             case .addAFPacket(let name, _), .addBond(let name, _, _), .addBridge(let name):
-                guard roles[name] == nil else { throw fail(line, name, "device already exists") }
+                guard roles[name] == nil else { throw fail(line, name, .deviceExists) }
                 if case .addBond = line.command { roles[name] = .bond }
                 else if case .addBridge = line.command { roles[name] = .bridge }
                 else { roles[name] = .plain }
             case .setMaster(let device, let master):
                 let role = try existing(device, line)
                 let masterRole = try existing(master, line)
-                guard device != master else { throw fail(line, master, "a device cannot be its own master") }
-                if let current = masters[device] { throw fail(line, device, "already has master \(current)") }
+                guard device != master else { throw fail(line, master, .ownMaster) }
+                if let current = masters[device] { throw fail(line, device, .alreadyHasMaster(current)) }
                 switch masterRole {
-                case .plain: throw fail(line, master, "not a bond or a bridge")
-                case .bond where role != .plain: throw fail(line, device, "only plain devices can be bond slaves")
-                case .bridge where role == .bridge: throw fail(line, device, "a bridge cannot be a bridge port")
+                case .plain: throw fail(line, master, .notAMaster)
+                case .bond where role != .plain: throw fail(line, device, .notAPlainDevice)
+                case .bridge where role == .bridge: throw fail(line, device, .bridgeAsPort)
                 default: masters[device] = master
                 }
             case .setState(let device, _):
@@ -153,12 +153,12 @@ extension Stack {
             case .setMTU(let device, let mtu):
                 _ = try existing(device, line)
                 if let limit = link(named: device)?.device.mtu, mtu > limit {
-                    throw fail(line, "\(mtu)", "larger than \(device) can carry (\(limit))")
+                    throw fail(line, "\(mtu)", .mtuTooLarge(device: device, limit: limit))
                 }
             case .addAddress(let address, let length, let device):
                 _ = try existing(device, line)
                 if address.isZero || address.isMulticast || address.isBroadcast {
-                    throw fail(line, "\(address)", "not a unicast address")
+                    throw fail(line, "\(address)", .notUnicastAddress)
                 }
                 let subnet = IPv4Prefix(address: address, length: length)!
                 subnets.append((device, subnet, address))
@@ -172,18 +172,18 @@ extension Stack {
                     if let gateway = hop.gateway {
                         guard subnets.contains(where: { $0.1.contains(gateway) && $0.1.length < 32
                                                         && (hop.device == nil || $0.0 == hop.device) }) else {
-                            throw fail(line, "\(gateway)", "gateway not in a connected subnet\(hop.device.map { " of \($0)" } ?? "") (add the address first)")
+                            throw fail(line, "\(gateway)", .gatewayNotConnected(device: hop.device))
                         }
                     }
                 }
                 if case .replaceRoute = line.command {
                     routes.add(spec.prefix, metric: spec.metric)
                 } else if !routes.add(spec.prefix, metric: spec.metric) {
-                    throw fail(line, "\(spec.prefix)", "route exists (metric \(spec.metric))")
+                    throw fail(line, "\(spec.prefix)", .routeExists(metric: spec.metric))
                 }
             case .deleteRoute(let prefix, let metric):
                 guard routes.remove(prefix, metric: metric) else {
-                    throw fail(line, "\(prefix)", "no such route")
+                    throw fail(line, "\(prefix)", .noSuchRoute)
                 }
             case .flushRoutes:
                 routes.flush(keeping: Set(subnets.flatMap { Self.addressPrefixes($0.1, address: $0.2) }))
@@ -191,7 +191,7 @@ extension Stack {
                 _ = try existing(device, line)
                 let subnet = IPv4Prefix(address: address, length: length)!
                 guard let index = subnets.firstIndex(where: { $0.0 == device && $0.1 == subnet && $0.2 == address }) else {
-                    throw fail(line, "\(address)", "no such address on \(device)")
+                    throw fail(line, "\(address)", .noSuchAddress(device: device))
                 }
                 subnets.remove(at: index)
                 routes.remove(IPv4Prefix(address: address, length: 32)!, metric: 0)
@@ -202,12 +202,12 @@ extension Stack {
             case .deleteNeighbour(let address, let device):
                 _ = try existing(device, line)
                 guard neighbourKeys.remove("\(address) \(device)") != nil else {
-                    throw fail(line, "\(address)", "no such neighbour on \(device)")
+                    throw fail(line, "\(address)", .noSuchNeighbour(device: device))
                 }
             case .addNeighbour(let address, let linkAddress, let device):
                 _ = try existing(device, line)
-                if address.isZero || address.isMulticast { throw fail(line, "\(address)", "not a unicast address") }
-                if !linkAddress.isUnicast || linkAddress.isZero { throw fail(line, "\(linkAddress)", "not a unicast MAC") }
+                if address.isZero || address.isMulticast { throw fail(line, "\(address)", .notUnicastAddress) }
+                if !linkAddress.isUnicast || linkAddress.isZero { throw fail(line, "\(linkAddress)", .notUnicastMAC) }
                 if neighbourKeys.insert("\(address) \(device)").inserted {
                     heldNeighbours += 1
                     if heldNeighbours > neighbours.parameters.maximumEntries {
@@ -219,16 +219,16 @@ extension Stack {
                 filterRules[spec.hook, default: filter.count(spec.hook)] += 1
             case .deleteFilterRule(let hook, let number):
                 let count = filterRules[hook, default: filter.count(hook)]
-                guard number <= count else { throw fail(line, "\(number)", "no rule \(number) in \(hook) (it has \(count))") }
+                guard number <= count else { throw fail(line, "\(number)", .noSuchFilterRule(number: number, hook: hook, count: count)) }
                 filterRules[hook] = count - 1
             case .listFilter:
                 break
             case .addFDBEntry(let address, let device):
                 _ = try existing(device, line)
                 guard let master = masters[device], roles[master] == .bridge else {
-                    throw fail(line, device, "not a bridge port (use 'link set \(device) master BRIDGE' first)")
+                    throw fail(line, device, .notABridgePort(device))
                 }
-                if !address.isUnicast || address.isZero { throw fail(line, "\(address)", "not a unicast MAC") }
+                if !address.isUnicast || address.isZero { throw fail(line, "\(address)", .notUnicastMAC) }
                 if fdbRoom[master] == nil {
                     let fdb = (link(named: master)?.device as? BridgeDevice)?.fdb
                     fdbMACs[master] = Set(fdb?.entries(now: clock.now()).map(\.address) ?? [])
