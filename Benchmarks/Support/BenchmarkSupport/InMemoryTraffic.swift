@@ -1,3 +1,4 @@
+import Datapath
 import DatapathCore
 import DatapathWire
 
@@ -32,4 +33,13 @@ public func receiveLoop(_ device: MemoryDevice, core: NetCore, worker: Worker, t
 public func drain(_ device: MemoryDevice, worker: Worker) {
     var batch = PacketBatch()
     while device.receive(queue: 0, into: &batch, max: 256, worker: worker) > 0 { worker.cache.free(&batch) }
+}
+
+/// A UDP receiver that frees what it gets (a socket that only sends).
+public final class DiscardingReceiver: UDPReceiver, @unchecked Sendable {
+    public init() {}
+    public func receive(_ datagrams: inout PacketBatch, socket: UInt32, worker: Worker) -> Int {
+        worker.cache.free(&datagrams)
+        return 0
+    }
 }

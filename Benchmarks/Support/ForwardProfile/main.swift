@@ -2,14 +2,16 @@ import BenchmarkSupport
 import CDatapath
 import Datapath
 import DatapathCore
+import DatapathWire
 
 // The whole in-memory forward path (BenchmarkSupport.ForwardRig) for PACKETS packets, as a plain
 // program: under `valgrind --tool=callgrind` its instruction count per packet is the steady
 // measure this noisy VM cannot give in time. Usage:
-// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool|udp-echo|udp-consume|churn]
+// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool|udp-echo|udp-consume|udp-send|churn]
 // (`staged`: the fast path off; `bond`: in through an active-backup bond's slave; `pool`: the
 // pool's alloc+free in batches of 32 instead of the forward path; `udp-echo`/`udp-consume`:
-// BenchmarkSupport.UDPRig's in-memory echo round / receive path instead).
+// BenchmarkSupport.UDPRig's in-memory echo round / receive path instead; `udp-send`: udp_sendmsg,
+// one 64-byte datagram per call, onto an in-memory device).
 let arguments = CommandLine.arguments
 let packets = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
 let variant = arguments.count > 2 ? arguments[2] : "cached"
@@ -65,6 +67,36 @@ if variant == "pool" {
     print("  forwarding alone \(mpps(alone)), during churn \(mpps(during)) (ratio \(String(format: "%.3f", alone / during))), "
           + "after \(mpps(after))")
     print("  churn: \(changes) changes in \(String(format: "%.2f", seconds)) s = \(String(format: "%.0f", Double(changes) / seconds)) changes/s")
+} else if variant == "udp-send" {
+    // udp_sendmsg, the copying one-datagram call, 64-byte payloads onto an in-memory device
+    // whose wire is read and freed every 256 (as Benchmarks' udp_sendmsg benchmark).
+    let worker = Worker(pool: try PacketPool(capacity: 4096))
+    let stack = Stack(workers: 1)
+    let (eth1, wire) = MemoryDevice.pair("eth1", MACAddress(2, 0, 0, 0, 0, 2), "wire1", MACAddress(2, 0, 0, 0, 0, 3),
+                                         ringSize: 1024)
+    try stack.addDevice(eth1)
+    try stack.apply("addr add 198.18.2.1/24 dev eth1\nneigh add 198.18.2.2 lladdr 02:00:00:00:00:03 dev eth1")
+    try stack.udp.open(1, local: SocketAddress(IPv4Address(198, 18, 2, 1), 5000), receiver: DiscardingReceiver())
+    let payload = [UInt8](repeating: 0x5A, count: 64)
+    let destination = SocketAddress(IPv4Address(198, 18, 2, 2), 9)
+    func send(_ count: Int) {
+        var batch = PacketBatch()
+        payload.withUnsafeBytes { bytes in
+            for i in 0..<count {
+                try! stack.udp.send(bytes, from: 1, to: destination, worker: worker)
+                if i & 255 == 255 {
+                    _ = wire.receive(queue: 0, into: &batch, max: 256, worker: worker)
+                    worker.cache.free(&batch)
+                }
+            }
+        }
+    }
+    send(4096)
+    let start = CDatapath_monotonic_ns()
+    send(packets)
+    let elapsed = Double(CDatapath_monotonic_ns() - start)
+    drain(wire, worker: worker)
+    print("forward-profile: \(packets) datagrams (udp-send), \(String(format: "%.1f", elapsed / Double(packets))) ns each")
 } else if variant.hasPrefix("udp-") {
     let rig = try UDPRig(mode: variant == "udp-echo" ? .echo : .consume)
     rig.run(datagrams: 4096)

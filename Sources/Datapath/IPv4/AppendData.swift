@@ -34,7 +34,9 @@ extension IPv4 {
         let dontFragment = pathMTUDiscovery != .dont && fits
         var failure: SocketError?
         var fragments = 0
-        withPacketBatch { batch in
+        // One skb when it fits (slots on the stack: no allocation per datagram); fragments get
+        // a whole batch.
+        withPacketBatch(capacity: fits ? 1 : PacketBatch.maximumCount) { batch in
             let identification = state(worker).nextIdentification()
             var offset = 0
             while offset < total {
@@ -121,7 +123,7 @@ extension IPv4 {
                                 multicastLoop: multicastLoop)
         guard route.input == .forward else { throw .noRoute(destination) }
         if route.flags.contains(.broadcast) && !broadcast { throw .broadcastNotPermitted(destination) }
-        return (route, route.flags.contains(.multicast) ? multicastTTL : ttl ?? defaultTTL)
+        return (route, route.flags.contains(.multicast) ? multicastTTL : ttl ?? sysctls.read(worker).defaultTTL)
     }
 
     /// Whether a socket bound to `address` lets the route choose its source: a wildcard,

@@ -255,7 +255,7 @@ extension IPv4 {
     /// queue, never in the slots being sent.
     func flushLocalOut(_ state: IPv4WorkerState, worker: Worker) {
         guard !state.output.isEmpty else { return }
-        withPacketBatch { sending in
+        withPacketBatch(capacity: state.output.count) { sending in
             for i in state.output.indices { sending.append(state.output[i]) }
             state.output.removeAll()
             ipLocalOut(&sending, worker: worker)

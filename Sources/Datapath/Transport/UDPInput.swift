@@ -143,7 +143,9 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
         let packets = batch.count
         let counters = statistics.block(worker)
         let dsts = ipv4.state(worker).dsts
-        withPacketBatch { run in
+        // Runs of up to 128 datagrams: slots on the stack (1 KiB, within what
+        // `withUnsafeTemporaryAllocation` keeps off the heap), flushed when full.
+        withPacketBatch(capacity: UDP.runCapacity) { run in
             var runSocket: UInt32?
             var runReceiver: (any UDPReceiver)?
             func flush() {

@@ -136,7 +136,7 @@ extension UDP {
         // A connected socket's send reuses its route while it is current (sk_dst_check).
         let route: RouteResult, ttl: UInt8
         if destination == nil, let held = heldRoute(id, to: remote, tos: options.tos, worker: worker) {
-            (route, ttl) = (held, options.ttl ?? ipv4.defaultTTL)
+            (route, ttl) = (held, options.ttl ?? ipv4.sysctls.read(worker).defaultTTL)
         } else {
             (route, ttl) = try outputRoute(to: remote.address, entry: entry, options: options, worker: worker)
             if destination == nil { holdRoute(route, for: id, to: remote, tos: options.tos, worker: worker) }

@@ -45,6 +45,11 @@ extension UDP {
     /// the link layer's (Linux: `LL_RESERVED_SPACE` + the headers `ip_append_data` reserves).
     public static let sendHeadroom = UDPHeader.length + IPv4Header.minimumLength + 32
 
+    /// The most datagrams `udp_rcv` hands a receiver at once, and the batch send passes to
+    /// `ip_local_out` at once: 128 slots are 1 KiB, which `withUnsafeTemporaryAllocation` keeps
+    /// on the stack (more would cost a heap allocation per batch).
+    static var runCapacity: Int { 128 }
+
     /// `udp_sendmsg` for a batch (Linux: `sendmmsg`), the run-to-completion send: each skb holds
     /// a payload at `data` and its destination in `udpDestination` (nil: the connected peer).
     /// A datagram that fits its path MTU, has `sendHeadroom` in front and is not shared (a
@@ -70,7 +75,7 @@ extension UDP {
         if options.cork || corks.isPending(id) {
             return sendCorked(&datagrams, from: id, worker: worker)
         }
-        var ttl = options.ttl ?? ipv4.defaultTTL
+        var ttl = options.ttl ?? ipv4.sysctls.read(worker).defaultTTL
         var routeError: SocketError?
         let bound = entry.local.address
         let wildcardSource = IPv4.routeChoosesSource(bound: bound)
@@ -81,7 +86,7 @@ extension UDP {
         var route = RouteResult(input: .none)
         var source = bound
         let ipState = ipv4.state(worker)
-        withPacketBatch(capacity: max(1, datagrams.count)) { out in
+        withPacketBatch(capacity: max(1, min(datagrams.count, UDP.runCapacity))) { out in
             // In order, as sendmmsg sends: what is built in place waits in `out`, which leaves
             // before a datagram the copying path sends.
             func flush() {
@@ -116,6 +121,7 @@ extension UDP {
                                     && (options.segmentSize == 0 || skb.length <= options.segmentSize) && !skb.isShared {
                             buildInPlace(skb, from: entry.local.port, source: source, to: remote, total: total, ttl: ttl,
                                          options: options, route: route, identification: ipState.nextIdentification())
+                            if out.isFull { flush() }
                             out.append(skb)
                             sent += 1
                             continue

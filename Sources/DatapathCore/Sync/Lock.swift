@@ -20,8 +20,10 @@ public struct Lock<Value: ~Copyable>: ~Copyable {
         order = Atomic(0)
     }
 
-    /// Runs `body` with the value, holding the lock.
-    @inlinable
+    /// Runs `body` with the value, holding the lock. Always inlined, as `Mutex.withLock` is:
+    /// called from generic code (a `Snapshot<Value>`'s getter), an out-of-line copy would be
+    /// left unspecialized, instantiating its metadata at run time on every call.
+    @inlinable @inline(__always)
     public borrowing func withLock<Result: ~Copyable, E: Error>(
         _ body: (inout sending Value) throws(E) -> sending Result
     ) throws(E) -> sending Result {
