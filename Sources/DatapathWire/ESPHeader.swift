@@ -4,7 +4,7 @@
 /// IV and encrypted payload follow.
 ///
 /// Layout: 0 SPI (4) · 4 sequence number (4) · 8 payload.
-public struct ESPHeader {
+public struct ESPHeader: FixedLengthHeader {
     /// The first byte of the header.
     public let base: UnsafeMutableRawPointer
 
@@ -18,12 +18,6 @@ public struct ESPHeader {
         @inlinable static var sequenceNumber: Int { 4 }
     }
 
-    /// A view of `length` bytes at `base`; nil when they cannot hold the header.
-    @inlinable
-    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= Self.length else { return nil }
-        self.base = base
-    }
 
     /// A view the caller has already bounds-checked.
     @inlinable

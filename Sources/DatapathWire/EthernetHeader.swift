@@ -4,7 +4,7 @@
 /// The FCS is not part of the view (devices strip it).
 ///
 /// Layout: 0 destination (6) · 6 source (6) · 12 EtherType (2).
-public struct EthernetHeader {
+public struct EthernetHeader: FixedLengthHeader {
     /// The first byte of the header (the destination MAC).
     public let base: UnsafeMutableRawPointer
 
@@ -19,13 +19,6 @@ public struct EthernetHeader {
         @inlinable static var etherType: Int { 12 }
     }
 
-    /// A view of `length` bytes at `base`; nil when they cannot hold the header: the only bounds
-    /// check.
-    @inlinable
-    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= Self.length else { return nil }
-        self.base = base
-    }
 
     /// A view the caller has already bounds-checked.
     @inlinable

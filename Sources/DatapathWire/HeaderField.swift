@@ -43,3 +43,21 @@ extension UnsafeMutableRawPointer {
         storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
     }
 }
+
+/// A view of a header whose length is fixed (Ethernet, VLAN tag, UDP, ICMP, IGMP, ESP): it
+/// gives each the checked constructor, so the bounds check is written once.
+public protocol FixedLengthHeader {
+    /// Header length in bytes.
+    static var length: Int { get }
+    /// A view the caller has already bounds-checked.
+    init(unchecked base: UnsafeMutableRawPointer)
+}
+
+extension FixedLengthHeader {
+    /// A view of `length` bytes at `base`; nil when they cannot hold the header.
+    @inlinable
+    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
+        guard length >= Self.length else { return nil }
+        self.init(unchecked: base)
+    }
+}

@@ -127,7 +127,7 @@ public struct ICMPCode: RawRepresentable, Hashable, Sendable, ExpressibleByInteg
 /// Layout: 0 type · 1 code · 2 checksum (2) · 4 rest of header (4): identifier (2) and sequence
 /// (2) for echo; unused (2) and next-hop MTU (2) for fragmentation needed; pointer (1) for
 /// parameter problem; gateway (4) for redirect. Errors then quote the offending IP header.
-public struct ICMPHeader {
+public struct ICMPHeader: FixedLengthHeader {
     /// The first byte of the header (the type).
     public let base: UnsafeMutableRawPointer
 
@@ -148,12 +148,6 @@ public struct ICMPHeader {
         @inlinable static var pointer: Int { 4 }
     }
 
-    /// A view of `length` bytes at `base`; nil when they cannot hold the 8-byte header.
-    @inlinable
-    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= Self.length else { return nil }
-        self.base = base
-    }
 
     /// A view the caller has already bounds-checked.
     @inlinable

@@ -26,7 +26,7 @@ public struct IGMPType: RawRepresentable, Hashable, Sendable, CustomStringConver
 /// Layout: 0 type · 1 max response code (0 in v1 and in reports) · 2 checksum (2) · 4 group
 /// address (4). An IGMPv3 report (RFC 3376 §4.2) reuses it as: 0 type · 1 reserved ·
 /// 2 checksum · 4 reserved (2) · 6 number of group records (2), the records following.
-public struct IGMPHeader {
+public struct IGMPHeader: FixedLengthHeader {
     /// The first byte of the message (the type).
     public let base: UnsafeMutableRawPointer
 
@@ -43,12 +43,6 @@ public struct IGMPHeader {
         @inlinable static var numberOfRecords: Int { 6 }
     }
 
-    /// A view of `length` bytes at `base`; nil when they cannot hold the 8-byte header.
-    @inlinable
-    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= Self.length else { return nil }
-        self.base = base
-    }
 
     /// A view the caller has already bounds-checked.
     @inlinable

@@ -3,7 +3,7 @@
 /// A view of the 8-byte UDP header at `base`.
 ///
 /// Layout: 0 source port (2) · 2 destination port (2) · 4 length (2) · 6 checksum (2).
-public struct UDPHeader {
+public struct UDPHeader: FixedLengthHeader {
     /// The first byte of the header.
     public let base: UnsafeMutableRawPointer
 
@@ -19,13 +19,6 @@ public struct UDPHeader {
         @inlinable static var checksum: Int { 6 }
     }
 
-    /// A view of `length` bytes at `base`; nil when they cannot hold the header. The length
-    /// field is not checked here: see `isLengthValid(bufferLength:)`.
-    @inlinable
-    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= Self.length else { return nil }
-        self.base = base
-    }
 
     /// A view the caller has already bounds-checked.
     @inlinable

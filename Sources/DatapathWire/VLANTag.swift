@@ -6,7 +6,7 @@
 /// TCI byte, i.e. 14 bytes into an untagged-position frame.
 ///
 /// Layout: 0 TCI: PCP (3 bits) | DEI (1 bit) | VID (12 bits) · 2 EtherType (2).
-public struct VLANTag {
+public struct VLANTag: FixedLengthHeader {
     /// The first byte of the TCI.
     public let base: UnsafeMutableRawPointer
 
@@ -20,12 +20,6 @@ public struct VLANTag {
         @inlinable static var etherType: Int { 2 }
     }
 
-    /// A view of `length` bytes at `base`; nil when they cannot hold a tag.
-    @inlinable
-    public init?(_ base: UnsafeMutableRawPointer, length: Int) {
-        guard length >= Self.length else { return nil }
-        self.base = base
-    }
 
     /// A view the caller has already bounds-checked.
     @inlinable
