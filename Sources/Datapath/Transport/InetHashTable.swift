@@ -54,6 +54,9 @@ public final class InetHashTable: @unchecked Sendable {
 
     let state: Lock<Tables>
     let published: Snapshot<[UInt16: [Entry]]>
+    /// The same entries by socket, for a worker's send (`entry(_:worker:)`): one lookup in its
+    /// own copy instead of the lock and two lookups of `entry(_:)`.
+    let publishedBySocket: Snapshot<[UInt32: Entry]>
     public let ephemeralPorts: ClosedRange<UInt16>
 
     /// A table read by `workers` workers.
@@ -63,6 +66,15 @@ public final class InetHashTable: @unchecked Sendable {
         let start = ephemeralPorts.lowerBound &+ UInt16(truncatingIfNeeded: UInt32.random(in: 0..<span))
         state = Lock(Tables(nextEphemeral: start))
         published = Snapshot([:], workers: workers)
+        publishedBySocket = Snapshot([:], workers: workers)
+    }
+
+    /// Publishes both views of `tables` (under the lock).
+    private func publish(_ tables: Tables) {
+        published.publish(tables.byPort)
+        var bySocket: [UInt32: Entry] = [:]
+        for list in tables.byPort.values { for entry in list { bySocket[entry.socket] = entry } }
+        publishedBySocket.publish(bySocket)
     }
 
     // MARK: Control plane
@@ -88,7 +100,7 @@ public final class InetHashTable: @unchecked Sendable {
                 Entry(socket: socket, local: address, remote: nil, ifindex: ifindex, options: options,
                       sequence: tables.sequence))
             tables.portOf[socket] = address.port
-            published.publish(tables.byPort)
+            publish(tables)
             return address
         }
     }
@@ -110,7 +122,7 @@ public final class InetHashTable: @unchecked Sendable {
                 entry.addressFromConnect = true
             }
             tables.byPort[port]![i] = entry
-            published.publish(tables.byPort)
+            publish(tables)
         }
     }
 
@@ -122,7 +134,7 @@ public final class InetHashTable: @unchecked Sendable {
             tables.byPort[port]!.remove(at: i)
             if tables.byPort[port]!.isEmpty { tables.byPort[port] = nil }
             tables.portOf[socket] = nil
-            published.publish(tables.byPort)
+            publish(tables)
             return true
         }
     }
@@ -134,6 +146,10 @@ public final class InetHashTable: @unchecked Sendable {
         }
         return (port, i)
     }
+
+    /// Socket `id`'s entry as `worker` sees the table (its copy of the last publication: one
+    /// lookup, no lock).
+    public func entry(_ id: UInt32, worker: Worker) -> Entry? { publishedBySocket.read(worker)[id] }
 
     /// The table's entry for socket `id`, if bound (a lock; one port's list is searched).
     public func entry(_ id: UInt32) -> Entry? {

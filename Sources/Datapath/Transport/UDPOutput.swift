@@ -128,7 +128,7 @@ extension UDP {
     /// nothing is sent).
     public func send(_ payload: UnsafeRawBufferPointer, from id: UInt32, to destination: SocketAddress? = nil,
                      worker: Worker) throws(SocketError) {
-        guard let entry = sockets.entry(id) else { throw .notBound(id) }
+        guard let entry = sockets.entry(id, worker: worker) else { throw .notBound(id) }
         guard let remote = destination ?? entry.remote else { throw .notConnected }
         guard remote.port != 0 else { throw .invalidDestination(remote) }
         guard payload.count <= UDP.maximumPayload else { throw .messageTooLong(payload.count, mtu: 65535) }

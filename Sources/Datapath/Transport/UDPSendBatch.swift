@@ -67,7 +67,7 @@ extension UDP {
     @discardableResult
     public func send(_ datagrams: inout PacketBatch, from id: UInt32,
                      worker: Worker) throws(SocketError) -> (sent: Int, error: SocketError?) {
-        guard let entry = sockets.entry(id) else {
+        guard let entry = sockets.entry(id, worker: worker) else {
             worker.cache.free(&datagrams)
             throw .notBound(id)
         }
