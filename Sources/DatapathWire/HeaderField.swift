@@ -61,3 +61,34 @@ extension FixedLengthHeader {
         self.init(unchecked: base)
     }
 }
+
+/// A header whose checksum covers the whole message from its first byte (ICMP, IGMP: RFC 792,
+/// RFC 2236 §2): the three checksum calls, written once. `messageLength` is the message's
+/// length in bytes (header and data), which the caller takes from the IP total length it
+/// validated.
+public protocol WholeMessageChecksum {
+    /// The message's first byte.
+    var base: UnsafeMutableRawPointer { get }
+    /// The checksum field, host-order value.
+    var checksum: UInt16 { get nonmutating set }
+}
+
+extension WholeMessageChecksum {
+    /// The checksum over the whole message, with the checksum field counted as zero.
+    @inlinable
+    public func computeChecksum(messageLength: Int) -> UInt16 {
+        InternetChecksum.checksum(base, count: messageLength, excluding: checksum)
+    }
+
+    /// Stores `computeChecksum(messageLength:)` in the checksum field.
+    @inlinable
+    public func fillChecksum(messageLength: Int) {
+        checksum = computeChecksum(messageLength: messageLength)
+    }
+
+    /// Whether the message sums to 0xFFFF.
+    @inlinable
+    public func isChecksumValid(messageLength: Int) -> Bool {
+        InternetChecksum.isValid(base, count: messageLength)
+    }
+}

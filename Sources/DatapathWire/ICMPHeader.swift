@@ -127,7 +127,7 @@ public struct ICMPCode: RawRepresentable, Hashable, Sendable, ExpressibleByInteg
 /// Layout: 0 type · 1 code · 2 checksum (2) · 4 rest of header (4): identifier (2) and sequence
 /// (2) for echo; unused (2) and next-hop MTU (2) for fragmentation needed; pointer (1) for
 /// parameter problem; gateway (4) for redirect. Errors then quote the offending IP header.
-public struct ICMPHeader: FixedLengthHeader {
+public struct ICMPHeader: FixedLengthHeader, WholeMessageChecksum {
     /// The first byte of the header (the type).
     public let base: UnsafeMutableRawPointer
 
@@ -220,24 +220,4 @@ public struct ICMPHeader: FixedLengthHeader {
 
     /// The byte after the header: echo data, or the quoted IP header of an error.
     @inlinable public var payload: UnsafeMutableRawPointer { base + Self.length }
-
-    /// The checksum over the whole message of `messageLength` bytes (header and data), with the
-    /// checksum field counted as zero. `messageLength` must lie within the buffer (the caller
-    /// takes it from the IP total length it validated).
-    @inlinable
-    public func computeChecksum(messageLength: Int) -> UInt16 {
-        InternetChecksum.checksum(base, count: messageLength, excluding: checksum)
-    }
-
-    /// Stores `computeChecksum(messageLength:)` in the checksum field.
-    @inlinable
-    public func fillChecksum(messageLength: Int) {
-        checksum = computeChecksum(messageLength: messageLength)
-    }
-
-    /// Whether the message of `messageLength` bytes sums to 0xFFFF.
-    @inlinable
-    public func isChecksumValid(messageLength: Int) -> Bool {
-        InternetChecksum.isValid(base, count: messageLength)
-    }
 }

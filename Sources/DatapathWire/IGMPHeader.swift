@@ -26,7 +26,7 @@ public struct IGMPType: RawRepresentable, Hashable, Sendable, CustomStringConver
 /// Layout: 0 type · 1 max response code (0 in v1 and in reports) · 2 checksum (2) · 4 group
 /// address (4). An IGMPv3 report (RFC 3376 §4.2) reuses it as: 0 type · 1 reserved ·
 /// 2 checksum · 4 reserved (2) · 6 number of group records (2), the records following.
-public struct IGMPHeader: FixedLengthHeader {
+public struct IGMPHeader: FixedLengthHeader, WholeMessageChecksum {
     /// The first byte of the message (the type).
     public let base: UnsafeMutableRawPointer
 
@@ -83,24 +83,6 @@ public struct IGMPHeader: FixedLengthHeader {
     public var numberOfRecords: UInt16 {
         get { base.loadBigEndian(UInt16.self, at: Field.numberOfRecords) }
         nonmutating set { base.storeBigEndian(newValue, at: Field.numberOfRecords) }
-    }
-
-    /// The checksum over the message of `messageLength` bytes, the field counted as zero.
-    @inlinable
-    public func computeChecksum(messageLength: Int) -> UInt16 {
-        InternetChecksum.checksum(base, count: messageLength, excluding: checksum)
-    }
-
-    /// Stores `computeChecksum(messageLength:)` in the checksum field.
-    @inlinable
-    public func fillChecksum(messageLength: Int) {
-        checksum = computeChecksum(messageLength: messageLength)
-    }
-
-    /// Whether the message of `messageLength` bytes sums to 0xFFFF.
-    @inlinable
-    public func isChecksumValid(messageLength: Int) -> Bool {
-        InternetChecksum.isValid(base, count: messageLength)
     }
 }
 
