@@ -6,7 +6,8 @@
 #      requests (windows of 1 000) and as batches of 1 000 lines, for SECS seconds each;
 #   3. both: the generator offering half of (1)'s rate while single-request churn runs, both on
 #      CPU 0 — the forwarder's worker and its control thread share CPU 1 — and what reaches the
-#      sink against what was offered.
+#      sink against what was offered;
+#   4. full speed: the generator unpaced, as in (1), beside the churn: the sink's rate against (1)'s.
 # Sourced by bench-veth, which sets SECS, SIZE, BIN, HZ. Uses bench-forward.sh's helpers.
 
 bench_churn() {
@@ -62,6 +63,19 @@ PY
 c, s = map(float, '$churned'.split()); got = $after - $before; offered = $rate * $SECS
 print(f'3. both: {c / s:.0f} changes/s (single requests) while {offered:.0f} frames were offered at {$rate} pps: '
       f'{got:.0f} reached the sink ({got / offered:.3f})')"
+    # 4. Full speed: the generator unpaced, as in (1), with the churn beside it. On this
+    # two-core machine nothing is left for the control plane: the churn client shares CPU 0
+    # with the generator, the control thread CPU 1 with the worker.
+    taskset -c 0 python3 Scripts/lib/control-churn.py "$sock" "$SECS" single 1000 >"/tmp/bench-veth-churn-$$.out" &
+    churn=$!
+    local full
+    full=$(feed "$size")
+    wait "$churn"
+    churned=$(cat "/tmp/bench-veth-churn-$$.out")
+    python3 -c "
+c, s = map(float, '$churned'.split())
+print(f'4. full speed: {c / s:.0f} changes/s (single requests) while {$full / $SECS:.0f} pps reached the sink '
+      f'({$full / $alone:.3f} of forwarding alone; the worker shares its core with the control thread)')"
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     grep -E "pools|routes" "/tmp/bench-veth-forward-$$.log" | tail -3

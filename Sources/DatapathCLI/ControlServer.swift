@@ -189,6 +189,10 @@ final class ControlServer: @unchecked Sendable {
 
     /// The answer to one line outside a batch.
     func answer(_ line: String, batch: inout [String]?) -> String {
+        // Route changes, what a routing daemon sends by the thousand, go straight to the parser.
+        if line.utf8.starts(with: "route add ".utf8) || line.utf8.starts(with: "route del ".utf8) {
+            return apply(line, logLevel: .info)
+        }
         let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         switch words {
         case []: return "ok"

@@ -66,11 +66,16 @@ public struct IPv4Address: Hashable, Sendable, Comparable {
     /// Parses a strict dotted quad: four decimal octets 0...255, no leading zeros (which some
     /// parsers read as octal), no spaces. nil for anything else.
     public init?(_ string: String) {
+        self.init(utf8: string.utf8)
+    }
+
+    /// Parses dotted-quad text given as its UTF-8 bytes (a slice of a longer word, say).
+    public init?(utf8 bytes: some Sequence<UInt8>) {
         var value: UInt32 = 0
         var octet: UInt32 = 0
         var digits = 0
         var dots = 0
-        for byte in string.utf8 {
+        for byte in bytes {
             if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
                 guard digits == 0 || octet != 0 else { return nil }  // leading zero
                 octet = octet * 10 + UInt32(byte - UInt8(ascii: "0"))

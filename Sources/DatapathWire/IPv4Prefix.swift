@@ -19,16 +19,27 @@ public struct IPv4Prefix: Hashable, Sendable {
     /// Parses "198.18.0.0/15"; a bare address means /32. Host bits set in the address are
     /// cleared ("10.1.2.3/8" is 10.0.0.0/8). nil for anything else.
     public init?(_ string: String) {
-        let parts = string.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
-        guard let address = IPv4Address(String(parts[0])) else { return nil }
+        let bytes = string.utf8
+        let slash = bytes.firstIndex(of: UInt8(ascii: "/"))
+        guard let address = IPv4Address(utf8: bytes[..<(slash ?? bytes.endIndex)]) else { return nil }
         var length = 32
-        if parts.count == 2 {
-            let text = parts[1]
-            guard !text.isEmpty, text.count <= 2, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                  let value = Int(text) else { return nil }
-            length = value
+        if let slash {
+            let text = bytes[bytes.index(after: slash)...]
+            guard !text.isEmpty, text.count <= 2 else { return nil }
+            length = 0
+            for byte in text {
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+                length = length * 10 + Int(byte - UInt8(ascii: "0"))
+            }
         }
         self.init(address: address, length: length)
+    }
+
+    /// One word of hashing (the address and length together): a full routing table keys
+    /// dictionaries by prefix a million times over.
+    @inlinable
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(UInt64(address.hostOrder) << 8 | UInt64(truncatingIfNeeded: length))
     }
 
     /// The netmask as a host-order number: `length` leading ones.

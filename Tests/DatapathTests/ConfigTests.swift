@@ -44,6 +44,24 @@ import DatapathWire
         #expect(lines.map(\.line) == [2, 3, 4, 5, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17])
     }
 
+    /// The tokenizer reads bytes: CRLF line ends, quotes mid-word, multi-byte UTF-8 inside a
+    /// quoted word and comments after a continuation all come out as the language says.
+    @Test func wordsAreSplitByTheLanguagesRulesOnAnyText() throws {
+        let lines = try ConfigParser.parse("link add br0 type bridge\r\nlink set br0 \\\r\n  up # on\r\nroute add 198.19.0.0/16 d\"e\"v br0\n")
+        #expect(lines.map(\.command) == [
+            .addBridge(name: "br0"),
+            .setState(device: "br0", up: true),
+            .addRoute(RouteSpec(prefix: IPv4Prefix("198.19.0.0/16")!, device: "br0")),
+        ])
+        #expect(lines.map(\.line) == [1, 2, 4])
+        // A quoted word keeps its non-ASCII characters (and is refused as a name, whole).
+        #expect(throws: ConfigError(line: 1, word: "brü ck", expected: "a new device name (1-15 letters, digits, '-', '_', '.')")) {
+            try ConfigParser.parse("link add 'brü ck' type bridge")
+        }
+        #expect(try ConfigParser.parse("").isEmpty)
+        #expect(try ConfigParser.parse("\n\n# only comments\n").isEmpty)
+    }
+
     @Test(arguments: [
         ("link add eth0 typ bond", "line 1: expected 'type', got 'typ'"),
         ("link add bond0 type bond mode active", "line 1: expected one of 'active-backup', 'balance-rr', 'balance-xor', got 'active'"),

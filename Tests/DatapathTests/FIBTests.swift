@@ -69,6 +69,18 @@ func oracle(_ routes: [Route], _ destination: IPv4Address) -> Route? {
         #expect(fib.generation == generation)
         #expect(fib.snapshot.lookup(ip("198.19.2.1")) == nil)
         #expect(RouteError.exists(route).description == "route exists: 198.19.1.0/24 via 198.18.2.2 dev 2")
+        // Within one list: the first route that repeats an earlier one (prefix, metric and
+        // type) is named, or the first that clashes with the table when that comes earlier.
+        let a = Route(prefix: IPv4Prefix("198.19.3.0/24")!, ifindex: 2)
+        let b = Route(prefix: IPv4Prefix("198.19.4.0/24")!, ifindex: 2)
+        let other = Route(prefix: IPv4Prefix("198.19.3.0/24")!, ifindex: 2, metric: 5)
+        let sameAsB = Route(prefix: IPv4Prefix("198.19.4.0/24")!, gateway: ip("198.18.2.9"), ifindex: 2)
+        #expect(throws: RouteError.exists(sameAsB)) { try fib.add([b, a, other, sameAsB, a]) }
+        #expect(throws: RouteError.exists(route)) { try fib.add([b, route, a, a]) }
+        #expect(throws: RouteError.exists(a)) { try fib.add([a, b, a, route]) }
+        #expect(fib.generation == generation)
+        try fib.add([a, other, Route(prefix: IPv4Prefix("198.19.3.0/24")!, type: .blackhole)])
+        #expect(fib.count == 4)
     }
 
     @Test func typesSurviveAndEveryChangeBumpsTheGeneration() throws {

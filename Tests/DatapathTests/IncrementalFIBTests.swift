@@ -65,7 +65,7 @@ import DatapathWire
         let lookups = Atomic<Int>(0)
         let reader = Worker(pool: try PacketPool(capacity: 16))
         let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
+        Thread.detachNewThread {   // its own thread: the global queue may be busy with other tests
             while !stop.load(ordering: .relaxed) {
                 quiescence.quiescent(reader)
                 let snapshot = fib.snapshot

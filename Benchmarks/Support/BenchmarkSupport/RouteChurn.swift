@@ -78,7 +78,6 @@ public final class RouteChurn: @unchecked Sendable {
             let (add, delete) = rounds[round & 15]
             if batch == 1 {
                 for (line, undo) in zip(add.split(separator: "\n"), delete) {
-                    if getenv("CHURN_NOOP") != nil { _ = try? stack.apply("route del 1.2.3.0/24"); _ = try? stack.apply("route del 1.2.3.0/24"); changes.add(2, ordering: .relaxed); if !running.load(ordering: .relaxed) { return }; continue }
                     try! stack.apply(String(line))
                     try! stack.apply(undo)
                     changes.add(2, ordering: .relaxed)

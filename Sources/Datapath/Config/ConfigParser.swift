@@ -300,7 +300,7 @@ public enum ConfigParser {
         mutating func routePrefix() throws(ConfigError) -> IPv4Prefix {
             guard let word = peek else { throw error("a destination prefix (A.B.C.D/LEN or 'default')") }
             let prefix = word == "default" ? IPv4Prefix(address: .zero, length: 0) : IPv4Prefix(word)
-            guard let prefix, word == "default" || word.contains("/") || IPv4Address(word) != nil else {
+            guard let prefix else {
                 throw error("a destination prefix (A.B.C.D/LEN or 'default')")
             }
             advance()

@@ -156,23 +156,15 @@ public final class FIB: @unchecked Sendable {
             func clashes(_ route: Route, _ list: [Route]?) -> Bool {
                 list?.contains { $0.metric == route.metric && $0.type == route.type } ?? false
             }
-            if routes.count == 1 {
-                if clashes(routes[0], state.routes[routes[0].prefix]) { throw RouteError.exists(routes[0]) }
-            } else {
-                var seen: [IPv4Prefix: [Route]] = [:]
-                for route in routes {
-                    // IPv4Prefix keeps no host bits, so equal prefixes compare equal.
-                    if clashes(route, state.routes[route.prefix]) || clashes(route, seen[route.prefix]) {
-                        throw RouteError.exists(route)
-                    }
-                    seen[route.prefix, default: []].append(route)
-                }
+            // The first route that clashes with the table or with an earlier one of `routes`.
+            let clash = routes.firstIndex { clashes($0, state.routes[$0.prefix]) }
+            if let first = [clash, routes.count > 1 ? FIB.firstRepeat(in: routes) : nil].compactMap({ $0 }).min() {
+                throw RouteError.exists(routes[first])
             }
             // Room for all of them is checked first, so that none is added when one would not fit.
             try ensureRoom(for: routes.lazy.map(\.prefix), slots: routes.count, reserve: removalReserve, &state)
             for route in routes {
-                state.routes[route.prefix, default: []].append(route)
-                state.routes[route.prefix]!.sort { $0.metric < $1.metric }
+                FIB.insert(route, into: &state.routes[route.prefix, default: []])
                 state.total += 1
                 try updateBest(route.prefix, &state)
             }
@@ -181,6 +173,32 @@ public final class FIB: @unchecked Sendable {
     }
 
     public func add(_ route: Route) throws(RouteError) { try add([route]) }
+
+    /// Puts `route` into a prefix's list, kept by ascending metric, after the routes of its
+    /// metric (one dictionary access: the caller passes the list in place).
+    static func insert(_ route: Route, into list: inout [Route]) {
+        list.insert(route, at: list.firstIndex { $0.metric > route.metric } ?? list.endIndex)
+    }
+
+    /// The index of the first route of `routes` whose prefix, metric and type an earlier one
+    /// has, nil when none: by sorting compact keys, not by a dictionary of lists (a full table
+    /// added at once is a million routes).
+    static func firstRepeat(in routes: [Route]) -> Int? {
+        func key(_ route: Route) -> (UInt64, UInt64) {
+            (UInt64(route.prefix.address.hostOrder) << 8 | UInt64(route.prefix.length),
+             UInt64(route.metric) << 8 | UInt64(route.type.rawValue))
+        }
+        var order = Array(routes.indices)
+        order.sort { a, b in
+            let (x, y) = (key(routes[a]), key(routes[b]))
+            return x != y ? x < y : a < b
+        }
+        var first: Int?
+        for (a, b) in zip(order, order.dropFirst()) where key(routes[a]) == key(routes[b]) {
+            first = min(first ?? b, b)
+        }
+        return first
+    }
 
     /// Removes the route for `prefix` with `metric` (any metric when nil: the best one, as
     /// `ip route del PREFIX` does). Throws when there is none.
@@ -388,7 +406,7 @@ extension FIB {
                 state.replacedSlots.append(old)
             } else if let new {
                 // The destinations it takes were the longest shorter prefix's (or nobody's).
-                slots.mark(try parentSlot(of: prefix, state), stamp)
+                slots.mark(try newParentSlot(of: prefix, state), stamp)
                 let length = prefix.length
                 try paint(prefix, &state, value: new) { [slotLength = state.slotLength] leaf in
                     leaf == 0 || Int(slotLength[Int(leaf)]) < length
@@ -492,6 +510,24 @@ extension FIB {
             length -= 1
         }
         return 0
+    }
+
+    /// `parentSlot` for a prefix not in the trie yet: the working trie's leaf at its address is
+    /// the longest prefix holding that address, which is the parent when it is shorter (the
+    /// common case: one walk instead of a dictionary probe per length); a more specific prefix
+    /// there sends it to the search.
+    func newParentSlot(of prefix: IPv4Prefix, _ state: State) throws(RouteError) -> UInt32 {
+        let address = prefix.address.hostOrder
+        var node = state.root
+        for depth in 0..<4 {
+            let entry = nodes.entries[Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
+            if entry & TrieNodes.nodeFlag == 0 {
+                if entry == 0 || Int(state.slotLength[Int(entry)]) < prefix.length { return entry }
+                break
+            }
+            node = entry & ~TrieNodes.nodeFlag
+        }
+        return try parentSlot(of: prefix, state)
     }
 
     /// A node of the working trie the control plane may change: itself when made since the
