@@ -33,6 +33,9 @@ struct ForwardCommand: ParsableCommand {
     var e: [String] = []
     @Option(help: "Stop after this many seconds.") var duration: Double?
     @Option(help: "Worker threads (one RX queue per interface each).") var workers: Int = 1
+    @Option(name: .customLong("worker-cpus"),
+            help: "CPUs the workers are pinned to, round-robin, as taskset writes them (2,3 or 2-5); the control socket, route mirror and main thread keep the process's CPUs. Default: the CPUs the process may run on.")
+    var workerCPUs: String?
     @Flag(help: "Busy-poll instead of sleeping in poll(2) when idle.") var busyPoll = false
     @Flag(help: "Print only the summary at exit, not the per-second stage table.") var quiet = false
     @Option(help: "Write the end-of-run statistics as JSON to this file.") var statsJSON: String?
@@ -54,6 +57,9 @@ struct ForwardCommand: ParsableCommand {
         if workers < 1 || workers > 64 { throw ValidationError("--workers must be 1...64") }
         if multipathHashPolicy > 1 { throw ValidationError("--multipath-hash-policy must be 0 or 1") }
         if let duration, duration <= 0 { throw ValidationError("--duration must be positive") }
+        if let workerCPUs, WorkerGroup.cpuList(workerCPUs) == nil {
+            throw ValidationError("--worker-cpus: '\(workerCPUs)' is not a list of CPUs this machine has (as 1,3 or 2-5)")
+        }
         if configFiles.isEmpty && e.isEmpty { throw ValidationError("give a configuration with --config FILE or -e COMMAND") }
     }
 
@@ -70,7 +76,8 @@ struct ForwardCommand: ParsableCommand {
         stack.ipv4.fastPath = !noFastPath
         stack.ipv4.settings.multipathHashPolicy = multipathHashPolicy
         let pools = try PacketPool.perNode(capacity: 8192 * workers)
-        let group = WorkerGroup(core: stack.core, pools: pools, count: workers, mode: busyPoll ? .busyPoll : .event)
+        let group = WorkerGroup(core: stack.core, pools: pools, count: workers, mode: busyPoll ? .busyPoll : .event,
+                                cpus: workerCPUs.flatMap(WorkerGroup.cpuList))
         group.pollAllQueues(of: stack.receivingDevices)
         stack.start(on: group)
         group.start()

@@ -1,3 +1,4 @@
+import CDatapath
 import Foundation
 import Testing
 @testable import DatapathCore
@@ -165,6 +166,52 @@ import DatapathWire
         #expect(!group.isRunning)
         #expect(handler.received.count == 1000)
         #expect(handler.received.prefix(3).map { $0[0] } == [0, 1, 2])
+        injector.cache.drainAll()
+        #expect(pool.inUseCount == 0)
+    }
+}
+
+@Suite struct WorkerCPUTests {
+    /// Records the CPU each batch ran on.
+    final class CPURecorder: PacketTypeHandler, @unchecked Sendable {
+        let cpus = Lock<[Int32]>([])
+        func receive(_ batch: inout PacketBatch, worker: Worker) {
+            let cpu = CDatapath_current_cpu()
+            cpus.withLock { $0.append(cpu) }
+            worker.cache.free(&batch)
+        }
+    }
+
+    @Test func cpuListsParseAsTasksetWritesThem() {
+        let last = Int(CDatapath_cpu_count()) - 1
+        #expect(WorkerGroup.cpuList("0") == [0])
+        #expect(WorkerGroup.cpuList("0-\(last)") == Array(0...last))
+        #expect(WorkerGroup.cpuList("\(last),0") == [last, 0])
+        for bad in ["", ",", "1-0", "-1", "0-", "a", "0,,1", "\(last + 1)", "0-\(last + 1)", "1-2-3"] {
+            #expect(WorkerGroup.cpuList(bad) == nil, "\(bad)")
+        }
+    }
+
+    /// `cpus` puts the workers on the CPUs named, round-robin, and their threads run there.
+    @Test func workersRunOnTheCPUsNamed() throws {
+        let last = Int(CDatapath_cpu_count()) - 1
+        let pool = try PacketPool(capacity: 256)
+        let core = NetCore()
+        let device = MemoryDevice(name: "mem0", macAddress: MACAddress(2, 0, 0, 0, 0, 2), ringSize: 256)
+        core.register(device)
+        let recorder = CPURecorder()
+        core.addPacketType(.ipv4, recorder)
+        let group = WorkerGroup(core: core, pool: pool, count: 2, mode: .busyPoll, cpus: [last])
+        #expect(group.workers.map(\.cpu) == [last, last])
+        group.poll(device, queue: 0, on: 0)
+        let injector = Worker(index: 5, pool: pool)
+        for i in 0..<10 { device.inject(injector.cache.skb(frameBytes(payload: [UInt8(i)]), ifindex: device.ifindex)) }
+        group.start()
+        let deadline = Date().addingTimeInterval(10)
+        while group.workers[0].stages.packets(core.receiveStage) < 10 && Date() < deadline { usleep(1000) }
+        group.stop()
+        let cpus = recorder.cpus.withLock { $0 }
+        #expect(!cpus.isEmpty && cpus.allSatisfy { $0 == Int32(last) }, "\(cpus)")
         injector.cache.drainAll()
         #expect(pool.inUseCount == 0)
     }

@@ -34,18 +34,23 @@ public final class WorkerGroup: @unchecked Sendable {
     /// process may run on (its affinity mask: `taskset -c 2,3 datapath …` puts worker 0 on
     /// CPU 2) when `pin` is true. `rps` steers each received packet to the worker that owns its flow.
     public convenience init(core: NetCore, pool: PacketPool, count: Int, pin: Bool = true, mode: Mode = .event,
-                            rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
-        self.init(core: core, pools: [pool], count: count, pin: pin, mode: mode, rps: rps, clock: clock)
+                            rps: Bool = false, cpus: [Int]? = nil, clock: any DatapathClock = MonotonicClock()) {
+        self.init(core: core, pools: [pool], count: count, pin: pin, mode: mode, rps: rps, cpus: cpus, clock: clock)
     }
 
     /// Creates `count` workers, each allocating from the pool of its CPU's NUMA node
     /// (`pools` as `PacketPool.perNode` makes them; the first pool when none matches).
+    /// `cpus`, when given, replaces the affinity mask as the CPUs the workers take round-robin
+    /// (VPP's `corelist-workers`): the threads that are not workers — the control plane — keep
+    /// the process's mask, so `taskset -c 0 datapath forward --worker-cpus 1` keeps them off
+    /// the worker's CPU.
     public init(core: NetCore, pools: [PacketPool], count: Int, pin: Bool = true, mode: Mode = .event,
-                rps: Bool = false, clock: any DatapathClock = MonotonicClock()) {
+                rps: Bool = false, cpus chosen: [Int]? = nil, clock: any DatapathClock = MonotonicClock()) {
         precondition(!pools.isEmpty, "a worker group needs at least one pool")
+        precondition(chosen?.isEmpty != true, "an empty CPU list for the workers")
         var allowed = [Int32](repeating: 0, count: 1024)
         let found = Int(CDatapath_allowed_cpus(&allowed, 1024))
-        let cpus = found > 0 ? allowed.prefix(found).map(Int.init) : Array(0..<Int(CDatapath_cpu_count()))
+        let cpus = chosen ?? (found > 0 ? allowed.prefix(found).map(Int.init) : Array(0..<Int(CDatapath_cpu_count())))
         self.core = core
         self.mode = mode
         self.pin = pin
@@ -59,6 +64,21 @@ public final class WorkerGroup: @unchecked Sendable {
         self.assignments = Lock(Array(repeating: [], count: count))
         self.backlog = rps && count > 1 ? Backlog(workers: count) : nil
         self.action = Lock(nil)
+    }
+
+    /// Parses a CPU list as `taskset -c` and the kernel's cpulist files write it ("0,2-3,7");
+    /// nil for anything else, an empty list, a reversed range or a CPU this machine does not
+    /// have.
+    public static func cpuList(_ text: String) -> [Int]? {
+        let count = Int(CDatapath_cpu_count())
+        var cpus: [Int] = []
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let ends = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(ends.count), let low = ends.first!, let high = ends.last!,
+                  low >= 0, low <= high, high < count else { return nil }
+            cpus += low...high
+        }
+        return cpus.isEmpty ? nil : cpus
     }
 
     /// Has worker `index` poll `device`'s `queue` (before `start`).
