@@ -10,6 +10,9 @@ public struct UDPHeader: FixedLengthHeader {
     /// Header length in bytes.
     @inlinable public static var length: Int { 8 }
 
+    /// Where the checksum is, from the header's start (Linux's `csum_offset` for UDP).
+    @inlinable public static var checksumOffset: Int { Field.checksum }
+
     /// Where each field of the layout above starts, in bytes from `base`.
     @usableFromInline
     enum Field {

@@ -82,6 +82,35 @@ import DatapathWire
         worker.cache.free(skb)
     }
 
+    /// An ordinary packet whose checksum was left partial leaves with NEEDS_CSUM and its place,
+    /// `hdr_len` covering the field (the kernel wants it in the skb's linear part), the sum the
+    /// sender left untouched; a place outside the frame is completed in software instead.
+    @Test func aPartialOrdinaryPacketAsksTheKernelToFinishItsChecksum() throws {
+        let (_, worker) = try makeWorker()
+        let skb = worker.cache.skb(Self.tcpFrame(payload: 100))
+        skb.checksumState = .partial
+        skb.checksumStart = skb.data - skb.head.pointee.bufferStart + 34
+        skb.checksumOffset = 16
+        let before = skb.bytes
+        #expect(written(skb) == (true, [1, 0] + Self.littleEndian([52, 0, 34, 16])))
+        #expect(written(skb, linearLimit: .max) == (true, [1, 0] + Self.littleEndian([UInt16(skb.length), 0, 34, 16])))
+        #expect(skb.bytes == before && skb.checksumState == .partial)
+        // A start past the frame: the stack completes the checksum itself (pseudo-header sum
+        // in the field first, as a partial packet has it) and sends an ordinary header.
+        let pseudo = InternetChecksum.fold(InternetChecksum.pseudoHeaderSum(
+            source: IPv4Address(198, 18, 1, 2), destination: IPv4Address(198, 18, 2, 2), protocol: .tcp, length: 120))
+        let other = worker.cache.skb(Self.tcpFrame(payload: 100, tcpCheck: pseudo))
+        other.checksumState = .partial
+        other.checksumStart = other.data - other.head.pointee.bufferStart + 4000
+        other.checksumOffset = 16
+        #expect(written(other) == (true, [UInt8](repeating: 0, count: 10)))
+        #expect(other.checksumState == .none)
+        #expect(TCPHeader(unchecked: other.data + 34).isChecksumValid(
+            source: IPv4Address(198, 18, 1, 2), destination: IPv4Address(198, 18, 2, 2), segmentLength: 120))
+        worker.cache.free(skb)
+        worker.cache.free(other)
+    }
+
     /// A GRO packet: checksum verified, not partial. The TCP field gets the pseudo-header sum
     /// over the whole super-packet, as the kernel's segmentation expects of a partial checksum.
     @Test func aVerifiedGSOPacketGetsThePseudoHeaderSumWritten() throws {

@@ -31,7 +31,7 @@ final class ForwardLab {
 
     init(rateLimits: ICMPRateLimitParameters = .linuxDefaults, cacheCapacity: Int = 4096,
          reassembly: ReassemblyParameters = .linuxDefaults, ingress: Ingress = .device, ringSize: Int = 4096,
-         transmitQueueLength: Int = 1000) throws {
+         transmitQueueLength: Int = 1000, checksumOffload: Bool = false) throws {
         pool = try PacketPool(capacity: 4096)
         worker = Worker(pool: pool, clock: clock)
         stack = Stack(workers: 1, clock: clock, icmpRateLimits: rateLimits, routeCacheCapacity: cacheCapacity,
@@ -39,6 +39,8 @@ final class ForwardLab {
         (eth0, wire0) = MemoryDevice.pair("eth0", mac(0x01), "wire0", ForwardLab.hostAMAC, ringSize: ringSize)
         (eth1, wire1) = MemoryDevice.pair("eth1", mac(0x11), "wire1", ForwardLab.hostBMAC, ringSize: ringSize)
         stack.core.transmitQueueLength = transmitQueueLength
+        eth0.supportsChecksumOffload = checksumOffload
+        eth1.supportsChecksumOffload = checksumOffload
         try stack.addDevice(eth0)
         try stack.addDevice(eth1)
         switch ingress {

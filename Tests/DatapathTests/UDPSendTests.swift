@@ -170,6 +170,63 @@ import DatapathWire
     /// to its sender and sends the batch — headers written in place, no copy. A batch mixing
     /// datagrams that fit, one that needs fragments, one to port 0 and one without a route
     /// leaves in order, the failures freed, the first failure returned with the count sent.
+    /// Whether `udp` (a whole UDP datagram) carries only the pseudo-header sum a sender leaves
+    /// for an offloading device, and completing it as the device does gives a valid checksum.
+    static func isPartialAndCompletes(_ udp: [UInt8], source: IPv4Address, destination: IPv4Address) -> Bool {
+        var udp = udp
+        let pseudo = InternetChecksum.fold(InternetChecksum.pseudoHeaderSum(
+            source: source, destination: destination, protocol: .udp, length: udp.count))
+        guard udp.count >= 8, UInt16(udp[6]) << 8 | UInt16(udp[7]) == pseudo else { return false }
+        return udp.withUnsafeMutableBytes { raw in
+            let value = ~InternetChecksum.fold(InternetChecksum.sum(raw.baseAddress!, count: raw.count))
+            raw.storeBytes(of: (value == 0 ? 0xFFFF : value).bigEndian, toByteOffset: 6, as: UInt16.self)
+            return UDPHeader(unchecked: raw.baseAddress!).isChecksumValid(source: source, destination: destination)
+        }
+    }
+
+    /// To a device that offloads checksums (`__ip_append_data`'s CHECKSUM_PARTIAL), a datagram
+    /// that is one packet — sent per call or in a batch — carries only the pseudo-header sum,
+    /// with the skb saying where the device completes it; a fragmented one carries the whole
+    /// checksum (fragments cannot be offloaded), as does everything to a device that does not.
+    @Test func aDeviceThatOffloadsChecksumsCompletesOnePacketDatagrams() throws {
+        let lab = try ForwardLab(checksumOffload: true)
+        try lab.stack.udp.open(1, local: SocketAddress(ForwardLab.routerB, 7), receiver: RecordingUDPReceiver())
+        let to = SocketAddress(ForwardLab.hostB, 9000)
+        try send(lab, Array(0..<100), from: 1, to: to)
+        var batch = PacketBatch()
+        let skb = lab.worker.cache.allocate()!
+        skb.put(50)!.initializeMemory(as: UInt8.self, repeating: 0xA5, count: 50)
+        skb.udpDestination = to
+        batch.append(skb)
+        #expect(try lab.stack.udp.send(&batch, from: 1, worker: lab.worker).sent == 1)
+        try send(lab, (0..<3000).map { UInt8(truncatingIfNeeded: $0) }, from: 1, to: to)
+        var states: [ChecksumState] = []
+        var places: [Int] = []
+        var frames: [[UInt8]] = []
+        var received = PacketBatch()
+        while lab.wire1.pending() > 0 {
+            _ = lab.wire1.receive(queue: 0, into: &received, max: 64, worker: lab.worker)
+            for i in received.indices {
+                states.append(received[i].checksumState)
+                places.append(received[i].checksumStart - (received[i].data - received[i].head.pointee.bufferStart))
+                frames.append(received[i].bytes)
+            }
+            lab.worker.cache.free(&received)
+        }
+        let sent = frames.map(SentIPv4.init)
+        #expect(sent.count == 5 && states == [.partial, .partial, .none, .none, .none])   // 3008 B in three fragments
+        #expect(Array(places.prefix(2)) == [34, 34])
+        for packet in sent.prefix(2) {
+            #expect(Self.isPartialAndCompletes(Array(packet.payload), source: ForwardLab.routerB, destination: ForwardLab.hostB))
+        }
+        var datagram = sent.dropFirst(2).flatMap { Array($0.payload) }
+        let whole = datagram.withUnsafeMutableBytes { raw in
+            UDPHeader(unchecked: raw.baseAddress!).isChecksumValid(source: ForwardLab.routerB, destination: ForwardLab.hostB)
+        }
+        #expect(datagram.count == 3008 && whole)
+        #expect(lab.poolIsAtBaseline)
+    }
+
     @Test func aBatchSendsInPlaceInOrderAndReturnsTheFirstFailure() throws {
         let lab = try ForwardLab()
         final class Echo: UDPReceiver, @unchecked Sendable {

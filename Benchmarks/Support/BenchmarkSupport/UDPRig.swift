@@ -23,20 +23,23 @@ public final class UDPRig {
     /// back to eth0's ring untouched (the receive path alone: udp_rcv → handler).
     public enum Mode { case echo, consume }
 
-    public convenience init(mode: Mode, payload: Int = 64, datagrams: Int = 1024) throws {
-        try self.init(stack: Stack(workers: 1), pool: PacketPool(capacity: 8192))
+    /// `checksumOffload`: eth1 completes the checksums the stack leaves partial and eth0's
+    /// receive marks them verified, as a NIC with checksum offload both ways does — the
+    /// stack then neither sums a datagram it sends nor one it receives.
+    public convenience init(mode: Mode, payload: Int = 64, datagrams: Int = 1024, checksumOffload: Bool = false) throws {
+        try self.init(stack: Stack(workers: 1), pool: PacketPool(capacity: 8192), checksumOffload: checksumOffload)
         let receiver: UDPReceiver = mode == .echo ? EchoReceiver(stack.udp) : ReturnReceiver(eth0)
         try stack.udp.open(1, local: UDPRig.server, receiver: receiver)
         inject(datagrams, payload: payload)
     }
 
     /// The devices and addresses, no socket, no traffic yet.
-    init(stack: Stack, pool: PacketPool) throws {
+    init(stack: Stack, pool: PacketPool, checksumOffload: Bool = false) throws {
         self.pool = pool
         worker = Worker(pool: pool)
         self.stack = stack
         eth0 = MemoryDevice(name: "eth0", macAddress: MACAddress(2, 0, 0, 0, 0, 1), ringSize: 4096)
-        eth1 = Bouncer(into: eth0)
+        eth1 = Bouncer(into: eth0, checksumOffload: checksumOffload)
         try stack.addDevice(eth0)
         try stack.addDevice(eth1)
         try stack.apply("""
@@ -100,7 +103,9 @@ final class ReturnReceiver: UDPReceiver, @unchecked Sendable {
 }
 
 /// eth1 of the UDP rig: swaps the reply's IP addresses (bytes 26–33) and UDP ports (34–37)
-/// and puts it on eth0's receive ring as the next request.
+/// and puts it on eth0's receive ring as the next request. With `checksumOffload` it takes
+/// partial checksums, and what it bounces arrives verified (`.unnecessary`), as between two
+/// NICs that offload checksums (the swap leaves the pseudo-header sum as it was).
 final class Bouncer: NetDevice, @unchecked Sendable {
     let name = "eth1"
     @exclusivity(unchecked) var ifindex = 0
@@ -109,9 +114,13 @@ final class Bouncer: NetDevice, @unchecked Sendable {
     let queueCount = 1
     let stats = DeviceStats(queues: 1)
     let supportsGSO = true
+    let supportsChecksumOffload: Bool
     let target: MemoryDevice
 
-    init(into target: MemoryDevice) { self.target = target }
+    init(into target: MemoryDevice, checksumOffload: Bool) {
+        self.target = target
+        supportsChecksumOffload = checksumOffload
+    }
 
     func receive(queue: Int, into batch: inout PacketBatch, max: Int, worker: Worker) -> Int { 0 }
 
@@ -122,6 +131,7 @@ final class Bouncer: NetDevice, @unchecked Sendable {
             frame.storeBytes(of: addresses >> 32 | addresses << 32, toByteOffset: 26, as: UInt64.self)
             let ports = frame.loadUnaligned(fromByteOffset: 34, as: UInt32.self)
             frame.storeBytes(of: ports >> 16 | ports << 16, toByteOffset: 34, as: UInt32.self)
+            if supportsChecksumOffload { batch[i].checksumState = .unnecessary }
         }
         _ = target.inject(&batch)
         worker.drop(&batch, .transmitRingFull)

@@ -7,10 +7,11 @@ import DatapathWire
 // The whole in-memory forward path (BenchmarkSupport.ForwardRig) for PACKETS packets, as a plain
 // program: under `valgrind --tool=callgrind` its instruction count per packet is the steady
 // measure this noisy VM cannot give in time. Usage:
-// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool|udp-echo|udp-consume|udp-send|churn]
+// forward-profile [PACKETS] [random|nocache|staged|bond|bond-staged|pool|udp-echo|udp-echo-offload|udp-consume|udp-send|churn]
 // (`staged`: the fast path off; `bond`: in through an active-backup bond's slave; `pool`: the
 // pool's alloc+free in batches of 32 instead of the forward path; `udp-echo`/`udp-consume`:
-// BenchmarkSupport.UDPRig's in-memory echo round / receive path instead; `udp-send`: udp_sendmsg,
+// BenchmarkSupport.UDPRig's in-memory echo round / receive path instead (`udp-echo-offload`: its
+// devices offload checksums both ways, as NICs do); `udp-send`: udp_sendmsg,
 // one 64-byte datagram per call, onto an in-memory device).
 let arguments = CommandLine.arguments
 let packets = arguments.count > 1 ? Int(arguments[1]) ?? 1_000_000 : 1_000_000
@@ -98,7 +99,8 @@ if variant == "pool" {
     drain(wire, worker: worker)
     print("forward-profile: \(packets) datagrams (udp-send), \(String(format: "%.1f", elapsed / Double(packets))) ns each")
 } else if variant.hasPrefix("udp-") {
-    let rig = try UDPRig(mode: variant == "udp-echo" ? .echo : .consume)
+    let rig = try UDPRig(mode: variant.hasPrefix("udp-echo") ? .echo : .consume,
+                         checksumOffload: variant.hasSuffix("-offload"))
     rig.run(datagrams: 4096)
     let start = CDatapath_monotonic_ns()
     rig.run(datagrams: packets)

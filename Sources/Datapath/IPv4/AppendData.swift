@@ -25,7 +25,7 @@ extension IPv4 {
                     destination: IPv4Address, protocol number: IPProtocol, ttl: UInt8, tos: UInt8,
                     pathMTUDiscovery: PathMTUDiscovery, route: RouteResult, worker: Worker,
                     options: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), mark: UInt32 = 0,
-                    deferred: Bool = false) throws(SocketError) {
+                    deferred: Bool = false, partialChecksum: Int? = nil) throws(SocketError) {
         precondition(options.count & 3 == 0 && options.count <= 40, "IPv4 options are whole words, at most 40 bytes")
         let mtu = Int(route.mtu)
         let total = header.count + payload.count
@@ -81,6 +81,12 @@ extension IPv4 {
                     (out + written).copyMemory(from: base + from, byteCount: length - written)
                 }
                 route.apply(to: skb)
+                if let place = partialChecksum, fits {
+                    // CHECKSUM_PARTIAL: the device sums from the transport header on.
+                    skb.checksumState = .partial
+                    skb.checksumStart = out - skb.head.pointee.bufferStart
+                    skb.checksumOffset = place
+                }
                 skb.mark = mark
                 skb.resetNetworkHeader()
                 skb.setTransportHeader(afterNetworkBytes: headerLength)

@@ -40,9 +40,12 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
     let corks: UDPCorks
     /// Each worker's routes of connected sockets (`sk_dst_cache`).
     let connectedRoutes: WorkerLocal<ConnectedRoutes>
+    /// Which devices complete partial checksums, read per datagram sent.
+    let checksumOffloads: ChecksumOffloadFlags
 
     init(ipv4: IPv4, workers: Int) {
         self.ipv4 = ipv4
+        checksumOffloads = ipv4.core.checksumOffloadFlags
         connectedRoutes = WorkerLocal(workers: max(1, workers)) { _ in ConnectedRoutes() }
         corks = UDPCorks(pool: { [unowned ipv4] in ipv4.sharedLargePool() })
         sockets = InetHashTable(workers: workers)

@@ -121,7 +121,8 @@ extension UDP {
     /// `inet_select_addr` picks for the route's device. The datagram is built straight from
     /// `payload` into skbs no longer than the path MTU: one, or — longer than the path and
     /// allowed to be — fragments of `(mtu − 20) & ~7` bytes sharing one identification, the
-    /// UDP checksum computed over the whole datagram first (0 is sent as 0xFFFF, RFC 768).
+    /// UDP checksum computed over the whole datagram first (0 is sent as 0xFFFF, RFC 768), or
+    /// left partial for a device that offloads checksums when the datagram is one packet.
     /// Counts OutDatagrams. Throws `notBound`, `notConnected`, `invalidDestination` (port 0),
     /// `messageTooLong` (over 65507
     /// bytes, or over the path MTU with `.do`), `noRoute`, `noBufferSpace` (the pool is empty:
@@ -152,7 +153,11 @@ extension UDP {
             throw .messageTooLong(payload.count, mtu: Int(route.mtu))
         }
 
-        // udp_push_pending_frames: the header and its checksum over the caller's bytes.
+        // udp_push_pending_frames: the header and its checksum over the caller's bytes — or,
+        // for one packet to a device that offloads (`__ip_append_data`'s CHECKSUM_PARTIAL,
+        // `udp4_hwcsum`), only the pseudo-header sum, for the device to complete.
+        let partial = IPv4Header.minimumLength + total <= Int(route.mtu)
+            && checksumOffloads.contains(ifindex: Int(route.outputIfindex))
         var header: UInt64 = 0
         withUnsafeMutableBytes(of: &header) { raw in
             let udp = UDPHeader(unchecked: raw.baseAddress!)
@@ -162,6 +167,10 @@ extension UDP {
             udp.checksum = 0
             let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
                                                           length: total)
+            if partial {
+                udp.checksum = InternetChecksum.fold(pseudo)
+                return
+            }
             var sum = InternetChecksum.sum(raw.baseAddress!, count: UDPHeader.length, initial: pseudo)
             if let base = payload.baseAddress { sum = InternetChecksum.sum(base, count: payload.count, initial: sum) }
             let value = ~InternetChecksum.fold(sum)
@@ -172,7 +181,8 @@ extension UDP {
             do throws(SocketError) {
                 try ipv4.appendData(header: headerBytes, payload: payload, source: source, destination: remote.address,
                                     protocol: .udp, ttl: ttl, tos: options.tos,
-                                    pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker)
+                                    pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker,
+                                    partialChecksum: partial ? UDPHeader.checksumOffset : nil)
                 statistics.block(worker).add(UDPStatistics.Counter.outDatagrams.rawValue)
             } catch {
                 failure = error
@@ -231,7 +241,7 @@ extension UDP {
         skb.gsoType = .udpL4
         skb.checksumState = .partial
         skb.checksumStart = raw - skb.head.pointee.bufferStart
-        skb.checksumOffset = 6
+        skb.checksumOffset = UDPHeader.checksumOffset
         route.apply(to: skb)
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)

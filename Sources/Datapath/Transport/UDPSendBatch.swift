@@ -168,7 +168,8 @@ extension UDP {
     }
 
     /// `udp_push_pending_frames` + `ip_push_pending_frames` for one datagram in place: the UDP
-    /// header and checksum (0 → 0xFFFF, RFC 768) and the IP header pushed in front of the
+    /// header and checksum (0 → 0xFFFF, RFC 768; only the pseudo-header sum, left partial, for
+    /// a device that offloads checksums) and the IP header pushed in front of the
     /// payload, the route set; transmit metadata from a received skb cleared.
     @inline(__always)
     func buildInPlace(_ skb: SKB, from port: UInt16, source: IPv4Address, to remote: SocketAddress, total: Int,
@@ -181,14 +182,25 @@ extension UDP {
         udp.checksum = 0
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
                                                       length: total)
-        let value = ~InternetChecksum.fold(InternetChecksum.sum(raw, count: total, initial: pseudo))
-        udp.checksum = value == 0 ? 0xFFFF : value
+        // A device that offloads completes it (CHECKSUM_PARTIAL); the caller checked the
+        // datagram is one packet.
+        let partial = checksumOffloads.contains(ifindex: Int(route.outputIfindex))
+        if partial {
+            udp.checksum = InternetChecksum.fold(pseudo)
+        } else {
+            let value = ~InternetChecksum.fold(InternetChecksum.sum(raw, count: total, initial: pseudo))
+            udp.checksum = value == 0 ? 0xFFFF : value
+        }
         let ip = skb.push(IPv4Header.minimumLength)!
         IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
                  payloadLength: total, identification: identification,
                  dontFragment: options.pathMTUDiscovery != .dont, dscp: options.tos >> 2, ecn: options.tos & 0x03)
             .emit(to: ip)
-        skb.checksumState = .none
+        skb.checksumState = partial ? .partial : .none
+        if partial {
+            skb.checksumStart = raw - skb.head.pointee.bufferStart
+            skb.checksumOffset = UDPHeader.checksumOffset
+        }
         skb.gsoSize = 0
         skb.gsoType = .none
         route.apply(to: skb)

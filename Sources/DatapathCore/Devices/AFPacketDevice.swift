@@ -72,6 +72,9 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
     public let stats: DeviceStats
     /// With virtio-net headers the kernel segments what the device sends.
     public let supportsGSO: Bool
+    /// With virtio-net headers a partial checksum leaves as NEEDS_CSUM: the kernel (or the NIC
+    /// under it) completes it.
+    public let supportsChecksumOffload: Bool
     let queues: [AFPacketQueue]
     let kernelFlags: UInt32
     /// The interface's driver (ethtool's name for it), or "" where it has none to tell.
@@ -123,6 +126,7 @@ public final class AFPacketDevice: NetDevice, @unchecked Sendable {
         self.queueCount = queueCount
         self.stats = DeviceStats(queues: queueCount)
         self.supportsGSO = configuration.virtioNetHeader && configuration.transmit
+        self.supportsChecksumOffload = supportsGSO
 
         var ringConfig = CDatapath_ring_config()
         if configuration.receive {

@@ -225,9 +225,9 @@ final class AFPacketQueue: @unchecked Sendable {
                     continue
                 }
             }
-            // Finish a checksum the sender left to the device, unless the kernel segments the
-            // packet (and checksums each segment).
-            if skb.head.pointee.checksumState == .partial && !skb.isGSO { _ = skbChecksumHelp(skb) }
+            // Without virtio-net headers nothing can tell the kernel about a checksum the
+            // sender left to the device: finish it here (with them, NEEDS_CSUM does).
+            if vnetBytes == 0 && skb.head.pointee.checksumState == .partial { _ = skbChecksumHelp(skb) }
             (frame + (dataOffset &+ vnetBytes)).copyMemory(from: skb.data, byteCount: length)
             CDatapath_tx_frame_submit(frame, UInt32(truncatingIfNeeded: length &+ vnetBytes))
             index = index &+ 1 == frameCount ? 0 : index &+ 1
@@ -308,7 +308,6 @@ final class AFPacketQueue: @unchecked Sendable {
         var header = (UInt64(0), UInt16(0))
         return withUnsafeMutableBytes(of: &header) { raw -> DropReason? in
             guard VirtioNetHeader.transmit(skb, header: raw.baseAddress!, linearLimit: 0) else { return .gsoSegmentation }
-            if skb.checksumState == .partial && !skb.isGSO { _ = skbChecksumHelp(skb) }
             let rc = CDatapath_send_with_header(jumboFD, raw.baseAddress!, UInt32(vnetBytes), skb.data,
                                                 UInt32(truncatingIfNeeded: skb.length))
             switch -rc {

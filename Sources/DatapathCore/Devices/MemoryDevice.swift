@@ -38,6 +38,11 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
     }
     let gsoFlag = SharedFlag(false)
 
+    /// Whether it takes partial checksums (as a NIC with checksum offload does; the frames it
+    /// carries then hold only the pseudo-header sum, which the stack's receive trusts as a
+    /// local sender's). Set before the device registers. Off: senders complete checksums.
+    public var supportsChecksumOffload = false
+
     public init(name: String, macAddress: MACAddress, mtu: Int = 1500, queues: Int = 1, ringSize: Int = 1024) {
         self.name = name
         self.macAddress = macAddress
@@ -127,6 +132,9 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
 /// packet back to itself does not sleep on it.
 public final class LoopbackDevice: NetDevice, @unchecked Sendable {
     public let name = "lo"
+    /// As Linux's lo (`NETIF_F_HW_CSUM`): what it carries never leaves the host, and receive
+    /// trusts a partial checksum.
+    public let supportsChecksumOffload = true
     /// Set once by `NetCore.register`, before workers start, and read on every batch: no
     /// dynamic exclusivity check (a class `var` pays one per access otherwise).
     @exclusivity(unchecked) public var ifindex: Int = 0

@@ -16,6 +16,11 @@ public protocol NetDevice: AnyObject, Sendable {
     /// Whether the device takes GSO packets whole and segments them itself (Linux:
     /// `NETIF_F_GSO_MASK` features); without it, the stack segments in software first.
     var supportsGSO: Bool { get }
+    /// Whether the device completes a transport checksum the stack left partial (Linux:
+    /// `NETIF_F_HW_CSUM`): a sender then writes only the pseudo-header sum and the checksum's
+    /// place (`checksumStart`/`checksumOffset`), as `__ip_append_data` picks `CHECKSUM_PARTIAL`.
+    /// Read when the device registers (`NetCore.offloadsChecksum`).
+    var supportsChecksumOffload: Bool { get }
 
     /// Receives up to `max` skbs on `queue` into `batch` (appending); returns how many.
     /// Frames that cannot become skbs are counted in `worker.drops` with a reason.
@@ -68,6 +73,7 @@ public struct LinkState: Sendable, Equatable, CustomStringConvertible {
 extension NetDevice {
     public var isUp: Bool { true }
     public var supportsGSO: Bool { false }
+    public var supportsChecksumOffload: Bool { false }
     /// A device without flow control takes everything: `transmit`.
     public func transmitSome(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
         transmit(queue: queue, &batch, worker: worker)

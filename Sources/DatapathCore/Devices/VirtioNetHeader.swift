@@ -32,8 +32,8 @@ enum VirtioNetHeader {
     }
 
     /// Writes the header for `skb`, whose data starts at its MAC header, at `header` (Linux:
-    /// `virtio_net_hdr_from_skb`). An ordinary packet gets an all-zero header (its checksum is
-    /// complete). A GSO packet gets its type and size and NEEDS_CSUM over its transport header;
+    /// `virtio_net_hdr_from_skb`). An ordinary packet gets an all-zero header when its checksum
+    /// is complete, NEEDS_CSUM with the checksum's place when it was left partial. A GSO packet gets its type and size and NEEDS_CSUM over its transport header;
     /// one whose checksum was verified rather than left partial (GRO) first gets the
     /// pseudo-header sum in its checksum field, as Linux's `tcp4_gso_segment` prepares it.
     /// An ordinary packet of at most `linearLimit` bytes gets its own length as `hdr_len`, so
@@ -47,8 +47,25 @@ enum VirtioNetHeader {
             // hdr_len is how much of the frame the kernel copies into the skb's linear part
             // (tpacket_snd); the rest it attaches as fragments of the ring's pages.
             let length = skb.length
-            if length <= linearLimit {
-                header.storeBytes(of: UInt16(truncatingIfNeeded: length).littleEndian, toByteOffset: 2, as: UInt16.self)
+            var linear = length <= linearLimit ? length : 0
+            if skb.checksumState == .partial {
+                // Left for the device: NEEDS_CSUM, with the checksum's place inside what the
+                // kernel copies (virtio_net_hdr_to_skb requires it in the linear part). A
+                // place outside the frame is completed here instead, when it can be.
+                let start = skb.checksumStart &- (skb.data - skb.head.pointee.bufferStart)
+                let end = start &+ skb.checksumOffset &+ 2
+                if start > 0 && end <= length {
+                    header.storeBytes(of: needsChecksum, as: UInt8.self)
+                    header.storeBytes(of: UInt16(truncatingIfNeeded: start).littleEndian, toByteOffset: 6, as: UInt16.self)
+                    header.storeBytes(of: UInt16(truncatingIfNeeded: skb.checksumOffset).littleEndian,
+                                      toByteOffset: 8, as: UInt16.self)
+                    linear = max(linear, end)
+                } else {
+                    _ = skbChecksumHelp(skb)
+                }
+            }
+            if linear > 0 {
+                header.storeBytes(of: UInt16(truncatingIfNeeded: linear).littleEndian, toByteOffset: 2, as: UInt16.self)
             }
             return true
         }

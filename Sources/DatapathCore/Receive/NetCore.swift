@@ -57,6 +57,9 @@ public final class NetCore: @unchecked Sendable {
     @usableFromInline let carrierFlags: UnsafeMutablePointer<UInt32>
     /// MTU per ifindex (Linux: `dev->mtu`), the device's own until `setMTU` changes it.
     @usableFromInline let deviceMTUs: UnsafeMutablePointer<UInt32>
+    /// Whether each device completes partial checksums (`NetDevice.supportsChecksumOffload`,
+    /// read when it registers): 1 or 0, for senders to read per datagram.
+    @usableFromInline let checksumOffloads: UnsafeMutablePointer<UInt8>
     /// Each device's queueing disciplines, one per transmit queue (Linux: the root qdisc of
     /// each `netdev_queue`).
     @exclusivity(unchecked) var qdiscs: [[PfifoQdisc]] = Array(repeating: [], count: NetCore.maximumDevices)
@@ -78,6 +81,8 @@ public final class NetCore: @unchecked Sendable {
         carrierFlags.initialize(repeating: 0, count: NetCore.maximumDevices)
         deviceMTUs = .allocate(capacity: NetCore.maximumDevices)
         deviceMTUs.initialize(repeating: 0, count: NetCore.maximumDevices)
+        checksumOffloads = .allocate(capacity: NetCore.maximumDevices)
+        checksumOffloads.initialize(repeating: 0, count: NetCore.maximumDevices)
         backloggedQdiscs = .allocate(capacity: NetCore.maximumWorkers)
         backloggedQdiscs.initialize(repeating: 0, count: NetCore.maximumWorkers)
     }
@@ -87,6 +92,7 @@ public final class NetCore: @unchecked Sendable {
         deviceMACs.deallocate()
         adminFlags.deallocate()
         deviceMTUs.deallocate()
+        checksumOffloads.deallocate()
         carrierFlags.deallocate()
         backloggedQdiscs.deallocate()
     }
@@ -123,6 +129,7 @@ public final class NetCore: @unchecked Sendable {
         SharedWord.store(adminFlags + slot, 1)
         SharedWord.store(carrierFlags + slot, 1)
         SharedWord.store(deviceMTUs + slot, UInt32(clamping: device.mtu))
+        checksumOffloads[slot] = device.supportsChecksumOffload ? 1 : 0
         qdiscs[slot] = (0..<max(1, device.queueCount)).map { _ in PfifoQdisc(limit: transmitQueueLength) }
         return slot
     }
@@ -154,6 +161,15 @@ public final class NetCore: @unchecked Sendable {
     public func hasCarrier(ifindex: Int) -> Bool {
         ifindex > 0 && ifindex < NetCore.maximumDevices && SharedWord.load(carrierFlags + ifindex) != 0
     }
+
+    /// Whether the device completes a checksum left partial (Linux: `dev->features &
+    /// NETIF_F_HW_CSUM`), as it said when it registered; false for no device.
+    @inlinable
+    public func offloadsChecksum(ifindex: Int) -> Bool { checksumOffloadFlags.contains(ifindex: ifindex) }
+
+    /// The same flags as a value a sender keeps (it lives as long as this core): asked per
+    /// datagram, with no reference counting on the way.
+    public var checksumOffloadFlags: ChecksumOffloadFlags { ChecksumOffloadFlags(flags: checksumOffloads) }
 
     /// The device's MTU (Linux: `dev->mtu`): layer-3 bytes a frame may carry.
     @inlinable
@@ -204,5 +220,18 @@ public final class NetCore: @unchecked Sendable {
     public func addTap(_ tap: any PacketTap, device: (any NetDevice)? = nil) {
         checkRegistriesOpen("adding a tap")
         if let device { deviceTaps[device.ifindex].append(tap) } else { globalTaps.append(tap) }
+    }
+}
+
+/// Which devices complete partial checksums (`NetCore.checksumOffloadFlags`), by ifindex.
+public struct ChecksumOffloadFlags: @unchecked Sendable {
+    @usableFromInline let flags: UnsafeMutablePointer<UInt8>
+
+    init(flags: UnsafeMutablePointer<UInt8>) { self.flags = flags }
+
+    /// Whether device `ifindex` offloads checksums; false for no device.
+    @inlinable
+    public func contains(ifindex: Int) -> Bool {
+        ifindex > 0 && ifindex < NetCore.maximumDevices && flags[ifindex] != 0
     }
 }
