@@ -66,14 +66,23 @@ import DatapathWire
         let lab = try ForwardLab()
         let noRoute = ForwardLab.frame(destination: ip("198.20.1.1"))
         let unknown = ForwardLab.frame(destination: ForwardLab.routerA, protocol: IPProtocol(rawValue: 253))
-        lab.deliver([noRoute, unknown])
-        let sent = lab.sent(on: lab.wire0)
-        #expect(sent.count == 2)
-        #expect(sent.first == expectedError(about: noRoute, type: 3, code: 0, identification: (sent[0][18], sent[0][19])))
-        // About a packet to us, the error comes from the address it was sent to.
-        #expect(sent.last == expectedError(about: unknown, type: 3, code: 2, identification: (sent[1][18], sent[1][19])))
-        #expect(lab.drops(.ipNoProtocol) == 1)
-        #expect(lab.stack.ipv4.statistics[.inUnknownProtos] == 1)
+        // Errors about different flows: the one about a packet to us leaves first when the fast
+        // path delivered that packet (`fastLocalDelivery`), after the other when it did not.
+        for fastLocal in [true, false] {
+            lab.stack.ipv4.settings.fastLocalDelivery = fastLocal
+            lab.deliver([noRoute, unknown])
+            let sent = lab.sent(on: lab.wire0)
+            #expect(sent.count == 2)
+            let net = try #require(sent.first { $0.count > 35 && $0[35] == 0 })
+            let proto = try #require(sent.first { $0.count > 35 && $0[35] == 2 })
+            #expect(net == expectedError(about: noRoute, type: 3, code: 0, identification: (net[18], net[19])))
+            // About a packet to us, the error comes from the address it was sent to.
+            #expect(proto == expectedError(about: unknown, type: 3, code: 2, identification: (proto[18], proto[19])))
+            #expect((sent[0] == proto) == fastLocal)
+        }
+        lab.stack.ipv4.settings.fastLocalDelivery = true
+        #expect(lab.drops(.ipNoProtocol) == 2)
+        #expect(lab.stack.ipv4.statistics[.inUnknownProtos] == 2)
         #expect(lab.poolIsAtBaseline)
     }
 

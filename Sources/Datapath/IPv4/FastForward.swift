@@ -18,10 +18,12 @@ extension IPv4: IngressFastPath {
     ///
     /// Such a frame gets its TTL decremented with the checksum patched (`ip_decrease_ttl`) and
     /// the neighbour's cached header written over its Ethernet header (`neigh_hh_output`); when
-    /// the batch is done, each neighbour's frames go to `devQueueXmit` in order. Every other
-    /// frame stays in `batch`, in order and untouched but for the trim, for the staged path,
-    /// which judges and counts it: errors, ICMP, local delivery, fragmentation and neighbour
-    /// resolution all happen there. Frames keep their order per flow: a flow's frames share a
+    /// the batch is done, each neighbour's frames go to `devQueueXmit` in order. A frame that
+    /// passes the same checks and is routed to this host goes straight to local delivery
+    /// (`fastLocalDeliver`, with `fastLocalDelivery` on; not a GSO super-frame), after the
+    /// forwarded ones are sent. Every other frame stays in `batch`, in order and untouched but
+    /// for the trim, for the staged path, which judges and counts it: errors, ICMP errors,
+    /// fragmentation and neighbour resolution all happen there. Frames keep their order per flow: a flow's frames share a
     /// route, so a route that does not forward sends all of them to the staged path; a routed
     /// frame left for another reason (GSO, size, TTL) takes the rest of the batch for its
     /// neighbour with it, and an IPv4 frame to us left before routing (options, bad header) the
@@ -68,10 +70,15 @@ extension IPv4: IngressFastPath {
         }
         let groups = state.fastGroups
         var used = 0
-        let kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        state.fastClosedAt = packets
+        var kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        var local = state.fastLocal.view()
+        if !state.fastLocal.isEmpty {
+            kept = takeFastLocal(slots, kept, closedAt: state.fastClosedAt, into: &local, state: state)
+        }
         if let filter { countFastMatches(packets, filter.table, filter.rules, state: state, worker: worker) }
         batch.count = kept
-        let forwarded = packets &- kept
+        let forwarded = packets &- kept &- local.count
         if forwarded > 0 {
             let counters = statistics.block(worker)
             counters.add(IPStatistics.Counter.inReceives.rawValue, UInt64(forwarded))
@@ -81,7 +88,78 @@ extension IPv4: IngressFastPath {
             transmitFast(groups, used, worker: worker)
             worker.stages.record(fastForwardStage, packets: forwarded, cycles: cycleCount() &- start)
         }
+        if !local.isEmpty { fastLocalDeliver(&local, state: state, worker: worker) }
         state.dsts.endBatch()
+    }
+
+    /// Takes the frames `fastLocal` noted out of those `fastRewrite` left in `slots` (the first
+    /// `kept`, in order, among them every noted one), into `local`; returns how many are left.
+    /// A noted frame after the place where an IPv4 frame to us closed the batch (`closedAt`:
+    /// its flow is not known, so everything after it keeps its order on the staged path) stays.
+    @inline(never)
+    func takeFastLocal(_ slots: UnsafeMutablePointer<SKB>, _ kept: Int, closedAt: Int, into local: inout PacketBatch,
+                       state: IPv4WorkerState) -> Int {
+        let noted = state.fastLocal.slots
+        let count = state.fastLocal.count
+        state.fastLocal.removeAll()
+        var next = 0
+        var left = 0
+        for i in 0..<kept {
+            let skb = slots[i]
+            if next < count && skb == noted[next] {
+                next &+= 1
+                if i < closedAt {
+                    local.append(skb)
+                    continue
+                }
+            }
+            slots[left] = skb
+            left &+= 1
+        }
+        return left
+    }
+
+    /// The frames the fast path found routed here (`fastLocalDelivery`): what `ip_rcv` and
+    /// `ip_rcv_finish` would have done — the checks and the route lookup the fast path made, the
+    /// route applied by `fastLocal`, `eth_type_trans`'s offsets, InReceives, the route cache
+    /// lookups — then `ipLocalDeliver` and what the stack originated meanwhile (ICMP replies),
+    /// as `ip_rcv_finish` ends. Its own time is the `ip-local-fast` stage's; local delivery's
+    /// stages count as ever.
+    @inline(never)
+    func fastLocalDeliver(_ local: inout PacketBatch, state: IPv4WorkerState, worker: Worker) {
+        let start = cycleCount()
+        let packets = local.count
+        for i in local.indices {
+            let skb = local[i]
+            skb.pullEthernetHeader(protocolType: EtherType.ipv4.rawValue, transportAfter: IPv4Header.minimumLength)
+            skb.packetType = .host
+        }
+        statistics.block(worker).add(IPStatistics.Counter.inReceives.rawValue, UInt64(packets))
+        state.routeCache.countLookups(packets)
+        if !state.routeCache.isEnabled { state.routeCache.countMisses(packets) }
+        worker.stages.record(fastLocalStage, packets: packets, cycles: cycleCount() &- start)
+        state.routing = true
+        ipLocalDeliver(&local, worker: worker)
+        state.routing = false
+        flushLocalOut(state, worker: worker)
+    }
+
+    /// A frame whose route has no neighbour: when the route delivers locally
+    /// (`fastLocalDelivery`) and it is not a GSO super-frame, the fast path notes it for
+    /// `takeFastLocal` (in its worker's `fastLocal`, in batch order) and writes the route into
+    /// it as `ip_rcv_finish` would. Either way it returns 0: to `fastRewrite` the frame is one
+    /// left for the staged path, so the forwarding loop has nothing more to look at.
+    @inline(never)
+    func fastLocal(_ skb: SKB, cached entry: UnsafeRawPointer, state: IPv4WorkerState) -> UInt {
+        fastLocal(skb, entry.load(fromByteOffset: RouteCacheReader.resultOffset, as: RouteResult.self), state: state)
+    }
+
+    @inline(never)
+    func fastLocal(_ skb: SKB, _ route: RouteResult, state: IPv4WorkerState) -> UInt {
+        guard route.input == .localDeliver, state.settings.fastLocalDelivery, !skb.isGSO else { return 0 }
+        route.apply(to: skb)
+        state.fastLocal.append(skb)
+        return 0
     }
 
     /// The first pass: `fastNeighbour` for each frame, into the worker's `fastHops`.
@@ -164,8 +242,10 @@ extension IPv4: IngressFastPath {
                 guard !closed, next & 1 == 0, next != 0,
                       let output = fastOutput(to: next, groups: groups, used: &used, worker: worker) else {
                     // Later frames follow this one: for its neighbour (a flow's frames can differ
-                    // in what made this one stay: GSO, size, TTL), or all of them.
+                    // in what made this one stay: GSO, size, TTL), or all of them (from here on
+                    // none is delivered locally by the fast path either: `takeFastLocal`).
                     if next == 1 {
+                        if !closed { state(worker).fastClosedAt = kept }
                         closed = true
                     } else if next & 1 != 0 && !closed {
                         closeFast(next & ~1, groups: groups, used: &used, worker: worker)
@@ -243,7 +323,9 @@ extension IPv4: IngressFastPath {
         guard let entry = RouteCacheReader.find(k0, k1, in: set, current: current, changed: state.changed) else {
             return fastRoute(skb, k0: k0, k1: k1, set: set, total: total, ttl: ttl, state: state, snapshot: snapshot)
         }
-        return IPv4.fastVerdict(skb, neighbour: entry.load(fromByteOffset: RouteCacheReader.neighbourOffset, as: UInt64.self),
+        let neighbour = entry.load(fromByteOffset: RouteCacheReader.neighbourOffset, as: UInt64.self)
+        if neighbour == 0 { return fastLocal(skb, cached: UnsafeRawPointer(entry), state: state) }
+        return IPv4.fastVerdict(skb, neighbour: neighbour,
                                 mtu: entry.load(fromByteOffset: RouteCacheReader.mtuOffset, as: UInt16.self),
                                 total: total, ttl: ttl)
     }
@@ -284,6 +366,7 @@ extension IPv4: IngressFastPath {
         if result.input != .none && !result.flags.contains(.perFlow) {
             cache.insert(k0, k1, into: set, current: state.cacheCurrent, result)
         }
+        if result.neighbour == 0 { return fastLocal(skb, result, state: state) }
         return IPv4.fastVerdict(skb, result, total: total, ttl: ttl)
     }
 

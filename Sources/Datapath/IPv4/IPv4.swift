@@ -73,6 +73,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public let finishOutputStage = StageID.named("ip-finish-output2")
     public let localDeliverStage = StageID.named("ip-local-deliver")
     public let fastForwardStage = StageID.named("ip-forward-fast")
+    public let fastLocalStage = StageID.named("ip-local-fast")
 
     /// Protocol handlers by IP protocol number (Linux: `inet_protos`); slot k of
     /// `protocolIndex` is handler k − 1. This and the three below are registries, fixed before
@@ -225,6 +226,11 @@ final class IPv4WorkerState: @unchecked Sendable {
     var multipathEntries: [Int: [RouteResult]] = [:]
     var forward = PacketBatch()
     var local = PacketBatch()
+    /// The frames the fast path found routed here, in batch order (`fastLocal`, `takeFastLocal`).
+    @exclusivity(unchecked) var fastLocal = PacketBatch()
+    /// Where in the frames `fastRewrite` leaves the first IPv4 frame to us that it could not
+    /// route sits (the batch's count when none): `takeFastLocal` leaves what follows.
+    @exclusivity(unchecked) var fastClosedAt = 0
     /// Packets the stack originates during a batch (ICMP errors and replies), sent at its end.
     var output = PacketBatch()
     /// Fragments and the packets around them, on their way to `ipFinishOutput2`.
@@ -397,6 +403,12 @@ public struct IPv4Settings: Sendable, Equatable {
     /// default. Off, every frame takes the staged path (for comparisons and tests). Not a
     /// Linux sysctl.
     public var fastPath = true
+    /// Whether the fast path also hands frames it finds routed to this host straight to local
+    /// delivery (`ipLocalDeliver`), with the route and header checks it already made, instead
+    /// of passing them on for `ip_rcv` and `ip_rcv_finish` to make again; on by default. Linux
+    /// saves the same second lookup for local traffic with `net.ipv4.ip_early_demux`. Off,
+    /// they take the staged path (for comparisons and tests).
+    public var fastLocalDelivery = true
     /// What a multipath route hashes to choose a next hop (Linux:
     /// `net.ipv4.fib_multipath_hash_policy`): 0, the source and destination addresses; 1, also
     /// the protocol and ports of TCP and UDP (routes chosen that way are not cached).

@@ -258,6 +258,8 @@ struct RouteCacheReader {
     /// Where `RouteResult`'s fields lie (checked against the compiler's layout when a cache is
     /// made): the fast path reads only those it needs from an entry.
     static let neighbourOffset = 24 + 0, mtuOffset = 24 + 14, slotOffset = 24 + 24
+    /// Where an entry's whole `RouteResult` starts.
+    static let resultOffset = 24
 
     /// Whether the matching `entry` holds at `current` (see `RouteCache.lookup`): at once when
     /// made at or re-checked since the current generation; else when its slot has not changed

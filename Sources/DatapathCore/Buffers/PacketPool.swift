@@ -55,7 +55,7 @@ public final class PacketPool: @unchecked Sendable {
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.bufferStart) == 0x10
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.length) == 0x18
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.bufferSize) == 0x1C)
-        // NetCore.ethTypeTrans stores the three header offsets and the protocol as one word.
+        // SKB.pullEthernetHeader (eth_type_trans) stores the three header offsets and the protocol as one word.
         precondition(MemoryLayout<SKBHead>.offset(of: \SKBHead.macOffset) == 0x20
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.networkOffset) == 0x22
             && MemoryLayout<SKBHead>.offset(of: \SKBHead.transportOffset) == 0x24

@@ -109,16 +109,10 @@ extension NetCore {
             }
             // MAC, network and transport offsets and the protocol in one store (the transport
             // header starts where the network header does, as `__netif_receive_skb_core` resets
-            // it; layout checked in `PacketPool.init`).
-            let macOffset = UInt64(UInt(bitPattern: frame - head.pointee.bufferStart) & 0xFFFF)
-            let protocolType = UInt64(UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self)))
-            differing |= protocolType ^ first
-            // mac | (mac + 14) << 16 | (mac + 14) << 32 | protocol << 48 (no carries: mac < 65522).
-            let offsets = macOffset &* 0x0000_0001_0001_0001 &+ 0x0000_000E_000E_0000
-            UnsafeMutableRawPointer(head).storeBytes(of: offsets | protocolType << 48, toByteOffset: 0x20,
-                                                     as: UInt64.self)
-            head.pointee.data = frame + 14
-            head.pointee.length &-= 14
+            // it).
+            let protocolType = UInt16(bigEndian: frame.loadUnaligned(fromByteOffset: 12, as: UInt16.self))
+            differing |= UInt64(protocolType) ^ first
+            skb.pullEthernetHeader(protocolType: protocolType, transportAfter: 0)
             batch[kept] = skb
             kept &+= 1
         }
@@ -174,5 +168,28 @@ extension NetCore {
             packetTypes[slot &- 1].receive(&part, worker: worker)
             if !part.isEmpty { worker.drop(&part, .notSpecified) }
         }
+    }
+}
+
+extension SKB {
+    /// What `eth_type_trans` leaves in an skb whose `data` is at its Ethernet header: the MAC
+    /// header there, the network header after it, the transport header `transportAfter` bytes
+    /// further (0 until the network layer sets it; a fast path that validated a 20-byte IPv4
+    /// header gives 20), the protocol — written as one store (the four fields are adjacent;
+    /// layout checked in `PacketPool.init`) — and `data` moved past the 14 bytes. The packet
+    /// type is the caller's.
+    @inlinable @inline(__always)
+    public func pullEthernetHeader(protocolType: UInt16, transportAfter: Int) {
+        let head = self.head
+        let frame = head.pointee.data
+        let macOffset = UInt64(UInt(bitPattern: frame - head.pointee.bufferStart) & 0xFFFF)
+        // mac | (mac + 14) << 16 | (mac + 14 + transport) << 32 | protocol << 48 (no carries:
+        // the offsets stay below 65 536 in a buffer).
+        let offsets = macOffset &* 0x0000_0001_0001_0001 &+ 0x0000_000E_000E_0000
+            &+ UInt64(truncatingIfNeeded: transportAfter) << 32
+        UnsafeMutableRawPointer(head).storeBytes(of: offsets | UInt64(protocolType) << 48, toByteOffset: 0x20,
+                                                 as: UInt64.self)
+        head.pointee.data = frame + 14
+        head.pointee.length &-= 14
     }
 }
