@@ -113,6 +113,9 @@ import Testing
             #expect(IPv4Prefix(text) == nil, "\(text)")
         }
         #expect(IPv4Prefix(address: IPv4Address(10, 0, 0, 0), length: 33) == nil)
+        // Hashing (address and length as one word) agrees with equality.
+        let keys: Set = [IPv4Prefix("10.0.0.0/8")!, IPv4Prefix("10.1.2.3/8")!, IPv4Prefix("10.0.0.0/9")!, IPv4Prefix("10.0.0.0/32")!]
+        #expect(keys.count == 3 && keys.contains(IPv4Prefix("10.0.0.0")!))
     }
 }
 
