@@ -209,10 +209,24 @@ public struct IPv4Header {
         return ~InternetChecksum.fold(InternetChecksum.add(host, UInt64(~checksum)))
     }
 
-    /// Stores `computeChecksum()` in the checksum field.
+    /// Stores `computeChecksum()` in the checksum field. The 20-byte header (every packet
+    /// `ip_local_out` sends but those with options) zeroes the field first and sums its five
+    /// words in native order: the complement of that sum, stored natively, is the checksum in
+    /// network order (RFC 1071 §2(B): byte order independence), so nothing is swapped or taken
+    /// back out.
     @inlinable
     public func fillChecksum() {
-        checksum = computeChecksum()
+        guard base.loadBigEndian(UInt8.self, at: Field.versionIHL) == 0x45 else {
+            checksum = computeChecksum()
+            return
+        }
+        base.storeBytes(of: 0, toByteOffset: Field.checksum, as: UInt16.self)
+        let native = UInt64(base.loadUnaligned(as: UInt32.self))
+            &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+            &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            &+ UInt64(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
+            &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+        base.storeBytes(of: ~InternetChecksum.fold(native), toByteOffset: Field.checksum, as: UInt16.self)
     }
 
     /// Whether the header (including options) sums to 0xFFFF. The 20-byte header, nearly every
