@@ -147,6 +147,18 @@ import DatapathWire
     }
 }
 
+/// Puts `count` IPv4 frames (payload byte `i & 0xFF`) on `device`, runs `group` until its worker
+/// 0 has received them all (10 s at most), stops it and gives the injector's buffers back.
+func receiveThroughGroup(_ group: WorkerGroup, device: MemoryDevice, core: NetCore, pool: PacketPool, frames count: Int) {
+    let injector = Worker(index: 5, pool: pool)
+    for i in 0..<count { device.inject(injector.cache.skb(frameBytes(payload: [UInt8(i & 0xFF)]), ifindex: device.ifindex)) }
+    group.start()
+    let deadline = Date().addingTimeInterval(10)
+    while group.workers[0].stages.packets(core.receiveStage) < count && Date() < deadline { usleep(1000) }
+    group.stop()
+    injector.cache.drainAll()
+}
+
 @Suite struct BusyPollTests {
     @Test func busyPollWorkerDeliversEverythingAndStops() throws {
         let pool = try PacketPool(capacity: 4096)
@@ -157,16 +169,10 @@ import DatapathWire
         core.addPacketType(.ipv4, handler)
         let group = WorkerGroup(core: core, pool: pool, count: 1, pin: false, mode: .busyPoll)
         group.poll(device, queue: 0, on: 0)
-        let injector = Worker(index: 5, pool: pool)
-        for i in 0..<1000 { device.inject(injector.cache.skb(frameBytes(payload: [UInt8(i & 0xFF)]), ifindex: device.ifindex)) }
-        group.start()
-        let deadline = Date().addingTimeInterval(10)
-        while group.workers[0].stages.packets(core.receiveStage) < 1000 && Date() < deadline { usleep(1000) }
-        group.stop()
+        receiveThroughGroup(group, device: device, core: core, pool: pool, frames: 1000)
         #expect(!group.isRunning)
         #expect(handler.received.count == 1000)
         #expect(handler.received.prefix(3).map { $0[0] } == [0, 1, 2])
-        injector.cache.drainAll()
         #expect(pool.inUseCount == 0)
     }
 }
@@ -204,15 +210,9 @@ import DatapathWire
         let group = WorkerGroup(core: core, pool: pool, count: 2, mode: .busyPoll, cpus: [last])
         #expect(group.workers.map(\.cpu) == [last, last])
         group.poll(device, queue: 0, on: 0)
-        let injector = Worker(index: 5, pool: pool)
-        for i in 0..<10 { device.inject(injector.cache.skb(frameBytes(payload: [UInt8(i)]), ifindex: device.ifindex)) }
-        group.start()
-        let deadline = Date().addingTimeInterval(10)
-        while group.workers[0].stages.packets(core.receiveStage) < 10 && Date() < deadline { usleep(1000) }
-        group.stop()
+        receiveThroughGroup(group, device: device, core: core, pool: pool, frames: 10)
         let cpus = recorder.cpus.withLock { $0 }
         #expect(!cpus.isEmpty && cpus.allSatisfy { $0 == Int32(last) }, "\(cpus)")
-        injector.cache.drainAll()
         #expect(pool.inUseCount == 0)
     }
 }

@@ -81,12 +81,8 @@ extension IPv4 {
                     (out + written).copyMemory(from: base + from, byteCount: length - written)
                 }
                 route.apply(to: skb)
-                if let place = partialChecksum, fits {
-                    // CHECKSUM_PARTIAL: the device sums from the transport header on.
-                    skb.checksumState = .partial
-                    skb.checksumStart = out - skb.head.pointee.bufferStart
-                    skb.checksumOffset = place
-                }
+                // CHECKSUM_PARTIAL: the device sums from the transport header on.
+                if let place = partialChecksum, fits { skb.setPartialChecksum(header: out, offset: place) }
                 skb.mark = mark
                 skb.resetNetworkHeader()
                 skb.setTransportHeader(afterNetworkBytes: headerLength)

@@ -229,9 +229,8 @@ public final class FIB: @unchecked Sendable {
             // replace` does not touch) stay.
             let before = list.count
             list.removeAll { $0.metric == route.metric && $0.type != .local && $0.type != .broadcast }
-            list.append(route)
+            FIB.insert(route, into: &list)
             state.total += list.count - before
-            list.sort { $0.metric < $1.metric }
             state.routes[route.prefix] = list
             try updateBest(route.prefix, &state)
             publish(&state)
@@ -517,16 +516,8 @@ extension FIB {
     /// common case: one walk instead of a dictionary probe per length); a more specific prefix
     /// there sends it to the search.
     func newParentSlot(of prefix: IPv4Prefix, _ state: State) throws(RouteError) -> UInt32 {
-        let address = prefix.address.hostOrder
-        var node = state.root
-        for depth in 0..<4 {
-            let entry = nodes.entries[Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
-            if entry & TrieNodes.nodeFlag == 0 {
-                if entry == 0 || Int(state.slotLength[Int(entry)]) < prefix.length { return entry }
-                break
-            }
-            node = entry & ~TrieNodes.nodeFlag
-        }
+        let leaf = FIBSnapshot.leaf(prefix.address.hostOrder, entries: nodes.entries, root: Int(state.root))
+        if leaf == 0 || Int(state.slotLength[Int(leaf)]) < prefix.length { return leaf }
         return try parentSlot(of: prefix, state)
     }
 

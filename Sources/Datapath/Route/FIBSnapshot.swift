@@ -230,6 +230,13 @@ public final class FIBSnapshot: @unchecked Sendable {
     /// The slot of the longest prefix holding `destination` (host order); 0 when none does.
     @inlinable @inline(__always)
     public func lookupIndex(_ destination: UInt32) -> Int {
+        Int(FIBSnapshot.leaf(destination, entries: entries, root: root))
+    }
+
+    /// The leaf for `destination` in the trie at node `root` of `entries` — a snapshot's, or
+    /// the FIB's working trie while it changes (`FIB.newParentSlot`).
+    @inlinable @inline(__always)
+    static func leaf(_ destination: UInt32, entries: UnsafeMutablePointer<UInt32>, root: Int) -> UInt32 {
         var entry = entries[root &<< 8 | Int(destination >> 24)]
         if entry & FIBSnapshot.nodeFlag != 0 {
             entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 16) & 0xFF)]
@@ -240,7 +247,7 @@ public final class FIBSnapshot: @unchecked Sendable {
                 }
             }
         }
-        return Int(entry)
+        return entry
     }
 
     /// The route for `destination`, if any (Linux: `fib_lookup`).

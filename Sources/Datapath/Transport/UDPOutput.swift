@@ -239,9 +239,7 @@ extension UDP {
         if let base = payload.baseAddress { (raw + UDPHeader.length).copyMemory(from: base, byteCount: payload.count) }
         skb.gsoSize = size
         skb.gsoType = .udpL4
-        skb.checksumState = .partial
-        skb.checksumStart = raw - skb.head.pointee.bufferStart
-        skb.checksumOffset = UDPHeader.checksumOffset
+        skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
         route.apply(to: skb)
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)

@@ -196,10 +196,10 @@ extension UDP {
                  payloadLength: total, identification: identification,
                  dontFragment: options.pathMTUDiscovery != .dont, dscp: options.tos >> 2, ecn: options.tos & 0x03)
             .emit(to: ip)
-        skb.checksumState = partial ? .partial : .none
         if partial {
-            skb.checksumStart = raw - skb.head.pointee.bufferStart
-            skb.checksumOffset = UDPHeader.checksumOffset
+            skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
+        } else {
+            skb.checksumState = .none
         }
         skb.gsoSize = 0
         skb.gsoType = .none

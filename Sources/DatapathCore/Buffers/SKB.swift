@@ -153,6 +153,17 @@ public struct SKB: Hashable, @unchecked Sendable {
         get { Int(head.pointee.checksumOffset) }
         nonmutating set { head.pointee.checksumOffset = UInt16(truncatingIfNeeded: newValue) }
     }
+    /// Leaves the transport checksum of the header at `header` to the device (Linux:
+    /// `skb_partial_csum_set` with `CHECKSUM_PARTIAL`): summed from there on, stored `offset`
+    /// bytes in. The field holds the pseudo-header sum; the caller wrote it.
+    @inlinable public func setPartialChecksum(header: UnsafeMutableRawPointer, offset: Int) {
+        head.pointee.checksumState = .partial
+        checksumStart = header - head.pointee.bufferStart
+        checksumOffset = offset
+    }
+    /// Where a partial checksum starts, counted from `data` (a frame's own offset, as the
+    /// virtio-net header carries it).
+    @inlinable public var checksumStartFromData: Int { checksumStart &- (head.pointee.data - head.pointee.bufferStart) }
     /// Segment payload size of a GSO super-packet (Linux: `skb_shinfo(skb)->gso_size`); 0 for
     /// an ordinary packet.
     @inlinable public var gsoSize: Int {

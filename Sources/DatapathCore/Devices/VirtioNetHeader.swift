@@ -52,7 +52,7 @@ enum VirtioNetHeader {
                 // Left for the device: NEEDS_CSUM, with the checksum's place inside what the
                 // kernel copies (virtio_net_hdr_to_skb requires it in the linear part). A
                 // place outside the frame is completed here instead, when it can be.
-                let start = skb.checksumStart &- (skb.data - skb.head.pointee.bufferStart)
+                let start = skb.checksumStartFromData
                 let end = start &+ skb.checksumOffset &+ 2
                 if start > 0 && end <= length {
                     header.storeBytes(of: needsChecksum, as: UInt8.self)
@@ -74,7 +74,7 @@ enum VirtioNetHeader {
         let start: Int
         let fieldOffset: Int
         if skb.checksumState == .partial {
-            start = skb.checksumStart &- (frame - skb.head.pointee.bufferStart)
+            start = skb.checksumStartFromData
             fieldOffset = skb.checksumOffset
         } else {
             guard let parsed = EthernetFrame.parse(frame, length: length), parsed.etherType == .ipv4,
@@ -85,9 +85,7 @@ enum VirtioNetHeader {
             let pseudo = InternetChecksum.pseudoHeaderSum(source: place.ip.source, destination: place.ip.destination,
                                                           protocol: place.ip.protocol, length: place.length)
             (frame + (start &+ fieldOffset)).storeBytes(of: InternetChecksum.fold(pseudo).bigEndian, as: UInt16.self)
-            skb.checksumState = .partial
-            skb.checksumStart = start &+ (frame - skb.head.pointee.bufferStart)
-            skb.checksumOffset = fieldOffset
+            skb.setPartialChecksum(header: frame + start, offset: fieldOffset)
         }
         guard start > 0, start &+ fieldOffset &+ 2 <= length else { return false }
         // The headers to copy into every segment: up to the end of the TCP header (or the
