@@ -210,8 +210,8 @@ public struct IPv4Header {
     }
 
     /// Stores `computeChecksum()` in the checksum field. The 20-byte header (every packet
-    /// `ip_local_out` sends but those with options) zeroes the field first and sums its five
-    /// words in native order: the complement of that sum, stored natively, is the checksum in
+    /// `ip_local_out` sends but those with options) sums its five words in native order, the
+    /// field masked out: the complement of that sum, stored natively, is the checksum in
     /// network order (RFC 1071 §2(B): byte order independence), so nothing is swapped or taken
     /// back out.
     @inlinable
@@ -220,10 +220,12 @@ public struct IPv4Header {
             checksum = computeChecksum()
             return
         }
-        base.storeBytes(of: 0, toByteOffset: Field.checksum, as: UInt16.self)
+        // The word holding the checksum is loaded whole and the field masked out (not zeroed
+        // in memory first: a load spanning that narrower store would wait for it to retire).
+        let withoutChecksum = UInt32(0xFFFF_0000).bigEndian
         let native = UInt64(base.loadUnaligned(as: UInt32.self))
             &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+            &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self) & withoutChecksum)
             &+ UInt64(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
             &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
         base.storeBytes(of: ~InternetChecksum.fold(native), toByteOffset: Field.checksum, as: UInt16.self)

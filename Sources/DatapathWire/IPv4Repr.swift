@@ -56,9 +56,11 @@ public struct IPv4Repr: Hashable, Sendable {
     /// Total length of the datagram `emit` describes.
     @inlinable public var totalLength: Int { 20 &+ payloadLength }
 
-    /// Writes a 20-byte header at `base` (which must have room for it) with a valid checksum.
-    @inlinable
-    public func emit(to base: UnsafeMutableRawPointer) {
+    /// Writes a 20-byte header at `base` (which must have room for it) with a valid checksum —
+    /// or, with `checksum: false`, the field 0 for a later stage to fill (Linux's senders leave
+    /// it to `ip_local_out`'s `ip_send_check`; the stack's do the same).
+    @inlinable @inline(__always)
+    public func emit(to base: UnsafeMutableRawPointer, checksum fillChecksum: Bool = true) {
         let versionTOS: UInt16 = 0x4500 | UInt16(dscp & 0x3F) << 2 | UInt16(ecn & 0x03)
         let total = UInt16(truncatingIfNeeded: 20 &+ payloadLength)
         let flags: UInt16 = dontFragment ? 0x4000 : 0
@@ -66,16 +68,19 @@ public struct IPv4Repr: Hashable, Sendable {
         let s = source.hostOrder
         let d = destination.hostOrder
         // The checksum from the field values directly: no second pass over the bytes.
-        var sum = UInt64(versionTOS) &+ UInt64(total) &+ UInt64(identification) &+ UInt64(flags)
-        sum &+= UInt64(ttlProtocol) &+ UInt64(s >> 16) &+ UInt64(s & 0xFFFF) &+ UInt64(d >> 16) &+ UInt64(d & 0xFFFF)
-        let checksum = ~InternetChecksum.fold(sum)
-        // Byte pairs as one 16-bit store each: version|IHL with TOS, TTL with protocol.
-        base.storeBigEndian(versionTOS, at: IPv4Header.Field.versionIHL)
-        base.storeBigEndian(total, at: IPv4Header.Field.totalLength)
-        base.storeBigEndian(identification, at: IPv4Header.Field.identification)
-        base.storeBigEndian(flags, at: IPv4Header.Field.flagsAndFragmentOffset)
-        base.storeBigEndian(ttlProtocol, at: IPv4Header.Field.ttl)
-        base.storeBigEndian(checksum, at: IPv4Header.Field.checksum)
+        var checksum: UInt16 = 0
+        if fillChecksum {
+            var sum = UInt64(versionTOS) &+ UInt64(total) &+ UInt64(identification) &+ UInt64(flags)
+            sum &+= UInt64(ttlProtocol) &+ UInt64(s >> 16) &+ UInt64(s & 0xFFFF) &+ UInt64(d >> 16) &+ UInt64(d & 0xFFFF)
+            checksum = ~InternetChecksum.fold(sum)
+        }
+        // Five 32-bit stores, one per header word: a reader that loads the header by words
+        // right after (`ip_local_out`'s checksum fill, the device) gets each from one store.
+        // Narrower stores it would have to wait on (a load spanning two stores is not
+        // forwarded): that stall was 13 % of a UDP echo round.
+        base.storeBigEndian(UInt32(versionTOS) << 16 | UInt32(total), at: IPv4Header.Field.versionIHL)
+        base.storeBigEndian(UInt32(identification) << 16 | UInt32(flags), at: IPv4Header.Field.identification)
+        base.storeBigEndian(UInt32(ttlProtocol) << 16 | UInt32(checksum), at: IPv4Header.Field.ttl)
         base.storeBigEndian(s, at: IPv4Header.Field.source)
         base.storeBigEndian(d, at: IPv4Header.Field.destination)
     }

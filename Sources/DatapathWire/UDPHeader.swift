@@ -57,6 +57,14 @@ public struct UDPHeader: FixedLengthHeader {
         nonmutating set { base.storeBigEndian(newValue, at: Field.checksum) }
     }
 
+    /// Writes all four fields with one 8-byte store: a checksum pass over the header right
+    /// after loads it whole (a load spanning several narrower stores waits for them to retire).
+    @inlinable
+    public func setFields(sourcePort: UInt16, destinationPort: UInt16, length: UInt16, checksum: UInt16) {
+        let word = UInt64(sourcePort) << 48 | UInt64(destinationPort) << 32 | UInt64(length) << 16 | UInt64(checksum)
+        base.storeBigEndian(word, at: Field.sourcePort)
+    }
+
     /// The first payload byte.
     @inlinable public var payload: UnsafeMutableRawPointer { base + Self.length }
 
@@ -132,10 +140,8 @@ public struct UDPRepr: Hashable, Sendable {
     @inlinable
     public func emit(to base: UnsafeMutableRawPointer, source: IPv4Address, destination: IPv4Address) {
         let header = UDPHeader(unchecked: base)
-        header.sourcePort = sourcePort
-        header.destinationPort = destinationPort
-        header.length = UInt16(truncatingIfNeeded: length)
-        header.checksum = 0
+        header.setFields(sourcePort: sourcePort, destinationPort: destinationPort,
+                         length: UInt16(truncatingIfNeeded: length), checksum: 0)
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: destination, protocol: .udp, length: length)
         let value = ~InternetChecksum.fold(InternetChecksum.sum(base, count: length, initial: pseudo))
         header.checksum = value == 0 ? 0xFFFF : value

@@ -126,6 +126,15 @@ import Testing
         }
     }
 
+    @Test func setFieldsWritesTheFourFieldsInOneStore() throws {
+        try withPacket([UInt8](repeating: 0xEE, count: 10), misalignment: 3) { base, length in
+            let udp = UDPHeader(unchecked: base)
+            udp.setFields(sourcePort: 0x1234, destinationPort: 53, length: 10, checksum: 0xBEEF)
+            #expect(bytes(base, count: length) == [0x12, 0x34, 0x00, 0x35, 0x00, 0x0A, 0xBE, 0xEF, 0xEE, 0xEE])
+            #expect(udp.sourcePort == 0x1234 && udp.destinationPort == 53 && udp.length == 10 && udp.checksum == 0xBEEF)
+        }
+    }
+
     @Test func computedZeroIsSentAsAllOnes() throws {
         // Pick the payload word so that the datagram's checksum comes out as zero: then RFC 768
         // requires 0xFFFF on the wire, because 0 would mean "no checksum".

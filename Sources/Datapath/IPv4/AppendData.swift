@@ -59,7 +59,7 @@ extension IPv4 {
                 }
                 IPv4Repr(source: source, destination: destination, protocol: number, ttl: ttl,
                          payloadLength: length, identification: identification, dontFragment: dontFragment,
-                         dscp: tos >> 2, ecn: tos & 0x03).emit(to: ip)
+                         dscp: tos >> 2, ecn: tos & 0x03).emit(to: ip, checksum: false)  // ip_local_out fills it
                 let last = offset + length == total
                 let view = IPv4Header(unchecked: ip)
                 if headerLength > IPv4Header.minimumLength {

@@ -230,18 +230,6 @@ extension IPv4 {
 }
 
 extension IPv4 {
-    /// Writes a 20-byte IPv4 header for a packet the stack originates (`IPv4Repr.emit`). DF is
-    /// clear (Linux's ICMP socket uses `IP_PMTUDISC_DONT`), the TTL is `ip_default_ttl` and the
-    /// identification the worker's next; `ipLocalOut` fills the checksum again once options
-    /// are in.
-    func writeHeader(_ ip: UnsafeMutableRawPointer, tos: UInt8, totalLength: Int, protocol number: IPProtocol,
-                     source: IPv4Address, destination: IPv4Address, worker: Worker) {
-        IPv4Repr(source: source, destination: destination, protocol: number, ttl: sysctls.read(worker).defaultTTL,
-                 payloadLength: totalLength &- IPv4Header.minimumLength,
-                 identification: state(worker).nextIdentification(), dontFragment: false,
-                 dscp: tos >> 2, ecn: tos & 0x03).emit(to: ip)
-    }
-
     /// Queues a routed packet the stack originated; it leaves through `ipLocalOut` when the
     /// current batch finishes (or now, when the queue is full).
     func queueLocalOut(_ skb: SKB, worker: Worker) {

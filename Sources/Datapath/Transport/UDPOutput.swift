@@ -161,10 +161,7 @@ extension UDP {
         var header: UInt64 = 0
         withUnsafeMutableBytes(of: &header) { raw in
             let udp = UDPHeader(unchecked: raw.baseAddress!)
-            udp.sourcePort = entry.local.port
-            udp.destinationPort = remote.port
-            udp.length = UInt16(total)
-            udp.checksum = 0
+            udp.setFields(sourcePort: entry.local.port, destinationPort: remote.port, length: UInt16(total), checksum: 0)
             let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
                                                           length: total)
             if partial {
@@ -228,14 +225,12 @@ extension UDP {
         state.identification &+= UInt16(truncatingIfNeeded: segments - 1)
         IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl, payloadLength: total,
                  identification: identification, dontFragment: options.pathMTUDiscovery != .dont,
-                 dscp: options.tos >> 2, ecn: options.tos & 0x03).emit(to: ip)
+                 dscp: options.tos >> 2, ecn: options.tos & 0x03).emit(to: ip, checksum: false)  // ip_local_out fills it
         let raw = ip + IPv4Header.minimumLength
         let udp = UDPHeader(unchecked: raw)
-        udp.sourcePort = port
-        udp.destinationPort = remote.port
-        udp.length = UInt16(total)
-        udp.checksum = InternetChecksum.fold(InternetChecksum.pseudoHeaderSum(
-            source: source, destination: remote.address, protocol: .udp, length: total))
+        udp.setFields(sourcePort: port, destinationPort: remote.port, length: UInt16(total),
+                      checksum: InternetChecksum.fold(InternetChecksum.pseudoHeaderSum(
+                          source: source, destination: remote.address, protocol: .udp, length: total)))
         if let base = payload.baseAddress { (raw + UDPHeader.length).copyMemory(from: base, byteCount: payload.count) }
         skb.gsoSize = size
         skb.gsoType = .udpL4

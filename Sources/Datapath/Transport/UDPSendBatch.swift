@@ -176,10 +176,7 @@ extension UDP {
                       ttl: UInt8, options: UDPSocketOptions, route: RouteResult, identification: UInt16) {
         let raw = skb.push(UDPHeader.length)!
         let udp = UDPHeader(unchecked: raw)
-        udp.sourcePort = port
-        udp.destinationPort = remote.port
-        udp.length = UInt16(total)
-        udp.checksum = 0
+        udp.setFields(sourcePort: port, destinationPort: remote.port, length: UInt16(total), checksum: 0)
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
                                                       length: total)
         // A device that offloads completes it (CHECKSUM_PARTIAL); the caller checked the
@@ -195,7 +192,7 @@ extension UDP {
         IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
                  payloadLength: total, identification: identification,
                  dontFragment: options.pathMTUDiscovery != .dont, dscp: options.tos >> 2, ecn: options.tos & 0x03)
-            .emit(to: ip)
+            .emit(to: ip, checksum: false)  // ip_local_out fills it
         if partial {
             skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
         } else {
