@@ -44,7 +44,7 @@ extension IPv4 {
             }
             _ = skb.pull(IPv4Header(unchecked: ip).headerLength)
             batches[slot &- 1].append(skb)
-            used |= 1 << UInt32(slot &- 1)
+            used |= 1 &<< UInt32(truncatingIfNeeded: slot &- 1)
         }
         batch.removeAll()
         var slot = 0

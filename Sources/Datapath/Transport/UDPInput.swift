@@ -211,20 +211,18 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                 }
                 // The run's receiver is looked up (and its existential copied, a retain) only
                 // when the socket changes, not per datagram.
-                let receiver = found.flatMap { $0 == runSocket ? nil : receivers[$0] }
-                guard let socket = found, socket == runSocket || receiver != nil else {
+                if let socket = found, socket == runSocket {
+                    if run.isFull { flush() }
+                } else if let socket = found, let receiver = receivers[socket] {
+                    flush()
+                    runSocket = socket
+                    runReceiver = receiver
+                } else {
                     counters.add(UDPStatistics.Counter.noPorts.rawValue)
                     ipv4.icmp.sendError(for: skb, type: .destinationUnreachable,
                                         code: ICMPCode.DestinationUnreachable.port, worker: worker)
                     worker.drop(skb, .udpNoSocket)
                     continue
-                }
-                if socket != runSocket || run.isFull {
-                    flush()
-                    if socket != runSocket {
-                        runSocket = socket
-                        runReceiver = receiver
-                    }
                 }
                 skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
                 _ = skb.pull(UDPHeader.length)
