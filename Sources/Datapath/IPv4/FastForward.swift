@@ -71,9 +71,18 @@ extension IPv4: IngressFastPath {
         let groups = state.fastGroups
         var used = 0
         state.fastClosedAt = packets
-        var kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        var kept: Int
         var local = state.fastLocal.view()
-        if !state.fastLocal.isEmpty {
+        if state.fastLocal.isEmpty {
+            kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        } else if state.fastLocal.count == packets {
+            // Every frame is ours (a server's batch): each hop is 0, so none would be rewritten
+            // or close the batch, and `fastLocal` holds them all in batch order already.
+            local = state.fastLocal.view(count: packets)
+            state.fastLocal.removeAll()
+            kept = 0
+        } else {
+            kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
             kept = takeFastLocal(slots, kept, closedAt: state.fastClosedAt, into: &local, state: state)
         }
         if let filter { countFastMatches(packets, filter.table, filter.rules, state: state, worker: worker) }
