@@ -37,7 +37,10 @@ let package = Package(
         .target(
             name: "Datapath",
             dependencies: ["DatapathCore", "DatapathWire", .product(name: "Logging", package: "swift-log"),
-                           .product(name: "SystemPackage", package: "swift-system")]
+                           .product(name: "SystemPackage", package: "swift-system")],
+            // Every use of an unsafe construct (raw pointers, unchecked views) is marked
+            // `unsafe` (SE-0458): a reader sees where memory safety rests on the code's own care.
+            swiftSettings: [.strictMemorySafety()]
         ),
         .target(name: "DatapathFuzzHarness", dependencies: ["Datapath", "DatapathCore", "DatapathWire"]),
         // Traffic generation (Linux's pktgen role): the CLI's `gen`, tests and benchmarks.

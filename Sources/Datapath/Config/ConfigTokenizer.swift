@@ -24,14 +24,14 @@ struct ConfigTokenizer {
             var start = 0
             while start <= bytes.count {
                 var end = start
-                while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+                while unsafe end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
                 number += 1
                 if pending.isEmpty { startLine = number }
                 let continued: Bool
                 do throws(ConfigError) {
                     // A CRLF line end is a line end (so a `\` before it continues the line).
-                    let last = end > start && bytes[end - 1] == UInt8(ascii: "\r") ? end - 1 : end
-                    continued = try split(UnsafeBufferPointer(rebasing: bytes[start..<last]), line: number,
+                    let last = unsafe end > start && bytes[end - 1] == UInt8(ascii: "\r") ? end - 1 : end
+                    continued = unsafe try split(UnsafeBufferPointer(rebasing: bytes[start..<last]), line: number,
                                           into: &pending, scratch: &scratch)
                 } catch { return .failure(error) }
                 if !continued && !pending.isEmpty {
@@ -54,7 +54,7 @@ struct ConfigTokenizer {
         var inWord = false
         var quote: UInt8?
         func word() -> String { String(decoding: current, as: UTF8.self) }
-        for byte in line {
+        for unsafe byte in unsafe line {
             if let open = quote {
                 if byte == open { quote = nil } else { current.append(byte) }
                 continue

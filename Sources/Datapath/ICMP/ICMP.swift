@@ -42,14 +42,14 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
                 worker.drop(skb, .packetTooSmall)
                 continue
             }
-            if skb.checksumState != .unnecessary && InternetChecksum.checksum(skb.data, count: length) != 0 {
+            if unsafe skb.checksumState != .unnecessary && InternetChecksum.checksum(skb.data, count: length) != 0 {
                 counters.add(ICMPStatistics.Counter.inCsumErrors.rawValue)
                 counters.add(ICMPStatistics.Counter.inErrors.rawValue)
                 worker.drop(skb, .icmpChecksum)
                 continue
             }
             counters.add(ICMPStatistics.Counter.inMsgs.rawValue)
-            let type = ICMPHeader(unchecked: skb.data).type
+            let type = unsafe ICMPHeader(unchecked: skb.data).type
             if let counter = ICMPStatistics.input(type) { counters.add(counter.rawValue) }
             guard type == .echoRequest else {
                 if type == .destinationUnreachable { icmpUnreachable(skb, worker: worker) }
@@ -78,8 +78,8 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
     /// A reply longer than the path leaves in fragments. The request is consumed.
     /// Drops: `.ipOutNoRoute` (no route back, or one to a broadcast or group), `.noMemory`.
     func echoReply(_ skb: SKB, worker: Worker) {
-        let original = skb.networkHeader
-        let request = IPv4Header(unchecked: original)
+        let original = unsafe skb.networkHeader
+        let request = unsafe IPv4Header(unchecked: original)
         let tos = request.typeOfService
         let requester = request.source
         let requested = request.destination
@@ -95,24 +95,24 @@ public final class ICMP: IPProtocolHandler, @unchecked Sendable {
         // Record route and timestamp come back with this host in them (`ip_options_echo`).
         var options = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         let requestHeaderLength = request.headerLength
-        let optionLength = requestHeaderLength > 20 ? withUnsafeMutableBytes(of: &options) {
-            ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!,
+        let optionLength = unsafe requestHeaderLength > 20 ? withUnsafeMutableBytes(of: &options) {
+            unsafe ipv4.echoOptions(of: original, headerLength: requestHeaderLength, address: source, into: $0.baseAddress!,
                                 worker: worker)
         } : 0
         // Type and code become 0 (echo reply), the checksum patched for them.
         var header: UInt64 = 0
-        withUnsafeMutableBytes(of: &header) { raw in
-            raw.baseAddress!.copyMemory(from: skb.data, byteCount: ICMPHeader.length)
-            let icmp = ICMPHeader(unchecked: raw.baseAddress!)
+        unsafe withUnsafeMutableBytes(of: &header) { raw in
+            unsafe raw.baseAddress!.copyMemory(from: skb.data, byteCount: ICMPHeader.length)
+            let icmp = unsafe ICMPHeader(unchecked: raw.baseAddress!)
             let typeCode = UInt16(icmp.type.rawValue) << 8 | UInt16(icmp.code.rawValue)
             icmp.type = .echoReply
             icmp.code = 0
             icmp.checksum = InternetChecksum.update(icmp.checksum, old: typeCode, new: 0)
         }
         do throws(SocketError) {
-            try withUnsafeBytes(of: &header) { (header) throws(SocketError) in
-                try withUnsafeBytes(of: &options) { (options) throws(SocketError) in
-                    try ipv4.appendData(header: header,
+            unsafe try withUnsafeBytes(of: &header) { (header) throws(SocketError) in
+                unsafe try withUnsafeBytes(of: &options) { (options) throws(SocketError) in
+                    unsafe try ipv4.appendData(header: header,
                                         payload: UnsafeRawBufferPointer(start: skb.data + ICMPHeader.length,
                                                                         count: skb.length - ICMPHeader.length),
                                         source: source, destination: requester, protocol: .icmp,
@@ -136,10 +136,10 @@ extension ICMP {
     /// destination's path MTU is lowered (`ipv4_update_pmtu` → `__ip_rt_update_pmtu`). A
     /// message without an MTU (RFC 1191 §5's old routers) or quoting too little is ignored.
     func icmpUnreachable(_ skb: SKB, worker: Worker) {
-        let header = ICMPHeader(unchecked: skb.data)
+        let header = unsafe ICMPHeader(unchecked: skb.data)
         guard header.code == ICMPCode.DestinationUnreachable.fragmentationNeeded,
               skb.length >= ICMPHeader.length + IPv4Header.minimumLength,
-              let quoted = IPv4Header(skb.data + ICMPHeader.length, length: skb.length - ICMPHeader.length),
+              let quoted = unsafe IPv4Header(skb.data + ICMPHeader.length, length: skb.length - ICMPHeader.length),
               ipv4.addresses.isLocal(quoted.source, worker: worker) else { return }
         let mtu = Int(header.nextHopMTU)
         guard mtu >= 68 else { return }
@@ -157,12 +157,12 @@ extension ICMP {
     /// (RFC 792). The protocol finds the socket the quoted packet left from, if any, as Linux
     /// does; nothing checks that the quoted source is one of our addresses.
     func icmpSocketDeliver(_ skb: SKB, type: ICMPType, worker: Worker) {
-        let header = ICMPHeader(unchecked: skb.data)
+        let header = unsafe ICMPHeader(unchecked: skb.data)
         let quotedLength = skb.length - ICMPHeader.length
-        guard let quoted = IPv4Header(skb.data + ICMPHeader.length, length: quotedLength),
+        guard let quoted = unsafe IPv4Header(skb.data + ICMPHeader.length, length: quotedLength),
               quoted.headerLength + 8 <= quotedLength else { return }
-        let offender = IPv4Header(unchecked: skb.networkHeader).source
-        ipv4.raw?.icmpError(type: type, code: header.code, info: header.restOfHeader, quoted: quoted,
+        let offender = unsafe IPv4Header(unchecked: skb.networkHeader).source
+        unsafe ipv4.raw?.icmpError(type: type, code: header.code, info: header.restOfHeader, quoted: quoted,
                             quotedLength: quotedLength, offender: offender, worker: worker)
         ipv4.protocolHandler(quoted.protocol)?.icmpError(type: type, code: header.code, info: header.restOfHeader,
                                                           quoted: quoted, quotedLength: quotedLength, offender: offender,

@@ -24,7 +24,7 @@ public struct ICMPRateLimitParameters: Sendable {
 /// per-destination table is direct-mapped and fixed (1024 entries): a new destination takes
 /// its slot's place, so memory stays bounded whatever the traffic. The global bucket is per
 /// worker here (Linux: one per namespace).
-final class ICMPRateLimiter: @unchecked Sendable {
+@safe final class ICMPRateLimiter: @unchecked Sendable {
     enum Verdict { case allowed, limitedGlobal, limitedHost }
 
     struct Peer {
@@ -43,13 +43,13 @@ final class ICMPRateLimiter: @unchecked Sendable {
 
     init(parameters: ICMPRateLimitParameters, now: UInt64) {
         self.parameters = parameters
-        peers = .allocate(capacity: ICMPRateLimiter.slots)
-        peers.initialize(repeating: Peer(address: 0, tokens: 0, last: 0, used: false), count: ICMPRateLimiter.slots)
+        unsafe peers = .allocate(capacity: ICMPRateLimiter.slots)
+        unsafe peers.initialize(repeating: Peer(address: 0, tokens: 0, last: 0, used: false), count: ICMPRateLimiter.slots)
         credit = parameters.burst &* 1_000_000_000
         creditStamp = now
     }
 
-    deinit { peers.deallocate() }
+    deinit { unsafe peers.deallocate() }
 
     /// Whether the type is subject to limiting at all (Linux: `icmpv4_mask_allow`).
     func isLimited(type: ICMPType, code: ICMPCode) -> Bool {
@@ -76,18 +76,18 @@ final class ICMPRateLimiter: @unchecked Sendable {
         let interval = parameters.perDestinationInterval.nanoseconds
         let cap = 6 &* interval
         let address = destination.hostOrder
-        let slot = peers + Int(truncatingIfNeeded: (address &* 0x9E37_79B1) >> 22) % ICMPRateLimiter.slots
-        if !slot.pointee.used || slot.pointee.address != address {
-            slot.pointee = Peer(address: address, tokens: cap, last: now, used: true)
+        let slot = unsafe peers + Int(truncatingIfNeeded: (address &* 0x9E37_79B1) >> 22) % ICMPRateLimiter.slots
+        if unsafe !slot.pointee.used || slot.pointee.address != address {
+            unsafe slot.pointee = Peer(address: address, tokens: cap, last: now, used: true)
         }
-        var tokens = min(slot.pointee.tokens &+ (now &- slot.pointee.last), cap)
-        slot.pointee.last = now
+        var tokens = unsafe min(slot.pointee.tokens &+ (now &- slot.pointee.last), cap)
+        unsafe slot.pointee.last = now
         guard tokens >= interval else {
-            slot.pointee.tokens = tokens
+            unsafe slot.pointee.tokens = tokens
             return .limitedHost
         }
         tokens &-= interval
-        slot.pointee.tokens = tokens
+        unsafe slot.pointee.tokens = tokens
         return .allowed
     }
 }

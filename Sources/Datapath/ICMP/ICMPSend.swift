@@ -18,9 +18,9 @@ extension ICMP {
     public func sendError(for skb: SKB, type: ICMPType, code: ICMPCode, info: UInt32 = 0, worker: Worker) {
         let dst = ipv4.state(worker).dsts[skb.dst]
         guard skb.packetType == .host, !dst.flags.contains(.broadcast) else { return }
-        let ip = skb.networkHeader
-        let header = IPv4Header(unchecked: ip)
-        let available = skb.length + (skb.data - ip)
+        let ip = unsafe skb.networkHeader
+        let header = unsafe IPv4Header(unchecked: ip)
+        let available = unsafe skb.length + (skb.data - ip)
         let headerLength = header.headerLength
         let destination = header.source
         let original = header.destination
@@ -31,7 +31,7 @@ extension ICMP {
         // Never an error about an ICMP error (or an unknown type).
         if header.protocol == .icmp {
             guard available > headerLength else { return }
-            let inner = ICMPHeader(unchecked: header.payload).type
+            let inner = unsafe ICMPHeader(unchecked: header.payload).type
             if inner.rawValue > 18 || inner.isError { return }
         }
         let counters = statistics.block(worker)
@@ -54,7 +54,7 @@ extension ICMP {
         // A source that routes as a subnet's broadcast is no unicast host; one of our own
         // addresses on a packet from outside is spoofed (only what came back on lo is ours).
         guard route.flags.isDisjoint(with: [.broadcast, .multicast]) else { return }
-        guard !route.flags.contains(.local) || skb.inputIfindex == ipv4.loopbackIfindex else { return }
+        guard unsafe !route.flags.contains(.local) || skb.inputIfindex == ipv4.loopbackIfindex else { return }
         let source = dst.flags.contains(.local)
             ? original : ipv4.selectSource(for: destination, route: route, worker: worker)
         guard !source.isZero else { return }
@@ -62,18 +62,18 @@ extension ICMP {
         // icmp_push_reply: the ICMP header with its checksum over header and quote, then
         // ip_append_data → ip_push_pending_frames on the ICMP socket (DF never set).
         var message: UInt64 = 0
-        withUnsafeMutableBytes(of: &message) { raw in
-            let icmp = ICMPHeader(unchecked: raw.baseAddress!)
+        unsafe withUnsafeMutableBytes(of: &message) { raw in
+            let icmp = unsafe ICMPHeader(unchecked: raw.baseAddress!)
             icmp.type = type
             icmp.code = code
             icmp.checksum = 0
             icmp.restOfHeader = info
-            let sum = InternetChecksum.sum(raw.baseAddress!, count: ICMPHeader.length)
-            icmp.checksum = ~InternetChecksum.fold(InternetChecksum.sum(ip, count: quoted, initial: sum))
+            let sum = unsafe InternetChecksum.sum(raw.baseAddress!, count: ICMPHeader.length)
+            icmp.checksum = unsafe ~InternetChecksum.fold(InternetChecksum.sum(ip, count: quoted, initial: sum))
         }
         do throws(SocketError) {
-            try withUnsafeBytes(of: &message) { (header) throws(SocketError) in
-                try ipv4.appendData(header: header, payload: UnsafeRawBufferPointer(start: ip, count: quoted),
+            unsafe try withUnsafeBytes(of: &message) { (header) throws(SocketError) in
+                unsafe try ipv4.appendData(header: header, payload: UnsafeRawBufferPointer(start: ip, count: quoted),
                                     source: source, destination: destination, protocol: .icmp,
                                     ttl: ipv4.sysctls.read(worker).defaultTTL, tos: tos, pathMTUDiscovery: .dont, route: route,
                                     worker: worker, mark: skb.mark, deferred: true)

@@ -164,7 +164,7 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         for i in batch.indices {
             let skb = batch[i]
             let length = skb.length
-            guard let message = IGMPHeader(skb.data, length: length), message.isChecksumValid(messageLength: length) else {
+            guard let message = unsafe IGMPHeader(skb.data, length: length), message.isChecksumValid(messageLength: length) else {
                 worker.drop(skb, .igmpInvalid)
                 continue
             }
@@ -247,14 +247,14 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
 
     /// An IGMPv3 membership report (RFC 3376 §4.2) to 224.0.0.22.
     func sendV3Report(_ report: IGMPv3ReportRepr, ifindex: Int, worker: Worker) {
-        sendMessage(length: report.length, to: IPv4Address(hostOrder: IGMP.allReports), ifindex: ifindex, worker: worker) {
-            report.emit(to: $0)
+        unsafe sendMessage(length: report.length, to: IPv4Address(hostOrder: IGMP.allReports), ifindex: ifindex, worker: worker) {
+            unsafe report.emit(to: $0)
         }
     }
 
     /// An IGMPv1 or v2 message (RFC 1112, RFC 2236 §2) to `destination`.
     func send(_ message: IGMPRepr, to destination: IPv4Address, ifindex: Int, worker: Worker) {
-        sendMessage(length: IGMPHeader.length, to: destination, ifindex: ifindex, worker: worker) { message.emit(to: $0) }
+        unsafe sendMessage(length: IGMPHeader.length, to: destination, ifindex: ifindex, worker: worker) { unsafe message.emit(to: $0) }
     }
 
     /// An IGMP message of `length` bytes (written by `fill`, with its checksum) to
@@ -265,17 +265,17 @@ public final class IGMP: IPProtocolHandler, @unchecked Sendable {
         let route = ipv4.routeOutput(to: destination, tos: 0xC0, mark: 0, worker: worker, outputIfindex: ifindex)
         guard route.input == .forward, let skb = worker.cache.allocate() else { return }
         let headerLength = IPv4Header.minimumLength + IGMP.routerAlert.count
-        guard let ip = skb.put(headerLength + messageLength) else {
+        guard let ip = unsafe skb.put(headerLength + messageLength) else {
             worker.cache.free(skb)
             return
         }
         let source = ipv4.addresses.sourceAddress(for: destination, ifindex: ifindex, worker: worker)
-        IGMP.routerAlert.withUnsafeBytes { option in
-            IPv4Repr(source: source, destination: destination, protocol: .igmp, ttl: 1, payloadLength: messageLength,
+        unsafe IGMP.routerAlert.withUnsafeBytes { option in
+            unsafe IPv4Repr(source: source, destination: destination, protocol: .igmp, ttl: 1, payloadLength: messageLength,
                      identification: ipv4.state(worker).nextIdentification(), dontFragment: true, dscp: 0xC0 >> 2)
                 .emit(to: ip, options: option)
         }
-        fill(ip + headerLength)
+        unsafe fill(ip + headerLength)
         route.apply(to: skb)
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: headerLength)

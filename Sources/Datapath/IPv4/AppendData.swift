@@ -24,7 +24,7 @@ extension IPv4 {
     func appendData(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer, source: IPv4Address,
                     destination: IPv4Address, protocol number: IPProtocol, ttl: UInt8, tos: UInt8,
                     pathMTUDiscovery: PathMTUDiscovery, route: RouteResult, worker: Worker,
-                    options: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), mark: UInt32 = 0,
+                    options: UnsafeRawBufferPointer = unsafe UnsafeRawBufferPointer(start: nil, count: 0), mark: UInt32 = 0,
                     deferred: Bool = false, partialChecksum: Int? = nil) throws(SocketError) {
         precondition(options.count & 3 == 0 && options.count <= 40, "IPv4 options are whole words, at most 40 bytes")
         let mtu = Int(route.mtu)
@@ -51,38 +51,38 @@ extension IPv4 {
                 let room = (skb.tailroom - headerLength) & ~7
                 let unit = fits ? total : min((mtu - headerLength) & ~7, room)
                 let length = min(total - offset, unit)
-                guard length > 0, let ip = skb.put(headerLength + length) else {
+                guard length > 0, let ip = unsafe skb.put(headerLength + length) else {
                     worker.cache.free(skb)
                     worker.cache.free(&batch)
                     failure = .noBufferSpace
                     return
                 }
-                IPv4Repr(source: source, destination: destination, protocol: number, ttl: ttl,
+                unsafe IPv4Repr(source: source, destination: destination, protocol: number, ttl: ttl,
                          payloadLength: length, identification: identification, dontFragment: dontFragment,
                          dscp: tos >> 2, ecn: tos & 0x03).emit(to: ip, checksum: false)  // ip_local_out fills it
                 let last = offset + length == total
-                let view = IPv4Header(unchecked: ip)
+                let view = unsafe IPv4Header(unchecked: ip)
                 if headerLength > IPv4Header.minimumLength {
-                    (ip + IPv4Header.minimumLength).copyMemory(from: options.baseAddress!, byteCount: options.count)
+                    unsafe (ip + IPv4Header.minimumLength).copyMemory(from: options.baseAddress!, byteCount: options.count)
                     view.headerLength = headerLength
                     view.totalLength = UInt16(headerLength + length)
                 }
                 view.flagsAndFragmentOffset = (dontFragment ? 0x4000 : 0) | (last ? 0 : 0x2000) | UInt16(offset / 8)
                 // The transport bytes [offset, offset + length) of header ++ payload.
                 var written = 0
-                let out = ip + headerLength
+                let out = unsafe ip + headerLength
                 if offset < header.count {
                     let n = min(header.count - offset, length)
-                    out.copyMemory(from: header.baseAddress! + offset, byteCount: n)
+                    unsafe out.copyMemory(from: header.baseAddress! + offset, byteCount: n)
                     written = n
                 }
                 if written < length, let base = payload.baseAddress {
                     let from = offset + written - header.count
-                    (out + written).copyMemory(from: base + from, byteCount: length - written)
+                    unsafe (out + written).copyMemory(from: base + from, byteCount: length - written)
                 }
                 route.apply(to: skb)
                 // CHECKSUM_PARTIAL: the device sums from the transport header on.
-                if let place = partialChecksum, fits { skb.setPartialChecksum(header: out, offset: place) }
+                if let place = partialChecksum, fits { unsafe skb.setPartialChecksum(header: out, offset: place) }
                 skb.mark = mark
                 skb.resetNetworkHeader()
                 skb.setTransportHeader(afterNetworkBytes: headerLength)
@@ -104,7 +104,7 @@ extension IPv4 {
             counters.add(IPStatistics.Counter.fragOKs.rawValue)
             counters.add(IPStatistics.Counter.fragCreates.rawValue, UInt64(fragments))
         }
-        if number == .icmp, let type = (header.first ?? payload.first) {
+        if number == .icmp, let type = unsafe (header.first ?? payload.first) {
             icmp.countOutput(ICMPType(rawValue: type), worker: worker)   // as __ip_make_skb does
         }
     }

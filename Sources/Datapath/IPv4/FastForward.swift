@@ -42,7 +42,7 @@ extension IPv4: IngressFastPath {
     public func receive(_ batch: inout PacketBatch, ifindex: Int, macWord: UInt64, worker: Worker) {
         let state = self.state(worker)
         state.refresh(self, worker: worker)
-        let settings = state.settings
+        let settings = unsafe state.settings
         guard settings.fastPath, settings.forwarding, batch.count <= PacketBatch.maximumCount,
               netfilter.isEmpty(.preRouting), netfilter.isEmpty(.postRouting) else { return }
         var filter: (table: FilterTable, rules: [FilterRule], matches: [FilterMatch])?
@@ -55,35 +55,35 @@ extension IPv4: IngressFastPath {
         }
         let cache = state.routeCache
         let start = cycleCount()
-        let slots = batch.slots
+        let slots = unsafe batch.slots
         let packets = batch.count
         // Two passes, each its own function so that neither runs short of registers: the checks
         // and the route lookup note each frame's neighbour; then the writes, and the frames
         // left alone closing up in order.
-        fastClassify(slots, packets, ifindex: ifindex, macWord: macWord, state: state)
+        unsafe fastClassify(slots, packets, ifindex: ifindex, macWord: macWord, state: state)
         if let filter {
-            filter.matches.withUnsafeBufferPointer { matches in
-                filter.rules.withUnsafeBufferPointer { rules in
-                    fastFilter(slots, packets, ifindex: ifindex, matches: matches, rules: rules, state: state)
+            unsafe filter.matches.withUnsafeBufferPointer { matches in
+                unsafe filter.rules.withUnsafeBufferPointer { rules in
+                    unsafe fastFilter(slots, packets, ifindex: ifindex, matches: matches, rules: rules, state: state)
                 }
             }
         }
         let groups = state.fastGroups
         var used = 0
-        state.fastClosedAt = packets
+        unsafe state.fastClosedAt = packets
         var kept: Int
-        var local = state.fastLocal.view()
-        if state.fastLocal.isEmpty {
-            kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
-        } else if state.fastLocal.count == packets {
+        var local = unsafe state.fastLocal.view()
+        if unsafe state.fastLocal.isEmpty {
+            kept = unsafe fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+        } else if unsafe state.fastLocal.count == packets {
             // Every frame is ours (a server's batch): each hop is 0, so none would be rewritten
             // or close the batch, and `fastLocal` holds them all in batch order already.
-            local = state.fastLocal.view(count: packets)
-            state.fastLocal.removeAll()
+            local = unsafe state.fastLocal.view(count: packets)
+            unsafe state.fastLocal.removeAll()
             kept = 0
         } else {
-            kept = fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
-            kept = takeFastLocal(slots, kept, closedAt: state.fastClosedAt, into: &local, state: state)
+            kept = unsafe fastRewrite(slots, packets, hops: state.fastHops, groups: groups, used: &used, worker: worker)
+            kept = unsafe takeFastLocal(slots, kept, closedAt: state.fastClosedAt, into: &local, state: state)
         }
         if let filter { countFastMatches(packets, filter.table, filter.rules, state: state, worker: worker) }
         batch.count = kept
@@ -108,21 +108,21 @@ extension IPv4: IngressFastPath {
     @inline(never)
     func takeFastLocal(_ slots: UnsafeMutablePointer<SKB>, _ kept: Int, closedAt: Int, into local: inout PacketBatch,
                        state: IPv4WorkerState) -> Int {
-        let noted = state.fastLocal.slots
-        let count = state.fastLocal.count
-        state.fastLocal.removeAll()
+        let noted = unsafe state.fastLocal.slots
+        let count = unsafe state.fastLocal.count
+        unsafe state.fastLocal.removeAll()
         var next = 0
         var left = 0
         for i in 0..<kept {
-            let skb = slots[i]
-            if next < count && skb == noted[next] {
+            let skb = unsafe slots[i]
+            if unsafe next < count && skb == noted[next] {
                 next &+= 1
                 if i < closedAt {
                     local.append(skb)
                     continue
                 }
             }
-            slots[left] = skb
+            unsafe slots[left] = skb
             left &+= 1
         }
         return left
@@ -147,9 +147,9 @@ extension IPv4: IngressFastPath {
         state.routeCache.countLookups(packets)
         if !state.routeCache.isEnabled { state.routeCache.countMisses(packets) }
         worker.stages.record(fastLocalStage, packets: packets, cycles: cycleCount() &- start)
-        state.routing = true
+        unsafe state.routing = true
         ipLocalDeliver(&local, worker: worker)
-        state.routing = false
+        unsafe state.routing = false
         flushLocalOut(state, worker: worker)
     }
 
@@ -160,14 +160,14 @@ extension IPv4: IngressFastPath {
     /// left for the staged path, so the forwarding loop has nothing more to look at.
     @inline(never)
     func fastLocal(_ skb: SKB, cached entry: UnsafeRawPointer, state: IPv4WorkerState) -> UInt {
-        fastLocal(skb, entry.load(fromByteOffset: RouteCacheReader.resultOffset, as: RouteResult.self), state: state)
+        unsafe fastLocal(skb, entry.load(fromByteOffset: RouteCacheReader.resultOffset, as: RouteResult.self), state: state)
     }
 
     @inline(never)
     func fastLocal(_ skb: SKB, _ route: RouteResult, state: IPv4WorkerState) -> UInt {
-        guard route.input == .localDeliver, state.settings.fastLocalDelivery, !skb.isGSO else { return 0 }
+        guard route.input == .localDeliver, unsafe state.settings.fastLocalDelivery, !skb.isGSO else { return 0 }
         route.apply(to: skb)
-        state.fastLocal.append(skb)
+        unsafe state.fastLocal.append(skb)
         return 0
     }
 
@@ -175,13 +175,13 @@ extension IPv4: IngressFastPath {
     @inline(never)
     func fastClassify(_ slots: UnsafeMutablePointer<SKB>, _ packets: Int, ifindex: Int, macWord: UInt64,
                       state: IPv4WorkerState) {
-        let hops = state.fastHops
+        let hops = unsafe state.fastHops
         let reader = state.routeCache.reader
-        let current = state.cacheCurrent
-        let snapshot = state.snapshot
+        let current = unsafe state.cacheCurrent
+        let snapshot = unsafe state.snapshot
         let iif = UInt64(truncatingIfNeeded: ifindex)
         for i in 0..<packets {
-            hops[i] = fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, current: current, state: state,
+            unsafe hops[i] = unsafe fastNeighbour(slots[i], macWord: macWord, iif: iif, reader: reader, current: current, state: state,
                                     snapshot: snapshot)
         }
     }
@@ -194,37 +194,37 @@ extension IPv4: IngressFastPath {
     func fastFilter(_ slots: UnsafeMutablePointer<SKB>, _ packets: Int, ifindex: Int,
                     matches: UnsafeBufferPointer<FilterMatch>, rules: UnsafeBufferPointer<FilterRule>,
                     state: IPv4WorkerState) {
-        let hops = state.fastHops
-        let noted = state.fastRules
+        let hops = unsafe state.fastHops
+        let noted = unsafe state.fastRules
         let iif = Int32(truncatingIfNeeded: ifindex)
         for i in 0..<packets {
-            noted[i] = 0
-            let hop = hops[i]
+            unsafe noted[i] = 0
+            let hop = unsafe hops[i]
             guard hop != 0 && hop & 1 == 0 else { continue }
             guard let entry = neighbours.entry(NeighbourHandle(rawValue: UInt64(hop))) else {
-                hops[i] = 0
+                unsafe hops[i] = 0
                 continue
             }
             let oif = Int32(truncatingIfNeeded: entry.ifindex)
-            let ip = IPv4Header(unchecked: slots[i].data + EthernetHeader.length)
+            let ip = unsafe IPv4Header(unchecked: slots[i].data + EthernetHeader.length)
             let length = Int(ip.totalLength)
-            let fields = FilterFields(ip: ip.base, length: length, inputIfindex: iif, outputIfindex: oif)
-            guard let index = matches.firstIndex(where: { $0.matches(fields) }) else { continue }
-            guard rules[index].spec.verdict == .accept else {
-                hops[i] = 0
+            let fields = unsafe FilterFields(ip: ip.base, length: length, inputIfindex: iif, outputIfindex: oif)
+            guard let index = unsafe matches.firstIndex(where: { $0.matches(fields) }) else { continue }
+            guard unsafe rules[index].spec.verdict == .accept else {
+                unsafe hops[i] = 0
                 continue
             }
-            noted[i] = UInt64(index &+ 1) | UInt64(length) << 32
+            unsafe noted[i] = UInt64(index &+ 1) | UInt64(length) << 32
         }
     }
 
     /// Counts the accept rules' matches of the frames the fast path forwarded.
     func countFastMatches(_ packets: Int, _ table: FilterTable, _ rules: [FilterRule], state: IPv4WorkerState,
                           worker: Worker) {
-        let hops = state.fastHops
-        let noted = state.fastRules
-        for i in 0..<packets where hops[i] != 0 && hops[i] & 1 == 0 && noted[i] != 0 {
-            table.count(rules[Int(truncatingIfNeeded: noted[i] & 0xFFFF_FFFF) &- 1], bytes: Int(noted[i] >> 32),
+        let hops = unsafe state.fastHops
+        let noted = unsafe state.fastRules
+        for i in 0..<packets where unsafe hops[i] != 0 && hops[i] & 1 == 0 && noted[i] != 0 {
+            unsafe table.count(rules[Int(truncatingIfNeeded: noted[i] & 0xFFFF_FFFF) &- 1], bytes: Int(noted[i] >> 32),
                         worker: worker)
         }
     }
@@ -238,48 +238,48 @@ extension IPv4: IngressFastPath {
         var neighbour = UInt.max  // no hop's: the first frame, fast or not, takes the branch below
         var low: UInt64 = 0
         var high: UInt64 = 0
-        var out = groups.batches
-        var outSlots = out.pointee.slots
+        var out = unsafe groups.batches
+        var outSlots = unsafe out.pointee.slots
         var outCount = 0
         var kept = 0
         var closed = false
         for i in 0..<packets {
-            let skb = slots[i]
-            let next = hops[i]
+            let skb = unsafe slots[i]
+            let next = unsafe hops[i]
             if next != neighbour {
-                out.pointee.count = outCount
+                unsafe out.pointee.count = outCount
                 guard !closed, next & 1 == 0, next != 0,
-                      let output = fastOutput(to: next, groups: groups, used: &used, worker: worker) else {
+                      let output = unsafe fastOutput(to: next, groups: groups, used: &used, worker: worker) else {
                     // Later frames follow this one: for its neighbour (a flow's frames can differ
                     // in what made this one stay: GSO, size, TTL), or all of them (from here on
                     // none is delivered locally by the fast path either: `takeFastLocal`).
                     if next == 1 {
-                        if !closed { state(worker).fastClosedAt = kept }
+                        if !closed { unsafe state(worker).fastClosedAt = kept }
                         closed = true
                     } else if next & 1 != 0 && !closed {
                         closeFast(next & ~1, groups: groups, used: &used, worker: worker)
                     }
                     neighbour = UInt.max
-                    hops[i] = 0  // not forwarded here (`countFastMatches`)
-                    slots[kept] = skb
+                    unsafe hops[i] = 0  // not forwarded here (`countFastMatches`)
+                    unsafe slots[kept] = skb
                     kept &+= 1
-                    outCount = out.pointee.count
+                    outCount = unsafe out.pointee.count
                     continue
                 }
                 neighbour = next
-                (low, high, out) = output
-                outSlots = out.pointee.slots
-                outCount = out.pointee.count
+                unsafe (low, high, out) = unsafe output
+                unsafe outSlots = unsafe out.pointee.slots
+                outCount = unsafe out.pointee.count
             }
-            let frame = skb.data
-            let ip = IPv4Header(unchecked: frame + EthernetHeader.length)
+            let frame = unsafe skb.data
+            let ip = unsafe IPv4Header(unchecked: frame + EthernetHeader.length)
             ip.decrementTTL(from: ip.ttl)
-            frame.storeBytes(of: low, as: UInt64.self)
-            frame.storeBytes(of: high, toByteOffset: 6, as: UInt64.self)
-            outSlots[outCount] = skb
+            unsafe frame.storeBytes(of: low, as: UInt64.self)
+            unsafe frame.storeBytes(of: high, toByteOffset: 6, as: UInt64.self)
+            unsafe outSlots[outCount] = skb
             outCount &+= 1
         }
-        out.pointee.count = outCount
+        unsafe out.pointee.count = outCount
         return kept
     }
 
@@ -300,20 +300,20 @@ extension IPv4: IngressFastPath {
     @inline(__always)
     func fastNeighbour(_ skb: SKB, macWord: UInt64, iif: UInt64, reader: RouteCacheReader, current: UInt64,
                        state: IPv4WorkerState, snapshot: FIBSnapshot) -> UInt {
-        let head = skb.head
-        let frame = head.pointee.data
-        let length = head.pointee.length
+        let head = unsafe skb.head
+        let frame = unsafe head.pointee.data
+        let length = unsafe head.pointee.length
         guard length >= 34 else { return 0 }
         // Destination MAC (the low six bytes of the first word), then EtherType, version/IHL
         // and TOS.
-        let ethernet = frame.loadUnaligned(as: UInt64.self)
+        let ethernet = unsafe frame.loadUnaligned(as: UInt64.self)
         guard ethernet << 16 == macWord << 16 else { return 0 }
-        let word = frame.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        let word = unsafe frame.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
         guard word << 8 == 0x4500_0800 else { return word & 0xFFFF == 0x0008 ? 1 : 0 }
-        let ip = frame + EthernetHeader.length
-        let a = ip.loadUnaligned(as: UInt64.self)
-        let b = ip.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-        let c = ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
+        let ip = unsafe frame + EthernetHeader.length
+        let a = unsafe ip.loadUnaligned(as: UInt64.self)
+        let b = unsafe ip.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        let c = unsafe ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
         // The header's ten 16-bit words summed as two 64-bit words and one 32-bit word with
         // end-around carries: 2^16 ≡ 1 (mod 0xFFFF), so the sum is ≡ 0 exactly when the
         // ones' complement sum is 0xFFFF (it is never 0: the first byte is 0x45).
@@ -324,17 +324,17 @@ extension IPv4: IngressFastPath {
         let total = UInt32(UInt16(truncatingIfNeeded: a >> 16).byteSwapped)
         guard total &- 20 <= length &- 34 else { return 1 }
         // Link-layer padding goes, as `ip_rcv` would take it (whichever path the frame takes).
-        if total &+ 14 != length { head.pointee.length = total &+ 14 }
-        let k0 = UInt64(littleEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
-        let k1 = UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
+        if total &+ 14 != length { unsafe head.pointee.length = total &+ 14 }
+        let k0 = unsafe UInt64(littleEndian: ip.loadUnaligned(fromByteOffset: 12, as: UInt64.self))
+        let k1 = unsafe UInt64(head.pointee.mark) << 32 | UInt64(word >> 8 & 0x1E_0000) | iif
         let ttl = UInt8(truncatingIfNeeded: b)
-        let set = reader.setBase(k0, k1)
-        guard let entry = RouteCacheReader.find(k0, k1, in: set, current: current, changed: state.changed) else {
-            return fastRoute(skb, k0: k0, k1: k1, set: set, total: total, ttl: ttl, state: state, snapshot: snapshot)
+        let set = unsafe reader.setBase(k0, k1)
+        guard let entry = unsafe RouteCacheReader.find(k0, k1, in: set, current: current, changed: state.changed) else {
+            return unsafe fastRoute(skb, k0: k0, k1: k1, set: set, total: total, ttl: ttl, state: state, snapshot: snapshot)
         }
-        let neighbour = entry.load(fromByteOffset: RouteCacheReader.neighbourOffset, as: UInt64.self)
-        if neighbour == 0 { return fastLocal(skb, cached: UnsafeRawPointer(entry), state: state) }
-        return IPv4.fastVerdict(skb, neighbour: neighbour,
+        let neighbour = unsafe entry.load(fromByteOffset: RouteCacheReader.neighbourOffset, as: UInt64.self)
+        if neighbour == 0 { return unsafe fastLocal(skb, cached: UnsafeRawPointer(entry), state: state) }
+        return unsafe IPv4.fastVerdict(skb, neighbour: neighbour,
                                 mtu: entry.load(fromByteOffset: RouteCacheReader.mtuOffset, as: UInt16.self),
                                 total: total, ttl: ttl)
     }
@@ -370,10 +370,10 @@ extension IPv4: IngressFastPath {
         // Counted now, since the staged path would find the entry made here (with the cache
         // off, where it would not, the fast path counts the frames it forwards instead).
         if cache.isEnabled { cache.countMisses() }
-        let result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(k1 & 0xFFFF),
+        let result = unsafe routeInputSlow(destination: destination, source: source, inputIfindex: Int(k1 & 0xFFFF),
                                     state: state, snapshot: snapshot, packet: skb.data + EthernetHeader.length)
         if result.input != .none && !result.flags.contains(.perFlow) {
-            cache.insert(k0, k1, into: set, current: state.cacheCurrent, result)
+            unsafe cache.insert(k0, k1, into: set, current: state.cacheCurrent, result)
         }
         if result.neighbour == 0 { return fastLocal(skb, result, state: state) }
         return IPv4.fastVerdict(skb, result, total: total, ttl: ttl)
@@ -390,28 +390,28 @@ extension IPv4: IngressFastPath {
               entry.currentState.intersects(.connected) else { return nil }
         let header = entry.cachedHeader()
         let slot = fastSlot(neighbour, groups: groups, used: &used, worker: worker)
-        guard !groups.closed[slot] else { return nil }
-        return (header.low, header.high, groups.batches + slot)
+        guard unsafe !groups.closed[slot] else { return nil }
+        return unsafe (header.low, header.high, groups.batches + slot)
     }
 
     /// Sends the rest of the batch's frames for `next` to the staged path.
     @inline(never)
     func closeFast(_ next: UInt, groups: NeighbourBatches, used: inout Int, worker: Worker) {
         let slot = fastSlot(UInt64(next), groups: groups, used: &used, worker: worker)
-        groups.closed[slot] = true
+        unsafe groups.closed[slot] = true
     }
 
     /// The output slot of a neighbour: its own, or a new one (after sending all of them when
     /// eight are in use).
     func fastSlot(_ neighbour: UInt64, groups: NeighbourBatches, used: inout Int,
                   worker: Worker) -> Int {
-        if let slot = (0..<used).first(where: { groups.neighbours[$0] == neighbour }) { return slot }
+        if let slot = (0..<used).first(where: { unsafe groups.neighbours[$0] == neighbour }) { return slot }
         if used == NeighbourBatches.count {
             transmitFast(groups, used, worker: worker)
             used = 0
         }
-        groups.neighbours[used] = neighbour
-        groups.closed[used] = false
+        unsafe groups.neighbours[used] = neighbour
+        unsafe groups.closed[used] = false
         used &+= 1
         return used &- 1
     }
@@ -419,12 +419,12 @@ extension IPv4: IngressFastPath {
     /// Sends each neighbour's batch of the fast path, headers written (`devQueueXmit`).
     func transmitFast(_ groups: NeighbourBatches, _ used: Int, worker: Worker) {
         for slot in 0..<used {
-            if let entry = neighbours.entry(NeighbourHandle(rawValue: groups.neighbours[slot])) {
-                core.devQueueXmit(&groups.batches[slot], device: entry.device, worker: worker)
+            if let entry = unsafe neighbours.entry(NeighbourHandle(rawValue: groups.neighbours[slot])) {
+                unsafe core.devQueueXmit(&groups.batches[slot], device: entry.device, worker: worker)
             } else {
-                worker.drop(&groups.batches[slot], .neighFailed)
+                unsafe worker.drop(&groups.batches[slot], .neighFailed)
             }
-            groups.batches[slot].removeAll()
+            unsafe groups.batches[slot].removeAll()
         }
     }
 }

@@ -22,15 +22,15 @@ extension IPv4 {
         let packets = batch.count
         let counters = statistics.block(worker)
         var kept = 0
-        let slots = batch.slots
+        let slots = unsafe batch.slots
         for i in 0..<packets {
-            let skb = slots[i]
+            let skb = unsafe slots[i]
             if skb.packetType != .host {
                 worker.drop(skb, .otherHost)
                 continue
             }
             if !xfrmForwardPolicy(skb) { continue }
-            let ip = IPv4Header(unchecked: skb.data)
+            let ip = unsafe IPv4Header(unchecked: skb.data)
             let ttl = ip.ttl
             if ttl <= 1 {
                 counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
@@ -50,9 +50,9 @@ extension IPv4 {
             }
             let hasOptions = ip.headerLength != IPv4Header.minimumLength
             guard let writable = worker.unshare(skb) else { continue }
-            IPv4Header(unchecked: writable.data).decrementTTL(from: ttl)
+            unsafe IPv4Header(unchecked: writable.data).decrementTTL(from: ttl)
             if hasOptions { ipForwardOptions(writable, worker: worker) }
-            slots[kept] = writable
+            unsafe slots[kept] = writable
             kept &+= 1
         }
         batch.count = kept

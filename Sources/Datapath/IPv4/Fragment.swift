@@ -16,9 +16,9 @@ extension IPv4 {
     /// (`.fragmentationNeeded`, `.noMemory`). Consumes `skb`.
     func ipFragment(_ skb: SKB, into out: inout PacketBatch, worker: Worker) {
         let counters = statistics.block(worker)
-        let ip = skb.data
-        let headerLength = IPv4Header(unchecked: ip).headerLength
-        let flags = IPv4Header(unchecked: ip).flagsAndFragmentOffset
+        let ip = unsafe skb.data
+        let headerLength = unsafe IPv4Header(unchecked: ip).headerLength
+        let flags = unsafe IPv4Header(unchecked: ip).flagsAndFragmentOffset
         let room = (Int(state(worker).dsts[skb.dst].mtu) - headerLength) & ~7
         guard flags & 0x4000 == 0, room >= 8 else {
             counters.add(IPStatistics.Counter.fragFails.rawValue)
@@ -40,23 +40,23 @@ extension IPv4 {
                 worker.drop(skb, .noMemory)
                 return
             }
-            guard let data = fragment.put(headerLength + length) else {
+            guard let data = unsafe fragment.put(headerLength + length) else {
                 worker.cache.free(fragment)
                 counters.add(IPStatistics.Counter.fragFails.rawValue)
                 worker.drop(skb, .noMemory)
                 return
             }
-            data.copyMemory(from: ip, byteCount: headerLength)
-            (data + headerLength).copyMemory(from: ip + headerLength + position, byteCount: length)
+            unsafe data.copyMemory(from: ip, byteCount: headerLength)
+            unsafe (data + headerLength).copyMemory(from: ip + headerLength + position, byteCount: length)
             let offsetField = UInt16((baseOffset + position) >> 3) | (isLast && !keepsMore ? 0 : 0x2000)
-            let header = IPv4Header(unchecked: data)
+            let header = unsafe IPv4Header(unchecked: data)
             header.totalLength = UInt16(headerLength + length)
             header.flagsAndFragmentOffset = offsetField
-            IPv4Header(unchecked: data).fillChecksum()
+            unsafe IPv4Header(unchecked: data).fillChecksum()
             IPv4.copyRouting(from: skb, to: fragment)
             if out.isFull { ipFinishOutput2(&out, worker: worker) }
             out.append(fragment)
-            if position == 0 && headerLength > 20 { IPv4.keepOnlyCopiedOptions(ip, headerLength: headerLength) }
+            if position == 0 && headerLength > 20 { unsafe IPv4.keepOnlyCopiedOptions(ip, headerLength: headerLength) }
             made &+= 1
             position &+= length
         }
@@ -77,14 +77,14 @@ extension IPv4 {
         target.protocolType = source.protocolType
         target.packetType = source.packetType
         target.resetNetworkHeader()
-        target.setTransportHeader(afterNetworkBytes: IPv4Header(unchecked: target.data).headerLength)
+        unsafe target.setTransportHeader(afterNetworkBytes: IPv4Header(unchecked: target.data).headerLength)
     }
 
     /// Replaces every option without the copied flag by NOOPs (Linux: `ip_options_fragment`).
     static func keepOnlyCopiedOptions(_ ip: UnsafeMutableRawPointer, headerLength: Int) {
-        for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: ip, end: headerLength)
+        for case .option(let type, let offset, _, let valueLength) in unsafe IPv4OptionIterator(header: ip, end: headerLength)
         where !type.isCopied {
-            (ip + offset).initializeMemory(as: UInt8.self, repeating: 1, count: valueLength + 2)
+            unsafe (ip + offset).initializeMemory(as: UInt8.self, repeating: 1, count: valueLength + 2)
         }
     }
 }

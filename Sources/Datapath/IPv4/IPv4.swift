@@ -11,7 +11,7 @@ import Synchronization
 /// `NF_INET_FORWARD` → `ipOutput` → `NF_INET_POST_ROUTING` → `ipFinishOutput` →
 /// `ipFinishOutput2` → neighbour → `devQueueXmit`; and `ipLocalDeliver` → `NF_INET_LOCAL_IN`
 /// → the protocol handlers. What the stack sends itself (ICMP) leaves through `ipLocalOut`.
-public final class IPv4: PacketTypeHandler, @unchecked Sendable {
+@safe public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     public let core: NetCore
     public let fib: FIB
     public let neighbours: NeighbourTable
@@ -103,8 +103,8 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
         statistics = IPStatistics(workers: workers)
         self.reassembly = reassembly
         sysctls = Snapshot(IPv4Settings(), workers: workers)
-        protocolIndex = .allocate(capacity: 256)
-        protocolIndex.initialize(repeating: 0, count: 256)
+        unsafe protocolIndex = .allocate(capacity: 256)
+        unsafe protocolIndex.initialize(repeating: 0, count: 256)
         perWorker = WorkerLocal(workers: max(1, workers)) { _ in
             IPv4WorkerState(cacheCapacity: routeCacheCapacity, fib: fib, epoch: fib.epoch,
                             reassembly: reassembly)
@@ -113,7 +113,7 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     }
 
     deinit {
-        protocolIndex.deallocate()
+        unsafe protocolIndex.deallocate()
     }
 
     /// Registers for EtherType IPv4 on the core (Linux: `dev_add_pack(&ip_packet_type)`), as
@@ -128,19 +128,19 @@ public final class IPv4: PacketTypeHandler, @unchecked Sendable {
     /// Adds a transport protocol handler (Linux: `inet_add_protocol`); control plane only.
     public func addProtocol(_ number: IPProtocol, _ handler: any IPProtocolHandler) {
         precondition(!core.registriesAreFrozen, "adding an IP protocol handler after workers started")
-        if let existing = protocolHandlers.firstIndex(where: { $0 === handler }) {
-            protocolIndex[Int(number.rawValue)] = UInt8(existing + 1)
+        if let existing = unsafe protocolHandlers.firstIndex(where: { $0 === handler }) {
+            unsafe protocolIndex[Int(number.rawValue)] = UInt8(existing + 1)
             return
         }
-        precondition(protocolHandlers.count < IPv4.maximumProtocolHandlers, "too many IP protocol handlers")
-        protocolHandlers.append(handler)
-        protocolIndex[Int(number.rawValue)] = UInt8(protocolHandlers.count)
+        unsafe precondition(protocolHandlers.count < IPv4.maximumProtocolHandlers, "too many IP protocol handlers")
+        unsafe protocolHandlers.append(handler)
+        unsafe protocolIndex[Int(number.rawValue)] = unsafe UInt8(protocolHandlers.count)
     }
 
     /// The handler registered for `number`, if any.
     func protocolHandler(_ number: IPProtocol) -> (any IPProtocolHandler)? {
-        let slot = Int(protocolIndex[Int(number.rawValue)])
-        return slot == 0 ? nil : protocolHandlers[slot - 1]
+        let slot = unsafe Int(protocolIndex[Int(number.rawValue)])
+        return unsafe slot == 0 ? nil : protocolHandlers[slot - 1]
     }
 
     /// The route cache of worker `index` (counters, size, on/off).
@@ -195,7 +195,7 @@ extension IPProtocolHandler {
 /// a class's `var` otherwise pays a dynamic exclusivity check on each access (a call into the
 /// runtime and its access-set bookkeeping, ~80 instructions), which no other thread could
 /// ever fail here.
-final class IPv4WorkerState: @unchecked Sendable {
+@safe final class IPv4WorkerState: @unchecked Sendable {
     let routeCache: RouteCache
     /// The worker's dst entries: statics, one per FIB route in use, and owned ones.
     let dsts: DstTable
@@ -248,16 +248,16 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// with each new FIB snapshot).
     let sourceMemo: UnsafeMutablePointer<UInt64> = {
         let memo = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
-        memo.initialize(to: 0)
-        return memo
+        unsafe memo.initialize(to: 0)
+        return unsafe memo
     }()
     /// Per first octet, 1 when an address starting with it needs a closer look before the FIB
     /// (0, 127, 224–255: martians, multicast, the limited broadcast), else 0 — one byte load
     /// per address on every route lookup (`routeDecision`).
     let specialOctets: UnsafeMutablePointer<UInt8> = {
         let table = UnsafeMutablePointer<UInt8>.allocate(capacity: 256)
-        for octet in 0..<256 { (table + octet).initialize(to: octet == 0 || octet == 127 || octet >= 224 ? 1 : 0) }
-        return table
+        for octet in 0..<256 { unsafe (table + octet).initialize(to: octet == 0 || octet == 127 || octet >= 224 ? 1 : 0) }
+        return unsafe table
     }()
     /// The fast path's FORWARD filter rule per frame: index + 1 | length << 32 (0: none).
     let fastRules = UnsafeMutablePointer<UInt64>.allocate(capacity: PacketBatch.maximumCount)
@@ -269,35 +269,35 @@ final class IPv4WorkerState: @unchecked Sendable {
     var largeCacheStorage: PoolCache?
 
     init(cacheCapacity: Int, fib: FIB, epoch: UInt64, reassembly: ReassemblyParameters) {
-        published = fib.published
-        let snapshot = fib.published(published)
+        unsafe published = fib.published
+        let snapshot = unsafe fib.published(published)
         fragmentQueues = FragmentQueues(parameters: reassembly)
         routeCache = RouteCache(capacity: cacheCapacity)
         dsts = DstTable(capacity: 256)
-        self.snapshot = snapshot
-        self.epoch = epoch
-        changed = snapshot.routes.changed
-        allocated = snapshot.routes.allocated
-        cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
-        routeTableCount = max(64, snapshot.routes.count)
-        routeTable = .allocate(capacity: routeTableCount)
-        routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
-        routeStamps = .allocate(capacity: routeTableCount)
-        routeStamps.initialize(repeating: 0, count: routeTableCount)
+        unsafe self.snapshot = snapshot
+        unsafe self.epoch = epoch
+        unsafe changed = unsafe snapshot.routes.changed
+        unsafe allocated = unsafe snapshot.routes.allocated
+        unsafe cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
+        unsafe routeTableCount = max(64, snapshot.routes.count)
+        unsafe routeTable = unsafe .allocate(capacity: routeTableCount)
+        unsafe routeTable.initialize(repeating: RouteResult(input: .none), count: routeTableCount)
+        unsafe routeStamps = unsafe .allocate(capacity: routeTableCount)
+        unsafe routeStamps.initialize(repeating: 0, count: routeTableCount)
         identification = UInt16.random(in: 0 ... .max)
-        protocolBatches = .allocate(capacity: IPv4.maximumProtocolHandlers)
-        for i in 0..<IPv4.maximumProtocolHandlers { (protocolBatches + i).initialize(to: PacketBatch()) }
+        unsafe protocolBatches = .allocate(capacity: IPv4.maximumProtocolHandlers)
+        for i in 0..<IPv4.maximumProtocolHandlers { unsafe (protocolBatches + i).initialize(to: PacketBatch()) }
     }
 
     deinit {
-        routeTable.deallocate()
-        routeStamps.deallocate()
-        fastHops.deallocate()
-        fastRules.deallocate()
-        sourceMemo.deallocate()
-        specialOctets.deallocate()
-        protocolBatches.deinitialize(count: IPv4.maximumProtocolHandlers)
-        protocolBatches.deallocate()
+        unsafe routeTable.deallocate()
+        unsafe routeStamps.deallocate()
+        unsafe fastHops.deallocate()
+        unsafe fastRules.deallocate()
+        unsafe sourceMemo.deallocate()
+        unsafe specialOctets.deallocate()
+        unsafe protocolBatches.deinitialize(count: IPv4.maximumProtocolHandlers)
+        unsafe protocolBatches.deallocate()
     }
 
     /// Takes the FIB's current snapshot when its generation moved on, and the sysctls too when
@@ -308,58 +308,58 @@ final class IPv4WorkerState: @unchecked Sendable {
         // a new generation seen here comes with its epoch.
         let word = ipv4.fib.published
         let current = ipv4.fib.epoch
-        if current != epoch || word != published {
+        if unsafe current != epoch || word != published {
             adopt(ipv4, published: word, epoch: current, worker: worker)
         }
     }
 
     func adopt(_ ipv4: IPv4, published word: UInt64, epoch current: UInt64, worker: Worker) {
-        if current != epoch {
+        if unsafe current != epoch {
             // Everything made per route goes with the epoch (readable until the batch ends).
-            for i in 0..<routeTableCount where routeTable[i].input == .forward && !routeTable[i].flags.contains(.multipath) {
-                dsts.release(DstIndex(rawValue: routeTable[i].dst))
+            for i in unsafe 0..<routeTableCount where unsafe routeTable[i].input == .forward && !routeTable[i].flags.contains(.multipath) {
+                unsafe dsts.release(DstIndex(rawValue: routeTable[i].dst))
             }
             for entries in multipathEntries.values {
                 for entry in entries where entry.input == .forward { dsts.release(DstIndex(rawValue: entry.dst)) }
             }
             multipathEntries.removeAll(keepingCapacity: true)
-            routeTable.update(repeating: RouteResult(input: .none), count: routeTableCount)
-            epoch = current
-            settings = ipv4.sysctls.read(worker)
-            multicastGroups = ipv4.igmp?.joinedGroups ?? []
+            unsafe routeTable.update(repeating: RouteResult(input: .none), count: routeTableCount)
+            unsafe epoch = current
+            unsafe settings = ipv4.sysctls.read(worker)
+            multicastGroups = unsafe ipv4.igmp?.joinedGroups ?? []
             routeCache.forgetSlots()
         }
-        if word != published {
-            snapshot = ipv4.fib.published(word)
-            published = word
+        if unsafe word != published {
+            unsafe snapshot = ipv4.fib.published(word)
+            unsafe published = word
         }
         // The cache's generation moves on only when the publications since marked a slot its
         // entries came from (or the epoch moved): churn of other routes costs its hits no
         // re-check. Entries made meanwhile carry the older generation, which can only make
         // a later re-check drop one too many.
-        let cacheStamp = UInt32(truncatingIfNeeded: cacheCurrent)
-        if cacheCurrent >> 32 != epoch & 0xFFFF_FFFF
+        let cacheStamp = unsafe UInt32(truncatingIfNeeded: cacheCurrent)
+        if unsafe cacheCurrent >> 32 != epoch & 0xFFFF_FFFF
             || routeCache.changedAny(changed, since: cacheStamp, adopted: snapshot.stamp) {
-            cacheCurrent = RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
+            unsafe cacheCurrent = unsafe RouteCache.validity(epoch: epoch, generation: snapshot.stamp)
         }
         // Slots may have been added: the per-slot table covers them all.
-        let needed = snapshot.routes.count
-        if needed > routeTableCount {
-            var grown = routeTableCount
+        let needed = unsafe snapshot.routes.count
+        if unsafe needed > routeTableCount {
+            var grown = unsafe routeTableCount
             while grown < needed { grown *= 2 }
             let table = UnsafeMutablePointer<RouteResult>.allocate(capacity: grown)
-            table.moveInitialize(from: routeTable, count: routeTableCount)
-            (table + routeTableCount).initialize(repeating: RouteResult(input: .none), count: grown - routeTableCount)
-            routeTable.deallocate()
-            routeTable = table
+            unsafe table.moveInitialize(from: routeTable, count: routeTableCount)
+            unsafe (table + routeTableCount).initialize(repeating: RouteResult(input: .none), count: grown - routeTableCount)
+            unsafe routeTable.deallocate()
+            unsafe routeTable = unsafe table
             let stamps = UnsafeMutablePointer<UInt32>.allocate(capacity: grown)
-            stamps.moveInitialize(from: routeStamps, count: routeTableCount)
-            (stamps + routeTableCount).initialize(repeating: 0, count: grown - routeTableCount)
-            routeStamps.deallocate()
-            routeStamps = stamps
-            routeTableCount = grown
+            unsafe stamps.moveInitialize(from: routeStamps, count: routeTableCount)
+            unsafe (stamps + routeTableCount).initialize(repeating: 0, count: grown - routeTableCount)
+            unsafe routeStamps.deallocate()
+            unsafe routeStamps = unsafe stamps
+            unsafe routeTableCount = grown
         }
-        sourceMemo.pointee = 0
+        unsafe sourceMemo.pointee = 0
     }
 
     /// Whether `address` is one of our own in `snapshot` (the current one), remembering the
@@ -367,12 +367,12 @@ final class IPv4WorkerState: @unchecked Sendable {
     /// packet's source, and a flood of new destinations usually comes from few sources.
     @inline(__always)
     func isLocalAddress(_ address: UInt32, in snapshot: FIBSnapshot) -> Bool {
-        let memo = sourceMemo.pointee
+        let memo = unsafe sourceMemo.pointee
         let tagged = 1 << 63 | UInt64(address)
         if memo == tagged { return false }          // the usual answer: a source not ours
         if memo == tagged | 1 << 62 { return true }
         let local = snapshot.routes[snapshot.lookupIndex(address)].type == .local
-        sourceMemo.pointee = 1 << 63 | (local ? 1 << 62 : 0) | UInt64(address)
+        unsafe sourceMemo.pointee = 1 << 63 | (local ? 1 << 62 : 0) | UInt64(address)
         return local
     }
 

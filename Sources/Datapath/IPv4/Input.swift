@@ -21,9 +21,9 @@ extension IPv4 {
         let counters = statistics.block(worker)
         var kept = 0
         var received = 0
-        let slots = batch.slots
+        let slots = unsafe batch.slots
         for i in 0..<packets {
-            let skb = slots[i]
+            let skb = unsafe slots[i]
             if skb.packetType == .otherHost {
                 worker.drop(skb, .otherHost)
                 continue
@@ -34,7 +34,7 @@ extension IPv4 {
                 worker.drop(skb, reason)
                 continue
             }
-            slots[kept] = skb
+            unsafe slots[kept] = skb
             kept &+= 1
         }
         batch.count = kept
@@ -46,10 +46,10 @@ extension IPv4 {
     @inline(__always)
     static func validate(_ skb: SKB, counters: CounterBlock) -> DropReason? {
         let length = skb.length
-        let base = skb.data
+        let base = unsafe skb.data
         // Nearly every packet: version 4, a 20-byte header, a good checksum, a total length
         // within the frame. Anything else is judged (and counted) by `validateSlowly`.
-        let ip = IPv4Header(unchecked: base)
+        let ip = unsafe IPv4Header(unchecked: base)
         if length >= IPv4Header.minimumLength && ip.isVersion4WithoutOptions {
             let total = Int(ip.totalLength)
             // The header checksum is always verified: a ring's "checksum valid" (TP_STATUS_CSUM_VALID,
@@ -74,7 +74,7 @@ extension IPv4 {
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)
             return .packetTooSmall
         }
-        let ip = IPv4Header(unchecked: skb.data)
+        let ip = unsafe IPv4Header(unchecked: skb.data)
         let headerLength = ip.headerLength
         guard ip.version == 4, headerLength >= 20, headerLength <= length else {
             counters.add(IPStatistics.Counter.inHdrErrors.rawValue)

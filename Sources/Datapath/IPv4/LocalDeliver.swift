@@ -22,14 +22,14 @@ extension IPv4 {
     public func ipLocalDeliverFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let counters = statistics.block(worker)
-        let batches = state(worker).protocolBatches
-        let rawSockets = raw?.bindings.read(worker) ?? []
+        let batches = unsafe state(worker).protocolBatches
+        let rawSockets = unsafe raw?.bindings.read(worker) ?? []
         var used: UInt32 = 0
         for i in batch.indices {
             let skb = batch[i]
-            let ip = skb.data
-            let rawTook = !rawSockets.isEmpty && raw!.input(skb, sockets: rawSockets, worker: worker)
-            let slot = Int(protocolIndex[Int(IPv4Header(unchecked: ip).protocol.rawValue)])
+            let ip = unsafe skb.data
+            let rawTook = unsafe !rawSockets.isEmpty && raw!.input(skb, sockets: rawSockets, worker: worker)
+            let slot = unsafe Int(protocolIndex[Int(IPv4Header(unchecked: ip).protocol.rawValue)])
             guard slot != 0 else {
                 if rawTook {
                     counters.add(IPStatistics.Counter.inDelivers.rawValue)
@@ -42,17 +42,17 @@ extension IPv4 {
                 worker.drop(skb, .ipNoProtocol)
                 continue
             }
-            _ = skb.pull(IPv4Header(unchecked: ip).headerLength)
-            batches[slot &- 1].append(skb)
+            _ = unsafe skb.pull(IPv4Header(unchecked: ip).headerLength)
+            unsafe batches[slot &- 1].append(skb)
             used |= 1 &<< UInt32(truncatingIfNeeded: slot &- 1)
         }
         batch.removeAll()
         var slot = 0
         while used != 0 {
-            if used & 1 != 0, !batches[slot].isEmpty {
-                counters.add(IPStatistics.Counter.inDelivers.rawValue, UInt64(batches[slot].count))
-                protocolHandlers[slot].receive(&batches[slot], worker: worker)
-                batches[slot].removeAll()
+            if used & 1 != 0, unsafe !batches[slot].isEmpty {
+                unsafe counters.add(IPStatistics.Counter.inDelivers.rawValue, UInt64(batches[slot].count))
+                unsafe protocolHandlers[slot].receive(&batches[slot], worker: worker)
+                unsafe batches[slot].removeAll()
             }
             used >>= 1
             slot &+= 1

@@ -7,7 +7,7 @@ extension IPv4 {
     /// route and timestamp pointers included), and no source route (LSRR, SSRR) while source
     /// routing is off.
     static func checkOptions(_ ip: IPv4Header, headerLength: Int) -> DropReason? {
-        firstOptionError(ip.base, headerLength: headerLength, sourceRoutesToo: true)?.reason
+        unsafe firstOptionError(ip.base, headerLength: headerLength, sourceRoutesToo: true)?.reason
     }
 
     /// ICMP parameter problem for a header whose options are malformed (Linux: the `error:`
@@ -15,13 +15,13 @@ extension IPv4 {
     /// no answer — a header that is not IPv4 (the version) above all: its "options" are
     /// whatever follows. (Found by the fuzzer: a version-3 header got a parameter problem.)
     func reportBadOptions(_ skb: SKB, worker: Worker) {
-        let base = skb.data
+        let base = unsafe skb.data
         guard skb.length >= IPv4Header.minimumLength else { return }
-        let header = IPv4Header(unchecked: base)
+        let header = unsafe IPv4Header(unchecked: base)
         let headerLength = header.headerLength
         guard header.version == 4, headerLength > IPv4Header.minimumLength, headerLength <= skb.length,
               skb.checksumState == .unnecessary || header.isChecksumValid,
-              let error = IPv4.firstOptionError(base, headerLength: headerLength, sourceRoutesToo: false) else { return }
+              let error = unsafe IPv4.firstOptionError(base, headerLength: headerLength, sourceRoutesToo: false) else { return }
         skb.resetNetworkHeader()
         icmp.sendError(for: skb, type: .parameterProblem, code: ICMPCode.ParameterProblem.pointer,
                        info: UInt32(error.pointer) << 24, worker: worker)
@@ -32,14 +32,14 @@ extension IPv4 {
     /// `sourceRoutesToo` — a source route (`.ipSourceRouted`). Nil when there is none.
     static func firstOptionError(_ base: UnsafeMutableRawPointer, headerLength: Int,
                                  sourceRoutesToo: Bool) -> (reason: DropReason, pointer: Int)? {
-        for option in IPv4OptionIterator(header: base, end: headerLength) {
+        for option in unsafe IPv4OptionIterator(header: base, end: headerLength) {
             switch option {
             case .malformed(let offset):
                 return (.ipHeaderInvalid, offset)
             case .option(let type, let offset, _, _) where type == .lsrr || type == .ssrr:
                 if sourceRoutesToo { return (.ipSourceRouted, offset) }
             case .option(let type, let offset, _, let valueLength):
-                if let pointer = optionProblem(type, header: base, offset: offset, length: valueLength &+ 2) {
+                if let pointer = unsafe optionProblem(type, header: base, offset: offset, length: valueLength &+ 2) {
                     return (.ipHeaderInvalid, pointer)
                 }
             default:
@@ -57,7 +57,7 @@ extension IPv4 {
     /// errors), or a full area whose overflow count can still grow.
     static func optionProblem(_ type: IPv4OptionType, header: UnsafeMutableRawPointer, offset: Int,
                               length: Int) -> Int? {
-        let option = IPv4RecordingOption(unchecked: header + offset)
+        let option = unsafe IPv4RecordingOption(unchecked: header + offset)
         if type == .recordRoute {
             guard length >= 3 else { return offset &+ 1 }
             let pointer = option.pointer
@@ -81,12 +81,12 @@ extension IPv4 {
     /// record route gets the outgoing interface's address (`ip_rt_get_source`), a timestamp
     /// what `recordHop` writes. The header checksum is recomputed when anything changed.
     func ipForwardOptions(_ skb: SKB, worker: Worker) {
-        let base = skb.data
-        let headerLength = IPv4Header(unchecked: base).headerLength
+        let base = unsafe skb.data
+        let headerLength = unsafe IPv4Header(unchecked: base).headerLength
         guard headerLength > IPv4Header.minimumLength else { return }
         var changed = false
         var source: IPv4Address?
-        for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: base, end: headerLength)
+        for case .option(let type, let offset, _, let valueLength) in unsafe IPv4OptionIterator(header: base, end: headerLength)
         where type == .recordRoute || type == .timestamp {
             let address: IPv4Address
             if let source {
@@ -96,9 +96,9 @@ extension IPv4 {
                 address = addresses.sourceAddress(for: nexthop, ifindex: skb.outputIfindex, worker: worker)
                 source = address
             }
-            if recordHop(base + offset, type: type, length: valueLength &+ 2, address: address, worker: worker) { changed = true }
+            if unsafe recordHop(base + offset, type: type, length: valueLength &+ 2, address: address, worker: worker) { changed = true }
         }
-        if changed { IPv4Header(unchecked: base).fillChecksum() }
+        if changed { unsafe IPv4Header(unchecked: base).fillChecksum() }
     }
 
     /// Writes one hop into a record route or timestamp option at `option` (`length` octets,
@@ -108,12 +108,12 @@ extension IPv4 {
     /// full timestamp counts one more overflow. Returns whether it wrote anything.
     func recordHop(_ option: UnsafeMutableRawPointer, type: IPv4OptionType, length: Int, address: IPv4Address,
                    worker: Worker?) -> Bool {
-        let view = IPv4RecordingOption(unchecked: option)
+        let view = unsafe IPv4RecordingOption(unchecked: option)
         let pointer = view.pointer
-        let slot = view.nextEntry
+        let slot = unsafe view.nextEntry
         if type == .recordRoute {
             guard pointer <= length else { return false }
-            address.store(to: slot)
+            unsafe address.store(to: slot)
             view.pointer = pointer &+ 4
             return true
         }
@@ -123,15 +123,15 @@ extension IPv4 {
         }
         switch view.flag {
         case 0:
-            slot.storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+            unsafe slot.storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
             view.pointer = pointer &+ 4
         case 1:
-            address.store(to: slot)
-            (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+            unsafe address.store(to: slot)
+            unsafe (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
             view.pointer = pointer &+ 8
         default:  // 3: prespecified addresses
-            guard addresses.isLocal(IPv4Address(loadingFrom: slot), worker: worker) else { return false }
-            (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
+            guard unsafe addresses.isLocal(IPv4Address(loadingFrom: slot), worker: worker) else { return false }
+            unsafe (slot + 4).storeBytes(of: IPv4.timestampNow().bigEndian, as: UInt32.self)
             view.pointer = pointer &+ 8
         }
         return true
@@ -146,17 +146,17 @@ extension IPv4 {
     func echoOptions(of request: UnsafeMutableRawPointer, headerLength: Int, address: IPv4Address,
                      into out: UnsafeMutableRawPointer, worker: Worker?) -> Int {
         var written = 0
-        for case .option(let type, let offset, _, let valueLength) in IPv4OptionIterator(header: request, end: headerLength)
+        for case .option(let type, let offset, _, let valueLength) in unsafe IPv4OptionIterator(header: request, end: headerLength)
         where type == .recordRoute || type == .timestamp {
             let length = valueLength &+ 2
-            let option = out + written
-            option.copyMemory(from: request + offset, byteCount: length)
-            _ = recordHop(option, type: type, length: length, address: address, worker: worker)
-            _ = recordHop(option, type: type, length: length, address: address, worker: worker)
+            let option = unsafe out + written
+            unsafe option.copyMemory(from: request + offset, byteCount: length)
+            _ = unsafe recordHop(option, type: type, length: length, address: address, worker: worker)
+            _ = unsafe recordHop(option, type: type, length: length, address: address, worker: worker)
             written &+= length
         }
         let padded = (written &+ 3) & ~3
-        (out + written).initializeMemory(as: UInt8.self, repeating: IPv4OptionType.end.rawValue, count: padded &- written)
+        unsafe (out + written).initializeMemory(as: UInt8.self, repeating: IPv4OptionType.end.rawValue, count: padded &- written)
         written = padded
         return written
     }

@@ -7,7 +7,7 @@ extension IPv4 {
     /// checksum, counts OutRequests, runs `NF_INET_LOCAL_OUT`, then `dst_output`).
     public func ipLocalOut(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
-        for i in batch.indices { IPv4Header(unchecked: batch[i].data).fillChecksum() }
+        for i in batch.indices { unsafe IPv4Header(unchecked: batch[i].data).fillChecksum() }
         statistics.block(worker).add(IPStatistics.Counter.outRequests.rawValue, UInt64(batch.count))
         netfilter.run(.localOut, &batch, worker: worker)
         dstOutput(&batch, worker: worker)
@@ -38,7 +38,7 @@ extension IPv4 {
                 case .mcOutput:
                     ipMcLoop(skb, worker: worker)
                     // TTL 0 (IP_MULTICAST_TTL 0): this host only.
-                    if IPv4Header(unchecked: skb.data).ttl == 0 {
+                    if unsafe IPv4Header(unchecked: skb.data).ttl == 0 {
                         worker.cache.free(skb)
                     } else {
                         batch[kept] = skb
@@ -61,7 +61,7 @@ extension IPv4 {
     /// to the port) get it, with that device in their packet info. Its checksums count as
     /// verified. A GSO packet is not looped. Drops: `.noMemory` (no buffer for the copy).
     func ipMcLoop(_ skb: SKB, worker: Worker) {
-        guard !skb.isGSO, let lo = core.devices[loopbackIfindex] else { return }
+        guard !skb.isGSO, let lo = unsafe core.devices[loopbackIfindex] else { return }
         guard let copy = worker.cache.copy(skb) else {
             worker.drops.count(.noMemory)
             return
@@ -71,14 +71,14 @@ extension IPv4 {
             loop.append(copy)
             netfilter.run(.postRouting, &loop, worker: worker)
             guard !loop.isEmpty else { return }
-            let destination = IPv4Header(unchecked: copy.data).destination
-            guard let ethernet = copy.push(EthernetHeader.length) else {
+            let destination = unsafe IPv4Header(unchecked: copy.data).destination
+            guard let ethernet = unsafe copy.push(EthernetHeader.length) else {
                 worker.drop(&loop, .noMemory)
                 return
             }
             let mac = destination.isMulticast
                 ? MACAddress(bits: 0x0100_5E00_0000 | UInt64(destination.hostOrder & 0x7F_FFFF)) : MACAddress.broadcast
-            let header = EthernetHeader(unchecked: ethernet)
+            let header = unsafe EthernetHeader(unchecked: ethernet)
             header.destination = mac
             header.source = core.devices[ifindex]?.macAddress ?? .zero
             header.etherType = .ipv4
@@ -199,19 +199,19 @@ extension IPv4 {
                 continue
             }
             if neighbour != last {
-                slot = (0..<used).first { groups.neighbours[$0] == neighbour } ?? -1
+                slot = (0..<used).first { unsafe groups.neighbours[$0] == neighbour } ?? -1
                 if slot < 0 {
                     if used == NeighbourBatches.count {
                         flush(groups, used, worker: worker)
                         used = 0
                     }
                     slot = used
-                    groups.neighbours[used] = neighbour
+                    unsafe groups.neighbours[used] = neighbour
                     used &+= 1
                 }
                 last = neighbour
             }
-            groups.batches[slot].append(skb)
+            unsafe groups.batches[slot].append(skb)
         }
         batch.removeAll()
         flush(groups, used, worker: worker)
@@ -219,12 +219,12 @@ extension IPv4 {
 
     func flush(_ groups: NeighbourBatches, _ used: Int, worker: Worker) {
         for slot in 0..<used {
-            if let neighbour = neighbours.entry(NeighbourHandle(rawValue: groups.neighbours[slot])) {
-                neighbours.output(&groups.batches[slot], via: neighbour, worker: worker)
+            if let neighbour = unsafe neighbours.entry(NeighbourHandle(rawValue: groups.neighbours[slot])) {
+                unsafe neighbours.output(&groups.batches[slot], via: neighbour, worker: worker)
             } else {
-                worker.drop(&groups.batches[slot], .neighFailed)
+                unsafe worker.drop(&groups.batches[slot], .neighFailed)
             }
-            groups.batches[slot].removeAll()
+            unsafe groups.batches[slot].removeAll()
         }
     }
 }
@@ -252,7 +252,7 @@ extension IPv4 {
 }
 
 /// One worker's per-neighbour output batches for `ipFinishOutput2` and the fast path.
-final class NeighbourBatches: @unchecked Sendable {
+@safe final class NeighbourBatches: @unchecked Sendable {
     static let count = 8
     /// Raw `NeighbourHandle`s, one per batch in use.
     let neighbours: UnsafeMutablePointer<UInt64>
@@ -261,18 +261,18 @@ final class NeighbourBatches: @unchecked Sendable {
     let closed: UnsafeMutablePointer<Bool>
 
     init() {
-        neighbours = .allocate(capacity: NeighbourBatches.count)
-        neighbours.initialize(repeating: 0, count: NeighbourBatches.count)
-        closed = .allocate(capacity: NeighbourBatches.count)
-        closed.initialize(repeating: false, count: NeighbourBatches.count)
-        batches = .allocate(capacity: NeighbourBatches.count)
-        for i in 0..<NeighbourBatches.count { (batches + i).initialize(to: PacketBatch()) }
+        unsafe neighbours = .allocate(capacity: NeighbourBatches.count)
+        unsafe neighbours.initialize(repeating: 0, count: NeighbourBatches.count)
+        unsafe closed = .allocate(capacity: NeighbourBatches.count)
+        unsafe closed.initialize(repeating: false, count: NeighbourBatches.count)
+        unsafe batches = .allocate(capacity: NeighbourBatches.count)
+        for i in 0..<NeighbourBatches.count { unsafe (batches + i).initialize(to: PacketBatch()) }
     }
 
     deinit {
-        batches.deinitialize(count: NeighbourBatches.count)
-        batches.deallocate()
-        neighbours.deallocate()
-        closed.deallocate()
+        unsafe batches.deinitialize(count: NeighbourBatches.count)
+        unsafe batches.deallocate()
+        unsafe neighbours.deallocate()
+        unsafe closed.deallocate()
     }
 }

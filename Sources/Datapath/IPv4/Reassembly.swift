@@ -22,7 +22,7 @@ public struct ReassemblyParameters: Sendable {
 /// protocol), each queue an `SKBQueue` of fragments sorted by offset.
 /// Fragments of one datagram reach one worker (AF_PACKET fanout and RPS hash fragments on
 /// their addresses only), so the table is the worker's alone and takes no lock.
-final class FragmentQueues: @unchecked Sendable {
+@safe final class FragmentQueues: @unchecked Sendable {
     struct Queue {
         var source: UInt32 = 0
         var destination: UInt32 = 0
@@ -52,13 +52,13 @@ final class FragmentQueues: @unchecked Sendable {
         var slots = 8
         while slots < parameters.maximumQueues { slots <<= 1 }
         mask = slots - 1
-        queues = .allocate(capacity: slots)
-        queues.initialize(repeating: Queue(), count: slots)
+        unsafe queues = .allocate(capacity: slots)
+        unsafe queues.initialize(repeating: Queue(), count: slots)
     }
 
     deinit {
-        queues.deinitialize(count: mask + 1)
-        queues.deallocate()
+        unsafe queues.deinitialize(count: mask + 1)
+        unsafe queues.deallocate()
     }
 
     func slot(source: UInt32, destination: UInt32, identification: UInt16, protocolNumber: UInt8) -> Int {
@@ -74,7 +74,7 @@ final class FragmentQueues: @unchecked Sendable {
                          protocolNumber: protocolNumber)
         for probe in 0..<FragmentQueues.probes {
             let index = (start + probe) & mask
-            let q = queues[index]
+            let q = unsafe queues[index]
             if q.inUse && q.source == source && q.destination == destination && q.identification == identification
                 && q.protocolNumber == protocolNumber { return index }
         }
@@ -85,7 +85,7 @@ final class FragmentQueues: @unchecked Sendable {
     func freeSlot(source: UInt32, destination: UInt32, identification: UInt16, protocolNumber: UInt8) -> Int? {
         let start = slot(source: source, destination: destination, identification: identification,
                          protocolNumber: protocolNumber)
-        for probe in 0..<FragmentQueues.probes where !queues[(start + probe) & mask].inUse {
+        for probe in 0..<FragmentQueues.probes where unsafe !queues[(start + probe) & mask].inUse {
             return (start + probe) & mask
         }
         return nil
@@ -106,7 +106,7 @@ extension IPv4 {
         var kept = 0
         for i in batch.indices {
             let skb = batch[i]
-            if !IPv4Header(unchecked: skb.data).isFragment {
+            if unsafe !IPv4Header(unchecked: skb.data).isFragment {
                 batch[kept] = skb
                 kept &+= 1
                 continue
@@ -124,8 +124,8 @@ extension IPv4 {
         let counters = statistics.block(worker)
         counters.add(IPStatistics.Counter.reasmReqds.rawValue)
         let table = state(worker).fragmentQueues
-        let ip = incoming.data
-        let header = IPv4Header(unchecked: ip)
+        let ip = unsafe incoming.data
+        let header = unsafe IPv4Header(unchecked: ip)
         let headerLength = header.headerLength
         let flags = header.flagsAndFragmentOffset
         let offset = Int(flags & 0x1FFF) &* 8
@@ -148,36 +148,36 @@ extension IPv4 {
             return nil
         }
         if index == nil {
-            guard table.memory + Int(incoming.head.pointee.bufferSize) <= table.parameters.highThreshold,
+            guard unsafe table.memory + Int(incoming.head.pointee.bufferSize) <= table.parameters.highThreshold,
                   let free = table.freeSlot(source: source, destination: destination, identification: identification,
                                             protocolNumber: protocolNumber) else {
                 counters.add(IPStatistics.Counter.reasmFails.rawValue)
                 worker.drop(incoming, .fragMemoryLimit)
                 return nil
             }
-            table.queues[free] = FragmentQueues.Queue(
+            unsafe table.queues[free] = FragmentQueues.Queue(
                 source: source, destination: destination, identification: identification,
                 protocolNumber: protocolNumber, inUse: true, deadline: worker.clock.now() &+ table.parameters.timeout.nanoseconds)
             table.live &+= 1
             index = free
         }
-        let q = table.queues + index!
+        let q = unsafe table.queues + index!
         if !more {
-            if end < q.pointee.highestEnd || (q.pointee.hasLast && end != q.pointee.totalLength) {
+            if unsafe end < q.pointee.highestEnd || (q.pointee.hasLast && end != q.pointee.totalLength) {
                 discard(index!, table, worker: worker)
                 worker.drop(incoming, .fragInvalid)
                 return nil
             }
-            q.pointee.hasLast = true
-            q.pointee.totalLength = end
-        } else if q.pointee.hasLast && end > q.pointee.totalLength {
+            unsafe q.pointee.hasLast = true
+            unsafe q.pointee.totalLength = end
+        } else if unsafe q.pointee.hasLast && end > q.pointee.totalLength {
             discard(index!, table, worker: worker)
             worker.drop(incoming, .fragInvalid)
             return nil
         }
         // Where it goes in the offset-sorted list; an overlap kills the datagram.
         var previous: SKB?
-        for fragment in q.pointee.fragments {
+        for fragment in unsafe q.pointee.fragments {
             let (start, stop) = IPv4.fragmentSpan(fragment)
             if start == offset && stop == end {
                 worker.drop(incoming, .fragDuplicate)
@@ -194,7 +194,7 @@ extension IPv4 {
         // Every fragment counts against the bound, not only a datagram's first: tiny
         // fragments of datagrams already started would otherwise hold any number of the
         // pool's buffers (8 191 per datagram) until they time out, starving all traffic.
-        guard table.memory + Int(incoming.head.pointee.bufferSize) <= table.parameters.highThreshold else {
+        guard unsafe table.memory + Int(incoming.head.pointee.bufferSize) <= table.parameters.highThreshold else {
             counters.add(IPStatistics.Counter.reasmFails.rawValue)
             worker.drop(incoming, .fragMemoryLimit)
             return nil
@@ -205,14 +205,14 @@ extension IPv4 {
         }
         skb.trim(to: headerLength + end - offset)
         skb.control1 = UInt64(offset) << 32 | UInt64(end)
-        q.pointee.fragments.insert(skb, after: previous)
-        let size = Int(skb.head.pointee.bufferSize)
-        q.pointee.memory &+= size
+        unsafe q.pointee.fragments.insert(skb, after: previous)
+        let size = unsafe Int(skb.head.pointee.bufferSize)
+        unsafe q.pointee.memory &+= size
         table.memory &+= size
-        q.pointee.received &+= end - offset
-        q.pointee.highestEnd = max(q.pointee.highestEnd, end)
-        if offset == 0 { q.pointee.hasFirst = true }
-        guard q.pointee.hasFirst && q.pointee.hasLast && q.pointee.received == q.pointee.totalLength else { return nil }
+        unsafe q.pointee.received &+= end - offset
+        unsafe q.pointee.highestEnd = unsafe max(q.pointee.highestEnd, end)
+        if offset == 0 { unsafe q.pointee.hasFirst = true }
+        guard unsafe q.pointee.hasFirst && q.pointee.hasLast && q.pointee.received == q.pointee.totalLength else { return nil }
         return reassemble(index!, table, worker: worker)
     }
 
@@ -224,23 +224,23 @@ extension IPv4 {
     /// Linux: `ip_frag_reasm` — one skb with the first fragment's header (options included), the
     /// payloads in order, total length set, MF and offset cleared, the checksum redone.
     func reassemble(_ index: Int, _ table: FragmentQueues, worker: Worker) -> SKB? {
-        let q = table.queues[index]
+        let q = unsafe table.queues[index]
         let counters = statistics.block(worker)
         let first = q.fragments.head!
-        let headerLength = IPv4Header(unchecked: first.data).headerLength
+        let headerLength = unsafe IPv4Header(unchecked: first.data).headerLength
         let total = headerLength + q.totalLength
-        guard let whole = allocateLarge(bytes: total, worker: worker), let out = whole.put(total) else {
+        guard let whole = allocateLarge(bytes: total, worker: worker), let out = unsafe whole.put(total) else {
             discard(index, table, worker: worker)
             return nil
         }
-        out.copyMemory(from: first.data, byteCount: headerLength)
+        unsafe out.copyMemory(from: first.data, byteCount: headerLength)
         for skb in q.fragments {
             let (start, stop) = IPv4.fragmentSpan(skb)
             // Later fragments may carry fewer options than the first (RFC 791).
-            let ownHeader = IPv4Header(unchecked: skb.data).headerLength
-            (out + headerLength + start).copyMemory(from: skb.data + ownHeader, byteCount: stop - start)
+            let ownHeader = unsafe IPv4Header(unchecked: skb.data).headerLength
+            unsafe (out + headerLength + start).copyMemory(from: skb.data + ownHeader, byteCount: stop - start)
         }
-        let header = IPv4Header(unchecked: out)
+        let header = unsafe IPv4Header(unchecked: out)
         header.totalLength = UInt16(total)
         header.flagsAndFragmentOffset = 0
         header.fillChecksum()
@@ -260,9 +260,9 @@ extension IPv4 {
 
     /// Frees a queue's fragments and its slot.
     func release(_ index: Int, _ table: FragmentQueues, worker: Worker) {
-        table.queues[index].fragments.free(worker: worker)
-        table.memory &-= table.queues[index].memory
-        table.queues[index] = FragmentQueues.Queue()
+        unsafe table.queues[index].fragments.free(worker: worker)
+        unsafe table.memory &-= table.queues[index].memory
+        unsafe table.queues[index] = FragmentQueues.Queue()
         table.live &-= 1
     }
 
@@ -275,9 +275,9 @@ extension IPv4 {
         guard table.live > 0 else { return }
         let now = worker.clock.now()
         let counters = statistics.block(worker)
-        for index in 0...table.mask where table.queues[index].inUse && table.queues[index].deadline <= now {
+        for index in 0...table.mask where unsafe table.queues[index].inUse && table.queues[index].deadline <= now {
             counters.add(IPStatistics.Counter.reasmTimeout.rawValue)
-            if table.queues[index].hasFirst, let first = table.queues[index].fragments.head {
+            if unsafe table.queues[index].hasFirst, let first = unsafe table.queues[index].fragments.head {
                 icmp.sendError(for: first, type: .timeExceeded, code: ICMPCode.TimeExceeded.reassembly,
                                worker: worker)
             }

@@ -25,31 +25,31 @@ extension IPv4 {
         let state = self.state(worker)
         state.refresh(self, worker: worker)
         let cache = state.routeCache
-        let current = state.cacheCurrent
-        let snapshot = state.snapshot
+        let current = unsafe state.cacheCurrent
+        let snapshot = unsafe state.snapshot
         let iif = UInt64(truncatingIfNeeded: batch[0].inputIfindex)
         var forward = state.forward.view()
         var local = state.local.view()
         precondition(packets <= forward.capacity && packets <= local.capacity, "a batch larger than a stage batch")
         cache.countLookups(batch.count)
-        state.routing = true
-        defer { state.routing = false }
-        let slots = batch.slots
+        unsafe state.routing = true
+        defer { unsafe state.routing = false }
+        let slots = unsafe batch.slots
         var forwarded = 0
         for i in 0..<packets {
-            let skb = slots[i]
-            let ip = skb.data
-            let header = IPv4Header(unchecked: ip)
+            let skb = unsafe slots[i]
+            let ip = unsafe skb.data
+            let header = unsafe IPv4Header(unchecked: ip)
             let destination = header.destination.hostOrder
             let source = header.source.hostOrder
             let tos = UInt64(header.typeOfService & 0x1E)
             let k0 = RouteCache.key0(destination: destination, source: source)
             let k1 = UInt64(skb.mark) << 32 | tos << 16 | iif
             let result: RouteResult
-            if let hit = cache.lookup(k0, k1, current: current, changed: state.changed) {
+            if let hit = unsafe cache.lookup(k0, k1, current: current, changed: state.changed) {
                 result = hit
             } else {
-                result = routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
+                result = unsafe routeInputSlow(destination: destination, source: source, inputIfindex: Int(iif),
                                         state: state, snapshot: snapshot, packet: ip)
                 if result.input != .none && !result.flags.contains(.perFlow) { cache.insert(k0, k1, current: current, result) }
             }
@@ -57,7 +57,7 @@ extension IPv4 {
             // Forwarding first: nearly every packet of a router. (Both batches have room for
             // the whole input batch.)
             if result.input == .forward {
-                forward.slots[forwarded] = skb
+                unsafe forward.slots[forwarded] = skb
                 forwarded &+= 1
             } else if result.input == .localDeliver {
                 local.append(skb)
@@ -126,7 +126,7 @@ extension IPv4 {
     func routeInputSlow(destination: UInt32, source: UInt32, inputIfindex: Int, state: IPv4WorkerState,
                         snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer? = nil) -> RouteResult {
         var slot: UInt32 = 0
-        var result = routeDecision(destination: destination, source: source, inputIfindex: inputIfindex, state: state,
+        var result = unsafe routeDecision(destination: destination, source: source, inputIfindex: inputIfindex, state: state,
                                    snapshot: snapshot, packet: packet, slot: &slot)
         result.slot = slot
         result.stamp = snapshot.stamp
@@ -138,7 +138,7 @@ extension IPv4 {
                        snapshot: FIBSnapshot, packet: UnsafeMutableRawPointer?, slot: inout UInt32) -> RouteResult {
         // Addresses whose first octet is 0, 127 or 224–255 need a closer look; a table load
         // each rules the rest out.
-        if state.specialOctets[Int(source >> 24)] | state.specialOctets[Int(destination >> 24)] != 0,
+        if unsafe state.specialOctets[Int(source >> 24)] | state.specialOctets[Int(destination >> 24)] != 0,
            let special = specialAddresses(destination: destination, source: source, inputIfindex: inputIfindex,
                                           state: state) {
             return special
@@ -148,22 +148,22 @@ extension IPv4 {
         guard index != 0 else {
             // A decision from "no route" changes when a route comes: the cache must watch slot 0.
             state.routeCache.noteSlot(0)
-            return RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable)
+            return unsafe RouteResult(input: state.settings.forwarding ? .netUnreachable : .hostUnreachable)
         }
         // fib_validate_source: a packet from one of our own addresses is a martian — unless it
         // came back on the loopback device, where that is the point.
-        if inputIfindex != 0, inputIfindex != loopbackIfindex, state.isLocalAddress(source, in: snapshot) {
+        if inputIfindex != 0, unsafe inputIfindex != loopbackIfindex, state.isLocalAddress(source, in: snapshot) {
             return RouteResult(input: .localSource)
         }
-        var entry = state.routeTable[index]
-        if entry.input == .none || Int32(bitPattern: state.routeStamps[index] &- SharedWord.loadRelaxed(state.allocated + index)) < 0 {
+        var entry = unsafe state.routeTable[index]
+        if unsafe entry.input == .none || Int32(bitPattern: state.routeStamps[index] &- SharedWord.loadRelaxed(state.allocated + index)) < 0 {
             entry = remakeRouteEntry(index, snapshot: snapshot, state: state)
             if entry.input == .none { return entry }
         }
         guard entry.input == .forward else { return entry }
-        if inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
+        if unsafe inputIfindex != 0 && !state.settings.forwarding { return RouteResult(input: .hostUnreachable) }
         if entry.flags.contains(.multipath) {
-            entry = selectMultipath(index, snapshot.routes[index], destination: destination, source: source,
+            entry = unsafe selectMultipath(index, snapshot.routes[index], destination: destination, source: source,
                                     packet: packet, state: state)
             guard entry.input == .forward else { return entry }
         }
@@ -192,11 +192,11 @@ extension IPv4 {
     /// Out of line: rare, and its registers would otherwise spill on the miss path.
     @inline(never)
     func remakeRouteEntry(_ index: Int, snapshot: FIBSnapshot, state: IPv4WorkerState) -> RouteResult {
-        let old = state.routeTable[index]
+        let old = unsafe state.routeTable[index]
         if old.input == .forward && !old.flags.contains(.multipath) {
             state.dsts.release(DstIndex(rawValue: old.dst))
         }
-        state.routeTable[index] = RouteResult(input: .none)   // released once, whatever follows
+        unsafe state.routeTable[index] = RouteResult(input: .none)   // released once, whatever follows
         if let entries = state.multipathEntries.removeValue(forKey: index) {
             for hop in entries where hop.input == .forward { state.dsts.release(DstIndex(rawValue: hop.dst)) }
         }
@@ -205,8 +205,8 @@ extension IPv4 {
         // watches the slots that have one (a superset of its entries' slots).
         state.routeCache.noteSlot(UInt32(truncatingIfNeeded: index))
         if entry.input == .none { return entry }
-        state.routeTable[index] = entry
-        state.routeStamps[index] = snapshot.stamp
+        unsafe state.routeTable[index] = entry
+        unsafe state.routeStamps[index] = snapshot.stamp
         return entry
     }
 
@@ -257,12 +257,12 @@ extension IPv4 {
         }
         var ports: UInt32 = 0
         var number: UInt8 = 0
-        if state.settings.multipathHashPolicy == 1, let ip = packet {
-            let header = IPv4Header(unchecked: ip)
+        if unsafe state.settings.multipathHashPolicy == 1, let ip = unsafe packet {
+            let header = unsafe IPv4Header(unchecked: ip)
             number = header.protocol.rawValue
             if (number == 6 || number == 17) && !header.isFragment && Int(header.totalLength) >= header.headerLength + 4 {
                 // The port word as the header holds it, loaded as a host word.
-                let transport = UDPHeader(unchecked: header.payload)
+                let transport = unsafe UDPHeader(unchecked: header.payload)
                 ports = (UInt32(transport.sourcePort) << 16 | UInt32(transport.destinationPort)).bigEndian
             } else {
                 number = 0
@@ -308,18 +308,18 @@ extension IPv4 {
         }
         let mtu = route.mtu != 0 ? route.mtu : core.mtu(ifindex: route.ifindex)
         guard let gateway = route.gateway else {
-            var made = DstEntry(forwardingTo: route.ifindex, gateway: 0, neighbour: nil, mtu: mtu, epoch: state.epoch)
+            var made = unsafe DstEntry(forwardingTo: route.ifindex, gateway: 0, neighbour: nil, mtu: mtu, epoch: state.epoch)
             made.route = UInt32(truncatingIfNeeded: slot)
-            made.stamp = state.snapshot.stamp
+            made.stamp = unsafe state.snapshot.stamp
             let dst = state.dsts.make(made)
             return RouteResult(forwardTo: nil, nexthop: 0, outputIfindex: route.ifindex, mtu: mtu,
                                flags: .connected, dst: dst)
         }
         guard let neighbour = neighbours.lookupOrCreate(gateway, device: device) else { return RouteResult(input: .none) }
-        var made = DstEntry(forwardingTo: route.ifindex, gateway: gateway.hostOrder, neighbour: neighbour.handle, mtu: mtu,
+        var made = unsafe DstEntry(forwardingTo: route.ifindex, gateway: gateway.hostOrder, neighbour: neighbour.handle, mtu: mtu,
                             epoch: state.epoch)
         made.route = UInt32(truncatingIfNeeded: slot)
-        made.stamp = state.snapshot.stamp
+        made.stamp = unsafe state.snapshot.stamp
         let dst = state.dsts.make(made)
         return RouteResult(forwardTo: neighbour.handle, nexthop: gateway.hostOrder,
                            outputIfindex: route.ifindex, mtu: mtu, flags: [], dst: dst)
@@ -336,7 +336,7 @@ extension IPv4 {
     public func routeOutput(to destination: IPv4Address, tos: UInt8, mark: UInt32, worker: Worker,
                             outputIfindex: Int = 0, multicastLoop: Bool = false) -> RouteResult {
         let state = self.state(worker)
-        if !state.routing { state.refresh(self, worker: worker) }
+        if unsafe !state.routing { state.refresh(self, worker: worker) }
         if destination.isMulticast || destination.isBroadcast {
             return linkLayerGroupRoute(to: destination, outputIfindex: outputIfindex, loop: multicastLoop,
                                        state: state)
@@ -345,18 +345,18 @@ extension IPv4 {
         let k1 = UInt64(mark) << 32 | UInt64(tos & 0x1E) << 16
         state.routeCache.countLookups(1)
         var result: RouteResult
-        if let hit = state.routeCache.lookup(k0, k1, current: state.cacheCurrent, changed: state.changed) {
+        if let hit = unsafe state.routeCache.lookup(k0, k1, current: state.cacheCurrent, changed: state.changed) {
             result = hit
         } else {
-            result = routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
+            result = unsafe routeInputSlow(destination: destination.hostOrder, source: 0, inputIfindex: 0, state: state,
                                     snapshot: state.snapshot)
-            if result.input != .none { state.routeCache.insert(k0, k1, current: state.cacheCurrent, result) }
+            if result.input != .none { unsafe state.routeCache.insert(k0, k1, current: state.cacheCurrent, result) }
         }
         if result.input == .localDeliver && result.flags.contains(.local) {
             return loopbackRoute(to: destination, state: state)
         }
         if result.input == .localDeliver && result.flags.contains(.broadcast),
-           let route = state.snapshot.lookup(destination), route.type == .broadcast {
+           let route = unsafe state.snapshot.lookup(destination), route.type == .broadcast {
             // A subnet's broadcast address: out of that subnet's device.
             return linkLayerGroupRoute(to: destination, outputIfindex: route.ifindex, loop: false, state: state)
         }
@@ -386,7 +386,7 @@ extension IPv4 {
     /// it, the copy keeping its output dst).
     func linkLayerGroupRoute(to destination: IPv4Address, outputIfindex: Int, loop: Bool,
                              state: IPv4WorkerState) -> RouteResult {
-        let ifindex = outputIfindex != 0 ? outputIfindex : state.snapshot.lookup(destination).map { $0.ifindex } ?? 0
+        let ifindex = unsafe outputIfindex != 0 ? outputIfindex : state.snapshot.lookup(destination).map { $0.ifindex } ?? 0
         guard ifindex != 0, let device = core.devices[ifindex], core.isAdminUp(ifindex: ifindex) else {
             return RouteResult(input: .netUnreachable)
         }
@@ -397,9 +397,9 @@ extension IPv4 {
             return RouteResult(input: .none)
         }
         let mtu = core.mtu(ifindex: ifindex)
-        var entry = DstEntry(forwardingTo: ifindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
+        var entry = unsafe DstEntry(forwardingTo: ifindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
                              epoch: state.epoch)
-        if loopbackIfindex != 0 && (destination.isBroadcast
+        if unsafe loopbackIfindex != 0 && (destination.isBroadcast
             || (loop && state.multicastGroups.contains(UInt64(ifindex) << 32 | UInt64(destination.hostOrder)))) {
             entry.output = .mcOutput
         }
@@ -413,15 +413,15 @@ extension IPv4 {
     /// with `dev_out` the loopback device): out of lo, whose frames come back to `ip_rcv`, to
     /// a NOARP neighbour with the zero MAC. The dst is the batch's. No lo: no route.
     func loopbackRoute(to destination: IPv4Address, state: IPv4WorkerState) -> RouteResult {
-        guard loopbackIfindex != 0, let device = core.devices[loopbackIfindex],
+        guard unsafe loopbackIfindex != 0, let device = unsafe core.devices[loopbackIfindex],
               let neighbour = neighbours.addNoARP(destination, linkAddress: .zero, device: device) else {
             return RouteResult(input: .hostUnreachable)
         }
-        let mtu = core.mtu(ifindex: loopbackIfindex)
-        let dst = state.dsts.make(DstEntry(forwardingTo: loopbackIfindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
+        let mtu = unsafe core.mtu(ifindex: loopbackIfindex)
+        let dst = unsafe state.dsts.make(DstEntry(forwardingTo: loopbackIfindex, gateway: 0, neighbour: neighbour.handle, mtu: mtu,
                                            epoch: state.epoch))
         state.dsts.release(dst)
-        return RouteResult(forwardTo: neighbour.handle, nexthop: destination.hostOrder, outputIfindex: loopbackIfindex,
+        return unsafe RouteResult(forwardTo: neighbour.handle, nexthop: destination.hostOrder, outputIfindex: loopbackIfindex,
                            mtu: mtu, flags: .local, dst: dst)
     }
 
@@ -446,12 +446,12 @@ extension IPv4 {
     /// fails the holder routes again.
     func checkRoute(_ handle: DstHandle, worker: Worker) -> Bool {
         let state = self.state(worker)
-        if !state.routing { state.refresh(self, worker: worker) }
-        guard let index = state.dsts.check(handle, epoch: state.epoch) else { return false }
+        if unsafe !state.routing { state.refresh(self, worker: worker) }
+        guard let index = unsafe state.dsts.check(handle, epoch: state.epoch) else { return false }
         // The route also goes stale when its slot's decisions changed after it was decided (a
         // more specific route took destinations, the route was replaced or removed).
         guard index.rawValue > UInt32(DstTable.staticCount) else { return true }
         let entry = state.dsts[index.rawValue]
-        return RouteSlots.isCurrent(changed: state.changed, slot: entry.route, stamp: handle.stamp)
+        return unsafe RouteSlots.isCurrent(changed: state.changed, slot: entry.route, stamp: handle.stamp)
     }
 }

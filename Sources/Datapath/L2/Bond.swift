@@ -20,7 +20,7 @@ public enum BondMode: String, Sendable, CaseIterable {
 /// Differences from Linux, on purpose: slaves keep their own MACs (the kernel interfaces are
 /// not ours to change; promiscuous rings receive the bond's address anyway) and the bond takes
 /// its first slave's MAC, as Linux does. Slaves are added before workers start.
-public final class BondDevice: NetDevice, @unchecked Sendable {
+@safe public final class BondDevice: NetDevice, @unchecked Sendable {
     public static let maximumSlaves = 16
     public let name: String
     public var ifindex: Int = 0
@@ -56,14 +56,14 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         self.queueCount = workerCount
         self.stats = DeviceStats(queues: workerCount)
         self.counters = WorkerLocal(workers: workerCount) { _ in CounterBlock(count: 1 + 2 * BondDevice.maximumSlaves) }
-        activeWord.initialize(to: 0)
-        failoverCount.initialize(to: 0)
+        unsafe activeWord.initialize(to: 0)
+        unsafe failoverCount.initialize(to: 0)
         outputs = PortBatches(workers: workerCount, ports: BondDevice.maximumSlaves)
     }
 
     deinit {
-        activeWord.deallocate()
-        failoverCount.deallocate()
+        unsafe activeWord.deallocate()
+        unsafe failoverCount.deallocate()
     }
 
     /// Enslaves `device` (Linux: `bond_enslave`): installs its rx_handler; the first slave gives
@@ -82,20 +82,20 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         core.setRxHandler(slave, on: device)
         slave.hasLink = device.isUp && core.isAdminUp(ifindex: device.ifindex)
         if mode == .activeBackup && activeSlave == nil && slave.hasLink {
-            SharedWord.store(activeWord, UInt32(slave.index + 1))
+            unsafe SharedWord.store(activeWord, UInt32(slave.index + 1))
         }
         return slave
     }
 
     /// The slave carrying traffic in active-backup mode.
     public var activeSlave: BondSlave? {
-        let word = Int(SharedWord.load(activeWord))
+        let word = unsafe Int(SharedWord.load(activeWord))
         return word == 0 ? nil : slaves[word - 1]
     }
 
     /// Failovers so far: changes from one active slave to another (Linux: the active slave
     /// changes in /proc/net/bonding); a first activation is not one.
-    public var failovers: UInt64 { SharedWord.load(failoverCount) }
+    public var failovers: UInt64 { unsafe SharedWord.load(failoverCount) }
 
     public func slaveCounters(_ slave: BondSlave) -> (rxPackets: UInt64, txPackets: UInt64) {
         counters.reduce((0, 0)) { ($0.0 &+ $1[1 + 2 * slave.index], $0.1 &+ $1[2 + 2 * slave.index]) }
@@ -119,9 +119,9 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         if let active = activeSlave, active.hasLink { return false }
         let next = slaves.first { $0.hasLink }
         let previous = activeSlave
-        SharedWord.store(activeWord, next.map { UInt32($0.index + 1) } ?? 0)
+        unsafe SharedWord.store(activeWord, next.map { UInt32($0.index + 1) } ?? 0)
         guard let next, next !== previous else { return false }
-        if previous != nil { SharedWord.store(failoverCount, SharedWord.load(failoverCount) &+ 1) }
+        if previous != nil { unsafe SharedWord.store(failoverCount, SharedWord.load(failoverCount) &+ 1) }
         announce(through: next, worker: worker)
         return true
     }
@@ -161,24 +161,24 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
         // The slaves with link, in order (Linux: `usable_slaves`).
         var usable = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
-        withUnsafeMutableBytes(of: &usable) { raw in
-            let list = raw.baseAddress!.assumingMemoryBound(to: Int.self)
+        unsafe withUnsafeMutableBytes(of: &usable) { raw in
+            let list = unsafe raw.baseAddress!.assumingMemoryBound(to: Int.self)
             for slave in slaves where slave.hasLink {
-                list[count] = slave.index
+                unsafe list[count] = slave.index
                 count += 1
             }
             guard count > 0 else {
                 worker.drop(&batch, .bondNoSlave)
                 return
             }
-            let outputs = self.outputs.forWorker(worker)
+            let outputs = unsafe self.outputs.forWorker(worker)
             var used: UInt32 = 0
             if mode == .balanceRR {
                 var next = Int(truncatingIfNeeded: counters[0])
                 for i in batch.indices {
-                    let slave = list[next % count]
+                    let slave = unsafe list[next % count]
                     next &+= 1
-                    outputs[slave].append(batch[i])
+                    unsafe outputs[slave].append(batch[i])
                     used |= 1 << UInt32(slave)
                 }
                 counters.add(0, UInt64(batch.count))
@@ -186,9 +186,9 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
                 let layer34 = hashPolicy == .layer34
                 for i in batch.indices {
                     let skb = batch[i]
-                    let hash = layer34 ? BondHash.layer34(skb.data, length: skb.length) : BondHash.layer2(skb.data)
-                    let slave = list[Int(hash % UInt32(count))]
-                    outputs[slave].append(skb)
+                    let hash = unsafe layer34 ? BondHash.layer34(skb.data, length: skb.length) : BondHash.layer2(skb.data)
+                    let slave = unsafe list[Int(hash % UInt32(count))]
+                    unsafe outputs[slave].append(skb)
                     used |= 1 << UInt32(slave)
                 }
             }
@@ -196,8 +196,8 @@ public final class BondDevice: NetDevice, @unchecked Sendable {
             while used != 0 {
                 let slave = Int(used.trailingZeroBitCount)
                 used &= used &- 1
-                counters.add(2 + 2 * slave, UInt64(outputs[slave].count))
-                core.devQueueXmit(&outputs[slave], device: slaves[slave].device, worker: worker)
+                unsafe counters.add(2 + 2 * slave, UInt64(outputs[slave].count))
+                unsafe core.devQueueXmit(&outputs[slave], device: slaves[slave].device, worker: worker)
             }
         }
         worker.stages.record(stage, packets: packets, cycles: cycleCount() &- start)
@@ -240,8 +240,8 @@ public final class BondSlave: RxHandler, @unchecked Sendable {
         let bondMAC = bond.macAddress.wireWord
         for i in batch.indices {
             let skb = batch[i]
-            let frame = skb.data - EthernetHeader.length
-            let destination = MACAddress.wireWord(at: frame)
+            let frame = unsafe skb.data - EthernetHeader.length
+            let destination = unsafe MACAddress.wireWord(at: frame)
             if destination == bondMAC { skb.packetType = .host }
             skb.inputIfindex = bondIndex
         }

@@ -14,7 +14,7 @@ public enum BondHash {
     /// `layer2`: destination MAC[5] ⊕ source MAC[5] ⊕ EtherType.
     @inlinable @inline(__always)
     public static func layer2(_ frame: UnsafeRawPointer) -> UInt32 {
-        let ethernet = EthernetHeader(unchecked: UnsafeMutableRawPointer(mutating: frame))
+        let ethernet = unsafe EthernetHeader(unchecked: UnsafeMutableRawPointer(mutating: frame))
         return UInt32(ethernet.destination[5] ^ ethernet.source[5]) ^ UInt32(ethernet.etherType.rawValue)
     }
 
@@ -24,17 +24,17 @@ public enum BondHash {
     /// their addresses only; non-IPv4 frames fall back to `layer2`.
     @inlinable @inline(__always)
     public static func layer34(_ frame: UnsafeRawPointer, length: Int) -> UInt32 {
-        let ethernet = EthernetHeader(unchecked: UnsafeMutableRawPointer(mutating: frame))
+        let ethernet = unsafe EthernetHeader(unchecked: UnsafeMutableRawPointer(mutating: frame))
         guard length >= EthernetHeader.length + IPv4Header.minimumLength, ethernet.etherType == .ipv4 else {
-            return layer2(frame)
+            return unsafe layer2(frame)
         }
-        let ip = IPv4Header(unchecked: ethernet.payload)
+        let ip = unsafe IPv4Header(unchecked: ethernet.payload)
         let headerLength = ip.headerLength
         var hash: UInt32 = 0
         if !ip.isFragment, headerLength >= IPv4Header.minimumLength, length >= EthernetHeader.length &+ headerLength &+ 4 {
             switch ip.protocol.rawValue {
             case 6, 17, 33, 132, 136:   // TCP, UDP, DCCP, SCTP, UDP-Lite: source and destination port first
-                let ports = UDPHeader(unchecked: ip.payload)
+                let ports = unsafe UDPHeader(unchecked: ip.payload)
                 hash = (UInt32(ports.sourcePort) << 16 | UInt32(ports.destinationPort)).bigEndian
             default:
                 break

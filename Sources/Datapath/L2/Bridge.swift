@@ -97,18 +97,18 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
     /// Frames the bridge's own stack sends (Linux: `br_dev_xmit`): known unicast to its port,
     /// everything else flooded to every forwarding port.
     public func transmit(queue: Int, _ batch: inout PacketBatch, worker: Worker) {
-        let outputs = self.outputs.forWorker(worker)
+        let outputs = unsafe self.outputs.forWorker(worker)
         let forwarding = forwardingPorts()
         var used: UInt64 = 0
         var bytes = 0
         for i in batch.indices {
             let skb = batch[i]
             bytes &+= skb.length
-            let frame = skb.data
-            let destination = MACAddress.wireWord(at: frame)
+            let frame = unsafe skb.data
+            let destination = unsafe MACAddress.wireWord(at: frame)
             let word = destination & 1 == 0 ? fdb.lookup(destination) : 0
             if word == 0 {
-                used |= flood(skb, except: -1, forwarding: forwarding, outputs: outputs, worker: worker)
+                unsafe used |= flood(skb, except: -1, forwarding: forwarding, outputs: outputs, worker: worker)
                 continue
             }
             let out = BridgeFDB.port(word)
@@ -116,13 +116,13 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
                 worker.drop(skb, .bridgePortState)
                 continue
             }
-            outputs[out].append(skb)
+            unsafe outputs[out].append(skb)
             used |= 1 << UInt64(out)
         }
         stats.add(queue: worker.index, .txPackets, UInt64(batch.count))
         stats.add(queue: worker.index, .txBytes, UInt64(bytes))
         batch.removeAll()
-        send(used, outputs: outputs, worker: worker)
+        unsafe send(used, outputs: outputs, worker: worker)
     }
 
     /// Floods `skb` (`data` at the Ethernet header) to every forwarding port but `except`:
@@ -142,7 +142,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
                     worker.drops.count(.noMemory)
                     continue
                 }
-                outputs[last].append(copy)
+                unsafe outputs[last].append(copy)
                 used |= 1 << UInt64(last)
             }
             last = index
@@ -151,7 +151,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
             worker.drop(skb, .bridgePortState)
             return 0
         }
-        outputs[last].append(skb)
+        unsafe outputs[last].append(skb)
         used |= 1 << UInt64(last)
         counters[worker].add(Counter.flooded.rawValue, UInt64(used.nonzeroBitCount))
         return used
@@ -164,7 +164,7 @@ public final class BridgeDevice: NetDevice, @unchecked Sendable {
         while remaining != 0 {
             let index = remaining.trailingZeroBitCount
             remaining &= remaining &- 1
-            core.devQueueXmit(&outputs[index], device: ports[index].device, worker: worker)
+            unsafe core.devQueueXmit(&outputs[index], device: ports[index].device, worker: worker)
         }
     }
 }

@@ -10,7 +10,7 @@ import Synchronization
 /// lock. The table is open-addressed with a keyed hash and at most `maximumProbes` slots per
 /// lookup, so a flood of random source MACs costs a bounded lookup and, when no slot is left,
 /// an unlearned address (flooded, as Linux does past `max_learned`) — never a longer chain.
-public final class BridgeFDB: @unchecked Sendable {
+@safe public final class BridgeFDB: @unchecked Sendable {
     public static let defaultAgeingTime: Duration = .seconds(300)
     public static let maximumProbes = 32
     public let capacity: Int
@@ -45,27 +45,27 @@ public final class BridgeFDB: @unchecked Sendable {
         self.maximumEntries = size / 2
         self.mask = size - 1
         self.multiplier = (seed ?? UInt64.random(in: 0 ... .max)) | 0x9E37_79B9_0000_0001
-        slots = .allocate(capacity: size * 2)
-        slots.initialize(repeating: 0, count: size * 2)
-        ageing = .allocate(capacity: 1)
-        ageing.initialize(to: ageingTime.nanoseconds)
+        unsafe slots = .allocate(capacity: size * 2)
+        unsafe slots.initialize(repeating: 0, count: size * 2)
+        unsafe ageing = .allocate(capacity: 1)
+        unsafe ageing.initialize(to: ageingTime.nanoseconds)
     }
 
     deinit {
-        slots.deallocate()
-        ageing.deallocate()
+        unsafe slots.deallocate()
+        unsafe ageing.deallocate()
     }
 
     /// Learned entries older than this are removed by `age` (Linux: `ageing_time`).
     public var ageingTime: Duration {
-        get { .nanoseconds(Int64(clamping: SharedWord.load(ageing))) }
-        set { SharedWord.store(ageing, newValue.nanoseconds) }
+        get { unsafe .nanoseconds(Int64(clamping: SharedWord.load(ageing))) }
+        set { unsafe SharedWord.store(ageing, newValue.nanoseconds) }
     }
 
     @inlinable @inline(__always)
     static func address(_ key: UInt64) -> MACAddress {
         var value = key & macMask
-        return withUnsafeBytes(of: &value) { MACAddress(loadingFrom: $0.baseAddress!) }
+        return unsafe withUnsafeBytes(of: &value) { unsafe MACAddress(loadingFrom: $0.baseAddress!) }
     }
 
     @inlinable @inline(__always)
@@ -76,7 +76,7 @@ public final class BridgeFDB: @unchecked Sendable {
     public func lookup(_ key: UInt64) -> UInt64 {
         var index = home(key)
         for _ in 0..<BridgeFDB.maximumProbes {
-            let word = SharedWord.loadRelaxed(slots + 2 &* index)
+            let word = unsafe SharedWord.loadRelaxed(slots + 2 &* index)
             if word == 0 { return 0 }
             if word & BridgeFDB.macMask == key { return word }
             index = (index &+ 1) & mask
@@ -94,18 +94,18 @@ public final class BridgeFDB: @unchecked Sendable {
     public func learn(_ key: UInt64, port: Int, now: UInt64) {
         var index = home(key)
         for _ in 0..<BridgeFDB.maximumProbes {
-            let word = SharedWord.loadRelaxed(slots + 2 &* index)
+            let word = unsafe SharedWord.loadRelaxed(slots + 2 &* index)
             if word == 0 { break }
             if word & BridgeFDB.macMask == key {
                 if word & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 {
                     if BridgeFDB.port(word) != port {
                         // The station moved. Compare-and-swap, so that an entry aged out
                         // meanwhile stays removed (and the count stays true).
-                        _ = SharedWord.compareExchange(slots + 2 &* index, expected: word,
+                        _ = unsafe SharedWord.compareExchange(slots + 2 &* index, expected: word,
                                                        desired: key | UInt64(port) << BridgeFDB.portShift)
                     }
-                    let seen = slots + (2 &* index &+ 1)
-                    if now &- SharedWord.loadRelaxed(seen) > 1_000_000 { SharedWord.storeRelaxed(seen, now) }
+                    let seen = unsafe slots + (2 &* index &+ 1)
+                    if unsafe now &- SharedWord.loadRelaxed(seen) > 1_000_000 { unsafe SharedWord.storeRelaxed(seen, now) }
                 }
                 return
             }
@@ -122,11 +122,11 @@ public final class BridgeFDB: @unchecked Sendable {
             var index = home(key)
             var free: Int?
             for _ in 0..<BridgeFDB.maximumProbes {
-                let current = slots[2 * index]
+                let current = unsafe slots[2 * index]
                 if current & BridgeFDB.macMask == key && current != BridgeFDB.tombstone {
                     if replace || current & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 && word & BridgeFDB.staticFlag != 0 {
-                        SharedWord.storeRelaxed(slots + 2 * index + 1, now)
-                        SharedWord.store(slots + 2 * index, word)
+                        unsafe SharedWord.storeRelaxed(slots + 2 * index + 1, now)
+                        unsafe SharedWord.store(slots + 2 * index, word)
                     }
                     return true
                 }
@@ -138,8 +138,8 @@ public final class BridgeFDB: @unchecked Sendable {
                 state.refused += 1
                 return false
             }
-            SharedWord.storeRelaxed(slots + 2 * slot + 1, now)
-            SharedWord.store(slots + 2 * slot, word)
+            unsafe SharedWord.storeRelaxed(slots + 2 * slot + 1, now)
+            unsafe SharedWord.store(slots + 2 * slot, word)
             state.count += 1
             return true
         }
@@ -166,7 +166,7 @@ public final class BridgeFDB: @unchecked Sendable {
     @discardableResult
     public func age(now: UInt64) -> Int {
         removeAll { word, seen in
-            word & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 && now &- seen >= SharedWord.load(ageing)
+            unsafe word & (BridgeFDB.staticFlag | BridgeFDB.localFlag) == 0 && now &- seen >= SharedWord.load(ageing)
         }
     }
 
@@ -183,10 +183,10 @@ public final class BridgeFDB: @unchecked Sendable {
         writer.withLock { state in
             var removed = 0
             for index in 0..<capacity {
-                let word = slots[2 * index]
+                let word = unsafe slots[2 * index]
                 guard word != 0, word != BridgeFDB.tombstone else { continue }
-                if doomed(word, SharedWord.loadRelaxed(slots + 2 * index + 1)),
-                   SharedWord.compareExchange(slots + 2 * index, expected: word, desired: BridgeFDB.tombstone) {
+                if unsafe doomed(word, SharedWord.loadRelaxed(slots + 2 * index + 1)),
+                   unsafe SharedWord.compareExchange(slots + 2 * index, expected: word, desired: BridgeFDB.tombstone) {
                     removed += 1
                 }
             }
@@ -213,9 +213,9 @@ public final class BridgeFDB: @unchecked Sendable {
     public func entries(now: UInt64) -> [Entry] {
         writer.withLock { _ in
             (0..<capacity).compactMap { index -> Entry? in
-                let word = slots[2 * index]
+                let word = unsafe slots[2 * index]
                 guard word != 0, word != BridgeFDB.tombstone else { return nil }
-                return Entry(address: BridgeFDB.address(word), port: BridgeFDB.port(word),
+                return unsafe Entry(address: BridgeFDB.address(word), port: BridgeFDB.port(word),
                              isStatic: word & BridgeFDB.staticFlag != 0, isLocal: word & BridgeFDB.localFlag != 0,
                              age: now &- SharedWord.loadRelaxed(slots + 2 * index + 1))
             }

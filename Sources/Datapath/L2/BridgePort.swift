@@ -54,15 +54,15 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
         let fdb = bridge.fdb
         let inPort = index
         let bridgeIndex = bridge.ifindex
-        let outputs = bridge.outputs.forWorker(worker)
+        let outputs = unsafe bridge.outputs.forWorker(worker)
         var used: UInt64 = 0
         var kept = 0
         var forwarded = 0
         for i in batch.indices {
             let skb = batch[i]
-            let frame = skb.data - EthernetHeader.length
-            let destination = MACAddress.wireWord(at: frame)
-            let source = MACAddress.wireWord(at: frame + 6)
+            let frame = unsafe skb.data - EthernetHeader.length
+            let destination = unsafe MACAddress.wireWord(at: frame)
+            let source = unsafe MACAddress.wireWord(at: frame + 6)
             if source & 1 != 0 || source == 0 {
                 worker.drop(skb, .macInvalidSource)
                 continue
@@ -75,8 +75,8 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
                     continue
                 }
                 if let copy = worker.cache.clone(skb) {
-                    _ = copy.push(EthernetHeader.length)
-                    used |= bridge.flood(copy, except: inPort, forwarding: forwarding, outputs: outputs, worker: worker)
+                    _ = unsafe copy.push(EthernetHeader.length)
+                    unsafe used |= bridge.flood(copy, except: inPort, forwarding: forwarding, outputs: outputs, worker: worker)
                 } else {
                     worker.drops.count(.noMemory)
                 }
@@ -87,8 +87,8 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
             }
             let word = fdb.lookup(destination)
             if word == 0 {
-                _ = skb.push(EthernetHeader.length)
-                used |= bridge.flood(skb, except: inPort, forwarding: forwarding, outputs: outputs, worker: worker)
+                _ = unsafe skb.push(EthernetHeader.length)
+                unsafe used |= bridge.flood(skb, except: inPort, forwarding: forwarding, outputs: outputs, worker: worker)
                 continue
             }
             if word & BridgeFDB.localFlag != 0 {
@@ -107,8 +107,8 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
                 worker.drop(skb, .bridgePortState)
                 continue
             }
-            _ = skb.push(EthernetHeader.length)
-            outputs[out].append(skb)
+            _ = unsafe skb.push(EthernetHeader.length)
+            unsafe outputs[out].append(skb)
             used |= 1 << UInt64(out)
             forwarded &+= 1
         }
@@ -119,7 +119,7 @@ public final class BridgePort: RxHandler, @unchecked Sendable {
         if kept > 0 {
             bridge.stats.add(queue: worker.index, .rxPackets, UInt64(kept))
         }
-        bridge.send(used, outputs: outputs, worker: worker)
+        unsafe bridge.send(used, outputs: outputs, worker: worker)
         worker.stages.record(bridge.stage, packets: packets, cycles: cycleCount() &- start)
     }
 }

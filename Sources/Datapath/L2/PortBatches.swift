@@ -4,7 +4,7 @@ import DatapathCore
 /// batch per (worker, port), so stages split a batch by port without allocating or sharing.
 /// A port's batches are allocated when the port is added; until then a one-slot placeholder
 /// holds its place.
-final class PortBatches: @unchecked Sendable {
+@safe final class PortBatches: @unchecked Sendable {
     let workers: Int
     let ports: Int
     let batches: UnsafeMutablePointer<PacketBatch>
@@ -13,20 +13,20 @@ final class PortBatches: @unchecked Sendable {
         self.workers = max(1, workers)
         self.ports = ports
         let total = self.workers * ports
-        batches = .allocate(capacity: total)
-        for i in 0..<total { (batches + i).initialize(to: PacketBatch(capacity: 1)) }
+        unsafe batches = .allocate(capacity: total)
+        for i in 0..<total { unsafe (batches + i).initialize(to: PacketBatch(capacity: 1)) }
     }
 
     deinit {
         let total = workers * ports
-        batches.deinitialize(count: total)
-        batches.deallocate()
+        unsafe batches.deinitialize(count: total)
+        unsafe batches.deallocate()
     }
 
     /// Gives `port` full-size batches on every worker (control plane, before workers start).
     func activate(port: Int) {
         for w in 0..<workers {
-            batches[w * ports + port] = PacketBatch()
+            unsafe batches[w * ports + port] = PacketBatch()
         }
     }
 
@@ -35,6 +35,6 @@ final class PortBatches: @unchecked Sendable {
     func forWorker(_ worker: Worker) -> UnsafeMutablePointer<PacketBatch> {
         precondition(UInt(bitPattern: worker.index) < UInt(bitPattern: workers),
                      "worker index beyond the workers this device was sized for")
-        return batches + worker.index &* ports
+        return unsafe batches + worker.index &* ports
     }
 }

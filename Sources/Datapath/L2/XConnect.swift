@@ -22,7 +22,7 @@ public final class XConnect: RxHandler, @unchecked Sendable {
 
     public func receive(_ batch: inout PacketBatch, worker: Worker) {
         for i in batch.indices {
-            _ = batch[i].push(EthernetHeader.length)
+            _ = unsafe batch[i].push(EthernetHeader.length)
         }
         forwarded[worker].add(0, UInt64(batch.count))
         output.transmit(queue: output.transmitQueue(for: worker), &batch, worker: worker)

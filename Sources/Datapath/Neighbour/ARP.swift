@@ -49,11 +49,11 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
             worker.drop(&batch, .notSpecified)
             return
         }
-        var replies = self.replies.batch(worker).pointee.view()
+        var replies = unsafe self.replies.batch(worker).pointee.view()
         replies.removeAll()
         for i in batch.indices {
             let skb = batch[i]
-            guard let arp = ARPPacket(skb.data, length: skb.length),
+            guard let arp = unsafe ARPPacket(skb.data, length: skb.length),
                   arp.operation == .request || arp.operation == .reply else {
                 worker.drop(skb, .arpInvalid)
                 continue
@@ -102,7 +102,7 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
         batch.removeAll()
         counters.add(Counter.repliesSent.rawValue, UInt64(replies.count))
         core.devQueueXmit(&replies, device: device, worker: worker)
-        self.replies.batch(worker).pointee.removeAll()
+        unsafe self.replies.batch(worker).pointee.removeAll()
         worker.stages.record(stage, packets: packets, cycles: cycleCount() &- start)
     }
 
@@ -111,17 +111,17 @@ public final class ARPHandler: PacketTypeHandler, @unchecked Sendable {
     /// with `.noMemory`) when shared data could not be copied.
     func makeReply(_ request: SKB, device: any NetDevice, worker: Worker) -> SKB? {
         guard let skb = worker.unshare(request) else { return nil }
-        let arp = ARPPacket(unchecked: skb.data)
+        let arp = unsafe ARPPacket(unchecked: skb.data)
         let asker = arp.senderHardwareAddress
         let reply = ARPRepr(operation: .reply, senderHardwareAddress: device.macAddress,
                             senderProtocolAddress: arp.targetProtocolAddress,
                             targetHardwareAddress: asker, targetProtocolAddress: arp.senderProtocolAddress)
         skb.trim(to: ARPPacket.length)
-        guard let frame = skb.push(EthernetHeader.length) else {
+        guard let frame = unsafe skb.push(EthernetHeader.length) else {
             worker.drop(skb, .noMemory)
             return nil
         }
-        ARP.write(reply, to: frame, destination: asker)
+        unsafe ARP.write(reply, to: frame, destination: asker)
         return skb
     }
 }
@@ -153,11 +153,11 @@ public enum ARP {
             return nil
         }
         skb.reserve(64)
-        guard let frame = skb.put(EthernetHeader.length + ARPPacket.length) else {
+        guard let frame = unsafe skb.put(EthernetHeader.length + ARPPacket.length) else {
             worker.drop(skb, .noMemory)
             return nil
         }
-        write(ARPRepr(operation: operation, senderHardwareAddress: device.macAddress, senderProtocolAddress: senderAddress,
+        unsafe write(ARPRepr(operation: operation, senderHardwareAddress: device.macAddress, senderProtocolAddress: senderAddress,
                       targetHardwareAddress: targetHardwareAddress, targetProtocolAddress: targetAddress),
               to: frame, destination: destination)
         skb.protocolType = EtherType.arp.rawValue
@@ -168,8 +168,8 @@ public enum ARP {
     /// has room for 42 bytes. The ARP body goes first: in a reply made in place it overlaps
     /// nothing, and the header is written last.
     static func write(_ packet: ARPRepr, to frame: UnsafeMutableRawPointer, destination: MACAddress) {
-        packet.emit(to: frame + EthernetHeader.length)
-        let ethernet = EthernetHeader(unchecked: frame)
+        unsafe packet.emit(to: frame + EthernetHeader.length)
+        let ethernet = unsafe EthernetHeader(unchecked: frame)
         ethernet.destination = destination
         ethernet.source = packet.senderHardwareAddress
         ethernet.etherType = .arp

@@ -8,7 +8,7 @@ import DatapathWire
 /// cached Ethernet header behind a sequence lock (Linux: `nud_state` and `struct hh_cache`
 /// with its `hh_lock` seqlock), one cache line. Everything else — timers, probes, the pending
 /// queue — is changed only under the table's lock, by `NeighbourTable`.
-public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
+@safe public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     public let address: IPv4Address
     public let device: any NetDevice
     public let ifindex: Int
@@ -37,46 +37,46 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
         self.address = address
         self.device = device
         self.ifindex = device.ifindex
-        shared = .allocate(byteCount: 64, alignment: 64)
-        shared.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
+        unsafe shared = .allocate(byteCount: 64, alignment: 64)
+        unsafe shared.initializeMemory(as: UInt8.self, repeating: 0, count: 64)
     }
 
-    deinit { shared.deallocate() }
+    deinit { unsafe shared.deallocate() }
 
-    @usableFromInline var sequenceWord: UnsafeMutablePointer<UInt32> { shared.assumingMemoryBound(to: UInt32.self) }
-    @usableFromInline var stateWord: UnsafeMutablePointer<UInt32> { (shared + 4).assumingMemoryBound(to: UInt32.self) }
-    @usableFromInline var headerLow: UnsafeMutablePointer<UInt64> { (shared + 8).assumingMemoryBound(to: UInt64.self) }
-    @usableFromInline var headerHigh: UnsafeMutablePointer<UInt64> { (shared + 16).assumingMemoryBound(to: UInt64.self) }
+    @usableFromInline var sequenceWord: UnsafeMutablePointer<UInt32> { unsafe shared.assumingMemoryBound(to: UInt32.self) }
+    @usableFromInline var stateWord: UnsafeMutablePointer<UInt32> { unsafe (shared + 4).assumingMemoryBound(to: UInt32.self) }
+    @usableFromInline var headerLow: UnsafeMutablePointer<UInt64> { unsafe (shared + 8).assumingMemoryBound(to: UInt64.self) }
+    @usableFromInline var headerHigh: UnsafeMutablePointer<UInt64> { unsafe (shared + 16).assumingMemoryBound(to: UInt64.self) }
 
     /// The state as workers see it now.
     @inlinable public var currentState: NeighbourState {
-        NeighbourState(rawValue: UInt8(truncatingIfNeeded: SharedWord.load(stateWord)))
+        unsafe NeighbourState(rawValue: UInt8(truncatingIfNeeded: SharedWord.load(stateWord)))
     }
 
     /// Publishes `state` to workers (under the table lock).
     func publish(_ newState: NeighbourState) {
         state = newState
-        SharedWord.store(stateWord, UInt32(newState.rawValue))
+        unsafe SharedWord.store(stateWord, UInt32(newState.rawValue))
     }
 
     /// Rebuilds the cached header for `destination` (Linux: `neigh_update_hhs` →
     /// `eth_header_cache_update`), as a seqlock writer: readers retry if they overlap it.
     func publishHeader(destination: MACAddress) {
         var header = (UInt64(0), UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &header) { bytes in
+        unsafe withUnsafeMutableBytes(of: &header) { bytes in
             let base = bytes.baseAddress!
-            destination.store(to: base)
-            device.macAddress.store(to: base + 6)
-            base.storeBytes(of: EtherType.ipv4.rawValue.bigEndian, toByteOffset: 12, as: UInt16.self)
+            unsafe destination.store(to: base)
+            unsafe device.macAddress.store(to: base + 6)
+            unsafe base.storeBytes(of: EtherType.ipv4.rawValue.bigEndian, toByteOffset: 12, as: UInt16.self)
         }
         let low = header.0
-        let high = withUnsafeBytes(of: &header) { $0.loadUnaligned(fromByteOffset: 6, as: UInt64.self) }
-        let sequence = SharedWord.load(sequenceWord)
-        SharedWord.store(sequenceWord, sequence &+ 1)
+        let high = unsafe withUnsafeBytes(of: &header) { unsafe $0.loadUnaligned(fromByteOffset: 6, as: UInt64.self) }
+        let sequence = unsafe SharedWord.load(sequenceWord)
+        unsafe SharedWord.store(sequenceWord, sequence &+ 1)
         SharedWord.releaseFence()
-        SharedWord.storeRelaxed(headerLow, low)
-        SharedWord.storeRelaxed(headerHigh, high)
-        SharedWord.store(sequenceWord, sequence &+ 2)
+        unsafe SharedWord.storeRelaxed(headerLow, low)
+        unsafe SharedWord.storeRelaxed(headerHigh, high)
+        unsafe SharedWord.store(sequenceWord, sequence &+ 2)
     }
 
     /// The cached header as two overlapping words (bytes 0..<8 and 6..<14), read consistently
@@ -84,11 +84,11 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     @inlinable @inline(__always)
     func cachedHeader() -> (low: UInt64, high: UInt64) {
         while true {
-            let before = SharedWord.load(sequenceWord)
-            let low = SharedWord.loadRelaxed(headerLow)
-            let high = SharedWord.loadRelaxed(headerHigh)
+            let before = unsafe SharedWord.load(sequenceWord)
+            let low = unsafe SharedWord.loadRelaxed(headerLow)
+            let high = unsafe SharedWord.loadRelaxed(headerHigh)
             SharedWord.acquireFence()
-            if before & 1 == 0 && SharedWord.load(sequenceWord) == before { return (low, high) }
+            if unsafe before & 1 == 0 && SharedWord.load(sequenceWord) == before { return (low, high) }
         }
     }
 
@@ -99,16 +99,16 @@ public final class Neighbour: @unchecked Sendable, CustomStringConvertible {
     public func writeCachedHeaders(_ batch: inout PacketBatch, worker: Worker) {
         let (low, high) = cachedHeader()
         var kept = 0
-        let slots = batch.slots
+        let slots = unsafe batch.slots
         for i in 0..<batch.count {
-            let skb = slots[i]
-            guard let frame = skb.push(EthernetHeader.length) else {
+            let skb = unsafe slots[i]
+            guard let frame = unsafe skb.push(EthernetHeader.length) else {
                 worker.drop(skb, .noMemory)
                 continue
             }
-            frame.storeBytes(of: low, as: UInt64.self)
-            frame.storeBytes(of: high, toByteOffset: 6, as: UInt64.self)
-            slots[kept] = skb
+            unsafe frame.storeBytes(of: low, as: UInt64.self)
+            unsafe frame.storeBytes(of: high, toByteOffset: 6, as: UInt64.self)
+            unsafe slots[kept] = skb
             kept &+= 1
         }
         batch.count = kept

@@ -29,7 +29,7 @@ public struct NeighbourHandle: Hashable, Sendable {
 /// a generation per slot, and slots reused only after a grace period (`Quiescence`), so a
 /// worker reading an entry through a handle without the table's lock never meets a slot that
 /// is being refilled. Changed only under the table's lock; read by workers without it.
-final class NeighbourSlab: @unchecked Sendable {
+@safe final class NeighbourSlab: @unchecked Sendable {
     let capacity: Int
     /// Per slot, its generation (workers load it atomically before trusting the slot).
     let generations: UnsafeMutablePointer<UInt32>
@@ -46,16 +46,16 @@ final class NeighbourSlab: @unchecked Sendable {
         precondition(capacity > 0 && capacity < 1 << 30, "neighbour slab capacity out of range")
         self.capacity = capacity
         self.quiescence = quiescence
-        generations = .allocate(capacity: capacity)
-        generations.initialize(repeating: 1, count: capacity)
-        entries = .allocate(capacity: capacity)
-        entries.initialize(repeating: nil, count: capacity)
+        unsafe generations = .allocate(capacity: capacity)
+        unsafe generations.initialize(repeating: 1, count: capacity)
+        unsafe entries = .allocate(capacity: capacity)
+        unsafe entries.initialize(repeating: nil, count: capacity)
     }
 
     deinit {
-        generations.deallocate()
-        entries.deinitialize(count: capacity)
-        entries.deallocate()
+        unsafe generations.deallocate()
+        unsafe entries.deinitialize(count: capacity)
+        unsafe entries.deallocate()
     }
 
     /// A slot for a new entry, or nil when every slot is taken or still in its grace period.
@@ -75,8 +75,8 @@ final class NeighbourSlab: @unchecked Sendable {
         } else {
             return nil
         }
-        let neighbour = make(NeighbourHandle(slot: slot, generation: SharedWord.load(generations + slot)))
-        entries[slot] = neighbour
+        let neighbour = unsafe make(NeighbourHandle(slot: slot, generation: SharedWord.load(generations + slot)))
+        unsafe entries[slot] = neighbour
         return neighbour
     }
 
@@ -84,10 +84,10 @@ final class NeighbourSlab: @unchecked Sendable {
     /// every worker has passed a quiescent state. Under the table's lock.
     func release(_ neighbour: Neighbour) {
         let slot = neighbour.handle.slot
-        guard SharedWord.load(generations + slot) == neighbour.handle.generation else { return }
+        guard unsafe SharedWord.load(generations + slot) == neighbour.handle.generation else { return }
         var next = neighbour.handle.generation &+ 1
         if next == 0 { next = 1 }
-        SharedWord.store(generations + slot, next)
+        unsafe SharedWord.store(generations + slot, next)
         retired.append((slot, quiescence.retire()))
     }
 
@@ -95,7 +95,7 @@ final class NeighbourSlab: @unchecked Sendable {
     @inline(__always)
     func entry(_ handle: NeighbourHandle) -> Neighbour? {
         let slot = handle.slot
-        guard slot < capacity, SharedWord.load(generations + slot) == handle.generation else { return nil }
-        return entries[slot]
+        guard slot < capacity, unsafe SharedWord.load(generations + slot) == handle.generation else { return nil }
+        return unsafe entries[slot]
     }
 }

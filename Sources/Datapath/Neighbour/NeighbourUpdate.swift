@@ -90,14 +90,14 @@ extension NeighbourTable {
     /// of `neigh_update`).
     func flushPending(_ neighbour: Neighbour, worker: Worker) {
         guard !neighbour.pending.isEmpty else { return }
-        var batch = flushBatches.batch(worker).pointee.view()
+        var batch = unsafe flushBatches.batch(worker).pointee.view()
         while !neighbour.pending.isEmpty {
             batch.removeAll()
             neighbour.pending.dequeue(into: &batch)
             neighbour.writeCachedHeaders(&batch, worker: worker)
             core.devQueueXmit(&batch, device: neighbour.device, worker: worker)
         }
-        flushBatches.batch(worker).pointee.removeAll()
+        unsafe flushBatches.batch(worker).pointee.removeAll()
     }
 
     /// Frees every pending packet, counting each under `reason`.

@@ -152,7 +152,7 @@ struct FilterFields {
 
     @inline(__always)
     init(_ skb: SKB, hook: NetfilterHook) {
-        self.init(ip: skb.data, length: skb.length,
+        unsafe self.init(ip: skb.data, length: skb.length,
                   inputIfindex: hook == .localOut ? 0 : Int32(truncatingIfNeeded: skb.inputIfindex),
                   outputIfindex: hook == .localIn ? 0 : Int32(truncatingIfNeeded: skb.outputIfindex))
     }
@@ -162,7 +162,7 @@ struct FilterFields {
     init(ip: UnsafeMutableRawPointer, length: Int, inputIfindex: Int32, outputIfindex: Int32) {
         self.inputIfindex = inputIfindex
         self.outputIfindex = outputIfindex
-        let header = IPv4Header(unchecked: ip)
+        let header = unsafe IPv4Header(unchecked: ip)
         source = header.source.hostOrder
         destination = header.destination.hostOrder
         protocolNumber = header.protocol.rawValue
@@ -176,12 +176,12 @@ struct FilterFields {
         case 6 where available >= 4, 17 where available >= 4, 132 where available >= 4:
             hasPorts = true
             // TCP, UDP and SCTP all start with the two ports (UDP's view reads them).
-            let ports = UDPHeader(unchecked: header.payload)
+            let ports = unsafe UDPHeader(unchecked: header.payload)
             sourcePort = ports.sourcePort
             destinationPort = ports.destinationPort
         case 1 where available >= 1:
             hasICMPType = true
-            icmpType = ICMPHeader(unchecked: header.payload).type.rawValue
+            icmpType = unsafe ICMPHeader(unchecked: header.payload).type.rawValue
         default:
             break
         }

@@ -75,13 +75,13 @@ public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
         let current = rules(hook, worker: worker)
         let list = current.rules, scan = current.matches
         guard !list.isEmpty, list.count == scan.count else { return }
-        let skbs = batch.slots, count = batch.count
-        scan.withUnsafeBufferPointer { scan in
+        let skbs = unsafe batch.slots, count = batch.count
+        unsafe scan.withUnsafeBufferPointer { scan in
             for i in 0..<count {
-                let skb = skbs[i]
+                let skb = unsafe skbs[i]
                 let fields = FilterFields(skb, hook: hook)
-                guard let index = scan.firstIndex(where: { $0.matches(fields) }) else { continue }
-                verdicts[i] = apply(list[index], to: skb, hook: hook, worker: worker)
+                guard let index = unsafe scan.firstIndex(where: { $0.matches(fields) }) else { continue }
+                unsafe verdicts[i] = apply(list[index], to: skb, hook: hook, worker: worker)
             }
         }
     }

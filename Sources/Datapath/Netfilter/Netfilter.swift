@@ -41,7 +41,7 @@ public protocol NetfilterHookFunction: AnyObject, Sendable {
 /// A hook with no functions costs one load and one branch per batch. Registration may happen
 /// while workers run: the lists are a `Snapshot`, which a worker reads once per batch without a
 /// lock.
-public final class Netfilter: @unchecked Sendable {
+@safe public final class Netfilter: @unchecked Sendable {
     struct Registration: Sendable {
         let function: any NetfilterHookFunction
         let priority: Int
@@ -58,25 +58,25 @@ public final class Netfilter: @unchecked Sendable {
     /// loops without bound; a buggy function must not hang a worker here).
     public static let maximumRepeats = 16
 
-    final class HookScratch {
+    @safe final class HookScratch {
         let verdicts = UnsafeMutablePointer<NetfilterVerdict>.allocate(capacity: PacketBatch.maximumCount)
         let asked = PacketBatch()
         let retry = PacketBatch()
 
-        init() { verdicts.initialize(repeating: .accept, count: PacketBatch.maximumCount) }
+        init() { unsafe verdicts.initialize(repeating: .accept, count: PacketBatch.maximumCount) }
 
         deinit {
-            verdicts.deallocate()
+            unsafe verdicts.deallocate()
         }
     }
 
     public init(workers: Int) {
-        populated.initialize(repeating: 0, count: NetfilterHook.allCases.count)
+        unsafe populated.initialize(repeating: 0, count: NetfilterHook.allCases.count)
         registrations = Snapshot(Array(repeating: [], count: NetfilterHook.allCases.count), workers: workers)
         scratch = WorkerLocal(workers: max(1, workers)) { _ in HookScratch() }
     }
 
-    deinit { populated.deallocate() }
+    deinit { unsafe populated.deallocate() }
 
     /// Adds `function` to `hook` at `priority` (Linux: `nf_register_net_hook`).
     public func register(_ function: any NetfilterHookFunction, on hook: NetfilterHook, priority: Int) {
@@ -85,7 +85,7 @@ public final class Netfilter: @unchecked Sendable {
             // Stable: equal priorities keep registration order.
             lists[hook.rawValue] = lists[hook.rawValue].enumerated()
                 .sorted { ($0.element.priority, $0.offset) < ($1.element.priority, $1.offset) }.map(\.element)
-            SharedWord.store(populated + hook.rawValue, 1)
+            unsafe SharedWord.store(populated + hook.rawValue, 1)
         }
     }
 
@@ -93,7 +93,7 @@ public final class Netfilter: @unchecked Sendable {
     public func unregister(_ function: any NetfilterHookFunction, from hook: NetfilterHook) {
         registrations.update { lists in
             lists[hook.rawValue].removeAll { $0.function === function }
-            SharedWord.store(populated + hook.rawValue, lists[hook.rawValue].isEmpty ? 0 : 1)
+            unsafe SharedWord.store(populated + hook.rawValue, lists[hook.rawValue].isEmpty ? 0 : 1)
         }
     }
 
@@ -105,14 +105,14 @@ public final class Netfilter: @unchecked Sendable {
 
     /// Whether no function is registered on `hook` (one load; workers may ask per batch).
     @inline(__always)
-    public func isEmpty(_ hook: NetfilterHook) -> Bool { SharedWord.load(populated + hook.rawValue) == 0 }
+    public func isEmpty(_ hook: NetfilterHook) -> Bool { unsafe SharedWord.load(populated + hook.rawValue) == 0 }
 
     /// Runs `hook`'s functions over `batch` (Linux: `NF_HOOK` → `nf_hook_slow`); the skbs left
     /// in `batch` were accepted by every function, in their original order (repeated ones last).
     /// Drops: `.netfilterDrop`.
     @inline(__always)
     public func run(_ hook: NetfilterHook, _ batch: inout PacketBatch, worker: Worker) {
-        if SharedWord.load(populated + hook.rawValue) == 0 || batch.isEmpty { return }
+        if unsafe SharedWord.load(populated + hook.rawValue) == 0 || batch.isEmpty { return }
         runSlow(hook, &batch, worker: worker)
     }
 
@@ -122,7 +122,7 @@ public final class Netfilter: @unchecked Sendable {
         for registration in functions {
             var asked = scratch.asked.view()
             var retry = scratch.retry.view()
-            apply(registration.function, hook, &batch, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
+            unsafe apply(registration.function, hook, &batch, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
             var rounds = 0
             while !asked.isEmpty {
                 rounds += 1
@@ -132,7 +132,7 @@ public final class Netfilter: @unchecked Sendable {
                 }
                 swap(&asked, &retry)
                 asked.removeAll()
-                apply(registration.function, hook, &retry, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
+                unsafe apply(registration.function, hook, &retry, verdicts: scratch.verdicts, repeats: &asked, worker: worker)
                 // Accepted on a later round: they join the batch after the others.
                 for i in retry.indices { batch.append(retry[i]) }
                 retry.removeAll()
@@ -146,12 +146,12 @@ public final class Netfilter: @unchecked Sendable {
     func apply(_ function: any NetfilterHookFunction, _ hook: NetfilterHook, _ batch: inout PacketBatch,
                verdicts: UnsafeMutablePointer<NetfilterVerdict>, repeats: inout PacketBatch, worker: Worker) {
         let count = batch.count
-        verdicts.update(repeating: .accept, count: count)
-        function.hook(hook, batch: batch, verdicts: verdicts, worker: worker)
+        unsafe verdicts.update(repeating: .accept, count: count)
+        unsafe function.hook(hook, batch: batch, verdicts: verdicts, worker: worker)
         var kept = 0
         for i in 0..<count {
             let skb = batch[i]
-            switch verdicts[i] {
+            switch unsafe verdicts[i] {
             case .accept:
                 batch[kept] = skb
                 kept &+= 1

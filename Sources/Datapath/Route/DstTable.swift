@@ -18,7 +18,7 @@ import DatapathCore
 /// at it) and its handles fail `check` at once. No reference counts: single-threaded, like the
 /// worker's route cache. Storage grows by doubling, between batches only being safe: growth
 /// happens in `make`, which never runs while a caller holds a pointer into the table.
-final class DstTable: @unchecked Sendable {
+@safe final class DstTable: @unchecked Sendable {
     @exclusivity(unchecked) private(set) var entries: UnsafeMutablePointer<DstEntry>
     @exclusivity(unchecked) private(set) var generations: UnsafeMutablePointer<UInt32>
     /// Free-list links (slot index; 0 ends the list).
@@ -41,80 +41,80 @@ final class DstTable: @unchecked Sendable {
     }
 
     init(capacity requested: Int = 1024) {
-        capacity = max(requested, DstTable.staticCount + 16)
-        entries = .allocate(capacity: capacity)
-        generations = .allocate(capacity: capacity)
-        links = .allocate(capacity: capacity)
-        entries.initialize(repeating: DstEntry(input: .none, flags: []), count: capacity)
-        generations.initialize(repeating: 1, count: capacity)
-        links.initialize(repeating: 0, count: capacity)
+        unsafe capacity = max(requested, DstTable.staticCount + 16)
+        unsafe entries = unsafe .allocate(capacity: capacity)
+        unsafe generations = unsafe .allocate(capacity: capacity)
+        unsafe links = unsafe .allocate(capacity: capacity)
+        unsafe entries.initialize(repeating: DstEntry(input: .none, flags: []), count: capacity)
+        unsafe generations.initialize(repeating: 1, count: capacity)
+        unsafe links.initialize(repeating: 0, count: capacity)
         for input in 0..<11 {
             for flags in 0..<8 {
                 let decision = DstInput(rawValue: UInt8(input))!
                 let set = RouteFlags(rawValue: UInt8(flags))
-                entries[Int(DstTable.staticIndex(decision, flags: set))] = DstEntry(input: decision, flags: set)
+                unsafe entries[Int(DstTable.staticIndex(decision, flags: set))] = DstEntry(input: decision, flags: set)
             }
         }
-        live = DstTable.staticCount
+        unsafe live = DstTable.staticCount
         linkFree(from: DstTable.staticCount + 1)
-        deferred.reserveCapacity(64)
+        unsafe deferred.reserveCapacity(64)
     }
 
     deinit {
-        entries.deallocate()
-        generations.deallocate()
-        links.deallocate()
+        unsafe entries.deallocate()
+        unsafe generations.deallocate()
+        unsafe links.deallocate()
     }
 
     /// Chains slots `start..<capacity` onto the free list.
     private func linkFree(from start: Int) {
-        guard start < capacity else { return }
-        for slot in start..<(capacity - 1) { links[slot] = UInt32(slot + 1) }
-        links[capacity - 1] = freeHead
-        freeHead = UInt32(start)
+        guard unsafe start < capacity else { return }
+        for slot in unsafe start..<(capacity - 1) { unsafe links[slot] = UInt32(slot + 1) }
+        unsafe links[capacity - 1] = unsafe freeHead
+        unsafe freeHead = UInt32(start)
     }
 
     /// The entry at `index` (its own worker only; `.none` reads an empty decision).
     @inline(__always)
     subscript(index: UInt32) -> DstEntry {
-        precondition(Int(index) < capacity, "dst index outside the table")
-        return entries[Int(index)]
+        unsafe precondition(Int(index) < capacity, "dst index outside the table")
+        return unsafe entries[Int(index)]
     }
 
     /// Stores a new entry (Linux: `dst_alloc`) and returns its index. Never fails: the table
     /// doubles when full (at most the number of routes in use plus what holders keep).
     func make(_ entry: DstEntry) -> DstIndex {
-        if freeHead == 0 { grow() }
-        let slot = freeHead
-        freeHead = links[Int(slot)]
-        links[Int(slot)] = 0
+        if unsafe freeHead == 0 { grow() }
+        let slot = unsafe freeHead
+        unsafe freeHead = unsafe links[Int(slot)]
+        unsafe links[Int(slot)] = 0
         // A new generation for the new entry too: a handle taken on the slot after it was
         // given up (a packet of the batch held beyond it) must not name what comes next.
-        generations[Int(slot)] &+= 1
-        entries[Int(slot)] = entry
-        live += 1
+        unsafe generations[Int(slot)] &+= 1
+        unsafe entries[Int(slot)] = entry
+        unsafe live += 1
         return DstIndex(rawValue: slot)
     }
 
     private func grow() {
-        let old = capacity
+        let old = unsafe capacity
         let bigger = old * 2
         let newEntries = UnsafeMutablePointer<DstEntry>.allocate(capacity: bigger)
         let newGenerations = UnsafeMutablePointer<UInt32>.allocate(capacity: bigger)
         let newLinks = UnsafeMutablePointer<UInt32>.allocate(capacity: bigger)
-        newEntries.moveInitialize(from: entries, count: old)
-        newGenerations.moveInitialize(from: generations, count: old)
-        newLinks.moveInitialize(from: links, count: old)
-        (newEntries + old).initialize(repeating: DstEntry(input: .none, flags: []), count: old)
-        (newGenerations + old).initialize(repeating: 1, count: old)
-        (newLinks + old).initialize(repeating: 0, count: old)
-        entries.deallocate()
-        generations.deallocate()
-        links.deallocate()
-        entries = newEntries
-        generations = newGenerations
-        links = newLinks
-        capacity = bigger
+        unsafe newEntries.moveInitialize(from: entries, count: old)
+        unsafe newGenerations.moveInitialize(from: generations, count: old)
+        unsafe newLinks.moveInitialize(from: links, count: old)
+        unsafe (newEntries + old).initialize(repeating: DstEntry(input: .none, flags: []), count: old)
+        unsafe (newGenerations + old).initialize(repeating: 1, count: old)
+        unsafe (newLinks + old).initialize(repeating: 0, count: old)
+        unsafe entries.deallocate()
+        unsafe generations.deallocate()
+        unsafe links.deallocate()
+        unsafe entries = unsafe newEntries
+        unsafe generations = unsafe newGenerations
+        unsafe links = unsafe newLinks
+        unsafe capacity = bigger
         linkFree(from: old)
     }
 
@@ -123,23 +123,23 @@ final class DstTable: @unchecked Sendable {
     /// Statics and `.none` are never given up.
     func release(_ index: DstIndex) {
         let slot = index.rawValue
-        guard slot > UInt32(DstTable.staticCount), Int(slot) < capacity,
-              !deferred.contains(slot) else { return }  // given up already this batch
-        generations[Int(slot)] &+= 1
-        deferred.append(slot)
+        guard slot > UInt32(DstTable.staticCount), unsafe Int(slot) < capacity,
+              unsafe !deferred.contains(slot) else { return }  // given up already this batch
+        unsafe generations[Int(slot)] &+= 1
+        unsafe deferred.append(slot)
     }
 
     /// Frees what was given up during the batch; call when none of its packets is in flight.
     @inline(__always)
     func endBatch() {
-        if deferred.isEmpty { return }
-        for slot in deferred {
-            entries[Int(slot)] = DstEntry(input: .none, flags: [])
-            links[Int(slot)] = freeHead
-            freeHead = slot
-            live -= 1
+        if unsafe deferred.isEmpty { return }
+        for slot in unsafe deferred {
+            unsafe entries[Int(slot)] = DstEntry(input: .none, flags: [])
+            unsafe links[Int(slot)] = unsafe freeHead
+            unsafe freeHead = slot
+            unsafe live -= 1
         }
-        deferred.removeAll(keepingCapacity: true)
+        unsafe deferred.removeAll(keepingCapacity: true)
     }
 
     // MARK: Holders across batches
@@ -147,7 +147,7 @@ final class DstTable: @unchecked Sendable {
     /// A handle for keeping `index` beyond the batch, for a route decided at FIB generation
     /// `stamp` (by default the entry's own).
     func handle(_ index: DstIndex, stamp: UInt32? = nil) -> DstHandle {
-        DstHandle(index: index, generation: generations[Int(index.rawValue)],
+        unsafe DstHandle(index: index, generation: generations[Int(index.rawValue)],
                   stamp: stamp ?? entries[Int(index.rawValue)].stamp)
     }
 
@@ -156,9 +156,9 @@ final class DstTable: @unchecked Sendable {
     /// the holder must route again.
     func check(_ handle: DstHandle, epoch: UInt64) -> DstIndex? {
         let slot = Int(handle.index.rawValue)
-        guard slot > 0, slot < capacity, generations[slot] == handle.generation else { return nil }
+        guard slot > 0, unsafe slot < capacity, unsafe generations[slot] == handle.generation else { return nil }
         // A static never goes stale; any other entry belongs to the epoch it was made in.
-        return slot <= DstTable.staticCount || entries[slot].epoch == epoch ? handle.index : nil
+        return unsafe slot <= DstTable.staticCount || entries[slot].epoch == epoch ? handle.index : nil
     }
 
     /// The last dst of the chain starting at `index` (Linux: `dst_path`): `index` itself for a
@@ -177,6 +177,6 @@ final class DstTable: @unchecked Sendable {
     /// Links `parent` to `child` (building a bundle).
     func setChild(_ child: DstIndex, of parent: DstIndex) {
         precondition(Int(parent.rawValue) > DstTable.staticCount, "a static dst has no child")
-        entries[Int(parent.rawValue)].child = child
+        unsafe entries[Int(parent.rawValue)].child = child
     }
 }

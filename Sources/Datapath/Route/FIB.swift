@@ -12,7 +12,7 @@ import Synchronization
 /// slots whose decisions it changes (`RouteSlots.changed`): the route a new prefix takes
 /// destinations from, the slot a removed or replaced route had. Route caches, per-route dsts
 /// and held routes made from other slots stay valid.
-public final class FIB: @unchecked Sendable {
+@safe public final class FIB: @unchecked Sendable {
     struct State {
         /// Per prefix, its routes by ascending metric; the first is the one the trie uses.
         var routes: [IPv4Prefix: [Route]] = [:]
@@ -77,15 +77,15 @@ public final class FIB: @unchecked Sendable {
         guard let root = nodes.allocate(filledWith: 0, quiescence: nil) else { preconditionFailure("no FIB node") }
         state = Lock(State(snapshot: FIBSnapshot(routes: slots, nodes: nodes, root: root, generation: 1, groupCount: 1),
                             root: root))
-        epochWord = .allocate(capacity: 1)
-        epochWord.initialize(to: 1)
-        publishedWord = .allocate(capacity: 1)
-        publishedWord.initialize(to: FIB.publishedWord(root: root, generation: 1))
+        unsafe epochWord = .allocate(capacity: 1)
+        unsafe epochWord.initialize(to: 1)
+        unsafe publishedWord = .allocate(capacity: 1)
+        unsafe publishedWord.initialize(to: FIB.publishedWord(root: root, generation: 1))
     }
 
     deinit {
-        epochWord.deallocate()
-        publishedWord.deallocate()
+        unsafe epochWord.deallocate()
+        unsafe publishedWord.deallocate()
     }
 
     static func publishedWord(root: UInt32, generation: UInt64) -> UInt64 {
@@ -94,14 +94,14 @@ public final class FIB: @unchecked Sendable {
 
     /// The epoch route caches are valid for now; a worker reads it once per batch.
     @inline(__always)
-    public var epoch: UInt64 { SharedWord.load(epochWord) }
+    public var epoch: UInt64 { unsafe SharedWord.load(epochWord) }
 
     /// The published snapshot as one word — its root node above its generation's low 40
     /// bits — which a worker reads once per batch: when it moved on, the worker makes its own
     /// view of it (`published(_:)`) without taking the table's lock, so route changes never
     /// make a worker wait for the control plane.
     @inline(__always)
-    public var published: UInt64 { SharedWord.load(publishedWord) }
+    public var published: UInt64 { unsafe SharedWord.load(publishedWord) }
 
     /// The generation of the published snapshot, modulo 2^40.
     public var publishedGeneration: UInt64 { published & (1 << FIB.generationBits - 1) }
@@ -118,7 +118,7 @@ public final class FIB: @unchecked Sendable {
     /// decision may depend on changed (an address, a link's state or MTU, a neighbour entry
     /// went away).
     public func invalidateCaches() {
-        state.withLock { _ in SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
+        state.withLock { _ in unsafe SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
     }
 
     /// The table workers read now: one lock, when the generation moved on. Only workers (whose
@@ -334,11 +334,11 @@ public final class FIB: @unchecked Sendable {
             let stamp = UInt32(truncatingIfNeeded: generation)
             for slot in 0..<slots.numbers.highWater {
                 slots.mark(UInt32(slot), stamp)
-                SharedWord.storeRelaxed(slots.allocated + slot, stamp)
+                unsafe SharedWord.storeRelaxed(slots.allocated + slot, stamp)
             }
-            SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
+            unsafe SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1)
         }
-        SharedWord.store(publishedWord, FIB.publishedWord(root: state.root, generation: generation))
+        unsafe SharedWord.store(publishedWord, FIB.publishedWord(root: state.root, generation: generation))
         // What workers may still read through the snapshot just replaced is reused only after a
         // grace period, whose ticket (`retireReplaced`, one per `retireBatch`) is taken after the
         // new snapshot is in place: a worker passing a quiescent state after it can only take
@@ -474,7 +474,7 @@ extension FIB {
         var node = state.root
         var count = 1
         for depth in 0..<level {
-            let entry = nodes.entries[Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
+            let entry = unsafe nodes.entries[Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
             guard entry & TrieNodes.nodeFlag != 0 else { return count }
             node = entry & ~TrieNodes.nodeFlag
             count += 1
@@ -482,7 +482,7 @@ extension FIB {
         let bits = length - 8 * level
         let first = length == 0 ? 0 : Int(address >> (24 - 8 * level) & 0xFF) & ~((1 << (8 - bits)) - 1)
         for slot in first..<(first + 1 << (8 - bits)) {
-            let entry = nodes.entries[Int(node) << 8 | slot]
+            let entry = unsafe nodes.entries[Int(node) << 8 | slot]
             if entry & TrieNodes.nodeFlag != 0 { count += subtreeSize(entry & ~TrieNodes.nodeFlag) }
         }
         return count
@@ -492,7 +492,7 @@ extension FIB {
     func subtreeSize(_ node: UInt32) -> Int {
         var count = 1
         for slot in 0..<256 {
-            let entry = nodes.entries[Int(node) << 8 | slot]
+            let entry = unsafe nodes.entries[Int(node) << 8 | slot]
             if entry & TrieNodes.nodeFlag != 0 { count += subtreeSize(entry & ~TrieNodes.nodeFlag) }
         }
         return count
@@ -516,7 +516,7 @@ extension FIB {
     /// common case: one walk instead of a dictionary probe per length); a more specific prefix
     /// there sends it to the search.
     func newParentSlot(of prefix: IPv4Prefix, _ state: State) throws(RouteError) -> UInt32 {
-        let leaf = FIBSnapshot.leaf(prefix.address.hostOrder, entries: nodes.entries, root: Int(state.root))
+        let leaf = unsafe FIBSnapshot.leaf(prefix.address.hostOrder, entries: nodes.entries, root: Int(state.root))
         if leaf == 0 || Int(state.slotLength[Int(leaf)]) < prefix.length { return leaf }
         return try parentSlot(of: prefix, state)
     }
@@ -526,7 +526,7 @@ extension FIB {
     func own(_ node: UInt32, _ state: inout State) throws(RouteError) -> UInt32 {
         if state.fresh.contains(node) { return node }
         guard let copy = nodes.allocate(filledWith: 0, quiescence: quiescence) else { throw RouteError.tableFull }
-        (nodes.entries + Int(copy) << 8).update(from: nodes.entries + Int(node) << 8, count: 256)
+        unsafe (nodes.entries + Int(copy) << 8).update(from: nodes.entries + Int(node) << 8, count: 256)
         state.replacedNodes.append(node)
         state.fresh.insert(copy)
         return copy
@@ -543,7 +543,7 @@ extension FIB {
         // Nothing to do when a leaf on the path already covers the range and does not match.
         var probe = UInt32(state.root)
         for depth in 0..<level {
-            let entry = nodes.entries[Int(probe) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
+            let entry = unsafe nodes.entries[Int(probe) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)]
             if entry & TrieNodes.nodeFlag == 0 {
                 if !matches(entry) { return }
                 break
@@ -556,7 +556,7 @@ extension FIB {
         var path: [Int] = []
         for depth in 0..<level {
             let index = Int(node) << 8 | Int(address >> (24 - 8 * depth) & 0xFF)
-            let entry = nodes.entries[index]
+            let entry = unsafe nodes.entries[index]
             let child: UInt32
             if entry & TrieNodes.nodeFlag != 0 {
                 child = try own(entry & ~TrieNodes.nodeFlag, &state)
@@ -565,7 +565,7 @@ extension FIB {
                 state.fresh.insert(made)
                 child = made
             }
-            nodes.entries[index] = TrieNodes.nodeFlag | child
+            unsafe nodes.entries[index] = TrieNodes.nodeFlag | child
             path.append(index)
             node = child
         }
@@ -576,7 +576,7 @@ extension FIB {
         // DPDK gives back a tbl8 group: churn does not grow the trie.
         while let index = path.popLast() {
             guard let leaf = uniformLeaf(node) else { break }
-            nodes.entries[index] = leaf
+            unsafe nodes.entries[index] = leaf
             release(node, &state)
             node = UInt32(index >> 8)
         }
@@ -584,10 +584,10 @@ extension FIB {
 
     /// The leaf every entry of `node` holds, nil when they differ or one is a node.
     func uniformLeaf(_ node: UInt32) -> UInt32? {
-        let base = nodes.entries + Int(node) << 8
-        let leaf = base[0]
+        let base = unsafe nodes.entries + Int(node) << 8
+        let leaf = unsafe base[0]
         guard leaf & TrieNodes.nodeFlag == 0 else { return nil }
-        for slot in 1..<256 where base[slot] != leaf { return nil }
+        for slot in 1..<256 where unsafe base[slot] != leaf { return nil }
         return leaf
     }
 
@@ -601,19 +601,19 @@ extension FIB {
                     matches: (UInt32) -> Bool) throws(RouteError) {
         for slot in first..<(first + count) {
             let index = Int(node) << 8 | slot
-            let entry = nodes.entries[index]
+            let entry = unsafe nodes.entries[index]
             if entry & TrieNodes.nodeFlag != 0 {
                 let child = entry & ~TrieNodes.nodeFlag
                 guard holds(child, matches) else { continue }
                 let owned = try own(child, &state)
-                nodes.entries[index] = TrieNodes.nodeFlag | owned
+                unsafe nodes.entries[index] = TrieNodes.nodeFlag | owned
                 try paintRange(owned, from: 0, count: 256, &state, value: value, matches: matches)
                 if let leaf = uniformLeaf(owned) {
-                    nodes.entries[index] = leaf
+                    unsafe nodes.entries[index] = leaf
                     release(owned, &state)
                 }
             } else if matches(entry) {
-                nodes.entries[index] = value
+                unsafe nodes.entries[index] = value
             }
         }
     }
@@ -621,7 +621,7 @@ extension FIB {
     /// Whether the subtree at `node` has a leaf that `matches` (read only).
     func holds(_ node: UInt32, _ matches: (UInt32) -> Bool) -> Bool {
         for slot in 0..<256 {
-            let entry = nodes.entries[Int(node) << 8 | slot]
+            let entry = unsafe nodes.entries[Int(node) << 8 | slot]
             if entry & TrieNodes.nodeFlag != 0 {
                 if holds(entry & ~TrieNodes.nodeFlag, matches) { return true }
             } else if matches(entry) {

@@ -12,7 +12,7 @@ import DatapathWire
 /// The slots live in one reserved mapping that never moves (pages are taken as they are
 /// touched). The control plane (under the FIB's lock) fills, retires and reuses them; a retired
 /// slot is reused only after a grace period, when no worker can still read it.
-public final class RouteSlots: @unchecked Sendable {
+@safe public final class RouteSlots: @unchecked Sendable {
     /// How many routes a table holds by default.
     public static let defaultCapacity = 1 << 22
     /// How many routes this table can hold (slot 0 is the placeholder).
@@ -36,41 +36,41 @@ public final class RouteSlots: @unchecked Sendable {
         numbers = RecycledNumbers(capacity: capacity)
         routeMemory = LargeMemory(bytes: capacity * MemoryLayout<Route>.stride)
         changedMemory = LargeMemory(bytes: capacity * 4)
-        routes = routeMemory.base.bindMemory(to: Route.self, capacity: capacity)
-        changed = changedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
+        unsafe routes = unsafe routeMemory.base.bindMemory(to: Route.self, capacity: capacity)
+        unsafe changed = unsafe changedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
         allocatedMemory = LargeMemory(bytes: capacity * 4)
-        allocated = allocatedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
+        unsafe allocated = unsafe allocatedMemory.base.bindMemory(to: UInt32.self, capacity: capacity)
         // Slot 0: what a lookup that finds no route reads (never a leaf's route).
-        routes.initialize(to: Route(prefix: IPv4Prefix(address: .zero, length: 0)!, type: .blackhole))
+        unsafe routes.initialize(to: Route(prefix: IPv4Prefix(address: .zero, length: 0)!, type: .blackhole))
         live[0] = true
     }
 
     deinit {
-        for slot in live.indices where live[slot] { (routes + slot).deinitialize(count: 1) }
+        for slot in live.indices where live[slot] { unsafe (routes + slot).deinitialize(count: 1) }
         routeMemory.deallocate()
         changedMemory.deallocate()
         allocatedMemory.deallocate()
-        highWaterWord.deallocate()
+        unsafe highWaterWord.deallocate()
     }
 
     /// Slots in use or once used: what a per-slot table of a worker must cover. Safe while
     /// workers run.
-    public var count: Int { Int(SharedWord.load(highWaterWord)) }
+    public var count: Int { unsafe Int(SharedWord.load(highWaterWord)) }
     let highWaterWord: UnsafeMutablePointer<UInt64> = {
         let word = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
-        word.initialize(to: 1)
-        return word
+        unsafe word.initialize(to: 1)
+        return unsafe word
     }()
 
     /// The route in slot `index` (a leaf of the current trie; 0: the "no route" placeholder).
     @inlinable
-    public subscript(index: Int) -> Route { routes[index] }
+    public subscript(index: Int) -> Route { unsafe routes[index] }
 
     /// Whether something made from slot `slot` at generation `stamp` still holds: its slot's
     /// decisions have not changed since (wrap-safe).
     @inline(__always)
     static func isCurrent(changed: UnsafeMutablePointer<UInt32>, slot: UInt32, stamp: UInt32) -> Bool {
-        Int32(bitPattern: stamp &- SharedWord.loadRelaxed(changed + Int(slot))) >= 0
+        unsafe Int32(bitPattern: stamp &- SharedWord.loadRelaxed(changed + Int(slot))) >= 0
     }
 
     /// `isCurrent` as a worker on generation `adopted` sees it: a mark for a generation it has
@@ -78,7 +78,7 @@ public final class RouteSlots: @unchecked Sendable {
     /// the worker keeps what matches its snapshot until it takes the next one.
     @inline(__always)
     static func holds(changed: UnsafeMutablePointer<UInt32>, slot: UInt32, stamp: UInt32, adopted: UInt32) -> Bool {
-        let mark = SharedWord.loadRelaxed(changed + Int(slot))
+        let mark = unsafe SharedWord.loadRelaxed(changed + Int(slot))
         return Int32(bitPattern: stamp &- mark) >= 0 || Int32(bitPattern: adopted &- mark) < 0
     }
 
@@ -87,11 +87,11 @@ public final class RouteSlots: @unchecked Sendable {
     func allocate(_ route: Route, generation: UInt32, quiescence: Quiescence?) -> UInt32? {
         guard let slot = numbers.take(quiescence: quiescence, reclaim: reclaim) else { return nil }
         while live.count <= Int(slot) { live.append(false) }
-        SharedWord.store(highWaterWord, UInt64(numbers.highWater))
-        (routes + Int(slot)).initialize(to: route)
+        unsafe SharedWord.store(highWaterWord, UInt64(numbers.highWater))
+        unsafe (routes + Int(slot)).initialize(to: route)
         live[Int(slot)] = true
         mark(slot, generation)
-        SharedWord.storeRelaxed(allocated + Int(slot), generation)
+        unsafe SharedWord.storeRelaxed(allocated + Int(slot), generation)
         return slot
     }
 
@@ -102,7 +102,7 @@ public final class RouteSlots: @unchecked Sendable {
 
     /// A retired slot whose grace period is over: its route goes.
     private func reclaim(_ slot: UInt32) {
-        (routes + Int(slot)).deinitialize(count: 1)
+        unsafe (routes + Int(slot)).deinitialize(count: 1)
         live[Int(slot)] = false
     }
 
@@ -117,14 +117,14 @@ public final class RouteSlots: @unchecked Sendable {
     /// adopted yet (`holds` discounts those), so both sides use relaxed atomic accesses: plain
     /// moves on x86-64, and no data race.
     func mark(_ slot: UInt32, _ generation: UInt32) {
-        SharedWord.storeRelaxed(changed + Int(slot), generation)
+        unsafe SharedWord.storeRelaxed(changed + Int(slot), generation)
     }
 }
 
 /// The FIB trie's nodes: 256-entry groups in one reserved mapping that never moves, so workers
 /// follow node numbers without a lock. An entry is a leaf — a route slot, 0 for none — or,
 /// with the top bit set, the number of the node one level down. Node 0 is unused.
-final class TrieNodes: @unchecked Sendable {
+@safe final class TrieNodes: @unchecked Sendable {
     static let nodeFlag: UInt32 = 1 << 31
     let memory: LargeMemory
     let entries: UnsafeMutablePointer<UInt32>
@@ -133,7 +133,7 @@ final class TrieNodes: @unchecked Sendable {
     init(capacity: Int) {
         numbers = RecycledNumbers(capacity: capacity)
         memory = LargeMemory(bytes: capacity * 256 * 4)
-        entries = memory.base.bindMemory(to: UInt32.self, capacity: capacity * 256)
+        unsafe entries = unsafe memory.base.bindMemory(to: UInt32.self, capacity: capacity * 256)
     }
 
     deinit { memory.deallocate() }
@@ -147,7 +147,7 @@ final class TrieNodes: @unchecked Sendable {
     /// A node filled with `leaf` (control plane). Nil when none is left.
     func allocate(filledWith leaf: UInt32, quiescence: Quiescence?) -> UInt32? {
         guard let node = numbers.take(quiescence: quiescence, reclaim: { _ in }) else { return nil }
-        (entries + Int(node) << 8).update(repeating: leaf, count: 256)
+        unsafe (entries + Int(node) << 8).update(repeating: leaf, count: 256)
         return node
     }
 }
@@ -204,7 +204,7 @@ struct RecycledNumbers {
 /// prefix covers (the DIR-24-8 update of DPDK's `rte_lpm_add`/`_delete`) and publishes a new
 /// root: readers of the old root keep a consistent view, and the replaced nodes are reused only
 /// after a grace period. Route slots keep their numbers across changes.
-public final class FIBSnapshot: @unchecked Sendable {
+@safe public final class FIBSnapshot: @unchecked Sendable {
     /// The routes the leaves point at, by slot (0: the "no route" placeholder).
     public let routes: RouteSlots
     /// Bumped on every publication.
@@ -221,7 +221,7 @@ public final class FIBSnapshot: @unchecked Sendable {
     init(routes: RouteSlots, nodes: TrieNodes, root: UInt32, generation: UInt64, groupCount: Int) {
         self.routes = routes
         self.generation = generation
-        entries = nodes.entries
+        unsafe entries = unsafe nodes.entries
         self.nodes = nodes
         self.root = Int(root)
         self.groupCount = groupCount
@@ -230,20 +230,20 @@ public final class FIBSnapshot: @unchecked Sendable {
     /// The slot of the longest prefix holding `destination` (host order); 0 when none does.
     @inlinable @inline(__always)
     public func lookupIndex(_ destination: UInt32) -> Int {
-        Int(FIBSnapshot.leaf(destination, entries: entries, root: root))
+        unsafe Int(FIBSnapshot.leaf(destination, entries: entries, root: root))
     }
 
     /// The leaf for `destination` in the trie at node `root` of `entries` — a snapshot's, or
     /// the FIB's working trie while it changes (`FIB.newParentSlot`).
     @inlinable @inline(__always)
     static func leaf(_ destination: UInt32, entries: UnsafeMutablePointer<UInt32>, root: Int) -> UInt32 {
-        var entry = entries[root &<< 8 | Int(destination >> 24)]
+        var entry = unsafe entries[root &<< 8 | Int(destination >> 24)]
         if entry & FIBSnapshot.nodeFlag != 0 {
-            entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 16) & 0xFF)]
+            entry = unsafe entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 16) & 0xFF)]
             if entry & FIBSnapshot.nodeFlag != 0 {
-                entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 8) & 0xFF)]
+                entry = unsafe entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int((destination >> 8) & 0xFF)]
                 if entry & FIBSnapshot.nodeFlag != 0 {
-                    entry = entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int(destination & 0xFF)]
+                    entry = unsafe entries[Int(entry & ~FIBSnapshot.nodeFlag) &<< 8 | Int(destination & 0xFF)]
                 }
             }
         }

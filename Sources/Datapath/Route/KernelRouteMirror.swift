@@ -43,22 +43,22 @@ public final class KernelRouteMirror: @unchecked Sendable {
         self.stack = stack
         self.logger = logger
         let fd = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0 /* NETLINK_ROUTE */)
-        guard fd >= 0 else { throw KernelRouteMirror.Failure("rtnetlink socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw KernelRouteMirror.Failure(unsafe "rtnetlink socket: \(String(cString: strerror(errno)))") }
         var size: Int32 = 4 << 20
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        _ = unsafe setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = unsafe setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         // sockaddr_nl: family, pad, pid (0: the kernel assigns), groups.
         var address = [UInt8](repeating: 0, count: 12)
-        address.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: UInt16(AF_NETLINK), as: UInt16.self)
-            raw.storeBytes(of: KernelRouteMirror.groups, toByteOffset: 8, as: UInt32.self)
+        unsafe address.withUnsafeMutableBytes { raw in
+            unsafe raw.storeBytes(of: UInt16(AF_NETLINK), as: UInt16.self)
+            unsafe raw.storeBytes(of: KernelRouteMirror.groups, toByteOffset: 8, as: UInt32.self)
         }
-        let bound = address.withUnsafeBytes { raw in
-            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), 12)
+        let bound = unsafe address.withUnsafeBytes { raw in
+            unsafe bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), 12)
         }
         guard bound == 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = unsafe String(cString: strerror(errno))
             close(fd)
             throw KernelRouteMirror.Failure("rtnetlink bind: \(reason)")
         }
@@ -106,13 +106,13 @@ public final class KernelRouteMirror: @unchecked Sendable {
             var overrun = false
             // Everything waiting now is one burst (a daemon installs routes in bursts).
             while true {
-                let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, lines.isEmpty ? 0 : Int32(MSG_DONTWAIT)) }
+                let got = unsafe buffer.withUnsafeMutableBytes { unsafe recv(fd, $0.baseAddress, $0.count, lines.isEmpty ? 0 : Int32(MSG_DONTWAIT)) }
                 if got < 0 {
                     if errno == ENOBUFS { overrun = true }
                     break
                 }
-                buffer.withUnsafeBytes { raw in
-                    lines += translate(UnsafeRawBufferPointer(rebasing: raw.prefix(got)))
+                unsafe buffer.withUnsafeBytes { raw in
+                    unsafe lines += translate(UnsafeRawBufferPointer(rebasing: raw.prefix(got)))
                 }
                 if lines.count > 100_000 { break }
             }
@@ -135,16 +135,16 @@ public final class KernelRouteMirror: @unchecked Sendable {
             var buffer = [UInt8](repeating: 0, count: 1 << 16)
             var finished = false
             while !finished {
-                let got = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                let got = unsafe buffer.withUnsafeMutableBytes { unsafe recv(fd, $0.baseAddress, $0.count, 0) }
                 if got < 0 {
                     if errno == EAGAIN || errno == EWOULDBLOCK { throw Failure("rtnetlink dump: no answer") }
                     if errno == EINTR { continue }
-                    throw Failure("rtnetlink dump: \(String(cString: strerror(errno)))")
+                    throw Failure(unsafe "rtnetlink dump: \(String(cString: strerror(errno)))")
                 }
-                buffer.withUnsafeBytes { raw in
-                    let part = UnsafeRawBufferPointer(rebasing: raw.prefix(got))
-                    finished = KernelRouteMirror.containsDone(part)
-                    for line in translate(part) {
+                unsafe buffer.withUnsafeBytes { raw in
+                    let part = unsafe UnsafeRawBufferPointer(rebasing: raw.prefix(got))
+                    finished = unsafe KernelRouteMirror.containsDone(part)
+                    for line in unsafe translate(part) {
                         lines.append(line)
                         if let key = KernelRouteMirror.routeKey(line) { seen.insert(key) }
                     }
@@ -161,21 +161,21 @@ public final class KernelRouteMirror: @unchecked Sendable {
     /// Sends a dump request for `type` in address family `family`.
     func request(type: UInt16, family: UInt8) throws {
         var message = [UInt8](repeating: 0, count: 16 + 12)
-        message.withUnsafeMutableBytes { raw in
-            raw.storeBytes(of: UInt32(28), as: UInt32.self)
-            raw.storeBytes(of: type, toByteOffset: 4, as: UInt16.self)
-            raw.storeBytes(of: UInt16(0x301), toByteOffset: 6, as: UInt16.self)   // NLM_F_REQUEST | NLM_F_DUMP
-            raw.storeBytes(of: UInt32(1), toByteOffset: 8, as: UInt32.self)
-            raw.storeBytes(of: family, toByteOffset: 16, as: UInt8.self)
+        unsafe message.withUnsafeMutableBytes { raw in
+            unsafe raw.storeBytes(of: UInt32(28), as: UInt32.self)
+            unsafe raw.storeBytes(of: type, toByteOffset: 4, as: UInt16.self)
+            unsafe raw.storeBytes(of: UInt16(0x301), toByteOffset: 6, as: UInt16.self)   // NLM_F_REQUEST | NLM_F_DUMP
+            unsafe raw.storeBytes(of: UInt32(1), toByteOffset: 8, as: UInt32.self)
+            unsafe raw.storeBytes(of: family, toByteOffset: 16, as: UInt8.self)
         }
         var kernel = [UInt8](repeating: 0, count: 12)
-        kernel.withUnsafeMutableBytes { $0.storeBytes(of: UInt16(AF_NETLINK), as: UInt16.self) }
-        let sent = message.withUnsafeBytes { raw in
-            kernel.withUnsafeBytes { to in
-                sendto(fd, raw.baseAddress, raw.count, 0, to.baseAddress!.assumingMemoryBound(to: sockaddr.self), 12)
+        unsafe kernel.withUnsafeMutableBytes { unsafe $0.storeBytes(of: UInt16(AF_NETLINK), as: UInt16.self) }
+        let sent = unsafe message.withUnsafeBytes { raw in
+            unsafe kernel.withUnsafeBytes { to in
+                unsafe sendto(fd, raw.baseAddress, raw.count, 0, to.baseAddress!.assumingMemoryBound(to: sockaddr.self), 12)
             }
         }
-        guard sent == message.count else { throw Failure("rtnetlink request: \(String(cString: strerror(errno)))") }
+        guard sent == message.count else { throw Failure(unsafe "rtnetlink request: \(String(cString: strerror(errno)))") }
     }
 
     /// Applies `lines` as one batch; a refused batch line by line, each failure logged.
@@ -221,7 +221,7 @@ public final class KernelRouteMirror: @unchecked Sendable {
     /// The stack's link name for kernel interface `index`, nil when the stack has none.
     func linkName(kernelIndex index: Int32) -> String? {
         var name = [CChar](repeating: 0, count: Int(IF_NAMESIZE) + 1)
-        guard if_indextoname(UInt32(bitPattern: index), &name) != nil else { return nil }
+        guard unsafe if_indextoname(UInt32(bitPattern: index), &name) != nil else { return nil }
         let kernelName = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if stack.link(named: kernelName) != nil { return kernelName }
         if let link = stack.links.first(where: { ($0.device as? AFPacketDevice)?.interface == kernelName }) {
@@ -236,13 +236,13 @@ public final class KernelRouteMirror: @unchecked Sendable {
 
     /// The command-language lines for the messages in `bytes`.
     func translate(_ bytes: UnsafeRawBufferPointer) -> [String] {
-        KernelRouteMirror.translate(bytes) { self.linkName(kernelIndex: $0) }
+        unsafe KernelRouteMirror.translate(bytes) { self.linkName(kernelIndex: $0) }
     }
 
     /// Whether `bytes` hold the NLMSG_DONE that ends a dump.
     static func containsDone(_ bytes: UnsafeRawBufferPointer) -> Bool {
         var done = false
-        forEachMessage(bytes) { type, _ in if type == 3 || type == 2 { done = true } }
+        unsafe forEachMessage(bytes) { type, _ in if type == 3 || type == 2 { done = true } }
         return done
     }
 
@@ -250,10 +250,10 @@ public final class KernelRouteMirror: @unchecked Sendable {
     static func forEachMessage(_ bytes: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Void) {
         var offset = 0
         while offset + 16 <= bytes.count {
-            let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+            let length = unsafe Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
             guard length >= 16, offset + length <= bytes.count else { return }
-            let type = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
-            body(type, UnsafeRawBufferPointer(rebasing: bytes[(offset + 16)..<(offset + length)]))
+            let type = unsafe bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt16.self)
+            unsafe body(type, UnsafeRawBufferPointer(rebasing: bytes[(offset + 16)..<(offset + length)]))
             offset += (length + 3) & ~3
         }
     }
@@ -262,27 +262,27 @@ public final class KernelRouteMirror: @unchecked Sendable {
     static func forEachAttribute(_ bytes: UnsafeRawBufferPointer, _ body: (UInt16, UnsafeRawBufferPointer) -> Void) {
         var offset = 0
         while offset + 4 <= bytes.count {
-            let length = Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+            let length = unsafe Int(bytes.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
             guard length >= 4, offset + length <= bytes.count else { return }
-            let type = bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
-            body(type, UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + length)]))
+            let type = unsafe bytes.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
+            unsafe body(type, UnsafeRawBufferPointer(rebasing: bytes[(offset + 4)..<(offset + length)]))
             offset += (length + 3) & ~3
         }
     }
 
     static func address(_ value: UnsafeRawBufferPointer) -> IPv4Address? {
         guard value.count == 4 else { return nil }
-        return IPv4Address(value[0], value[1], value[2], value[3])
+        return unsafe IPv4Address(value[0], value[1], value[2], value[3])
     }
 
     /// The lines for rtnetlink messages (RTM_NEWROUTE 24, RTM_DELROUTE 25, RTM_NEWNEIGH 28,
     /// RTM_DELNEIGH 29; others ignored), kernel interfaces named through `link`.
     static func translate(_ bytes: UnsafeRawBufferPointer, link: (Int32) -> String?) -> [String] {
         var lines: [String] = []
-        forEachMessage(bytes) { type, payload in
+        unsafe forEachMessage(bytes) { type, payload in
             switch type {
-            case 24, 25: if let line = routeLine(payload, delete: type == 25, link: link) { lines.append(line) }
-            case 28, 29: if let line = neighbourLine(payload, delete: type == 29, link: link) { lines.append(line) }
+            case 24, 25: if let line = unsafe routeLine(payload, delete: type == 25, link: link) { lines.append(line) }
+            case 28, 29: if let line = unsafe neighbourLine(payload, delete: type == 29, link: link) { lines.append(line) }
             default: break
             }
         }
@@ -291,11 +291,11 @@ public final class KernelRouteMirror: @unchecked Sendable {
 
     /// `route replace …` / `route del …` for one rtmsg, nil for what is not followed.
     static func routeLine(_ payload: UnsafeRawBufferPointer, delete: Bool, link: (Int32) -> String?) -> String? {
-        guard payload.count >= 12, payload[0] == UInt8(AF_INET) else { return nil }
-        let prefixLength = Int(payload[1])
-        var table = UInt32(payload[4])
-        let protocolNumber = payload[5]
-        let routeType = payload[7]
+        guard payload.count >= 12, unsafe payload[0] == UInt8(AF_INET) else { return nil }
+        let prefixLength = unsafe Int(payload[1])
+        var table = unsafe UInt32(payload[4])
+        let protocolNumber = unsafe payload[5]
+        let routeType = unsafe payload[7]
         guard protocolNumber != 2 else { return nil }   // RTPROT_KERNEL: an address's own route
         var destination = IPv4Address.zero
         var gateway: IPv4Address?
@@ -303,27 +303,27 @@ public final class KernelRouteMirror: @unchecked Sendable {
         var metric: UInt32 = 0
         var mtu = 0
         var hops: [(IPv4Address?, Int32, Int)] = []
-        forEachAttribute(UnsafeRawBufferPointer(rebasing: payload[12...])) { type, value in
+        unsafe forEachAttribute(UnsafeRawBufferPointer(rebasing: payload[12...])) { type, value in
             switch type {
-            case 1: destination = address(value) ?? .zero                                         // RTA_DST
-            case 4 where value.count == 4: oif = value.loadUnaligned(as: Int32.self)              // RTA_OIF
-            case 5: gateway = address(value)                                                       // RTA_GATEWAY
-            case 6 where value.count == 4: metric = value.loadUnaligned(as: UInt32.self)          // RTA_PRIORITY
-            case 15 where value.count == 4: table = value.loadUnaligned(as: UInt32.self)          // RTA_TABLE
+            case 1: destination = unsafe address(value) ?? .zero                                         // RTA_DST
+            case 4 where value.count == 4: oif = unsafe value.loadUnaligned(as: Int32.self)              // RTA_OIF
+            case 5: gateway = unsafe address(value)                                                       // RTA_GATEWAY
+            case 6 where value.count == 4: metric = unsafe value.loadUnaligned(as: UInt32.self)          // RTA_PRIORITY
+            case 15 where value.count == 4: table = unsafe value.loadUnaligned(as: UInt32.self)          // RTA_TABLE
             case 8:                                                                                // RTA_METRICS
-                forEachAttribute(value) { metricType, metricValue in
-                    if metricType == 2, metricValue.count == 4 { mtu = Int(metricValue.loadUnaligned(as: UInt32.self)) }
+                unsafe forEachAttribute(value) { metricType, metricValue in
+                    if metricType == 2, metricValue.count == 4 { mtu = unsafe Int(metricValue.loadUnaligned(as: UInt32.self)) }
                 }
             case 9:                                                                                // RTA_MULTIPATH
                 var offset = 0
                 while offset + 8 <= value.count {
-                    let length = Int(value.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+                    let length = unsafe Int(value.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
                     guard length >= 8, offset + length <= value.count else { break }
-                    let weight = Int(value[offset + 3]) + 1
-                    let index = value.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self)
+                    let weight = unsafe Int(value[offset + 3]) + 1
+                    let index = unsafe value.loadUnaligned(fromByteOffset: offset + 4, as: Int32.self)
                     var hopGateway: IPv4Address?
-                    forEachAttribute(UnsafeRawBufferPointer(rebasing: value[(offset + 8)..<(offset + length)])) { t, v in
-                        if t == 5 { hopGateway = address(v) }
+                    unsafe forEachAttribute(UnsafeRawBufferPointer(rebasing: value[(offset + 8)..<(offset + length)])) { t, v in
+                        if t == 5 { hopGateway = unsafe address(v) }
                     }
                     hops.append((hopGateway, index, weight))
                     offset += (length + 3) & ~3
@@ -353,15 +353,15 @@ public final class KernelRouteMirror: @unchecked Sendable {
 
     /// `neigh add … nud permanent` / `neigh del …` for one ndmsg of a permanent neighbour.
     static func neighbourLine(_ payload: UnsafeRawBufferPointer, delete: Bool, link: (Int32) -> String?) -> String? {
-        guard payload.count >= 12, payload[0] == UInt8(AF_INET) else { return nil }
-        let index = payload.loadUnaligned(fromByteOffset: 4, as: Int32.self)
-        let state = payload.loadUnaligned(fromByteOffset: 8, as: UInt16.self)
+        guard payload.count >= 12, unsafe payload[0] == UInt8(AF_INET) else { return nil }
+        let index = unsafe payload.loadUnaligned(fromByteOffset: 4, as: Int32.self)
+        let state = unsafe payload.loadUnaligned(fromByteOffset: 8, as: UInt16.self)
         guard delete || state & 0x80 != 0 else { return nil }   // NUD_PERMANENT only
         var destination: IPv4Address?
         var mac: MACAddress?
-        forEachAttribute(UnsafeRawBufferPointer(rebasing: payload[12...])) { type, value in
-            if type == 1 { destination = address(value) }
-            if type == 2, value.count == 6 { mac = MACAddress(value[0], value[1], value[2], value[3], value[4], value[5]) }
+        unsafe forEachAttribute(UnsafeRawBufferPointer(rebasing: payload[12...])) { type, value in
+            if type == 1 { destination = unsafe address(value) }
+            if type == 2, value.count == 6 { mac = unsafe MACAddress(value[0], value[1], value[2], value[3], value[4], value[5]) }
         }
         guard let destination, let device = link(index) else { return nil }
         if delete { return state & 0x80 != 0 ? "neigh del \(destination) dev \(device)" : nil }

@@ -11,7 +11,7 @@ import Synchronization
 /// dst of its own with the lower MTU). Written by the ICMP receive path (any worker) and read
 /// by workers: a lock, taken only while the table holds something — an empty table costs one
 /// load. Bounded: past `maximumEntries` the entry closest to expiry makes room.
-public final class PMTUExceptions: @unchecked Sendable {
+@safe public final class PMTUExceptions: @unchecked Sendable {
     public struct Parameters: Sendable {
         /// How long a learned MTU holds (Linux: `net.ipv4.route.mtu_expires`, 600 s).
         public var lifetime: Duration = .seconds(600)
@@ -37,16 +37,16 @@ public final class PMTUExceptions: @unchecked Sendable {
 
     public init(parameters: Parameters = .linuxDefaults) {
         self.parameters = parameters
-        countWord = .allocate(capacity: 1)
-        countWord.initialize(to: 0)
+        unsafe countWord = .allocate(capacity: 1)
+        unsafe countWord.initialize(to: 0)
     }
 
-    deinit { countWord.deallocate() }
+    deinit { unsafe countWord.deallocate() }
 
     @inline(__always)
-    public var isEmpty: Bool { SharedWord.load(countWord) == 0 }
+    public var isEmpty: Bool { unsafe SharedWord.load(countWord) == 0 }
 
-    public var count: Int { Int(SharedWord.load(countWord)) }
+    public var count: Int { unsafe Int(SharedWord.load(countWord)) }
 
     /// Learns that packets to `destination` must fit `mtu` (Linux: `__ip_rt_update_pmtu`): an
     /// MTU below the minimum is raised to it; one not below what the route (`routeMTU`) or an
@@ -64,7 +64,7 @@ public final class PMTUExceptions: @unchecked Sendable {
                 table[victim] = nil
             }
             table[key] = Entry(mtu: mtu, expires: now &+ parameters.lifetime.nanoseconds)
-            SharedWord.store(countWord, UInt64(table.count))
+            unsafe SharedWord.store(countWord, UInt64(table.count))
             return mtu
         }
     }
@@ -86,7 +86,7 @@ public final class PMTUExceptions: @unchecked Sendable {
         return entries.withLock { table in
             let before = table.count
             table = table.filter { $0.value.expires > now }
-            SharedWord.store(countWord, UInt64(table.count))
+            unsafe SharedWord.store(countWord, UInt64(table.count))
             return before - table.count
         }
     }
@@ -95,7 +95,7 @@ public final class PMTUExceptions: @unchecked Sendable {
     public func flush() {
         entries.withLock { table in
             table.removeAll()
-            SharedWord.store(countWord, 0)
+            unsafe SharedWord.store(countWord, 0)
         }
     }
 }

@@ -14,7 +14,7 @@ import DatapathWire
 ///
 /// Single-threaded: only its worker touches it. Entries hold neighbours by handle, not by
 /// reference, so evicting or flushing one releases nothing.
-public final class RouteCache: @unchecked Sendable {
+@safe public final class RouteCache: @unchecked Sendable {
     /// Entries (64 bytes each): key0 @0 (`key0(destination:source:)`), key1 @8 (mark << 32 |
     /// TOS << 16 | iif), validity @16 (`validity(epoch:generation:)`, 0 = empty), result @24 (`RouteResult`,
     /// 32 bytes).
@@ -43,16 +43,16 @@ public final class RouteCache: @unchecked Sendable {
     /// turning it off empties it). Like every method here, for the cache's worker, or before
     /// workers start.
     public var isEnabled: Bool {
-        get { words[3] != 0 }
+        get { unsafe words[3] != 0 }
         set {
-            words[3] = newValue ? 1 : 0
+            unsafe words[3] = newValue ? 1 : 0
             if !newValue { flush() }
         }
     }
     /// Lookups that found their entry: lookups (counted per batch) less misses.
-    public var hits: UInt64 { words[0] &- words[1] }
-    public var misses: UInt64 { words[1] }
-    public var evictions: UInt64 { words[2] }
+    public var hits: UInt64 { unsafe words[0] &- words[1] }
+    public var misses: UInt64 { unsafe words[1] }
+    public var evictions: UInt64 { unsafe words[2] }
 
     /// `capacity` entries, rounded up to a power of two and at least two sets.
     public init(capacity: Int = 4096, seed: UInt64 = UInt64.random(in: 0 ... .max)) {
@@ -66,22 +66,22 @@ public final class RouteCache: @unchecked Sendable {
         self.capacity = sets * RouteCache.ways
         shift = UInt64(64 - sets.trailingZeroBitCount)
         memory = LargeMemory(bytes: self.capacity * 64)
-        entries = memory.base
-        entries.initializeMemory(as: UInt8.self, repeating: 0, count: self.capacity * 64)
+        unsafe entries = unsafe memory.base
+        unsafe entries.initializeMemory(as: UInt8.self, repeating: 0, count: self.capacity * 64)
         var random = SplitMix64(seed: seed)
         multipliers = (random.next() | 1, random.next() | 1)
-        words = .allocate(capacity: 4)
-        words.initialize(repeating: 0, count: 4)
-        words[3] = 1
+        unsafe words = .allocate(capacity: 4)
+        unsafe words.initialize(repeating: 0, count: 4)
+        unsafe words[3] = 1
         // [0]: the count, then the slots, then the last slot noted (.max: none).
-        slotList = .allocate(capacity: RouteCache.slotListCapacity + 2)
-        slotList.initialize(repeating: 0, count: RouteCache.slotListCapacity + 1)
-        (slotList + RouteCache.slotListCapacity + 1).initialize(to: .max)
+        unsafe slotList = .allocate(capacity: RouteCache.slotListCapacity + 2)
+        unsafe slotList.initialize(repeating: 0, count: RouteCache.slotListCapacity + 1)
+        unsafe (slotList + RouteCache.slotListCapacity + 1).initialize(to: .max)
     }
 
     deinit {
-        slotList.deallocate()
-        words.deallocate()
+        unsafe slotList.deallocate()
+        unsafe words.deallocate()
         memory.deallocate()
     }
 
@@ -94,15 +94,15 @@ public final class RouteCache: @unchecked Sendable {
 
     /// What a lookup reads, copied out of the object so a loop keeps it in registers.
     @inline(__always)
-    var reader: RouteCacheReader { RouteCacheReader(entries: entries, shift: shift, multipliers: multipliers) }
+    var reader: RouteCacheReader { unsafe RouteCacheReader(entries: entries, shift: shift, multipliers: multipliers) }
 
     /// Counts `count` lookups (callers count per batch, not per packet).
     @inline(__always)
-    public func countLookups(_ count: Int) { words[0] &+= UInt64(count) }
+    public func countLookups(_ count: Int) { unsafe words[0] &+= UInt64(count) }
 
     /// Counts misses found without `lookup` (the fast path's).
     @inline(__always)
-    func countMisses(_ count: Int = 1) { words[1] &+= UInt64(count) }
+    func countMisses(_ count: Int = 1) { unsafe words[1] &+= UInt64(count) }
 
     /// The validity word of an entry made now: the cache epoch's low 32 bits over the FIB
     /// generation (low 32 bits) the decision was made at.
@@ -119,26 +119,26 @@ public final class RouteCache: @unchecked Sendable {
     /// marked current — and is emptied when it has; one from another epoch misses.
     @inline(__always)
     public func lookup(_ k0: UInt64, _ k1: UInt64, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> RouteResult? {
-        if let hit = reader.lookup(k0, k1, current: current, changed: changed) { return hit }
-        words[1] &+= 1
+        if let hit = unsafe reader.lookup(k0, k1, current: current, changed: changed) { return hit }
+        unsafe words[1] &+= 1
         return nil
     }
 
     /// Stores `result` for the key, made at `current` (`validity`).
     @inline(__always)
     public func insert(_ k0: UInt64, _ k1: UInt64, current: UInt64, _ result: RouteResult) {
-        insert(k0, k1, into: reader.setBase(k0, k1), current: current, result)
+        unsafe insert(k0, k1, into: reader.setBase(k0, k1), current: current, result)
     }
 
     /// `insert` into the key's set, `base` (`RouteCacheReader.setBase`), known already.
     @inline(__always)
     func insert(_ k0: UInt64, _ k1: UInt64, into base: UnsafeMutableRawPointer, current: UInt64, _ result: RouteResult) {
-        guard words[3] != 0 else { return }
+        guard unsafe words[3] != 0 else { return }
         var chosen = -1
         // An empty way, or one of an earlier epoch (below the epoch's floor; a lookup that found
         // the key's entry stale emptied it).
         let floor = current & 0xFFFF_FFFF_0000_0000
-        for way in 0..<RouteCache.ways where (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) < floor {
+        for way in 0..<RouteCache.ways where unsafe (base + way &* 64).load(fromByteOffset: 16, as: UInt64.self) < floor {
             chosen = way
             break
         }
@@ -146,34 +146,34 @@ public final class RouteCache: @unchecked Sendable {
             guard let victim = evict() else { return }
             chosen = victim
         }
-        let entry = base + chosen &* 64
-        entry.storeBytes(of: k0, as: UInt64.self)
-        entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
-        entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
-        entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
+        let entry = unsafe base + chosen &* 64
+        unsafe entry.storeBytes(of: k0, as: UInt64.self)
+        unsafe entry.storeBytes(of: k1, toByteOffset: 8, as: UInt64.self)
+        unsafe entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
+        unsafe entry.storeBytes(of: result, toByteOffset: 24, as: RouteResult.self)
     }
 
     /// Adds `slot` to the slots entries may be made from (see `slotList`). Out of line: its
     /// callers are the rare paths (a per-route decision made, no route found).
     @inline(never)
     func noteSlot(_ slot: UInt32) {
-        guard slotList[RouteCache.slotListCapacity + 1] != slot else { return }
-        slotList[RouteCache.slotListCapacity + 1] = slot
-        let count = slotList[0]
+        guard unsafe slotList[RouteCache.slotListCapacity + 1] != slot else { return }
+        unsafe slotList[RouteCache.slotListCapacity + 1] = slot
+        let count = unsafe slotList[0]
         guard count != .max else { return }
-        for i in 0..<Int(count) where slotList[1 + i] == slot { return }
+        for i in 0..<Int(count) where unsafe slotList[1 + i] == slot { return }
         if Int(count) == RouteCache.slotListCapacity {
-            slotList[0] = .max
+            unsafe slotList[0] = .max
         } else {
-            slotList[1 + Int(count)] = slot
-            slotList[0] = count + 1
+            unsafe slotList[1 + Int(count)] = slot
+            unsafe slotList[0] = count + 1
         }
     }
 
     /// Forgets the slots entries were made from (every entry is stale: a new epoch).
     func forgetSlots() {
-        slotList[0] = 0
-        slotList[RouteCache.slotListCapacity + 1] = .max
+        unsafe slotList[0] = 0
+        unsafe slotList[RouteCache.slotListCapacity + 1] = .max
     }
 
     /// Whether a publication from `stamp` up to `adopted` may have changed an entry: one of
@@ -181,9 +181,9 @@ public final class RouteCache: @unchecked Sendable {
     /// generation not published yet and counts at a later adoption) — or the slots are too
     /// many to know.
     func changedAny(_ changed: UnsafeMutablePointer<UInt32>, since stamp: UInt32, adopted: UInt32) -> Bool {
-        let count = slotList[0]
+        let count = unsafe slotList[0]
         guard count != .max else { return true }
-        for i in 0..<Int(count) where !RouteSlots.holds(changed: changed, slot: slotList[1 + i], stamp: stamp,
+        for i in 0..<Int(count) where unsafe !RouteSlots.holds(changed: changed, slot: slotList[1 + i], stamp: stamp,
                                                         adopted: adopted) {
             return true
         }
@@ -196,27 +196,27 @@ public final class RouteCache: @unchecked Sendable {
     /// round robin — so no word of its own is loaded and stored.
     @inline(__always)
     func evict() -> Int? {
-        let misses = words[1]
+        let misses = unsafe words[1]
         guard misses & (RouteCache.replacementInterval &- 1) == 0 else { return nil }
-        words[2] &+= 1
+        unsafe words[2] &+= 1
         return Int(truncatingIfNeeded: misses / RouteCache.replacementInterval) & (RouteCache.ways - 1)
     }
 
     /// Empties every entry.
     public func flush() {
-        for index in 0..<capacity { (entries + index &* 64).storeBytes(of: 0, toByteOffset: 16, as: UInt64.self) }
+        for index in 0..<capacity { unsafe (entries + index &* 64).storeBytes(of: 0, toByteOffset: 16, as: UInt64.self) }
     }
 
     /// Entries of cache epoch `epoch` (for tests: the cache stays bounded).
     public func liveEntries(epoch: UInt64) -> Int {
         (0..<capacity).reduce(0) {
-            $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) >> 32 == epoch & 0xFFFF_FFFF ? 1 : 0)
+            unsafe $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) >> 32 == epoch & 0xFFFF_FFFF ? 1 : 0)
         }
     }
 }
 
 /// A route cache's entries and hash secret, for lookups that count nothing (the caller counts).
-struct RouteCacheReader {
+@safe struct RouteCacheReader {
     let entries: UnsafeMutableRawPointer
     let shift: UInt64
     let multipliers: (UInt64, UInt64)
@@ -232,21 +232,21 @@ struct RouteCacheReader {
     /// The first entry of the key's set.
     @inline(__always)
     func setBase(_ k0: UInt64, _ k1: UInt64) -> UnsafeMutableRawPointer {
-        entries + set(k0, k1) &* (RouteCache.ways &* 64)
+        unsafe entries + set(k0, k1) &* (RouteCache.ways &* 64)
     }
 
     /// The result cached for the key in `epoch`, or nil. With `changed`, an entry whose route
     /// slot changed since it was made is no hit (and is emptied).
     @inline(__always)
     func lookup(_ k0: UInt64, _ k1: UInt64, epoch: UInt64, changed: UnsafeMutablePointer<UInt32>? = nil) -> RouteResult? {
-        let base = setBase(k0, k1)
+        let base = unsafe setBase(k0, k1)
         for way in 0..<RouteCache.ways {
-            let entry = base + way &* 64
-            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
-               entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
-                let result = entry.load(fromByteOffset: 24, as: RouteResult.self)
-                if let changed, !RouteSlots.isCurrent(changed: changed, slot: result.slot, stamp: result.stamp) {
-                    entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
+            let entry = unsafe base + way &* 64
+            if unsafe entry.load(as: UInt64.self) == k0, unsafe entry.load(fromByteOffset: 8, as: UInt64.self) == k1,
+               unsafe entry.load(fromByteOffset: 16, as: UInt64.self) == epoch {
+                let result = unsafe entry.load(fromByteOffset: 24, as: RouteResult.self)
+                if let changed = unsafe changed, unsafe !RouteSlots.isCurrent(changed: changed, slot: result.slot, stamp: result.stamp) {
+                    unsafe entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
                     return nil
                 }
                 return result
@@ -266,33 +266,33 @@ struct RouteCacheReader {
     /// since its stamp — marking it current — and otherwise it is emptied.
     @inline(__always)
     static func holds(_ entry: UnsafeMutableRawPointer, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> Bool {
-        entry.load(fromByteOffset: 16, as: UInt64.self) >= current || recheck(entry, current: current, changed: changed)
+        unsafe entry.load(fromByteOffset: 16, as: UInt64.self) >= current || recheck(entry, current: current, changed: changed)
     }
 
     /// `holds` for an entry made before the current generation (out of line: rare but for
     /// route churn).
     @inline(never)
     static func recheck(_ entry: UnsafeMutableRawPointer, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> Bool {
-        let word = entry.load(fromByteOffset: 16, as: UInt64.self)
+        let word = unsafe entry.load(fromByteOffset: 16, as: UInt64.self)
         guard word >> 32 == current >> 32 else { return false }
-        let slot = entry.load(fromByteOffset: slotOffset, as: UInt32.self)
-        guard RouteSlots.holds(changed: changed, slot: slot, stamp: UInt32(truncatingIfNeeded: word),
+        let slot = unsafe entry.load(fromByteOffset: slotOffset, as: UInt32.self)
+        guard unsafe RouteSlots.holds(changed: changed, slot: slot, stamp: UInt32(truncatingIfNeeded: word),
                                adopted: UInt32(truncatingIfNeeded: current)) else {
-            entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
+            unsafe entry.storeBytes(of: 0, toByteOffset: 16, as: UInt64.self)
             return false
         }
-        entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
+        unsafe entry.storeBytes(of: current, toByteOffset: 16, as: UInt64.self)
         return true
     }
 
     /// The result cached for the key, or nil (`RouteCache.lookup`).
     @inline(__always)
     func lookup(_ k0: UInt64, _ k1: UInt64, current: UInt64, changed: UnsafeMutablePointer<UInt32>) -> RouteResult? {
-        let base = setBase(k0, k1)
+        let base = unsafe setBase(k0, k1)
         for way in 0..<RouteCache.ways {
-            let entry = base + way &* 64
-            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
-                return RouteCacheReader.holds(entry, current: current, changed: changed)
+            let entry = unsafe base + way &* 64
+            if unsafe entry.load(as: UInt64.self) == k0, unsafe entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
+                return unsafe RouteCacheReader.holds(entry, current: current, changed: changed)
                     ? entry.load(fromByteOffset: 24, as: RouteResult.self) : nil
             }
         }
@@ -305,9 +305,9 @@ struct RouteCacheReader {
     static func find(_ k0: UInt64, _ k1: UInt64, in base: UnsafeMutableRawPointer, current: UInt64,
                      changed: UnsafeMutablePointer<UInt32>) -> UnsafeMutableRawPointer? {
         for way in 0..<RouteCache.ways {
-            let entry = base + way &* 64
-            if entry.load(as: UInt64.self) == k0, entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
-                return holds(entry, current: current, changed: changed) ? entry : nil
+            let entry = unsafe base + way &* 64
+            if unsafe entry.load(as: UInt64.self) == k0, unsafe entry.load(fromByteOffset: 8, as: UInt64.self) == k1 {
+                return unsafe holds(entry, current: current, changed: changed) ? entry : nil
             }
         }
         return nil

@@ -27,8 +27,8 @@ public struct RawDatagram: Sendable, Equatable {
 
     /// The packet a queued skb holds (`data` at the IP header).
     init(_ skb: SKB) {
-        let ip = IPv4Header(unchecked: skb.data)
-        self.init(source: ip.source, destination: ip.destination, packet: Array(skb.payload),
+        let ip = unsafe IPv4Header(unchecked: skb.data)
+        unsafe self.init(source: ip.source, destination: ip.destination, packet: Array(skb.payload),
                   interfaceIndex: skb.inputIfindex, timestamp: skb.timestamp)
     }
 }
@@ -95,7 +95,7 @@ public final class RawSocket: @unchecked Sendable {
 
     /// Queues a packet without waiting (`wouldBlock` when the send buffer is full).
     public func trySend(_ bytes: UnsafeRawBufferPointer, to destination: IPv4Address? = nil) throws(SocketError) {
-        try buffers.trySend(bytes, tag: try sendTag(bytes.count, to: destination))
+        unsafe try buffers.trySend(bytes, tag: try sendTag(bytes.count, to: destination))
     }
 
     func sendTag(_ count: Int, to destination: IPv4Address?) throws(SocketError) -> (UInt64, UInt64) {
@@ -114,7 +114,7 @@ public final class RawSocket: @unchecked Sendable {
             let tag = skb.control0
             let destination = tag >> 63 != 0 ? IPv4Address(hostOrder: UInt32(truncatingIfNeeded: tag)) : nil
             do {
-                try raw.send(skb.payload, from: id, to: destination, worker: worker)
+                unsafe try raw.send(skb.payload, from: id, to: destination, worker: worker)
             } catch {
                 if failure == nil { failure = error }
             }

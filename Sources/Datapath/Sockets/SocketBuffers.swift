@@ -89,7 +89,7 @@ final class SocketBuffers: @unchecked Sendable {
     /// Queues `bytes` for the worker tagged `tag`, waiting for room while the send buffer is
     /// full (`sock_alloc_send_skb` sleeping in `sock_wait_for_wmem`).
     func send(_ bytes: UnsafeRawBufferPointer, tag: (UInt64, UInt64)) async throws(SocketError) {
-        while try !sendQueue.enqueue(bytes, tag: tag) {
+        while unsafe try !sendQueue.enqueue(bytes, tag: tag) {
             await sendQueue.waitForRoom()
             try checkOpen()
         }
@@ -97,8 +97,8 @@ final class SocketBuffers: @unchecked Sendable {
 
     /// As `send`, copying `bytes` first (they may not be borrowed across the wait).
     func send(_ bytes: [UInt8], tag: (UInt64, UInt64)) async throws(SocketError) {
-        while try !bytes.withUnsafeBytes({ raw in
-            Result { () throws(SocketError) in try sendQueue.enqueue(raw, tag: tag) }
+        while unsafe try !bytes.withUnsafeBytes({ raw in
+            Result { () throws(SocketError) in unsafe try sendQueue.enqueue(raw, tag: tag) }
         }).get() {
             await sendQueue.waitForRoom()
             try checkOpen()
@@ -107,7 +107,7 @@ final class SocketBuffers: @unchecked Sendable {
 
     /// Queues without waiting: `wouldBlock` when the send buffer is full (`MSG_DONTWAIT`).
     func trySend(_ bytes: UnsafeRawBufferPointer, tag: (UInt64, UInt64)) throws(SocketError) {
-        guard try sendQueue.enqueue(bytes, tag: tag) else { throw .wouldBlock }
+        guard unsafe try sendQueue.enqueue(bytes, tag: tag) else { throw .wouldBlock }
     }
 
     /// The next queued skb made into a value by `convert`, or nil when none is queued.

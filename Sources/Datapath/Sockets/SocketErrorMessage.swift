@@ -104,7 +104,7 @@ public struct SocketErrorMessage: Sendable, Equatable {
         case EPROTO: .protocolError(destination.address)
         default: .unreachable(destination.address)
         }
-        return SocketErrorMessage(error: error, errno: Errno(rawValue: errno), origin: .icmp, type: type.rawValue, code: code.rawValue,
+        return unsafe SocketErrorMessage(error: error, errno: Errno(rawValue: errno), origin: .icmp, type: type.rawValue, code: code.rawValue,
                                   info: type == .destinationUnreachable && errno == EMSGSIZE ? info & 0xFFFF : info,
                                   offender: offender, destination: destination, payload: Array(payload), isHard: hard)
     }

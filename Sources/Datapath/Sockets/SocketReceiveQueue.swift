@@ -68,7 +68,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
     func enqueue(_ skb: SKB, worker: Worker) -> Bool {
         guard queuedBytes.load(ordering: .relaxed) <= limit.load(ordering: .relaxed),
               !closed.load(ordering: .relaxed) else { return false }
-        guard rings[worker.index].enqueue(UnsafeMutableRawPointer(skb.head)) else { return false }
+        guard unsafe rings[worker.index].enqueue(UnsafeMutableRawPointer(skb.head)) else { return false }
         queuedBytes.add(skb.trueSize, ordering: .relaxed)
         return true
     }
@@ -92,9 +92,9 @@ public final class SocketReceiveQueue: @unchecked Sendable {
             while taken < want && empty < count {
                 let ring = rings[reader.next]
                 reader.next = reader.next + 1 == count ? 0 : reader.next + 1
-                let got = (batch.slots + batch.count).withMemoryRebound(to: UnsafeMutableRawPointer.self,
+                let got = unsafe (batch.slots + batch.count).withMemoryRebound(to: UnsafeMutableRawPointer.self,
                                                                        capacity: want - taken) {
-                    ring.dequeueBurst(into: $0, max: want - taken)
+                    unsafe ring.dequeueBurst(into: $0, max: want - taken)
                 }
                 if got == 0 { empty += 1; continue }
                 empty = 0
@@ -150,5 +150,5 @@ extension SKB {
     /// What the skb holds in memory, its buffer and its head, as socket buffers count it (Linux:
     /// `skb->truesize`).
     @inline(__always)
-    var trueSize: Int { Int(head.pointee.bufferSize) &+ MemoryLayout<SKBHead>.stride }
+    var trueSize: Int { unsafe Int(head.pointee.bufferSize) &+ MemoryLayout<SKBHead>.stride }
 }

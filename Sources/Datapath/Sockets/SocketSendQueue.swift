@@ -78,14 +78,14 @@ public final class SocketSendQueue: @unchecked Sendable {
                     skb = producer.largeCache!.allocate()
                 }
             }
-            guard let skb, let out = skb.put(bytes.count) else {
+            guard let skb, let out = unsafe skb.put(bytes.count) else {
                 if let skb { producer.cache.free(skb) }
                 return .failure(.noBufferSpace)
             }
-            if let base = bytes.baseAddress { out.copyMemory(from: base, byteCount: bytes.count) }
+            if let base = bytes.baseAddress { unsafe out.copyMemory(from: base, byteCount: bytes.count) }
             skb.control0 = tag.0
             skb.control1 = tag.1
-            guard ring.enqueue(UnsafeMutableRawPointer(skb.head)) else {
+            guard unsafe ring.enqueue(UnsafeMutableRawPointer(skb.head)) else {
                 producer.cache.free(skb)
                 return nil
             }
@@ -112,8 +112,8 @@ public final class SocketSendQueue: @unchecked Sendable {
         guard !closed.load(ordering: .relaxed) else { return }
         let burst = 64
         withPacketBatch(capacity: burst) { batch in
-            let count = batch.slots.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: burst) {
-                ring.dequeueBurst(into: $0, max: burst)
+            let count = unsafe batch.slots.withMemoryRebound(to: UnsafeMutableRawPointer.self, capacity: burst) {
+                unsafe ring.dequeueBurst(into: $0, max: burst)
             }
             guard count > 0 else { return }
             batch.count = count
@@ -138,11 +138,11 @@ public final class SocketSendQueue: @unchecked Sendable {
     public func purge() -> Int {
         producer.withLock { producer in
             var freed = 0
-            withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: 64) { slots in
+            unsafe withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: 64) { slots in
                 while true {
-                    let count = ring.dequeueBurst(into: slots.baseAddress!, max: 64)
+                    let count = unsafe ring.dequeueBurst(into: slots.baseAddress!, max: 64)
                     if count == 0 { break }
-                    for i in 0..<count { producer.cache.free(SKB(slots[i].assumingMemoryBound(to: SKBHead.self))) }
+                    for i in 0..<count { unsafe producer.cache.free(SKB(slots[i].assumingMemoryBound(to: SKBHead.self))) }
                     freed += count
                 }
             }

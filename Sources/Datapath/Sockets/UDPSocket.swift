@@ -32,8 +32,8 @@ public struct UDPDatagram: Sendable, Equatable {
 
     /// The datagram a received skb holds (`data` at the payload, headers set by `udp_rcv`).
     init(_ skb: SKB) {
-        let ip = IPv4Header(unchecked: skb.networkHeader)
-        self.init(remote: skb.udpRemote, payload: Array(skb.payload), local: skb.udpLocal,
+        let ip = unsafe IPv4Header(unchecked: skb.networkHeader)
+        unsafe self.init(remote: skb.udpRemote, payload: Array(skb.payload), local: skb.udpLocal,
                   interfaceIndex: Int(skb.inputIfindex), ttl: ip.ttl, tos: ip.typeOfService,
                   timestamp: skb.head.pointee.timestamp)
     }
@@ -119,7 +119,7 @@ public final class UDPSocket: @unchecked Sendable {
         corked.store(options.cork, ordering: .relaxed)
         if !options.cork {
             appending.store(false, ordering: .relaxed)
-            try? buffers.trySend(UnsafeRawBufferPointer(start: nil, count: 0), tag: (0, UDPSocket.pushOnly))
+            unsafe try? buffers.trySend(UnsafeRawBufferPointer(start: nil, count: 0), tag: (0, UDPSocket.pushOnly))
         }
     }
 
@@ -175,7 +175,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// sends append to it until one without `more` sends the whole (as under `UDP_CORK`).
     public func send(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil,
                      more: Bool = false) async throws(SocketError) {
-        try await buffers.send(payload, tag: try sendTag(payload.count, to: destination, more: more))
+        unsafe try await buffers.send(payload, tag: try sendTag(payload.count, to: destination, more: more))
     }
 
     /// Sends `payload` (copied), as `send(_:to:more:)` with raw bytes.
@@ -186,7 +186,7 @@ public final class UDPSocket: @unchecked Sendable {
     /// Queues a datagram without waiting: throws `wouldBlock` when the send buffer is full
     /// (Linux: `MSG_DONTWAIT`).
     public func trySend(_ payload: UnsafeRawBufferPointer, to destination: SocketAddress? = nil) throws(SocketError) {
-        try buffers.trySend(payload, tag: try sendTag(payload.count, to: destination))
+        unsafe try buffers.trySend(payload, tag: try sendTag(payload.count, to: destination))
     }
 
     /// The checks `udp_sendmsg` makes before it builds anything, and the destination as the
@@ -219,7 +219,7 @@ public final class UDPSocket: @unchecked Sendable {
                     if skb.control1 == UDPSocket.pushOnly {
                         try udp.pushPending(id, worker: worker)
                     } else {
-                        try udp.send(skb.payload, from: id, to: skb.udpDestination, more: skb.control1 & UDPSocket.more != 0,
+                        unsafe try udp.send(skb.payload, from: id, to: skb.udpDestination, more: skb.control1 & UDPSocket.more != 0,
                                      worker: worker)
                     }
                 } catch {

@@ -14,7 +14,7 @@ extension Stack {
         var freed = core.releaseQdiscs(worker: first)
         freed += neighbours.releasePending(worker: first)
         for worker in workers where worker.index < ipv4.perWorker.count { freed += ipv4.releaseFragments(worker: worker) }
-        if let lo = core.devices[ipv4.loopbackIfindex] as? LoopbackDevice { freed += lo.release(worker: first) }
+        if let lo = unsafe core.devices[ipv4.loopbackIfindex] as? LoopbackDevice { freed += lo.release(worker: first) }
         freed += udp.corks.discardAll()
         for worker in workers { worker.cache.drainAll() }
         return freed
@@ -42,8 +42,8 @@ extension IPv4 {
         let table = state(worker).fragmentQueues
         guard table.live > 0 else { return 0 }
         var freed = 0
-        for index in 0...table.mask where table.queues[index].inUse {
-            freed += table.queues[index].fragments.count
+        for index in 0...table.mask where unsafe table.queues[index].inUse {
+            unsafe freed += table.queues[index].fragments.count
             release(index, table, worker: worker)
         }
         return freed

@@ -86,16 +86,16 @@ public final class Stack: @unchecked Sendable {
         self.filter = FilterTable(ipv4: ipv4, netfilter: netfilter, workers: workerCount)
         self.udp = UDP(ipv4: ipv4, workers: workerCount)
         self.raw = RawIP(ipv4: ipv4, workers: workerCount)
-        ipv4.raw = raw
+        unsafe ipv4.raw = raw
         self.igmp = IGMP(ipv4: ipv4, core: core, fib: fib)
-        ipv4.igmp = igmp
+        unsafe ipv4.igmp = igmp
         arp.register()
         ipv4.register()
         ipv4.addProtocol(.udp, udp)
         ipv4.addProtocol(.igmp, igmp)
         // lo (Linux's ifindex 1): what the stack sends to its own addresses comes back on it.
         let loopback = LoopbackDevice(queues: workerCount)
-        ipv4.loopbackIfindex = (try? add(loopback, kind: .device)) ?? 0
+        unsafe ipv4.loopbackIfindex = (try? add(loopback, kind: .device)) ?? 0
         neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
         neighbours.logger = logger
         fib.logger = logger

@@ -171,7 +171,7 @@ public final class RawIP: @unchecked Sendable {
             let options = binding.options
             guard options.receiveErrors || !binding.remote.isZero else { continue }
             let start = options.headerIncluded ? 0 : quoted.headerLength
-            guard let message = SocketErrorMessage.icmp(
+            guard let message = unsafe SocketErrorMessage.icmp(
                 type: type, code: code, info: info, offender: offender, destination: SocketAddress(destination, 0),
                 payload: UnsafeRawBufferPointer(start: quoted.base + start, count: max(0, quotedLength - start)),
                 sentLength: Int(quoted.totalLength), pathMTUDiscovery: options.pathMTUDiscovery, raw: true) else { continue }
@@ -191,7 +191,7 @@ public final class RawIP: @unchecked Sendable {
     /// and what a receiver refuses (`.rawReceiveBufferFull` for a `RawSocket`).
     /// Returns whether any socket took the packet (then no protocol unreachable is due).
     func input(_ skb: SKB, sockets: [Binding], worker: Worker) -> Bool {
-        let ip = IPv4Header(unchecked: skb.data)
+        let ip = unsafe IPv4Header(unchecked: skb.data)
         let number = ip.protocol.rawValue
         let source = ip.source, destination = ip.destination
         var delivered = false
@@ -202,7 +202,7 @@ public final class RawIP: @unchecked Sendable {
             if number == IPProtocol.icmp.rawValue {
                 let headerLength = ip.headerLength
                 guard skb.length > headerLength,
-                      !binding.filter.blocks(ICMPHeader(unchecked: skb.data + headerLength).type) else { continue }
+                      unsafe !binding.filter.blocks(ICMPHeader(unchecked: skb.data + headerLength).type) else { continue }
             }
             delivered = true
             guard let copy = privateCopy(of: skb, worker: worker) else {
@@ -222,13 +222,13 @@ public final class RawIP: @unchecked Sendable {
     /// reassembled datagram longer than a pool buffer — with its input device and timestamp.
     func privateCopy(of skb: SKB, worker: Worker) -> SKB? {
         let copy = ipv4.allocateLarge(bytes: skb.length, worker: worker)
-        guard let copy, let out = copy.put(skb.length) else {
+        guard let copy, let out = unsafe copy.put(skb.length) else {
             if let copy { worker.cache.free(copy) }
             return nil
         }
-        out.copyMemory(from: skb.data, byteCount: skb.length)
+        unsafe out.copyMemory(from: skb.data, byteCount: skb.length)
         copy.resetNetworkHeader()
-        copy.setTransportHeader(afterNetworkBytes: IPv4Header(unchecked: out).headerLength)
+        unsafe copy.setTransportHeader(afterNetworkBytes: IPv4Header(unchecked: out).headerLength)
         copy.inputIfindex = skb.inputIfindex
         copy.timestamp = skb.timestamp
         return copy
@@ -261,7 +261,7 @@ public final class RawIP: @unchecked Sendable {
         let source = ipv4.datagramSource(bound: binding.local, to: target, route: route, worker: worker)
         let mtu = Int(route.mtu)
         if options.headerIncluded {
-            try sendHeaderIncluded(bytes, source: source, route: route, worker: worker)
+            unsafe try sendHeaderIncluded(bytes, source: source, route: route, worker: worker)
             return
         }
         guard IPv4Header.minimumLength + bytes.count <= RawIP.maximumPacket else {
@@ -270,7 +270,7 @@ public final class RawIP: @unchecked Sendable {
         if IPv4Header.minimumLength + bytes.count > mtu && options.pathMTUDiscovery == .do {
             throw .messageTooLong(bytes.count, mtu: mtu)
         }
-        try ipv4.appendData(header: UnsafeRawBufferPointer(start: nil, count: 0), payload: bytes, source: source,
+        unsafe try ipv4.appendData(header: UnsafeRawBufferPointer(start: nil, count: 0), payload: bytes, source: source,
                             destination: target, protocol: IPProtocol(rawValue: binding.protocolNumber),
                             ttl: ttl, tos: options.tos,
                             pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker)
@@ -282,7 +282,7 @@ public final class RawIP: @unchecked Sendable {
         guard bytes.count >= IPv4Header.minimumLength, let base = bytes.baseAddress else {
             throw .invalidPacket("shorter than an IPv4 header (\(bytes.count) bytes)")
         }
-        let given = IPv4Header(unchecked: UnsafeMutableRawPointer(mutating: base))
+        let given = unsafe IPv4Header(unchecked: UnsafeMutableRawPointer(mutating: base))
         let headerLength = given.headerLength
         guard given.version == 4, headerLength >= IPv4Header.minimumLength,
               headerLength <= bytes.count else {
@@ -291,12 +291,12 @@ public final class RawIP: @unchecked Sendable {
         guard bytes.count <= RawIP.maximumPacket else { throw .messageTooLong(bytes.count, mtu: RawIP.maximumPacket) }
         guard bytes.count <= Int(route.mtu) else { throw .messageTooLong(bytes.count, mtu: Int(route.mtu)) }
         let skb = ipv4.allocateLarge(bytes: bytes.count, worker: worker)
-        guard let skb, let out = skb.put(bytes.count) else {
+        guard let skb, let out = unsafe skb.put(bytes.count) else {
             if let skb { worker.cache.free(skb) }
             throw .noBufferSpace
         }
-        out.copyMemory(from: base, byteCount: bytes.count)
-        let ip = IPv4Header(unchecked: out)
+        unsafe out.copyMemory(from: base, byteCount: bytes.count)
+        let ip = unsafe IPv4Header(unchecked: out)
         ip.totalLength = UInt16(bytes.count)
         if ip.identification == 0 { ip.identification = ipv4.state(worker).nextIdentification() }
         if ip.source.isZero { ip.source = source }
@@ -304,7 +304,7 @@ public final class RawIP: @unchecked Sendable {
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: headerLength)
         if ip.protocol == .icmp && bytes.count > headerLength {
-            ipv4.icmp.countOutput(ICMPHeader(unchecked: out + headerLength).type, worker: worker)
+            unsafe ipv4.icmp.countOutput(ICMPHeader(unchecked: out + headerLength).type, worker: worker)
         }
         withPacketBatch(capacity: 1) { batch in
             batch.append(skb)

@@ -67,7 +67,7 @@ extension UDP {
         let options = self.options.read(worker)[id] ?? UDPSocketOptions()
         let holding = more || options.cork
         guard holding || corks.isPending(id) else {
-            try send(payload, from: id, to: destination, worker: worker)
+            unsafe try send(payload, from: id, to: destination, worker: worker)
             return
         }
         guard let entry = sockets.entry(id) else { throw .notBound(id) }
@@ -86,8 +86,8 @@ extension UDP {
             }
             let buffer = state.pending[id]!.buffer
             let length = buffer.length + payload.count
-            guard length <= UDP.maximumPayload, let out = buffer.put(payload.count) else { return .tooLong(length) }
-            if let base = payload.baseAddress { out.copyMemory(from: base, byteCount: payload.count) }
+            guard length <= UDP.maximumPayload, let out = unsafe buffer.put(payload.count) else { return .tooLong(length) }
+            if let base = payload.baseAddress { unsafe out.copyMemory(from: base, byteCount: payload.count) }
             return .appended
         }
         switch outcome {
@@ -110,6 +110,6 @@ extension UDP {
         // Taken out first: a close meanwhile finds nothing to free under the send.
         guard let pending = corks.take(id) else { return }
         defer { corks.free(pending.buffer) }
-        try send(pending.buffer.payload, from: id, to: pending.destination, worker: worker)
+        unsafe try send(pending.buffer.payload, from: id, to: pending.destination, worker: worker)
     }
 }

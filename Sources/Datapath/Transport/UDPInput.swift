@@ -169,7 +169,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
             var portSockets: [InetHashTable.Entry]?
             for i in batch.indices {
                 let skb = batch[i]
-                guard let udp = UDPHeader(skb.data, length: skb.length) else {
+                guard let udp = unsafe UDPHeader(skb.data, length: skb.length) else {
                     counters.add(UDPStatistics.Counter.inErrors.rawValue)
                     worker.drop(skb, .udpHeaderInvalid)
                     continue
@@ -181,7 +181,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                     continue
                 }
                 if length < skb.length { skb.trim(to: length) }
-                let ip = IPv4Header(unchecked: skb.networkHeader)
+                let ip = unsafe IPv4Header(unchecked: skb.networkHeader)
                 // Verified by the device, or still partial (a local sender's offload: the field
                 // holds only the pseudo-header sum, and Linux trusts it, `skb_csum_unnecessary`).
                 if skb.checksumState == .none && !udp.isChecksumValid(source: ip.source, destination: ip.destination) {
@@ -205,7 +205,7 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                 }
                 var found: UInt32?
                 if portSockets != nil {
-                    found = InetHashTable.select(portSockets.unsafelyUnwrapped, source: SocketAddress(ip.source, udp.sourcePort),
+                    found = unsafe InetHashTable.select(portSockets.unsafelyUnwrapped, source: SocketAddress(ip.source, udp.sourcePort),
                                                  destination: SocketAddress(ip.destination, port),
                                                  ifindex: skb.inputIfindex, hash: skb.hash)
                 }
@@ -224,8 +224,8 @@ public final class UDP: IPProtocolHandler, @unchecked Sendable {
                     worker.drop(skb, .udpNoSocket)
                     continue
                 }
-                skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
-                _ = skb.pull(UDPHeader.length)
+                unsafe skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
+                _ = unsafe skb.pull(UDPHeader.length)
                 run.append(skb)
             }
             batch.removeAll()
@@ -254,8 +254,8 @@ extension UDP {
             worker.drop(skb, .udpNoSocket)
             return
         }
-        skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
-        _ = skb.pull(UDPHeader.length)
+        unsafe skb.setTransportHeader(afterNetworkBytes: skb.data - skb.networkHeader)
+        _ = unsafe skb.pull(UDPHeader.length)
         var left = matches
         sockets.forEachMatch(source: source, destination: destination, ifindex: skb.inputIfindex, worker: worker) { socket in
             guard let receiver = receivers[socket], left > 0 else { return }
@@ -290,7 +290,7 @@ extension UDP {
     /// the hard ones, and only when connected.
     public func icmpError(type: ICMPType, code: ICMPCode, info: UInt32, quoted: IPv4Header, quotedLength: Int,
                           offender: IPv4Address, worker: Worker) {
-        let udp = UDPHeader(unchecked: quoted.payload)
+        let udp = unsafe UDPHeader(unchecked: quoted.payload)
         let local = SocketAddress(quoted.source, udp.sourcePort)
         let remote = SocketAddress(quoted.destination, udp.destinationPort)
         guard let socket = sockets.lookup(source: remote, destination: local, ifindex: 0, hash: 0, worker: worker),
@@ -299,7 +299,7 @@ extension UDP {
         let options = options.read(worker)[socket] ?? UDPSocketOptions()
         let start = quoted.headerLength + UDPHeader.length
         let sent = Int(quoted.totalLength) - start
-        guard let message = SocketErrorMessage.icmp(
+        guard let message = unsafe SocketErrorMessage.icmp(
             type: type, code: code, info: info, offender: offender, destination: remote,
             payload: UnsafeRawBufferPointer(start: quoted.base + start, count: max(0, quotedLength - start)),
             sentLength: sent, pathMTUDiscovery: options.pathMTUDiscovery) else { return }

@@ -144,7 +144,7 @@ extension UDP {
         }
         let source = ipv4.datagramSource(bound: entry.local.address, to: remote.address, route: route, worker: worker)
         if options.segmentSize > 0 && payload.count > options.segmentSize {
-            try sendSegmented(payload, from: entry.local.port, source: source, to: remote, ttl: ttl, options: options,
+            unsafe try sendSegmented(payload, from: entry.local.port, source: source, to: remote, ttl: ttl, options: options,
                               route: route, worker: worker)
             return
         }
@@ -159,8 +159,8 @@ extension UDP {
         let partial = IPv4Header.minimumLength + total <= Int(route.mtu)
             && checksumOffloads.contains(ifindex: Int(route.outputIfindex))
         var header: UInt64 = 0
-        withUnsafeMutableBytes(of: &header) { raw in
-            let udp = UDPHeader(unchecked: raw.baseAddress!)
+        unsafe withUnsafeMutableBytes(of: &header) { raw in
+            let udp = unsafe UDPHeader(unchecked: raw.baseAddress!)
             udp.setFields(sourcePort: entry.local.port, destinationPort: remote.port, length: UInt16(total), checksum: 0)
             let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
                                                           length: total)
@@ -168,15 +168,15 @@ extension UDP {
                 udp.checksum = InternetChecksum.fold(pseudo)
                 return
             }
-            var sum = InternetChecksum.sum(raw.baseAddress!, count: UDPHeader.length, initial: pseudo)
-            if let base = payload.baseAddress { sum = InternetChecksum.sum(base, count: payload.count, initial: sum) }
+            var sum = unsafe InternetChecksum.sum(raw.baseAddress!, count: UDPHeader.length, initial: pseudo)
+            if let base = payload.baseAddress { sum = unsafe InternetChecksum.sum(base, count: payload.count, initial: sum) }
             let value = ~InternetChecksum.fold(sum)
             udp.checksum = value == 0 ? 0xFFFF : value
         }
         var failure: SocketError?
-        withUnsafeBytes(of: &header) { headerBytes in
+        unsafe withUnsafeBytes(of: &header) { headerBytes in
             do throws(SocketError) {
-                try ipv4.appendData(header: headerBytes, payload: payload, source: source, destination: remote.address,
+                unsafe try ipv4.appendData(header: headerBytes, payload: payload, source: source, destination: remote.address,
                                     protocol: .udp, ttl: ttl, tos: options.tos,
                                     pathMTUDiscovery: options.pathMTUDiscovery, route: route, worker: worker,
                                     partialChecksum: partial ? UDPHeader.checksumOffset : nil)
@@ -216,25 +216,25 @@ extension UDP {
             statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
             throw .noBufferSpace
         }
-        guard let ip = skb.put(IPv4Header.minimumLength + total) else {
+        guard let ip = unsafe skb.put(IPv4Header.minimumLength + total) else {
             worker.cache.free(skb)
             statistics.block(worker).add(UDPStatistics.Counter.sndbufErrors.rawValue)
             throw .noBufferSpace
         }
         let identification = state.nextIdentification()
         state.identification &+= UInt16(truncatingIfNeeded: segments - 1)
-        IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl, payloadLength: total,
+        unsafe IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl, payloadLength: total,
                  identification: identification, dontFragment: options.pathMTUDiscovery != .dont,
                  dscp: options.tos >> 2, ecn: options.tos & 0x03).emit(to: ip, checksum: false)  // ip_local_out fills it
-        let raw = ip + IPv4Header.minimumLength
-        let udp = UDPHeader(unchecked: raw)
+        let raw = unsafe ip + IPv4Header.minimumLength
+        let udp = unsafe UDPHeader(unchecked: raw)
         udp.setFields(sourcePort: port, destinationPort: remote.port, length: UInt16(total),
                       checksum: InternetChecksum.fold(InternetChecksum.pseudoHeaderSum(
                           source: source, destination: remote.address, protocol: .udp, length: total)))
-        if let base = payload.baseAddress { (raw + UDPHeader.length).copyMemory(from: base, byteCount: payload.count) }
+        if let base = payload.baseAddress { unsafe (raw + UDPHeader.length).copyMemory(from: base, byteCount: payload.count) }
         skb.gsoSize = size
         skb.gsoType = .udpL4
-        skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
+        unsafe skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
         route.apply(to: skb)
         skb.resetNetworkHeader()
         skb.setTransportHeader(afterNetworkBytes: IPv4Header.minimumLength)

@@ -7,17 +7,17 @@ import DatapathWire
 /// and no allocation.
 extension SKB {
     /// The payload, in place (valid while the app holds the skb).
-    @inlinable public var payload: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: data, count: length) }
+    @inlinable public var payload: UnsafeRawBufferPointer { unsafe UnsafeRawBufferPointer(start: data, count: length) }
 
     /// Who sent a received datagram: its IP source and UDP source port.
     public var udpRemote: SocketAddress {
-        SocketAddress(IPv4Header(unchecked: networkHeader).source, UDPHeader(unchecked: transportHeader).sourcePort)
+        unsafe SocketAddress(IPv4Header(unchecked: networkHeader).source, UDPHeader(unchecked: transportHeader).sourcePort)
     }
 
     /// Where a received datagram was sent to (`IP_PKTINFO`'s `ipi_addr` and the port): the
     /// address to answer from.
     public var udpLocal: SocketAddress {
-        SocketAddress(IPv4Header(unchecked: networkHeader).destination,
+        unsafe SocketAddress(IPv4Header(unchecked: networkHeader).destination,
                       UDPHeader(unchecked: transportHeader).destinationPort)
     }
 
@@ -129,7 +129,7 @@ extension UDP {
                             // The copying path: fragments, a datagram too long, or no room in front.
                             flush()
                             do throws(SocketError) {
-                                try send(skb.payload, from: id, to: remote, worker: worker)
+                                unsafe try send(skb.payload, from: id, to: remote, worker: worker)
                                 sent += 1
                             } catch {
                                 failure = error
@@ -156,7 +156,7 @@ extension UDP {
         for i in datagrams.indices {
             let skb = datagrams[i]
             do throws(SocketError) {
-                try send(skb.payload, from: id, to: skb.udpDestination, more: false, worker: worker)
+                unsafe try send(skb.payload, from: id, to: skb.udpDestination, more: false, worker: worker)
                 sent += 1
             } catch {
                 if firstError == nil { firstError = error }
@@ -174,8 +174,8 @@ extension UDP {
     @inline(__always)
     func buildInPlace(_ skb: SKB, from port: UInt16, source: IPv4Address, to remote: SocketAddress, total: Int,
                       ttl: UInt8, options: UDPSocketOptions, route: RouteResult, identification: UInt16) {
-        let raw = skb.push(UDPHeader.length)!
-        let udp = UDPHeader(unchecked: raw)
+        let raw = unsafe skb.push(UDPHeader.length)!
+        let udp = unsafe UDPHeader(unchecked: raw)
         udp.setFields(sourcePort: port, destinationPort: remote.port, length: UInt16(total), checksum: 0)
         let pseudo = InternetChecksum.pseudoHeaderSum(source: source, destination: remote.address, protocol: .udp,
                                                       length: total)
@@ -185,16 +185,16 @@ extension UDP {
         if partial {
             udp.checksum = InternetChecksum.fold(pseudo)
         } else {
-            let value = ~InternetChecksum.fold(InternetChecksum.sum(raw, count: total, initial: pseudo))
+            let value = unsafe ~InternetChecksum.fold(InternetChecksum.sum(raw, count: total, initial: pseudo))
             udp.checksum = value == 0 ? 0xFFFF : value
         }
-        let ip = skb.push(IPv4Header.minimumLength)!
-        IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
+        let ip = unsafe skb.push(IPv4Header.minimumLength)!
+        unsafe IPv4Repr(source: source, destination: remote.address, protocol: .udp, ttl: ttl,
                  payloadLength: total, identification: identification,
                  dontFragment: options.pathMTUDiscovery != .dont, dscp: options.tos >> 2, ecn: options.tos & 0x03)
             .emit(to: ip, checksum: false)  // ip_local_out fills it
         if partial {
-            skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
+            unsafe skb.setPartialChecksum(header: raw, offset: UDPHeader.checksumOffset)
         } else {
             skb.checksumState = .none
         }
