@@ -1,5 +1,5 @@
 import Testing
-import Datapath
+@_spi(Internals) import Datapath
 import DatapathCore
 import DatapathWire
 

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
-import Datapath
+@_spi(Internals) import Datapath
 import DatapathCore
 import DatapathWire
 

@@ -1,6 +1,6 @@
 import Benchmark
 import BenchmarkSupport
-import Datapath
+@_spi(Internals) import Datapath
 import DatapathCore
 import DatapathWire
 

@@ -19,7 +19,7 @@ import Synchronization
     public let netfilter: Netfilter
     public let statistics: IPStatistics
     /// Path MTUs learned from ICMP per destination (Linux: the next hops' `fib_nh_exception`s).
-    public let pmtuExceptions = PMTUExceptions()
+    package let pmtuExceptions = PMTUExceptions()
     public private(set) var icmp: ICMP!
     let perWorker: WorkerLocal<IPv4WorkerState>
 

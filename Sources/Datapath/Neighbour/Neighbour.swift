@@ -14,7 +14,7 @@ import DatapathWire
     public let ifindex: Int
     /// How holders refer to this entry (`NeighbourTable.entry(_:)` finds it while it is in the
     /// table).
-    public let handle: NeighbourHandle
+    package let handle: NeighbourHandle
 
     /// seq: UInt32 @0, state: UInt32 @4, header bytes 0..<8 @8, header bytes 6..<14 @16.
     @usableFromInline let shared: UnsafeMutableRawPointer

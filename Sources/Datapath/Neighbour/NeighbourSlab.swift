@@ -10,7 +10,7 @@ import Synchronization
 /// is 0 or 1 (0 means "none" where a raw word is stored); the low two bits are free for a
 /// holder's tags.
 @frozen
-public struct NeighbourHandle: Hashable, Sendable {
+package struct NeighbourHandle: Hashable, Sendable {
     public let rawValue: UInt64
 
     @inlinable

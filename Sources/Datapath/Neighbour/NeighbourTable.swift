@@ -82,7 +82,7 @@ public final class NeighbourTable: @unchecked Sendable {
     /// The entry `handle` refers to, nil once it has left the table. Lock-free, for workers
     /// (Linux reads `struct neighbour *` under RCU; here the slab's grace period does that).
     @inline(__always)
-    public func entry(_ handle: NeighbourHandle) -> Neighbour? { slab.entry(handle) }
+    package func entry(_ handle: NeighbourHandle) -> Neighbour? { slab.entry(handle) }
 
     /// The entry for `address` on `ifindex`, if any (Linux: `neigh_lookup`).
     public func lookup(_ address: IPv4Address, ifindex: Int) -> Neighbour? {

@@ -2,7 +2,7 @@ import DatapathCore
 import DatapathWire
 
 /// How `neighUpdate` may change an entry (Linux: `NEIGH_UPDATE_F_*`).
-public struct NeighbourUpdateFlags: OptionSet, Sendable {
+package struct NeighbourUpdateFlags: OptionSet, Sendable {
     public let rawValue: UInt8
     public init(rawValue: UInt8) { self.rawValue = rawValue }
     /// A different link-layer address replaces the known one.
@@ -15,7 +15,7 @@ public struct NeighbourUpdateFlags: OptionSet, Sendable {
 
 extension NeighbourTable {
     /// Updates an entry from ARP or the administrator (Linux: `neigh_update`).
-    public func update(_ neighbour: Neighbour, linkAddress: MACAddress?, to newState: NeighbourState,
+    package func update(_ neighbour: Neighbour, linkAddress: MACAddress?, to newState: NeighbourState,
                        flags: NeighbourUpdateFlags, worker: Worker?) {
         _ = state.withLock { table in
             neighUpdate(neighbour, linkAddress: linkAddress, to: newState, flags: flags,

@@ -52,7 +52,7 @@ public struct FilterRuleSpec: Equatable, Sendable {
 
 /// A rule ready to match: devices as ifindexes, prefixes as masks; with its packet and byte
 /// counters per worker (iptables `-v` counters).
-public final class FilterRule: @unchecked Sendable, CustomStringConvertible {
+package final class FilterRule: @unchecked Sendable, CustomStringConvertible {
     public let spec: FilterRuleSpec
     /// The rule as plain values, for the per-packet scan.
     let match: FilterMatch

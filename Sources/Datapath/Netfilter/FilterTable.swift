@@ -6,7 +6,7 @@ import Synchronization
 /// `NF_IP_PRI_FILTER` = 0 on INPUT, FORWARD and OUTPUT): per hook an ordered rule list, first
 /// match wins, no match accepts (policy ACCEPT). It registers on a hook only once that hook
 /// has a rule, so a hook without rules keeps costing one branch.
-public final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
+package final class FilterTable: NetfilterHookFunction, @unchecked Sendable {
     unowned let ipv4: IPv4
     let netfilter: Netfilter
     let workers: Int

@@ -83,7 +83,7 @@ public struct DstIndex: Hashable, Sendable {
 /// `dst_entry *` with `dst_check`): the index with the slot's generation, and the FIB
 /// generation the holder's route was decided at (what `IPv4.checkRoute` compares the route
 /// slot's change marks with). `DstTable.check` says whether it still names a current route.
-public struct DstHandle: Hashable, Sendable {
+package struct DstHandle: Hashable, Sendable {
     public let index: DstIndex
     let generation: UInt32
     let stamp: UInt32

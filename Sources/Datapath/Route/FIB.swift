@@ -65,10 +65,12 @@ import Synchronization
 
     /// How many trie nodes a table has by default (1 GiB of address space, touched as used).
     public static let defaultNodeCapacity = 1 << 20
+    /// Routes a table holds unless told (4 194 304: four full Internet tables).
+    public static let defaultRouteCapacity = RouteSlots.defaultCapacity
 
     /// A table of at most `routes` routes (best routes of distinct prefixes) in at most
     /// `nodes` trie nodes (256 entries each; a full Internet table uses about 70 000).
-    public init(routes: Int = RouteSlots.defaultCapacity, nodes nodeCount: Int = FIB.defaultNodeCapacity) {
+    public init(routes: Int = FIB.defaultRouteCapacity, nodes nodeCount: Int = FIB.defaultNodeCapacity) {
         precondition(routes >= 2 && nodeCount >= 2 && nodeCount <= 1 << (64 - FIB.generationBits),
                      "a FIB needs room for a route and its root, and at most 2^24 nodes")
         nodes = TrieNodes(capacity: nodeCount)
@@ -109,7 +111,7 @@ import Synchronization
     /// A view of the snapshot a word from `published` names, for a worker: valid while that
     /// worker has not passed a quiescent state since it read the word (the nodes it names are
     /// reused only after a grace period). Its generation is the published one modulo 2^40.
-    public func published(_ word: UInt64) -> FIBSnapshot {
+    package func published(_ word: UInt64) -> FIBSnapshot {
         FIBSnapshot(routes: slots, nodes: nodes, root: UInt32(truncatingIfNeeded: word >> FIB.generationBits),
                     generation: word & (1 << FIB.generationBits - 1), groupCount: 0)
     }
@@ -124,7 +126,7 @@ import Synchronization
     /// The table workers read now: one lock, when the generation moved on. Only workers (whose
     /// quiescent states the grace periods wait for) may keep reading it after the lock: nodes
     /// and slots it names are reused once they have all moved on. Other threads use `lookup`.
-    public var snapshot: FIBSnapshot { state.withLock { $0.snapshot } }
+    @_spi(Internals) public var snapshot: FIBSnapshot { state.withLock { $0.snapshot } }
 
     /// The route for `destination` now (Linux: `fib_lookup`), for threads that are not
     /// workers (the control plane, sockets' `connect`): looked up under the table's lock.

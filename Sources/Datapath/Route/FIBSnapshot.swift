@@ -12,7 +12,7 @@ import DatapathWire
 /// The slots live in one reserved mapping that never moves (pages are taken as they are
 /// touched). The control plane (under the FIB's lock) fills, retires and reuses them; a retired
 /// slot is reused only after a grace period, when no worker can still read it.
-@safe public final class RouteSlots: @unchecked Sendable {
+@_spi(Internals) @safe public final class RouteSlots: @unchecked Sendable {
     /// How many routes a table holds by default.
     public static let defaultCapacity = 1 << 22
     /// How many routes this table can hold (slot 0 is the placeholder).
@@ -204,7 +204,7 @@ struct RecycledNumbers {
 /// prefix covers (the DIR-24-8 update of DPDK's `rte_lpm_add`/`_delete`) and publishes a new
 /// root: readers of the old root keep a consistent view, and the replaced nodes are reused only
 /// after a grace period. Route slots keep their numbers across changes.
-@safe public final class FIBSnapshot: @unchecked Sendable {
+@_spi(Internals) @safe public final class FIBSnapshot: @unchecked Sendable {
     /// The routes the leaves point at, by slot (0: the "no route" placeholder).
     public let routes: RouteSlots
     /// Bumped on every publication.

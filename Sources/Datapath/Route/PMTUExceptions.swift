@@ -11,7 +11,7 @@ import Synchronization
 /// dst of its own with the lower MTU). Written by the ICMP receive path (any worker) and read
 /// by workers: a lock, taken only while the table holds something — an empty table costs one
 /// load. Bounded: past `maximumEntries` the entry closest to expiry makes room.
-@safe public final class PMTUExceptions: @unchecked Sendable {
+@safe package final class PMTUExceptions: @unchecked Sendable {
     public struct Parameters: Sendable {
         /// How long a learned MTU holds (Linux: `net.ipv4.route.mtu_expires`, 600 s).
         public var lifetime: Duration = .seconds(600)

@@ -49,8 +49,8 @@ public final class RawSocket: @unchecked Sendable {
     /// `local` (any of the stack's addresses when zero) on `device` (any when 0).
     public init(_ stack: Stack, protocol number: IPProtocol, bind local: IPv4Address = .zero, device ifindex: Int = 0,
                 options: RawSocketOptions = RawSocketOptions(),
-                receiveBufferSize: Int = SocketReceiveQueue.defaultSize,
-                sendBufferSize: Int = SocketSendQueue.defaultSize) throws(SocketError) {
+                receiveBufferSize: Int = SocketBufferDefaults.receive,
+                sendBufferSize: Int = SocketBufferDefaults.send) throws(SocketError) {
         let raw = stack.raw
         let id = raw.allocateSocketID()
         guard let home = stack.homeWorker(for: id) else { throw .stackNotRunning }

@@ -9,6 +9,13 @@ import Glibc
 /// bounded receive queue the workers fill, the bounded send queue to the home worker, the
 /// pending error, and the close that waits a grace period. `UDPSocket` and `RawSocket` are
 /// their protocol's addressing over one of these.
+/// The buffer sizes a socket gets unless it asks (Linux: `net.core.rmem_default` and
+/// `wmem_default`, 212 992 bytes each).
+public enum SocketBufferDefaults {
+    public static let receive = 212_992
+    public static let send = 212_992
+}
+
 final class SocketBuffers: @unchecked Sendable {
     let receiveQueue: SocketReceiveQueue
     let sendQueue: SocketSendQueue

@@ -15,7 +15,7 @@ import Synchronization
 ///
 /// A reader that finds the queue empty sleeps on its `SocketWaitQueue`; a worker that enqueued
 /// wakes it (one fence per batch when nobody waits).
-public final class SocketReceiveQueue: @unchecked Sendable {
+package final class SocketReceiveQueue: @unchecked Sendable {
     let rings: [SPSCRing]
     let queuedBytes = Atomic<Int>(0)
     let limit: Atomic<Int>
@@ -30,7 +30,7 @@ public final class SocketReceiveQueue: @unchecked Sendable {
     }
 
     /// Linux's `net.core.rmem_default`.
-    public static let defaultSize = 212_992
+    package static let defaultSize = SocketBufferDefaults.receive
 
     /// A queue written by `workers` workers, holding up to `size` bytes of true size; the
     /// reader frees what it has read into a cache of `pool`.

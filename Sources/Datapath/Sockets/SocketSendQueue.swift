@@ -11,7 +11,7 @@ import Synchronization
 /// runs the protocol's send for each (`udp_sendmsg` on the worker: route cache, TX queue and
 /// counters stay single-threaded). Each queued skb counts its true size until the worker has
 /// sent it; a full buffer makes `enqueue` say so, and the caller waits on `writers`.
-public final class SocketSendQueue: @unchecked Sendable {
+package final class SocketSendQueue: @unchecked Sendable {
     /// Runs on the home worker for a burst of queued skbs, which it takes: sends or frees them
     /// (the batch must end empty).
     public typealias Transmit = @Sendable (inout PacketBatch, Worker) -> Void
@@ -34,7 +34,7 @@ public final class SocketSendQueue: @unchecked Sendable {
     }
 
     /// Linux's `net.core.wmem_default`.
-    public static let defaultSize = 212_992
+    package static let defaultSize = SocketBufferDefaults.send
 
     /// A queue drained by `worker`, holding up to `size` bytes of true size; messages are
     /// copied into `pool` buffers, or `largePool` ones when longer than those hold.

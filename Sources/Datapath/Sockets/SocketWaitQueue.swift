@@ -10,7 +10,7 @@ import DatapathCore
 /// loads the other's flag, so at least one sees the other: no wake-up is lost, and a worker whose
 /// socket has no waiter pays a fence and a load, never a lock. Wake-ups wake every waiter, which
 /// check their condition again (a waiter must loop: another may have taken what woke it).
-public final class SocketWaitQueue: @unchecked Sendable {
+package final class SocketWaitQueue: @unchecked Sendable {
     let waiting = Atomic<Bool>(false)
     let waiters = Lock<[CheckedContinuation<Void, Never>]>([])
 

@@ -77,8 +77,8 @@ public final class UDPSocket: @unchecked Sendable {
     /// `Stack.start(on:)` or `attach`, or what the bind refuses (`addressInUse`, …).
     public init(_ stack: Stack, bind local: SocketAddress = .any(), device ifindex: Int = 0,
                 options: InetHashTable.BindOptions = [], sendOptions: UDPSocketOptions = UDPSocketOptions(),
-                receiveBufferSize: Int = SocketReceiveQueue.defaultSize,
-                sendBufferSize: Int = SocketSendQueue.defaultSize) throws(SocketError) {
+                receiveBufferSize: Int = SocketBufferDefaults.receive,
+                sendBufferSize: Int = SocketBufferDefaults.send) throws(SocketError) {
         let udp = stack.udp
         let id = udp.allocateSocketID()
         guard let home = stack.homeWorker(for: id) else { throw .stackNotRunning }

@@ -26,11 +26,11 @@ public final class Stack: @unchecked Sendable {
     /// UDP: its socket table, receivers and `Udp:` counters (IP protocol 17).
     public let udp: UDP
     /// Raw IPv4 sockets (Linux: `raw_v4_hashinfo`, `raw_sendmsg`).
-    public let raw: RawIP
+    package let raw: RawIP
     /// Multicast group membership and IGMP (Linux: `igmp.c`).
     public let igmp: IGMP
     /// The built-in filter table (iptables' `filter`).
-    public let filter: FilterTable
+    package let filter: FilterTable
     /// AF_PACKET ring settings for `link add … type afpacket` (queues default to one per worker).
     public var afpacketConfiguration: AFPacketDevice.Configuration
     public private(set) var links: [Link] = []

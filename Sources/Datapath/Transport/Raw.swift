@@ -81,7 +81,7 @@ public struct RawSocketOptions: Sendable, Equatable {
 /// Raw IPv4 sockets (Linux: `net/ipv4/raw.c`): the table of raw sockets, `raw_v4_input` —
 /// every socket bound to a packet's protocol (and address, peer, device) gets a copy before
 /// the protocol's own handler runs — and `raw_sendmsg`.
-public final class RawIP: @unchecked Sendable {
+package final class RawIP: @unchecked Sendable {
     struct Binding {
         let id: UInt32
         let protocolNumber: UInt8

@@ -3,7 +3,7 @@ import CDatapath
 /// Large, zeroed memory on huge-page-aligned mappings advised for transparent huge pages:
 /// for lookup tables that are read at random (FIB tries), where 4 KiB pages would cost a TLB
 /// miss per lookup. Falls back to ordinary allocation if the mapping fails.
-public struct LargeMemory: @unchecked Sendable {
+package struct LargeMemory: @unchecked Sendable {
     public let base: UnsafeMutableRawPointer
     public let bytes: Int
     let mapped: Bool

@@ -130,7 +130,7 @@ public final class MemoryDevice: NetDevice, @unchecked Sendable {
 /// in `transmitQueue(for:)` and in `WorkerGroup.pollAllQueues`), each with an eventfd in the
 /// worker's poll set, rung when a transmit leaves frames behind — a worker that loops a
 /// packet back to itself does not sleep on it.
-public final class LoopbackDevice: NetDevice, @unchecked Sendable {
+package final class LoopbackDevice: NetDevice, @unchecked Sendable {
     public let name = "lo"
     /// As Linux's lo (`NETIF_F_HW_CSUM`): what it carries never leaves the host, and receive
     /// trusts a partial checksum.

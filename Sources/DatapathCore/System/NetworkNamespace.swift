@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// Network namespaces (`ip netns`), for driving interfaces that live in one.
-public enum NetworkNamespace {
+package enum NetworkNamespace {
     /// Moves the calling thread — only it — into the namespace `name` made by `ip netns add`
     /// (setns(2) on /run/netns/NAME). Sockets it opens afterwards belong to that namespace.
     public static func enterOnCurrentThread(named name: String) throws(NetworkNamespaceError) {
@@ -15,7 +15,7 @@ public enum NetworkNamespace {
 }
 
 /// A namespace that could not be entered.
-public struct NetworkNamespaceError: Error, CustomStringConvertible, Sendable {
+package struct NetworkNamespaceError: Error, CustomStringConvertible, Sendable {
     public let name: String
     public let errno: Int32
     public var description: String {

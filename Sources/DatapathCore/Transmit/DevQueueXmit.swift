@@ -150,7 +150,7 @@ extension NetCore {
     }
 
     /// The qdisc of a device's transmit queue (statistics, tests).
-    public func qdisc(ifindex: Int, queue: Int = 0) -> PfifoQdisc? {
+    package func qdisc(ifindex: Int, queue: Int = 0) -> PfifoQdisc? {
         guard ifindex > 0, ifindex < NetCore.maximumDevices, queue < qdiscs[ifindex].count else { return nil }
         return qdiscs[ifindex][queue]
     }

@@ -6,7 +6,7 @@
 ///
 /// One per (device, transmit queue), used by the one worker that drives that queue; the fast
 /// path — an empty queue and a device with room — costs one load.
-public final class PfifoQdisc: @unchecked Sendable {
+package final class PfifoQdisc: @unchecked Sendable {
     public let limit: Int
     let slots: UnsafeMutablePointer<SKB>
     /// head @0, count @1, enqueued @2, dropped @3 (raw words: no exclusivity checks).
