@@ -132,13 +132,20 @@ let benchmarks: @Sendable () -> Void = {
             skb.reserve(64)
             batch.append(skb)
         }
-        let start = batch.slots[0].data
-        let offset = start - batch.slots[0].head.pointee.bufferStart
+        let offset = batch.slots[0].headroom
         benchmark.startMeasurement()
         for _ in 0..<(benchmark.scaledIterations.count / 256) {
             for i in batch.indices {
                 let skb = batch[i]
-                skb.head.pointee.data = skb.head.pointee.bufferStart + offset + 14
+                // Back to 14 bytes after the reserved room (the reply left data at its MAC
+                // header, or wherever the last round left it).
+                let headroom = skb.headroom
+                if headroom > offset + 14 {
+                    _ = skb.push(headroom - offset - 14)
+                } else if headroom < offset + 14 {
+                    skb.length = max(skb.length, offset + 14 - headroom)
+                    _ = skb.pull(offset + 14 - headroom)
+                }
                 skb.length = 28
                 (skb.data - 14).copyMemory(from: request, byteCount: 42)
                 skb.inputIfindex = setup.device.ifindex

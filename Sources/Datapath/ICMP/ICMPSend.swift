@@ -15,7 +15,7 @@ extension ICMP {
     /// us, a broadcast or multicast destination, a source that is not a unicast host, a
     /// fragment other than the first, or an ICMP error; nor past the rate limits
     /// (OutRateLimitGlobal, OutRateLimitHost), nor without a route back (OutNoRoutes).
-    public func sendError(for skb: SKB, type: ICMPType, code: ICMPCode, info: UInt32 = 0, worker: Worker) {
+    package func sendError(for skb: SKB, type: ICMPType, code: ICMPCode, info: UInt32 = 0, worker: Worker) {
         let dst = ipv4.state(worker).dsts[skb.dst]
         guard skb.packetType == .host, !dst.flags.contains(.broadcast) else { return }
         let ip = unsafe skb.networkHeader

@@ -16,7 +16,7 @@ extension IPv4 {
     /// exceeded, InHdrErrors), `.fragmentationNeeded` (longer than the path MTU with DF — for a
     /// GSO packet, segments longer than it (`ip_exceeds_mtu`) —: ICMP fragmentation needed with
     /// the MTU, FragFails), `.noMemory`.
-    public func ipForward(_ batch: inout PacketBatch, worker: Worker) {
+    package func ipForward(_ batch: inout PacketBatch, worker: Worker) {
         let dsts = state(worker).dsts
         let start = cycleCount()
         let packets = batch.count
@@ -74,7 +74,7 @@ extension IPv4 {
     func xfrmRouteForward(_ batch: inout PacketBatch, worker: Worker) {}
 
     /// Linux: `ip_forward_finish` — counts ForwDatagrams and hands on to `dst_output`.
-    public func ipForwardFinish(_ batch: inout PacketBatch, worker: Worker) {
+    package func ipForwardFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         statistics.block(worker).add(IPStatistics.Counter.forwDatagrams.rawValue, UInt64(batch.count))
         dstOutput(&batch, worker: worker)

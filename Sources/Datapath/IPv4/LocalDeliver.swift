@@ -19,7 +19,7 @@ extension IPv4 {
     /// Raw sockets of the packet's protocol get their copies first (`raw_local_deliver`).
     /// Drops: `.ipNoProtocol` for a protocol nobody registered and no raw socket took
     /// (InUnknownProtos, and ICMP protocol unreachable unless it came as a broadcast).
-    public func ipLocalDeliverFinish(_ batch: inout PacketBatch, worker: Worker) {
+    package func ipLocalDeliverFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let counters = statistics.block(worker)
         let batches = unsafe state(worker).protocolBatches

@@ -98,7 +98,7 @@ extension IPv4 {
     /// Fragments what is longer than its route's MTU and hands on (Linux: `ip_finish_output`
     /// → `ip_fragment` / `ip_finish_output2`). A batch with nothing to fragment — the usual
     /// case — costs one length compare per packet.
-    public func ipFinishOutput(_ batch: inout PacketBatch, worker: Worker) {
+    package func ipFinishOutput(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let dsts = state(worker).dsts
         var fits = true
@@ -164,7 +164,7 @@ extension IPv4 {
     /// `NeighbourTable.output` (hh cache → `devQueueXmit`, or resolution). Drops:
     /// `.ipOutNoRoute` without a neighbour, `.neighFailed` for one that left the table since
     /// it was routed. Empties `batch`.
-    public func ipFinishOutput2(_ batch: inout PacketBatch, worker: Worker) {
+    package func ipFinishOutput2(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else { return }
         let start = cycleCount()
         let packets = batch.count

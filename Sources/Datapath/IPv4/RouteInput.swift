@@ -14,7 +14,7 @@ extension IPv4 {
     /// administratively prohibited), `.ipBlackhole`, `.ipInvalidSource` (a martian source, or
     /// one of our own addresses: InAddrErrors), `.ipInvalidDestination` (zero or loopback:
     /// InAddrErrors), `.neighCreateFailed`.
-    public func ipRcvFinish(_ batch: inout PacketBatch, worker: Worker) {
+    package func ipRcvFinish(_ batch: inout PacketBatch, worker: Worker) {
         guard !batch.isEmpty else {
             // What ip_rcv answered (parameter problems) still goes out.
             finishBatch(state(worker), worker: worker)

@@ -130,7 +130,7 @@ extension NeighbourTable {
     /// The neighbour update of `arp_process` for replies and requests not addressed to us:
     /// a solicited reply to our MAC confirms (REACHABLE), anything else says STALE; a
     /// different address replaces the known one only after `lockTime`, or for gratuitous ARP.
-    public func arpUpdate(_ neighbour: Neighbour, linkAddress: MACAddress, confirmed: Bool, gratuitous: Bool,
+    package func arpUpdate(_ neighbour: Neighbour, linkAddress: MACAddress, confirmed: Bool, gratuitous: Bool,
                           worker: Worker) {
         state.withLock { table in
             let now = clock.now()
@@ -145,7 +145,7 @@ extension NeighbourTable {
 public enum ARP {
     /// A complete Ethernet + ARP frame from `device` (42 bytes: the device pads if it must),
     /// in a fresh skb with headroom; nil when the pool is empty (counted as `.noMemory`).
-    public static func makeFrame(operation: ARPOperation, device: any NetDevice, senderAddress: IPv4Address,
+    package static func makeFrame(operation: ARPOperation, device: any NetDevice, senderAddress: IPv4Address,
                                  targetHardwareAddress: MACAddress, targetAddress: IPv4Address,
                                  destination: MACAddress, worker: Worker) -> SKB? {
         guard let skb = worker.cache.allocate() else {

@@ -25,7 +25,7 @@ extension NeighbourTable {
     /// becomes DELAY and sends; DELAY and PROBE send; NONE and FAILED start resolving
     /// (INCOMPLETE, first broadcast probe now); while INCOMPLETE packets wait, moved out of
     /// their ring into pool memory, at most `pendingQueueBytes` of them.
-    public func resolveOutput(_ batch: inout PacketBatch, via neighbour: Neighbour, worker: Worker) {
+    @usableFromInline package func resolveOutput(_ batch: inout PacketBatch, via neighbour: Neighbour, worker: Worker) {
         let start = cycleCount()
         let packets = batch.count
         let send = state.withLock { table -> Bool in

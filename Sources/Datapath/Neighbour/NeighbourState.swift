@@ -29,7 +29,7 @@ public struct NeighbourState: OptionSet, Hashable, Sendable, CustomStringConvert
     /// The address is known (Linux: `NUD_VALID`).
     public static let valid: NeighbourState = [.permanent, .noARP, .reachable, .probe, .stale, .delay]
     /// States whose entry runs a timer (Linux: `NUD_IN_TIMER`).
-    public static let inTimer: NeighbourState = [.incomplete, .reachable, .delay, .probe]
+    package static let inTimer: NeighbourState = [.incomplete, .reachable, .delay, .probe]
 
     /// As `ip neigh` prints it.
     public var description: String {

@@ -24,7 +24,7 @@ public final class NeighbourTable: @unchecked Sendable {
     public let resolveStage = StageID.named("neigh-resolve-output")
     /// Called (under the table's lock) when entries leave the table, so that route caches
     /// holding them let go (the stack invalidates them). Set before workers start.
-    public var onRemoval: (@Sendable () -> Void)?
+    package var onRemoval: (@Sendable () -> Void)?
     /// Where entries that go FAILED are reported (at most one line a second, with a count of
     /// the others). Set before workers start.
     public var logger = Logger(label: "datapath.neighbour", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -92,7 +92,7 @@ public final class NeighbourTable: @unchecked Sendable {
     /// The entry for `address` on `device`, created in state NONE if missing (Linux:
     /// `__neigh_lookup_errno` → `neigh_create`). Nil when the table is full even after
     /// collecting FAILED entries.
-    public func lookupOrCreate(_ address: IPv4Address, device: any NetDevice) -> Neighbour? {
+    package func lookupOrCreate(_ address: IPv4Address, device: any NetDevice) -> Neighbour? {
         state.withLock { table in create(address, device: device, in: &table) }
     }
 
@@ -160,7 +160,7 @@ public final class NeighbourTable: @unchecked Sendable {
 
     /// Rebuilds the cached headers of every entry on `device` after its MAC changed (Linux:
     /// `neigh_changeaddr` on `NETDEV_CHANGEADDR`; a bond takes its first slave's address).
-    public func deviceAddressChanged(_ device: any NetDevice) {
+    package func deviceAddressChanged(_ device: any NetDevice) {
         state.withLock { table in
             for neighbour in table.entries.values where neighbour.ifindex == device.ifindex {
                 if let address = neighbour.linkAddress { neighbour.publishHeader(destination: address) }
@@ -170,7 +170,7 @@ public final class NeighbourTable: @unchecked Sendable {
 
     /// Learns the sender of a request addressed to us (Linux: `neigh_event_ns`): creates its
     /// entry if needed and says STALE with its address, in one pass under the lock.
-    public func learnFromRequest(_ address: IPv4Address, linkAddress: MACAddress, device: any NetDevice,
+    package func learnFromRequest(_ address: IPv4Address, linkAddress: MACAddress, device: any NetDevice,
                                  worker: Worker) {
         state.withLock { table in
             guard let neighbour = create(address, device: device, in: &table) else { return }
@@ -199,12 +199,12 @@ public final class NeighbourTable: @unchecked Sendable {
 
 /// Counters of the table (Linux: `ip -s ntable show`'s `allocs destroys res_failed …`).
 public struct NeighbourStatistics: Sendable, Equatable {
-    public var allocations: UInt64 = 0
+    package var allocations: UInt64 = 0
     public var destroys: UInt64 = 0
     public var resolutionsFailed: UInt64 = 0
     public var probesSent: UInt64 = 0
     public var tableFulls: UInt64 = 0
-    public var garbageCollected: UInt64 = 0
+    package var garbageCollected: UInt64 = 0
 }
 
 /// One entry as `ip neigh` shows it.

@@ -8,7 +8,7 @@ extension NeighbourTable {
     /// `neigh_timer_handler` per entry and `neigh_periodic_work`). Returns how many timers ran.
     /// Called by one worker, whose device queues send the probes.
     @discardableResult
-    public func runTimers(worker: Worker) -> Int {
+    package func runTimers(worker: Worker) -> Int {
         state.withLock { table in
             let now = clock.now()
             for neighbour in table.dead { dropPending(neighbour, reason: .neighFailed, worker: worker) }

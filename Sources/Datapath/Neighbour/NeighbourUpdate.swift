@@ -8,7 +8,7 @@ package struct NeighbourUpdateFlags: OptionSet, Sendable {
     /// A different link-layer address replaces the known one.
     public static let override = NeighbourUpdateFlags(rawValue: 1)
     /// A different address on a connected entry does not replace it but makes it STALE.
-    public static let weakOverride = NeighbourUpdateFlags(rawValue: 2)
+    package static let weakOverride = NeighbourUpdateFlags(rawValue: 2)
     /// An administrative change: may touch PERMANENT and NOARP entries.
     public static let admin = NeighbourUpdateFlags(rawValue: 4)
 }

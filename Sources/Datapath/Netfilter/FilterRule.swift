@@ -38,7 +38,7 @@ public struct FilterRuleSpec: Equatable, Sendable {
     public var destinationPorts: ClosedRange<UInt16>?
     public var icmpType: ICMPType?
     /// Matches fragments other than the first (iptables `-f`).
-    public var laterFragment = false
+    package var laterFragment = false
     public var verdict: FilterVerdict
 
     public init(hook: NetfilterHook, verdict: FilterVerdict) {

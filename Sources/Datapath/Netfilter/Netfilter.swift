@@ -98,7 +98,7 @@ public protocol NetfilterHookFunction: AnyObject, Sendable {
     }
 
     /// The function registered on `hook` when it is the only one, as `worker` sees the lists.
-    public func soleFunction(on hook: NetfilterHook, worker: Worker) -> (any NetfilterHookFunction)? {
+    package func soleFunction(on hook: NetfilterHook, worker: Worker) -> (any NetfilterHookFunction)? {
         let list = registrations.read(worker)[hook.rawValue]
         return list.count == 1 ? list[0].function : nil
     }

@@ -39,7 +39,7 @@ public struct DstEntry: Sendable, Equatable {
     /// The route slot it was made from and the FIB generation then: a change to that slot
     /// makes it obsolete too (`RouteSlots.changed`).
     public internal(set) var route: UInt32 = 0
-    public internal(set) var stamp: UInt32 = 0
+    package var stamp: UInt32 = 0
 
     /// An entry with no way out: `input` only (local delivery, an error route).
     init(input: DstInput, flags: RouteFlags) {

@@ -106,7 +106,7 @@ import Synchronization
     public var published: UInt64 { unsafe SharedWord.load(publishedWord) }
 
     /// The generation of the published snapshot, modulo 2^40.
-    public var publishedGeneration: UInt64 { published & (1 << FIB.generationBits - 1) }
+    package var publishedGeneration: UInt64 { published & (1 << FIB.generationBits - 1) }
 
     /// A view of the snapshot a word from `published` names, for a worker: valid while that
     /// worker has not passed a quiescent state since it read the word (the nodes it names are
@@ -119,7 +119,7 @@ import Synchronization
     /// Invalidates every route cache without changing a route: something every cached
     /// decision may depend on changed (an address, a link's state or MTU, a neighbour entry
     /// went away).
-    public func invalidateCaches() {
+    package func invalidateCaches() {
         state.withLock { _ in unsafe SharedWord.store(epochWord, SharedWord.load(epochWord) &+ 1) }
     }
 

@@ -262,5 +262,5 @@ struct RecycledNumbers {
     var stamp: UInt32 { UInt32(truncatingIfNeeded: generation) }
 
     /// Bytes the trie's nodes take.
-    public var memoryBytes: Int { max(1, groupCount) * 256 * 4 }
+    package var memoryBytes: Int { max(1, groupCount) * 256 * 4 }
 }

@@ -88,7 +88,7 @@ import DatapathWire
     /// The key word of a destination and source (host order): their wire bytes, source first,
     /// as one little-endian load of IPv4 header bytes 12..<20 reads them.
     @inline(__always)
-    public static func key0(destination: UInt32, source: UInt32) -> UInt64 {
+    package static func key0(destination: UInt32, source: UInt32) -> UInt64 {
         UInt64(destination.byteSwapped) << 32 | UInt64(source.byteSwapped)
     }
 
@@ -208,7 +208,7 @@ import DatapathWire
     }
 
     /// Entries of cache epoch `epoch` (for tests: the cache stays bounded).
-    public func liveEntries(epoch: UInt64) -> Int {
+    package func liveEntries(epoch: UInt64) -> Int {
         (0..<capacity).reduce(0) {
             unsafe $0 + ((entries + $1 &* 64).load(fromByteOffset: 16, as: UInt64.self) >> 32 == epoch & 0xFFFF_FFFF ? 1 : 0)
         }

@@ -82,7 +82,7 @@ package final class SocketReceiveQueue: @unchecked Sendable {
 
     /// Moves up to `max` queued skbs into `batch`, oldest first per worker, taking from the
     /// workers' rings in turn. Returns how many. Any thread (one at a time is enforced).
-    public func dequeue(into batch: inout PacketBatch, max: Int = PacketBatch.maximumCount) -> Int {
+    package func dequeue(into batch: inout PacketBatch, max: Int = PacketBatch.maximumCount) -> Int {
         let want = Swift.min(max, batch.capacity - batch.count)
         guard want > 0 else { return 0 }
         var taken = 0
@@ -133,7 +133,7 @@ package final class SocketReceiveQueue: @unchecked Sendable {
     /// Frees everything queued and returns the reader's cache to the pool (after `close`, once
     /// no worker can enqueue any more). Returns how many skbs were freed.
     @discardableResult
-    public func purge() -> Int {
+    package func purge() -> Int {
         var freed = 0
         withPacketBatch { batch in
             while dequeue(into: &batch) > 0 {

@@ -65,7 +65,7 @@ package final class SocketSendQueue: @unchecked Sendable {
     /// Copies `bytes` into an skb tagged with `tag` and queues it for the worker. False when the
     /// buffer (or the ring) is full: wait with `waitForRoom` and try again. Throws
     /// `noBufferSpace` when no packet buffer is free, `notBound` once closed. Any thread.
-    public func enqueue(_ bytes: UnsafeRawBufferPointer, tag: (UInt64, UInt64)) throws(SocketError) -> Bool {
+    package func enqueue(_ bytes: UnsafeRawBufferPointer, tag: (UInt64, UInt64)) throws(SocketError) -> Bool {
         guard !closed.load(ordering: .relaxed) else { throw .closed }
         guard hasRoom else { return false }
         let result = producer.withLock { producer -> Result<Int, SocketError>? in
@@ -102,7 +102,7 @@ package final class SocketSendQueue: @unchecked Sendable {
     }
 
     /// Returns when there may be room, or the queue was closed.
-    public func waitForRoom() async {
+    package func waitForRoom() async {
         await writers.wait { hasRoom || closed.load(ordering: .relaxed) }
     }
 
@@ -135,7 +135,7 @@ package final class SocketSendQueue: @unchecked Sendable {
     /// Frees what was never sent and returns the app side's caches to their pools; after
     /// `close` and a grace period (no drain runs any more). Returns how many were freed.
     @discardableResult
-    public func purge() -> Int {
+    package func purge() -> Int {
         producer.withLock { producer in
             var freed = 0
             unsafe withUnsafeTemporaryAllocation(of: UnsafeMutableRawPointer.self, capacity: 64) { slots in

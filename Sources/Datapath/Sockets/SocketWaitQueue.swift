@@ -29,7 +29,7 @@ package final class SocketWaitQueue: @unchecked Sendable {
 
     /// Call after changing what waiters wait for: wakes them if any (any thread).
     @inline(__always)
-    public func wakeUp() {
+    package func wakeUp() {
         atomicMemoryFence(ordering: .sequentiallyConsistent)
         if waiting.load(ordering: .relaxed) { wakeAll() }
     }

@@ -124,7 +124,7 @@ extension DropReason {
     @inlinable public static var igmpInvalid: DropReason { DropReason(.igmp, 0) }
 
     /// Names every reason above for reports; idempotent. `Stack.init` calls it.
-    public static func registerStackReasons() {
+    package static func registerStackReasons() {
         DropReason.register(.bond, name: "bond", reasons: [
             .bondInactiveSlave: "BOND_INACTIVE_SLAVE", .bondNoSlave: "BOND_NO_SLAVE",
         ])

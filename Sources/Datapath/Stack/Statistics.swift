@@ -146,7 +146,7 @@ public struct StackStatistics: Codable, Sendable, Equatable {
     /// The table `datapath forward` prints each second (VPP's `show runtime`): per stage its
     /// total packets, packets/s and cycles per packet over the interval since `previous`; then
     /// drops by reason with their rate. Against an empty `previous` (duration 0), the whole run.
-    public func runtimeTable(since previous: StackStatistics) -> String {
+    package func runtimeTable(since previous: StackStatistics) -> String {
         let interval = max(duration - previous.duration, 1e-9)
         func pad(_ text: String, _ width: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, width - text.count))

@@ -211,7 +211,7 @@ public final class InetHashTable: @unchecked Sendable {
     /// destination), peer and device match — not only the best, and no reuseport choice.
     /// Calls `body` for each, in bind order; returns how many.
     @discardableResult
-    public func forEachMatch(source: SocketAddress, destination: SocketAddress, ifindex: Int, worker: Worker,
+    package func forEachMatch(source: SocketAddress, destination: SocketAddress, ifindex: Int, worker: Worker,
                              _ body: (UInt32) -> Void) -> Int {
         guard let list = published.read(worker)[destination.port] else { return 0 }
         var count = 0

@@ -106,7 +106,7 @@ extension UDP {
 
     /// Sends socket `id`'s pending datagram, if it has one (Linux: `udp_push_pending_frames`,
     /// as clearing `UDP_CORK` does).
-    public func pushPending(_ id: UInt32, worker: Worker) throws(SocketError) {
+    package func pushPending(_ id: UInt32, worker: Worker) throws(SocketError) {
         // Taken out first: a close meanwhile finds nothing to free under the send.
         guard let pending = corks.take(id) else { return }
         defer { corks.free(pending.buffer) }

@@ -31,52 +31,52 @@ public struct PacketType: RawRepresentable, Hashable, Sendable {
 /// ownership. Offsets are from `bufferStart` so that `push`/`pull` never invalidate them.
 public struct SKBHead {
     /// Intrusive link for queues (backlog, socket, neighbour pending).
-    public var next: UnsafeMutablePointer<SKBHead>?
+    @usableFromInline package var next: UnsafeMutablePointer<SKBHead>?
     /// First byte of the packet (Linux: `skb->data`).
-    public var data: UnsafeMutableRawPointer
+    @usableFromInline package var data: UnsafeMutableRawPointer
     /// First byte of the buffer (Linux: `skb->head`).
-    public var bufferStart: UnsafeMutableRawPointer
+    @usableFromInline package var bufferStart: UnsafeMutableRawPointer
     /// Bytes from `data` (Linux: `skb->len`).
-    public var length: UInt32
+    @usableFromInline package var length: UInt32
     /// Bytes from `bufferStart` to the buffer's end (Linux: `skb->end - skb->head`).
-    public var bufferSize: UInt32
-    public var macOffset: UInt16
-    public var networkOffset: UInt16
-    public var transportOffset: UInt16
+    @usableFromInline package var bufferSize: UInt32
+    @usableFromInline package var macOffset: UInt16
+    @usableFromInline package var networkOffset: UInt16
+    @usableFromInline package var transportOffset: UInt16
     /// EtherType in host order (Linux: `skb->protocol`).
-    public var protocolType: UInt16
-    public var inputIfindex: UInt16
-    public var outputIfindex: UInt16
+    @usableFromInline package var protocolType: UInt16
+    @usableFromInline package var inputIfindex: UInt16
+    @usableFromInline package var outputIfindex: UInt16
     /// Flow hash (Linux: `skb->hash`), from the ring when the kernel filled it.
-    public var hash: UInt32
-    public var mark: UInt32
+    @usableFromInline package var hash: UInt32
+    @usableFromInline package var mark: UInt32
     /// Route handle (Linux: `skb->_skb_refdst`); 0 = none.
-    public var dst: UInt32
-    public var gsoSize: UInt16
-    public var gsoType: UInt8
-    public var checksumState: ChecksumState
-    public var checksumStart: UInt16
-    public var checksumOffset: UInt16
+    @usableFromInline package var dst: UInt32
+    @usableFromInline package var gsoSize: UInt16
+    @usableFromInline package var gsoType: UInt8
+    @usableFromInline package var checksumState: ChecksumState
+    @usableFromInline package var checksumStart: UInt16
+    @usableFromInline package var checksumOffset: UInt16
 
     // --- second cache line: ownership ---
 
     /// References to this head's data: 1, plus one per live clone (Linux: `dataref`).
     /// Changed only with the atomic helpers once a clone exists.
-    public var dataRefs: UInt32
-    public var packetType: PacketType
-    public var owner: SKBOwner
-    public var poolID: UInt16
+    @usableFromInline package var dataRefs: UInt32
+    @usableFromInline package var packetType: PacketType
+    @usableFromInline package var owner: SKBOwner
+    @usableFromInline package var poolID: UInt16
     /// For a clone, the head whose buffer it shares; nil when the buffer is this head's own.
-    public var dataOwner: UnsafeMutablePointer<SKBHead>?
+    @usableFromInline package var dataOwner: UnsafeMutablePointer<SKBHead>?
     /// For a zero-copy RX skb, the reference count of its ring block; nil otherwise.
-    public var ringReference: UnsafeMutablePointer<RingBlockReference>?
+    @usableFromInline package var ringReference: UnsafeMutablePointer<RingBlockReference>?
     /// Receive time in nanoseconds (ring time for AF_PACKET).
-    public var timestamp: UInt64
+    @usableFromInline package var timestamp: UInt64
     /// The pool element's own buffer; `bufferStart` points here unless the data lives elsewhere.
-    public var ownBuffer: UnsafeMutableRawPointer
-    public var ownBufferSize: UInt32
+    @usableFromInline package var ownBuffer: UnsafeMutableRawPointer
+    @usableFromInline package var ownBufferSize: UInt32
     /// Scratch space for the stage that owns the skb (Linux: `skb->cb`).
-    public var controlBuffer: (UInt64, UInt64)
+    @usableFromInline package var controlBuffer: (UInt64, UInt64)
 }
 
 extension SKBHead {
