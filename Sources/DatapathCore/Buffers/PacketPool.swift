@@ -154,7 +154,7 @@ public final class PacketPool: @unchecked Sendable {
     }
 
     /// A per-worker cache of this pool's free elements (Linux: the per-CPU slab caches).
-    public func makeCache(capacity: Int = 512, batch: Int = 64) -> PoolCache {
+    package func makeCache(capacity: Int = 512, batch: Int = 64) -> PoolCache {
         let cache = PoolCache(pool: self, capacity: capacity, batch: min(batch, capacity))
         caches.withLock { $0.append(cache) }
         return cache

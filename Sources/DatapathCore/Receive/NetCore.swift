@@ -25,10 +25,10 @@ public final class NetCore: @unchecked Sendable {
 
     /// Fixes the registries (Linux has no such moment; here workers read them without locks).
     /// `WorkerGroup.start` calls it.
-    public func freezeRegistries() { frozen.store(true, ordering: .releasing) }
+    package func freezeRegistries() { frozen.store(true, ordering: .releasing) }
 
     /// Whether workers have started on this core: registries may no longer change.
-    public var registriesAreFrozen: Bool { frozen.load(ordering: .acquiring) }
+    package var registriesAreFrozen: Bool { frozen.load(ordering: .acquiring) }
 
     /// A registry change: allowed only before workers start.
     func checkRegistriesOpen(_ what: @autoclosure () -> String) {
@@ -100,7 +100,7 @@ public final class NetCore: @unchecked Sendable {
     /// Lets go of every device and handler (their owner — the stack — is going away), which
     /// breaks the reference cycles between the core and what it dispatches to (a handler
     /// holds its core). Only once no worker runs on the core any more.
-    public func releaseRegistries() {
+    package func releaseRegistries() {
         for slot in devices.indices { devices[slot] = nil }
         for slot in rxHandlers.indices { rxHandlers[slot] = nil }
         for slot in deviceTaps.indices { deviceTaps[slot] = [] }

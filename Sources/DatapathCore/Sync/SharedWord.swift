@@ -62,11 +62,11 @@ public enum SharedWord {
 
     /// Orders the loads before it ahead of the loads after it (a seqlock reader's second check).
     @inlinable @inline(__always)
-    public static func acquireFence() { CDatapath_fence_acquire() }
+    package static func acquireFence() { CDatapath_fence_acquire() }
 
     /// Orders the stores before it ahead of the stores after it (a seqlock writer's opening).
     @inlinable @inline(__always)
-    public static func releaseFence() { CDatapath_fence_release() }
+    package static func releaseFence() { CDatapath_fence_release() }
 }
 
 /// A boolean the control plane sets and workers read at any time, without a lock: a device's

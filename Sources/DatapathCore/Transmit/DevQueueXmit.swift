@@ -127,7 +127,7 @@ extension NetCore {
 
     /// Frees every packet the devices' qdiscs hold, once the workers have stopped (Linux:
     /// `qdisc_reset` as the devices go down at exit). Returns how many it freed.
-    public func releaseQdiscs(worker: Worker) -> Int {
+    package func releaseQdiscs(worker: Worker) -> Int {
         var freed = 0
         var batch = worker.qdiscBatch.pointee.view()
         for ifindex in 1..<NetCore.maximumDevices {
