@@ -82,7 +82,7 @@ private final class FiringLog {
         let clock = VirtualClock(start: 7 * ms)
         let wheel = TimerWheel(clock: clock)
         let log = FiringLog()
-        wheel.schedule(after: 2 * ms, log.callback("a"))
+        wheel.schedule(after: .milliseconds(2), log.callback("a"))
         #expect(wheel.nextDeadline == 9 * ms)
         #expect(wheel.run(now: 9 * ms - 1) == 0)
         #expect(wheel.run(now: 9 * ms) == 1)
@@ -139,7 +139,7 @@ private final class FiringLog {
 
     @Test func timersBeyondOneRevolutionWaitForTheirTurn() {
         let clock = VirtualClock()
-        let wheel = TimerWheel(clock: clock, tick: ms, slots: 16)   // one revolution = 16 ms
+        let wheel = TimerWheel(clock: clock, tick: .milliseconds(1), slots: 16)   // one revolution = 16 ms
         let log = FiringLog()
         wheel.schedule(at: 100 * ms, log.callback("far"))
         wheel.schedule(at: 5 * ms, log.callback("near"))
@@ -155,7 +155,7 @@ private final class FiringLog {
 
     @Test func aBigJumpFiresEverythingDueInOrder() {
         let clock = VirtualClock()
-        let wheel = TimerWheel(clock: clock, tick: ms, slots: 64)
+        let wheel = TimerWheel(clock: clock, tick: .milliseconds(1), slots: 64)
         var order: [UInt64] = []
         var deadlines: [UInt64] = []
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -180,7 +180,7 @@ private final class FiringLog {
 
     @Test func aRareRunAfterManyEmptyRevolutionsLosesNothing() {
         let clock = VirtualClock()
-        let wheel = TimerWheel(clock: clock, tick: ms, slots: 8)
+        let wheel = TimerWheel(clock: clock, tick: .milliseconds(1), slots: 8)
         let log = FiringLog()
         wheel.schedule(at: 1_000_003 * ms, log.callback("late"))
         clock.set(1_000_002 * ms)
@@ -192,7 +192,7 @@ private final class FiringLog {
 
     @Test func sparseTimersManyRevolutionsApartFireInOneRun() {
         let clock = VirtualClock()
-        let wheel = TimerWheel(clock: clock, tick: ms, slots: 8)
+        let wheel = TimerWheel(clock: clock, tick: .milliseconds(1), slots: 8)
         var order: [UInt64] = []
         for deadline: UInt64 in [90_000 * ms, 100 * ms, 5_000 * ms + 1, 5_000 * ms, 86_400_000 * ms] {
             wheel.schedule(at: deadline) { order.append(deadline) }
@@ -211,7 +211,7 @@ private final class FiringLog {
         let wheel = TimerWheel(clock: clock)
         var count = 0
         func rearm() {
-            wheel.schedule(after: 0) {
+            wheel.schedule(after: .zero) {
                 count += 1
                 rearm()
             }
@@ -225,9 +225,27 @@ private final class FiringLog {
         #expect(count == 2)
     }
 
+    /// Delays are Durations: a negative one is due now, one beyond what the clock counts
+    /// (584 years) never comes; the tick reads back as given.
+    @Test func delaysAreDurationsClampedToTheClock() {
+        let clock = VirtualClock(start: 10 * ms)
+        let wheel = TimerWheel(clock: clock, tick: .microseconds(250), slots: 16)
+        #expect(wheel.tick == .microseconds(250))
+        let log = FiringLog()
+        wheel.schedule(after: .milliseconds(-5), log.callback("past"))
+        wheel.schedule(after: .seconds(Int64.max), log.callback("never"))
+        wheel.schedule(after: .microseconds(1_500), log.callback("soon"))
+        #expect(wheel.nextDeadline == 10 * ms)
+        #expect(wheel.run() == 1)
+        clock.set(11 * ms + ms / 2)
+        #expect(wheel.run() == 1)
+        #expect(log.fired == ["past", "soon"])
+        #expect(wheel.nextDeadline == .max)
+    }
+
     @Test func aPeriodicTimerCatchesUpAfterAJumpInOrder() {
         let clock = VirtualClock()
-        let wheel = TimerWheel(clock: clock, tick: ms, slots: 16)
+        let wheel = TimerWheel(clock: clock, tick: .milliseconds(1), slots: 16)
         var ticks: [UInt64] = []
         func every10(from deadline: UInt64) {
             wheel.schedule(at: deadline) {
@@ -261,7 +279,7 @@ private final class FiringLog {
 
     @Test func nextDeadlineTracksTheEarliestTimer() {
         let clock = VirtualClock()
-        let wheel = TimerWheel(clock: clock, tick: ms, slots: 16)
+        let wheel = TimerWheel(clock: clock, tick: .milliseconds(1), slots: 16)
         #expect(wheel.nextDeadline == nil)
         let far = wheel.schedule(at: 500 * ms) {}
         #expect(wheel.nextDeadline == 500 * ms)
@@ -308,7 +326,7 @@ private final class FiringLog {
             #expect(!wheel.isPending(timers[Int(context)]))
             if context == 2 && !rearmed {
                 rearmed = true
-                wheel.arm(&timers[2], after: 5 * ms)
+                wheel.arm(&timers[2], after: .milliseconds(5))
             }
         }
     }
@@ -355,7 +373,7 @@ private final class FiringLog {
         await #expect(processExitsWith: .failure) {
             let wheel = TimerWheel(clock: VirtualClock())
             var timer = WheelTimer(kind: .unregistered)
-            wheel.arm(&timer, after: 1)
+            wheel.arm(&timer, after: .nanoseconds(1))
         }
     }
 }

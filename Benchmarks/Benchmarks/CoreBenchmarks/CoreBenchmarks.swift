@@ -47,13 +47,13 @@ let benchmarks: @Sendable () -> Void = {
         let owner = Owner()
         let kind = wheel.register(owner)
         var timers = (0..<1024).map { WheelTimer(kind: kind, context: UInt64($0)) }
-        for i in timers.indices { wheel.arm(&timers[i], after: 200_000_000) }
+        for i in timers.indices { wheel.arm(&timers[i], after: .milliseconds(200)) }
         benchmark.startMeasurement()
         var now: UInt64 = 0
         for i in benchmark.scaledIterations {
             now &+= 1_000
             clock.set(now)
-            wheel.arm(&timers[i & 1023], after: 200_000_000)
+            wheel.arm(&timers[i & 1023], after: .milliseconds(200))
             if i & 1023 == 0 { wheel.run() }
         }
         blackHole(owner.fired)

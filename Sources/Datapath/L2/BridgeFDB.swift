@@ -206,8 +206,8 @@ import Synchronization
         public let port: Int
         public let isStatic: Bool
         public let isLocal: Bool
-        /// Nanoseconds since last seen.
-        public let age: UInt64
+        /// How long since it was last seen.
+        public let age: Duration
     }
 
     public func entries(now: UInt64) -> [Entry] {
@@ -217,7 +217,7 @@ import Synchronization
                 guard word != 0, word != BridgeFDB.tombstone else { return nil }
                 return unsafe Entry(address: BridgeFDB.address(word), port: BridgeFDB.port(word),
                              isStatic: word & BridgeFDB.staticFlag != 0, isLocal: word & BridgeFDB.localFlag != 0,
-                             age: now &- SharedWord.loadRelaxed(slots + 2 * index + 1))
+                             age: .nanoseconds(Int64(clamping: now &- SharedWord.loadRelaxed(slots + 2 * index + 1))))
             }
         }
     }

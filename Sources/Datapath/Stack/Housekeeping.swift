@@ -83,7 +83,7 @@ final class StackTimers: TimerHandler {
     static let housekeepingContext: UInt64 = 0
     static let fragmentExpiryContext: UInt64 = 1
     /// How often each worker gives up datagrams past their reassembly deadline.
-    static let fragmentExpiryInterval: UInt64 = 1_000_000_000
+    static let fragmentExpiryInterval = Duration.seconds(1)
 
     init(stack: Stack, worker: Worker) {
         self.stack = stack
@@ -94,7 +94,7 @@ final class StackTimers: TimerHandler {
     }
 
     func arm(housekeeping withHousekeeping: Bool) {
-        if withHousekeeping { worker.timers.arm(&housekeeping, after: Stack.housekeepingInterval.nanoseconds) }
+        if withHousekeeping { worker.timers.arm(&housekeeping, after: Stack.housekeepingInterval) }
         worker.timers.arm(&fragmentExpiry, after: StackTimers.fragmentExpiryInterval)
     }
 
@@ -103,7 +103,7 @@ final class StackTimers: TimerHandler {
         switch context {
         case StackTimers.housekeepingContext:
             stack.housekeeping(worker: worker)
-            wheel.arm(&housekeeping, after: Stack.housekeepingInterval.nanoseconds)
+            wheel.arm(&housekeeping, after: Stack.housekeepingInterval)
         default:
             stack.ipv4.expireFragments(worker: worker)
             wheel.arm(&fragmentExpiry, after: StackTimers.fragmentExpiryInterval)

@@ -53,7 +53,7 @@ extension Stack {
                     let port = entry.port < bridge.ports.count ? bridge.ports[entry.port].device.name : "?"
                     var line = "\(entry.address) dev \(port) master \(bridge.name)"
                     if entry.isLocal { line += " permanent" } else if entry.isStatic { line += " static" }
-                    else { line += " used \(entry.age / 1_000_000_000)s" }
+                    else { line += " used \(entry.age.components.seconds)s" }
                     return line
                 }
         }.joined(separator: "\n")

@@ -67,7 +67,7 @@ public final class VirtualClock: DatapathClock {
 }
 
 /// Conversions to the nanosecond counts that clocks and timers use.
-public enum Nanoseconds {
+package enum Nanoseconds {
     /// `s` seconds in nanoseconds, rounded to the nearest; negative is 0, huge saturates.
     public static func seconds(_ s: Double) -> UInt64 {
         let ns = (s * 1e9).rounded()

@@ -64,8 +64,10 @@ public final class TimerWheel {
     }
 
     public let clock: any DatapathClock
-    /// Nanoseconds per tick.
-    public let tick: UInt64
+    /// Nanoseconds per tick (`tick` as the clock counts).
+    package let tickNanoseconds: UInt64
+    /// How long one tick is.
+    public var tick: Duration { .nanoseconds(Int64(clamping: tickNanoseconds)) }
     /// Buckets per revolution.
     public let slotCount: Int
     let mask: Int
@@ -145,12 +147,13 @@ public final class TimerWheel {
 
     /// A wheel of `slots` buckets of `tick` nanoseconds each (defaults: 1 ms × 4096, one
     /// revolution ≈ 4.1 s), starting at `clock`'s current time.
-    public init(clock: any DatapathClock, tick: UInt64 = 1_000_000, slots: Int = 4096) {
+    public init(clock: any DatapathClock, tick: Duration = .milliseconds(1), slots: Int = 4096) {
+        let tick = tick.nanoseconds
         precondition(tick > 0, "TimerWheel tick must be positive")
         precondition(slots >= 1 && slots & (slots - 1) == 0 && slots < Int(Int32.max),
                      "TimerWheel slot count must be a power of two, got \(slots)")
         self.clock = clock
-        self.tick = tick
+        self.tickNanoseconds = tick
         self.slotCount = slots
         self.mask = slots - 1
         let heads = UnsafeMutablePointer<Int32>.allocate(capacity: slots + 1)
@@ -160,7 +163,7 @@ public final class TimerWheel {
         let actions = UnsafeMutablePointer<(() -> Void)?>.allocate(capacity: capacity)
         state = .allocate(capacity: 1)
         state.initialize(to: Storage(heads: heads, entries: entries, actions: actions, capacity: capacity,
-                                   cursor: clock.now() / tick))
+                                   cursor: clock.now() / tickNanoseconds))
     }
 
     deinit {
@@ -176,10 +179,10 @@ public final class TimerWheel {
 
     // MARK: Scheduling
 
-    /// Runs `action` once, `delay` nanoseconds from the clock's current time.
+    /// Runs `action` once, `delay` from the clock's current time (a negative delay is 0).
     @discardableResult
-    public func schedule(after delay: UInt64, _ action: @escaping () -> Void) -> TimerID {
-        let (deadline, overflow) = clock.now().addingReportingOverflow(delay)
+    public func schedule(after delay: Duration, _ action: @escaping () -> Void) -> TimerID {
+        let (deadline, overflow) = clock.now().addingReportingOverflow(delay.nanoseconds)
         return schedule(at: overflow ? .max : deadline, action)
     }
 
@@ -214,10 +217,11 @@ public final class TimerWheel {
         return wasPending
     }
 
-    /// Arms `timer` to fire `delay` nanoseconds from now (Linux: `mod_timer(t, jiffies + d)`).
+    /// Arms `timer` to fire `delay` from now (Linux: `mod_timer(t, jiffies + d)`; a negative
+    /// delay is 0).
     @discardableResult
-    public func arm(_ timer: inout WheelTimer, after delay: UInt64) -> Bool {
-        let (deadline, overflow) = clock.now().addingReportingOverflow(delay)
+    public func arm(_ timer: inout WheelTimer, after delay: Duration) -> Bool {
+        let (deadline, overflow) = clock.now().addingReportingOverflow(delay.nanoseconds)
         return arm(&timer, at: overflow ? .max : deadline)
     }
 
@@ -250,7 +254,7 @@ public final class TimerWheel {
         entries[i].sequence = sequence
         entries[i].kind = kind
         entries[i].context = context
-        let ownTick = deadline / tick
+        let ownTick = deadline / tickNanoseconds
         if running && ownTick <= firingTick {
             entries[i].tick = ownTick
             entries[i].state = .deferred
@@ -309,7 +313,7 @@ public final class TimerWheel {
     public func run(now explicitNow: UInt64? = nil) -> Int {
         guard !running else { return 0 }
         let now = explicitNow ?? clock.now()
-        let nowTick = now / tick
+        let nowTick = now / tickNanoseconds
         if pending == 0 || (nextDeadline ?? .max) > now {
             // Nothing is due, so every timer's tick is ≥ nowTick and the cursor may move up.
             if nowTick > cursor { cursor = nowTick }
