@@ -302,7 +302,7 @@ struct RouteModel {
 /// What a configuration asks of the program showing the stack, beside what it changed.
 public struct AppliedConfiguration: Sendable, Equatable {
     /// `filter list`: show the filter table with its counters as the stack runs.
-    package var listsFilter = false
+    public var listsFilter = false
 
     public init() {}
 }

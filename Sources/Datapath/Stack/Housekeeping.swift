@@ -35,8 +35,9 @@ extension Stack {
     }
 
     /// One round of periodic work, on `worker`: queued control requests, the link monitor
-    /// (carrier, MTU, interfaces gone), neighbour timers, path-MTU exceptions past their time,
-    /// bond link monitors and failover, bridge port carrier, and FDB ageing (Linux:
+    /// (carrier, MTU, interfaces gone), each part's share (`StackPart.housekeeping`: neighbour
+    /// timers, path-MTU exceptions past their time), bond link monitors and failover, bridge
+    /// port carrier, and FDB ageing (Linux:
     /// `neigh_timer_handler`, `bond_mii_monitor`, `br_port_carrier_check`, `br_fdb_cleanup`).
     public func housekeeping(worker: Worker) {
         let requests = control.withLock { queue -> [@Sendable (Worker) -> Void] in
@@ -45,7 +46,8 @@ extension Stack {
         }
         for request in requests { request(worker) }
         linkMonitor.check(self)
-        neighbours.runTimers(worker: worker)
+        let now = clock.now()
+        for part in parts { part.housekeeping(worker: worker, now: now) }
         for bond in bonds {
             let before = bond.activeSlave
             guard bond.monitor(worker: worker) || bond.activeSlave !== before else { continue }
@@ -55,8 +57,6 @@ extension Stack {
                 logger.warning("\(bond.name): no slave has link; the bond drops what it sends")
             }
         }
-        let now = clock.now()
-        ipv4.pmtuExceptions.expire(now: now)
         for bridge in bridges {
             for port in bridge.ports { port.hasCarrier = port.device.isUp }
             bridge.fdb.age(now: now)

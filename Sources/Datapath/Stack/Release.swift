@@ -12,10 +12,8 @@ extension Stack {
     public func releaseHeldPackets(workers: [Worker]) -> Int {
         guard let first = workers.first else { return 0 }
         var freed = core.releaseQdiscs(worker: first)
-        freed += neighbours.releasePending(worker: first)
-        for worker in workers where worker.index < ipv4.perWorker.count { freed += ipv4.releaseFragments(worker: worker) }
+        for part in parts { freed += part.releaseHeld(workers: workers) }
         if let lo = unsafe core.devices[ipv4.loopbackIfindex] as? LoopbackDevice { freed += lo.release(worker: first) }
-        freed += udp.corks.discardAll()
         for worker in workers { worker.cache.drainAll() }
         return freed
     }

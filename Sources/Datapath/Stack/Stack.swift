@@ -41,6 +41,9 @@ public final class Stack: @unchecked Sendable {
     /// anything per packet. Silent unless the user passes a logger.
     public let logger: Logger
     let linkMonitor = LinkMonitor()
+    /// The subsystems, in the order they attached (`StackPart`): the shared rounds
+    /// (housekeeping, release at shutdown) take each one's share in this order.
+    package private(set) var parts: [any StackPart] = []
 
     /// A device as the stack knows it.
     public struct Link: Sendable {
@@ -86,20 +89,12 @@ public final class Stack: @unchecked Sendable {
         self.filter = FilterTable(ipv4: ipv4, netfilter: netfilter, workers: workerCount)
         self.udp = UDP(ipv4: ipv4, workers: workerCount)
         self.raw = RawIP(ipv4: ipv4, workers: workerCount)
-        unsafe ipv4.raw = raw
         self.igmp = IGMP(ipv4: ipv4, core: core, fib: fib)
-        unsafe ipv4.igmp = igmp
-        arp.register()
-        ipv4.register()
-        ipv4.addProtocol(.udp, udp)
-        ipv4.addProtocol(.igmp, igmp)
+        parts = [fib, neighbours, arp, ipv4, raw, udp, igmp]
+        for part in parts { part.attach(to: self) }
         // lo (Linux's ifindex 1): what the stack sends to its own addresses comes back on it.
         let loopback = LoopbackDevice(queues: workerCount)
         unsafe ipv4.loopbackIfindex = (try? add(loopback, kind: .device)) ?? 0
-        neighbours.onRemoval = { [fib] in fib.invalidateCaches() }
-        neighbours.logger = logger
-        fib.logger = logger
-        fib.quiescence = core.quiescence
     }
 
     /// The core's registries hold the stack's handlers and devices, which hold the core: the
