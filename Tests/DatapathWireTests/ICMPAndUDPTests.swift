@@ -126,8 +126,8 @@ import Testing
         }
     }
 
-    @Test func setFieldsWritesTheFourFieldsInOneStore() throws {
-        try withPacket([UInt8](repeating: 0xEE, count: 10), misalignment: 3) { base, length in
+    @Test func setFieldsWritesTheFourFieldsInOneStore() {
+        withPacket([UInt8](repeating: 0xEE, count: 10), misalignment: 3) { base, length in
             let udp = UDPHeader(unchecked: base)
             udp.setFields(sourcePort: 0x1234, destinationPort: 53, length: 10, checksum: 0xBEEF)
             #expect(bytes(base, count: length) == [0x12, 0x34, 0x00, 0x35, 0x00, 0x0A, 0xBE, 0xEF, 0xEE, 0xEE])

@@ -76,7 +76,7 @@ package final class TaskletList: @unchecked Sendable {
 
     /// Runs every scheduled tasklet once, on `worker` (its own thread); returns how many ran.
     /// One relaxed load when none is scheduled.
-    @inline(__always)
+    @inline(__always) @discardableResult
     public func run(_ worker: Worker) -> Int {
         guard pending.load(ordering: .relaxed) else { return 0 }
         return runSlow(worker)
