@@ -269,7 +269,7 @@ extension IPv4 {
     /// Gives up every datagram past its deadline (Linux: `ip_expire`): ReasmTimeout and
     /// ReasmFails, and ICMP time exceeded (fragment reassembly) about the first fragment when it
     /// came. Runs on each worker's timers once a second.
-    package func expireFragments(worker: Worker) {
+    public func expireFragments(worker: Worker) {
         let state = self.state(worker)
         let table = state.fragmentQueues
         guard table.live > 0 else { return }

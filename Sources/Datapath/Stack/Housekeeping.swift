@@ -65,7 +65,7 @@ extension Stack {
 
     /// Runs `request` on worker 0 at its next housekeeping round (within 100 ms once started):
     /// the way for other threads to act as a worker, e.g. to start resolving an address.
-    package func perform(_ request: @escaping @Sendable (Worker) -> Void) {
+    public func perform(_ request: @escaping @Sendable (Worker) -> Void) {
         control.withLock { $0.append(request) }
     }
 }

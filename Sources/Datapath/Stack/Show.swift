@@ -45,7 +45,7 @@ extension Stack {
 
     /// Every bridge's FDB as `bridge fdb show` prints it: learned entries, then static and the
     /// bridge's own (permanent) addresses.
-    package func showFDB() -> String {
+    public func showFDB() -> String {
         let now = clock.now()
         return bridges.flatMap { bridge in
             bridge.fdb.entries(now: now).sorted { ($0.port, $0.address.description) < ($1.port, $1.address.description) }
@@ -61,7 +61,7 @@ extension Stack {
 
     /// The routes as `ip route show table all` would list them, devices by name:
     /// `198.19.0.0/16 via 198.18.2.2 dev eth1 metric 10`, `local 198.18.1.1 dev eth0`.
-    package func showRoutes() -> String {
+    public func showRoutes() -> String {
         fib.routes.map { route in
             var line = route.type == .unicast ? "" : "\(route.type) "
             line += route.prefix.length == 0 ? "default" : route.prefix.length == 32 && route.type != .unicast
@@ -85,7 +85,7 @@ extension Stack {
     /// The routing table in counts, for a table too large to list (FRR's `show ip route
     /// summary`): `routes 1000003: unicast 1000000, local 1, broadcast 2; prefixes /0–/15 3,
     /// /16–/24 1000000, /25–/32 3; trie 4.2 MiB`.
-    package func showRouteSummary() -> String {
+    public func showRouteSummary() -> String {
         let routes = fib.unorderedRoutes
         var byType: [RouteType: Int] = [:]
         var byLength = [0, 0, 0]
@@ -103,19 +103,19 @@ extension Stack {
     }
 
     /// The neighbour table as `ip neigh show` prints it.
-    package func showNeighbours() -> String {
+    public func showNeighbours() -> String {
         neighbours.snapshot().map(\.description).joined(separator: "\n")
     }
 
     /// Addresses as `ip -brief addr` would group them: `198.18.0.1/24 dev eth0`.
-    package func showAddresses() -> String {
+    public func showAddresses() -> String {
         addresses.all.map { address in
             "\(address) dev \(core.devices[address.ifindex]?.name ?? "?")"
         }.joined(separator: "\n")
     }
 
     /// The filter table as `iptables -L -v` would count it: packets, bytes, the rule.
-    package func showFilter() -> String {
+    public func showFilter() -> String {
         filter.allRules.map { rule in
             let packets = String(rule.packets), bytes = String(rule.bytes)
             return String(repeating: " ", count: max(0, 10 - packets.count)) + packets

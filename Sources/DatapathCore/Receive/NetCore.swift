@@ -100,7 +100,7 @@ public final class NetCore: @unchecked Sendable {
     /// Lets go of every device and handler (their owner — the stack — is going away), which
     /// breaks the reference cycles between the core and what it dispatches to (a handler
     /// holds its core). Only once no worker runs on the core any more.
-    package func releaseRegistries() {
+    public func releaseRegistries() {
         for slot in devices.indices { devices[slot] = nil }
         for slot in rxHandlers.indices { rxHandlers[slot] = nil }
         for slot in deviceTaps.indices { deviceTaps[slot] = [] }

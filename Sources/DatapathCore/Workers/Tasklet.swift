@@ -42,7 +42,7 @@ public final class Tasklet: @unchecked Sendable {
 /// sleeping worker is woken through an eventfd in its poll set, written only when the worker
 /// said it was about to sleep (a store-fence-load handshake on both sides, so no request is
 /// left waiting for the 10 ms poll timeout).
-package final class TaskletList: @unchecked Sendable {
+public final class TaskletList: @unchecked Sendable {
     let queue = Lock<[Tasklet]>([])
     let pending = Atomic<Bool>(false)
     let sleeping = Atomic<Bool>(false)

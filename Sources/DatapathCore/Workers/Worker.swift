@@ -15,7 +15,7 @@ public final class Worker: @unchecked Sendable {
     public let clock: any DatapathClock
     public let timers: TimerWheel
     /// Work other threads scheduled on this worker (`Tasklet`), and the doorbell that wakes it.
-    package let tasklets: TaskletList
+    public let tasklets: TaskletList
     /// Core's own scratch batches, allocated once so that no stage of Core allocates per batch
     /// (the stack's subsystems own theirs: `ScratchBatches`). One allocation; each has a name.
     @usableFromInline let scratch: UnsafeMutablePointer<PacketBatch>
