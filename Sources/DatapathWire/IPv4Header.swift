@@ -222,13 +222,20 @@ public struct IPv4Header {
         }
         // The word holding the checksum is loaded whole and the field masked out (not zeroed
         // in memory first: a load spanning that narrower store would wait for it to retire).
-        let withoutChecksum = UInt32(0xFFFF_0000).bigEndian
-        let native = UInt64(base.loadUnaligned(as: UInt32.self))
+        let native = wordSum(thirdWordMask: UInt32(0xFFFF_0000).bigEndian)
+        base.storeBytes(of: ~InternetChecksum.fold(native), toByteOffset: Field.checksum, as: UInt16.self)
+    }
+
+    /// The five 32-bit words of a 20-byte header summed in native order, the third (TTL,
+    /// protocol, checksum) ANDed with `thirdWordMask`. Five words in 64 bits cannot overflow
+    /// (5 · 2^32 < 2^35), so there is no carry to handle.
+    @inlinable @inline(__always)
+    func wordSum(thirdWordMask: UInt32 = .max) -> UInt64 {
+        UInt64(base.loadUnaligned(as: UInt32.self))
             &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-            &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self) & withoutChecksum)
+            &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self) & thirdWordMask)
             &+ UInt64(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
             &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
-        base.storeBytes(of: ~InternetChecksum.fold(native), toByteOffset: Field.checksum, as: UInt16.self)
     }
 
     /// Whether the header (including options) sums to 0xFFFF. The 20-byte header, nearly every
@@ -236,12 +243,7 @@ public struct IPv4Header {
     @inlinable
     public var isChecksumValid: Bool {
         if base.loadBigEndian(UInt8.self, at: Field.versionIHL) == 0x45 {
-            // Five 32-bit words summed in 64 bits cannot overflow (5 · 2^32 < 2^35).
-            let s = UInt64(base.loadUnaligned(as: UInt32.self))
-                &+ UInt64(base.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-                &+ UInt64(base.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
-                &+ UInt64(base.loadUnaligned(fromByteOffset: 12, as: UInt32.self))
-                &+ UInt64(base.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
+            let s = wordSum()
             // The folded one's complement sum is 0xFFFF exactly when s is a non-zero multiple
             // of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, so word size and byte order keep the residue).
             // s is non-zero (the first byte is 0x45), and the compiler turns the remainder

@@ -58,7 +58,7 @@ import Synchronization
 
     /// Learned entries older than this are removed by `age` (Linux: `ageing_time`).
     public var ageingTime: Duration {
-        get { unsafe .nanoseconds(Int64(clamping: SharedWord.load(ageing))) }
+        get { unsafe .nanoseconds(SharedWord.load(ageing)) }
         set { unsafe SharedWord.store(ageing, newValue.nanoseconds) }
     }
 
@@ -217,7 +217,7 @@ import Synchronization
                 guard word != 0, word != BridgeFDB.tombstone else { return nil }
                 return unsafe Entry(address: BridgeFDB.address(word), port: BridgeFDB.port(word),
                              isStatic: word & BridgeFDB.staticFlag != 0, isLocal: word & BridgeFDB.localFlag != 0,
-                             age: .nanoseconds(Int64(clamping: now &- SharedWord.loadRelaxed(slots + 2 * index + 1))))
+                             age: .nanoseconds(now &- SharedWord.loadRelaxed(slots + 2 * index + 1)))
             }
         }
     }

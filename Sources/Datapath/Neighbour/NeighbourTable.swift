@@ -73,7 +73,7 @@ public final class NeighbourTable: @unchecked Sendable {
     }
 
     /// The current reachable time (re-drawn every 300 s, as Linux does).
-    public var reachableTime: Duration { .nanoseconds(Int64(clamping: state.withLock { $0.reachableTime })) }
+    public var reachableTime: Duration { .nanoseconds(state.withLock { $0.reachableTime }) }
 
     public var statistics: NeighbourStatistics { state.withLock { $0.statistics } }
 

@@ -67,7 +67,7 @@ public final class TimerWheel {
     /// Nanoseconds per tick (`tick` as the clock counts).
     package let tickNanoseconds: UInt64
     /// How long one tick is.
-    public var tick: Duration { .nanoseconds(Int64(clamping: tickNanoseconds)) }
+    public var tick: Duration { .nanoseconds(tickNanoseconds) }
     /// Buckets per revolution.
     public let slotCount: Int
     let mask: Int
