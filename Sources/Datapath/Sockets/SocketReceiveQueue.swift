@@ -29,12 +29,9 @@ package final class SocketReceiveQueue: @unchecked Sendable {
         let cache: PoolCache
     }
 
-    /// Linux's `net.core.rmem_default`.
-    package static let defaultSize = SocketBufferDefaults.receive
-
     /// A queue written by `workers` workers, holding up to `size` bytes of true size; the
     /// reader frees what it has read into a cache of `pool`.
-    public init(workers: Int, size: Int = SocketReceiveQueue.defaultSize, pool: PacketPool) {
+    public init(workers: Int, size: Int = SocketBufferDefaults.receive, pool: PacketPool) {
         let slots = SocketReceiveQueue.ringCapacity(forBytes: size)
         rings = (0..<max(1, workers)).map { _ in SPSCRing(capacity: slots) }
         limit = Atomic(size)

@@ -33,12 +33,9 @@ package final class SocketSendQueue: @unchecked Sendable {
         var largeCache: PoolCache?
     }
 
-    /// Linux's `net.core.wmem_default`.
-    package static let defaultSize = SocketBufferDefaults.send
-
     /// A queue drained by `worker`, holding up to `size` bytes of true size; messages are
     /// copied into `pool` buffers, or `largePool` ones when longer than those hold.
-    public init(worker: Worker, size: Int = SocketSendQueue.defaultSize, pool: PacketPool, largePool: PacketPool?,
+    public init(worker: Worker, size: Int = SocketBufferDefaults.send, pool: PacketPool, largePool: PacketPool?,
                 transmit: @escaping Transmit) {
         ring = SPSCRing(capacity: SocketReceiveQueue.ringCapacity(forBytes: size))
         limit = Atomic(size)
