@@ -137,15 +137,10 @@ let benchmarks: @Sendable () -> Void = {
         for _ in 0..<(benchmark.scaledIterations.count / 256) {
             for i in batch.indices {
                 let skb = batch[i]
-                // Back to 14 bytes after the reserved room (the reply left data at its MAC
-                // header, or wherever the last round left it).
-                let headroom = skb.headroom
-                if headroom > offset + 14 {
-                    _ = skb.push(headroom - offset - 14)
-                } else if headroom < offset + 14 {
-                    skb.length = max(skb.length, offset + 14 - headroom)
-                    _ = skb.pull(offset + 14 - headroom)
-                }
+                // Empty again at the buffer's start, then 14 bytes past the reserved room.
+                _ = skb.push(skb.headroom)
+                skb.trim(to: 0)
+                skb.reserve(offset + 14)
                 skb.length = 28
                 (skb.data - 14).copyMemory(from: request, byteCount: 42)
                 skb.inputIfindex = setup.device.ifindex
